@@ -1,0 +1,211 @@
+// Package client is the Go client of stratum's HTTP API, used by the CLI,
+// the tests and other programs. It talks to one endpoint (any data node
+// coordinates any request) and turns error replies back into the api
+// sentinel errors, so callers use errors.Is(err, api.ErrNotFound).
+//
+//	c, err := client.New(client.Config{Endpoint: "http://127.0.0.1:9001"})
+//	rec, err := c.PutBytes(ctx, data, api.SHA256, api.Quorum)
+//	body, err := c.GetBytes(ctx, api.MustParseOID(rec.OID), api.Quorum)
+//
+// Every body the client returns has been verified against its OID: a reader
+// from Get fails with api.ErrDigestMismatch at the end if the bytes are wrong.
+package client
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/stratum-store/stratum/api"
+)
+
+// Config configures a Client.
+type Config struct {
+	// Endpoint is the base URL of any data node, e.g. "http://127.0.0.1:9001". Required.
+	Endpoint string
+	// Timeout bounds each request, body included; default 5 minutes.
+	Timeout time.Duration
+	// HTTPClient, if set, is used instead of a new one.
+	HTTPClient *http.Client
+}
+
+// Validate checks the configuration; an error names the field and the rule.
+func (c Config) Validate() error {
+	u, err := url.Parse(c.Endpoint)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("client: Config.Endpoint must be an http(s)://host:port URL, got %q", c.Endpoint)
+	}
+	return nil
+}
+
+// Client calls one stratum endpoint. It is safe for concurrent use.
+type Client struct {
+	base string
+	http *http.Client
+}
+
+// New returns a client for cfg.Endpoint.
+func New(cfg Config) (*Client, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	hc := cfg.HTTPClient
+	if hc == nil {
+		timeout := cfg.Timeout
+		if timeout == 0 {
+			timeout = 5 * time.Minute
+		}
+		hc = &http.Client{Timeout: timeout}
+	}
+	return &Client{base: strings.TrimRight(cfg.Endpoint, "/"), http: hc}, nil
+}
+
+// Put uploads size bytes from body under oid.
+func (c *Client) Put(ctx context.Context, oid api.OID, body io.Reader, size int64, level api.Consistency) (api.Receipt, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPut, c.objectURL(oid, level), body)
+	if err != nil {
+		return api.Receipt{}, err
+	}
+	req.ContentLength = size
+	var rec api.Receipt
+	err = c.doJSON(req, &rec)
+	return rec, err
+}
+
+// PutBytes computes data's OID under algo and uploads it.
+func (c *Client) PutBytes(ctx context.Context, data []byte, algo api.Algorithm, level api.Consistency) (api.Receipt, error) {
+	oid, err := api.Digest(algo, data)
+	if err != nil {
+		return api.Receipt{}, err
+	}
+	return c.Put(ctx, oid, bytes.NewReader(data), int64(len(data)), level)
+}
+
+// Get returns a reader over the object and its size. The reader verifies
+// the bytes against oid and fails at the end if they do not match; the
+// caller closes it.
+func (c *Client) Get(ctx context.Context, oid api.OID, level api.Consistency) (io.ReadCloser, int64, error) {
+	resp, err := c.send(ctx, http.MethodGet, c.objectURL(oid, level))
+	if err != nil {
+		return nil, 0, err
+	}
+	return &verifyingReader{body: resp.Body, oid: oid, h: api.NewHasher(oid.Algorithm())}, resp.ContentLength, nil
+}
+
+// GetBytes reads a whole object into memory, verified.
+func (c *Client) GetBytes(ctx context.Context, oid api.OID, level api.Consistency) ([]byte, error) {
+	body, _, err := c.Get(ctx, oid, level)
+	if err != nil {
+		return nil, err
+	}
+	defer body.Close()
+	return io.ReadAll(body)
+}
+
+// Head returns the object's size, or an error wrapping api.ErrNotFound.
+func (c *Client) Head(ctx context.Context, oid api.OID, level api.Consistency) (int64, error) {
+	resp, err := c.send(ctx, http.MethodHead, c.objectURL(oid, level))
+	if err != nil {
+		return 0, err
+	}
+	resp.Body.Close()
+	return resp.ContentLength, nil
+}
+
+// Ring returns the ring the endpoint uses.
+func (c *Client) Ring(ctx context.Context) (api.RingDoc, error) {
+	var doc api.RingDoc
+	err := c.getJSON(ctx, api.PathRing, &doc)
+	return doc, err
+}
+
+// Cluster returns the cluster as the endpoint sees it.
+func (c *Client) Cluster(ctx context.Context) (api.ClusterDoc, error) {
+	var doc api.ClusterDoc
+	err := c.getJSON(ctx, api.PathCluster, &doc)
+	return doc, err
+}
+
+// Status returns the endpoint node's own status.
+func (c *Client) Status(ctx context.Context) (api.StatusDoc, error) {
+	var doc api.StatusDoc
+	err := c.getJSON(ctx, api.PathStatus, &doc)
+	return doc, err
+}
+
+func (c *Client) objectURL(oid api.OID, level api.Consistency) string {
+	return c.base + api.PathObjects + oid.String() + "?" + api.QueryConsistency + "=" + string(level)
+}
+
+func (c *Client) getJSON(ctx context.Context, path string, v any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+path, nil)
+	if err != nil {
+		return err
+	}
+	return c.doJSON(req, v)
+}
+
+func (c *Client) doJSON(req *http.Request, v any) error {
+	resp, err := c.do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+		return fmt.Errorf("client: decoding reply from %s: %w", c.base, err)
+	}
+	return nil
+}
+
+func (c *Client) send(ctx context.Context, method, url string) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, method, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	return c.do(req)
+}
+
+// do sends req and turns a non-2xx reply into an error wrapping the api
+// sentinel named by its code.
+func (c *Client) do(req *http.Request) (*http.Response, error) {
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("client: %s %s: %w", req.Method, req.URL.Redacted(), err)
+	}
+	if resp.StatusCode < 300 {
+		return resp, nil
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	if code := resp.Header.Get("X-Stratum-Error"); code != "" && len(body) == 0 {
+		return nil, &api.RemoteError{Status: resp.StatusCode, Code: code, Message: code}
+	}
+	return nil, api.DecodeError(resp.StatusCode, body)
+}
+
+// verifyingReader hashes what it reads and fails at EOF on a mismatch.
+type verifyingReader struct {
+	body io.ReadCloser
+	oid  api.OID
+	h    *api.Hasher
+}
+
+func (v *verifyingReader) Read(p []byte) (int, error) {
+	n, err := v.body.Read(p)
+	v.h.Write(p[:n])
+	if errors.Is(err, io.EOF) {
+		if cerr := api.Check(v.oid, v.h); cerr != nil {
+			return n, cerr
+		}
+	}
+	return n, err
+}
+
+func (v *verifyingReader) Close() error { return v.body.Close() }

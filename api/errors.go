@@ -1,0 +1,113 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+)
+
+// Sentinel errors of the wire contract. Servers map them to a status and a
+// code with StatusOf; clients map a code back with ErrorForCode, so callers on
+// either side use errors.Is.
+var (
+	ErrInvalidOID         = errors.New("invalid object id")
+	ErrDigestMismatch     = errors.New("body does not hash to the object id")
+	ErrCollision          = errors.New("sha1 collision detected")
+	ErrTooLarge           = errors.New("object too large")
+	ErrNotFound           = errors.New("object not found")
+	ErrQuorumNotReached   = errors.New("quorum not reached")
+	ErrInvalidConsistency = errors.New("invalid consistency level")
+	ErrBadRequest         = errors.New("bad request")
+	ErrStaleRing          = errors.New("stale ring revision")
+	ErrStaleGeneration    = errors.New("stale node generation")
+	ErrNotReady           = errors.New("node not ready")
+	ErrMethodNotAllowed   = errors.New("method not allowed")
+	ErrRouteNotFound      = errors.New("no such route")
+	ErrInternal           = errors.New("internal error")
+)
+
+// errorTable is the single mapping between sentinels, HTTP statuses and codes.
+var errorTable = []struct {
+	err    error
+	status int
+	code   string
+}{
+	{ErrInvalidOID, http.StatusBadRequest, "invalid_oid"},
+	{ErrDigestMismatch, http.StatusBadRequest, "digest_mismatch"},
+	{ErrCollision, http.StatusBadRequest, "sha1_collision"},
+	{ErrInvalidConsistency, http.StatusBadRequest, "invalid_consistency"},
+	{ErrBadRequest, http.StatusBadRequest, "bad_request"},
+	{ErrTooLarge, http.StatusRequestEntityTooLarge, "too_large"},
+	{ErrNotFound, http.StatusNotFound, "not_found"},
+	{ErrRouteNotFound, http.StatusNotFound, "no_route"},
+	{ErrMethodNotAllowed, http.StatusMethodNotAllowed, "method_not_allowed"},
+	{ErrStaleRing, http.StatusConflict, "stale_ring"},
+	{ErrStaleGeneration, http.StatusConflict, "stale_generation"},
+	{ErrQuorumNotReached, http.StatusServiceUnavailable, "quorum_not_reached"},
+	{ErrNotReady, http.StatusServiceUnavailable, "not_ready"},
+	{ErrInternal, http.StatusInternalServerError, "internal"},
+}
+
+// StatusOf returns the HTTP status and error code for err. Errors that wrap
+// no sentinel are internal errors.
+func StatusOf(err error) (status int, code string) {
+	for _, e := range errorTable {
+		if errors.Is(err, e.err) {
+			return e.status, e.code
+		}
+	}
+	return http.StatusInternalServerError, "internal"
+}
+
+// ErrorForCode returns the sentinel for a wire code, or ErrInternal.
+func ErrorForCode(code string) error {
+	for _, e := range errorTable {
+		if e.code == code {
+			return e.err
+		}
+	}
+	return ErrInternal
+}
+
+// ErrorBody is the JSON document of every error reply:
+// {"error":{"code":"not_found","message":"..."}}.
+type ErrorBody struct {
+	Error ErrorDetail `json:"error"`
+}
+
+// ErrorDetail is the inner object of ErrorBody.
+type ErrorDetail struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// EncodeError renders err as an ErrorBody and returns it with its status.
+func EncodeError(err error) (status int, body []byte) {
+	status, code := StatusOf(err)
+	body, _ = json.Marshal(ErrorBody{Error: ErrorDetail{Code: code, Message: err.Error()}})
+	return status, body
+}
+
+// DecodeError turns an error reply back into an error that wraps the
+// matching sentinel and keeps the server's message.
+func DecodeError(status int, body []byte) error {
+	var eb ErrorBody
+	if err := json.Unmarshal(body, &eb); err != nil || eb.Error.Code == "" {
+		return fmt.Errorf("%w: HTTP %d: %.200s", ErrInternal, status, body)
+	}
+	return &RemoteError{Status: status, Code: eb.Error.Code, Message: eb.Error.Message}
+}
+
+// RemoteError is an error reply received from a stratum node.
+type RemoteError struct {
+	Status  int
+	Code    string
+	Message string
+}
+
+// Error returns the server's message.
+func (e *RemoteError) Error() string { return e.Message }
+
+// Unwrap returns the sentinel for the code, so errors.Is works.
+func (e *RemoteError) Unwrap() error { return ErrorForCode(e.Code) }

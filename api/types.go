@@ -1,0 +1,93 @@
+package api
+
+// Routes served by every data node. {oid} is a 40- or 64-character lowercase
+// hex OID.
+const (
+	PathObjects  = "/v1/objects/"          // PUT, GET, HEAD /v1/objects/{oid}
+	PathRing     = "/v1/ring"              // GET: the ring this node uses
+	PathCluster  = "/v1/cluster"           // GET: nodes, liveness and the ring
+	PathStatus   = "/v1/status"            // GET: this node
+	PathHealthz  = "/healthz"              // GET: the process is alive
+	PathReadyz   = "/readyz"               // GET: has a ring and a live etcd session
+	PathReplicas = "/internal/v1/replica/" // PUT, GET, HEAD: node-to-node, one replica's local copy
+)
+
+// Headers.
+const (
+	// HeaderRingRevision carries the ring revision a coordinator used; a
+	// replica holding a newer ring refuses the call with stale_ring. Replies
+	// carry the revision the node holds.
+	HeaderRingRevision = "X-Stratum-Ring-Revision"
+	// HeaderGeneration carries the coordinator's node generation.
+	HeaderGeneration = "X-Stratum-Generation"
+	// HeaderNode names the node that answered.
+	HeaderNode = "X-Stratum-Node"
+	// HeaderCreated is "true" on a replica PUT reply that stored a new copy.
+	HeaderCreated = "X-Stratum-Created"
+)
+
+// QueryConsistency is the query parameter naming the consistency level.
+const QueryConsistency = "consistency"
+
+// Receipt is the reply to a successful object PUT.
+type Receipt struct {
+	OID          string      `json:"oid"`
+	Size         int64       `json:"size"`
+	Created      bool        `json:"created"`
+	Consistency  Consistency `json:"consistency"`
+	Required     int         `json:"required"`
+	Acked        []string    `json:"acked"`
+	Pending      []string    `json:"pending,omitempty"`
+	Failed       []string    `json:"failed,omitempty"`
+	RingRevision int64       `json:"ring_revision"`
+	// Degraded is true when, at the time of the reply, fewer than N replicas
+	// hold the object for certain: one failed, or is still in flight.
+	Degraded bool `json:"degraded"`
+}
+
+// RingNode is one member of the ring as shown by GET /v1/ring.
+type RingNode struct {
+	ID   string `json:"id"`
+	Addr string `json:"addr"`
+	Zone string `json:"zone,omitempty"`
+}
+
+// RingDoc is the reply to GET /v1/ring.
+type RingDoc struct {
+	Revision          int64      `json:"revision"`
+	ReplicationFactor int        `json:"replication_factor"`
+	VNodes            int        `json:"vnodes"`
+	Nodes             []RingNode `json:"nodes"`
+}
+
+// NodeStatus is one node of GET /v1/cluster.
+type NodeStatus struct {
+	ID         string `json:"id"`
+	Addr       string `json:"addr"`
+	Zone       string `json:"zone,omitempty"`
+	InRing     bool   `json:"in_ring"`
+	Live       bool   `json:"live"`
+	Generation string `json:"generation,omitempty"`
+}
+
+// ClusterDoc is the reply to GET /v1/cluster (version 1).
+type ClusterDoc struct {
+	Version           int          `json:"version"`
+	RingRevision      int64        `json:"ring_revision"`
+	ReplicationFactor int          `json:"replication_factor"`
+	Nodes             []NodeStatus `json:"nodes"`
+	Coordinator       string       `json:"coordinator"`
+}
+
+// StatusDoc is the reply to GET /v1/status.
+type StatusDoc struct {
+	Version      int    `json:"version"`
+	ID           string `json:"id"`
+	Addr         string `json:"addr"`
+	Zone         string `json:"zone,omitempty"`
+	Generation   string `json:"generation"`
+	RingRevision int64  `json:"ring_revision"`
+	Ready        bool   `json:"ready"`
+	Objects      int64  `json:"objects"`
+	Bytes        int64  `json:"bytes"`
+}

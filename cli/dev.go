@@ -1,0 +1,107 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	ucli "github.com/urfave/cli/v2"
+
+	"github.com/stratum-store/stratum/controlplane"
+	"github.com/stratum-store/stratum/datanode"
+)
+
+func devCommand() *ucli.Command {
+	return &ucli.Command{
+		Name:  "dev",
+		Usage: "run a local cluster in one process: an embedded etcd and --nodes data nodes on 127.0.0.1",
+		Flags: []ucli.Flag{
+			&ucli.IntFlag{Name: "nodes", Value: 3, Usage: "number of data nodes"},
+			&ucli.StringFlag{Name: "dir", Value: "stratum-dev", Usage: "data directory (etcd and every node under it)"},
+			&ucli.IntFlag{Name: "base-port", Value: 9001, Usage: "port of the first data node; the others follow"},
+			&ucli.IntFlag{Name: "etcd-client-port", Value: 12379, Usage: "embedded etcd client port"},
+			&ucli.IntFlag{Name: "etcd-peer-port", Value: 12380, Usage: "embedded etcd peer port"},
+			&ucli.IntFlag{Name: "replicas", Value: 3, Usage: "replication factor N, fixed when the ring is created"},
+			&ucli.BoolFlag{Name: "no-sync", Usage: "acknowledge writes before fsync (unsafe)"},
+		},
+		Action: runDev,
+	}
+}
+
+func runDev(c *ucli.Context) error {
+	if c.Int("nodes") < 1 || c.Int("nodes") > 64 {
+		return usagef("--nodes must be between 1 and 64, got %d", c.Int("nodes"))
+	}
+	logger, err := newLogger(c, c.App.ErrWriter)
+	if err != nil {
+		return err
+	}
+	dir := c.String("dir")
+	mcfg := controlplane.DefaultMemberConfig(joinDir(dir, "etcd"))
+	mcfg.ClientURLs = []string{localURL(c.Int("etcd-client-port"))}
+	mcfg.PeerURLs = []string{localURL(c.Int("etcd-peer-port"))}
+	mcfg.Logger = logger
+	m, err := controlplane.StartMember(c.Context, mcfg)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	cp, err := dialControl(c.Context, m.ClientURLs(), "/stratum/", logger)
+	if err != nil {
+		return err
+	}
+	defer cp.Close()
+	nodes, err := startDevNodes(c, cp, dir)
+	defer closeAll(nodes)
+	if err != nil {
+		return err
+	}
+	printDevBanner(c, m, nodes)
+	select {
+	case <-c.Context.Done():
+		fmt.Fprintln(c.App.Writer, "stopping")
+		return nil
+	case err := <-m.Err():
+		return fmt.Errorf("etcd member failed: %w", err)
+	}
+}
+
+func startDevNodes(c *ucli.Context, cp *controlplane.Client, dir string) ([]*datanode.Node, error) {
+	var nodes []*datanode.Node
+	for i := 0; i < c.Int("nodes"); i++ {
+		logger, _ := newLogger(c, c.App.ErrWriter)
+		cfg := datanode.DefaultConfig()
+		cfg.ID = fmt.Sprintf("n%d", i+1)
+		cfg.ListenAddr = fmt.Sprintf("127.0.0.1:%d", c.Int("base-port")+i)
+		cfg.Store.Dir = joinDir(dir, cfg.ID)
+		cfg.Store.NoSync = c.Bool("no-sync")
+		cfg.Store.Logger = logger
+		cfg.Ring.Replicas = c.Int("replicas")
+		cfg.Control = NewControlPlane(cp)
+		cfg.Logger = logger
+		n, err := startNode(c.Context, cfg)
+		if err != nil {
+			return nodes, fmt.Errorf("node %s: %w", cfg.ID, err)
+		}
+		nodes = append(nodes, n)
+	}
+	return nodes, nil
+}
+
+func printDevBanner(c *ucli.Context, m *controlplane.Member, nodes []*datanode.Node) {
+	w := c.App.Writer
+	fmt.Fprintf(w, "stratum dev: etcd on %s, data in %s\n", m.ClientURLs()[0], c.String("dir"))
+	for _, n := range nodes {
+		url := "http://" + n.Addr()
+		fmt.Fprintf(w, "node %s  %s  try: curl -s %s/v1/cluster\n", n.ID(), url, url)
+	}
+	fmt.Fprintln(w, "ready; Ctrl-C stops the cluster")
+}
+
+func closeAll(nodes []*datanode.Node) {
+	var errs []error
+	for _, n := range nodes {
+		errs = append(errs, n.Close(context.Background()))
+	}
+	_ = errors.Join(errs...)
+}

@@ -1,0 +1,158 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"time"
+
+	ucli "github.com/urfave/cli/v2"
+
+	"github.com/stratum-store/stratum/controlplane"
+	"github.com/stratum-store/stratum/datanode"
+)
+
+func controlplaneCommand() *ucli.Command {
+	return &ucli.Command{
+		Name:  "controlplane",
+		Usage: "run one embedded etcd member of the control plane",
+		Description: "One member for a laptop; three for production, e.g. on host a:\n" +
+			"  stratum controlplane --name a --data-dir /var/lib/stratum/etcd \\\n" +
+			"    --listen-client-urls http://10.0.0.1:2379 --listen-peer-urls http://10.0.0.1:2380 \\\n" +
+			"    --initial-cluster a=http://10.0.0.1:2380,b=http://10.0.0.2:2380,c=http://10.0.0.3:2380",
+		Flags: []ucli.Flag{
+			&ucli.StringFlag{Name: "name", Value: "stratum-etcd", Usage: "member name"},
+			&ucli.StringFlag{Name: "data-dir", Value: "stratum-etcd", Usage: "etcd data directory"},
+			&ucli.StringSliceFlag{Name: "listen-client-urls", Value: ucli.NewStringSlice("http://127.0.0.1:2379")},
+			&ucli.StringSliceFlag{Name: "listen-peer-urls", Value: ucli.NewStringSlice("http://127.0.0.1:2380")},
+			&ucli.StringSliceFlag{Name: "advertise-client-urls", Usage: "default: the listen client URLs"},
+			&ucli.StringSliceFlag{Name: "advertise-peer-urls", Usage: "default: the listen peer URLs"},
+			&ucli.StringFlag{Name: "initial-cluster", Usage: "name=peerURL,... of every initial member (default: this member alone)"},
+			&ucli.StringFlag{Name: "initial-cluster-state", Value: "new", Usage: "new or existing"},
+			&ucli.StringFlag{Name: "initial-cluster-token", Value: "stratum"},
+		},
+		Action: runControlplane,
+	}
+}
+
+func runControlplane(c *ucli.Context) error {
+	logger, err := newLogger(c, c.App.ErrWriter)
+	if err != nil {
+		return err
+	}
+	cfg := controlplane.DefaultMemberConfig(c.String("data-dir"))
+	cfg.Name = c.String("name")
+	cfg.ClientURLs = c.StringSlice("listen-client-urls")
+	cfg.PeerURLs = c.StringSlice("listen-peer-urls")
+	cfg.AdvertiseClientURLs = c.StringSlice("advertise-client-urls")
+	cfg.AdvertisePeerURLs = c.StringSlice("advertise-peer-urls")
+	cfg.InitialCluster = c.String("initial-cluster")
+	cfg.ClusterState = c.String("initial-cluster-state")
+	cfg.ClusterToken = c.String("initial-cluster-token")
+	cfg.Logger = logger
+	m, err := controlplane.StartMember(c.Context, cfg)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	fmt.Fprintf(c.App.Writer, "control plane member %s serving clients on %s\n", cfg.Name, strings.Join(m.ClientURLs(), ","))
+	select {
+	case <-c.Context.Done():
+		return nil
+	case err := <-m.Err():
+		return fmt.Errorf("etcd member failed: %w", err)
+	}
+}
+
+func datanodeFlags() []ucli.Flag {
+	return []ucli.Flag{
+		&ucli.StringFlag{Name: "id", Usage: "node ID, stable across restarts", Required: true},
+		&ucli.StringFlag{Name: "listen", Value: "127.0.0.1:9001", Usage: "host:port to listen on"},
+		&ucli.StringFlag{Name: "advertise", Usage: "host:port peers and clients reach this node at (default: --listen)"},
+		&ucli.StringFlag{Name: "data-dir", Usage: "data directory", Required: true},
+		&ucli.StringFlag{Name: "zone", Usage: "failure domain; replicas go to distinct zones first"},
+		&ucli.StringSliceFlag{Name: "etcd", Value: ucli.NewStringSlice("http://127.0.0.1:2379"), Usage: "etcd endpoints"},
+		&ucli.StringFlag{Name: "etcd-prefix", Value: "/stratum/", Usage: "key prefix of this cluster in etcd"},
+		&ucli.IntFlag{Name: "replicas", Value: 3, Usage: "replication factor N, fixed when the ring is created"},
+		&ucli.DurationFlag{Name: "lease-ttl", Value: 5 * time.Second, Usage: "registration lease TTL"},
+		&ucli.DurationFlag{Name: "peer-timeout", Value: 5 * time.Second, Usage: "deadline of one replica call (objects up to 1 MiB)"},
+		&ucli.Int64Flag{Name: "max-object-size", Value: 256 << 20, Usage: "largest object accepted, in bytes"},
+		&ucli.BoolFlag{Name: "no-sync", Usage: "acknowledge writes before fsync (unsafe: a machine crash loses them)"},
+	}
+}
+
+func datanodeCommand() *ucli.Command {
+	return &ucli.Command{
+		Name:   "datanode",
+		Usage:  "run one data node against an etcd cluster",
+		Flags:  datanodeFlags(),
+		Action: runDatanode,
+	}
+}
+
+func runDatanode(c *ucli.Context) error {
+	logger, err := newLogger(c, c.App.ErrWriter)
+	if err != nil {
+		return err
+	}
+	cp, err := dialControl(c.Context, c.StringSlice("etcd"), c.String("etcd-prefix"), logger)
+	if err != nil {
+		return err
+	}
+	defer cp.Close()
+	cfg := datanodeConfig(c, cp, logger)
+	n, err := startNode(c.Context, cfg)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(c.App.Writer, "data node %s serving on http://%s\n", cfg.ID, n.Addr())
+	<-c.Context.Done()
+	return n.Close(context.Background())
+}
+
+func datanodeConfig(c *ucli.Context, cp *controlplane.Client, logger *slog.Logger) datanode.Config {
+	cfg := datanode.DefaultConfig()
+	cfg.ID = c.String("id")
+	cfg.ListenAddr = c.String("listen")
+	cfg.AdvertiseAddr = c.String("advertise")
+	cfg.Zone = c.String("zone")
+	cfg.Store.Dir = c.String("data-dir")
+	cfg.Store.MaxObjectSize = c.Int64("max-object-size")
+	cfg.Store.NoSync = c.Bool("no-sync")
+	cfg.Store.Logger = logger
+	cfg.Ring.Replicas = c.Int("replicas")
+	cfg.LeaseTTL = c.Duration("lease-ttl")
+	cfg.PeerTimeout = c.Duration("peer-timeout")
+	cfg.Control = NewControlPlane(cp)
+	cfg.Logger = logger
+	return cfg
+}
+
+func dialControl(ctx context.Context, endpoints []string, prefix string, logger *slog.Logger) (*controlplane.Client, error) {
+	cfg := controlplane.DefaultClientConfig(endpoints...)
+	cfg.Prefix = prefix
+	cfg.Logger = logger
+	return controlplane.Dial(ctx, cfg)
+}
+
+func startNode(ctx context.Context, cfg datanode.Config) (*datanode.Node, error) {
+	n, err := datanode.New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := n.Start(ctx); err != nil {
+		return nil, err
+	}
+	return n, nil
+}
+
+// localURL is "http://127.0.0.1:<port>".
+func localURL(port int) string {
+	u := url.URL{Scheme: "http", Host: fmt.Sprintf("127.0.0.1:%d", port)}
+	return u.String()
+}
+
+func joinDir(dir string, parts ...string) string { return filepath.Join(append([]string{dir}, parts...)...) }

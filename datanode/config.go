@@ -1,0 +1,105 @@
+package datanode
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/stratum-store/stratum/datanode/store"
+	"github.com/stratum-store/stratum/ring"
+)
+
+// Config configures a Node.
+type Config struct {
+	// ID names the node in the ring; stable across restarts. Required.
+	ID string
+	// ListenAddr is the host:port to listen on. Required.
+	ListenAddr string
+	// AdvertiseAddr is the host:port peers and clients reach this node at;
+	// default ListenAddr (after a ":0" port is resolved).
+	AdvertiseAddr string
+	// Zone is the node's failure domain; replicas go to distinct zones first.
+	Zone string
+	// Store configures the local storage engine; Store.Dir is required.
+	Store store.Config
+	// Ring is the replication factor and vnode count proposed when this node
+	// creates the ring; joining an existing ring requires the same values.
+	Ring ring.Config
+	// Control is the control plane. Required.
+	Control ControlPlane
+	// LeaseTTL is the lifetime of the node's registration lease; if it is not
+	// renewed for this long the node counts as gone. Default 5s.
+	LeaseTTL time.Duration
+	// RegisterTimeout bounds how long Start waits for a previous generation's
+	// lease to expire. Default 2*LeaseTTL + 5s.
+	RegisterTimeout time.Duration
+	// PeerTimeout bounds one replica call for an object up to 1 MiB.
+	// Default 5s. Larger objects get PeerTimeout + size / PeerMinRate.
+	PeerTimeout time.Duration
+	// PeerMinRate is the slowest transfer rate, in bytes/s, a peer may have
+	// before a large transfer times out. Default 8 MiB/s.
+	PeerMinRate int64
+	// RequestTimeout bounds a whole client request, including the body
+	// upload; default 5 minutes.
+	RequestTimeout time.Duration
+	// IdleTimeout closes keep-alive connections idle for this long; default 60s.
+	IdleTimeout time.Duration
+	// Logger; default discard.
+	Logger *slog.Logger
+}
+
+// DefaultConfig returns a configuration with every default filled in; the
+// caller sets ID, ListenAddr, Store.Dir and Control.
+func DefaultConfig() Config {
+	return Config{
+		Store:          store.DefaultConfig(""),
+		Ring:           ring.DefaultConfig(),
+		LeaseTTL:       5 * time.Second,
+		PeerTimeout:    5 * time.Second,
+		PeerMinRate:    8 << 20,
+		RequestTimeout: 5 * time.Minute,
+		IdleTimeout:    60 * time.Second,
+	}
+}
+
+// Validate checks the configuration; an error names the field and the rule.
+func (c Config) Validate() error {
+	switch {
+	case c.ID == "":
+		return errors.New("datanode: Config.ID must not be empty")
+	case c.Control == nil:
+		return errors.New("datanode: Config.Control must be set")
+	case c.LeaseTTL < time.Second:
+		return fmt.Errorf("datanode: Config.LeaseTTL must be >= 1s, got %s", c.LeaseTTL)
+	case c.PeerTimeout <= 0:
+		return errors.New("datanode: Config.PeerTimeout must be > 0")
+	case c.PeerMinRate <= 0:
+		return errors.New("datanode: Config.PeerMinRate must be > 0")
+	case c.RequestTimeout <= 0:
+		return errors.New("datanode: Config.RequestTimeout must be > 0")
+	case c.IdleTimeout <= 0:
+		return errors.New("datanode: Config.IdleTimeout must be > 0")
+	}
+	if _, _, err := net.SplitHostPort(c.ListenAddr); err != nil {
+		return fmt.Errorf("datanode: Config.ListenAddr must be host:port, got %q", c.ListenAddr)
+	}
+	if c.AdvertiseAddr != "" {
+		if _, _, err := net.SplitHostPort(c.AdvertiseAddr); err != nil {
+			return fmt.Errorf("datanode: Config.AdvertiseAddr must be host:port, got %q", c.AdvertiseAddr)
+		}
+	}
+	if err := c.Ring.Validate(); err != nil {
+		return fmt.Errorf("datanode: Config.Ring: %w", err)
+	}
+	return c.Store.Validate()
+}
+
+// peerTimeout is the deadline for one replica call moving size bytes.
+func (c Config) peerTimeout(size int64) time.Duration {
+	if size <= 1<<20 {
+		return c.PeerTimeout
+	}
+	return c.PeerTimeout + time.Duration(size/c.PeerMinRate+1)*time.Second
+}

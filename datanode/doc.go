@@ -1,0 +1,40 @@
+// Package datanode is one stratum data node: a fasthttp server that stores
+// replicas in a local store and coordinates client requests for the whole
+// cluster.
+//
+// Any node coordinates any request. For an object it looks up the replica
+// set on the current ring, fans the request out to every replica in parallel
+// (itself directly, the others over keep-alive HTTP), and answers as soon as
+// the consistency level the client asked for is met:
+//
+//	PUT  one | quorum | all  ->  1 | N/2+1 | N replicas acknowledged a durable copy
+//	GET  one | quorum | all  ->  1 | N/2+1 | N replicas answered definitively
+//
+// Replica writes still in flight when the coordinator answers finish in the
+// background, each bounded by its peer deadline. Every replica call carries
+// the coordinator's ring revision; a replica that holds a newer ring refuses
+// it (409 stale_ring), the coordinator reloads the ring and retries once.
+//
+// The node learns the ring through a ControlPlane (satisfied by
+// controlplane.Client, or a fake in tests): it registers itself with a lease,
+// joins the ring, and follows ring changes, publishing each new immutable
+// ring through an atomic pointer. Requests read that pointer once and use one
+// ring throughout, so they never see a half-built ring.
+//
+//	n, err := datanode.New(cfg) // cfg.Control, cfg.Store.Dir, cfg.ID, cfg.ListenAddr ...
+//	if err := n.Start(ctx); err != nil { ... }
+//	defer n.Close(context.Background())
+//
+// # Locks
+//
+// The node holds one mutex (peers, guarding the map of per-peer HTTP clients),
+// never while doing I/O and never with another lock held. Everything else is
+// atomic pointers or channels, so there is no lock order to get wrong.
+//
+// # Caveats
+//
+// A GET fetches the object from every replica and answers with the first
+// copy that verifies against its OID, once enough replicas answered; large
+// objects are spooled to an unlinked temporary file while they are verified,
+// so a reply never carries unverified bytes.
+package datanode

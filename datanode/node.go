@@ -1,0 +1,212 @@
+package datanode
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/valyala/fasthttp"
+
+	"github.com/stratum-store/stratum/datanode/store"
+	"github.com/stratum-store/stratum/ring"
+)
+
+// Node is a running data node. Build it with New, then Start it; Close stops
+// every goroutine it started and waits for them.
+type Node struct {
+	cfg        Config
+	logger     *slog.Logger
+	generation string
+	self       ring.Node
+
+	store    *store.Store
+	spoolDir string
+	peers    *peers
+	server   *fasthttp.Server
+	ln       net.Listener
+
+	ring     atomic.Pointer[ring.Ring]
+	lease    atomic.Pointer[Lease]
+	refresh  chan struct{} // asks the ring loop to reload the ring now
+	closing  atomic.Bool
+	cancel   context.CancelFunc
+	loops    sync.WaitGroup // ring watcher, lease keeper, server
+	inflight sync.WaitGroup // replica calls still running after a reply
+}
+
+// New validates cfg and builds a node; nothing is opened until Start.
+func New(cfg Config) (*Node, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	logger := cfg.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.RegisterTimeout == 0 {
+		cfg.RegisterTimeout = 2*cfg.LeaseTTL + 5*time.Second
+	}
+	gen := uuid.NewString()
+	return &Node{
+		cfg:        cfg,
+		generation: gen,
+		logger:     logger.With("node", cfg.ID, "generation", gen),
+		refresh:    make(chan struct{}, 1),
+	}, nil
+}
+
+// Start opens the store, listens, registers with the control plane, joins the
+// ring and starts serving. On error everything opened is closed again.
+func (n *Node) Start(ctx context.Context) (err error) {
+	lctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	n.cancel = cancel
+	defer func() {
+		if err != nil {
+			n.Close(context.WithoutCancel(ctx))
+		}
+	}()
+	if err := n.openStore(); err != nil {
+		return err
+	}
+	if err := n.listen(); err != nil {
+		return err
+	}
+	n.peers = newPeers(n.cfg.IdleTimeout)
+	n.server = n.newServer()
+	n.goLoop(func() { n.serve() })
+	if err := n.register(ctx); err != nil {
+		return err
+	}
+	if err := n.joinRing(ctx); err != nil {
+		return err
+	}
+	n.goLoop(func() { n.watchRing(lctx) })
+	n.goLoop(func() { n.keepRegistered(lctx) })
+	n.logger.Info("data node started", "addr", n.self.Addr, "ring_revision", n.ring.Load().Revision())
+	return nil
+}
+
+func (n *Node) openStore() error {
+	st, err := store.Open(n.cfg.Store)
+	if err != nil {
+		return fmt.Errorf("datanode: open store: %w", err)
+	}
+	n.store = st
+	n.spoolDir = filepath.Join(n.cfg.Store.Dir, "spool")
+	if err := os.RemoveAll(n.spoolDir); err != nil {
+		return fmt.Errorf("datanode: clean spool: %w", err)
+	}
+	return os.MkdirAll(n.spoolDir, 0o755)
+}
+
+func (n *Node) listen() error {
+	ln, err := net.Listen("tcp", n.cfg.ListenAddr)
+	if err != nil {
+		return fmt.Errorf("datanode: listen %s: %w", n.cfg.ListenAddr, err)
+	}
+	n.ln = ln
+	addr := n.cfg.AdvertiseAddr
+	if addr == "" {
+		addr = ln.Addr().String()
+	}
+	n.self = ring.Node{ID: n.cfg.ID, Addr: addr, Zone: n.cfg.Zone}
+	return nil
+}
+
+func (n *Node) serve() {
+	if err := n.server.Serve(n.ln); err != nil && !n.closing.Load() {
+		n.logger.Error("server stopped", "err", err)
+	}
+}
+
+func (n *Node) register(ctx context.Context) error {
+	rctx, cancel := context.WithTimeout(ctx, n.cfg.RegisterTimeout)
+	defer cancel()
+	l, err := n.cfg.Control.Register(rctx, n.self, n.generation, n.cfg.LeaseTTL)
+	if err != nil {
+		return fmt.Errorf("datanode: register: %w", err)
+	}
+	n.lease.Store(&l)
+	return nil
+}
+
+func (n *Node) joinRing(ctx context.Context) error {
+	if err := n.cfg.Control.JoinRing(ctx, n.self, n.cfg.Ring); err != nil {
+		return fmt.Errorf("datanode: join ring: %w", err)
+	}
+	r, err := n.cfg.Control.LoadRing(ctx)
+	if err != nil {
+		return fmt.Errorf("datanode: load ring: %w", err)
+	}
+	n.publishRing(r)
+	return nil
+}
+
+func (n *Node) goLoop(f func()) {
+	n.loops.Add(1)
+	go func() {
+		defer n.loops.Done()
+		f()
+	}()
+}
+
+// Close stops serving, waits for replica calls still in flight, releases the
+// registration and closes the store. It is safe to call more than once.
+func (n *Node) Close(ctx context.Context) error {
+	if n.closing.Swap(true) {
+		return nil
+	}
+	if n.cancel != nil {
+		n.cancel()
+	}
+	var errs []error
+	if n.server != nil {
+		errs = append(errs, n.server.ShutdownWithContext(ctx))
+	} else if n.ln != nil {
+		errs = append(errs, n.ln.Close())
+	}
+	n.inflight.Wait()
+	if l := n.lease.Load(); l != nil {
+		errs = append(errs, (*l).Close(ctx))
+	}
+	n.loops.Wait()
+	if n.store != nil {
+		errs = append(errs, n.store.Close())
+	}
+	n.logger.Info("data node stopped")
+	return errors.Join(errs...)
+}
+
+// Addr is the address the node advertises.
+func (n *Node) Addr() string { return n.self.Addr }
+
+// ID is the node's ID.
+func (n *Node) ID() string { return n.cfg.ID }
+
+// Generation is this process's generation ID.
+func (n *Node) Generation() string { return n.generation }
+
+// Ring is the ring the node currently uses (nil before Start).
+func (n *Node) Ring() *ring.Ring { return n.ring.Load() }
+
+// Ready reports whether the node has a ring and a live registration.
+func (n *Node) Ready() bool {
+	l := n.lease.Load()
+	if n.ring.Load() == nil || l == nil || n.closing.Load() {
+		return false
+	}
+	select {
+	case <-(*l).Done():
+		return false
+	default:
+		return true
+	}
+}

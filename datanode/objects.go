@@ -1,0 +1,93 @@
+package datanode
+
+import (
+	"fmt"
+	"io"
+	"strconv"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/stratum-store/stratum/api"
+)
+
+// handleObject serves the public object API: PUT, GET and HEAD of
+// /v1/objects/{oid}, coordinated across the object's replicas.
+func (n *Node) handleObject(ctx *fasthttp.RequestCtx, oid api.OID) error {
+	level, err := api.ParseConsistency(string(ctx.QueryArgs().Peek(api.QueryConsistency)))
+	if err != nil {
+		return err
+	}
+	if !n.Ready() {
+		return fmt.Errorf("%w: node %s has no ring or no live registration", api.ErrNotReady, n.cfg.ID)
+	}
+	switch string(ctx.Method()) {
+	case fasthttp.MethodPut:
+		return n.handlePut(ctx, oid, level)
+	case fasthttp.MethodGet:
+		return n.handleGet(ctx, oid, level)
+	case fasthttp.MethodHead:
+		size, err := n.Head(ctx, oid, level)
+		if err != nil {
+			return err
+		}
+		n.objectHeaders(ctx, oid, size)
+		ctx.Response.SkipBody = true
+		ctx.Response.Header.SetContentLength(int(size))
+		return nil
+	}
+	ctx.Response.Header.Set("Allow", "PUT, GET, HEAD")
+	return fmt.Errorf("%w: %s on an object; use PUT, GET or HEAD", api.ErrMethodNotAllowed, ctx.Method())
+}
+
+func (n *Node) handlePut(ctx *fasthttp.RequestCtx, oid api.OID, level api.Consistency) error {
+	size := int64(ctx.Request.Header.ContentLength())
+	p, err := readPayload(n.bodyReader(ctx), oid, size, n.cfg.Store.MaxObjectSize, n.cfg.Store.LargeThreshold, n.spoolDir)
+	if err != nil {
+		return err
+	}
+	p.hold(1)
+	defer p.release()
+	rec, err := n.Put(ctx, oid, p, level)
+	if err != nil {
+		return err
+	}
+	status := fasthttp.StatusOK
+	if rec.Created {
+		status = fasthttp.StatusCreated
+	}
+	return n.writeJSON(ctx, status, rec)
+}
+
+func (n *Node) handleGet(ctx *fasthttp.RequestCtx, oid api.OID, level api.Consistency) error {
+	p, err := n.Get(ctx, oid, level)
+	if err != nil {
+		return err
+	}
+	n.objectHeaders(ctx, oid, p.size)
+	if p.file != nil {
+		p.hold(1)
+		ctx.SetBodyStream(&releasingReader{Reader: p.reader(), p: p}, int(p.size))
+		return nil
+	}
+	ctx.SetBody(p.data)
+	return nil
+}
+
+func (n *Node) objectHeaders(ctx *fasthttp.RequestCtx, oid api.OID, size int64) {
+	ctx.Response.Header.Set("ETag", `"`+oid.String()+`"`)
+	ctx.Response.Header.Set("X-Stratum-Size", strconv.FormatInt(size, 10))
+	ctx.SetContentType("application/octet-stream")
+}
+
+// releasingReader releases a spooled payload when fasthttp closes the body
+// stream after sending it.
+type releasingReader struct {
+	io.Reader
+	p *payload
+}
+
+// Close releases the payload.
+func (r *releasingReader) Close() error {
+	r.p.release()
+	return nil
+}

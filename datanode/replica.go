@@ -1,0 +1,212 @@
+package datanode
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/stratum-store/stratum/api"
+	"github.com/stratum-store/stratum/datanode/store"
+	"github.com/stratum-store/stratum/ring"
+)
+
+// This file holds both sides of a replica call: the coordinator's
+// putReplica/getReplica/headReplica, which go straight to the local store
+// when the replica is this node, and the handlers a peer serves under
+// api.PathReplicas.
+
+func (n *Node) putReplica(ctx context.Context, rn ring.Node, oid api.OID, p *payload, rev int64) replicaResult {
+	res := replicaResult{node: rn}
+	if rn.ID == n.cfg.ID {
+		res.created, res.err = n.storePut(ctx, oid, p)
+		return res
+	}
+	req := n.newReplicaRequest(fasthttp.MethodPut, rn.Addr, oid, rev)
+	defer fasthttp.ReleaseRequest(req)
+	resp := fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseResponse(resp)
+	if p.file != nil {
+		req.SetBodyStream(p.reader(), int(p.size))
+	} else {
+		req.SetBodyRaw(p.data)
+	}
+	res.err = n.do(rn.Addr, req, resp, n.cfg.peerTimeout(p.size))
+	res.created = string(resp.Header.Peek(api.HeaderCreated)) == "true"
+	return res
+}
+
+func (n *Node) storePut(ctx context.Context, oid api.OID, p *payload) (bool, error) {
+	if p.file != nil {
+		return n.store.PutReader(ctx, oid, p.reader(), p.size)
+	}
+	return n.store.Put(ctx, oid, p.data)
+}
+
+func (n *Node) getReplica(ctx context.Context, rn ring.Node, oid api.OID, rev int64) replicaResult {
+	res := replicaResult{node: rn}
+	if rn.ID == n.cfg.ID {
+		res.obj, res.err = n.storeGet(ctx, oid)
+	} else {
+		res.obj, res.err = n.fetchRemote(rn, oid, rev)
+	}
+	if res.obj != nil {
+		res.size = res.obj.size
+	}
+	return res
+}
+
+// storeGet reads the local copy into a payload. Large copies are re-verified
+// while they are spooled, so a copy damaged between the store's check and
+// the read is never served.
+func (n *Node) storeGet(ctx context.Context, oid api.OID) (*payload, error) {
+	obj, err := n.store.Get(ctx, oid)
+	if err != nil {
+		return nil, storeError(err)
+	}
+	if obj.Body == nil {
+		return &payload{data: obj.Data, size: obj.Size}, nil
+	}
+	defer obj.Body.Close()
+	return readPayload(obj.Body, oid, obj.Size, obj.Size, 0, n.spoolDir)
+}
+
+// fetchRemote GETs a peer's copy, streaming it, and verifies it against oid.
+func (n *Node) fetchRemote(rn ring.Node, oid api.OID, rev int64) (*payload, error) {
+	req := n.newReplicaRequest(fasthttp.MethodGet, rn.Addr, oid, rev)
+	defer fasthttp.ReleaseRequest(req)
+	resp := fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseResponse(resp)
+	resp.StreamBody = true
+	max := n.cfg.Store.MaxObjectSize
+	if err := n.do(rn.Addr, req, resp, n.cfg.peerTimeout(max)); err != nil {
+		return nil, err
+	}
+	body := resp.BodyStream()
+	if body == nil {
+		body = bytesReader(resp.Body())
+	}
+	size := int64(resp.Header.ContentLength())
+	p, err := readPayload(body, oid, size, max, n.cfg.Store.LargeThreshold, n.spoolDir)
+	if errors.Is(err, api.ErrDigestMismatch) {
+		n.logger.Error("peer served a copy that fails verification", "oid", oid, "peer", rn.ID)
+		return nil, fmt.Errorf("%w: copy on %s fails verification", api.ErrNotFound, rn.ID)
+	}
+	return p, err
+}
+
+func (n *Node) headReplica(ctx context.Context, rn ring.Node, oid api.OID, rev int64) replicaResult {
+	res := replicaResult{node: rn}
+	if rn.ID == n.cfg.ID {
+		res.size, res.err = n.store.Stat(ctx, oid)
+		res.err = storeError(res.err)
+		return res
+	}
+	req := n.newReplicaRequest(fasthttp.MethodHead, rn.Addr, oid, rev)
+	defer fasthttp.ReleaseRequest(req)
+	resp := fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseResponse(resp)
+	resp.SkipBody = true
+	res.err = n.do(rn.Addr, req, resp, n.cfg.PeerTimeout)
+	if res.err == nil {
+		res.size, res.err = strconv.ParseInt(string(resp.Header.Peek("X-Stratum-Size")), 10, 64)
+	}
+	return res
+}
+
+// storeError translates the store's sentinels into the wire contract's.
+// A corrupt copy counts as missing: it is logged by the store, never served.
+func storeError(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrCorrupt):
+		return fmt.Errorf("%w: %v", api.ErrNotFound, err)
+	case errors.Is(err, store.ErrTooLarge):
+		return fmt.Errorf("%w: %v", api.ErrTooLarge, err)
+	case errors.Is(err, store.ErrSizeMismatch):
+		return fmt.Errorf("%w: %v", api.ErrBadRequest, err)
+	}
+	return err
+}
+
+// checkFence refuses a replica call made with an older ring than ours, and
+// asks for a reload when the caller's ring is newer.
+func (n *Node) checkFence(ctx *fasthttp.RequestCtx) error {
+	rev, err := strconv.ParseInt(string(ctx.Request.Header.Peek(api.HeaderRingRevision)), 10, 64)
+	if err != nil {
+		return fmt.Errorf("%w: missing or bad %s header", api.ErrBadRequest, api.HeaderRingRevision)
+	}
+	cur := n.ring.Load()
+	switch {
+	case cur == nil:
+		return fmt.Errorf("%w: no ring yet", api.ErrNotReady)
+	case rev < cur.Revision():
+		return fmt.Errorf("%w: request used ring revision %d, this node has %d", api.ErrStaleRing, rev, cur.Revision())
+	case rev > cur.Revision():
+		n.requestRefresh()
+	}
+	return nil
+}
+
+// handleReplica serves PUT, GET and HEAD of this node's own copy.
+func (n *Node) handleReplica(ctx *fasthttp.RequestCtx, oid api.OID) error {
+	if err := n.checkFence(ctx); err != nil {
+		return err
+	}
+	switch string(ctx.Method()) {
+	case fasthttp.MethodPut:
+		return n.replicaPut(ctx, oid)
+	case fasthttp.MethodGet:
+		return n.serveLocal(ctx, oid)
+	case fasthttp.MethodHead:
+		size, err := n.store.Stat(ctx, oid)
+		if err != nil {
+			return storeError(err)
+		}
+		ctx.Response.Header.Set("X-Stratum-Size", strconv.FormatInt(size, 10))
+		return nil
+	}
+	return api.ErrMethodNotAllowed
+}
+
+func (n *Node) replicaPut(ctx *fasthttp.RequestCtx, oid api.OID) error {
+	size := int64(ctx.Request.Header.ContentLength())
+	if size < 0 {
+		return fmt.Errorf("%w: replica PUT needs a Content-Length", api.ErrBadRequest)
+	}
+	created, err := n.store.PutReader(ctx, oid, n.bodyReader(ctx), size)
+	if err != nil {
+		return storeError(err)
+	}
+	ctx.Response.Header.Set(api.HeaderCreated, strconv.FormatBool(created))
+	ctx.SetStatusCode(fasthttp.StatusCreated)
+	if !created {
+		ctx.SetStatusCode(fasthttp.StatusOK)
+	}
+	return nil
+}
+
+// serveLocal sends this node's verified copy; a corrupt copy is a 404.
+func (n *Node) serveLocal(ctx *fasthttp.RequestCtx, oid api.OID) error {
+	obj, err := n.store.Get(ctx, oid)
+	if err != nil {
+		return storeError(err)
+	}
+	if obj.Body != nil {
+		ctx.SetBodyStream(obj.Body, int(obj.Size))
+	} else {
+		ctx.SetBody(obj.Data)
+	}
+	return nil
+}
+
+func (n *Node) bodyReader(ctx *fasthttp.RequestCtx) io.Reader {
+	if r := ctx.RequestBodyStream(); r != nil {
+		return r
+	}
+	return bytesReader(ctx.PostBody())
+}

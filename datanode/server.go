@@ -1,0 +1,119 @@
+package datanode
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/stratum-store/stratum/api"
+)
+
+// HeaderErrorCode repeats an error reply's code in a header, so replies
+// without a body (HEAD) still say what went wrong.
+const HeaderErrorCode = "X-Stratum-Error"
+
+func (n *Node) newServer() *fasthttp.Server {
+	return &fasthttp.Server{
+		Handler:                      n.handle,
+		ErrorHandler:                 n.handleTransportError,
+		Name:                         "stratum",
+		ReadTimeout:                  n.cfg.RequestTimeout,
+		WriteTimeout:                 n.cfg.RequestTimeout,
+		IdleTimeout:                  n.cfg.IdleTimeout,
+		MaxRequestBodySize:           int(n.cfg.Store.MaxObjectSize),
+		StreamRequestBody:            true,
+		DisablePreParseMultipartForm: true,
+		CloseOnShutdown:              true,
+		Logger:                       fasthttpLogger{n.logger},
+	}
+}
+
+// handle routes on the raw request path: fasthttp normalises ctx.Path()
+// (decoding %2f and resolving ".."), and an OID must be judged as sent.
+func (n *Node) handle(ctx *fasthttp.RequestCtx) {
+	path := rawPath(ctx)
+	var err error
+	switch {
+	case strings.HasPrefix(path, api.PathObjects):
+		err = n.withOID(ctx, strings.TrimPrefix(path, api.PathObjects), n.handleObject)
+	case strings.HasPrefix(path, api.PathReplicas):
+		err = n.withOID(ctx, strings.TrimPrefix(path, api.PathReplicas), n.handleReplica)
+	default:
+		err = n.handleInfo(ctx, path)
+	}
+	if err != nil {
+		n.writeError(ctx, err)
+	}
+}
+
+func rawPath(ctx *fasthttp.RequestCtx) string {
+	uri := string(ctx.Request.Header.RequestURI())
+	if i := strings.IndexByte(uri, '?'); i >= 0 {
+		uri = uri[:i]
+	}
+	if strings.HasPrefix(uri, "http://") || strings.HasPrefix(uri, "https://") {
+		if i := strings.IndexByte(uri[8:], '/'); i >= 0 {
+			uri = uri[8+i:]
+		}
+	}
+	return uri
+}
+
+func (n *Node) withOID(ctx *fasthttp.RequestCtx, s string, h func(*fasthttp.RequestCtx, api.OID) error) error {
+	oid, err := api.ParseOID(s)
+	if err != nil {
+		return err
+	}
+	ctx.Response.Header.Set(api.HeaderNode, n.cfg.ID)
+	return h(ctx, oid)
+}
+
+func (n *Node) writeError(ctx *fasthttp.RequestCtx, err error) {
+	status, body := api.EncodeError(err)
+	_, code := api.StatusOf(err)
+	if status >= 500 {
+		n.logger.Error("request failed", "method", string(ctx.Method()), "path", rawPath(ctx), "err", err)
+	}
+	ctx.Response.Reset()
+	ctx.Response.Header.Set(HeaderErrorCode, code)
+	ctx.Response.Header.Set(api.HeaderNode, n.cfg.ID)
+	ctx.SetContentType("application/json")
+	ctx.SetStatusCode(status)
+	ctx.SetBody(body)
+}
+
+// handleTransportError answers requests fasthttp rejected before routing,
+// with the JSON error body: an oversized body is 413 too_large, not a bare 400.
+func (n *Node) handleTransportError(ctx *fasthttp.RequestCtx, err error) {
+	if errors.Is(err, fasthttp.ErrBodyTooLarge) {
+		n.writeError(ctx, errors.Join(api.ErrTooLarge, err))
+		return
+	}
+	n.writeError(ctx, errors.Join(api.ErrBadRequest, err))
+}
+
+func (n *Node) writeJSON(ctx *fasthttp.RequestCtx, status int, v any) error {
+	body, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	ctx.SetContentType("application/json")
+	ctx.SetStatusCode(status)
+	ctx.SetBody(append(body, '\n'))
+	return nil
+}
+
+func bytesReader(b []byte) io.Reader { return bytes.NewReader(b) }
+
+// fasthttpLogger sends fasthttp's own messages to the node's logger.
+type fasthttpLogger struct{ l *slog.Logger }
+
+func (f fasthttpLogger) Printf(format string, args ...any) {
+	f.l.Warn("fasthttp", "msg", strings.TrimSpace(fmt.Sprintf(format, args...)))
+}

@@ -1,0 +1,171 @@
+package tests
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stratum-store/stratum/api/client"
+	"github.com/stratum-store/stratum/cli"
+	"github.com/stratum-store/stratum/controlplane"
+	"github.com/stratum-store/stratum/datanode"
+)
+
+// Cluster is an embedded etcd plus data nodes, all in this process.
+type Cluster struct {
+	t      *testing.T
+	dir    string
+	Member *controlplane.Member
+	CP     *controlplane.Client
+	Nodes  []*TestNode
+	// Tune adjusts each node's configuration before it starts.
+	Tune func(*datanode.Config)
+}
+
+// TestNode is one data node of a Cluster; Node is nil while it is stopped.
+type TestNode struct {
+	ID   string
+	Addr string
+	Dir  string
+	Node *datanode.Node
+}
+
+// freePort returns a loopback port that was free a moment ago.
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// testLogger sends logs to t.Log.
+func testLogger(t *testing.T) *slog.Logger {
+	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
+
+type tWriter struct{ t *testing.T }
+
+func (w tWriter) Write(p []byte) (int, error) {
+	w.t.Log(string(p))
+	return len(p), nil
+}
+
+// MustStartCluster starts an embedded etcd and n data nodes; everything is
+// stopped in t.Cleanup.
+func MustStartCluster(t *testing.T, n int, tune func(*datanode.Config)) *Cluster {
+	t.Helper()
+	c := &Cluster{t: t, dir: t.TempDir(), Tune: tune}
+	c.startEtcd()
+	for i := 0; i < n; i++ {
+		c.AddNode()
+	}
+	return c
+}
+
+func (c *Cluster) startEtcd() {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cfg := controlplane.DefaultMemberConfig(filepath.Join(c.dir, "etcd"))
+	cfg.ClientURLs = []string{fmt.Sprintf("http://127.0.0.1:%d", freePort(c.t))}
+	cfg.PeerURLs = []string{fmt.Sprintf("http://127.0.0.1:%d", freePort(c.t))}
+	m, err := controlplane.StartMember(ctx, cfg)
+	if err != nil {
+		c.t.Fatalf("start etcd: %v", err)
+	}
+	c.Member = m
+	c.t.Cleanup(m.Close)
+	c.CP, err = controlplane.Dial(ctx, controlplane.DefaultClientConfig(m.ClientURLs()...))
+	if err != nil {
+		c.t.Fatalf("dial etcd: %v", err)
+	}
+	c.t.Cleanup(func() { c.CP.Close() })
+}
+
+// AddNode starts one more data node (n1, n2, ...) and returns its index.
+func (c *Cluster) AddNode() int {
+	c.t.Helper()
+	id := fmt.Sprintf("n%d", len(c.Nodes)+1)
+	tn := &TestNode{ID: id, Dir: filepath.Join(c.dir, id), Addr: fmt.Sprintf("127.0.0.1:%d", freePort(c.t))}
+	c.Nodes = append(c.Nodes, tn)
+	c.StartNode(len(c.Nodes) - 1)
+	return len(c.Nodes) - 1
+}
+
+// NodeConfig is the configuration node i starts with.
+func (c *Cluster) NodeConfig(i int) datanode.Config {
+	tn := c.Nodes[i]
+	cfg := datanode.DefaultConfig()
+	cfg.ID, cfg.ListenAddr, cfg.Store.Dir = tn.ID, tn.Addr, tn.Dir
+	cfg.Control = cli.NewControlPlane(c.CP)
+	cfg.Logger = testLogger(c.t).With("node", tn.ID)
+	cfg.Store.Logger = cfg.Logger
+	cfg.LeaseTTL = 2 * time.Second
+	cfg.PeerTimeout = 2 * time.Second
+	if c.Tune != nil {
+		c.Tune(&cfg)
+	}
+	return cfg
+}
+
+// StartNode starts (or restarts) node i on its address and directory.
+func (c *Cluster) StartNode(i int) {
+	c.t.Helper()
+	n, err := datanode.New(c.NodeConfig(i))
+	if err != nil {
+		c.t.Fatalf("node %d: %v", i, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := n.Start(ctx); err != nil {
+		c.t.Fatalf("start node %s: %v", c.Nodes[i].ID, err)
+	}
+	c.Nodes[i].Node = n
+	c.t.Cleanup(func() { n.Close(context.Background()) })
+}
+
+// StopNode stops node i: its port closes, its registration is released.
+func (c *Cluster) StopNode(i int) {
+	c.t.Helper()
+	if err := c.Nodes[i].Node.Close(context.Background()); err != nil {
+		c.t.Logf("stop %s: %v", c.Nodes[i].ID, err)
+	}
+	c.Nodes[i].Node = nil
+}
+
+// Client returns a client whose endpoint is node i.
+func (c *Cluster) Client(i int) *client.Client {
+	c.t.Helper()
+	cl, err := client.New(client.Config{Endpoint: c.URL(i), Timeout: time.Minute})
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return cl
+}
+
+// URL is node i's base URL.
+func (c *Cluster) URL(i int) string { return "http://" + c.Nodes[i].Addr }
+
+// Eventually polls cond every 20ms until it holds or timeout passes.
+func Eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not true after %s: %s", timeout, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func ctxT(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	return ctx
+}
