@@ -62,7 +62,8 @@ func buildPoints(nodes []Node, vnodes int) ([]uint64, []int32) {
 // The first is the primary, the owner of the first point at or after the
 // key's position (wrapping past the top). The others follow clockwise; when
 // the ring has zones, nodes from zones not yet in the set come first (see
-// the package doc). It returns nil on an empty ring.
+// the package doc). It returns nil on an empty ring. The slice is new on
+// every call; the caller may keep or change it.
 func (r *Ring) Replicas(key []byte) []Node {
 	var buf [8]int32
 	idx := r.replicaIndexes(KeyPosition(key), buf[:0])
@@ -76,7 +77,8 @@ func (r *Ring) Replicas(key []byte) []Node {
 	return out
 }
 
-// Owns reports whether the node with the given ID is in Replicas(key).
+// Owns reports whether the node with the given ID is in Replicas(key),
+// without building that slice. An ID not in the ring owns nothing.
 func (r *Ring) Owns(id string, key []byte) bool {
 	i, ok := r.indexOf(id)
 	if !ok {
