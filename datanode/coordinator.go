@@ -109,8 +109,9 @@ func (n *Node) putOnce(ctx context.Context, oid api.OID, p *payload, level api.C
 		}
 	}
 	if len(rec.Acked) < need {
-		err := fmt.Errorf("%w: %d of %d replicas acknowledged, consistency %s needs %d (failed: %v)",
-			api.ErrQuorumNotReached, len(rec.Acked), len(replicas), level, need, rec.Failed)
+		err := fmt.Errorf("%w: %d of %d replicas acknowledged, %d failed %v, %d still writing; consistency %s needs %d",
+			api.ErrQuorumNotReached, len(rec.Acked), len(replicas), len(rec.Failed), rec.Failed,
+			len(replicas)-len(rec.Acked)-len(rec.Failed), level, need)
 		if stale {
 			err = staleRingError{err}
 		}
@@ -143,10 +144,12 @@ type readOutcome struct {
 	staleSeen bool
 }
 
-// Get reads an object at the given consistency: it waits until `need`
-// replicas answered definitively, then returns the first verified copy, or
-// ErrNotFound if none of them had one, or ErrQuorumNotReached if too few
-// replicas could answer. The caller releases the returned payload.
+// Get reads an object at the given consistency. It returns the first
+// verified copy once `need` replicas answered definitively. "Not found" is
+// only concluded after every replica answered or failed (each within its
+// deadline), since any of them may hold a copy, and only if at least `need`
+// of them said so; otherwise it is ErrQuorumNotReached, never a guess. The
+// caller releases the returned payload.
 func (n *Node) Get(ctx context.Context, oid api.OID, level api.Consistency) (*payload, error) {
 	res, err := retryStale(ctx, n, func() (replicaResult, error) {
 		return n.read(oid, level, func(rn ring.Node, rev int64) replicaResult {
@@ -181,9 +184,8 @@ func (n *Node) read(oid api.OID, level api.Consistency, call func(ring.Node, int
 	results := n.fanOut(replicas, func(rn ring.Node) replicaResult { return call(rn, r.Revision()) })
 	var out readOutcome
 	for got := 0; got < len(replicas); got++ {
-		res := <-results
-		out.record(res, n)
-		if out.answers >= need || len(replicas)-len(out.failed) < need {
+		out.record(<-results, n)
+		if out.found != nil && out.answers >= need || len(replicas)-len(out.failed) < need {
 			n.drain(results, len(replicas)-got-1)
 			break
 		}

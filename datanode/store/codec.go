@@ -1,0 +1,140 @@
+package store
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/klauspost/compress/zstd"
+
+	"github.com/stratum-store/stratum/api"
+)
+
+// Index keys. Every stored object has exactly two, written in one batch:
+//
+//	o/<oid>  codec byte + payload (see the codec constants)
+//	s/<oid>  uvarint logical size, so Stat and the count at Open never
+//	         touch the object bytes
+const (
+	objectPrefix = "o/"
+	sizePrefix   = "s/"
+)
+
+func objectKey(oid api.OID) []byte { return []byte(objectPrefix + oid.String()) }
+func sizeKey(oid api.OID) []byte   { return []byte(sizePrefix + oid.String()) }
+
+// Codec bytes: the first byte of every o/ value. They are part of the
+// on-disk format: never renumber them.
+const (
+	codecRaw      byte = 0 // inline: the object's bytes follow
+	codecZstd     byte = 1 // inline: one zstd frame, with its content size, follows
+	codecFileRaw  byte = 2 // file: uvarint size follows; the file holds the bytes
+	codecFileZstd byte = 3 // file: uvarint size follows; the file holds one zstd stream
+)
+
+const (
+	// sampleSize is how much of a large object is trial-compressed to
+	// choose its codec.
+	sampleSize = 64 << 10
+	// streamWindow is the zstd window of large-object streams;
+	// maxStreamWindow is the largest window a reader accepts, so a damaged
+	// frame header cannot make Get allocate without bound.
+	streamWindow    = 4 << 20
+	maxStreamWindow = 16 << 20
+)
+
+// codecs holds the one zstd encoder and the one decoder shared by every
+// inline value; EncodeAll and DecodeAll are safe for concurrent use. The
+// decoder refuses output above MaxLargeThreshold, the largest an inline
+// object can ever be, whatever LargeThreshold was when it was written.
+type codecs struct {
+	enc *zstd.Encoder
+	dec *zstd.Decoder
+}
+
+func newCodecs() (*codecs, error) {
+	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest))
+	if err != nil {
+		return nil, fmt.Errorf("store: zstd encoder: %w", err)
+	}
+	dec, err := zstd.NewReader(nil, zstd.WithDecoderMaxMemory(uint64(MaxLargeThreshold)))
+	if err != nil {
+		return nil, fmt.Errorf("store: zstd decoder: %w", err)
+	}
+	return &codecs{enc: enc, dec: dec}, nil
+}
+
+func (c *codecs) close() {
+	c.enc.Close()
+	c.dec.Close()
+}
+
+// encodeInline returns the o/ value of a small object: zstd when that is
+// smaller, raw otherwise.
+func (c *codecs) encodeInline(data []byte) []byte {
+	if len(data) > 0 {
+		v := c.enc.EncodeAll(data, []byte{codecZstd})
+		if len(v) < 1+len(data) {
+			return v
+		}
+	}
+	return append([]byte{codecRaw}, data...)
+}
+
+// decodeInline returns the object bytes of an inline o/ value. Errors mean
+// the value is damaged.
+func (c *codecs) decodeInline(v []byte) ([]byte, error) {
+	switch v[0] {
+	case codecRaw:
+		return v[1:], nil
+	case codecZstd:
+		data, err := c.dec.DecodeAll(v[1:], nil)
+		if err != nil {
+			return nil, fmt.Errorf("zstd: %w", err)
+		}
+		return data, nil
+	}
+	return nil, fmt.Errorf("codec byte %#x is not an inline codec", v[0])
+}
+
+// compressible reports whether a sample shrinks below 90 % of its size.
+func (c *codecs) compressible(sample []byte) bool {
+	out := c.enc.EncodeAll(sample, make([]byte, 0, len(sample)))
+	return len(out)*10 < len(sample)*9
+}
+
+// newStreamEncoder compresses one large object into w. Close it to finish
+// the stream.
+func newStreamEncoder(w io.Writer) (*zstd.Encoder, error) {
+	return zstd.NewWriter(w, zstd.WithEncoderLevel(zstd.SpeedFastest),
+		zstd.WithEncoderConcurrency(1), zstd.WithWindowSize(streamWindow))
+}
+
+// newStreamDecoder decodes one large object from r without goroutines.
+// Close it to release its buffers.
+func newStreamDecoder(r io.Reader) (*zstd.Decoder, error) {
+	return zstd.NewReader(r, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxWindow(maxStreamWindow))
+}
+
+// fileEntry is the o/ value of a large object.
+func fileEntry(codec byte, size int64) []byte {
+	return binary.AppendUvarint([]byte{codec}, uint64(size))
+}
+
+// parseFileEntry decodes a file entry; errors mean the value is damaged.
+func parseFileEntry(v []byte) (codec byte, size int64, err error) {
+	size, err = parseSize(v[1:])
+	return v[0], size, err
+}
+
+func sizeValue(size int64) []byte { return binary.AppendUvarint(nil, uint64(size)) }
+
+// parseSize decodes a uvarint size that must fill v exactly.
+func parseSize(v []byte) (int64, error) {
+	n, k := binary.Uvarint(v)
+	if k <= 0 || k != len(v) || n > 1<<62 {
+		return 0, errors.New("malformed size")
+	}
+	return int64(n), nil
+}

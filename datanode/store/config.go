@@ -1,0 +1,81 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/syndtr/goleveldb/leveldb/storage"
+)
+
+// Defaults applied by Open to zero fields of Config.
+const (
+	DefaultLargeThreshold int64 = 1 << 20   // 1 MiB
+	DefaultMaxObjectSize  int64 = 256 << 20 // 256 MiB
+
+	// MaxLargeThreshold bounds LargeThreshold: objects at or below the
+	// threshold are held whole in memory and stored as one leveldb value,
+	// and multi-megabyte values slow leveldb's compaction.
+	MaxLargeThreshold int64 = 64 << 20
+)
+
+// Config configures a Store. Zero values of the numeric fields mean "use the
+// default"; see DefaultConfig.
+type Config struct {
+	// Dir is the data directory, created if missing. Required.
+	Dir string
+	// LargeThreshold: objects larger than this many bytes are stored as
+	// files under Dir/objects; the others are leveldb values. If 0 it
+	// defaults to 1 MiB; at most 64 MiB.
+	LargeThreshold int64
+	// MaxObjectSize: puts of larger objects fail with ErrTooLarge. If 0 it
+	// defaults to 256 MiB.
+	MaxObjectSize int64
+	// NoSync turns off every fsync. The default (false) makes each put
+	// durable before it returns: leveldb writes use WriteOptions{Sync: true},
+	// object files are fsync'd, renamed into place and their directory
+	// fsync'd. With NoSync a process crash loses nothing but a machine crash
+	// or power loss may lose acknowledged puts. For tests and benchmarks.
+	NoSync bool
+	// Logger receives corruption reports and recovery notes. If nil, logs
+	// are discarded.
+	Logger *slog.Logger
+	// Storage, if set, is the goleveldb storage used for the index instead
+	// of a file storage under Dir/db. Tests inject a power-loss simulator
+	// here. The Store does not close it.
+	Storage storage.Storage
+}
+
+// DefaultConfig returns a Config for dir with every default filled in.
+func DefaultConfig(dir string) Config {
+	return Config{Dir: dir, LargeThreshold: DefaultLargeThreshold, MaxObjectSize: DefaultMaxObjectSize}
+}
+
+// Validate checks c; the error names the field and the rule.
+func (c Config) Validate() error {
+	switch {
+	case c.Dir == "":
+		return errors.New("store: Config.Dir must not be empty")
+	case c.LargeThreshold < 0:
+		return fmt.Errorf("store: Config.LargeThreshold must be >= 0 (0 means %d), got %d", DefaultLargeThreshold, c.LargeThreshold)
+	case c.LargeThreshold > MaxLargeThreshold:
+		return fmt.Errorf("store: Config.LargeThreshold must be <= %d, got %d", MaxLargeThreshold, c.LargeThreshold)
+	case c.MaxObjectSize < 0:
+		return fmt.Errorf("store: Config.MaxObjectSize must be >= 0 (0 means %d), got %d", DefaultMaxObjectSize, c.MaxObjectSize)
+	}
+	return nil
+}
+
+// withDefaults returns c with zero fields replaced by their defaults.
+func (c Config) withDefaults() Config {
+	if c.LargeThreshold == 0 {
+		c.LargeThreshold = DefaultLargeThreshold
+	}
+	if c.MaxObjectSize == 0 {
+		c.MaxObjectSize = DefaultMaxObjectSize
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c
+}

@@ -1,0 +1,22 @@
+package store
+
+import "errors"
+
+// Sentinel errors. Every error the store returns that callers act on wraps
+// one of these (or api.ErrDigestMismatch / api.ErrCollision / api.ErrInvalidOID
+// from the object ID checks); test with errors.Is.
+var (
+	// ErrNotFound: no copy of the object is stored here.
+	ErrNotFound = errors.New("store: object not found")
+	// ErrCorrupt: a copy is indexed but fails verification (bit rot, a
+	// truncated or missing file, a damaged leveldb value). It is logged and
+	// never served.
+	ErrCorrupt = errors.New("store: stored copy is corrupt")
+	// ErrTooLarge: the object is larger than Config.MaxObjectSize.
+	ErrTooLarge = errors.New("store: object too large")
+	// ErrSizeMismatch: PutReader read a body shorter or longer than the size
+	// it was given.
+	ErrSizeMismatch = errors.New("store: body length differs from declared size")
+	// ErrClosed: the store was closed.
+	ErrClosed = errors.New("store: closed")
+)

@@ -1,0 +1,102 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/stratum-store/stratum/api"
+)
+
+// Get returns a verified copy of the object: Data for an object at or below
+// LargeThreshold when it was stored, otherwise Body, positioned at the
+// start and verified by a full pass before Get returns; the caller closes
+// it. A copy that fails verification is logged and reported as an error
+// wrapping ErrCorrupt, never served. A missing object is ErrNotFound.
+func (s *Store) Get(ctx context.Context, oid api.OID) (Object, error) {
+	end, err := s.begin(ctx, oid)
+	if err != nil {
+		return Object{}, err
+	}
+	defer end()
+	v, err := s.db.Get(objectKey(oid), nil)
+	if err != nil {
+		return Object{}, s.indexError("get", oid, err)
+	}
+	if len(v) == 0 {
+		return Object{}, s.corrupt(oid, errors.New("empty index value"))
+	}
+	if v[0] == codecFileRaw || v[0] == codecFileZstd {
+		return s.getLarge(ctx, oid, v)
+	}
+	data, err := s.codecs.decodeInline(v)
+	if err != nil {
+		return Object{}, s.corrupt(oid, err)
+	}
+	if err := api.Verify(oid, data); err != nil {
+		return Object{}, s.corrupt(oid, err)
+	}
+	return Object{Size: int64(len(data)), Data: data}, nil
+}
+
+// body is the Body of a large object. It hashes what it serves and checks
+// the digest when the last byte has been read, so a file damaged after
+// Get's verification pass ends in an ErrCorrupt error instead of io.EOF.
+type body struct {
+	s       *Store
+	oid     api.OID
+	f       *os.File
+	r       io.Reader
+	release func()
+	h       *api.Hasher
+	left    int64
+	err     error
+}
+
+func (s *Store) newBody(oid api.OID, f *os.File, codec byte, size int64) (*body, error) {
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return nil, fmt.Errorf("store: get %s: %w", oid, err)
+	}
+	r, release, err := decodeFile(f, codec)
+	if err != nil {
+		return nil, s.corrupt(oid, err)
+	}
+	return &body{s: s, oid: oid, f: f, r: r, release: release, h: api.NewHasher(oid.Algorithm()), left: size}, nil
+}
+
+// Read reads the object; it never returns more than its size.
+func (b *body) Read(p []byte) (int, error) {
+	if b.err != nil {
+		return 0, b.err
+	}
+	if int64(len(p)) > b.left {
+		p = p[:b.left]
+	}
+	n, err := b.r.Read(p)
+	b.h.Write(p[:n])
+	b.left -= int64(n)
+	switch {
+	case b.left == 0:
+		b.err = io.EOF
+		if cerr := api.Check(b.oid, b.h); cerr != nil {
+			b.err = b.s.corrupt(b.oid, fmt.Errorf("changed after verification: %w", cerr))
+		}
+	case errors.Is(err, io.EOF):
+		b.err = b.s.corrupt(b.oid, fmt.Errorf("changed after verification: ended %d bytes short", b.left))
+	case err != nil:
+		b.err = fmt.Errorf("store: read %s: %w", b.oid, err)
+	}
+	return n, b.err
+}
+
+// Close releases the file and the decoder.
+func (b *body) Close() error {
+	if b.release == nil {
+		return errors.New("store: body already closed")
+	}
+	b.release()
+	b.release = nil
+	return b.f.Close()
+}

@@ -1,0 +1,141 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/stratum-store/stratum/api"
+)
+
+// testLog sends the store's log to t.Log and counts error records, so a
+// test can check that corruption was reported.
+type testLog struct {
+	slog.Handler
+	errors *atomic.Int64
+}
+
+func (h testLog) Handle(ctx context.Context, r slog.Record) error {
+	if r.Level >= slog.LevelError {
+		h.errors.Add(1)
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h testLog) WithAttrs(as []slog.Attr) slog.Handler {
+	return testLog{h.Handler.WithAttrs(as), h.errors}
+}
+
+type tWriter struct{ t testing.TB }
+
+func (w tWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSuffix(string(p), "\n"))
+	return len(p), nil
+}
+
+// testConfig is DefaultConfig on a fresh temp dir, logging to t; errs
+// counts the error records logged.
+func testConfig(t testing.TB) (cfg Config, errs *atomic.Int64) {
+	errs = new(atomic.Int64)
+	cfg = DefaultConfig(t.TempDir())
+	cfg.Logger = slog.New(testLog{slog.NewTextHandler(tWriter{t}, nil), errs})
+	return cfg, errs
+}
+
+// mustOpen opens a store that is closed when the test ends, and checks then
+// that no put left a temp file behind.
+func mustOpen(t testing.TB, cfg Config) *Store {
+	t.Helper()
+	s, err := Open(cfg)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil && !errors.Is(err, ErrClosed) {
+			t.Errorf("Close: %v", err)
+		}
+		assertNoTempFiles(t, s)
+	})
+	return s
+}
+
+func assertNoTempFiles(t testing.TB, s *Store) {
+	t.Helper()
+	entries, err := os.ReadDir(s.paths.tmpDir())
+	if err != nil {
+		t.Fatalf("read tmp: %v", err)
+	}
+	if len(entries) != 0 {
+		t.Errorf("tmp holds %d entries (first %q); want none", len(entries), entries[0].Name())
+	}
+}
+
+func mustOID(t testing.TB, algo api.Algorithm, data []byte) api.OID {
+	t.Helper()
+	oid, err := api.Digest(algo, data)
+	if err != nil {
+		t.Fatalf("Digest: %v", err)
+	}
+	return oid
+}
+
+// randomBytes returns n incompressible bytes determined by seed.
+func randomBytes(seed uint64, n int) []byte {
+	b := make([]byte, n)
+	chacha(seed).Read(b)
+	return b
+}
+
+func chacha(seed uint64) *rand.ChaCha8 {
+	var key [32]byte
+	for i := range 8 {
+		key[i] = byte(seed >> (8 * i))
+	}
+	return rand.NewChaCha8(key)
+}
+
+var vocabulary = strings.Fields("tree blob commit parent author committer 100644 100755 040000 " +
+	"func return if err != nil { } package import main.go README.md\n\t")
+
+// textBytes returns n compressible, source-like bytes determined by seed.
+func textBytes(seed uint64, n int) []byte {
+	r := rand.New(rand.NewPCG(seed, 1))
+	b := make([]byte, 0, n+16)
+	for len(b) < n {
+		b = append(b, vocabulary[r.IntN(len(vocabulary))]...)
+		b = append(b, " \n"[r.IntN(2)])
+	}
+	return b[:n]
+}
+
+// mustGet reads the whole object back, from Data or Body.
+func mustGet(t testing.TB, s *Store, oid api.OID) []byte {
+	t.Helper()
+	obj, err := s.Get(context.Background(), oid)
+	if err != nil {
+		t.Fatalf("Get(%s): %v", oid, err)
+	}
+	if obj.Body == nil {
+		return obj.Data
+	}
+	defer obj.Body.Close()
+	data, err := io.ReadAll(obj.Body)
+	if err != nil {
+		t.Fatalf("read body of %s: %v", oid, err)
+	}
+	return data
+}
+
+// Test hooks: reach past the store's API into its leveldb index.
+
+func (s *Store) rawValue(oid api.OID) ([]byte, error) { return s.db.Get(objectKey(oid), nil) }
+
+func (s *Store) setRawValue(oid api.OID, v []byte) error {
+	return s.db.Put(objectKey(oid), v, nil)
+}

@@ -1,0 +1,121 @@
+package store
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/syndtr/goleveldb/leveldb"
+	lerrors "github.com/syndtr/goleveldb/leveldb/errors"
+	"github.com/syndtr/goleveldb/leveldb/opt"
+	"github.com/syndtr/goleveldb/leveldb/util"
+
+	"github.com/stratum-store/stratum/api"
+)
+
+// openIndex opens the leveldb index with checksums verified on every read.
+// If leveldb reports corruption it rebuilds the manifest from the tables
+// (leveldb.Recover) and says so in the log.
+func openIndex(cfg Config, path string) (*leveldb.DB, error) {
+	o := &opt.Options{
+		Strict: opt.StrictJournalChecksum | opt.StrictBlockChecksum,
+		// Values are already zstd-compressed where that pays.
+		Compression: opt.NoCompression,
+	}
+	open := func() (*leveldb.DB, error) { return leveldb.OpenFile(path, o) }
+	recover := func() (*leveldb.DB, error) { return leveldb.RecoverFile(path, o) }
+	if cfg.Storage != nil {
+		open = func() (*leveldb.DB, error) { return leveldb.Open(cfg.Storage, o) }
+		recover = func() (*leveldb.DB, error) { return leveldb.Recover(cfg.Storage, o) }
+	}
+	db, err := open()
+	if lerrors.IsCorrupted(err) {
+		cfg.Logger.Warn("index is corrupt; recovering it from its tables", "path", path, "err", err)
+		db, err = recover()
+		if err == nil {
+			cfg.Logger.Warn("index recovered; objects written since the last table flush may be missing", "path", path)
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: open index %s: %w", path, err)
+	}
+	return db, nil
+}
+
+// has reports whether oid is indexed.
+func (s *Store) has(oid api.OID) (bool, error) {
+	ok, err := s.db.Has(sizeKey(oid), nil)
+	if err != nil {
+		return false, s.indexError("put", oid, err)
+	}
+	return ok, nil
+}
+
+// countObjects sets Stats from the s/ entries: one small value per object,
+// so this reads a fraction of the index, never the object bytes.
+func (s *Store) countObjects() error {
+	it := s.db.NewIterator(util.BytesPrefix([]byte(sizePrefix)), nil)
+	defer it.Release()
+	var n, bytes int64
+	for it.Next() {
+		size, err := parseSize(it.Value())
+		if err != nil {
+			s.log.Error("malformed size entry; not counted", "key", string(it.Key()), "err", err)
+			continue
+		}
+		n++
+		bytes += size
+	}
+	if err := it.Error(); err != nil {
+		return fmt.Errorf("store: count objects: %w", err)
+	}
+	s.objects.Store(n)
+	s.bytes.Store(bytes)
+	return nil
+}
+
+// sweepOrphans removes object files that no index entry names. A file is
+// renamed into place before its index entry is written, so a crash between
+// the two leaves such a file; its put never returned success.
+func (s *Store) sweepOrphans() error {
+	shards, err := os.ReadDir(s.paths.objectsDir())
+	if err != nil {
+		return fmt.Errorf("store: sweep: %w", err)
+	}
+	for _, sh := range shards {
+		if err := s.sweepShard(filepath.Join(s.paths.objectsDir(), sh.Name())); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Store) sweepShard(dir string) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("store: sweep: %w", err)
+	}
+	for _, e := range entries {
+		oid, err := api.ParseOID(e.Name())
+		if err != nil || filepath.Join(s.paths.objectsDir(), shard(oid)) != dir {
+			s.log.Warn("unexpected file in the objects directory; left alone", "path", filepath.Join(dir, e.Name()))
+			continue
+		}
+		v, err := s.db.Get(objectKey(oid), nil)
+		if err == nil && len(v) > 0 && (v[0] == codecFileRaw || v[0] == codecFileZstd) {
+			continue
+		}
+		if lerrors.IsCorrupted(err) {
+			s.log.Error("index entry unreadable; object file left alone", "oid", oid.String(), "err", err)
+			continue
+		}
+		if err != nil && err != leveldb.ErrNotFound {
+			return fmt.Errorf("store: sweep %s: %w", oid, err)
+		}
+		s.log.Warn("removing object file without index entry (a put that never returned)", "oid", oid.String())
+		if err := removeIfPresent(s.paths.objectPath(oid)); err != nil {
+			return fmt.Errorf("store: sweep: %w", err)
+		}
+	}
+	return nil
+}

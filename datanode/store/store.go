@@ -1,0 +1,184 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strconv"
+	"sync"
+	"sync/atomic"
+
+	"github.com/syndtr/goleveldb/leveldb"
+	lerrors "github.com/syndtr/goleveldb/leveldb/errors"
+	"github.com/syndtr/goleveldb/leveldb/opt"
+
+	"github.com/stratum-store/stratum/api"
+)
+
+// Store is the storage engine of one data node. It is safe for concurrent
+// use; see the package documentation for its layout and guarantees.
+type Store struct {
+	cfg    Config
+	log    *slog.Logger
+	paths  layout
+	db     *leveldb.DB
+	wo     *opt.WriteOptions
+	codecs *codecs
+
+	// stripes serialise the commit step of puts (existence check, file
+	// rename, index write) per OID shard. A put holds at most one stripe,
+	// only around its commit, and never while reading its body.
+	stripes [256]sync.Mutex
+
+	objects atomic.Int64
+	bytes   atomic.Int64
+
+	// closeMu is held shared by every operation for its duration and
+	// exclusively by Close, which therefore waits for operations in flight.
+	// Lock order: closeMu, then at most one stripe.
+	closeMu sync.RWMutex
+	closed  bool
+}
+
+// Object is one stored object as Get returns it: Data for objects at or
+// below LargeThreshold, Body (which the caller must close) for larger ones.
+type Object struct {
+	Size int64
+	Data []byte
+	Body io.ReadCloser
+}
+
+// Stats counts the objects stored here and their logical (uncompressed)
+// bytes.
+type Stats struct {
+	Objects int64
+	Bytes   int64
+}
+
+// Open opens or creates the store in cfg.Dir. It removes temp files of puts
+// that never finished, removes object files that no index entry names, and
+// counts the stored objects.
+func Open(cfg Config) (*Store, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	s := &Store{cfg: cfg, log: cfg.Logger, paths: layout{root: cfg.Dir}, wo: &opt.WriteOptions{Sync: !cfg.NoSync}}
+	removed, err := s.paths.prepare(!cfg.NoSync)
+	if err != nil {
+		return nil, err
+	}
+	if removed > 0 {
+		s.log.Info("removed temp files of unfinished puts", "count", removed)
+	}
+	if s.codecs, err = newCodecs(); err != nil {
+		return nil, err
+	}
+	if s.db, err = openIndex(cfg, s.paths.dbDir()); err != nil {
+		s.codecs.close()
+		return nil, err
+	}
+	if err := s.sweepOrphans(); err != nil {
+		s.abort()
+		return nil, err
+	}
+	if err := s.countObjects(); err != nil {
+		s.abort()
+		return nil, err
+	}
+	s.log.Info("store opened", "dir", cfg.Dir, "objects", s.objects.Load(), "bytes", s.bytes.Load())
+	return s, nil
+}
+
+func (s *Store) abort() {
+	s.db.Close()
+	s.codecs.close()
+}
+
+// Close waits for operations in flight and closes the store. Bodies
+// returned by Get stay readable. A second Close returns ErrClosed.
+func (s *Store) Close() error {
+	s.closeMu.Lock()
+	defer s.closeMu.Unlock()
+	if s.closed {
+		return ErrClosed
+	}
+	s.closed = true
+	err := s.db.Close()
+	s.codecs.close()
+	if err != nil {
+		return fmt.Errorf("store: close index: %w", err)
+	}
+	return nil
+}
+
+// begin starts an operation on oid: it fails on a closed store, an invalid
+// OID or a done ctx, and otherwise returns the function that ends it.
+func (s *Store) begin(ctx context.Context, oid api.OID) (end func(), err error) {
+	s.closeMu.RLock()
+	switch {
+	case s.closed:
+		err = ErrClosed
+	case ctx.Err() != nil:
+		err = ctx.Err()
+	default:
+		if _, perr := api.ParseOID(oid.String()); perr != nil {
+			err = fmt.Errorf("store: %w", perr)
+		}
+	}
+	if err != nil {
+		s.closeMu.RUnlock()
+		return nil, err
+	}
+	return s.closeMu.RUnlock, nil
+}
+
+// Stats returns the counts of stored objects and their logical bytes.
+func (s *Store) Stats() Stats {
+	return Stats{Objects: s.objects.Load(), Bytes: s.bytes.Load()}
+}
+
+// Stat returns the size of the object without reading or verifying it, or
+// an error wrapping ErrNotFound.
+func (s *Store) Stat(ctx context.Context, oid api.OID) (int64, error) {
+	end, err := s.begin(ctx, oid)
+	if err != nil {
+		return 0, err
+	}
+	defer end()
+	v, err := s.db.Get(sizeKey(oid), nil)
+	if err != nil {
+		return 0, s.indexError("stat", oid, err)
+	}
+	size, err := parseSize(v)
+	if err != nil {
+		return 0, s.corrupt(oid, fmt.Errorf("size entry: %w", err))
+	}
+	return size, nil
+}
+
+func (s *Store) stripe(oid api.OID) *sync.Mutex {
+	i, _ := strconv.ParseUint(shard(oid), 16, 8)
+	return &s.stripes[i]
+}
+
+// corrupt logs a copy that fails verification and returns the error that
+// reports it. The cause is not wrapped: a damaged copy is ErrCorrupt, not a
+// digest mismatch of the caller's request.
+func (s *Store) corrupt(oid api.OID, cause error) error {
+	s.log.Error("stored copy is corrupt; not serving it", "oid", oid.String(), "err", cause)
+	return fmt.Errorf("%w: %s: %v", ErrCorrupt, oid, cause)
+}
+
+// indexError translates a leveldb read error.
+func (s *Store) indexError(op string, oid api.OID, err error) error {
+	switch {
+	case errors.Is(err, leveldb.ErrNotFound):
+		return fmt.Errorf("%w: %s", ErrNotFound, oid)
+	case lerrors.IsCorrupted(err):
+		return s.corrupt(oid, err)
+	}
+	return fmt.Errorf("store: %s %s: %w", op, oid, err)
+}

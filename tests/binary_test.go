@@ -1,0 +1,213 @@
+package tests
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// buildBinary builds cmd/stratum once per test binary run.
+func buildBinary(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "stratum")
+	cmd := exec.Command("go", "build", "-o", bin, "../cmd/stratum")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build stratum: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// devProcess is `stratum dev` running as a real process.
+type devProcess struct {
+	cmd    *exec.Cmd
+	stdout *bytes.Buffer
+	done   chan error
+}
+
+func startDev(t *testing.T, bin string, args ...string) *devProcess {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	cmd := exec.Command(bin, append([]string{"--log-level", "warn", "dev"}, args...)...)
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &devProcess{cmd: cmd, stdout: &stdout, done: make(chan error, 1)}
+	go func() { p.done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		<-p.done
+		if t.Failed() {
+			t.Logf("stratum dev stdout:\n%s\nstderr:\n%s", stdout.String(), stderr.String())
+		}
+	})
+	return p
+}
+
+// stop sends SIGINT, as Ctrl-C does, and requires a clean exit.
+func (p *devProcess) stop(t *testing.T) {
+	t.Helper()
+	p.cmd.Process.Signal(syscall.SIGINT)
+	select {
+	case err := <-p.done:
+		p.done <- err
+		if err != nil {
+			t.Fatalf("stratum dev exited with %v after SIGINT; want 0", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("stratum dev did not stop within 30s of SIGINT")
+	}
+}
+
+func waitReady(t *testing.T, urls ...string) {
+	t.Helper()
+	for _, u := range urls {
+		Eventually(t, 60*time.Second, u+"/readyz", func() bool {
+			resp, err := http.Get(u + "/readyz")
+			if err != nil {
+				return false
+			}
+			resp.Body.Close()
+			return resp.StatusCode == 200
+		})
+	}
+}
+
+// run runs the stratum CLI and returns stdout, stderr and the exit code.
+func run(t *testing.T, bin, stdin string, args ...string) (string, string, int) {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	cmd := exec.Command(bin, args...)
+	cmd.Stdin = strings.NewReader(stdin)
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return stdout.String(), stderr.String(), code
+}
+
+func TestDevClusterAndCLI(t *testing.T) {
+	bin := buildBinary(t)
+	dir := t.TempDir()
+	base := freePort(t)
+	args := []string{"--dir", dir, "--base-port", fmt.Sprint(base), "--nodes", "3",
+		"--etcd-client-port", fmt.Sprint(freePort(t)), "--etcd-peer-port", fmt.Sprint(freePort(t))}
+	p := startDev(t, bin, args...)
+	urls := []string{}
+	for i := 0; i < 3; i++ {
+		urls = append(urls, fmt.Sprintf("http://127.0.0.1:%d", base+i))
+	}
+	waitReady(t, urls...)
+	Eventually(t, 10*time.Second, "one banner line per node", func() bool {
+		return strings.Count(p.stdout.String(), "try: curl") == 3
+	})
+	ep := "--endpoint=" + urls[1]
+
+	file := filepath.Join(t.TempDir(), "obj")
+	content := strings.Repeat("stratum cli object\n", 100)
+	os.WriteFile(file, []byte(content), 0o644)
+	out, errOut, code := run(t, bin, "", ep, "put", file)
+	oid := strings.SplitN(out, "\n", 2)[0]
+	if code != 0 || !regexp.MustCompile(`^[0-9a-f]{64}$`).MatchString(oid) || !strings.Contains(out, "created=true") {
+		t.Fatalf("put: code %d out %q err %q", code, out, errOut)
+	}
+	out, _, code = run(t, bin, "blob 6\x00hello\n", ep, "put", "--sha1", "-")
+	if code != 0 || !strings.HasPrefix(out, "ce013625030ba8dba906f756967f9e9ca394464a\n") {
+		t.Fatalf("put --sha1 -: code %d out %q", code, out)
+	}
+	got := filepath.Join(t.TempDir(), "got")
+	if _, errOut, code := run(t, bin, "", ep, "get", "-o", got, oid); code != 0 {
+		t.Fatalf("get -o: code %d err %q", code, errOut)
+	}
+	if b, _ := os.ReadFile(got); string(b) != content {
+		t.Fatalf("get -o wrote %d bytes; want the %d put", len(b), len(content))
+	}
+	if out, _, code := run(t, bin, "", ep, "head", oid); code != 0 || !strings.Contains(out, fmt.Sprintf("size=%d", len(content))) {
+		t.Fatalf("head: code %d out %q", code, out)
+	}
+	out, _, code = run(t, bin, "", ep, "cluster", "status", "--json")
+	var doc struct {
+		Nodes []struct{ ID string; Live bool } `json:"nodes"`
+	}
+	if code != 0 || json.Unmarshal([]byte(out), &doc) != nil || len(doc.Nodes) != 3 || !doc.Nodes[0].Live {
+		t.Fatalf("cluster status --json: code %d out %q", code, out)
+	}
+	if out, _, code := run(t, bin, "", ep, "cluster", "status"); code != 0 || !strings.Contains(out, "n3") {
+		t.Fatalf("cluster status: code %d out %q", code, out)
+	}
+	if out, _, code := run(t, bin, "", ep, "ring", "show"); code != 0 || !strings.Contains(out, "replication factor 3") {
+		t.Fatalf("ring show: code %d out %q", code, out)
+	}
+
+	// Errors: one line on stderr and a non-zero exit.
+	missing := strings.Repeat("0", 64)
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{ep, "get", missing}, "not found"},
+		{[]string{ep, "get", "NOT-AN-OID"}, "invalid object id"},
+		{[]string{ep, "head", missing}, "not_found"},
+		{[]string{ep, "put", "/no/such/file"}, "no such file"},
+		{[]string{"--endpoint=ftp://x", "head", missing}, "Endpoint"},
+		{[]string{ep, "put", "--consistency", "most", file}, "invalid consistency"},
+	} {
+		_, errOut, code := run(t, bin, "", c.args...)
+		if code == 0 || strings.Count(strings.TrimSpace(errOut), "\n") != 0 || !strings.Contains(errOut, c.want) {
+			t.Fatalf("stratum %v: code %d stderr %q; want non-zero and one line containing %q", c.args, code, errOut, c.want)
+		}
+	}
+
+	// Ctrl-C stops cleanly; a restart on the same --dir keeps every object.
+	p.stop(t)
+	startDev(t, bin, args...)
+	waitReady(t, urls...)
+	if out, errOut, code := run(t, bin, "", "--endpoint="+urls[2], "get", "--consistency", "all", oid); code != 0 || out != content {
+		t.Fatalf("get after restart: code %d err %q", code, errOut)
+	}
+}
+
+// TestReadmeCurlExamples runs the README's curl block, as written, against
+// `stratum dev` on its default ports.
+func TestReadmeCurlExamples(t *testing.T) {
+	if _, err := exec.LookPath("curl"); err != nil {
+		t.Fatal("curl is not installed; .ci/run installs it")
+	}
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	block := regexp.MustCompile("(?s)## Using it with curl.*?```sh\n(.*?)```").FindSubmatch(readme)
+	if block == nil {
+		t.Fatal("README has no curl block under '## Using it with curl'")
+	}
+	bin := buildBinary(t)
+	startDev(t, bin, "--dir", t.TempDir())
+	waitReady(t, "http://127.0.0.1:9001", "http://127.0.0.1:9002", "http://127.0.0.1:9003")
+	cmd := exec.CommandContext(context.Background(), "bash", "-euo", "pipefail", "-c", string(block[1]))
+	cmd.Dir = t.TempDir()
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("README curl block failed: %v\n%s", err, out)
+	}
+	for _, want := range []string{`"created": true`, "hello stratum\n", "HTTP/1.1 200 OK", "Etag: \"", `"ring_revision"`} {
+		if !strings.Contains(string(out), want) {
+			t.Fatalf("README curl block output lacks %q:\n%s", want, out)
+		}
+	}
+}
