@@ -155,4 +155,6 @@ func localURL(port int) string {
 	return u.String()
 }
 
-func joinDir(dir string, parts ...string) string { return filepath.Join(append([]string{dir}, parts...)...) }
+func joinDir(dir string, parts ...string) string {
+	return filepath.Join(append([]string{dir}, parts...)...)
+}

@@ -75,7 +75,7 @@ func (n *Node) handleGet(ctx *fasthttp.RequestCtx, oid api.OID, level api.Consis
 
 func (n *Node) objectHeaders(ctx *fasthttp.RequestCtx, oid api.OID, size int64) {
 	ctx.Response.Header.Set("ETag", `"`+oid.String()+`"`)
-	ctx.Response.Header.Set("X-Stratum-Size", strconv.FormatInt(size, 10))
+	ctx.Response.Header.Set(headerSize, strconv.FormatInt(size, 10))
 	ctx.SetContentType("application/octet-stream")
 }
 

@@ -14,6 +14,12 @@ import (
 	"github.com/stratum-store/stratum/ring"
 )
 
+// Replica protocol details that clients never see.
+const (
+	headerSize     = "X-Stratum-Size" // a replica's copy size, on GET and HEAD
+	queryInlineMax = "inline_max"     // GET: send the body only up to this size
+)
+
 // This file holds both sides of a replica call: the coordinator's
 // putReplica/getReplica/headReplica, which go straight to the local store
 // when the replica is this node, and the handlers a peer serves under
@@ -74,23 +80,49 @@ func (n *Node) storeGet(ctx context.Context, oid api.OID) (*payload, error) {
 	return readPayload(obj.Body, oid, obj.Size, obj.Size, 0, n.spoolDir)
 }
 
+// inlineMax is the largest copy a replica sends in answer to the first GET;
+// for a larger one it answers with its size only, and the coordinator asks
+// again with a deadline that fits that size.
+const inlineMax = 1 << 20
+
 // fetchRemote GETs a peer's copy, streaming it, and verifies it against oid.
 func (n *Node) fetchRemote(rn ring.Node, oid api.OID, rev int64) (*payload, error) {
+	p, size, err := n.fetchRemoteOnce(rn, oid, rev, inlineMax)
+	if err == nil && p == nil {
+		p, _, err = n.fetchRemoteOnce(rn, oid, rev, size)
+	}
+	return p, err
+}
+
+// fetchRemoteOnce asks for the copy if it is at most max bytes. It returns a
+// nil payload and the size when the copy is larger.
+func (n *Node) fetchRemoteOnce(rn ring.Node, oid api.OID, rev, max int64) (*payload, int64, error) {
 	req := n.newReplicaRequest(fasthttp.MethodGet, rn.Addr, oid, rev)
 	defer fasthttp.ReleaseRequest(req)
+	req.URI().QueryArgs().Set(queryInlineMax, strconv.FormatInt(max, 10))
 	resp := fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseResponse(resp)
 	resp.StreamBody = true
-	max := n.cfg.Store.MaxObjectSize
 	if err := n.do(rn.Addr, req, resp, n.cfg.peerTimeout(max)); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
+	size, err := strconv.ParseInt(string(resp.Header.Peek(headerSize)), 10, 64)
+	if err != nil {
+		return nil, 0, fmt.Errorf("peer %s: bad %s header: %w", rn.ID, headerSize, err)
+	}
+	if size > max {
+		return nil, size, nil
+	}
+	p, err := n.readRemoteBody(resp, rn, oid, size)
+	return p, size, err
+}
+
+func (n *Node) readRemoteBody(resp *fasthttp.Response, rn ring.Node, oid api.OID, size int64) (*payload, error) {
 	body := resp.BodyStream()
 	if body == nil {
 		body = bytesReader(resp.Body())
 	}
-	size := int64(resp.Header.ContentLength())
-	p, err := readPayload(body, oid, size, max, n.cfg.Store.LargeThreshold, n.spoolDir)
+	p, err := readPayload(body, oid, size, size, n.cfg.Store.LargeThreshold, n.spoolDir)
 	if errors.Is(err, api.ErrDigestMismatch) {
 		n.logger.Error("peer served a copy that fails verification", "oid", oid, "peer", rn.ID)
 		return nil, fmt.Errorf("%w: copy on %s fails verification", api.ErrNotFound, rn.ID)
@@ -112,7 +144,7 @@ func (n *Node) headReplica(ctx context.Context, rn ring.Node, oid api.OID, rev i
 	resp.SkipBody = true
 	res.err = n.do(rn.Addr, req, resp, n.cfg.PeerTimeout)
 	if res.err == nil {
-		res.size, res.err = strconv.ParseInt(string(resp.Header.Peek("X-Stratum-Size")), 10, 64)
+		res.size, res.err = strconv.ParseInt(string(resp.Header.Peek(headerSize)), 10, 64)
 	}
 	return res
 }
@@ -167,7 +199,7 @@ func (n *Node) handleReplica(ctx *fasthttp.RequestCtx, oid api.OID) error {
 		if err != nil {
 			return storeError(err)
 		}
-		ctx.Response.Header.Set("X-Stratum-Size", strconv.FormatInt(size, 10))
+		ctx.Response.Header.Set(headerSize, strconv.FormatInt(size, 10))
 		return nil
 	}
 	return api.ErrMethodNotAllowed
@@ -190,8 +222,22 @@ func (n *Node) replicaPut(ctx *fasthttp.RequestCtx, oid api.OID) error {
 	return nil
 }
 
-// serveLocal sends this node's verified copy; a corrupt copy is a 404.
+// serveLocal sends this node's verified copy, with its size in headerSize;
+// a corrupt copy is a 404. A copy larger than the caller's inline_max is
+// answered with its size alone.
 func (n *Node) serveLocal(ctx *fasthttp.RequestCtx, oid api.OID) error {
+	max, err := strconv.ParseInt(string(ctx.QueryArgs().Peek(queryInlineMax)), 10, 64)
+	if err != nil {
+		return fmt.Errorf("%w: bad %s", api.ErrBadRequest, queryInlineMax)
+	}
+	size, err := n.store.Stat(ctx, oid)
+	if err != nil {
+		return storeError(err)
+	}
+	ctx.Response.Header.Set(headerSize, strconv.FormatInt(size, 10))
+	if size > max {
+		return nil
+	}
 	obj, err := n.store.Get(ctx, oid)
 	if err != nil {
 		return storeError(err)

@@ -142,7 +142,10 @@ func TestDevClusterAndCLI(t *testing.T) {
 	}
 	out, _, code = run(t, bin, "", ep, "cluster", "status", "--json")
 	var doc struct {
-		Nodes []struct{ ID string; Live bool } `json:"nodes"`
+		Nodes []struct {
+			ID   string
+			Live bool
+		} `json:"nodes"`
 	}
 	if code != 0 || json.Unmarshal([]byte(out), &doc) != nil || len(doc.Nodes) != 3 || !doc.Nodes[0].Live {
 		t.Fatalf("cluster status --json: code %d out %q", code, out)

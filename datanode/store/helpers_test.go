@@ -139,3 +139,12 @@ func (s *Store) rawValue(oid api.OID) ([]byte, error) { return s.db.Get(objectKe
 func (s *Store) setRawValue(oid api.OID, v []byte) error {
 	return s.db.Put(objectKey(oid), v, nil)
 }
+
+// forget deletes oid's index entries, as an index rebuilt by leveldb.Recover
+// might have lost them.
+func (s *Store) forget(oid api.OID) error {
+	if err := s.db.Delete(objectKey(oid), nil); err != nil {
+		return err
+	}
+	return s.db.Delete(sizeKey(oid), nil)
+}

@@ -1,7 +1,9 @@
 package store
 
 import (
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 
@@ -74,9 +76,10 @@ func (s *Store) countObjects() error {
 	return nil
 }
 
-// sweepOrphans removes object files that no index entry names. A file is
-// renamed into place before its index entry is written, so a crash between
-// the two leaves such a file; its put never returned success.
+// sweepOrphans deals with object files that no index entry names, left by
+// a crash between a put's rename and its index write, or by an index that
+// leveldb.Recover rebuilt without some recent entries: a file that verifies
+// is indexed again, any other is removed.
 func (s *Store) sweepOrphans() error {
 	shards, err := os.ReadDir(s.paths.objectsDir())
 	if err != nil {
@@ -101,21 +104,68 @@ func (s *Store) sweepShard(dir string) error {
 			s.log.Warn("unexpected file in the objects directory; left alone", "path", filepath.Join(dir, e.Name()))
 			continue
 		}
-		v, err := s.db.Get(objectKey(oid), nil)
-		if err == nil && len(v) > 0 && (v[0] == codecFileRaw || v[0] == codecFileZstd) {
-			continue
-		}
-		if lerrors.IsCorrupted(err) {
-			s.log.Error("index entry unreadable; object file left alone", "oid", oid.String(), "err", err)
-			continue
-		}
-		if err != nil && err != leveldb.ErrNotFound {
+		if err := s.sweepFile(oid); err != nil {
 			return fmt.Errorf("store: sweep %s: %w", oid, err)
-		}
-		s.log.Warn("removing object file without index entry (a put that never returned)", "oid", oid.String())
-		if err := removeIfPresent(s.paths.objectPath(oid)); err != nil {
-			return fmt.Errorf("store: sweep: %w", err)
 		}
 	}
 	return nil
+}
+
+func (s *Store) sweepFile(oid api.OID) error {
+	v, err := s.db.Get(objectKey(oid), nil)
+	switch {
+	case err == nil && len(v) > 0 && (v[0] == codecFileRaw || v[0] == codecFileZstd):
+		return nil
+	case err == nil:
+		s.log.Warn("removing object file of an object stored inline", "oid", oid.String())
+		return removeIfPresent(s.paths.objectPath(oid))
+	case errors.Is(err, leveldb.ErrNotFound):
+		return s.adopt(oid)
+	case lerrors.IsCorrupted(err):
+		s.log.Error("index entry unreadable; object file left alone", "oid", oid.String(), "err", err)
+		return nil
+	}
+	return err
+}
+
+// adopt indexes an object file that has no index entry if it verifies as
+// zstd or raw, and removes it otherwise.
+func (s *Store) adopt(oid api.OID) error {
+	path := s.paths.objectPath(oid)
+	var errs []error
+	for _, codec := range []byte{codecFileZstd, codecFileRaw} {
+		size, err := s.measure(path, oid, codec)
+		if err == nil {
+			s.log.Warn("indexing verified object file that had no index entry", "oid", oid.String(), "size", size)
+			_, err = s.commit(oid, size, fileEntry(codec, size), nil)
+			return err
+		}
+		errs = append(errs, err)
+	}
+	s.log.Warn("removing object file without index entry that fails verification", "oid", oid.String(), "err", errors.Join(errs...))
+	return removeIfPresent(path)
+}
+
+// measure reads the file at path as codec and returns the object's size if
+// it hashes to oid.
+func (s *Store) measure(path string, oid api.OID, codec byte) (int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	r, release, err := decodeFile(f, codec)
+	if err != nil {
+		return 0, err
+	}
+	defer release()
+	h := api.NewHasher(oid.Algorithm())
+	n, err := io.Copy(h, io.LimitReader(r, s.cfg.MaxObjectSize+1))
+	switch {
+	case err != nil:
+		return 0, err
+	case n > s.cfg.MaxObjectSize:
+		return 0, fmt.Errorf("more than MaxObjectSize %d bytes", s.cfg.MaxObjectSize)
+	}
+	return n, api.Check(oid, h)
 }

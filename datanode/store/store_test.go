@@ -416,9 +416,23 @@ func TestPutReaderStopsWhenContextEnds(t *testing.T) {
 func TestOpenCleansUp(t *testing.T) {
 	cfg, _ := testConfig(t)
 	s := mustOpen(t, cfg)
-	kept := textBytes(7, int(cfg.LargeThreshold)+1)
-	keptOID := mustOID(t, api.SHA1, kept)
-	if _, err := s.Put(ctx, keptOID, kept); err != nil {
+	size := int(cfg.LargeThreshold) + 1
+	var large []api.OID // indexed, raw; compressed; then both forgotten
+	for i, data := range [][]byte{randomBytes(7, size), textBytes(7, size), randomBytes(8, size), textBytes(8, size)} {
+		oid := mustOID(t, api.SHA1, data)
+		if _, err := s.Put(ctx, oid, data); err != nil {
+			t.Fatal(err)
+		}
+		if i >= 2 {
+			if err := s.forget(oid); err != nil {
+				t.Fatal(err)
+			}
+		}
+		large = append(large, oid)
+	}
+	small := []byte("stored inline")
+	smallOID := mustOID(t, api.SHA1, small)
+	if _, err := s.Put(ctx, smallOID, small); err != nil {
 		t.Fatal(err)
 	}
 	s.Close()
@@ -430,21 +444,30 @@ func TestOpenCleansUp(t *testing.T) {
 		}
 	}
 	write(filepath.Join(s.paths.tmpDir(), "put-123"))
-	orphan := mustOID(t, api.SHA256, []byte("orphan"))
-	write(s.paths.objectPath(orphan))
+	garbage := mustOID(t, api.SHA256, []byte("orphan"))
+	write(s.paths.objectPath(garbage))
+	write(s.paths.objectPath(smallOID))
 	stranger := filepath.Join(s.paths.objectsDir(), "ab", "not-an-oid")
 	write(stranger)
 
 	s2 := mustOpen(t, cfg)
 	assertNoTempFiles(t, s2)
-	if _, err := os.Stat(s2.paths.objectPath(orphan)); !errors.Is(err, os.ErrNotExist) {
-		t.Fatalf("orphan object file after Open: %v; want removed", err)
+	for _, oid := range []api.OID{garbage, smallOID} {
+		if _, err := os.Stat(s2.paths.objectPath(oid)); !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("unindexed file %s after Open: %v; want removed", oid, err)
+		}
 	}
 	if _, err := os.Stat(stranger); err != nil {
 		t.Fatalf("unknown file after Open: %v; want left alone", err)
 	}
-	if got := mustGet(t, s2, keptOID); !bytes.Equal(got, kept) {
-		t.Fatal("indexed large object lost by the sweep")
+	for _, oid := range large {
+		if got, err := s2.Stat(ctx, oid); err != nil || got != int64(size) {
+			t.Fatalf("large object %s after Open: Stat = %d, %v; want %d (indexed or adopted)", oid, got, err, size)
+		}
+		mustGet(t, s2, oid)
+	}
+	if got, want := s2.Stats(), (Stats{Objects: 5, Bytes: 4*int64(size) + int64(len(small))}); got != want {
+		t.Fatalf("Stats = %+v; want %+v", got, want)
 	}
 }
 

@@ -1,0 +1,54 @@
+package store
+
+import (
+	"encoding/binary"
+	"sync/atomic"
+	"testing"
+
+	"github.com/stratum-store/stratum/api"
+)
+
+// BenchmarkPut4KiB measures synced puts of distinct, compressible 4 KiB
+// objects from GOMAXPROCS goroutines (leveldb merges their fsyncs). The
+// figure includes hashing the object for its OID.
+func BenchmarkPut4KiB(b *testing.B) {
+	cfg, _ := testConfig(b)
+	s := mustOpen(b, cfg)
+	base := textBytes(11, 4<<10)
+	var next atomic.Uint64
+	b.SetBytes(int64(len(base)))
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		data := append([]byte(nil), base...)
+		for pb.Next() {
+			binary.LittleEndian.PutUint64(data, next.Add(1))
+			oid := mustOID(b, api.SHA1, data)
+			if created, err := s.Put(ctx, oid, data); err != nil || !created {
+				b.Fatalf("Put: created=%t err=%v", created, err)
+			}
+		}
+	})
+}
+
+// BenchmarkGet4KiB measures verified reads of compressible 4 KiB objects
+// from one goroutine.
+func BenchmarkGet4KiB(b *testing.B) {
+	cfg, _ := testConfig(b)
+	cfg.NoSync = true // only the reads are measured
+	s := mustOpen(b, cfg)
+	oids := make([]api.OID, 1024)
+	for i := range oids {
+		data := textBytes(uint64(i), 4<<10)
+		oids[i] = mustOID(b, api.SHA1, data)
+		if _, err := s.Put(ctx, oids[i], data); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.SetBytes(4 << 10)
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		if _, err := s.Get(ctx, oids[i%len(oids)]); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

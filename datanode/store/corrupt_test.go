@@ -1,0 +1,144 @@
+package store
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"os"
+	"testing"
+
+	"github.com/stratum-store/stratum/api"
+)
+
+// assertCorrupt checks that Get refuses the copy, serves none of it, and
+// logs the damage.
+func assertCorrupt(t *testing.T, s *Store, oid api.OID, logged interface{ Load() int64 }, what string) {
+	t.Helper()
+	before := logged.Load()
+	obj, err := s.Get(ctx, oid)
+	if !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("%s: Get = %v; want ErrCorrupt", what, err)
+	}
+	if obj.Data != nil || obj.Body != nil {
+		t.Fatalf("%s: Get served a corrupt copy", what)
+	}
+	if errors.Is(err, api.ErrDigestMismatch) {
+		t.Fatalf("%s: %v must not read as the caller's digest mismatch", what, err)
+	}
+	if logged.Load() == before {
+		t.Fatalf("%s: corruption was not logged", what)
+	}
+}
+
+func flipByte(t *testing.T, path string, off int64) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	b := make([]byte, 1)
+	if _, err := f.ReadAt(b, off); err != nil {
+		t.Fatal(err)
+	}
+	b[0] ^= 0x40
+	if _, err := f.WriteAt(b, off); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestGetDetectsCorruptFile(t *testing.T) {
+	cfg, logged := testConfig(t)
+	s := mustOpen(t, cfg)
+	size := int(cfg.LargeThreshold) + 10<<10
+	for _, data := range [][]byte{randomBytes(8, size), textBytes(8, size)} {
+		oid := mustOID(t, api.SHA1, data)
+		if _, err := s.Put(ctx, oid, data); err != nil {
+			t.Fatal(err)
+		}
+		path := s.paths.objectPath(oid)
+		fi, _ := os.Stat(path)
+		flipByte(t, path, fi.Size()/2)
+		assertCorrupt(t, s, oid, logged, "flipped byte")
+		flipByte(t, path, fi.Size()/2)
+		if got := mustGet(t, s, oid); !bytes.Equal(got, data) {
+			t.Fatal("restored file does not read back")
+		}
+		if err := os.Truncate(path, fi.Size()-1); err != nil {
+			t.Fatal(err)
+		}
+		assertCorrupt(t, s, oid, logged, "truncated file")
+		os.Remove(path)
+		assertCorrupt(t, s, oid, logged, "missing file")
+		if got, err := s.Stat(ctx, oid); err != nil || got != int64(size) {
+			t.Fatalf("Stat of a corrupt object = %d, %v; want %d, nil (Stat does not verify)", got, err, size)
+		}
+	}
+}
+
+func TestGetDetectsCorruptIndexValue(t *testing.T) {
+	cfg, logged := testConfig(t)
+	s := mustOpen(t, cfg)
+	good := textBytes(9, 4<<10)
+	oid := mustOID(t, api.SHA256, good)
+	if _, err := s.Put(ctx, oid, good); err != nil {
+		t.Fatal(err)
+	}
+	zstdValue, err := s.rawValue(oid)
+	if err != nil || zstdValue[0] != codecZstd {
+		t.Fatalf("stored value: codec %v, %v; want zstd", zstdValue[:1], err)
+	}
+	flipped := append([]byte{codecRaw}, good...)
+	flipped[100] ^= 1
+	badZstd := bytes.Clone(zstdValue)
+	badZstd[len(badZstd)/2] ^= 0xff
+	cases := []struct {
+		what  string
+		value []byte
+	}{
+		{"raw payload with a flipped bit", flipped},
+		{"raw payload one byte short", append([]byte{codecRaw}, good[1:]...)},
+		{"zstd payload damaged", badZstd},
+		{"zstd payload truncated", zstdValue[:len(zstdValue)-3]},
+		{"unknown codec", append([]byte{0x7f}, good...)},
+		{"file codec with a bad size", []byte{codecFileRaw, 0xff}},
+		{"file codec with no file", fileEntry(codecFileRaw, 10)},
+		{"empty value", []byte{}},
+	}
+	for _, c := range cases {
+		if err := s.setRawValue(oid, c.value); err != nil {
+			t.Fatal(err)
+		}
+		assertCorrupt(t, s, oid, logged, c.what)
+	}
+	if err := s.setRawValue(oid, zstdValue); err != nil {
+		t.Fatal(err)
+	}
+	if got := mustGet(t, s, oid); !bytes.Equal(got, good) {
+		t.Fatal("restored value does not read back")
+	}
+}
+
+// TestBodyDetectsChangeAfterVerification damages a file between Get's
+// verification pass and the read of its Body: the read must fail.
+func TestBodyDetectsChangeAfterVerification(t *testing.T) {
+	cfg, logged := testConfig(t)
+	s := mustOpen(t, cfg)
+	data := randomBytes(10, int(cfg.LargeThreshold)+1)
+	oid := mustOID(t, api.SHA1, data)
+	if _, err := s.Put(ctx, oid, data); err != nil {
+		t.Fatal(err)
+	}
+	obj, err := s.Get(ctx, oid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer obj.Body.Close()
+	flipByte(t, s.paths.objectPath(oid), 12345)
+	if _, err := io.Copy(io.Discard, obj.Body); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("reading a body changed after verification: %v; want ErrCorrupt", err)
+	}
+	if logged.Load() == 0 {
+		t.Fatal("corruption was not logged")
+	}
+}
