@@ -33,10 +33,14 @@ type Node struct {
 	server   *fasthttp.Server
 	ln       net.Listener
 
-	ring     atomic.Pointer[ring.Ring]
-	lease    atomic.Pointer[Lease]
-	refresh  chan struct{} // asks the ring loop to reload the ring now
-	closing  atomic.Bool
+	ring    atomic.Pointer[ring.Ring]
+	lease   atomic.Pointer[Lease]
+	refresh chan struct{} // asks the ring loop to reload the ring now
+	closing atomic.Bool
+	// life is the node's lifetime context, cancelled by Close. Coordinated
+	// requests run under it rather than under the fasthttp RequestCtx, which
+	// is recycled when the handler returns while replica calls may still run.
+	life     context.Context
 	cancel   context.CancelFunc
 	loops    sync.WaitGroup // ring watcher, lease keeper, server
 	inflight sync.WaitGroup // replica calls still running after a reply
@@ -67,7 +71,7 @@ func New(cfg Config) (*Node, error) {
 // ring and starts serving. On error everything opened is closed again.
 func (n *Node) Start(ctx context.Context) (err error) {
 	lctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	n.cancel = cancel
+	n.life, n.cancel = lctx, cancel
 	defer func() {
 		if err != nil {
 			n.Close(context.WithoutCancel(ctx))

@@ -26,7 +26,7 @@ func (n *Node) handleObject(ctx *fasthttp.RequestCtx, oid api.OID) error {
 	case fasthttp.MethodGet:
 		return n.handleGet(ctx, oid, level)
 	case fasthttp.MethodHead:
-		size, err := n.Head(ctx, oid, level)
+		size, err := n.Head(n.life, oid, level)
 		if err != nil {
 			return err
 		}
@@ -47,7 +47,7 @@ func (n *Node) handlePut(ctx *fasthttp.RequestCtx, oid api.OID, level api.Consis
 	}
 	p.hold(1)
 	defer p.release()
-	rec, err := n.Put(ctx, oid, p, level)
+	rec, err := n.Put(n.life, oid, p, level)
 	if err != nil {
 		return err
 	}
@@ -59,7 +59,7 @@ func (n *Node) handlePut(ctx *fasthttp.RequestCtx, oid api.OID, level api.Consis
 }
 
 func (n *Node) handleGet(ctx *fasthttp.RequestCtx, oid api.OID, level api.Consistency) error {
-	p, err := n.Get(ctx, oid, level)
+	p, err := n.Get(n.life, oid, level)
 	if err != nil {
 		return err
 	}

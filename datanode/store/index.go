@@ -35,7 +35,7 @@ func openIndex(cfg Config, path string) (*leveldb.DB, error) {
 		cfg.Logger.Warn("index is corrupt; recovering it from its tables", "path", path, "err", err)
 		db, err = recover()
 		if err == nil {
-			cfg.Logger.Warn("index recovered; objects written since the last table flush may be missing", "path", path)
+			cfg.Logger.Warn("index recovered from its tables and journals", "path", path)
 		}
 	}
 	if err != nil {
@@ -86,6 +86,10 @@ func (s *Store) sweepOrphans() error {
 		return fmt.Errorf("store: sweep: %w", err)
 	}
 	for _, sh := range shards {
+		if !sh.IsDir() {
+			s.log.Warn("unexpected file in the objects directory; left alone", "name", sh.Name())
+			continue
+		}
 		if err := s.sweepShard(filepath.Join(s.paths.objectsDir(), sh.Name())); err != nil {
 			return err
 		}

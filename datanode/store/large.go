@@ -128,8 +128,11 @@ func (s *Store) finish(f *os.File, enc *zstd.Encoder) error {
 }
 
 // place renames a spooled file to its object path and makes the rename
-// durable.
+// durable. The caller holds oid's stripe lock.
 func (s *Store) place(tmp string, oid api.OID) error {
+	if err := s.paths.ensureShard(oid, !s.cfg.NoSync); err != nil {
+		return err
+	}
 	dst := s.paths.objectPath(oid)
 	if err := os.Rename(tmp, dst); err != nil {
 		return err

@@ -27,9 +27,8 @@ func (l layout) objectPath(oid api.OID) string {
 	return filepath.Join(l.objectsDir(), shard(oid), oid.String())
 }
 
-// prepare creates the directories, including all 256 shard directories so a
-// put never has to create (and fsync) a parent, and empties tmp: whatever is
-// there is a put that never returned.
+// prepare creates the directories and empties tmp: whatever is there is a
+// put that never returned.
 func (l layout) prepare(sync bool) (removed int, err error) {
 	for _, dir := range []string{l.root, l.objectsDir(), l.tmpDir()} {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -38,11 +37,6 @@ func (l layout) prepare(sync bool) (removed int, err error) {
 	}
 	if removed, err = emptyDir(l.tmpDir()); err != nil {
 		return 0, err
-	}
-	for i := 0; i < 256; i++ {
-		if err := os.MkdirAll(filepath.Join(l.objectsDir(), fmt.Sprintf("%02x", i)), 0o755); err != nil {
-			return 0, fmt.Errorf("store: %w", err)
-		}
 	}
 	if !sync {
 		return removed, nil
@@ -53,6 +47,22 @@ func (l layout) prepare(sync bool) (removed int, err error) {
 		}
 	}
 	return removed, nil
+}
+
+// ensureShard creates oid's shard directory if it is missing, durably when
+// sync is set. Callers hold oid's stripe lock, so no other put can use the
+// directory before its creation is durable.
+func (l layout) ensureShard(oid api.OID, sync bool) error {
+	err := os.Mkdir(filepath.Dir(l.objectPath(oid)), 0o755)
+	switch {
+	case errors.Is(err, fs.ErrExist):
+		return nil
+	case err != nil:
+		return err
+	case sync:
+		return syncDir(l.objectsDir())
+	}
+	return nil
 }
 
 // emptyDir removes everything inside dir.

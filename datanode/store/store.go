@@ -42,8 +42,9 @@ type Store struct {
 	closed  bool
 }
 
-// Object is one stored object as Get returns it: Data for objects at or
-// below LargeThreshold, Body (which the caller must close) for larger ones.
+// Object is one stored object as Get returns it: Data for an object stored
+// in leveldb (at or below LargeThreshold when it was put), Body for one
+// stored as a file. The caller must close Body.
 type Object struct {
 	Size int64
 	Data []byte
@@ -57,9 +58,9 @@ type Stats struct {
 	Bytes   int64
 }
 
-// Open opens or creates the store in cfg.Dir. It removes temp files of puts
-// that never finished, removes object files that no index entry names, and
-// counts the stored objects.
+// Open opens or creates the store in cfg.Dir. It removes the temp files of
+// puts that never finished, indexes again (or removes) object files that
+// no index entry names, and counts the stored objects.
 func Open(cfg Config) (*Store, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -80,16 +81,20 @@ func Open(cfg Config) (*Store, error) {
 		s.codecs.close()
 		return nil, err
 	}
-	if err := s.sweepOrphans(); err != nil {
-		s.abort()
-		return nil, err
-	}
-	if err := s.countObjects(); err != nil {
+	if err := s.scan(); err != nil {
 		s.abort()
 		return nil, err
 	}
 	s.log.Info("store opened", "dir", cfg.Dir, "objects", s.objects.Load(), "bytes", s.bytes.Load())
 	return s, nil
+}
+
+// scan reconciles the object files with the index, then counts objects.
+func (s *Store) scan() error {
+	if err := s.sweepOrphans(); err != nil {
+		return err
+	}
+	return s.countObjects()
 }
 
 func (s *Store) abort() {

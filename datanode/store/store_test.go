@@ -439,6 +439,7 @@ func TestOpenCleansUp(t *testing.T) {
 
 	write := func(path string) {
 		t.Helper()
+		os.MkdirAll(filepath.Dir(path), 0o755)
 		if err := os.WriteFile(path, []byte("leftover"), 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -449,6 +450,7 @@ func TestOpenCleansUp(t *testing.T) {
 	write(s.paths.objectPath(smallOID))
 	stranger := filepath.Join(s.paths.objectsDir(), "ab", "not-an-oid")
 	write(stranger)
+	write(filepath.Join(s.paths.objectsDir(), "README"))
 
 	s2 := mustOpen(t, cfg)
 	assertNoTempFiles(t, s2)

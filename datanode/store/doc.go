@@ -1,0 +1,103 @@
+// Package store is the storage engine of one stratum data node: it keeps
+// verified copies of content-addressed Git objects on local disk. It knows
+// nothing of HTTP, the ring or etcd; the datanode package wraps it.
+//
+// A typical use:
+//
+//	st, err := store.Open(store.DefaultConfig("/var/lib/stratum/node1"))
+//	if err != nil {
+//		return err
+//	}
+//	defer st.Close()
+//	oid, _ := api.Digest(api.SHA1, data)
+//	created, err := st.Put(ctx, oid, data) // durable when it returns
+//	obj, err := st.Get(ctx, oid)           // verified: obj.Data, or obj.Body to read and close
+//
+// Every object is stored under the OID its bytes hash to. Put and PutReader
+// hash the body and refuse it (api.ErrDigestMismatch, or api.ErrCollision for
+// a SHA-1 collision attack) before anything is written; Get hashes the copy
+// again and refuses to serve one that fails (ErrCorrupt, logged). A second
+// put of a stored object verifies the body, writes nothing and reports
+// created=false; of several concurrent puts of one OID exactly one reports
+// created=true.
+//
+// # Layout on disk
+//
+//	<Dir>/db/                 goleveldb: the index and every small object
+//	<Dir>/objects/<aa>/<oid>  one file per large object; aa = the OID's first
+//	                          two hex digits (at most 256 directories)
+//	<Dir>/tmp/                large puts in progress; emptied at Open
+//
+// Objects of at most Config.LargeThreshold bytes (default 1 MiB) live in
+// leveldb; larger ones are files, since multi-megabyte values slow
+// leveldb's compaction. Each object has two leveldb keys, written in one
+// batch:
+//
+//	o/<oid>  one codec byte, then: the raw bytes (0), a zstd frame (1), or
+//	         for a file, the size as a uvarint (2: raw file, 3: zstd file)
+//	s/<oid>  the object's size as a uvarint
+//
+// Stat and the counting of Stats at Open read only the s/ keys. File names
+// come only from api.OID.String(), which is validated lowercase hex. The
+// codec numbers are part of the on-disk format. LargeThreshold may change
+// between runs: it decides where new objects go, and existing ones stay put.
+//
+// # Durability
+//
+// Unless Config.NoSync is set, a put returns only once its copy would
+// survive a power loss. A small object is one leveldb batch written with
+// WriteOptions{Sync: true}; concurrent synced writes share one journal
+// fsync, so throughput grows with the number of writers. A large object is
+// streamed into a temp file under tmp while it is hashed, verified, fsync'd,
+// renamed into objects/<aa>/, and the directory fsync'd; only then is its
+// index entry written (synced). An index entry therefore never names a file
+// that is not durable. A crash after the rename but before the index write
+// leaves a file without an entry: Open indexes it again if it verifies and
+// removes it otherwise, and removes whatever is in tmp.
+//
+// leveldb is opened with StrictJournalChecksum and StrictBlockChecksum. If
+// Open finds the index corrupt it rebuilds it with leveldb.Recover and logs
+// a warning.
+//
+// # Compression
+//
+// Small objects are compressed with zstd (one shared encoder and decoder,
+// EncodeAll/DecodeAll) and stored compressed only if that is smaller. For a
+// large object the first 64 KiB are trial-compressed: if they shrink below
+// 90 % the whole object is stream-compressed into its file (4 MiB window),
+// otherwise it is stored raw. The index entry records which. Sizes
+// (Stat, Stats, Object.Size) are always the logical, uncompressed sizes.
+//
+// # Concurrency
+//
+// A Store is safe for concurrent use. Puts of distinct objects run in
+// parallel; the commit step of a put (existence check, rename, index write)
+// holds one of 256 stripe locks, chosen by the OID's first byte. No code
+// holds two stripes, and none holds a stripe while reading a body. Close
+// waits for the operations in flight; later calls return ErrClosed. Every
+// operation checks ctx before it starts, and streaming ones between chunks
+// of 256 KiB.
+//
+// # Caveats
+//
+//   - Get of a large object reads the whole file once to verify it before it
+//     returns, then serves it from the same open file. Body hashes again as
+//     it is read: a file damaged in between makes the final Read return
+//     ErrCorrupt instead of io.EOF, after the bytes were handed out. Treat a
+//     Body read error as a failed transfer, never as a short object.
+//   - Stat does not read or verify the object: a corrupt copy has a size.
+//   - With NoSync, a process crash loses nothing but a machine crash or power
+//     loss can lose acknowledged puts. kill -9 cannot show this; the tests
+//     simulate power loss with a goleveldb storage.Storage that drops bytes
+//     written since the last Sync.
+//   - The power-loss simulation covers the leveldb index. The ordering of
+//     large-object files (fsync, rename, directory fsync, then index) relies
+//     on the file system honouring fsync and atomic rename: use a local
+//     file system, not a network one.
+//   - Stats counts logical bytes, not disk usage, and is exact only for this
+//     process's puts plus the count made at Open.
+//   - Open walks objects/ to find files without an index entry: its time
+//     grows with the number of large objects.
+//   - There is no delete: objects are immutable and stay until the directory
+//     is removed.
+package store
