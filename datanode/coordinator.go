@@ -34,8 +34,10 @@ func (n *Node) placement(oid api.OID, level api.Consistency) (*ring.Ring, []ring
 	replicas := r.Replicas([]byte(oid.String()))
 	need := level.Required(r.ReplicationFactor())
 	if len(replicas) < need {
-		return nil, nil, 0, fmt.Errorf("%w: consistency %s needs %d replicas, the ring has %d nodes",
-			api.ErrQuorumNotReached, level, need, len(replicas))
+		// Perhaps nodes joined that this node has not heard of yet: the
+		// caller reloads the ring and tries once more.
+		return nil, nil, 0, staleRingError{fmt.Errorf("%w: consistency %s needs %d replicas, the ring has %d nodes",
+			api.ErrQuorumNotReached, level, need, len(replicas))}
 	}
 	return r, replicas, need, nil
 }

@@ -34,6 +34,7 @@ func TestRestartKeepsData(t *testing.T) {
 	for i := range c.Nodes {
 		c.StartNode(i)
 	}
+	c.WaitRingConverged()
 	for i, oid := range oids {
 		got, err := c.Client(i).GetBytes(ctx, oid, api.All)
 		if err != nil || !bytes.Equal(got, blobs[i]) {

@@ -66,7 +66,26 @@ func MustStartCluster(t *testing.T, n int, tune func(*datanode.Config)) *Cluster
 	for i := 0; i < n; i++ {
 		c.AddNode()
 	}
+	c.WaitRingConverged()
 	return c
+}
+
+// WaitRingConverged waits until every running node uses the ring that is
+// current in etcd.
+func (c *Cluster) WaitRingConverged() {
+	c.t.Helper()
+	want, err := c.CP.LoadRing(context.Background())
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	for _, tn := range c.Nodes {
+		if tn.Node == nil {
+			continue
+		}
+		Eventually(c.t, 10*time.Second, tn.ID+" has the current ring", func() bool {
+			return tn.Node.Ring().Revision() == want.Revision()
+		})
+	}
 }
 
 func (c *Cluster) startEtcd() {

@@ -25,15 +25,15 @@ func openIndex(cfg Config, path string) (*leveldb.DB, error) {
 		Compression: opt.NoCompression,
 	}
 	open := func() (*leveldb.DB, error) { return leveldb.OpenFile(path, o) }
-	recover := func() (*leveldb.DB, error) { return leveldb.RecoverFile(path, o) }
+	rebuild := func() (*leveldb.DB, error) { return leveldb.RecoverFile(path, o) }
 	if cfg.Storage != nil {
 		open = func() (*leveldb.DB, error) { return leveldb.Open(cfg.Storage, o) }
-		recover = func() (*leveldb.DB, error) { return leveldb.Recover(cfg.Storage, o) }
+		rebuild = func() (*leveldb.DB, error) { return leveldb.Recover(cfg.Storage, o) }
 	}
 	db, err := open()
 	if lerrors.IsCorrupted(err) {
 		cfg.Logger.Warn("index is corrupt; recovering it from its tables", "path", path, "err", err)
-		db, err = recover()
+		db, err = rebuild()
 		if err == nil {
 			cfg.Logger.Warn("index recovered from its tables and journals", "path", path)
 		}
