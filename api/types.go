@@ -60,14 +60,16 @@ type RingDoc struct {
 	Nodes             []RingNode `json:"nodes"`
 }
 
-// NodeStatus is one node of GET /v1/cluster.
+// NodeStatus is one node of GET /v1/cluster and GET /v1/admin/nodes.
 type NodeStatus struct {
-	ID         string `json:"id"`
-	Addr       string `json:"addr"`
-	Zone       string `json:"zone,omitempty"`
-	InRing     bool   `json:"in_ring"`
-	Live       bool   `json:"live"`
-	Generation string `json:"generation,omitempty"`
+	ID         string      `json:"id"`
+	Addr       string      `json:"addr"`
+	Zone       string      `json:"zone,omitempty"`
+	State      MemberState `json:"state"`
+	InRing     bool        `json:"in_ring"`
+	Live       bool        `json:"live"`
+	Generation string      `json:"generation,omitempty"`
+	Drained    bool        `json:"drained,omitempty"`
 }
 
 // ClusterDoc is the reply to GET /v1/cluster (version 1).
@@ -77,6 +79,10 @@ type ClusterDoc struct {
 	ReplicationFactor int          `json:"replication_factor"`
 	Nodes             []NodeStatus `json:"nodes"`
 	Coordinator       string       `json:"coordinator"`
+	// ControlPlane is "ok", or "unreachable" when this node cannot reach
+	// etcd and shows its cached view.
+	ControlPlane string         `json:"control_plane"`
+	Breakers     []BreakerState `json:"breakers,omitempty"`
 }
 
 // StatusDoc is the reply to GET /v1/status.
@@ -88,6 +94,8 @@ type StatusDoc struct {
 	Generation   string `json:"generation"`
 	RingRevision int64  `json:"ring_revision"`
 	Ready        bool   `json:"ready"`
+	Fenced       bool   `json:"fenced"`
+	ControlPlane string `json:"control_plane"`
 	Objects      int64  `json:"objects"`
 	Bytes        int64  `json:"bytes"`
 }

@@ -9,6 +9,7 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/stratum-store/stratum/api"
 	"github.com/stratum-store/stratum/ring"
 )
 
@@ -52,18 +53,30 @@ func (l *Lease) Close(ctx context.Context) error {
 	return err
 }
 
-// Register publishes self as a live node of this generation, attached to a
-// new lease of ttl that is kept alive in the background. If a record of
-// another generation is live, Register waits for it to expire until ctx is
-// done, then fails with ErrNodeIDInUse.
+// Register publishes self as a new process of this generation, attached to
+// a new lease of ttl that is kept alive in the background, and sets its
+// member record to JOINING under the new generation. It succeeds when the ID
+// has no live lease record or its member is DOWN; otherwise it waits for the
+// old lease to expire until ctx is done, then fails with ErrNodeIDInUse.
 func (c *Client) Register(ctx context.Context, self ring.Node, generation string, ttl time.Duration) (*Lease, error) {
-	rec, err := json.Marshal(NodeRecord{ID: self.ID, Addr: self.Addr, Zone: self.Zone, Generation: generation, Started: time.Now()})
+	return c.registerLoop(ctx, self, generation, ttl, false)
+}
+
+// Reregister renews the registration of a running process whose lease was
+// lost (etcd unreachable past the TTL). It keeps the member's state, and
+// fails with ErrFenced if the generation was replaced or declared DOWN.
+func (c *Client) Reregister(ctx context.Context, self ring.Node, generation string, ttl time.Duration) (*Lease, error) {
+	return c.registerLoop(ctx, self, generation, ttl, true)
+}
+
+func (c *Client) registerLoop(ctx context.Context, self ring.Node, gen string, ttl time.Duration, renew bool) (*Lease, error) {
+	rec, err := json.Marshal(NodeRecord{ID: self.ID, Addr: self.Addr, Zone: self.Zone, Generation: gen, Started: time.Now()})
 	if err != nil {
 		return nil, err
 	}
 	for {
-		lease, err := c.tryRegister(ctx, self.ID, rec, ttl)
-		if err == nil || err != ErrNodeIDInUse {
+		lease, err := c.tryRegister(ctx, self.ID, gen, rec, ttl, renew)
+		if err != ErrNodeIDInUse {
 			return lease, err
 		}
 		c.logger.Info("node id held by another live generation; waiting for its lease", "node", self.ID)
@@ -75,17 +88,34 @@ func (c *Client) Register(ctx context.Context, self ring.Node, generation string
 	}
 }
 
-func (c *Client) tryRegister(ctx context.Context, id string, rec []byte, ttl time.Duration) (*Lease, error) {
+// tryRegister is one registration transaction. Its conditions pin the member
+// record's revision, so a concurrent registration or state change makes it
+// retry rather than overwrite.
+func (c *Client) tryRegister(ctx context.Context, id, gen string, rec []byte, ttl time.Duration, renew bool) (*Lease, error) {
 	rctx, cancel := c.withTimeout(ctx)
 	defer cancel()
+	m, memRev, err := c.member(rctx, id)
+	if err != nil {
+		return nil, err
+	}
+	nodeKey, memKey := c.key("nodes", id), c.key("members", id)
+	cmps := []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(memKey), "=", memRev)}
+	switch {
+	case renew && (memRev == 0 || m.Generation != gen || m.State == api.StateDown):
+		return nil, fmt.Errorf("%w: member %s is %s at generation %q", ErrFenced, id, m.State, m.Generation)
+	case renew || m.State != api.StateDown:
+		cmps = append(cmps, clientv3.Compare(clientv3.CreateRevision(nodeKey), "=", 0))
+	}
+	if !renew {
+		m = api.Member{ID: id, State: api.StateJoining, Generation: gen, SuspectEvents: m.SuspectEvents}
+	}
+	mval, _ := json.Marshal(m)
 	grant, err := c.etcd.Grant(rctx, int64((ttl+time.Second-1)/time.Second))
 	if err != nil {
 		return nil, fmt.Errorf("controlplane: grant lease: %w", err)
 	}
-	key := c.key("nodes", id)
-	resp, err := c.etcd.Txn(rctx).
-		If(clientv3.Compare(clientv3.CreateRevision(key), "=", 0)).
-		Then(clientv3.OpPut(key, string(rec), clientv3.WithLease(grant.ID))).
+	resp, err := c.etcd.Txn(rctx).If(cmps...).
+		Then(clientv3.OpPut(nodeKey, string(rec), clientv3.WithLease(grant.ID)), clientv3.OpPut(memKey, string(mval))).
 		Commit()
 	if err != nil || !resp.Succeeded {
 		c.etcd.Revoke(context.WithoutCancel(rctx), grant.ID)

@@ -1,0 +1,264 @@
+package controlplane
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"slices"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"go.etcd.io/etcd/api/v3/mvccpb"
+
+	"github.com/stratum-store/stratum/api"
+)
+
+// member reads one member record and its ModRevision (0 if absent).
+func (c *Client) member(ctx context.Context, id string) (api.Member, int64, error) {
+	resp, err := c.etcd.Get(ctx, c.key("members", id))
+	if err != nil {
+		return api.Member{}, 0, fmt.Errorf("controlplane: read member %s: %w", id, err)
+	}
+	if len(resp.Kvs) == 0 {
+		return api.Member{}, 0, nil
+	}
+	var m api.Member
+	if err := json.Unmarshal(resp.Kvs[0].Value, &m); err != nil {
+		return api.Member{}, 0, fmt.Errorf("controlplane: member record %s: %w", id, err)
+	}
+	return m, resp.Kvs[0].ModRevision, nil
+}
+
+// Member reads one member record; ok is false if there is none.
+func (c *Client) Member(ctx context.Context, id string) (m api.Member, ok bool, err error) {
+	rctx, cancel := c.withTimeout(ctx)
+	defer cancel()
+	m, rev, err := c.member(rctx, id)
+	return m, rev != 0, err
+}
+
+// Members returns every member record, keyed by ID.
+func (c *Client) Members(ctx context.Context) (map[string]api.Member, error) {
+	rctx, cancel := c.withTimeout(ctx)
+	defer cancel()
+	resp, err := c.etcd.Get(rctx, c.key("members")+"/", clientv3.WithPrefix())
+	if err != nil {
+		return nil, fmt.Errorf("controlplane: list members: %w", err)
+	}
+	return decodeMembers(resp.Kvs)
+}
+
+func decodeMembers(kvs []*mvccpb.KeyValue) (map[string]api.Member, error) {
+	out := make(map[string]api.Member, len(kvs))
+	for _, kv := range kvs {
+		var m api.Member
+		if err := json.Unmarshal(kv.Value, &m); err != nil {
+			return nil, fmt.Errorf("controlplane: member record %s: %w", kv.Key, err)
+		}
+		out[m.ID] = m
+	}
+	return out, nil
+}
+
+// updateMember applies edit to member id's record in a compare-and-swap on
+// its ModRevision, retried on contention. edit returns an error to abort.
+// extra conditions and operations join the same transaction.
+func (c *Client) updateMember(ctx context.Context, id string, edit func(m *api.Member, exists bool) error,
+	extra ...clientv3.Cmp) error {
+	key := c.key("members", id)
+	for attempt := 0; attempt < 50; attempt++ {
+		rctx, cancel := c.withTimeout(ctx)
+		m, rev, err := c.member(rctx, id)
+		if err == nil {
+			err = edit(&m, rev != 0)
+		}
+		if err != nil {
+			cancel()
+			return err
+		}
+		val, _ := json.Marshal(m)
+		cmps := append([]clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(key), "=", rev)}, extra...)
+		resp, err := c.etcd.Txn(rctx).If(cmps...).Then(clientv3.OpPut(key, string(val))).Else(clientv3.OpTxn(extra, nil, nil)).Commit()
+		cancel()
+		if err != nil {
+			return fmt.Errorf("controlplane: write member %s: %w", id, err)
+		}
+		if resp.Succeeded {
+			return nil
+		}
+		if len(extra) > 0 && !resp.Responses[0].GetResponseTxn().Succeeded {
+			return ErrNotLeader
+		}
+		time.Sleep(time.Duration(attempt+1) * 5 * time.Millisecond)
+	}
+	return fmt.Errorf("controlplane: member %s update lost 50 races", id)
+}
+
+// MarkActive moves this generation's member record from JOINING to ACTIVE:
+// the node is ready.
+func (c *Client) MarkActive(ctx context.Context, id, generation string) error {
+	return c.updateMember(ctx, id, func(m *api.Member, exists bool) error {
+		if !exists || m.Generation != generation || m.State == api.StateDown {
+			return ErrFenced
+		}
+		if m.State == api.StateJoining {
+			m.State = api.StateActive
+		}
+		return nil
+	})
+}
+
+// Drain marks a member DRAINING: it takes no new writes as an owner.
+func (c *Client) Drain(ctx context.Context, id string) error {
+	return c.updateMember(ctx, id, func(m *api.Member, exists bool) error {
+		switch {
+		case !exists:
+			return fmt.Errorf("%w: %q", ErrUnknownNode, id)
+		case m.State == api.StateDraining:
+			return nil
+		case m.State == api.StateDown:
+			return fmt.Errorf("%w: %s is DOWN; it cannot hand its objects over (remove it with force once they are repaired)", ErrBadState, id)
+		}
+		m.State, m.Drained = api.StateDraining, false
+		return nil
+	})
+}
+
+// MarkDrained records that a DRAINING member's objects all have N copies
+// elsewhere. It fails unless generation is the member's current one.
+func (c *Client) MarkDrained(ctx context.Context, id, generation string) error {
+	return c.updateMember(ctx, id, func(m *api.Member, exists bool) error {
+		if !exists || m.Generation != generation || m.State != api.StateDraining {
+			return fmt.Errorf("%w: %s is not draining under generation %s", ErrBadState, id, generation)
+		}
+		m.Drained = true
+		return nil
+	})
+}
+
+// Remove takes a node out of the ring and deletes its records. Without
+// force it refuses an unsafe removal: a node that is not drained, or a ring
+// that would be left with fewer nodes than the replication factor.
+func (c *Client) Remove(ctx context.Context, id string, force bool) error {
+	m, exists, err := c.Member(ctx, id)
+	if err != nil {
+		return err
+	}
+	r, err := c.LoadRing(ctx)
+	if err != nil {
+		return err
+	}
+	_, inRing := r.Node(id)
+	switch {
+	case !exists && !inRing:
+		return fmt.Errorf("%w: %q", ErrUnknownNode, id)
+	case force:
+	case m.State != api.StateDraining || !m.Drained:
+		return fmt.Errorf("%w: %s is %s and not drained: its objects may have fewer than %d copies elsewhere; drain it first or force",
+			ErrUnsafe, id, m.State, r.ReplicationFactor())
+	case r.Len()-1 < r.ReplicationFactor():
+		return fmt.Errorf("%w: removing %s leaves %d nodes for replication factor %d", ErrUnsafe, id, r.Len()-1, r.ReplicationFactor())
+	}
+	if inRing {
+		if err := c.RemoveFromRing(ctx, id); err != nil {
+			return err
+		}
+	}
+	rctx, cancel := c.withTimeout(ctx)
+	defer cancel()
+	_, err = c.etcd.Txn(rctx).Then(clientv3.OpDelete(c.key("members", id)), clientv3.OpDelete(c.key("nodes", id))).Commit()
+	return err
+}
+
+// WatchMembers calls publish with the full member map now and after every
+// change, until ctx is done. Each map is a fresh copy the callee may keep.
+func (c *Client) WatchMembers(ctx context.Context, publish func(map[string]api.Member)) error {
+	prefix := c.key("members") + "/"
+	for ctx.Err() == nil {
+		rctx, cancel := c.withTimeout(ctx)
+		resp, err := c.etcd.Get(rctx, prefix, clientv3.WithPrefix())
+		cancel()
+		if err != nil {
+			sleepCtx(ctx, 500*time.Millisecond)
+			continue
+		}
+		cur, err := decodeMembers(resp.Kvs)
+		if err != nil {
+			c.logger.Error("bad member records", "err", err)
+			sleepCtx(ctx, time.Second)
+			continue
+		}
+		publish(maps.Clone(cur))
+		c.followMembers(ctx, prefix, resp.Header.Revision, cur, publish)
+		sleepCtx(ctx, 100*time.Millisecond)
+	}
+	return ctx.Err()
+}
+
+func (c *Client) followMembers(ctx context.Context, prefix string, rev int64, cur map[string]api.Member, publish func(map[string]api.Member)) {
+	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
+	defer cancel()
+	for resp := range c.etcd.Watch(wctx, prefix, clientv3.WithPrefix(), clientv3.WithRev(rev+1)) {
+		if resp.Err() != nil {
+			return
+		}
+		for _, ev := range resp.Events {
+			id := string(ev.Kv.Key[len(prefix):])
+			var m api.Member
+			if ev.Type == clientv3.EventTypeDelete || json.Unmarshal(ev.Kv.Value, &m) != nil {
+				delete(cur, id)
+				continue
+			}
+			cur[id] = m
+		}
+		publish(maps.Clone(cur))
+	}
+}
+
+// NodeList joins ring entries, member records and lease records into one
+// list, sorted by ID.
+func (c *Client) NodeList(ctx context.Context) ([]api.NodeStatus, error) {
+	members, err := c.Members(ctx)
+	if err != nil {
+		return nil, err
+	}
+	live, err := c.Nodes(ctx)
+	if err != nil {
+		return nil, err
+	}
+	r, err := c.LoadRing(ctx)
+	if err != nil && err != ErrNoRing {
+		return nil, err
+	}
+	byID := map[string]*api.NodeStatus{}
+	get := func(id string) *api.NodeStatus {
+		if byID[id] == nil {
+			byID[id] = &api.NodeStatus{ID: id}
+		}
+		return byID[id]
+	}
+	if r != nil {
+		for _, n := range r.Nodes() {
+			s := get(n.ID)
+			s.Addr, s.Zone, s.InRing = n.Addr, n.Zone, true
+		}
+	}
+	for id, m := range members {
+		s := get(id)
+		s.State, s.Generation, s.Drained = m.State, m.Generation, m.Drained
+	}
+	for id, rec := range live {
+		s := get(id)
+		s.Live = rec.Generation == s.Generation
+		if s.Addr == "" {
+			s.Addr, s.Zone = rec.Addr, rec.Zone
+		}
+	}
+	out := make([]api.NodeStatus, 0, len(byID))
+	for _, id := range slices.Sorted(maps.Keys(byID)) {
+		out = append(out, *byID[id])
+	}
+	return out, nil
+}
