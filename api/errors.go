@@ -25,6 +25,10 @@ var (
 	ErrMethodNotAllowed   = errors.New("method not allowed")
 	ErrRouteNotFound      = errors.New("no such route")
 	ErrInternal           = errors.New("internal error")
+	ErrUnknownNode        = errors.New("unknown node")
+	ErrUnsafe             = errors.New("unsafe: would leave objects below their replication factor")
+	ErrBadState           = errors.New("node state does not allow this")
+	ErrPeerUnavailable    = errors.New("peer unavailable (circuit open)")
 )
 
 // errorTable is the single mapping between sentinels, HTTP statuses and codes.
@@ -42,6 +46,10 @@ var errorTable = []struct {
 	{ErrNotFound, http.StatusNotFound, "not_found"},
 	{ErrRouteNotFound, http.StatusNotFound, "no_route"},
 	{ErrMethodNotAllowed, http.StatusMethodNotAllowed, "method_not_allowed"},
+	{ErrUnknownNode, http.StatusNotFound, "unknown_node"},
+	{ErrUnsafe, http.StatusConflict, "unsafe"},
+	{ErrBadState, http.StatusConflict, "bad_state"},
+	{ErrPeerUnavailable, http.StatusServiceUnavailable, "peer_unavailable"},
 	{ErrStaleRing, http.StatusConflict, "stale_ring"},
 	{ErrStaleGeneration, http.StatusConflict, "stale_generation"},
 	{ErrQuorumNotReached, http.StatusServiceUnavailable, "quorum_not_reached"},

@@ -65,6 +65,7 @@ func newApp(stdout, stderr io.Writer) *ucli.App {
 			headCommand(),
 			clusterCommand(),
 			ringCommand(),
+			nodeCommand(),
 		},
 		ExitErrHandler:  func(*ucli.Context, error) {},
 		HideHelpCommand: true,

@@ -2,25 +2,62 @@ package cli
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"time"
 
+	"github.com/stratum-store/stratum/api"
 	"github.com/stratum-store/stratum/controlplane"
 	"github.com/stratum-store/stratum/datanode"
 	"github.com/stratum-store/stratum/ring"
 )
 
-// controlAdapter lets a controlplane.Client serve as a datanode.ControlPlane;
-// the two packages do not import each other.
+// controlAdapter lets a controlplane.Client serve as a datanode.ControlPlane
+// (the two packages do not import each other) and translates its sentinel
+// errors into the api's, once, at this boundary.
 type controlAdapter struct{ c *controlplane.Client }
 
 var _ datanode.ControlPlane = controlAdapter{}
 
-func (a controlAdapter) Register(ctx context.Context, self ring.Node, gen string, ttl time.Duration) (datanode.Lease, error) {
-	l, err := a.c.Register(ctx, self, gen, ttl)
+// NewControlPlane wraps a controlplane client for data nodes. Tests use it
+// to build clusters in one process.
+func NewControlPlane(c *controlplane.Client) datanode.ControlPlane { return controlAdapter{c} }
+
+func translate(err error) error {
+	for _, m := range []struct{ from, to error }{
+		{controlplane.ErrFenced, api.ErrStaleGeneration},
+		{controlplane.ErrUnknownNode, api.ErrUnknownNode},
+		{controlplane.ErrUnsafe, api.ErrUnsafe},
+		{controlplane.ErrBadState, api.ErrBadState},
+	} {
+		if errors.Is(err, m.from) {
+			return fmt.Errorf("%w: %v", m.to, err)
+		}
+	}
+	return err
+}
+
+func lease(l *controlplane.Lease, err error) (datanode.Lease, error) {
 	if err != nil {
-		return nil, err
+		return nil, translate(err)
 	}
 	return l, nil
+}
+
+func (a controlAdapter) Register(ctx context.Context, self ring.Node, gen string, ttl time.Duration) (datanode.Lease, error) {
+	return lease(a.c.Register(ctx, self, gen, ttl))
+}
+
+func (a controlAdapter) Reregister(ctx context.Context, self ring.Node, gen string, ttl time.Duration) (datanode.Lease, error) {
+	return lease(a.c.Reregister(ctx, self, gen, ttl))
+}
+
+func (a controlAdapter) MarkActive(ctx context.Context, id, gen string) error {
+	return translate(a.c.MarkActive(ctx, id, gen))
+}
+
+func (a controlAdapter) MarkDrained(ctx context.Context, id, gen string) error {
+	return translate(a.c.MarkDrained(ctx, id, gen))
 }
 
 func (a controlAdapter) JoinRing(ctx context.Context, self ring.Node, cfg ring.Config) error {
@@ -33,18 +70,22 @@ func (a controlAdapter) WatchRing(ctx context.Context, publish func(*ring.Ring))
 	return a.c.WatchRing(ctx, publish)
 }
 
-func (a controlAdapter) LiveNodes(ctx context.Context) (map[string]string, error) {
-	recs, err := a.c.Nodes(ctx)
-	if err != nil {
-		return nil, err
-	}
-	out := make(map[string]string, len(recs))
-	for id, r := range recs {
-		out[id] = r.Generation
-	}
-	return out, nil
+func (a controlAdapter) Member(ctx context.Context, id string) (api.Member, bool, error) {
+	return a.c.Member(ctx, id)
 }
 
-// NewControlPlane wraps a controlplane client for data nodes. Tests use it to
-// build clusters in one process.
-func NewControlPlane(c *controlplane.Client) datanode.ControlPlane { return controlAdapter{c} }
+func (a controlAdapter) WatchMembers(ctx context.Context, publish func(map[string]api.Member)) error {
+	return a.c.WatchMembers(ctx, publish)
+}
+
+func (a controlAdapter) NodeList(ctx context.Context) ([]api.NodeStatus, error) {
+	return a.c.NodeList(ctx)
+}
+
+func (a controlAdapter) Drain(ctx context.Context, id string) error {
+	return translate(a.c.Drain(ctx, id))
+}
+
+func (a controlAdapter) Remove(ctx context.Context, id string, force bool) error {
+	return translate(a.c.Remove(ctx, id, force))
+}

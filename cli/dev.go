@@ -15,7 +15,7 @@ func devCommand() *ucli.Command {
 	return &ucli.Command{
 		Name:  "dev",
 		Usage: "run a local cluster in one process: an embedded etcd and --nodes data nodes on 127.0.0.1",
-		Flags: []ucli.Flag{
+		Flags: append([]ucli.Flag{
 			&ucli.IntFlag{Name: "nodes", Value: 3, Usage: "number of data nodes"},
 			&ucli.StringFlag{Name: "dir", Value: "stratum-dev", Usage: "data directory (etcd and every node under it)"},
 			&ucli.IntFlag{Name: "base-port", Value: 9001, Usage: "port of the first data node; the others follow"},
@@ -23,7 +23,7 @@ func devCommand() *ucli.Command {
 			&ucli.IntFlag{Name: "etcd-peer-port", Value: 12380, Usage: "embedded etcd peer port"},
 			&ucli.IntFlag{Name: "replicas", Value: 3, Usage: "replication factor N, fixed when the ring is created"},
 			&ucli.BoolFlag{Name: "no-sync", Usage: "acknowledge writes before fsync (unsafe)"},
-		},
+		}, detectorFlags()...),
 		Action: runDev,
 	}
 }
@@ -51,6 +51,11 @@ func runDev(c *ucli.Context) error {
 		return err
 	}
 	defer cp.Close()
+	stop, err := startDetector(c, cp, "dev", logger)
+	if err != nil {
+		return err
+	}
+	defer stop()
 	nodes, err := startDevNodes(c, cp, dir)
 	defer closeAll(nodes)
 	if err != nil {

@@ -23,7 +23,7 @@ func controlplaneCommand() *ucli.Command {
 			"  stratum controlplane --name a --data-dir /var/lib/stratum/etcd \\\n" +
 			"    --listen-client-urls http://10.0.0.1:2379 --listen-peer-urls http://10.0.0.1:2380 \\\n" +
 			"    --initial-cluster a=http://10.0.0.1:2380,b=http://10.0.0.2:2380,c=http://10.0.0.3:2380",
-		Flags: []ucli.Flag{
+		Flags: append([]ucli.Flag{
 			&ucli.StringFlag{Name: "name", Value: "stratum-etcd", Usage: "member name"},
 			&ucli.StringFlag{Name: "data-dir", Value: "stratum-etcd", Usage: "etcd data directory"},
 			&ucli.StringSliceFlag{Name: "listen-client-urls", Value: ucli.NewStringSlice("http://127.0.0.1:2379")},
@@ -33,7 +33,8 @@ func controlplaneCommand() *ucli.Command {
 			&ucli.StringFlag{Name: "initial-cluster", Usage: "name=peerURL,... of every initial member (default: this member alone)"},
 			&ucli.StringFlag{Name: "initial-cluster-state", Value: "new", Usage: "new or existing"},
 			&ucli.StringFlag{Name: "initial-cluster-token", Value: "stratum"},
-		},
+			&ucli.StringFlag{Name: "etcd-prefix", Value: "/stratum/", Usage: "key prefix of this cluster in etcd"},
+		}, detectorFlags()...),
 		Action: runControlplane,
 	}
 }
@@ -58,6 +59,16 @@ func runControlplane(c *ucli.Context) error {
 		return err
 	}
 	defer m.Close()
+	cp, err := dialControl(c.Context, m.ClientURLs(), c.String("etcd-prefix"), logger)
+	if err != nil {
+		return err
+	}
+	defer cp.Close()
+	stop, err := startDetector(c, cp, "controlplane-"+cfg.Name, logger)
+	if err != nil {
+		return err
+	}
+	defer stop()
 	fmt.Fprintf(c.App.Writer, "control plane member %s serving clients on %s\n", cfg.Name, strings.Join(m.ClientURLs(), ","))
 	select {
 	case <-c.Context.Done():
@@ -68,7 +79,7 @@ func runControlplane(c *ucli.Context) error {
 }
 
 func datanodeFlags() []ucli.Flag {
-	return []ucli.Flag{
+	return append([]ucli.Flag{
 		&ucli.StringFlag{Name: "id", Usage: "node ID, stable across restarts", Required: true},
 		&ucli.StringFlag{Name: "listen", Value: "127.0.0.1:9001", Usage: "host:port to listen on"},
 		&ucli.StringFlag{Name: "advertise", Usage: "host:port peers and clients reach this node at (default: --listen)"},
@@ -81,7 +92,7 @@ func datanodeFlags() []ucli.Flag {
 		&ucli.DurationFlag{Name: "peer-timeout", Value: 5 * time.Second, Usage: "deadline of one replica call (objects up to 1 MiB)"},
 		&ucli.Int64Flag{Name: "max-object-size", Value: 256 << 20, Usage: "largest object accepted, in bytes"},
 		&ucli.BoolFlag{Name: "no-sync", Usage: "acknowledge writes before fsync (unsafe: a machine crash loses them)"},
-	}
+	}, detectorFlags()...)
 }
 
 func datanodeCommand() *ucli.Command {
@@ -108,6 +119,12 @@ func runDatanode(c *ucli.Context) error {
 	if err != nil {
 		return err
 	}
+	stop, err := startDetector(c, cp, "datanode-"+cfg.ID, logger)
+	if err != nil {
+		n.Close(context.Background())
+		return err
+	}
+	defer stop()
 	fmt.Fprintf(c.App.Writer, "data node %s serving on http://%s\n", cfg.ID, n.Addr())
 	<-c.Context.Done()
 	return n.Close(context.Background())

@@ -41,6 +41,23 @@ type Config struct {
 	// PeerMinRate is the slowest transfer rate, in bytes/s, a peer may have
 	// before a large transfer times out. Default 8 MiB/s.
 	PeerMinRate int64
+	// StaleRetries bounds how often a request refused for a stale ring is
+	// retried after reloading the ring; default 3.
+	StaleRetries int
+	// BreakerThreshold consecutive transport failures open a peer's circuit
+	// breaker; default 5. BreakerCooldown later one probe is let through;
+	// default 2s.
+	BreakerThreshold int
+	BreakerCooldown  time.Duration
+	// PeerRetries is how many times a replica call that got no answer at all
+	// is retried, after RetryBackoff doubling with full jitter; defaults 2
+	// and 20ms. Only idempotent calls are retried (all replica calls are:
+	// objects are content-addressed).
+	PeerRetries  int
+	RetryBackoff time.Duration
+	// HedgeDelay: a read asks one more replica when one it asked has not
+	// answered within this delay; default 20ms.
+	HedgeDelay time.Duration
 	// RequestTimeout bounds a whole client request, including the body
 	// upload; default 5 minutes.
 	RequestTimeout time.Duration
@@ -54,13 +71,19 @@ type Config struct {
 // caller sets ID, ListenAddr, Store.Dir and Control.
 func DefaultConfig() Config {
 	return Config{
-		Store:          store.DefaultConfig(""),
-		Ring:           ring.DefaultConfig(),
-		LeaseTTL:       5 * time.Second,
-		PeerTimeout:    5 * time.Second,
-		PeerMinRate:    8 << 20,
-		RequestTimeout: 5 * time.Minute,
-		IdleTimeout:    60 * time.Second,
+		Store:            store.DefaultConfig(""),
+		Ring:             ring.DefaultConfig(),
+		LeaseTTL:         5 * time.Second,
+		PeerTimeout:      5 * time.Second,
+		PeerMinRate:      8 << 20,
+		StaleRetries:     3,
+		BreakerThreshold: 5,
+		BreakerCooldown:  2 * time.Second,
+		PeerRetries:      2,
+		RetryBackoff:     20 * time.Millisecond,
+		HedgeDelay:       20 * time.Millisecond,
+		RequestTimeout:   5 * time.Minute,
+		IdleTimeout:      60 * time.Second,
 	}
 }
 
@@ -77,6 +100,10 @@ func (c Config) Validate() error {
 		return errors.New("datanode: Config.PeerTimeout must be > 0")
 	case c.PeerMinRate <= 0:
 		return errors.New("datanode: Config.PeerMinRate must be > 0")
+	case c.StaleRetries < 1 || c.BreakerThreshold < 1 || c.PeerRetries < 0:
+		return errors.New("datanode: Config.StaleRetries and BreakerThreshold must be >= 1, PeerRetries >= 0")
+	case c.BreakerCooldown <= 0 || c.RetryBackoff <= 0 || c.HedgeDelay <= 0:
+		return errors.New("datanode: Config.BreakerCooldown, RetryBackoff and HedgeDelay must be > 0")
 	case c.RequestTimeout <= 0:
 		return errors.New("datanode: Config.RequestTimeout must be > 0")
 	case c.IdleTimeout <= 0:

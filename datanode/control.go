@@ -4,23 +4,41 @@ import (
 	"context"
 	"time"
 
+	"github.com/stratum-store/stratum/api"
 	"github.com/stratum-store/stratum/ring"
 )
 
 // ControlPlane is what a node needs from the control plane. controlplane.Client
-// satisfies it through a small adapter in package cli; tests may use a fake.
+// satisfies it through a small adapter in package cli (which also translates
+// its errors into api sentinels); tests may use a fake.
 type ControlPlane interface {
-	// Register publishes self as live with this generation, held by a lease
-	// of ttl. It waits while another live generation holds the ID.
+	// Register publishes self as a new process of this generation (member
+	// state JOINING), held by a lease of ttl. It waits while another live
+	// generation holds the ID.
 	Register(ctx context.Context, self ring.Node, generation string, ttl time.Duration) (Lease, error)
+	// Reregister renews a lost lease for the same generation; it fails with
+	// an error wrapping api.ErrStaleGeneration if the generation is fenced.
+	Reregister(ctx context.Context, self ring.Node, generation string, ttl time.Duration) (Lease, error)
+	// MarkActive moves this generation's member from JOINING to ACTIVE.
+	MarkActive(ctx context.Context, id, generation string) error
+	// MarkDrained records that a DRAINING member's objects are safe elsewhere.
+	MarkDrained(ctx context.Context, id, generation string) error
 	// JoinRing adds self to the ring (creating it with cfg if there is none).
 	JoinRing(ctx context.Context, self ring.Node, cfg ring.Config) error
 	// LoadRing reads the current ring.
 	LoadRing(ctx context.Context) (*ring.Ring, error)
 	// WatchRing calls publish with every new ring until ctx is done.
 	WatchRing(ctx context.Context, publish func(*ring.Ring)) error
-	// LiveNodes returns the generation of every live node, keyed by ID.
-	LiveNodes(ctx context.Context) (map[string]string, error)
+	// Member reads one member record (a linearizable read).
+	Member(ctx context.Context, id string) (api.Member, bool, error)
+	// WatchMembers calls publish with the full member map on every change.
+	WatchMembers(ctx context.Context, publish func(map[string]api.Member)) error
+	// NodeList joins ring, member and lease records for status and admin.
+	NodeList(ctx context.Context) ([]api.NodeStatus, error)
+	// Drain marks a node DRAINING; Remove takes it out of the cluster,
+	// refusing an unsafe removal unless force.
+	Drain(ctx context.Context, id string) error
+	Remove(ctx context.Context, id string, force bool) error
 }
 
 // Lease is a node's registration in the control plane.

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"time"
 
 	"github.com/stratum-store/stratum/api"
 	"github.com/stratum-store/stratum/ring"
@@ -24,79 +26,102 @@ func (r replicaResult) definitive() bool {
 	return r.err == nil || errors.Is(r.err, api.ErrNotFound)
 }
 
-// placement returns the ring to use, the replicas of oid and how many of
-// them the level requires, or ErrQuorumNotReached if the ring is too small.
-func (n *Node) placement(oid api.OID, level api.Consistency) (*ring.Ring, []ring.Node, int, error) {
-	r := n.ring.Load()
-	if r == nil {
-		return nil, nil, 0, fmt.Errorf("%w: no ring yet", api.ErrNotReady)
+func (r replicaResult) discard() {
+	if r.obj != nil {
+		r.obj.hold(1)
+		r.obj.release()
 	}
-	replicas := r.Replicas([]byte(oid.String()))
-	need := level.Required(r.ReplicationFactor())
-	if len(replicas) < need {
-		// Perhaps nodes joined that this node has not heard of yet: the
-		// caller reloads the ring and tries once more.
-		return nil, nil, 0, staleRingError{fmt.Errorf("%w: consistency %s needs %d replicas, the ring has %d nodes",
-			api.ErrQuorumNotReached, level, need, len(replicas))}
-	}
-	return r, replicas, need, nil
 }
 
-// fanOut starts call on every replica in parallel and returns a channel that
-// receives exactly len(replicas) results. The calls are tracked by
-// n.inflight, so Close waits for those still running after a reply; each is
-// bounded by its own deadline.
-func (n *Node) fanOut(replicas []ring.Node, call func(ring.Node) replicaResult) <-chan replicaResult {
-	results := make(chan replicaResult, len(replicas))
-	n.inflight.Add(len(replicas))
-	for _, rn := range replicas {
-		go func() {
-			defer n.inflight.Done()
-			results <- call(rn)
-		}()
-	}
-	return results
-}
-
-// Put stores an object at the given consistency. The payload is already
-// verified against oid. It returns once enough replicas acknowledged a
-// durable copy; a stale ring is reloaded and the write retried once.
-func (n *Node) Put(ctx context.Context, oid api.OID, p *payload, level api.Consistency) (api.Receipt, error) {
-	return retryStale(ctx, n, func() (api.Receipt, error) { return n.putOnce(ctx, oid, p, level) })
-}
-
-// staleRingError marks a quorum failure in which some replica refused the
-// coordinator's ring as stale: the coordinator reloads its ring and retries
-// once. It unwraps to the quorum error, which is what a client sees if the
-// retry fails too.
+// staleRingError marks a failure that a newer ring may cure: a replica
+// refused the coordinator's ring as stale, or the ring had too few nodes.
+// The coordinator reloads its ring and retries. It unwraps to the underlying
+// error, which is what a client sees if the retries fail too.
 type staleRingError struct{ error }
 
 func (e staleRingError) Unwrap() error { return e.error }
 
-// retryStale runs f, and once more after reloading the ring if f failed
-// because of a stale ring.
+// retryStale runs f, and again after reloading the ring while f fails with
+// a stale ring, at most StaleRetries more times.
 func retryStale[T any](ctx context.Context, n *Node, f func() (T, error)) (T, error) {
 	v, err := f()
-	if _, stale := errors.AsType[staleRingError](err); stale {
+	for i := 0; i < n.cfg.StaleRetries; i++ {
+		if _, stale := errors.AsType[staleRingError](err); !stale {
+			break
+		}
 		n.reloadRing(ctx)
 		v, err = f()
 	}
 	return v, err
 }
 
+// fanOut starts call on every given replica in parallel and returns a channel
+// that receives exactly len(replicas) results. The calls are tracked by
+// n.inflight, so Close waits for those still running after a reply; each is
+// bounded by its own deadline.
+func (n *Node) fanOut(replicas []ring.Node, call func(ring.Node) replicaResult) <-chan replicaResult {
+	results := make(chan replicaResult, len(replicas))
+	for _, rn := range replicas {
+		n.launch(results, rn, call)
+	}
+	return results
+}
+
+func (n *Node) launch(results chan<- replicaResult, rn ring.Node, call func(ring.Node) replicaResult) {
+	n.inflight.Add(1)
+	go func() {
+		defer n.inflight.Done()
+		results <- call(rn)
+	}()
+}
+
+// writePlacement returns the view, the replicas a write goes to (DOWN ones
+// left out) and how many acknowledgements the level needs.
+func (n *Node) writePlacement(oid api.OID, level api.Consistency) (*view, []ring.Node, []string, int, error) {
+	v := n.view.Load()
+	if v.ring == nil {
+		return nil, nil, nil, 0, fmt.Errorf("%w: no ring yet", api.ErrNotReady)
+	}
+	need := level.Required(v.ring.ReplicationFactor())
+	var targets []ring.Node
+	var down []string
+	for _, rn := range v.write.Replicas([]byte(oid.String())) {
+		if v.state(rn.ID).WriteTarget() {
+			targets = append(targets, rn)
+		} else {
+			down = append(down, rn.ID)
+		}
+	}
+	if len(targets) < need {
+		return nil, nil, nil, 0, staleRingError{fmt.Errorf("%w: consistency %s needs %d replicas, %d are eligible (down or draining: %v)",
+			api.ErrQuorumNotReached, level, need, len(targets), down)}
+	}
+	return v, targets, down, need, nil
+}
+
+// Put stores an object at the given consistency. The payload is already
+// verified against oid. It returns once enough replicas acknowledged a
+// durable copy.
+func (n *Node) Put(ctx context.Context, oid api.OID, p *payload, level api.Consistency) (api.Receipt, error) {
+	if n.fenced.Load() {
+		return api.Receipt{}, fmt.Errorf("%w: this node's generation is fenced; it coordinates no writes", api.ErrNotReady)
+	}
+	return retryStale(ctx, n, func() (api.Receipt, error) { return n.putOnce(ctx, oid, p, level) })
+}
+
 func (n *Node) putOnce(ctx context.Context, oid api.OID, p *payload, level api.Consistency) (api.Receipt, error) {
-	r, replicas, need, err := n.placement(oid, level)
+	v, targets, down, need, err := n.writePlacement(oid, level)
 	if err != nil {
 		return api.Receipt{}, err
 	}
-	p.hold(len(replicas))
-	results := n.fanOut(replicas, func(rn ring.Node) replicaResult {
+	p.hold(len(targets))
+	results := n.fanOut(targets, func(rn ring.Node) replicaResult {
 		defer p.release()
-		return n.putReplica(ctx, rn, oid, p, r.Revision())
+		return n.putReplica(ctx, rn, oid, p, v.ring.Revision())
 	})
-	rec := api.Receipt{OID: oid.String(), Size: p.size, Consistency: level, Required: need, RingRevision: r.Revision()}
+	rec := api.Receipt{OID: oid.String(), Size: p.size, Consistency: level, Required: need, RingRevision: v.ring.Revision(), Failed: down}
 	var stale bool
-	for got := 0; got < len(replicas); got++ {
+	for got := 0; got < len(targets); got++ {
 		res := <-results
 		if res.err != nil {
 			stale = stale || errors.Is(res.err, api.ErrStaleRing)
@@ -106,62 +131,85 @@ func (n *Node) putOnce(ctx context.Context, oid api.OID, p *payload, level api.C
 			rec.Acked = append(rec.Acked, res.node.ID)
 			rec.Created = rec.Created || res.created
 		}
-		if len(rec.Acked) >= need || len(replicas)-len(rec.Failed) < need {
+		if len(rec.Acked) >= need || len(targets)+len(down)-len(rec.Failed) < need {
 			break
 		}
 	}
 	if len(rec.Acked) < need {
-		err := fmt.Errorf("%w: %d of %d replicas acknowledged, %d failed %v, %d still writing; consistency %s needs %d",
-			api.ErrQuorumNotReached, len(rec.Acked), len(replicas), len(rec.Failed), rec.Failed,
-			len(replicas)-len(rec.Acked)-len(rec.Failed), level, need)
+		err := fmt.Errorf("%w: %d of %d replicas acknowledged, %d failed or down %v, %d still writing; consistency %s needs %d",
+			api.ErrQuorumNotReached, len(rec.Acked), len(targets)+len(down), len(rec.Failed), rec.Failed,
+			len(targets)+len(down)-len(rec.Acked)-len(rec.Failed), level, need)
 		if stale {
 			err = staleRingError{err}
 		}
 		return api.Receipt{}, err
 	}
-	rec.Pending = pendingOf(replicas, rec.Acked, rec.Failed)
-	rec.Degraded = len(rec.Acked) < r.ReplicationFactor()
+	rec.Pending = pendingOf(targets, rec.Acked, rec.Failed)
+	rec.Degraded = len(rec.Acked) < v.ring.ReplicationFactor()
 	return rec, nil
 }
 
 func pendingOf(replicas []ring.Node, acked, failed []string) []string {
-	done := make(map[string]bool, len(acked)+len(failed))
-	for _, id := range append(append([]string{}, acked...), failed...) {
-		done[id] = true
-	}
 	var out []string
 	for _, rn := range replicas {
-		if !done[rn.ID] {
+		if !slices.Contains(acked, rn.ID) && !slices.Contains(failed, rn.ID) {
 			out = append(out, rn.ID)
 		}
 	}
 	return out
 }
 
-// readOutcome is the coordinator's verdict on a GET or HEAD.
-type readOutcome struct {
-	found     *replicaResult
-	answers   int
-	failed    []string
-	staleSeen bool
+// readPlacement returns the replicas a read may ask, in the order it asks
+// them (this node first, then ring order, peers with an open breaker last),
+// and how many definitive answers the level needs. During a drain the read
+// set is both placements: the old owners and the new.
+func (n *Node) readPlacement(oid api.OID, level api.Consistency) (int64, []ring.Node, int, error) {
+	v := n.view.Load()
+	if v.ring == nil {
+		return 0, nil, 0, fmt.Errorf("%w: no ring yet", api.ErrNotReady)
+	}
+	key := []byte(oid.String())
+	need := level.Required(v.ring.ReplicationFactor())
+	var order, last []ring.Node
+	for _, rn := range append(v.ring.Replicas(key), v.write.Replicas(key)...) {
+		switch {
+		case !v.state(rn.ID).ReadTarget() || slices.ContainsFunc(order, sameID(rn)) || slices.ContainsFunc(last, sameID(rn)):
+		case rn.ID == n.cfg.ID:
+			order = append([]ring.Node{rn}, order...)
+		case n.breakerOpen(rn.Addr):
+			last = append(last, rn)
+		default:
+			order = append(order, rn)
+		}
+	}
+	order = append(order, last...)
+	if len(order) < need {
+		return 0, nil, 0, staleRingError{fmt.Errorf("%w: consistency %s needs %d replicas, %d are readable",
+			api.ErrQuorumNotReached, level, need, len(order))}
+	}
+	return v.ring.Revision(), order, need, nil
 }
 
-// Get reads an object at the given consistency. It returns the first
-// verified copy once `need` replicas answered definitively. "Not found" is
-// only concluded after every replica answered or failed (each within its
-// deadline), since any of them may hold a copy, and only if at least `need`
-// of them said so; otherwise it is ErrQuorumNotReached, never a guess. The
-// caller releases the returned payload.
+func sameID(a ring.Node) func(ring.Node) bool { return func(b ring.Node) bool { return a.ID == b.ID } }
+
+func (n *Node) breakerOpen(addr string) bool {
+	_, b := n.peers.get(addr)
+	return b.snapshot(addr).State == breakerOpen
+}
+
+// Get reads an object at the given consistency and returns the first copy
+// that verifies, once `need` replicas answered definitively. It asks `need`
+// replicas first and one more whenever one fails or is slower than the hedge
+// delay. "Not found" is only concluded after every readable replica
+// answered, and only if at least `need` of them did; otherwise the reply is
+// ErrQuorumNotReached, never a guess. The caller releases the payload.
 func (n *Node) Get(ctx context.Context, oid api.OID, level api.Consistency) (*payload, error) {
 	res, err := retryStale(ctx, n, func() (replicaResult, error) {
 		return n.read(oid, level, func(rn ring.Node, rev int64) replicaResult {
 			return n.getReplica(ctx, rn, oid, rev)
 		})
 	})
-	if err != nil {
-		return nil, err
-	}
-	return res.obj, nil
+	return res.obj, err
 }
 
 // Head is Get without the body: it returns the object's size. Replicas
@@ -172,39 +220,76 @@ func (n *Node) Head(ctx context.Context, oid api.OID, level api.Consistency) (in
 			return n.headReplica(ctx, rn, oid, rev)
 		})
 	})
-	if err != nil {
-		return 0, err
-	}
-	return res.size, nil
+	return res.size, err
+}
+
+// readOutcome accumulates the answers of one read.
+type readOutcome struct {
+	found     *replicaResult
+	answers   int
+	failed    []string
+	staleSeen bool
 }
 
 func (n *Node) read(oid api.OID, level api.Consistency, call func(ring.Node, int64) replicaResult) (replicaResult, error) {
-	r, replicas, need, err := n.placement(oid, level)
+	rev, order, need, err := n.readPlacement(oid, level)
 	if err != nil {
 		return replicaResult{}, err
 	}
-	results := n.fanOut(replicas, func(rn ring.Node) replicaResult { return call(rn, r.Revision()) })
-	var out readOutcome
-	for got := 0; got < len(replicas); got++ {
-		out.record(<-results, n)
-		if out.found != nil && out.answers >= need || len(replicas)-len(out.failed) < need {
-			n.drain(results, len(replicas)-got-1)
-			break
+	results := make(chan replicaResult, len(order))
+	launched, returned := 0, 0
+	next := func() {
+		if launched < len(order) {
+			n.launch(results, order[launched], func(rn ring.Node) replicaResult { return call(rn, rev) })
+			launched++
 		}
 	}
+	for launched < need {
+		next()
+	}
+	hedge := time.NewTimer(n.cfg.HedgeDelay)
+	defer hedge.Stop()
+	var out readOutcome
+	for returned < launched {
+		select {
+		case res := <-results:
+			returned++
+			out.record(res, n)
+			if !res.definitive() {
+				next()
+			}
+		case <-hedge.C:
+			next()
+			hedge.Reset(n.cfg.HedgeDelay)
+			continue
+		}
+		if out.found != nil && out.answers >= need {
+			break
+		}
+		if out.found == nil && out.answers >= need {
+			for launched < len(order) { // a not-found verdict asks everyone
+				next()
+			}
+		}
+	}
+	n.drain(results, launched-returned)
+	return out.verdict(oid, level, need, len(order))
+}
+
+func (o *readOutcome) verdict(oid api.OID, level api.Consistency, need, asked int) (replicaResult, error) {
 	switch {
-	case out.answers >= need && out.found != nil:
-		return *out.found, nil
-	case out.answers >= need:
-		return replicaResult{}, fmt.Errorf("%w: %s (%d of %d replicas answered)", api.ErrNotFound, oid, out.answers, len(replicas))
+	case o.answers >= need && o.found != nil:
+		return *o.found, nil
+	case o.answers >= need:
+		return replicaResult{}, fmt.Errorf("%w: %s (%d of %d replicas answered)", api.ErrNotFound, oid, o.answers, asked)
 	}
-	if out.found != nil {
-		out.found.discard()
+	if o.found != nil {
+		o.found.discard()
 	}
-	err = fmt.Errorf("%w: %d of %d replicas answered, consistency %s needs %d (failed: %v)",
-		api.ErrQuorumNotReached, out.answers, len(replicas), level, need, out.failed)
-	if out.staleSeen {
-		err = staleRingError{err}
+	err := fmt.Errorf("%w: %d of %d replicas answered, consistency %s needs %d (failed: %v)",
+		api.ErrQuorumNotReached, o.answers, asked, level, need, o.failed)
+	if o.staleSeen {
+		return replicaResult{}, staleRingError{err}
 	}
 	return replicaResult{}, err
 }
@@ -239,11 +324,4 @@ func (n *Node) drain(results <-chan replicaResult, left int) {
 			res.discard()
 		}
 	}()
-}
-
-func (r replicaResult) discard() {
-	if r.obj != nil {
-		r.obj.hold(1)
-		r.obj.release()
-	}
 }

@@ -12,8 +12,11 @@ import (
 )
 
 // handleInfo serves the routes that are not about one object: health,
-// readiness, the ring, this node's status and the cluster's.
+// readiness, the ring, this node's status, the cluster's, and admin.
 func (n *Node) handleInfo(ctx *fasthttp.RequestCtx, path string) error {
+	if len(path) > len(api.PathAdminNodes) && path[:len(api.PathAdminNodes)+1] == api.PathAdminNodes+"/" || path == api.PathAdminNodes {
+		return n.handleAdmin(ctx, path)
+	}
 	if !ctx.IsGet() && !ctx.IsHead() {
 		switch path {
 		case api.PathHealthz, api.PathReadyz, api.PathRing, api.PathStatus, api.PathCluster:
@@ -24,26 +27,39 @@ func (n *Node) handleInfo(ctx *fasthttp.RequestCtx, path string) error {
 	case api.PathHealthz:
 		return n.writeJSON(ctx, fasthttp.StatusOK, map[string]string{"status": "ok"})
 	case api.PathReadyz:
-		if !n.Ready() {
-			return fmt.Errorf("%w: node %s has no ring or no live registration", api.ErrNotReady, n.cfg.ID)
-		}
-		return n.writeJSON(ctx, fasthttp.StatusOK, map[string]string{"status": "ready"})
+		return n.serveReadyz(ctx)
 	case api.PathRing:
 		return n.serveRing(ctx)
 	case api.PathStatus:
 		return n.writeJSON(ctx, fasthttp.StatusOK, n.Status())
 	case api.PathCluster:
-		doc, err := n.Cluster(ctx)
-		if err != nil {
-			return err
-		}
-		return n.writeJSON(ctx, fasthttp.StatusOK, doc)
+		return n.writeJSON(ctx, fasthttp.StatusOK, n.Cluster(ctx))
 	}
 	return fmt.Errorf("%w: %s", api.ErrRouteNotFound, path)
 }
 
+// serveReadyz is 200 while the node can serve: it has a ring and is not
+// fenced. Losing etcd keeps it 200 (a load balancer must not take the whole
+// cluster out) and says so in the body.
+func (n *Node) serveReadyz(ctx *fasthttp.RequestCtx) error {
+	switch {
+	case n.Fenced():
+		return fmt.Errorf("%w: fenced: generation %s was replaced or declared DOWN; restart the process", api.ErrNotReady, n.generation)
+	case !n.Ready():
+		return fmt.Errorf("%w: node %s has no ring yet", api.ErrNotReady, n.cfg.ID)
+	}
+	return n.writeJSON(ctx, fasthttp.StatusOK, map[string]string{"status": "ready", "control_plane": n.controlPlaneWord()})
+}
+
+func (n *Node) controlPlaneWord() string {
+	if n.ControlPlaneOK() {
+		return "ok"
+	}
+	return "unreachable"
+}
+
 func (n *Node) serveRing(ctx *fasthttp.RequestCtx) error {
-	r := n.ring.Load()
+	r := n.Ring()
 	if r == nil {
 		return fmt.Errorf("%w: no ring yet", api.ErrNotReady)
 	}
@@ -58,34 +74,42 @@ func (n *Node) serveRing(ctx *fasthttp.RequestCtx) error {
 func (n *Node) Status() api.StatusDoc {
 	st := n.store.Stats()
 	doc := api.StatusDoc{Version: 1, ID: n.cfg.ID, Addr: n.self.Addr, Zone: n.cfg.Zone, Generation: n.generation,
-		Ready: n.Ready(), Objects: st.Objects, Bytes: st.Bytes}
-	if r := n.ring.Load(); r != nil {
+		Ready: n.Ready(), Fenced: n.Fenced(), ControlPlane: n.controlPlaneWord(), Objects: st.Objects, Bytes: st.Bytes}
+	if r := n.Ring(); r != nil {
 		doc.RingRevision = r.Revision()
 	}
 	return doc
 }
 
-// Cluster describes every node in the ring or alive, as this node sees it.
-func (n *Node) Cluster(ctx context.Context) (api.ClusterDoc, error) {
-	r := n.ring.Load()
-	if r == nil {
-		return api.ClusterDoc{}, fmt.Errorf("%w: no ring yet", api.ErrNotReady)
+// Cluster describes every node as the control plane records it, or, when
+// etcd cannot be reached, as this node's cached view has it.
+func (n *Node) Cluster(ctx context.Context) api.ClusterDoc {
+	v := n.view.Load()
+	doc := api.ClusterDoc{Version: 1, Coordinator: n.cfg.ID, ControlPlane: "ok", Breakers: n.peers.states()}
+	if v.ring != nil {
+		doc.RingRevision, doc.ReplicationFactor = v.ring.Revision(), v.ring.ReplicationFactor()
 	}
-	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	live, err := n.cfg.Control.LiveNodes(cctx)
-	if err != nil {
-		return api.ClusterDoc{}, fmt.Errorf("%w: control plane: %v", api.ErrNotReady, err)
+	nodes, err := n.cfg.Control.NodeList(cctx)
+	if err == nil {
+		doc.Nodes = nodes
+		return doc
 	}
-	doc := api.ClusterDoc{Version: 1, RingRevision: r.Revision(), ReplicationFactor: r.ReplicationFactor(), Coordinator: n.cfg.ID}
-	for _, rn := range r.Nodes() {
-		gen, ok := live[rn.ID]
-		doc.Nodes = append(doc.Nodes, api.NodeStatus{ID: rn.ID, Addr: rn.Addr, Zone: rn.Zone, InRing: true, Live: ok, Generation: gen})
-		delete(live, rn.ID)
+	doc.ControlPlane = "unreachable"
+	doc.Nodes = cachedNodes(v)
+	return doc
+}
+
+func cachedNodes(v *view) []api.NodeStatus {
+	var out []api.NodeStatus
+	if v.ring != nil {
+		for _, rn := range v.ring.Nodes() {
+			m := v.members[rn.ID]
+			out = append(out, api.NodeStatus{ID: rn.ID, Addr: rn.Addr, Zone: rn.Zone, InRing: true,
+				State: v.state(rn.ID), Generation: m.Generation, Drained: m.Drained})
+		}
 	}
-	for id, gen := range live {
-		doc.Nodes = append(doc.Nodes, api.NodeStatus{ID: id, Live: true, Generation: gen})
-	}
-	sort.Slice(doc.Nodes, func(i, j int) bool { return doc.Nodes[i].ID < doc.Nodes[j].ID })
-	return doc, nil
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
 }

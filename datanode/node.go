@@ -33,10 +33,13 @@ type Node struct {
 	server   *fasthttp.Server
 	ln       net.Listener
 
-	ring    atomic.Pointer[ring.Ring]
-	lease   atomic.Pointer[Lease]
-	refresh chan struct{} // asks the ring loop to reload the ring now
-	closing atomic.Bool
+	view     atomic.Pointer[view]
+	viewMu   sync.Mutex // serialises view writers; never held with another lock
+	lease    atomic.Pointer[Lease]
+	fenced   atomic.Bool
+	draining atomic.Bool
+	refresh  chan struct{} // asks the ring loop to reload the ring now
+	closing  atomic.Bool
 	// life is the node's lifetime context, cancelled by Close. Coordinated
 	// requests run under it rather than under the fasthttp RequestCtx, which
 	// is recycled when the handler returns while replica calls may still run.
@@ -59,12 +62,14 @@ func New(cfg Config) (*Node, error) {
 		cfg.RegisterTimeout = 2*cfg.LeaseTTL + 5*time.Second
 	}
 	gen := uuid.NewString()
-	return &Node{
+	n := &Node{
 		cfg:        cfg,
 		generation: gen,
 		logger:     logger.With("node", cfg.ID, "generation", gen),
 		refresh:    make(chan struct{}, 1),
-	}, nil
+	}
+	n.view.Store(&view{})
+	return n, nil
 }
 
 // Start opens the store, listens, registers with the control plane, joins the
@@ -83,7 +88,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	if err := n.listen(); err != nil {
 		return err
 	}
-	n.peers = newPeers(n.cfg.IdleTimeout)
+	n.peers = newPeers(n.cfg)
 	n.server = n.newServer()
 	n.goLoop(func() { n.serve() })
 	if err := n.register(ctx); err != nil {
@@ -93,8 +98,12 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		return err
 	}
 	n.goLoop(func() { n.watchRing(lctx) })
+	n.goLoop(func() { n.watchMembers(lctx) })
 	n.goLoop(func() { n.keepRegistered(lctx) })
-	n.logger.Info("data node started", "addr", n.self.Addr, "ring_revision", n.ring.Load().Revision())
+	if err := n.cfg.Control.MarkActive(ctx, n.cfg.ID, n.generation); err != nil {
+		return fmt.Errorf("datanode: mark active: %w", err)
+	}
+	n.logger.Info("data node started", "addr", n.self.Addr, "ring_revision", n.Ring().Revision())
 	return nil
 }
 
@@ -199,12 +208,22 @@ func (n *Node) ID() string { return n.cfg.ID }
 func (n *Node) Generation() string { return n.generation }
 
 // Ring is the ring the node currently uses (nil before Start).
-func (n *Node) Ring() *ring.Ring { return n.ring.Load() }
+func (n *Node) Ring() *ring.Ring { return n.view.Load().ring }
 
-// Ready reports whether the node has a ring and a live registration.
+// Ready reports whether the node can coordinate writes: it has a ring, is
+// not fenced and not closing. Losing etcd does not make it unready.
 func (n *Node) Ready() bool {
+	return n.Ring() != nil && !n.fenced.Load() && !n.closing.Load()
+}
+
+// Fenced reports whether this generation was replaced or declared DOWN.
+func (n *Node) Fenced() bool { return n.fenced.Load() }
+
+// ControlPlaneOK reports whether the node's registration lease is alive,
+// i.e. it reaches etcd.
+func (n *Node) ControlPlaneOK() bool {
 	l := n.lease.Load()
-	if n.ring.Load() == nil || l == nil || n.closing.Load() {
+	if l == nil {
 		return false
 	}
 	select {

@@ -1,8 +1,10 @@
 package datanode
 
 import (
+	"errors"
 	"fmt"
 	"io"
+	"sort"
 	"strconv"
 	"sync"
 	"time"
@@ -12,55 +14,101 @@ import (
 	"github.com/stratum-store/stratum/api"
 )
 
-// peers holds one keep-alive HTTP client per peer address. Its mutex guards
-// only the map and is never held during I/O.
+// peers holds one keep-alive HTTP client and one circuit breaker per peer
+// address. Its mutex guards only the maps and is never held during I/O or
+// with a breaker's lock.
 type peers struct {
-	idle    time.Duration
-	mu      sync.Mutex
-	clients map[string]*fasthttp.HostClient
+	idle     time.Duration
+	cfg      Config
+	mu       sync.Mutex
+	clients  map[string]*fasthttp.HostClient
+	breakers map[string]*breaker
 }
 
-func newPeers(idle time.Duration) *peers {
-	return &peers{idle: idle, clients: make(map[string]*fasthttp.HostClient)}
+func newPeers(cfg Config) *peers {
+	return &peers{idle: cfg.IdleTimeout, cfg: cfg, clients: map[string]*fasthttp.HostClient{}, breakers: map[string]*breaker{}}
 }
 
-func (p *peers) client(addr string) *fasthttp.HostClient {
+func (p *peers) get(addr string) (*fasthttp.HostClient, *breaker) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	c, ok := p.clients[addr]
 	if !ok {
 		c = &fasthttp.HostClient{
-			Addr:                          addr,
-			Name:                          "stratum-peer",
-			MaxConns:                      1024,
-			MaxIdleConnDuration:           p.idle,
-			MaxIdemponentCallAttempts:     1,
-			DisableHeaderNamesNormalizing: false,
-			DisablePathNormalizing:        true,
-			MaxConnWaitTimeout:            time.Second,
+			Addr:                      addr,
+			Name:                      "stratum-peer",
+			MaxConns:                  1024,
+			MaxIdleConnDuration:       p.idle,
+			MaxIdemponentCallAttempts: 1,
+			DisablePathNormalizing:    true,
+			MaxConnWaitTimeout:        time.Second,
 		}
 		p.clients[addr] = c
+		p.breakers[addr] = newBreaker(p.cfg.BreakerThreshold, p.cfg.BreakerCooldown)
 	}
-	return c
+	return c, p.breakers[addr]
+}
+
+// states lists every peer's breaker, sorted by address.
+func (p *peers) states() []api.BreakerState {
+	p.mu.Lock()
+	addrs := make([]string, 0, len(p.breakers))
+	bs := make(map[string]*breaker, len(p.breakers))
+	for a, b := range p.breakers {
+		addrs, bs[a] = append(addrs, a), b
+	}
+	p.mu.Unlock()
+	sort.Strings(addrs)
+	out := make([]api.BreakerState, 0, len(addrs))
+	for _, a := range addrs {
+		out = append(out, bs[a].snapshot(a))
+	}
+	return out
 }
 
 // newReplicaRequest builds a request to a peer's replica endpoint, carrying
-// the ring revision (the fencing token) and this node's generation.
+// the ring revision (the fencing token) and this node's ID and generation.
 func (n *Node) newReplicaRequest(method, addr string, oid api.OID, rev int64) *fasthttp.Request {
 	req := fasthttp.AcquireRequest()
 	req.Header.SetMethod(method)
 	req.SetRequestURI("http://" + addr + api.PathReplicas + oid.String())
 	req.Header.Set(api.HeaderRingRevision, strconv.FormatInt(rev, 10))
+	req.Header.Set(api.HeaderNode, n.cfg.ID)
 	req.Header.Set(api.HeaderGeneration, n.generation)
 	return req
 }
 
-// do runs req against addr with a deadline and returns the error carried by
-// a non-2xx reply, decoded back into the api sentinels.
-func (n *Node) do(addr string, req *fasthttp.Request, resp *fasthttp.Response, timeout time.Duration) error {
-	if err := n.peers.client(addr).DoTimeout(req, resp, timeout); err != nil {
+// do runs req against addr through the peer's breaker with a deadline.
+// Transport failures of a retryable request (one whose body can be sent
+// again) are retried with backoff while the deadline allows. A non-2xx
+// reply comes back as the api sentinel it names; a stale_generation reply
+// fences this node.
+func (n *Node) do(addr string, req *fasthttp.Request, resp *fasthttp.Response, timeout time.Duration, retryable bool) error {
+	client, br := n.peers.get(addr)
+	deadline := time.Now().Add(timeout)
+	var err error
+	for attempt := 0; ; attempt++ {
+		if !br.allow() {
+			return fmt.Errorf("%w: %s", api.ErrPeerUnavailable, addr)
+		}
+		err = client.DoDeadline(req, resp, deadline)
+		br.record(err != nil)
+		if err == nil || !retryable || attempt >= n.cfg.PeerRetries {
+			break
+		}
+		wait := backoff(n.cfg.RetryBackoff, attempt+1)
+		if time.Until(deadline) < wait+n.cfg.RetryBackoff {
+			break
+		}
+		time.Sleep(wait)
+	}
+	if err != nil {
 		return err
 	}
+	return n.replyError(addr, resp)
+}
+
+func (n *Node) replyError(addr string, resp *fasthttp.Response) error {
 	if resp.StatusCode() < 300 {
 		return nil
 	}
@@ -68,8 +116,14 @@ func (n *Node) do(addr string, req *fasthttp.Request, resp *fasthttp.Response, t
 	if s := resp.BodyStream(); s != nil {
 		body, _ = io.ReadAll(io.LimitReader(s, 64<<10))
 	}
+	var err error
 	if code := string(resp.Header.Peek(HeaderErrorCode)); code != "" && len(body) == 0 {
-		return &api.RemoteError{Status: resp.StatusCode(), Code: code, Message: fmt.Sprintf("peer %s: %s", addr, code)}
+		err = &api.RemoteError{Status: resp.StatusCode(), Code: code, Message: fmt.Sprintf("peer %s: %s", addr, code)}
+	} else {
+		err = api.DecodeError(resp.StatusCode(), body)
 	}
-	return api.DecodeError(resp.StatusCode(), body)
+	if errors.Is(err, api.ErrStaleGeneration) {
+		n.fence("peer " + addr + " refused this generation: " + err.Error())
+	}
+	return err
 }

@@ -40,7 +40,7 @@ func (n *Node) putReplica(ctx context.Context, rn ring.Node, oid api.OID, p *pay
 	} else {
 		req.SetBodyRaw(p.data)
 	}
-	res.err = n.do(rn.Addr, req, resp, n.cfg.peerTimeout(p.size))
+	res.err = n.do(rn.Addr, req, resp, n.cfg.peerTimeout(p.size), p.file == nil)
 	res.created = string(resp.Header.Peek(api.HeaderCreated)) == "true"
 	return res
 }
@@ -103,7 +103,7 @@ func (n *Node) fetchRemoteOnce(rn ring.Node, oid api.OID, rev, max int64) (*payl
 	resp := fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseResponse(resp)
 	resp.StreamBody = true
-	if err := n.do(rn.Addr, req, resp, n.cfg.peerTimeout(max)); err != nil {
+	if err := n.do(rn.Addr, req, resp, n.cfg.peerTimeout(max), true); err != nil {
 		return nil, 0, err
 	}
 	size, err := strconv.ParseInt(string(resp.Header.Peek(headerSize)), 10, 64)
@@ -142,7 +142,7 @@ func (n *Node) headReplica(ctx context.Context, rn ring.Node, oid api.OID, rev i
 	resp := fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseResponse(resp)
 	resp.SkipBody = true
-	res.err = n.do(rn.Addr, req, resp, n.cfg.PeerTimeout)
+	res.err = n.do(rn.Addr, req, resp, n.cfg.PeerTimeout, true)
 	if res.err == nil {
 		res.size, res.err = strconv.ParseInt(string(resp.Header.Peek(headerSize)), 10, 64)
 	}
@@ -172,7 +172,7 @@ func (n *Node) checkFence(ctx *fasthttp.RequestCtx) error {
 	if err != nil {
 		return fmt.Errorf("%w: missing or bad %s header", api.ErrBadRequest, api.HeaderRingRevision)
 	}
-	cur := n.ring.Load()
+	cur := n.Ring()
 	switch {
 	case cur == nil:
 		return fmt.Errorf("%w: no ring yet", api.ErrNotReady)
@@ -187,6 +187,9 @@ func (n *Node) checkFence(ctx *fasthttp.RequestCtx) error {
 // handleReplica serves PUT, GET and HEAD of this node's own copy.
 func (n *Node) handleReplica(ctx *fasthttp.RequestCtx, oid api.OID) error {
 	if err := n.checkFence(ctx); err != nil {
+		return err
+	}
+	if err := n.checkGeneration(ctx); err != nil {
 		return err
 	}
 	switch string(ctx.Method()) {

@@ -2,25 +2,11 @@ package datanode
 
 import (
 	"context"
+	"errors"
 	"time"
 
-	"github.com/stratum-store/stratum/ring"
+	"github.com/stratum-store/stratum/api"
 )
-
-// publishRing swaps in r if it is newer than the ring in use. Readers load
-// the pointer once per request and never see a partly built ring.
-func (n *Node) publishRing(r *ring.Ring) {
-	for {
-		cur := n.ring.Load()
-		if cur != nil && cur.Revision() >= r.Revision() {
-			return
-		}
-		if n.ring.CompareAndSwap(cur, r) {
-			n.logger.Info("ring published", "revision", r.Revision(), "nodes", r.Len())
-			return
-		}
-	}
-}
 
 // watchRing follows ring changes until ctx is done. A request to refresh
 // (a peer reported a newer ring) triggers an immediate reload as well.
@@ -67,14 +53,29 @@ func (n *Node) keepRegistered(ctx context.Context) {
 		}
 		n.logger.Warn("registration lease lost; re-registering")
 		for ctx.Err() == nil {
-			if err := n.register(ctx); err == nil {
+			err := n.reregister(ctx)
+			if err == nil {
 				break
-			} else {
-				n.logger.Warn("re-registration failed", "err", err)
 			}
+			if errors.Is(err, api.ErrStaleGeneration) {
+				n.fence(err.Error())
+				return
+			}
+			n.logger.Warn("re-registration failed", "err", err)
 			sleepCtx(ctx, time.Second)
 		}
 	}
+}
+
+func (n *Node) reregister(ctx context.Context) error {
+	rctx, cancel := context.WithTimeout(ctx, n.cfg.RegisterTimeout)
+	defer cancel()
+	l, err := n.cfg.Control.Reregister(rctx, n.self, n.generation, n.cfg.LeaseTTL)
+	if err != nil {
+		return err
+	}
+	n.lease.Store(&l)
+	return nil
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) {

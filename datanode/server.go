@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strconv"
 	"strings"
 
 	"github.com/valyala/fasthttp"
@@ -83,6 +84,9 @@ func (n *Node) writeError(ctx *fasthttp.RequestCtx, err error) {
 	ctx.Response.Reset()
 	ctx.Response.Header.Set(HeaderErrorCode, code)
 	ctx.Response.Header.Set(api.HeaderNode, n.cfg.ID)
+	if r := n.Ring(); r != nil {
+		ctx.Response.Header.Set(api.HeaderRingRevision, strconv.FormatInt(r.Revision(), 10))
+	}
 	ctx.SetContentType("application/json")
 	ctx.SetStatusCode(status)
 	ctx.SetBody(body)

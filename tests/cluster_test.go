@@ -88,7 +88,7 @@ func TestStaleRingIsFenced(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer conn.Close()
-		return rawReplicaPut(t, conn, c.Nodes[1].Addr, oid, rev, data)
+		return rawReplicaPut(t, conn, c.Nodes[1].Addr, c.Nodes[0].Node, oid, rev, data)
 	}
 	if status, body := put(rev - 1); status != 409 || errorCode(body) != "stale_ring" {
 		t.Fatalf("replica PUT with revision %d (node has %d): %d %s; want 409 stale_ring", rev-1, rev, status, body)
@@ -101,11 +101,12 @@ func TestStaleRingIsFenced(t *testing.T) {
 	}
 }
 
-func rawReplicaPut(t *testing.T, conn net.Conn, addr string, oid api.OID, rev int64, data []byte) (int, []byte) {
+// rawReplicaPut sends a replica PUT as coordinator `from` would.
+func rawReplicaPut(t *testing.T, conn net.Conn, addr string, from *datanode.Node, oid api.OID, rev int64, data []byte) (int, []byte) {
 	t.Helper()
 	conn.SetDeadline(time.Now().Add(30 * time.Second))
-	fmt.Fprintf(conn, "PUT %s%s HTTP/1.1\r\nHost: %s\r\n%s: %d\r\nContent-Length: %d\r\nConnection: close\r\n\r\n",
-		api.PathReplicas, oid, addr, api.HeaderRingRevision, rev, len(data))
+	fmt.Fprintf(conn, "PUT %s%s HTTP/1.1\r\nHost: %s\r\n%s: %d\r\n%s: %s\r\n%s: %s\r\nContent-Length: %d\r\nConnection: close\r\n\r\n",
+		api.PathReplicas, oid, addr, api.HeaderRingRevision, rev, api.HeaderNode, from.ID(), api.HeaderGeneration, from.Generation(), len(data))
 	conn.Write(data)
 	return readResponse(t, conn)
 }

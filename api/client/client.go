@@ -209,3 +209,26 @@ func (v *verifyingReader) Read(p []byte) (int, error) {
 }
 
 func (v *verifyingReader) Close() error { return v.body.Close() }
+
+// Nodes lists every node with its membership state (GET /v1/admin/nodes).
+func (c *Client) Nodes(ctx context.Context) ([]api.NodeStatus, error) {
+	var doc struct {
+		Nodes []api.NodeStatus `json:"nodes"`
+	}
+	err := c.getJSON(ctx, api.PathAdminNodes, &doc)
+	return doc.Nodes, err
+}
+
+// NodeAction runs "drain" or "remove" on node id (POST /v1/admin/nodes/{id}/{action}).
+func (c *Client) NodeAction(ctx context.Context, id, action string, force bool) error {
+	u := c.base + api.PathAdminNodes + "/" + url.PathEscape(id) + "/" + action
+	if force {
+		u += "?force=true"
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, nil)
+	if err != nil {
+		return err
+	}
+	var out map[string]string
+	return c.doJSON(req, &out)
+}

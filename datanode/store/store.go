@@ -13,6 +13,7 @@ import (
 	"github.com/syndtr/goleveldb/leveldb"
 	lerrors "github.com/syndtr/goleveldb/leveldb/errors"
 	"github.com/syndtr/goleveldb/leveldb/opt"
+	"github.com/syndtr/goleveldb/leveldb/util"
 
 	"github.com/stratum-store/stratum/api"
 )
@@ -186,4 +187,29 @@ func (s *Store) indexError(op string, oid api.OID, err error) error {
 		return s.corrupt(oid, err)
 	}
 	return fmt.Errorf("store: %s %s: %w", op, oid, err)
+}
+
+// Range calls fn with the OID and size of every stored object, in OID order
+// per algorithm, until fn returns false or ctx is done. It reads only the
+// index's size entries. Objects stored during the walk may or may not be seen.
+func (s *Store) Range(ctx context.Context, fn func(oid api.OID, size int64) bool) error {
+	it := s.db.NewIterator(util.BytesPrefix([]byte(sizePrefix)), nil)
+	defer it.Release()
+	for it.Next() {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		oid, err := api.ParseOID(string(it.Key()[len(sizePrefix):]))
+		if err != nil {
+			continue
+		}
+		size, err := parseSize(it.Value())
+		if err != nil {
+			continue
+		}
+		if !fn(oid, size) {
+			return nil
+		}
+	}
+	return it.Error()
 }

@@ -1,0 +1,43 @@
+package datanode
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/stratum-store/stratum/api"
+)
+
+// handleAdmin serves GET /v1/admin/nodes and
+// POST /v1/admin/nodes/{id}/drain and /v1/admin/nodes/{id}/remove[?force=true].
+func (n *Node) handleAdmin(ctx *fasthttp.RequestCtx, path string) error {
+	if path == api.PathAdminNodes {
+		if !ctx.IsGet() {
+			return fmt.Errorf("%w: %s %s", api.ErrMethodNotAllowed, ctx.Method(), path)
+		}
+		nodes, err := n.cfg.Control.NodeList(ctx)
+		if err != nil {
+			return fmt.Errorf("%w: control plane: %v", api.ErrNotReady, err)
+		}
+		return n.writeJSON(ctx, fasthttp.StatusOK, map[string]any{"nodes": nodes})
+	}
+	id, action, ok := strings.Cut(strings.TrimPrefix(path, api.PathAdminNodes+"/"), "/")
+	if !ok || id == "" || (action != "drain" && action != "remove") {
+		return fmt.Errorf("%w: %s", api.ErrRouteNotFound, path)
+	}
+	if !ctx.IsPost() {
+		return fmt.Errorf("%w: use POST for %s", api.ErrMethodNotAllowed, action)
+	}
+	var err error
+	if action == "drain" {
+		err = n.cfg.Control.Drain(ctx, id)
+	} else {
+		err = n.cfg.Control.Remove(ctx, id, string(ctx.QueryArgs().Peek("force")) == "true")
+	}
+	if err != nil {
+		return err
+	}
+	n.logger.Info("admin action", "action", action, "node", id)
+	return n.writeJSON(ctx, fasthttp.StatusOK, map[string]string{"node": id, "action": action, "status": "ok"})
+}

@@ -1,0 +1,83 @@
+package datanode
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/stratum-store/stratum/api"
+	"github.com/stratum-store/stratum/ring"
+)
+
+// startDrain starts the drain worker once: this node is DRAINING and must
+// hand every object it holds to the nodes that own it without it.
+func (n *Node) startDrain() {
+	if n.draining.Swap(true) {
+		return
+	}
+	n.goLoop(func() { n.runDrain(n.life) })
+}
+
+// runDrain repeats drain passes until one finds every local object with N
+// copies on the write placement, then records the node as drained, which
+// makes its removal safe. A minimal mover: the convergence work (throttling,
+// progress, priorities) builds on it.
+func (n *Node) runDrain(ctx context.Context) {
+	for ctx.Err() == nil {
+		copied, short, err := n.drainPass(ctx)
+		n.logger.Info("drain pass", "copied", copied, "short", short, "err", err)
+		if err == nil && short == 0 {
+			if err := n.cfg.Control.MarkDrained(ctx, n.cfg.ID, n.generation); err == nil {
+				n.logger.Info("drained: every object has its copies elsewhere")
+				return
+			}
+		}
+		sleepCtx(ctx, time.Second)
+	}
+}
+
+// drainPass checks every local object against its write placement (which
+// leaves this node out) and copies it where a copy is missing. short counts
+// objects that still lack copies.
+func (n *Node) drainPass(ctx context.Context) (copied, short int, err error) {
+	err = n.store.Range(ctx, func(oid api.OID, _ int64) bool {
+		c, ok := n.drainObject(ctx, oid)
+		copied += c
+		if !ok {
+			short++
+		}
+		return true
+	})
+	return copied, short, err
+}
+
+func (n *Node) drainObject(ctx context.Context, oid api.OID) (copied int, ok bool) {
+	v := n.view.Load()
+	targets := v.write.Replicas([]byte(oid.String()))
+	ok = len(targets) >= v.ring.ReplicationFactor()
+	for _, t := range targets {
+		if t.ID == n.cfg.ID {
+			ok = false
+			continue
+		}
+		res := n.headReplica(ctx, t, oid, v.ring.Revision())
+		switch {
+		case res.err == nil:
+		case errors.Is(res.err, api.ErrNotFound) && n.copyTo(ctx, t, oid, v.ring.Revision()) == nil:
+			copied++
+		default:
+			ok = false
+		}
+	}
+	return copied, ok
+}
+
+func (n *Node) copyTo(ctx context.Context, t ring.Node, oid api.OID, rev int64) error {
+	p, err := n.storeGet(ctx, oid)
+	if err != nil {
+		return err
+	}
+	p.hold(1)
+	defer p.release()
+	return n.putReplica(ctx, t, oid, p, rev).err
+}
