@@ -39,6 +39,9 @@ func TestPutGetThroughEveryNode(t *testing.T) {
 		if !rec.Created || len(rec.Acked) < 2 || rec.Required != 2 || rec.Size != 4096 {
 			t.Fatalf("receipt via node %d = %+v; want created, >=2 acked, required 2, size 4096", i, rec)
 		}
+		// The third copy may still be in flight; wait for it before checking
+		// that a second put finds the object everywhere.
+		Eventually(t, 10*time.Second, "third copy lands", func() bool { return totalObjects(c) == int64(3*(i+1)) })
 		for j := range c.Nodes {
 			got, err := c.Client(j).GetBytes(ctx, api.MustParseOID(rec.OID), api.Quorum)
 			if err != nil || !bytes.Equal(got, data) {
