@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"go.etcd.io/etcd/server/v3/embed"
@@ -85,6 +86,7 @@ func (c MemberConfig) Validate() error {
 
 // Member is a running embedded etcd member.
 type Member struct {
+	once   sync.Once
 	etcd   *embed.Etcd
 	cfg    MemberConfig
 	logger *slog.Logger
@@ -185,8 +187,10 @@ func (m *Member) ClientURLs() []string {
 // Err reports a fatal error of the running member (nil channel value while healthy).
 func (m *Member) Err() <-chan error { return m.etcd.Err() }
 
-// Close stops the member and waits for it.
+// Close stops the member and waits for it. It is safe to call more than once.
 func (m *Member) Close() {
-	m.etcd.Close()
-	m.logger.Info("etcd member stopped", "name", m.cfg.Name)
+	m.once.Do(func() {
+		m.etcd.Close()
+		m.logger.Info("etcd member stopped", "name", m.cfg.Name)
+	})
 }

@@ -44,6 +44,13 @@ func (l *Lease) Done() <-chan struct{} { return l.done }
 func (l *Lease) Close(ctx context.Context) error {
 	var err error
 	l.once.Do(func() {
+		select {
+		case <-l.done:
+			l.cancel()
+			l.wg.Wait()
+			return // already lost: nothing to revoke
+		default:
+		}
 		l.cancel()
 		l.wg.Wait()
 		rctx, cancel := l.c.withTimeout(ctx)

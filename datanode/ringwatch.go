@@ -51,6 +51,9 @@ func (n *Node) keepRegistered(ctx context.Context) {
 			return
 		case <-(*l).Done():
 		}
+		if ctx.Err() != nil {
+			return
+		}
 		n.logger.Warn("registration lease lost; re-registering")
 		for ctx.Err() == nil {
 			err := n.reregister(ctx)

@@ -1,0 +1,183 @@
+package tests
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stratum-store/stratum/api"
+	"github.com/stratum-store/stratum/controlplane"
+	"github.com/stratum-store/stratum/datanode"
+	"github.com/stratum-store/stratum/ring"
+)
+
+// fastDetector runs a failure detector with short timeouts for the test's
+// lifetime.
+func (c *Cluster) fastDetector(t *testing.T, name string) context.CancelFunc {
+	cfg := controlplane.DefaultDetectorConfig(name)
+	cfg.SuspectTimeout, cfg.DownTimeout, cfg.Grace, cfg.Tick = 500*time.Millisecond, 1500*time.Millisecond, 300*time.Millisecond, 50*time.Millisecond
+	cfg.SessionTTL = 2
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		c.CP.RunDetector(ctx, cfg)
+	}()
+	stop := func() { cancel(); wg.Wait() }
+	t.Cleanup(stop)
+	return stop
+}
+
+func (c *Cluster) state(t *testing.T, id string) api.MemberState {
+	m, _, err := c.CP.Member(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m.State
+}
+
+func TestNodeGoesSuspectDownAndActiveAgain(t *testing.T) {
+	c := MustStartCluster(t, 3, nil)
+	c.fastDetector(t, "d1")
+	for _, tn := range c.Nodes {
+		Eventually(t, 5*time.Second, tn.ID+" ACTIVE", func() bool { return c.state(t, tn.ID) == api.StateActive })
+	}
+	c.StopNode(2)
+	Eventually(t, 10*time.Second, "n3 SUSPECT", func() bool { return c.state(t, "n3") == api.StateSuspect })
+	Eventually(t, 10*time.Second, "n3 DOWN", func() bool { return c.state(t, "n3") == api.StateDown })
+	if c.state(t, "n1") != api.StateActive || c.state(t, "n2") != api.StateActive {
+		t.Fatal("a healthy node left ACTIVE")
+	}
+	// A write with a DOWN replica skips it and is flagged degraded.
+	Eventually(t, 5*time.Second, "n1 sees n3 DOWN", func() bool {
+		rec, err := c.Client(0).PutBytes(ctxT(t), []byte(time.Now().String()), api.SHA256, api.Quorum)
+		return err == nil && rec.Degraded && strings.Contains(strings.Join(rec.Failed, ","), "n3") && !strings.Contains(strings.Join(rec.Acked, ","), "n3")
+	})
+	if _, err := c.Client(0).PutBytes(ctxT(t), []byte("all needs three"), api.SHA256, api.All); !errors.Is(err, api.ErrQuorumNotReached) {
+		t.Fatalf("put at all with a DOWN replica: %v; want quorum_not_reached", err)
+	}
+	c.StartNode(2) // a restart: new generation, JOINING, then ACTIVE
+	Eventually(t, 10*time.Second, "n3 ACTIVE after restart", func() bool { return c.state(t, "n3") == api.StateActive })
+	m, _, _ := c.CP.Member(ctxT(t), "n3")
+	if m.Generation != c.Nodes[2].Node.Generation() {
+		t.Fatalf("member generation %s; want the restarted process's %s", m.Generation, c.Nodes[2].Node.Generation())
+	}
+}
+
+func TestZombieGenerationIsFenced(t *testing.T) {
+	c := MustStartCluster(t, 3, nil)
+	zombie := c.Nodes[0].Node
+	oldGen := zombie.Generation()
+	// The detector declared n1 DOWN (say it was paused), and a new process
+	// registered as n1: the old one is now a zombie.
+	markDown(t, c, "n1")
+	lease, err := c.CP.Register(ctxT(t), ring.Node{ID: "n1", Addr: c.Nodes[0].Addr}, "new-generation", 2*time.Second)
+	if err != nil {
+		t.Fatalf("registration of a new generation over a DOWN member: %v", err)
+	}
+	defer lease.Close(context.Background())
+
+	Eventually(t, 5*time.Second, "zombie fences itself", zombie.Fenced)
+	status, body := rawRequest(t, c.Nodes[0].Addr, "PUT", "/v1/objects/"+sha256Hex("zombie write"), []byte("zombie write"))
+	if status != 503 || errorCode(body) != "not_ready" {
+		t.Fatalf("write through the zombie: %d %s; want 503 not_ready", status, body)
+	}
+	status, body = rawRequest(t, c.Nodes[0].Addr, "GET", "/readyz", nil)
+	if status != 503 || !strings.Contains(string(body), "fenced") {
+		t.Fatalf("zombie /readyz: %d %s; want 503 fenced", status, body)
+	}
+	// Peers refuse its replica writes, confirmed against etcd.
+	data := []byte("zombie replica write")
+	oid, _ := api.Digest(api.SHA256, data)
+	conn, err := net.Dial("tcp", c.Nodes[1].Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	status, body = rawReplicaPut(t, conn, c.Nodes[1].Addr, zombie, oid, c.Nodes[1].Node.Ring().Revision(), data)
+	if status != 409 || errorCode(body) != "stale_generation" {
+		t.Fatalf("replica write from generation %s: %d %s; want 409 stale_generation", oldGen, status, body)
+	}
+	if c.Nodes[1].Node.Status().Objects != 0 {
+		t.Fatal("the zombie's write was stored")
+	}
+}
+
+func markDown(t *testing.T, c *Cluster, id string) {
+	t.Helper()
+	m, _, err := c.CP.Member(ctxT(t), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.State = api.StateDown
+	val, _ := json.Marshal(m)
+	if _, err := c.CP.Etcd().Put(ctxT(t), "/stratum/members/"+id, string(val)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func sha256Hex(s string) string {
+	oid, _ := api.Digest(api.SHA256, []byte(s))
+	return oid.String()
+}
+
+// A read whose replicas all fail gets 503, never 404.
+func TestReadWithEveryReplicaFailingIs503(t *testing.T) {
+	c := MustStartCluster(t, 1, func(cfg *datanode.Config) { cfg.PeerTimeout = 300 * time.Millisecond })
+	for i := 0; i < 3; i++ {
+		if err := c.CP.JoinRing(ctxT(t), ring.Node{ID: "hung" + string(rune('a'+i)), Addr: hungPeer(t)}, ring.DefaultConfig()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.WaitRingConverged()
+	r := c.Nodes[0].Node.Ring()
+	var oid api.OID
+	for i := 0; ; i++ { // an object none of whose replicas is n1
+		oid, _ = api.Digest(api.SHA256, []byte{byte(i), byte(i >> 8)})
+		if !r.Owns("n1", []byte(oid.String())) {
+			break
+		}
+	}
+	for _, level := range []api.Consistency{api.One, api.Quorum, api.All} {
+		if _, err := c.Client(0).GetBytes(ctxT(t), oid, level); !errors.Is(err, api.ErrQuorumNotReached) {
+			t.Fatalf("get at %s with every replica hung: %v; want quorum_not_reached", level, err)
+		}
+	}
+}
+
+// Losing the whole control plane keeps reads and writes going on the cached
+// ring; readiness and status say the control plane is unreachable.
+func TestDataPathSurvivesControlPlaneLoss(t *testing.T) {
+	c := MustStartCluster(t, 3, nil)
+	before, err := c.Client(0).PutBytes(ctxT(t), []byte("before the outage"), api.SHA256, api.All)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Member.Close()
+	for i := range c.Nodes {
+		Eventually(t, 20*time.Second, "node notices etcd is gone", func() bool { return !c.Nodes[i].Node.ControlPlaneOK() })
+	}
+	rec, err := c.Client(1).PutBytes(ctxT(t), []byte("during the outage"), api.SHA256, api.Quorum)
+	if err != nil {
+		t.Fatalf("put with no control plane: %v", err)
+	}
+	for i, oid := range []string{before.OID, rec.OID} {
+		if _, err := c.Client(2).GetBytes(ctxT(t), api.MustParseOID(oid), api.Quorum); err != nil {
+			t.Fatalf("get %d with no control plane: %v", i, err)
+		}
+	}
+	status, body := rawRequest(t, c.Nodes[0].Addr, "GET", "/readyz", nil)
+	if status != 200 || !strings.Contains(string(body), `"unreachable"`) {
+		t.Fatalf("/readyz with no control plane: %d %s; want 200 saying unreachable", status, body)
+	}
+	doc, err := c.Client(0).Cluster(ctxT(t))
+	if err != nil || doc.ControlPlane != "unreachable" || len(doc.Nodes) != 3 {
+		t.Fatalf("cluster status with no control plane: %+v %v", doc, err)
+	}
+}
