@@ -39,7 +39,8 @@ type DetectorConfig struct {
 // DefaultDetectorConfig returns the documented defaults.
 func DefaultDetectorConfig(candidate string) DetectorConfig {
 	return DetectorConfig{Candidate: candidate, SuspectTimeout: 2 * time.Second, DownTimeout: 10 * time.Second,
-		Tick: 250 * time.Millisecond, DampWindow: 10 * time.Minute, DampEvents: 3, SessionTTL: 5}
+		Tick: 250 * time.Millisecond, DampWindow: 10 * time.Minute, DampEvents: 3, SessionTTL: 5,
+		Logger: slog.New(slog.DiscardHandler)}
 }
 
 // Validate checks the configuration; an error names the field and the rule.
