@@ -7,6 +7,10 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
+
+	"github.com/stratum-store/stratum/api"
+	"github.com/stratum-store/stratum/controlplane"
 )
 
 // startProcess runs the stratum binary as a real process, killed at cleanup.
@@ -72,4 +76,85 @@ func TestThreeMemberControlPlane(t *testing.T) {
 	if out, _, code := run(t, bin, "", "--endpoint", urls[2], "cluster", "status"); code != 0 || strings.Count(out, "true") < 6 {
 		t.Fatalf("cluster status after losing one etcd member: %d\n%s", code, out)
 	}
+}
+
+// TestKillingDetectorLeaderWhileANodeDies kills the control-plane member
+// that leads the failure detector and a data node at the same moment: the
+// dead node ends DOWN, no healthy node ever leaves ACTIVE.
+func TestKillingDetectorLeaderWhileANodeDies(t *testing.T) {
+	bin := buildBinary(t)
+	dir := t.TempDir()
+	names := []string{"a", "b", "c"}
+	var clients, initial []string
+	peers := map[string]string{}
+	for _, name := range names {
+		clients = append(clients, fmt.Sprintf("http://127.0.0.1:%d", freePort(t)))
+		peers[name] = fmt.Sprintf("http://127.0.0.1:%d", freePort(t))
+		initial = append(initial, name+"="+peers[name])
+	}
+	timeouts := []string{"--suspect-timeout", "1s", "--down-timeout", "3s"}
+	members := map[string]*exec.Cmd{}
+	for i, name := range names {
+		members["controlplane-"+name] = startProcess(t, bin, append([]string{"controlplane", "--name", name,
+			"--data-dir", filepath.Join(dir, name), "--listen-client-urls", clients[i], "--listen-peer-urls", peers[name],
+			"--initial-cluster", strings.Join(initial, ",")}, timeouts...)...)
+	}
+	endpoints := strings.Join(clients, ",")
+	var urls []string
+	var nodes []*exec.Cmd
+	for i := 1; i <= 3; i++ {
+		addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+		urls = append(urls, "http://"+addr)
+		nodes = append(nodes, startProcess(t, bin, "datanode", "--id", fmt.Sprintf("n%d", i), "--listen", addr,
+			"--data-dir", filepath.Join(dir, fmt.Sprintf("n%d", i)), "--etcd", endpoints, "--lease-ttl", "2s", "--detector=false"))
+	}
+	waitReady(t, urls...)
+	cp, err := controlplane.Dial(ctxT(t), controlplane.DefaultClientConfig(clients...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cp.Close()
+	states := func() map[string]api.MemberState {
+		ms, err := cp.Members(ctxT(t))
+		if err != nil {
+			return nil
+		}
+		out := map[string]api.MemberState{}
+		for id, m := range ms {
+			out[id] = m.State
+		}
+		return out
+	}
+	Eventually(t, 30*time.Second, "every node ACTIVE", func() bool {
+		s := states()
+		return s["n1"] == api.StateActive && s["n2"] == api.StateActive && s["n3"] == api.StateActive
+	})
+	var leader string
+	Eventually(t, 30*time.Second, "a detector leader", func() bool {
+		leader, _ = cp.DetectorLeader(ctxT(t))
+		return members[leader] != nil
+	})
+	members[leader].Process.Signal(syscall.SIGKILL)
+	nodes[2].Process.Signal(syscall.SIGKILL)
+
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		s := states()
+		if s != nil && (s["n1"] != api.StateActive || s["n2"] != api.StateActive) {
+			t.Fatalf("a healthy node left ACTIVE after the leader was killed: %v", s)
+		}
+		if s["n3"] == api.StateDown {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("n3 not DOWN 60s after it was killed: %v", s)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if now, _ := cp.DetectorLeader(ctxT(t)); now == leader || now == "" {
+		t.Fatalf("detector leader after the kill: %q (was %q); want another member", now, leader)
+	}
+	// Restarted, n3 comes back under a new generation and turns ACTIVE.
+	startProcess(t, bin, nodes[2].Args[1:]...)
+	Eventually(t, 30*time.Second, "n3 ACTIVE after restart", func() bool { return states()["n3"] == api.StateActive })
 }
