@@ -176,6 +176,14 @@ func TestDevClusterAndCLI(t *testing.T) {
 		t.Fatalf("ring show: code %d out %q", code, out)
 	}
 
+	Eventually(t, 10*time.Second, "node list shows three ACTIVE nodes", func() bool {
+		out, _, code := run(t, bin, "", ep, "node", "list")
+		return code == 0 && strings.Count(out, "ACTIVE") == 3
+	})
+	if _, errOut, code := run(t, bin, "", ep, "node", "remove", "n2"); code == 0 || !strings.Contains(errOut, "unsafe") {
+		t.Fatalf("node remove of an undrained node: code %d stderr %q; want refused as unsafe", code, errOut)
+	}
+
 	// Errors: one line on stderr and a non-zero exit.
 	missing := strings.Repeat("0", 64)
 	for _, c := range []struct {
@@ -188,6 +196,8 @@ func TestDevClusterAndCLI(t *testing.T) {
 		{[]string{ep, "put", "/no/such/file"}, "no such file"},
 		{[]string{"--endpoint=ftp://x", "head", missing}, "Endpoint"},
 		{[]string{ep, "put", "--consistency", "most", file}, "invalid consistency"},
+		{[]string{ep, "node", "drain", "n9"}, "unknown node"},
+		{[]string{ep, "node", "remove"}, "one argument"},
 	} {
 		_, errOut, code := run(t, bin, "", c.args...)
 		if code == 0 || strings.Count(strings.TrimSpace(errOut), "\n") != 0 || !strings.Contains(errOut, c.want) {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/stratum-store/stratum/api"
+	"github.com/stratum-store/stratum/api/client"
 	"github.com/stratum-store/stratum/controlplane"
 	"github.com/stratum-store/stratum/datanode"
 	"github.com/stratum-store/stratum/ring"
@@ -179,5 +180,44 @@ func TestDataPathSurvivesControlPlaneLoss(t *testing.T) {
 	doc, err := c.Client(0).Cluster(ctxT(t))
 	if err != nil || doc.ControlPlane != "unreachable" || len(doc.Nodes) != 3 {
 		t.Fatalf("cluster status with no control plane: %+v %v", doc, err)
+	}
+}
+
+// A read whose first-asked replica hangs is answered by a hedge to the next
+// replica, long before the hung call's own deadline.
+func TestHedgedReadDoesNotWaitForAHungReplica(t *testing.T) {
+	c := MustStartCluster(t, 2, func(cfg *datanode.Config) { cfg.PeerTimeout = 10 * time.Minute })
+	if err := c.CP.JoinRing(ctxT(t), ring.Node{ID: "hung", Addr: hungPeer(t)}, ring.DefaultConfig()); err != nil {
+		t.Fatal(err)
+	}
+	c.WaitRingConverged()
+	r := c.Nodes[0].Node.Ring()
+	var oid api.OID
+	var data []byte
+	for i := 0; ; i++ { // an object whose first peer after n1, in ring order, is the hung one
+		data = []byte{byte(i), byte(i >> 8), 'h'}
+		oid, _ = api.Digest(api.SHA256, data)
+		var peers []string
+		for _, n := range r.Replicas([]byte(oid.String())) {
+			if n.ID != "n1" {
+				peers = append(peers, n.ID)
+			}
+		}
+		if peers[0] == "hung" {
+			break
+		}
+	}
+	if _, err := c.Client(1).PutBytes(ctxT(t), data, api.SHA256, api.Quorum); err != nil {
+		t.Fatal(err)
+	}
+	// The client gives up after 20 s; the hung replica would hold an
+	// unhedged read for 10 minutes.
+	cl, err := client.New(client.Config{Endpoint: c.URL(0), Timeout: 20 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := cl.GetBytes(ctxT(t), oid, api.Quorum)
+	if err != nil || string(got) != string(data) {
+		t.Fatalf("quorum read with the first-asked peer hung: %q %v", got, err)
 	}
 }
