@@ -66,6 +66,7 @@ func newApp(stdout, stderr io.Writer) *ucli.App {
 			clusterCommand(),
 			ringCommand(),
 			nodeCommand(),
+			benchCommand(),
 		},
 		ExitErrHandler:  func(*ucli.Context, error) {},
 		HideHelpCommand: true,

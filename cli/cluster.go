@@ -11,7 +11,7 @@ import (
 	"github.com/stratum-store/stratum/api/client"
 )
 
-var jsonFlag = &ucli.BoolFlag{Name: "json", Usage: "print the raw JSON document"}
+func jsonFlag() ucli.Flag { return &ucli.BoolFlag{Name: "json", Usage: "print the raw JSON document"} }
 
 func clusterCommand() *ucli.Command {
 	return &ucli.Command{
@@ -20,7 +20,7 @@ func clusterCommand() *ucli.Command {
 		Subcommands: []*ucli.Command{{
 			Name:  "status",
 			Usage: "show every node, whether it is live, and the ring revision",
-			Flags: []ucli.Flag{jsonFlag},
+			Flags: []ucli.Flag{jsonFlag()},
 			Action: func(c *ucli.Context) error {
 				cl, err := plainClient(c)
 				if err != nil {
@@ -52,7 +52,7 @@ func ringCommand() *ucli.Command {
 		Subcommands: []*ucli.Command{{
 			Name:  "show",
 			Usage: "show the ring the endpoint uses",
-			Flags: []ucli.Flag{jsonFlag},
+			Flags: []ucli.Flag{jsonFlag()},
 			Action: func(c *ucli.Context) error {
 				cl, err := plainClient(c)
 				if err != nil {

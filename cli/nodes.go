@@ -17,7 +17,7 @@ func nodeCommand() *ucli.Command {
 			{
 				Name:  "list",
 				Usage: "list every node with its state, liveness and generation",
-				Flags: []ucli.Flag{jsonFlag},
+				Flags: []ucli.Flag{jsonFlag()},
 				Action: func(c *ucli.Context) error {
 					cl, err := plainClient(c)
 					if err != nil {

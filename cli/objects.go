@@ -12,7 +12,9 @@ import (
 	"github.com/stratum-store/stratum/api/client"
 )
 
-var consistencyFlag = &ucli.StringFlag{Name: "consistency", Aliases: []string{"c"}, Value: "quorum", Usage: "one, quorum or all"}
+func consistencyFlag() ucli.Flag {
+	return &ucli.StringFlag{Name: "consistency", Value: "quorum", Usage: "one, quorum or all"}
+}
 
 func putCommand() *ucli.Command {
 	return &ucli.Command{
@@ -20,7 +22,7 @@ func putCommand() *ucli.Command {
 		Usage:     "store a file (or - for stdin); prints its OID and the receipt",
 		ArgsUsage: "FILE|-",
 		Flags: []ucli.Flag{
-			consistencyFlag,
+			consistencyFlag(),
 			&ucli.BoolFlag{Name: "sha1", Usage: "use a SHA-1 OID (Git's classic format) instead of SHA-256"},
 		},
 		Action: runPut,
@@ -99,7 +101,7 @@ func getCommand() *ucli.Command {
 		Usage:     "fetch an object, verified against its OID",
 		ArgsUsage: "OID",
 		Flags: []ucli.Flag{
-			consistencyFlag,
+			consistencyFlag(),
 			&ucli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "write to this file instead of stdout"},
 		},
 		Action: runGet,
@@ -161,7 +163,7 @@ func headCommand() *ucli.Command {
 		Name:      "head",
 		Usage:     "print an object's size if it exists",
 		ArgsUsage: "OID",
-		Flags:     []ucli.Flag{consistencyFlag},
+		Flags:     []ucli.Flag{consistencyFlag()},
 		Action: func(c *ucli.Context) error {
 			oid, err := oidArg(c)
 			if err != nil {

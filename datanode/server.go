@@ -39,6 +39,9 @@ func (n *Node) newServer() *fasthttp.Server {
 // (decoding %2f and resolving ".."), and an OID must be judged as sent.
 func (n *Node) handle(ctx *fasthttp.RequestCtx) {
 	path := rawPath(ctx)
+	if r := n.Ring(); r != nil {
+		ctx.Response.Header.Set(api.HeaderRingRevision, strconv.FormatInt(r.Revision(), 10))
+	}
 	var err error
 	switch {
 	case strings.HasPrefix(path, api.PathObjects):

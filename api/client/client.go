@@ -34,6 +34,11 @@ type Config struct {
 	Timeout time.Duration
 	// HTTPClient, if set, is used instead of a new one.
 	HTTPClient *http.Client
+	// RingAware sends each object request straight to a replica of the
+	// object (one hop instead of two), using the ring fetched from Endpoint
+	// and refreshed whenever a reply carries a newer ring revision. Other
+	// requests, and object requests when no replica answers, go to Endpoint.
+	RingAware bool
 }
 
 // Validate checks the configuration; an error names the field and the rule.
@@ -45,10 +50,12 @@ func (c Config) Validate() error {
 	return nil
 }
 
-// Client calls one stratum endpoint. It is safe for concurrent use.
+// Client calls one stratum endpoint, or the replicas of each object when
+// ring-aware. It is safe for concurrent use.
 type Client struct {
-	base string
-	http *http.Client
+	base   string
+	http   *http.Client
+	router *router // nil unless RingAware
 }
 
 // New returns a client for cfg.Endpoint.
@@ -62,20 +69,35 @@ func New(cfg Config) (*Client, error) {
 		if timeout == 0 {
 			timeout = 5 * time.Minute
 		}
-		hc = &http.Client{Timeout: timeout}
+		hc = &http.Client{Timeout: timeout, Transport: &http.Transport{
+			MaxIdleConns: 1024, MaxIdleConnsPerHost: 256, IdleConnTimeout: 90 * time.Second,
+		}}
 	}
-	return &Client{base: strings.TrimRight(cfg.Endpoint, "/"), http: hc}, nil
+	c := &Client{base: strings.TrimRight(cfg.Endpoint, "/"), http: hc}
+	if cfg.RingAware {
+		c.router = &router{c: c}
+	}
+	return c, nil
 }
 
-// Put uploads size bytes from body under oid.
+// Put uploads size bytes from body under oid. A ring-aware client tries
+// the next replica when one cannot be reached, if body is an io.Seeker.
 func (c *Client) Put(ctx context.Context, oid api.OID, body io.Reader, size int64, level api.Consistency) (api.Receipt, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPut, c.objectURL(oid, level), body)
-	if err != nil {
-		return api.Receipt{}, err
-	}
-	req.ContentLength = size
 	var rec api.Receipt
-	err = c.doJSON(req, &rec)
+	err := c.routed(ctx, oid, func(base string) (*http.Request, error) {
+		if s, ok := body.(io.Seeker); ok {
+			if _, err := s.Seek(0, io.SeekStart); err != nil {
+				return nil, err
+			}
+		}
+		req, err := http.NewRequestWithContext(ctx, http.MethodPut, c.objectURL(base, oid, level), io.NopCloser(body))
+		if err == nil {
+			req.ContentLength = size
+		}
+		return req, err
+	}, func(resp *http.Response) error {
+		return json.NewDecoder(resp.Body).Decode(&rec)
+	})
 	return rec, err
 }
 
@@ -92,7 +114,7 @@ func (c *Client) PutBytes(ctx context.Context, data []byte, algo api.Algorithm, 
 // the bytes against oid and fails at the end if they do not match; the
 // caller closes it.
 func (c *Client) Get(ctx context.Context, oid api.OID, level api.Consistency) (io.ReadCloser, int64, error) {
-	resp, err := c.send(ctx, http.MethodGet, c.objectURL(oid, level))
+	resp, err := c.sendObject(ctx, http.MethodGet, oid, level)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -111,7 +133,7 @@ func (c *Client) GetBytes(ctx context.Context, oid api.OID, level api.Consistenc
 
 // Head returns the object's size, or an error wrapping api.ErrNotFound.
 func (c *Client) Head(ctx context.Context, oid api.OID, level api.Consistency) (int64, error) {
-	resp, err := c.send(ctx, http.MethodHead, c.objectURL(oid, level))
+	resp, err := c.sendObject(ctx, http.MethodHead, oid, level)
 	if err != nil {
 		return 0, err
 	}
@@ -140,8 +162,24 @@ func (c *Client) Status(ctx context.Context) (api.StatusDoc, error) {
 	return doc, err
 }
 
-func (c *Client) objectURL(oid api.OID, level api.Consistency) string {
-	return c.base + api.PathObjects + oid.String() + "?" + api.QueryConsistency + "=" + string(level)
+func (c *Client) objectURL(base string, oid api.OID, level api.Consistency) string {
+	return base + api.PathObjects + oid.String() + "?" + api.QueryConsistency + "=" + string(level)
+}
+
+// sendObject sends a bodiless object request, routed, and returns the
+// successful response with its body open.
+func (c *Client) sendObject(ctx context.Context, method string, oid api.OID, level api.Consistency) (*http.Response, error) {
+	var out *http.Response
+	err := c.routed(ctx, oid, func(base string) (*http.Request, error) {
+		return http.NewRequestWithContext(ctx, method, c.objectURL(base, oid, level), nil)
+	}, func(resp *http.Response) error {
+		out = resp
+		return errKeepBody
+	})
+	if errors.Is(err, errKeepBody) {
+		return out, nil
+	}
+	return nil, err
 }
 
 func (c *Client) getJSON(ctx context.Context, path string, v any) error {
@@ -164,20 +202,15 @@ func (c *Client) doJSON(req *http.Request, v any) error {
 	return nil
 }
 
-func (c *Client) send(ctx context.Context, method, url string) (*http.Response, error) {
-	req, err := http.NewRequestWithContext(ctx, method, url, nil)
-	if err != nil {
-		return nil, err
-	}
-	return c.do(req)
-}
-
 // do sends req and turns a non-2xx reply into an error wrapping the api
 // sentinel named by its code.
 func (c *Client) do(req *http.Request) (*http.Response, error) {
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("client: %s %s: %w", req.Method, req.URL.Redacted(), err)
+		return nil, &transportError{fmt.Errorf("client: %s %s: %w", req.Method, req.URL.Redacted(), err)}
+	}
+	if c.router != nil {
+		c.router.observe(resp.Header.Get(api.HeaderRingRevision))
 	}
 	if resp.StatusCode < 300 {
 		return resp, nil
