@@ -23,6 +23,7 @@ func devCommand() *ucli.Command {
 			&ucli.IntFlag{Name: "etcd-peer-port", Value: 12380, Usage: "embedded etcd peer port"},
 			&ucli.IntFlag{Name: "replicas", Value: 3, Usage: "replication factor N, fixed when the ring is created"},
 			&ucli.BoolFlag{Name: "no-sync", Usage: "acknowledge writes before fsync (unsafe)"},
+			&ucli.BoolFlag{Name: "pprof", Usage: "serve Go profiles under /debug/pprof/ on every node"},
 		}, detectorFlags()...),
 		Action: runDev,
 	}
@@ -80,6 +81,7 @@ func startDevNodes(c *ucli.Context, cp *controlplane.Client, dir string) ([]*dat
 		cfg.ListenAddr = fmt.Sprintf("127.0.0.1:%d", c.Int("base-port")+i)
 		cfg.Store.Dir = joinDir(dir, cfg.ID)
 		cfg.Store.NoSync = c.Bool("no-sync")
+		cfg.Pprof = c.Bool("pprof")
 		cfg.Store.Logger = logger
 		cfg.Ring.Replicas = c.Int("replicas")
 		cfg.Control = NewControlPlane(cp)

@@ -63,6 +63,9 @@ type Config struct {
 	RequestTimeout time.Duration
 	// IdleTimeout closes keep-alive connections idle for this long; default 60s.
 	IdleTimeout time.Duration
+	// Pprof serves Go's profiles under /debug/pprof/ (off by default: they
+	// expose internals).
+	Pprof bool
 	// Logger; default discard.
 	Logger *slog.Logger
 }

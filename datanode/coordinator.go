@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/stratum-store/stratum/api"
@@ -203,11 +204,29 @@ func (n *Node) breakerOpen(addr string) bool {
 // delay. "Not found" is only concluded after every readable replica
 // answered, and only if at least `need` of them did; otherwise the reply is
 // ErrQuorumNotReached, never a guess. The caller releases the payload.
+//
+// Only the first replica asked sends the object; the others report presence
+// (a HEAD), so a quorum read moves the bytes once. If the verdict is "found"
+// but no body arrived, the body is fetched from a replica that has it, and
+// if that copy fails verification, every replica is asked for its copy.
 func (n *Node) Get(ctx context.Context, oid api.OID, level api.Consistency) (*payload, error) {
 	res, err := retryStale(ctx, n, func() (replicaResult, error) {
+		var bodyAsked atomic.Bool
 		return n.read(oid, level, func(rn ring.Node, rev int64) replicaResult {
-			return n.getReplica(ctx, rn, oid, rev)
+			if bodyAsked.CompareAndSwap(false, true) {
+				return n.getReplica(ctx, rn, oid, rev)
+			}
+			return n.headReplica(ctx, rn, oid, rev)
 		})
+	})
+	if err != nil || res.obj != nil {
+		return res.obj, err
+	}
+	if body := n.getReplica(ctx, res.node, oid, n.Ring().Revision()); body.err == nil {
+		return body.obj, nil
+	}
+	res, err = retryStale(ctx, n, func() (replicaResult, error) {
+		return n.read(oid, level, func(rn ring.Node, rev int64) replicaResult { return n.getReplica(ctx, rn, oid, rev) })
 	})
 	return res.obj, err
 }
@@ -296,8 +315,8 @@ func (o *readOutcome) verdict(oid api.OID, level api.Consistency, need, asked in
 
 func (o *readOutcome) record(res replicaResult, n *Node) {
 	switch {
-	case res.err == nil && o.found == nil:
-		o.found = &res
+	case res.err == nil && (o.found == nil || o.found.obj == nil && res.obj != nil):
+		o.found = &res // prefer an answer that carries the bytes
 	case res.err == nil:
 		res.discard()
 	case !res.definitive():

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/valyala/fasthttp"
+	"github.com/valyala/fasthttp/pprofhandler"
 
 	"github.com/stratum-store/stratum/api"
 )
@@ -48,6 +49,8 @@ func (n *Node) handle(ctx *fasthttp.RequestCtx) {
 		err = n.withOID(ctx, strings.TrimPrefix(path, api.PathObjects), n.handleObject)
 	case strings.HasPrefix(path, api.PathReplicas):
 		err = n.withOID(ctx, strings.TrimPrefix(path, api.PathReplicas), n.handleReplica)
+	case n.cfg.Pprof && strings.HasPrefix(path, "/debug/pprof/"):
+		pprofhandler.PprofHandler(ctx)
 	default:
 		err = n.handleInfo(ctx, path)
 	}

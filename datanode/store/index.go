@@ -23,6 +23,15 @@ func openIndex(cfg Config, path string) (*leveldb.DB, error) {
 		Strict: opt.StrictJournalChecksum | opt.StrictBlockChecksum,
 		// Values are already zstd-compressed where that pays.
 		Compression: opt.NoCompression,
+		// Small objects make the index write-heavy: a larger memtable and
+		// larger tables mean fewer, bigger compactions (measured in
+		// docs/performance.md). Memory: up to 2 x WriteBuffer per store.
+		WriteBuffer:            32 << 20,
+		CompactionTableSize:    8 << 20,
+		CompactionL0Trigger:    8,
+		WriteL0SlowdownTrigger: 16,
+		WriteL0PauseTrigger:    24,
+		BlockCacheCapacity:     32 << 20,
 	}
 	open := func() (*leveldb.DB, error) { return leveldb.OpenFile(path, o) }
 	rebuild := func() (*leveldb.DB, error) { return leveldb.RecoverFile(path, o) }
