@@ -1,7 +1,9 @@
 package api
 
 import (
+	"bufio"
 	"errors"
+	"io"
 	"fmt"
 	"os"
 	"strings"
@@ -120,6 +122,50 @@ func FuzzParseOID(f *testing.F) {
 		}
 		if oid.Algorithm().HexLen() != len(s) {
 			t.Fatalf("ParseOID(%q): algorithm %v for length %d", s, oid.Algorithm(), len(s))
+		}
+	})
+}
+
+func TestFramesRoundTrip(t *testing.T) {
+	var buf strings.Builder
+	a, _ := Digest(SHA256, []byte("alpha"))
+	b, _ := Digest(SHA1, []byte(""))
+	WriteFrame(&buf, a, []byte("alpha"))
+	WriteMissingFrame(&buf, b, "not_found")
+	WriteFrame(&buf, b, nil)
+	r := bufio.NewReader(strings.NewReader(buf.String()))
+	f := func(wantOID OID, wantData, wantCode string) {
+		t.Helper()
+		oid, data, code, err := ReadFrame(r, 100)
+		if err != nil || oid != wantOID || string(data) != wantData || code != wantCode {
+			t.Fatalf("ReadFrame = %s %q %q %v; want %s %q %q", oid, data, code, err, wantOID, wantData, wantCode)
+		}
+	}
+	f(a, "alpha", "")
+	f(b, "", "not_found")
+	f(b, "", "")
+	if _, _, _, err := ReadFrame(r, 100); err != io.EOF {
+		t.Fatalf("at the end: %v; want io.EOF", err)
+	}
+	for _, bad := range []string{"nothex 3\nabc", a.String() + " 9\nabc", a.String() + " x\n", a.String() + " 101\n", a.String() + "\n"} {
+		if _, _, _, err := ReadFrame(bufio.NewReader(strings.NewReader(bad)), 100); err == nil || err == io.EOF {
+			t.Fatalf("ReadFrame(%q) accepted it", bad)
+		}
+	}
+}
+
+func FuzzReadFrame(f *testing.F) {
+	f.Add([]byte(strings.Repeat("a", 64) + " 3\nabc"))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		r := bufio.NewReader(strings.NewReader(string(in)))
+		for i := 0; i < 100; i++ {
+			_, data, _, err := ReadFrame(r, 1<<20)
+			if err != nil {
+				return
+			}
+			if len(data) > 1<<20 {
+				t.Fatal("frame above the limit accepted")
+			}
 		}
 	})
 }

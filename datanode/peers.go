@@ -69,9 +69,14 @@ func (p *peers) states() []api.BreakerState {
 // newReplicaRequest builds a request to a peer's replica endpoint, carrying
 // the ring revision (the fencing token) and this node's ID and generation.
 func (n *Node) newReplicaRequest(method, addr string, oid api.OID, rev int64) *fasthttp.Request {
+	return n.newPeerRequest(method, addr, api.PathReplicas+oid.String(), rev)
+}
+
+// newPeerRequest builds a node-to-node request to path on addr.
+func (n *Node) newPeerRequest(method, addr, path string, rev int64) *fasthttp.Request {
 	req := fasthttp.AcquireRequest()
 	req.Header.SetMethod(method)
-	req.SetRequestURI("http://" + addr + api.PathReplicas + oid.String())
+	req.SetRequestURI("http://" + addr + path)
 	req.Header.Set(api.HeaderRingRevision, strconv.FormatInt(rev, 10))
 	req.Header.Set(api.HeaderNode, n.cfg.ID)
 	req.Header.Set(api.HeaderGeneration, n.generation)

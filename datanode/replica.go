@@ -165,6 +165,14 @@ func storeError(err error) error {
 	return err
 }
 
+// checkPeer admits a node-to-node call: current ring, current generation.
+func (n *Node) checkPeer(ctx *fasthttp.RequestCtx) error {
+	if err := n.checkFence(ctx); err != nil {
+		return err
+	}
+	return n.checkGeneration(ctx)
+}
+
 // checkFence refuses a replica call made with an older ring than ours, and
 // asks for a reload when the caller's ring is newer.
 func (n *Node) checkFence(ctx *fasthttp.RequestCtx) error {
@@ -186,10 +194,7 @@ func (n *Node) checkFence(ctx *fasthttp.RequestCtx) error {
 
 // handleReplica serves PUT, GET and HEAD of this node's own copy.
 func (n *Node) handleReplica(ctx *fasthttp.RequestCtx, oid api.OID) error {
-	if err := n.checkFence(ctx); err != nil {
-		return err
-	}
-	if err := n.checkGeneration(ctx); err != nil {
+	if err := n.checkPeer(ctx); err != nil {
 		return err
 	}
 	switch string(ctx.Method()) {

@@ -47,6 +47,12 @@ func (n *Node) handle(ctx *fasthttp.RequestCtx) {
 	switch {
 	case strings.HasPrefix(path, api.PathObjects):
 		err = n.withOID(ctx, strings.TrimPrefix(path, api.PathObjects), n.handleObject)
+	case path == api.PathBatchPut || path == api.PathBatchGet || path == api.PathBatchHas:
+		err = n.handleBatch(ctx, path)
+	case path == api.PathReplicaBatch && ctx.IsPost():
+		err = n.handleReplicaBatch(ctx)
+	case path == api.PathReplicaHas && ctx.IsPost():
+		err = n.handleReplicaHas(ctx)
 	case strings.HasPrefix(path, api.PathReplicas):
 		err = n.withOID(ctx, strings.TrimPrefix(path, api.PathReplicas), n.handleReplica)
 	case n.cfg.Pprof && strings.HasPrefix(path, "/debug/pprof/"):

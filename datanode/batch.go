@@ -1,0 +1,391 @@
+package datanode
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"sync"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/stratum-store/stratum/api"
+	"github.com/stratum-store/stratum/datanode/store"
+	"github.com/stratum-store/stratum/ring"
+)
+
+// handleBatch serves the batch endpoints: POST /v1/objects:has, :get, :put.
+func (n *Node) handleBatch(ctx *fasthttp.RequestCtx, path string) error {
+	if !ctx.IsPost() {
+		return fmt.Errorf("%w: use POST for %s", api.ErrMethodNotAllowed, path)
+	}
+	level, err := api.ParseConsistency(string(ctx.QueryArgs().Peek(api.QueryConsistency)))
+	if err != nil {
+		return err
+	}
+	if n.Ring() == nil {
+		return fmt.Errorf("%w: no ring yet", api.ErrNotReady)
+	}
+	switch path {
+	case api.PathBatchPut:
+		return n.batchPut(ctx, level)
+	case api.PathBatchHas:
+		return n.batchHas(ctx, level)
+	case api.PathBatchGet:
+		return n.batchGet(ctx, level)
+	}
+	return fmt.Errorf("%w: %s", api.ErrRouteNotFound, path)
+}
+
+// readFrames reads up to MaxBatchObjects small objects.
+func (n *Node) readFrames(r io.Reader) ([]store.BatchItem, error) {
+	br := bufio.NewReaderSize(io.LimitReader(r, api.MaxBatchBytes+1), 64<<10)
+	var items []store.BatchItem
+	for {
+		oid, data, code, err := api.ReadFrame(br, n.cfg.Store.LargeThreshold)
+		if err == io.EOF {
+			return items, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		if code != "" {
+			return nil, fmt.Errorf("%w: a missing-object frame in a PUT", api.ErrBadRequest)
+		}
+		if len(items) == api.MaxBatchObjects {
+			return nil, fmt.Errorf("%w: more than %d objects in one batch", api.ErrTooLarge, api.MaxBatchObjects)
+		}
+		items = append(items, store.BatchItem{OID: oid, Data: data})
+	}
+}
+
+func (n *Node) readOIDList(ctx *fasthttp.RequestCtx) ([]api.OID, error) {
+	var list api.OIDList
+	if err := json.NewDecoder(io.LimitReader(n.bodyReader(ctx), api.MaxBatchBytes)).Decode(&list); err != nil {
+		return nil, fmt.Errorf("%w: body must be {\"oids\":[...]}: %v", api.ErrBadRequest, err)
+	}
+	if len(list.OIDs) > api.MaxBatchObjects {
+		return nil, fmt.Errorf("%w: %d OIDs, at most %d per batch", api.ErrTooLarge, len(list.OIDs), api.MaxBatchObjects)
+	}
+	oids := make([]api.OID, len(list.OIDs))
+	for i, s := range list.OIDs {
+		oid, err := api.ParseOID(s)
+		if err != nil {
+			return nil, fmt.Errorf("oid %d: %w", i, err)
+		}
+		oids[i] = oid
+	}
+	return oids, nil
+}
+
+// batchPut verifies every object, groups the objects by replica, sends each
+// replica its whole group in one request (one synced write there), and
+// reports each object as stored once enough replicas acknowledged it.
+func (n *Node) batchPut(ctx *fasthttp.RequestCtx, level api.Consistency) error {
+	if !n.Ready() {
+		return fmt.Errorf("%w: this node coordinates no writes (no ring, or fenced)", api.ErrNotReady)
+	}
+	items, err := n.readFrames(n.bodyReader(ctx))
+	if err != nil {
+		return err
+	}
+	reply := api.BatchPutReply{Items: make([]api.BatchPutItem, len(items))}
+	groups, need, rev := n.groupForWrite(items, reply.Items, level)
+	n.sendGroups(groups, items, rev, reply.Items)
+	for i := range reply.Items {
+		it := &reply.Items[i]
+		if it.Error == nil && len(it.Acked) < need {
+			_, body := api.EncodeError(fmt.Errorf("%w: %d of %d acknowledged", api.ErrQuorumNotReached, len(it.Acked), need))
+			var eb api.ErrorBody
+			json.Unmarshal(body, &eb)
+			it.Error = &eb.Error
+		}
+		if it.Error != nil {
+			reply.Failed++
+		} else {
+			reply.Stored++
+		}
+	}
+	return n.writeJSON(ctx, fasthttp.StatusOK, reply)
+}
+
+// groupForWrite verifies each item and assigns it to its eligible write
+// replicas: node ID -> item indexes.
+func (n *Node) groupForWrite(items []store.BatchItem, out []api.BatchPutItem, level api.Consistency) (map[ring.Node][]int, int, int64) {
+	v := n.view.Load()
+	need := 0
+	groups := map[ring.Node][]int{}
+	for i, it := range items {
+		out[i].OID = it.OID.String()
+		if err := api.Verify(it.OID, it.Data); err != nil {
+			out[i].Error = errorDetail(err)
+			continue
+		}
+		for _, rn := range v.write.Replicas([]byte(it.OID.String())) {
+			if v.state(rn.ID).WriteTarget() {
+				groups[rn] = append(groups[rn], i)
+			}
+		}
+	}
+	need = level.Required(v.ring.ReplicationFactor())
+	return groups, need, v.ring.Revision()
+}
+
+func errorDetail(err error) *api.ErrorDetail {
+	_, code := api.StatusOf(err)
+	return &api.ErrorDetail{Code: code, Message: err.Error()}
+}
+
+// sendGroups writes each group to its replica in parallel and records the
+// acknowledgements per item.
+func (n *Node) sendGroups(groups map[ring.Node][]int, items []store.BatchItem, rev int64, out []api.BatchPutItem) {
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for rn, idx := range groups {
+		wg.Add(1)
+		n.inflight.Add(1)
+		go func() {
+			defer wg.Done()
+			defer n.inflight.Done()
+			res, err := n.putGroup(rn, items, idx, rev)
+			mu.Lock()
+			defer mu.Unlock()
+			for j, i := range idx {
+				switch {
+				case err != nil:
+					n.logger.Warn("batch replica write failed", "replica", rn.ID, "objects", len(idx), "err", err)
+				case res[j].Code == "":
+					out[i].Acked = append(out[i].Acked, rn.ID)
+					out[i].Created = out[i].Created || res[j].Created
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+func (n *Node) putGroup(rn ring.Node, items []store.BatchItem, idx []int, rev int64) ([]api.ReplicaBatchResult, error) {
+	group := make([]store.BatchItem, len(idx))
+	size := 0
+	for j, i := range idx {
+		group[j] = items[i]
+		size += len(items[i].Data)
+	}
+	if rn.ID == n.cfg.ID {
+		return n.storeBatch(group)
+	}
+	var body bytes.Buffer
+	for _, it := range group {
+		api.WriteFrame(&body, it.OID, it.Data)
+	}
+	req := n.newPeerRequest(fasthttp.MethodPost, rn.Addr, api.PathReplicaBatch, rev)
+	defer fasthttp.ReleaseRequest(req)
+	req.SetBodyRaw(body.Bytes())
+	resp := fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseResponse(resp)
+	if err := n.do(rn.Addr, req, resp, n.cfg.peerTimeout(int64(size)), true); err != nil {
+		return nil, err
+	}
+	var res []api.ReplicaBatchResult
+	if err := json.Unmarshal(resp.Body(), &res); err != nil || len(res) != len(group) {
+		return nil, fmt.Errorf("peer %s: bad batch reply (%d results for %d objects): %v", rn.ID, len(res), len(group), err)
+	}
+	return res, nil
+}
+
+func (n *Node) storeBatch(group []store.BatchItem) ([]api.ReplicaBatchResult, error) {
+	res, err := n.store.PutBatch(n.life, group)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]api.ReplicaBatchResult, len(res))
+	for i, r := range res {
+		out[i].Created = r.Created
+		if r.Err != nil {
+			_, out[i].Code = api.StatusOf(storeError(r.Err))
+		}
+	}
+	return out, nil
+}
+
+// handleReplicaBatch stores a group of objects sent by a coordinator.
+func (n *Node) handleReplicaBatch(ctx *fasthttp.RequestCtx) error {
+	if err := n.checkPeer(ctx); err != nil {
+		return err
+	}
+	items, err := n.readFrames(n.bodyReader(ctx))
+	if err != nil {
+		return err
+	}
+	res, err := n.storeBatch(items)
+	if err != nil {
+		return storeError(err)
+	}
+	return n.writeJSON(ctx, fasthttp.StatusOK, res)
+}
+
+// handleReplicaHas answers which of the listed OIDs this node holds.
+func (n *Node) handleReplicaHas(ctx *fasthttp.RequestCtx) error {
+	if err := n.checkPeer(ctx); err != nil {
+		return err
+	}
+	oids, err := n.readOIDList(ctx)
+	if err != nil {
+		return err
+	}
+	has, err := n.store.HasMany(ctx, oids)
+	if err != nil {
+		return storeError(err)
+	}
+	return n.writeJSON(ctx, fasthttp.StatusOK, map[string][]bool{"present": has})
+}
+
+// batchHas asks every readable replica of every OID, one request per node,
+// and classifies each OID like a single read would: present once a replica
+// has it and enough answered, missing once enough answered without it.
+func (n *Node) batchHas(ctx *fasthttp.RequestCtx, level api.Consistency) error {
+	oids, err := n.readOIDList(ctx)
+	if err != nil {
+		return err
+	}
+	v := n.view.Load()
+	groups := map[ring.Node][]int{}
+	for i, oid := range oids {
+		for _, rn := range uniqueNodes(v.ring.Replicas([]byte(oid.String())), v.write.Replicas([]byte(oid.String()))) {
+			if v.state(rn.ID).ReadTarget() {
+				groups[rn] = append(groups[rn], i)
+			}
+		}
+	}
+	answers, present := make([]int, len(oids)), make([]bool, len(oids))
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for rn, idx := range groups {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			has, err := n.hasGroup(rn, oids, idx, v.ring.Revision())
+			if err != nil {
+				n.logger.Warn("batch has failed on a replica", "replica", rn.ID, "err", err)
+				return
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			for j, i := range idx {
+				answers[i]++
+				present[i] = present[i] || has[j]
+			}
+		}()
+	}
+	wg.Wait()
+	need := level.Required(v.ring.ReplicationFactor())
+	reply := api.HasReply{Present: []string{}, Missing: []string{}}
+	for i, oid := range oids {
+		switch {
+		case answers[i] >= need && present[i]:
+			reply.Present = append(reply.Present, oid.String())
+		case answers[i] >= need:
+			reply.Missing = append(reply.Missing, oid.String())
+		default:
+			reply.Unknown = append(reply.Unknown, oid.String())
+		}
+	}
+	return n.writeJSON(ctx, fasthttp.StatusOK, reply)
+}
+
+func uniqueNodes(a, b []ring.Node) []ring.Node {
+	out := append([]ring.Node{}, a...)
+	for _, rn := range b {
+		dup := false
+		for _, x := range out {
+			dup = dup || x.ID == rn.ID
+		}
+		if !dup {
+			out = append(out, rn)
+		}
+	}
+	return out
+}
+
+func (n *Node) hasGroup(rn ring.Node, oids []api.OID, idx []int, rev int64) ([]bool, error) {
+	group := make([]api.OID, len(idx))
+	list := api.OIDList{OIDs: make([]string, len(idx))}
+	for j, i := range idx {
+		group[j], list.OIDs[j] = oids[i], oids[i].String()
+	}
+	if rn.ID == n.cfg.ID {
+		return n.store.HasMany(n.life, group)
+	}
+	body, _ := json.Marshal(list)
+	req := n.newPeerRequest(fasthttp.MethodPost, rn.Addr, api.PathReplicaHas, rev)
+	defer fasthttp.ReleaseRequest(req)
+	req.SetBodyRaw(body)
+	resp := fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseResponse(resp)
+	if err := n.do(rn.Addr, req, resp, n.cfg.PeerTimeout, true); err != nil {
+		return nil, err
+	}
+	var out struct {
+		Present []bool `json:"present"`
+	}
+	if err := json.Unmarshal(resp.Body(), &out); err != nil || len(out.Present) != len(group) {
+		return nil, fmt.Errorf("peer %s: bad has reply: %v", rn.ID, err)
+	}
+	return out.Present, nil
+}
+
+// batchGet streams the objects as frames, in request order, each read at
+// the requested consistency; an object that cannot be returned gets a
+// missing frame with its error code.
+func (n *Node) batchGet(ctx *fasthttp.RequestCtx, level api.Consistency) error {
+	oids, err := n.readOIDList(ctx)
+	if err != nil {
+		return err
+	}
+	life := n.life
+	ctx.SetContentType("application/octet-stream")
+	ctx.SetBodyStreamWriter(func(w *bufio.Writer) {
+		n.streamObjects(life, w, oids, level)
+	})
+	return nil
+}
+
+// streamObjects reads up to 16 objects at a time and writes them in order.
+func (n *Node) streamObjects(ctx context.Context, w *bufio.Writer, oids []api.OID, level api.Consistency) {
+	type got struct {
+		p   *payload
+		err error
+	}
+	slots := make([]chan got, len(oids))
+	for i := range slots {
+		slots[i] = make(chan got, 1)
+	}
+	sem := make(chan struct{}, 16)
+	n.inflight.Add(1)
+	go func() { // the launcher: at most 16 reads ahead of the writer
+		defer n.inflight.Done()
+		for i, oid := range oids {
+			sem <- struct{}{}
+			go func() {
+				p, err := n.Get(ctx, oid, level)
+				slots[i] <- got{p, err}
+			}()
+		}
+	}()
+	for i, oid := range oids {
+		g := <-slots[i]
+		<-sem
+		if g.err != nil {
+			_, code := api.StatusOf(g.err)
+			api.WriteMissingFrame(w, oid, code)
+			continue
+		}
+		fmt.Fprintf(w, "%s %d\n", oid, g.p.size)
+		io.Copy(w, g.p.reader())
+		g.p.hold(1)
+		g.p.release()
+	}
+	w.Flush()
+}

@@ -1,0 +1,110 @@
+package tests
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/stratum-store/stratum/api"
+	"github.com/stratum-store/stratum/api/client"
+)
+
+func batchObjects(t *testing.T, n int, prefix string) []client.Object {
+	var out []client.Object
+	for i := 0; i < n; i++ {
+		data := bytes.Repeat([]byte(fmt.Sprintf("%s %d ", prefix, i)), 200)[:1024]
+		oid, _ := api.Digest(api.SHA256, data)
+		out = append(out, client.Object{OID: oid, Data: data})
+	}
+	return out
+}
+
+func TestBatchPutHasGet(t *testing.T) {
+	c := MustStartCluster(t, 3, nil)
+	cl := c.Client(0)
+	objs := batchObjects(t, 500, "batch")
+	bad := client.Object{OID: objs[0].OID, Data: []byte("wrong bytes")}
+	reply, err := cl.PutBatch(ctxT(t), append(append([]client.Object{}, objs...), bad), api.Quorum)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if reply.Stored != 500 || reply.Failed != 1 || reply.Items[500].Error == nil || reply.Items[500].Error.Code != "digest_mismatch" {
+		t.Fatalf("batch put: stored %d failed %d, last item %+v; want 500, 1, digest_mismatch", reply.Stored, reply.Failed, reply.Items[500])
+	}
+	for i, it := range reply.Items[:500] {
+		if !it.Created || len(it.Acked) < 2 {
+			t.Fatalf("item %d: %+v; want created with >= 2 acks", i, it)
+		}
+	}
+	// Every object is there, at all, through another node, one by one too.
+	for _, o := range objs[:20] {
+		got, err := c.Client(2).GetBytes(ctxT(t), o.OID, api.All)
+		if err != nil || !bytes.Equal(got, o.Data) {
+			t.Fatalf("single get of a batch-put object: %v", err)
+		}
+	}
+	var oids []api.OID
+	for _, o := range objs {
+		oids = append(oids, o.OID)
+	}
+	missing := batchObjects(t, 10, "never stored")
+	for _, o := range missing {
+		oids = append(oids, o.OID)
+	}
+	has, err := c.Client(1).HasMany(ctxT(t), oids, api.Quorum)
+	if err != nil || len(has.Present) != 500 || len(has.Missing) != 10 || len(has.Unknown) != 0 {
+		t.Fatalf("has: %d present, %d missing, %d unknown, %v; want 500, 10, 0", len(has.Present), len(has.Missing), len(has.Unknown), err)
+	}
+	i := 0
+	err = c.Client(2).GetMany(ctxT(t), oids, api.Quorum, func(oid api.OID, data []byte, err error) {
+		switch {
+		case oid != oids[i]:
+			t.Fatalf("frame %d is %s; want %s (request order)", i, oid, oids[i])
+		case i < 500 && (err != nil || !bytes.Equal(data, objs[i].Data)):
+			t.Fatalf("object %d: %v", i, err)
+		case i >= 500 && !errors.Is(err, api.ErrNotFound):
+			t.Fatalf("missing object %d: %v; want not_found", i, err)
+		}
+		i++
+	})
+	if err != nil || i != 510 {
+		t.Fatalf("get many: %d frames, %v; want 510", i, err)
+	}
+}
+
+func TestBatchPutWithOneNodeDown(t *testing.T) {
+	c := MustStartCluster(t, 3, nil)
+	c.StopNode(2)
+	objs := batchObjects(t, 50, "degraded")
+	reply, err := c.Client(0).PutBatch(ctxT(t), objs, api.Quorum)
+	if err != nil || reply.Stored != 50 {
+		t.Fatalf("quorum batch with one node down: %+v %v; want all 50 stored", reply.Stored, err)
+	}
+	reply, err = c.Client(0).PutBatch(ctxT(t), batchObjects(t, 50, "needs all"), api.All)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if reply.Stored != 0 || reply.Failed != 50 || reply.Items[0].Error.Code != "quorum_not_reached" {
+		t.Fatalf("all-level batch with one node down: stored %d failed %d first %+v; want every item quorum_not_reached", reply.Stored, reply.Failed, reply.Items[0].Error)
+	}
+}
+
+func TestBatchBadInput(t *testing.T) {
+	c := MustStartCluster(t, 3, nil)
+	f := func(path string, body string, want int, code string) {
+		t.Helper()
+		status, got := rawRequest(t, c.Nodes[0].Addr, "POST", path, []byte(body))
+		if status != want || errorCode(got) != code {
+			t.Fatalf("POST %s %q: %d %s; want %d %s", path, body, status, got, want, code)
+		}
+	}
+	f(api.PathBatchPut, "not a frame\n", 400, "invalid_oid")
+	f(api.PathBatchPut, sha256Hex("x")+" 5\nab", 400, "bad_request")
+	f(api.PathBatchHas, `{"oids":["NOPE"]}`, 400, "invalid_oid")
+	f(api.PathBatchHas, `[1,2`, 400, "bad_request")
+	f(api.PathBatchGet+"?consistency=most", `{"oids":[]}`, 400, "invalid_consistency")
+	if n := totalObjects(c); n != 0 {
+		t.Fatalf("%d objects stored by bad batches", n)
+	}
+}
