@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"fmt"
@@ -28,6 +29,7 @@ func benchCommand() *ucli.Command {
 			&ucli.BoolFlag{Name: "git-mix", Usage: "draw sizes from a distribution shaped like Git objects (see docs/performance.md)"},
 			&ucli.IntFlag{Name: "concurrency", Aliases: []string{"c"}, Value: 16, Usage: "concurrent clients"},
 			&ucli.BoolFlag{Name: "ring", Usage: "send each request straight to a replica (ring-aware client) instead of through --endpoint"},
+			&ucli.IntFlag{Name: "batch", Usage: "move objects in batch requests of this many (POST /v1/objects:put and :get)"},
 			consistencyFlag(),
 			&ucli.Uint64Flag{Name: "seed", Value: 1, Usage: "seed of the object contents and read order"},
 			jsonFlag(),
@@ -45,6 +47,7 @@ type benchConfig struct {
 	RingAware   bool            `json:"ring_aware"`
 	Level       api.Consistency `json:"consistency"`
 	Seed        uint64          `json:"seed"`
+	Batch       int             `json:"batch,omitempty"`
 }
 
 // phaseReport is the outcome of one phase (put or get).
@@ -73,7 +76,7 @@ func runBench(c *ucli.Context) error {
 		return usageError{err}
 	}
 	cfg := benchConfig{Objects: c.Int("objects"), Size: c.Int("size"), GitMix: c.Bool("git-mix"),
-		Concurrency: c.Int("concurrency"), RingAware: c.Bool("ring"), Level: level, Seed: c.Uint64("seed")}
+		Concurrency: c.Int("concurrency"), RingAware: c.Bool("ring"), Level: level, Seed: c.Uint64("seed"), Batch: c.Int("batch")}
 	if cfg.Objects < 1 || cfg.Concurrency < 1 || (!cfg.GitMix && cfg.Size < 0) {
 		return usagef("--objects and --concurrency must be >= 1 and --size >= 0")
 	}
@@ -98,35 +101,77 @@ func runBench(c *ucli.Context) error {
 // random order, verifying every byte.
 func runBenchPhases(ctx context.Context, cl *client.Client, cfg benchConfig) benchReport {
 	oids := make([]api.OID, cfg.Objects)
-	put := runPhase(ctx, "put", cfg, func(i int) (int, error) {
-		data := benchObject(cfg, i)
-		rec, err := cl.PutBytes(ctx, data, api.SHA256, cfg.Level)
-		if err == nil {
-			oids[i] = api.MustParseOID(rec.OID)
-		}
-		return len(data), err
-	}, nil)
+	for i := range oids {
+		oids[i], _ = api.Digest(api.SHA256, benchObject(cfg, i))
+	}
 	order := rand.New(rand.NewPCG(cfg.Seed, 2)).Perm(cfg.Objects)
-	get := runPhase(ctx, "get", cfg, func(i int) (int, error) {
-		if oids[i].IsZero() {
-			return 0, fmt.Errorf("object %d was not written", i)
+	unit := max(cfg.Batch, 1)
+	put := runPhase(ctx, "put", cfg, func(first int) (int, int, error) {
+		if cfg.Batch == 0 {
+			data := benchObject(cfg, first)
+			_, err := cl.Put(ctx, oids[first], bytes.NewReader(data), int64(len(data)), cfg.Level)
+			return 1, len(data), err
 		}
-		body, _, err := cl.Get(ctx, oids[i], cfg.Level)
-		if err != nil {
-			return 0, err
+		return benchPutBatch(ctx, cl, cfg, oids, first, unit)
+	})
+	get := runPhase(ctx, "get", cfg, func(k int) (int, int, error) {
+		if cfg.Batch == 0 {
+			return benchGetOne(ctx, cl, cfg, oids[order[k]])
 		}
-		defer body.Close()
-		n, err := io.Copy(io.Discard, body) // the client verifies against the OID at EOF
-		return int(n), err
-	}, order)
+		return benchGetBatch(ctx, cl, cfg, oids, order[k:min(k+unit, cfg.Objects)])
+	})
 	return benchReport{Config: cfg, Phases: []phaseReport{put, get}}
 }
 
-// runPhase runs op for every index (in order, or in the given order) on
-// cfg.Concurrency workers and summarises latencies.
-func runPhase(ctx context.Context, name string, cfg benchConfig, op func(i int) (int, error), order []int) phaseReport {
-	var next atomic.Int64
-	var bytes atomic.Int64
+func benchGetOne(ctx context.Context, cl *client.Client, cfg benchConfig, oid api.OID) (int, int, error) {
+	body, _, err := cl.Get(ctx, oid, cfg.Level)
+	if err != nil {
+		return 1, 0, err
+	}
+	defer body.Close()
+	n, err := io.Copy(io.Discard, body) // the client verifies against the OID at EOF
+	return 1, int(n), err
+}
+
+func benchPutBatch(ctx context.Context, cl *client.Client, cfg benchConfig, oids []api.OID, first, unit int) (int, int, error) {
+	var objs []client.Object
+	size := 0
+	for i := first; i < min(first+unit, cfg.Objects); i++ {
+		data := benchObject(cfg, i)
+		objs, size = append(objs, client.Object{OID: oids[i], Data: data}), size+len(data)
+	}
+	reply, err := cl.PutBatch(ctx, objs, cfg.Level)
+	if err == nil && reply.Failed > 0 {
+		err = fmt.Errorf("%d of %d objects failed", reply.Failed, len(objs))
+	}
+	return len(objs), size, err
+}
+
+func benchGetBatch(ctx context.Context, cl *client.Client, cfg benchConfig, oids []api.OID, idx []int) (int, int, error) {
+	want := make([]api.OID, len(idx))
+	for j, i := range idx {
+		want[j] = oids[i]
+	}
+	size := 0
+	var first error
+	err := cl.GetMany(ctx, want, cfg.Level, func(_ api.OID, data []byte, err error) {
+		size += len(data)
+		if err != nil && first == nil {
+			first = err
+		}
+	})
+	if err == nil {
+		err = first
+	}
+	return len(idx), size, err
+}
+
+// runPhase runs op over the indexes 0, unit, 2*unit, ... below cfg.Objects
+// on cfg.Concurrency workers; op handles the objects from its index on and
+// reports how many objects and bytes it moved. Latencies are per request.
+func runPhase(ctx context.Context, name string, cfg benchConfig, op func(first int) (objects, bytes int, err error)) phaseReport {
+	unit := max(cfg.Batch, 1)
+	var next, moved, bytes atomic.Int64
 	var mu sync.Mutex
 	var lat []time.Duration
 	rep := phaseReport{Phase: name}
@@ -138,17 +183,14 @@ func runPhase(ctx context.Context, name string, cfg benchConfig, op func(i int) 
 			defer wg.Done()
 			var mine []time.Duration
 			for ctx.Err() == nil {
-				k := int(next.Add(1)) - 1
-				if k >= cfg.Objects {
+				first := int(next.Add(int64(unit))) - unit
+				if first >= cfg.Objects {
 					break
 				}
-				i := k
-				if order != nil {
-					i = order[k]
-				}
 				t0 := time.Now()
-				n, err := op(i)
+				objs, n, err := op(first)
 				mine = append(mine, time.Since(t0))
+				moved.Add(int64(objs))
 				bytes.Add(int64(n))
 				if err != nil {
 					mu.Lock()
@@ -165,7 +207,7 @@ func runPhase(ctx context.Context, name string, cfg benchConfig, op func(i int) 
 	}
 	wg.Wait()
 	rep.Seconds = time.Since(start).Seconds()
-	rep.Ops = len(lat)
+	rep.Ops = int(moved.Load())
 	rep.OpsPerSec = float64(rep.Ops) / rep.Seconds
 	rep.MBPerSec = float64(bytes.Load()) / rep.Seconds / 1e6
 	slices.Sort(lat)
@@ -215,9 +257,12 @@ func printBench(w io.Writer, rep benchReport) {
 	if c.RingAware {
 		mode = "ring-aware"
 	}
+	if c.Batch > 0 {
+		mode += fmt.Sprintf(", batches of %d (latencies per batch)", c.Batch)
+	}
 	fmt.Fprintf(w, "%d objects, size %s, concurrency %d, consistency %s, %s\n", c.Objects, sizeLabel(c), c.Concurrency, c.Level, mode)
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "phase\tops\terrors\tops/s\tMB/s\tp50 ms\tp90 ms\tp99 ms\tp99.9 ms\t")
+	fmt.Fprintln(tw, "phase\tobjects\terrors\tobjects/s\tMB/s\tp50 ms\tp90 ms\tp99 ms\tp99.9 ms\t")
 	for _, p := range rep.Phases {
 		fmt.Fprintf(tw, "%s\t%d\t%d\t%.0f\t%.1f\t%.2f\t%.2f\t%.2f\t%.2f\t\n", p.Phase, p.Ops, p.Errors, p.OpsPerSec, p.MBPerSec, p.P50ms, p.P90ms, p.P99ms, p.P999ms)
 	}

@@ -24,12 +24,17 @@ func putCommand() *ucli.Command {
 		Flags: []ucli.Flag{
 			consistencyFlag(),
 			&ucli.BoolFlag{Name: "sha1", Usage: "use a SHA-1 OID (Git's classic format) instead of SHA-256"},
+			&ucli.StringFlag{Name: "batch", Usage: "store every file under this directory with batch requests; prints one OID and path per line"},
+			&ucli.IntFlag{Name: "batch-size", Value: 500, Usage: "objects per batch request"},
 		},
 		Action: runPut,
 	}
 }
 
 func runPut(c *ucli.Context) error {
+	if c.String("batch") != "" {
+		return runPutBatch(c)
+	}
 	if c.NArg() != 1 {
 		return usagef("put takes one argument, FILE or -; flags go before it")
 	}

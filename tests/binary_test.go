@@ -184,6 +184,28 @@ func TestDevClusterAndCLI(t *testing.T) {
 		t.Fatalf("node remove of an undrained node: code %d stderr %q; want refused as unsafe", code, errOut)
 	}
 
+	for _, extra := range [][]string{nil, {"--batch", "50"}, {"--ring", "--git-mix"}} {
+		out, errOut, code := run(t, bin, "", append([]string{ep, "bench", "-n", "200", "-c", "4", "--json"}, extra...)...)
+		var rep struct {
+			Phases []struct {
+				Phase  string
+				Ops    int
+				Errors int
+			}
+		}
+		if code != 0 || json.Unmarshal([]byte(out), &rep) != nil || len(rep.Phases) != 2 ||
+			rep.Phases[0].Ops != 200 || rep.Phases[1].Ops != 200 || rep.Phases[0].Errors+rep.Phases[1].Errors != 0 {
+			t.Fatalf("bench %v: code %d out %s err %s", extra, code, out, errOut)
+		}
+	}
+	batchDir := t.TempDir()
+	for i := 0; i < 30; i++ {
+		os.WriteFile(filepath.Join(batchDir, fmt.Sprintf("f%d", i)), []byte(fmt.Sprintf("file %d\n", i)), 0o644)
+	}
+	if out, errOut, code := run(t, bin, "", ep, "put", "--batch", batchDir, "--batch-size", "7"); code != 0 || strings.Count(out, "\n") != 30 || !strings.Contains(errOut, "30/30 files") {
+		t.Fatalf("put --batch: code %d, %d lines, stderr %q", code, strings.Count(out, "\n"), errOut)
+	}
+
 	// Errors: one line on stderr and a non-zero exit.
 	missing := strings.Repeat("0", 64)
 	for _, c := range []struct {
