@@ -22,6 +22,7 @@ const (
 	PathBatchPut     = "/v1/objects:put"            // POST frames -> BatchPutReply
 	PathReplicaBatch = "/internal/v1/replica-batch" // POST frames -> []ReplicaBatchResult
 	PathReplicaHas   = "/internal/v1/replica-has"   // POST {"oids":[...]} -> {"present":[bool...]}
+	PathReplicaGet   = "/internal/v1/replica-get"   // POST {"oids":[...]} -> frames of local copies
 )
 
 // Limits of one batch request.

@@ -3,7 +3,6 @@ package datanode
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -242,24 +241,21 @@ func (n *Node) handleReplicaHas(ctx *fasthttp.RequestCtx) error {
 	return n.writeJSON(ctx, fasthttp.StatusOK, map[string][]bool{"present": has})
 }
 
-// batchHas asks every readable replica of every OID, one request per node,
-// and classifies each OID like a single read would: present once a replica
-// has it and enough answered, missing once enough answered without it.
-func (n *Node) batchHas(ctx *fasthttp.RequestCtx, level api.Consistency) error {
-	oids, err := n.readOIDList(ctx)
-	if err != nil {
-		return err
-	}
-	v := n.view.Load()
+// presence asks every readable replica of every OID whether it holds a
+// copy, one request per node, and returns per OID how many replicas
+// answered and which of them hold it.
+func (n *Node) presence(oids []api.OID) (answers []int, holders [][]ring.Node, v *view) {
+	v = n.view.Load()
 	groups := map[ring.Node][]int{}
 	for i, oid := range oids {
-		for _, rn := range uniqueNodes(v.ring.Replicas([]byte(oid.String())), v.write.Replicas([]byte(oid.String()))) {
+		key := []byte(oid.String())
+		for _, rn := range uniqueNodes(v.ring.Replicas(key), v.write.Replicas(key)) {
 			if v.state(rn.ID).ReadTarget() {
 				groups[rn] = append(groups[rn], i)
 			}
 		}
 	}
-	answers, present := make([]int, len(oids)), make([]bool, len(oids))
+	answers, holders = make([]int, len(oids)), make([][]ring.Node, len(oids))
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	for rn, idx := range groups {
@@ -275,16 +271,30 @@ func (n *Node) batchHas(ctx *fasthttp.RequestCtx, level api.Consistency) error {
 			defer mu.Unlock()
 			for j, i := range idx {
 				answers[i]++
-				present[i] = present[i] || has[j]
+				if has[j] {
+					holders[i] = append(holders[i], rn)
+				}
 			}
 		}()
 	}
 	wg.Wait()
+	return answers, holders, v
+}
+
+// batchHas classifies each OID like a single read would: present once a
+// replica has it and enough answered, missing once enough answered without
+// it, unknown otherwise.
+func (n *Node) batchHas(ctx *fasthttp.RequestCtx, level api.Consistency) error {
+	oids, err := n.readOIDList(ctx)
+	if err != nil {
+		return err
+	}
+	answers, holders, v := n.presence(oids)
 	need := level.Required(v.ring.ReplicationFactor())
 	reply := api.HasReply{Present: []string{}, Missing: []string{}}
 	for i, oid := range oids {
 		switch {
-		case answers[i] >= need && present[i]:
+		case answers[i] >= need && len(holders[i]) > 0:
 			reply.Present = append(reply.Present, oid.String())
 		case answers[i] >= need:
 			reply.Missing = append(reply.Missing, oid.String())
@@ -336,56 +346,143 @@ func (n *Node) hasGroup(rn ring.Node, oids []api.OID, idx []int, rev int64) ([]b
 	return out.Present, nil
 }
 
-// batchGet streams the objects as frames, in request order, each read at
-// the requested consistency; an object that cannot be returned gets a
-// missing frame with its error code.
+// batchGet streams the objects as frames, in request order. It learns
+// which replicas hold each object with one presence request per node, reads
+// local copies from the store and fetches the others in one request per
+// holding node; an object whose fetched copy fails verification is read
+// again alone. An object that cannot be returned gets a missing frame with
+// its error code, decided as a single read would decide it.
 func (n *Node) batchGet(ctx *fasthttp.RequestCtx, level api.Consistency) error {
 	oids, err := n.readOIDList(ctx)
 	if err != nil {
 		return err
 	}
+	answers, holders, v := n.presence(oids)
+	need := level.Required(v.ring.ReplicationFactor())
+	bodies := n.fetchBodies(oids, answers, holders, need, v.ring.Revision())
 	life := n.life
 	ctx.SetContentType("application/octet-stream")
 	ctx.SetBodyStreamWriter(func(w *bufio.Writer) {
-		n.streamObjects(life, w, oids, level)
+		for i, oid := range oids {
+			data, err := bodies[i], error(nil)
+			switch {
+			case answers[i] < need:
+				err = fmt.Errorf("%w: %d replicas answered", api.ErrQuorumNotReached, answers[i])
+			case len(holders[i]) == 0:
+				err = api.ErrNotFound
+			case data == nil: // the batched copy was missing or bad: read it alone
+				var p *payload
+				if p, err = n.Get(life, oid, level); err == nil {
+					data, _ = io.ReadAll(p.reader())
+					p.hold(1)
+					p.release()
+				}
+			}
+			if err != nil {
+				_, code := api.StatusOf(err)
+				api.WriteMissingFrame(w, oid, code)
+				continue
+			}
+			api.WriteFrame(w, oid, data)
+		}
+		w.Flush()
 	})
 	return nil
 }
 
-// streamObjects reads up to 16 objects at a time and writes them in order.
-func (n *Node) streamObjects(ctx context.Context, w *bufio.Writer, oids []api.OID, level api.Consistency) {
-	type got struct {
-		p   *payload
-		err error
-	}
-	slots := make([]chan got, len(oids))
-	for i := range slots {
-		slots[i] = make(chan got, 1)
-	}
-	sem := make(chan struct{}, 16)
-	n.inflight.Add(1)
-	go func() { // the launcher: at most 16 reads ahead of the writer
-		defer n.inflight.Done()
-		for i, oid := range oids {
-			sem <- struct{}{}
-			go func() {
-				p, err := n.Get(ctx, oid, level)
-				slots[i] <- got{p, err}
-			}()
-		}
-	}()
-	for i, oid := range oids {
-		g := <-slots[i]
-		<-sem
-		if g.err != nil {
-			_, code := api.StatusOf(g.err)
-			api.WriteMissingFrame(w, oid, code)
+// fetchBodies returns the verified bytes of every object that enough
+// replicas answered for and some replica holds: local copies from the
+// store, the others batched per holding node. Entries it could not get
+// verified stay nil.
+func (n *Node) fetchBodies(oids []api.OID, answers []int, holders [][]ring.Node, need int, rev int64) [][]byte {
+	bodies := make([][]byte, len(oids))
+	groups := map[ring.Node][]int{}
+	for i := range oids {
+		if answers[i] < need || len(holders[i]) == 0 {
 			continue
 		}
-		fmt.Fprintf(w, "%s %d\n", oid, g.p.size)
-		io.Copy(w, g.p.reader())
-		g.p.hold(1)
-		g.p.release()
+		src := holders[i][0]
+		for _, h := range holders[i] {
+			if h.ID == n.cfg.ID {
+				src = h
+			}
+		}
+		groups[src] = append(groups[src], i)
 	}
-	w.Flush()
+	var wg sync.WaitGroup
+	for rn, idx := range groups {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			n.fetchGroup(rn, oids, idx, rev, bodies)
+		}()
+	}
+	wg.Wait()
+	return bodies
+}
+
+// fetchGroup fills bodies[i] for the objects idx held by rn. Each index is
+// written by exactly one group, so no lock is needed.
+func (n *Node) fetchGroup(rn ring.Node, oids []api.OID, idx []int, rev int64, bodies [][]byte) {
+	if rn.ID == n.cfg.ID {
+		for _, i := range idx {
+			if obj, err := n.store.Get(n.life, oids[i]); err == nil && obj.Body == nil {
+				bodies[i] = obj.Data
+			}
+		}
+		return
+	}
+	list := api.OIDList{OIDs: make([]string, len(idx))}
+	for j, i := range idx {
+		list.OIDs[j] = oids[i].String()
+	}
+	body, _ := json.Marshal(list)
+	req := n.newPeerRequest(fasthttp.MethodPost, rn.Addr, api.PathReplicaGet, rev)
+	defer fasthttp.ReleaseRequest(req)
+	req.SetBodyRaw(body)
+	resp := fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseResponse(resp)
+	if err := n.do(rn.Addr, req, resp, n.cfg.peerTimeout(int64(len(idx))*n.cfg.Store.LargeThreshold), true); err != nil {
+		n.logger.Warn("batch fetch failed", "replica", rn.ID, "err", err)
+		return
+	}
+	r := bufio.NewReader(bytes.NewReader(resp.Body()))
+	for _, i := range idx {
+		oid, data, code, err := api.ReadFrame(r, n.cfg.Store.LargeThreshold)
+		if err != nil {
+			return
+		}
+		if code == "" && oid == oids[i] && api.Verify(oid, data) == nil {
+			bodies[i] = data
+		}
+	}
+}
+
+// handleReplicaGet sends this node's verified copies of the listed small
+// objects as frames; large or missing ones get a missing frame.
+func (n *Node) handleReplicaGet(ctx *fasthttp.RequestCtx) error {
+	if err := n.checkPeer(ctx); err != nil {
+		return err
+	}
+	oids, err := n.readOIDList(ctx)
+	if err != nil {
+		return err
+	}
+	var buf bytes.Buffer
+	for _, oid := range oids {
+		obj, err := n.store.Get(ctx, oid)
+		switch {
+		case err != nil:
+			_, code := api.StatusOf(storeError(err))
+			api.WriteMissingFrame(&buf, oid, code)
+		case obj.Body != nil:
+			obj.Body.Close()
+			api.WriteMissingFrame(&buf, oid, "too_large")
+		default:
+			api.WriteFrame(&buf, oid, obj.Data)
+		}
+	}
+	ctx.SetContentType("application/octet-stream")
+	ctx.SetBody(buf.Bytes())
+	return nil
 }

@@ -53,6 +53,8 @@ func (n *Node) handle(ctx *fasthttp.RequestCtx) {
 		err = n.handleReplicaBatch(ctx)
 	case path == api.PathReplicaHas && ctx.IsPost():
 		err = n.handleReplicaHas(ctx)
+	case path == api.PathReplicaGet && ctx.IsPost():
+		err = n.handleReplicaGet(ctx)
 	case strings.HasPrefix(path, api.PathReplicas):
 		err = n.withOID(ctx, strings.TrimPrefix(path, api.PathReplicas), n.handleReplica)
 	case n.cfg.Pprof && strings.HasPrefix(path, "/debug/pprof/"):
