@@ -27,8 +27,11 @@ fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
-bench:
-	$(GO) test -run '^$$' -bench . -benchtime 2s ./ring ./datanode/store
+# Go benchmarks of the hot paths, then `stratum bench` against fresh local
+# clusters (see docs/performance.md for the figures and how to read them).
+bench: build
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2s ./ring ./api ./datanode/store ./tests
+	scripts/bench-cluster.sh 10000
 
 clean:
 	rm -rf bin stratum-dev

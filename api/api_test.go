@@ -169,3 +169,26 @@ func FuzzReadFrame(f *testing.F) {
 		}
 	})
 }
+
+func BenchmarkParseOID(b *testing.B) {
+	s := strings.Repeat("ab", 32)
+	for b.Loop() {
+		if _, err := ParseOID(s); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func benchmarkVerify(b *testing.B, algo Algorithm) {
+	data := make([]byte, 4096)
+	oid, _ := Digest(algo, data)
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		if err := Verify(oid, data); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkVerify4KiBSHA256(b *testing.B) { benchmarkVerify(b, SHA256) }
+func BenchmarkVerify4KiBSHA1(b *testing.B)   { benchmarkVerify(b, SHA1) }

@@ -17,7 +17,7 @@ import (
 
 // Cluster is an embedded etcd plus data nodes, all in this process.
 type Cluster struct {
-	t      *testing.T
+	t      testing.TB
 	dir    string
 	Member *controlplane.Member
 	CP     *controlplane.Client
@@ -35,7 +35,7 @@ type TestNode struct {
 }
 
 // freePort returns a loopback port that was free a moment ago.
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -46,11 +46,11 @@ func freePort(t *testing.T) int {
 }
 
 // testLogger sends logs to t.Log.
-func testLogger(t *testing.T) *slog.Logger {
+func testLogger(t testing.TB) *slog.Logger {
 	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 }
 
-type tWriter struct{ t *testing.T }
+type tWriter struct{ t testing.TB }
 
 func (w tWriter) Write(p []byte) (int, error) {
 	w.t.Log(string(p))
@@ -59,7 +59,7 @@ func (w tWriter) Write(p []byte) (int, error) {
 
 // MustStartCluster starts an embedded etcd and n data nodes; everything is
 // stopped in t.Cleanup.
-func MustStartCluster(t *testing.T, n int, tune func(*datanode.Config)) *Cluster {
+func MustStartCluster(t testing.TB, n int, tune func(*datanode.Config)) *Cluster {
 	t.Helper()
 	c := &Cluster{t: t, dir: t.TempDir(), Tune: tune}
 	c.startEtcd()
@@ -172,7 +172,7 @@ func (c *Cluster) Client(i int) *client.Client {
 func (c *Cluster) URL(i int) string { return "http://" + c.Nodes[i].Addr }
 
 // Eventually polls cond every 20ms until it holds or timeout passes.
-func Eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+func Eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for !cond() {
@@ -183,7 +183,7 @@ func Eventually(t *testing.T, timeout time.Duration, what string, cond func() bo
 	}
 }
 
-func ctxT(t *testing.T) context.Context {
+func ctxT(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	t.Cleanup(cancel)
 	return ctx
