@@ -30,6 +30,7 @@ type Node struct {
 	store    *store.Store
 	spoolDir string
 	peers    *peers
+	coalesce *coalescer
 	server   *fasthttp.Server
 	ln       net.Listener
 
@@ -89,6 +90,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		return err
 	}
 	n.peers = newPeers(n.cfg)
+	n.coalesce = newCoalescer(n)
 	n.server = n.newServer()
 	n.goLoop(func() { n.serve() })
 	if err := n.register(ctx); err != nil {

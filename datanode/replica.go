@@ -31,6 +31,9 @@ func (n *Node) putReplica(ctx context.Context, rn ring.Node, oid api.OID, p *pay
 		res.created, res.err = n.storePut(ctx, oid, p)
 		return res
 	}
+	if p.file == nil {
+		return n.coalesce.put(rn, rev, oid, p.data)
+	}
 	req := n.newReplicaRequest(fasthttp.MethodPut, rn.Addr, oid, rev)
 	defer fasthttp.ReleaseRequest(req)
 	resp := fasthttp.AcquireResponse()

@@ -96,10 +96,13 @@ func TestBreakerOpensAndCloses(t *testing.T) {
 		}
 		return api.BreakerState{}
 	}
-	for i := 0; i < 10 && breaker().State != "open"; i++ {
-		c.Client(0).PutBytes(ctxT(t), randomBytes(int64(i), 64), api.SHA256, api.Quorum)
-	}
-	if b := breaker(); b.State != "open" || b.Failures < 5 {
+	i := int64(0)
+	Eventually(t, 20*time.Second, "breaker opens for the stopped peer", func() bool {
+		i++
+		c.Client(0).PutBytes(ctxT(t), randomBytes(i, 64), api.SHA256, api.Quorum)
+		return breaker().State == "open"
+	})
+	if b := breaker(); b.Failures < 5 {
 		t.Fatalf("breaker for the stopped peer: %+v; want open after >= 5 failures", b)
 	}
 	doc, _ := c.Client(0).Cluster(ctxT(t))

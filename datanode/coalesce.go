@@ -1,0 +1,113 @@
+package datanode
+
+import (
+	"fmt"
+	"sync"
+
+	"github.com/stratum-store/stratum/api"
+	"github.com/stratum-store/stratum/datanode/store"
+	"github.com/stratum-store/stratum/ring"
+)
+
+// Coalescing limits: at most coalesceInflight batch requests in flight per
+// peer and revision, each of at most coalesceMax objects.
+const (
+	coalesceInflight = 2
+	coalesceMax      = 256
+)
+
+// coalescer merges concurrent small replica writes bound for the same peer
+// under the same ring revision into one replica-batch request, stored there
+// with one synced write. Nothing waits to fill a batch: a write goes out at
+// once when fewer than coalesceInflight requests are in flight, and writes
+// that arrive meanwhile ride in the next request. Its mutex guards only the
+// queues and is never held during I/O or with another lock.
+type coalescer struct {
+	n      *Node
+	mu     sync.Mutex
+	queues map[coalesceKey]*peerQueue
+}
+
+type coalesceKey struct {
+	node ring.Node
+	rev  int64
+}
+
+type peerQueue struct {
+	waiting  []*pendingWrite
+	inflight int
+}
+
+type pendingWrite struct {
+	item store.BatchItem
+	done chan replicaResult // buffered: the sender never blocks
+}
+
+func newCoalescer(n *Node) *coalescer {
+	return &coalescer{n: n, queues: map[coalesceKey]*peerQueue{}}
+}
+
+// put writes one small object to rn through the coalescer and waits for its
+// own outcome. Each request it rides in is bounded by the peer deadline.
+func (c *coalescer) put(rn ring.Node, rev int64, oid api.OID, data []byte) replicaResult {
+	pw := &pendingWrite{item: store.BatchItem{OID: oid, Data: data}, done: make(chan replicaResult, 1)}
+	key := coalesceKey{rn, rev}
+	c.mu.Lock()
+	q := c.queues[key]
+	if q == nil {
+		q = &peerQueue{}
+		c.queues[key] = q
+	}
+	q.waiting = append(q.waiting, pw)
+	start := q.inflight < coalesceInflight
+	if start {
+		q.inflight++
+	}
+	c.mu.Unlock()
+	if start {
+		c.n.inflight.Add(1)
+		go c.send(key, q)
+	}
+	return <-pw.done
+}
+
+// send drains q in batches until it is empty.
+func (c *coalescer) send(key coalesceKey, q *peerQueue) {
+	defer c.n.inflight.Done()
+	for {
+		c.mu.Lock()
+		k := min(len(q.waiting), coalesceMax)
+		batch := q.waiting[:k:k]
+		q.waiting = q.waiting[k:]
+		if k == 0 {
+			q.inflight--
+			if q.inflight == 0 {
+				delete(c.queues, key)
+			}
+		}
+		c.mu.Unlock()
+		if k == 0 {
+			return
+		}
+		c.deliver(key, batch)
+	}
+}
+
+func (c *coalescer) deliver(key coalesceKey, batch []*pendingWrite) {
+	items := make([]store.BatchItem, len(batch))
+	idx := make([]int, len(batch))
+	for i, pw := range batch {
+		items[i], idx[i] = pw.item, i
+	}
+	res, err := c.n.putGroup(key.node, items, idx, key.rev)
+	for i, pw := range batch {
+		r := replicaResult{node: key.node, err: err}
+		if err == nil {
+			r.created = res[i].Created
+			if res[i].Code != "" {
+				r.err = fmt.Errorf("%w: replica %s", api.ErrorForCode(res[i].Code), key.node.ID)
+			}
+		}
+		pw.done <- r
+	}
+}
