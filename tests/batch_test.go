@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/stratum-store/stratum/api"
 	"github.com/stratum-store/stratum/api/client"
@@ -106,5 +107,41 @@ func TestBatchBadInput(t *testing.T) {
 	f(api.PathBatchGet+"?consistency=most", `{"oids":[]}`, 400, "invalid_consistency")
 	if n := totalObjects(c); n != 0 {
 		t.Fatalf("%d objects stored by bad batches", n)
+	}
+}
+
+// A ring-aware client sends requests straight to replicas and picks up a
+// new ring when a reply says there is one.
+func TestRingAwareClientFollowsRingChanges(t *testing.T) {
+	c := MustStartCluster(t, 3, nil)
+	cl, err := client.New(client.Config{Endpoint: c.URL(0), RingAware: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := batchObjects(t, 20, "ring-aware")
+	for _, o := range first {
+		if _, err := cl.PutBytes(ctxT(t), o.Data, api.SHA256, api.Quorum); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.AddNode()
+	c.WaitRingConverged()
+	want := c.Nodes[0].Node.Ring().Revision()
+	Eventually(t, 10*time.Second, "client learns the 4-node ring", func() bool {
+		cl.GetBytes(ctxT(t), first[0].OID, api.Quorum) // any reply carries the node's ring revision
+		return cl.RingRevision() == want
+	})
+	for _, o := range first {
+		got, err := cl.GetBytes(ctxT(t), o.OID, api.Quorum)
+		if err != nil || !bytes.Equal(got, o.Data) {
+			t.Fatalf("ring-aware get after the ring change: %v", err)
+		}
+	}
+	// With the node it would ask first gone, the client tries the next replica.
+	c.StopNode(3)
+	for _, o := range batchObjects(t, 20, "after stop") {
+		if _, err := cl.PutBytes(ctxT(t), o.Data, api.SHA256, api.Quorum); err != nil {
+			t.Fatalf("ring-aware put with one replica stopped: %v", err)
+		}
 	}
 }

@@ -116,3 +116,15 @@ func (c *Client) routed(ctx context.Context, oid api.OID, build func(base string
 	}
 	return err
 }
+
+// RingRevision is the revision of the ring a ring-aware client routes by
+// (0 before it has one, or when not ring-aware).
+func (c *Client) RingRevision() int64 {
+	if c.router == nil {
+		return 0
+	}
+	if r := c.router.ring.Load(); r != nil {
+		return r.Revision()
+	}
+	return 0
+}
