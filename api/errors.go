@@ -29,6 +29,7 @@ var (
 	ErrUnsafe             = errors.New("unsafe: would leave objects below their replication factor")
 	ErrBadState           = errors.New("node state does not allow this")
 	ErrPeerUnavailable    = errors.New("peer unavailable (circuit open)")
+	ErrBusy               = errors.New("busy: too many request bodies in memory; retry")
 )
 
 // errorTable is the single mapping between sentinels, HTTP statuses and codes.
@@ -43,6 +44,7 @@ var errorTable = []struct {
 	{ErrInvalidConsistency, http.StatusBadRequest, "invalid_consistency"},
 	{ErrBadRequest, http.StatusBadRequest, "bad_request"},
 	{ErrTooLarge, http.StatusRequestEntityTooLarge, "too_large"},
+	{ErrBusy, http.StatusTooManyRequests, "busy"},
 	{ErrNotFound, http.StatusNotFound, "not_found"},
 	{ErrRouteNotFound, http.StatusNotFound, "no_route"},
 	{ErrMethodNotAllowed, http.StatusMethodNotAllowed, "method_not_allowed"},

@@ -98,4 +98,7 @@ type StatusDoc struct {
 	ControlPlane string `json:"control_plane"`
 	Objects      int64  `json:"objects"`
 	Bytes        int64  `json:"bytes"`
+	// BodyMemory is the bytes of request bodies this node holds in memory
+	// now; it never exceeds the node's configured maximum.
+	BodyMemory int64 `json:"body_memory_bytes"`
 }

@@ -38,6 +38,17 @@ func (n *Node) handleBatch(ctx *fasthttp.RequestCtx, path string) error {
 	return fmt.Errorf("%w: %s", api.ErrRouteNotFound, path)
 }
 
+// reserveBatch reserves memory for a batch body: its declared length, or
+// the batch maximum when the length is unknown.
+func (n *Node) reserveBatch(ctx *fasthttp.RequestCtx) (release func(), err error) {
+	size := int64(ctx.Request.Header.ContentLength())
+	if size < 0 || size > api.MaxBatchBytes {
+		size = api.MaxBatchBytes
+	}
+	held, err := n.bodies.reserveBody(size, api.MaxBatchBytes)
+	return func() { n.bodies.release(held) }, err
+}
+
 // readFrames reads up to MaxBatchObjects small objects.
 func (n *Node) readFrames(r io.Reader) ([]store.BatchItem, error) {
 	br := bufio.NewReaderSize(io.LimitReader(r, api.MaxBatchBytes+1), 64<<10)
@@ -86,6 +97,11 @@ func (n *Node) batchPut(ctx *fasthttp.RequestCtx, level api.Consistency) error {
 	if !n.Ready() {
 		return fmt.Errorf("%w: this node coordinates no writes (no ring, or fenced)", api.ErrNotReady)
 	}
+	release, err := n.reserveBatch(ctx)
+	if err != nil {
+		return err
+	}
+	defer release()
 	items, err := n.readFrames(n.bodyReader(ctx))
 	if err != nil {
 		return err
@@ -214,6 +230,11 @@ func (n *Node) handleReplicaBatch(ctx *fasthttp.RequestCtx) error {
 	if err := n.checkPeer(ctx); err != nil {
 		return err
 	}
+	release, err := n.reserveBatch(ctx)
+	if err != nil {
+		return err
+	}
+	defer release()
 	items, err := n.readFrames(n.bodyReader(ctx))
 	if err != nil {
 		return err

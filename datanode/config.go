@@ -7,6 +7,7 @@ import (
 	"net"
 	"time"
 
+	"github.com/stratum-store/stratum/api"
 	"github.com/stratum-store/stratum/datanode/store"
 	"github.com/stratum-store/stratum/ring"
 )
@@ -61,8 +62,17 @@ type Config struct {
 	// RequestTimeout bounds a whole client request, including the body
 	// upload; default 5 minutes.
 	RequestTimeout time.Duration
+	// ShutdownGrace bounds how long Close waits for requests in flight;
+	// default 5s.
+	ShutdownGrace time.Duration
 	// IdleTimeout closes keep-alive connections idle for this long; default 60s.
 	IdleTimeout time.Duration
+	// MaxBodyMemory bounds the bytes of request bodies held in memory at
+	// once (objects up to Store.LargeThreshold, batches, replica writes);
+	// a request that would exceed it gets 429 busy. Larger bodies are
+	// spooled to disk and not counted. Default 256 MiB; at least
+	// api.MaxBatchBytes so one batch always fits.
+	MaxBodyMemory int64
 	// Pprof serves Go's profiles under /debug/pprof/ (off by default: they
 	// expose internals).
 	Pprof bool
@@ -85,6 +95,8 @@ func DefaultConfig() Config {
 		PeerRetries:      2,
 		RetryBackoff:     20 * time.Millisecond,
 		HedgeDelay:       20 * time.Millisecond,
+		MaxBodyMemory:    256 << 20,
+		ShutdownGrace:    5 * time.Second,
 		RequestTimeout:   5 * time.Minute,
 		IdleTimeout:      60 * time.Second,
 	}
@@ -107,10 +119,12 @@ func (c Config) Validate() error {
 		return errors.New("datanode: Config.StaleRetries and BreakerThreshold must be >= 1, PeerRetries >= 0")
 	case c.BreakerCooldown <= 0 || c.RetryBackoff <= 0 || c.HedgeDelay <= 0:
 		return errors.New("datanode: Config.BreakerCooldown, RetryBackoff and HedgeDelay must be > 0")
+	case c.MaxBodyMemory < api.MaxBatchBytes:
+		return fmt.Errorf("datanode: Config.MaxBodyMemory must be >= %d (one batch), got %d", api.MaxBatchBytes, c.MaxBodyMemory)
 	case c.RequestTimeout <= 0:
 		return errors.New("datanode: Config.RequestTimeout must be > 0")
-	case c.IdleTimeout <= 0:
-		return errors.New("datanode: Config.IdleTimeout must be > 0")
+	case c.IdleTimeout <= 0 || c.ShutdownGrace <= 0:
+		return errors.New("datanode: Config.IdleTimeout and ShutdownGrace must be > 0")
 	}
 	if _, _, err := net.SplitHostPort(c.ListenAddr); err != nil {
 		return fmt.Errorf("datanode: Config.ListenAddr must be host:port, got %q", c.ListenAddr)

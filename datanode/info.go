@@ -74,7 +74,8 @@ func (n *Node) serveRing(ctx *fasthttp.RequestCtx) error {
 func (n *Node) Status() api.StatusDoc {
 	st := n.store.Stats()
 	doc := api.StatusDoc{Version: 1, ID: n.cfg.ID, Addr: n.self.Addr, Zone: n.cfg.Zone, Generation: n.generation,
-		Ready: n.Ready(), Fenced: n.Fenced(), ControlPlane: n.controlPlaneWord(), Objects: st.Objects, Bytes: st.Bytes}
+		Ready: n.Ready(), Fenced: n.Fenced(), ControlPlane: n.controlPlaneWord(), Objects: st.Objects, Bytes: st.Bytes,
+		BodyMemory: n.bodies.used.Load()}
 	if r := n.Ring(); r != nil {
 		doc.RingRevision = r.Revision()
 	}

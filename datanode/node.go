@@ -31,6 +31,7 @@ type Node struct {
 	spoolDir string
 	peers    *peers
 	coalesce *coalescer
+	bodies   memBudget
 	server   *fasthttp.Server
 	ln       net.Listener
 
@@ -64,6 +65,7 @@ func New(cfg Config) (*Node, error) {
 	}
 	gen := uuid.NewString()
 	n := &Node{
+		bodies:     memBudget{max: cfg.MaxBodyMemory},
 		cfg:        cfg,
 		generation: gen,
 		logger:     logger.With("node", cfg.ID, "generation", gen),
@@ -184,7 +186,13 @@ func (n *Node) Close(ctx context.Context) error {
 	}
 	var errs []error
 	if n.server != nil {
-		errs = append(errs, n.server.ShutdownWithContext(ctx))
+		// A client stuck mid-request would hold the shutdown for the whole
+		// request timeout: give requests in flight a bounded grace.
+		sctx, cancel := context.WithTimeout(ctx, n.cfg.ShutdownGrace)
+		if err := n.server.ShutdownWithContext(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+			errs = append(errs, err)
+		}
+		cancel()
 	} else if n.ln != nil {
 		errs = append(errs, n.ln.Close())
 	}

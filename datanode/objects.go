@@ -41,10 +41,16 @@ func (n *Node) handleObject(ctx *fasthttp.RequestCtx, oid api.OID) error {
 
 func (n *Node) handlePut(ctx *fasthttp.RequestCtx, oid api.OID, level api.Consistency) error {
 	size := int64(ctx.Request.Header.ContentLength())
-	p, err := readPayload(n.bodyReader(ctx), oid, size, n.cfg.Store.MaxObjectSize, n.cfg.Store.LargeThreshold, n.spoolDir)
+	held, err := n.bodies.reserveBody(size, n.cfg.Store.LargeThreshold)
 	if err != nil {
 		return err
 	}
+	p, err := readPayload(n.bodyReader(ctx), oid, size, n.cfg.Store.MaxObjectSize, n.cfg.Store.LargeThreshold, n.spoolDir)
+	if err != nil {
+		n.bodies.release(held)
+		return err
+	}
+	p.free = func() { n.bodies.release(held) } // after the last background replica write
 	p.hold(1)
 	defer p.release()
 	rec, err := n.Put(n.life, oid, p, level)

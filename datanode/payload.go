@@ -18,6 +18,7 @@ type payload struct {
 	file *os.File
 	size int64
 	refs atomic.Int32
+	free func() // if set, runs after the last release (returns budgeted memory)
 }
 
 // reader returns a fresh reader over the whole payload.
@@ -33,8 +34,14 @@ func (p *payload) hold(k int) { p.refs.Add(int32(k)) }
 
 // release drops one user and closes the spool file after the last.
 func (p *payload) release() {
-	if p.refs.Add(-1) == 0 && p.file != nil {
+	if p.refs.Add(-1) != 0 {
+		return
+	}
+	if p.file != nil {
 		p.file.Close()
+	}
+	if p.free != nil {
+		p.free()
 	}
 }
 

@@ -221,6 +221,11 @@ func (n *Node) replicaPut(ctx *fasthttp.RequestCtx, oid api.OID) error {
 	if size < 0 {
 		return fmt.Errorf("%w: replica PUT needs a Content-Length", api.ErrBadRequest)
 	}
+	held, err := n.bodies.reserveBody(size, n.cfg.Store.LargeThreshold)
+	if err != nil {
+		return err
+	}
+	defer n.bodies.release(held)
 	created, err := n.store.PutReader(ctx, oid, n.bodyReader(ctx), size)
 	if err != nil {
 		return storeError(err)

@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net"
 	"testing"
 	"time"
 
 	"github.com/stratum-store/stratum/api"
 	"github.com/stratum-store/stratum/api/client"
+	"github.com/stratum-store/stratum/datanode"
 )
 
 func batchObjects(t *testing.T, n int, prefix string) []client.Object {
@@ -144,4 +146,38 @@ func TestRingAwareClientFollowsRingChanges(t *testing.T) {
 			t.Fatalf("ring-aware put with one replica stopped: %v", err)
 		}
 	}
+}
+
+// Request bodies in memory are bounded: while a slow client holds the whole
+// budget with a half-sent batch, other writes get 429 busy instead of more
+// memory; once it goes away the budget is back.
+func TestBodyMemoryIsBounded(t *testing.T) {
+	c := MustStartCluster(t, 3, func(cfg *datanode.Config) { cfg.MaxBodyMemory = api.MaxBatchBytes })
+	conn, err := net.Dial("tcp", c.Nodes[0].Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// fasthttp reads the first 8 KiB of a body before it calls the handler.
+	fmt.Fprintf(conn, "POST %s HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s 100000\n%s", api.PathBatchPut, api.MaxBatchBytes, sha256Hex("x"), bytes.Repeat([]byte("z"), 9000))
+	Eventually(t, 10*time.Second, "the slow batch holds the budget", func() bool {
+		return c.Nodes[0].Node.Status().BodyMemory == api.MaxBatchBytes
+	})
+	data := []byte("a small object")
+	status, body := rawRequest(t, c.Nodes[0].Addr, "PUT", "/v1/objects/"+sha256Hex(string(data)), data)
+	if status != 429 || errorCode(body) != "busy" {
+		t.Fatalf("PUT while the budget is held: %d %s; want 429 busy", status, body)
+	}
+	conn.Close()
+	Eventually(t, 10*time.Second, "budget released", func() bool { return c.Nodes[0].Node.Status().BodyMemory == 0 })
+	if status, body := rawRequest(t, c.Nodes[0].Addr, "PUT", "/v1/objects/"+sha256Hex(string(data)), data); status != 201 {
+		t.Fatalf("PUT after the slow client left: %d %s; want 201", status, body)
+	}
+	Eventually(t, 10*time.Second, "every node's budget back to 0", func() bool {
+		for _, tn := range c.Nodes {
+			if tn.Node.Status().BodyMemory != 0 {
+				return false
+			}
+		}
+		return true
+	})
 }
