@@ -89,6 +89,12 @@ func (n *Node) publishMembers(members map[string]api.Member) {
 	n.swapView(nil, members)
 	self, ok := members[n.cfg.ID]
 	if !ok {
+		// No member record: removed by an operator, if the ring agrees.
+		if r := n.Ring(); r != nil {
+			if _, inRing := r.Node(n.cfg.ID); !inRing {
+				n.fence("removed from the cluster")
+			}
+		}
 		return
 	}
 	if self.Generation != n.generation || self.State == api.StateDown {
