@@ -1,0 +1,286 @@
+package datanode
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/stratum-store/stratum/api"
+	"github.com/stratum-store/stratum/ring"
+)
+
+// This file holds the read side of the batch endpoints: presence (:has)
+// and bodies (:get), each asked of every node once for all its objects.
+
+// handleReplicaHas answers which of the listed OIDs this node holds.
+func (n *Node) handleReplicaHas(ctx *fasthttp.RequestCtx) error {
+	if err := n.checkPeer(ctx); err != nil {
+		return err
+	}
+	oids, err := n.readOIDList(ctx)
+	if err != nil {
+		return err
+	}
+	has, err := n.store.HasMany(ctx, oids)
+	if err != nil {
+		return storeError(err)
+	}
+	return n.writeJSON(ctx, fasthttp.StatusOK, map[string][]bool{"present": has})
+}
+
+// presence asks every readable replica of every OID whether it holds a
+// copy, one request per node, and returns per OID how many replicas
+// answered and which of them hold it.
+func (n *Node) presence(oids []api.OID) (answers []int, holders [][]ring.Node, v *view) {
+	v = n.view.Load()
+	groups := map[ring.Node][]int{}
+	for i, oid := range oids {
+		key := []byte(oid.String())
+		for _, rn := range uniqueNodes(v.ring.Replicas(key), v.write.Replicas(key)) {
+			if v.state(rn.ID).ReadTarget() {
+				groups[rn] = append(groups[rn], i)
+			}
+		}
+	}
+	answers, holders = make([]int, len(oids)), make([][]ring.Node, len(oids))
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for rn, idx := range groups {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			has, err := n.hasGroup(rn, oids, idx, v.ring.Revision())
+			if err != nil {
+				n.logger.Warn("batch has failed on a replica", "replica", rn.ID, "err", err)
+				return
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			for j, i := range idx {
+				answers[i]++
+				if has[j] {
+					holders[i] = append(holders[i], rn)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return answers, holders, v
+}
+
+// batchHas classifies each OID like a single read would: present once a
+// replica has it and enough answered, missing once enough answered without
+// it, unknown otherwise.
+func (n *Node) batchHas(ctx *fasthttp.RequestCtx, level api.Consistency) error {
+	oids, err := n.readOIDList(ctx)
+	if err != nil {
+		return err
+	}
+	answers, holders, v := n.presence(oids)
+	need := level.Required(v.ring.ReplicationFactor())
+	reply := api.HasReply{Present: []string{}, Missing: []string{}}
+	for i, oid := range oids {
+		switch {
+		case answers[i] >= need && len(holders[i]) > 0:
+			reply.Present = append(reply.Present, oid.String())
+		case answers[i] >= need:
+			reply.Missing = append(reply.Missing, oid.String())
+		default:
+			reply.Unknown = append(reply.Unknown, oid.String())
+		}
+	}
+	return n.writeJSON(ctx, fasthttp.StatusOK, reply)
+}
+
+func uniqueNodes(a, b []ring.Node) []ring.Node {
+	out := append([]ring.Node{}, a...)
+	for _, rn := range b {
+		dup := false
+		for _, x := range out {
+			dup = dup || x.ID == rn.ID
+		}
+		if !dup {
+			out = append(out, rn)
+		}
+	}
+	return out
+}
+
+func (n *Node) hasGroup(rn ring.Node, oids []api.OID, idx []int, rev int64) ([]bool, error) {
+	if rn.ID == n.cfg.ID {
+		group := make([]api.OID, len(idx))
+		for j, i := range idx {
+			group[j] = oids[i]
+		}
+		return n.store.HasMany(n.life, group)
+	}
+	var out struct {
+		Present []bool `json:"present"`
+	}
+	err := n.postOIDs(rn, api.PathReplicaHas, oids, idx, rev, n.cfg.PeerTimeout, func(body []byte) error {
+		if err := json.Unmarshal(body, &out); err != nil || len(out.Present) != len(idx) {
+			return fmt.Errorf("peer %s: bad has reply: %v", rn.ID, err)
+		}
+		return nil
+	})
+	return out.Present, err
+}
+
+// postOIDs sends the OIDs oids[idx] to a peer's batch endpoint path and
+// hands the reply body to read before the response is released.
+func (n *Node) postOIDs(rn ring.Node, path string, oids []api.OID, idx []int, rev int64, timeout time.Duration, read func([]byte) error) error {
+	list := api.OIDList{OIDs: make([]string, len(idx))}
+	for j, i := range idx {
+		list.OIDs[j] = oids[i].String()
+	}
+	body, _ := json.Marshal(list)
+	req := n.newPeerRequest(fasthttp.MethodPost, rn.Addr, path, rev)
+	defer fasthttp.ReleaseRequest(req)
+	req.SetBodyRaw(body)
+	resp := fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseResponse(resp)
+	if err := n.do(rn.Addr, req, resp, timeout, true); err != nil {
+		return err
+	}
+	return read(resp.Body())
+}
+
+// batchGet streams the objects as frames, in request order. It learns
+// which replicas hold each object with one presence request per node, reads
+// local copies from the store and fetches the others in one request per
+// holding node; an object whose fetched copy fails verification is read
+// again alone. An object that cannot be returned gets a missing frame with
+// its error code, decided as a single read would decide it.
+func (n *Node) batchGet(ctx *fasthttp.RequestCtx, level api.Consistency) error {
+	oids, err := n.readOIDList(ctx)
+	if err != nil {
+		return err
+	}
+	answers, holders, v := n.presence(oids)
+	need := level.Required(v.ring.ReplicationFactor())
+	bodies := n.fetchBodies(oids, answers, holders, need, v.ring.Revision())
+	life := n.life
+	ctx.SetContentType("application/octet-stream")
+	ctx.SetBodyStreamWriter(func(w *bufio.Writer) {
+		for i, oid := range oids {
+			data, err := bodies[i], error(nil)
+			switch {
+			case answers[i] < need:
+				err = fmt.Errorf("%w: %d replicas answered", api.ErrQuorumNotReached, answers[i])
+			case len(holders[i]) == 0:
+				err = api.ErrNotFound
+			case data == nil: // the batched copy was missing or bad: read it alone
+				var p *payload
+				if p, err = n.Get(life, oid, level); err == nil {
+					data, _ = io.ReadAll(p.reader())
+					p.hold(1)
+					p.release()
+				}
+			}
+			if err != nil {
+				_, code := api.StatusOf(err)
+				api.WriteMissingFrame(w, oid, code)
+				continue
+			}
+			api.WriteFrame(w, oid, data)
+		}
+		w.Flush()
+	})
+	return nil
+}
+
+// fetchBodies returns the verified bytes of every object that enough
+// replicas answered for and some replica holds: local copies from the
+// store, the others batched per holding node. Entries it could not get
+// verified stay nil.
+func (n *Node) fetchBodies(oids []api.OID, answers []int, holders [][]ring.Node, need int, rev int64) [][]byte {
+	bodies := make([][]byte, len(oids))
+	groups := map[ring.Node][]int{}
+	for i := range oids {
+		if answers[i] < need || len(holders[i]) == 0 {
+			continue
+		}
+		src := holders[i][0]
+		for _, h := range holders[i] {
+			if h.ID == n.cfg.ID {
+				src = h
+			}
+		}
+		groups[src] = append(groups[src], i)
+	}
+	var wg sync.WaitGroup
+	for rn, idx := range groups {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			n.fetchGroup(rn, oids, idx, rev, bodies)
+		}()
+	}
+	wg.Wait()
+	return bodies
+}
+
+// fetchGroup fills bodies[i] for the objects idx held by rn. Each index is
+// written by exactly one group, so no lock is needed.
+func (n *Node) fetchGroup(rn ring.Node, oids []api.OID, idx []int, rev int64, bodies [][]byte) {
+	if rn.ID == n.cfg.ID {
+		for _, i := range idx {
+			if obj, err := n.store.Get(n.life, oids[i]); err == nil && obj.Body == nil {
+				bodies[i] = obj.Data
+			}
+		}
+		return
+	}
+	timeout := n.cfg.peerTimeout(int64(len(idx)) * n.cfg.Store.LargeThreshold)
+	err := n.postOIDs(rn, api.PathReplicaGet, oids, idx, rev, timeout, func(body []byte) error {
+		r := bufio.NewReader(bytes.NewReader(body))
+		for _, i := range idx {
+			oid, data, code, err := api.ReadFrame(r, n.cfg.Store.LargeThreshold)
+			if err != nil {
+				return err
+			}
+			if code == "" && oid == oids[i] && api.Verify(oid, data) == nil {
+				bodies[i] = data
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		n.logger.Warn("batch fetch failed", "replica", rn.ID, "err", err)
+	}
+}
+
+// handleReplicaGet sends this node's verified copies of the listed small
+// objects as frames; large or missing ones get a missing frame.
+func (n *Node) handleReplicaGet(ctx *fasthttp.RequestCtx) error {
+	if err := n.checkPeer(ctx); err != nil {
+		return err
+	}
+	oids, err := n.readOIDList(ctx)
+	if err != nil {
+		return err
+	}
+	var buf bytes.Buffer
+	for _, oid := range oids {
+		obj, err := n.store.Get(ctx, oid)
+		switch {
+		case err != nil:
+			_, code := api.StatusOf(storeError(err))
+			api.WriteMissingFrame(&buf, oid, code)
+		case obj.Body != nil:
+			obj.Body.Close()
+			api.WriteMissingFrame(&buf, oid, "too_large")
+		default:
+			api.WriteFrame(&buf, oid, obj.Data)
+		}
+	}
+	ctx.SetContentType("application/octet-stream")
+	ctx.SetBody(buf.Bytes())
+	return nil
+}
