@@ -31,6 +31,7 @@ type Node struct {
 	spoolDir string
 	peers    *peers
 	coalesce *coalescer
+	metrics  *metrics
 	bodies   memBudget
 	server   *fasthttp.Server
 	ln       net.Listener
@@ -93,6 +94,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	}
 	n.peers = newPeers(n.cfg)
 	n.coalesce = newCoalescer(n)
+	n.metrics = newMetrics(n)
 	n.server = n.newServer()
 	n.goLoop(func() { n.serve() })
 	if err := n.register(ctx); err != nil {

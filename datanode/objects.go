@@ -55,6 +55,7 @@ func (n *Node) handlePut(ctx *fasthttp.RequestCtx, oid api.OID, level api.Consis
 	defer p.release()
 	rec, err := n.Put(n.life, oid, p, level)
 	if err != nil {
+		n.countQuorumFailure("put", err)
 		return err
 	}
 	status := fasthttp.StatusOK
@@ -67,6 +68,7 @@ func (n *Node) handlePut(ctx *fasthttp.RequestCtx, oid api.OID, level api.Consis
 func (n *Node) handleGet(ctx *fasthttp.RequestCtx, oid api.OID, level api.Consistency) error {
 	p, err := n.Get(n.life, oid, level)
 	if err != nil {
+		n.countQuorumFailure("get", err)
 		return err
 	}
 	n.objectHeaders(ctx, oid, p.size)

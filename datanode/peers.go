@@ -96,8 +96,10 @@ func (n *Node) do(addr string, req *fasthttp.Request, resp *fasthttp.Response, t
 		if !br.allow() {
 			return fmt.Errorf("%w: %s", api.ErrPeerUnavailable, addr)
 		}
+		t0 := time.Now()
 		err = client.DoDeadline(req, resp, deadline)
 		br.record(err != nil)
+		n.metrics.replicaLatency.WithLabelValues(addr, outcome(err, resp)).Observe(time.Since(t0).Seconds())
 		if err == nil || !retryable || attempt >= n.cfg.PeerRetries {
 			break
 		}
@@ -111,6 +113,17 @@ func (n *Node) do(addr string, req *fasthttp.Request, resp *fasthttp.Response, t
 		return err
 	}
 	return n.replyError(addr, resp)
+}
+
+// outcome labels a peer call: "ok", "error" (an error reply) or "transport".
+func outcome(err error, resp *fasthttp.Response) string {
+	switch {
+	case err != nil:
+		return "transport"
+	case resp.StatusCode() >= 300:
+		return "error"
+	}
+	return "ok"
 }
 
 func (n *Node) replyError(addr string, resp *fasthttp.Response) error {

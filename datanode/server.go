@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/valyala/fasthttp"
 	"github.com/valyala/fasthttp/pprofhandler"
@@ -39,7 +40,11 @@ func (n *Node) newServer() *fasthttp.Server {
 // handle routes on the raw request path: fasthttp normalises ctx.Path()
 // (decoding %2f and resolving ".."), and an OID must be judged as sent.
 func (n *Node) handle(ctx *fasthttp.RequestCtx) {
+	start := time.Now()
 	path := rawPath(ctx)
+	defer func() {
+		n.metrics.observe(routeOf(path), string(ctx.Method()), ctx.Response.StatusCode(), time.Since(start))
+	}()
 	if r := n.Ring(); r != nil {
 		ctx.Response.Header.Set(api.HeaderRingRevision, strconv.FormatInt(r.Revision(), 10))
 	}
@@ -57,6 +62,8 @@ func (n *Node) handle(ctx *fasthttp.RequestCtx) {
 		err = n.handleReplicaGet(ctx)
 	case strings.HasPrefix(path, api.PathReplicas):
 		err = n.withOID(ctx, strings.TrimPrefix(path, api.PathReplicas), n.handleReplica)
+	case path == "/metrics":
+		n.metrics.handler(ctx)
 	case n.cfg.Pprof && strings.HasPrefix(path, "/debug/pprof/"):
 		pprofhandler.PprofHandler(ctx)
 	default:

@@ -1,0 +1,115 @@
+package datanode
+
+import (
+	"errors"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/valyala/fasthttp"
+	"github.com/valyala/fasthttp/fasthttpadaptor"
+
+	"github.com/stratum-store/stratum/api"
+)
+
+// metrics are one node's Prometheus metrics, in a registry of its own (no
+// global registry: several nodes can share a process). GET /metrics serves
+// them.
+type metrics struct {
+	reg            *prometheus.Registry
+	requests       *prometheus.CounterVec
+	latency        *prometheus.HistogramVec
+	quorumFailures *prometheus.CounterVec
+	replicaLatency *prometheus.HistogramVec
+	handler        fasthttp.RequestHandler
+}
+
+func newMetrics(n *Node) *metrics {
+	m := &metrics{reg: prometheus.NewRegistry()}
+	m.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "stratum_requests_total", Help: "HTTP requests served, by route and status.",
+	}, []string{"route", "method", "status"})
+	m.latency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "stratum_request_seconds", Help: "HTTP request latency, by route.",
+		Buckets: prometheus.ExponentialBuckets(0.0002, 2, 16),
+	}, []string{"route", "method"})
+	m.quorumFailures = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "stratum_quorum_failures_total", Help: "Coordinated requests answered 503 quorum_not_reached, by operation.",
+	}, []string{"op"})
+	m.replicaLatency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "stratum_replica_call_seconds", Help: "Latency of calls to peer replicas, by peer and outcome.",
+		Buckets: prometheus.ExponentialBuckets(0.0002, 2, 16),
+	}, []string{"peer", "outcome"})
+	gauge := func(name, help string, f func() float64) {
+		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f))
+	}
+	gauge("stratum_ring_revision", "Revision of the ring this node uses.", func() float64 {
+		if r := n.Ring(); r != nil {
+			return float64(r.Revision())
+		}
+		return 0
+	})
+	gauge("stratum_store_objects", "Objects in this node's store.", func() float64 { return float64(n.store.Stats().Objects) })
+	gauge("stratum_store_bytes", "Logical bytes in this node's store.", func() float64 { return float64(n.store.Stats().Bytes) })
+	gauge("stratum_body_memory_bytes", "Request bodies held in memory.", func() float64 { return float64(n.bodies.used.Load()) })
+	gauge("stratum_etcd_session_up", "1 while the node's registration lease is alive.", func() float64 { return b2f(n.ControlPlaneOK()) })
+	gauge("stratum_fenced", "1 once this generation is fenced.", func() float64 { return b2f(n.Fenced()) })
+	m.reg.MustRegister(m.requests, m.latency, m.quorumFailures, m.replicaLatency, breakerCollector{n})
+	m.handler = fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}))
+	return m
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// countQuorumFailure counts a coordinated request that missed its level.
+func (n *Node) countQuorumFailure(op string, err error) {
+	if errors.Is(err, api.ErrQuorumNotReached) {
+		n.metrics.quorumFailures.WithLabelValues(op).Inc()
+	}
+}
+
+// observe records one served request.
+func (m *metrics) observe(route, method string, status int, took time.Duration) {
+	m.requests.WithLabelValues(route, method, strconv.Itoa(status)).Inc()
+	m.latency.WithLabelValues(route, method).Observe(took.Seconds())
+}
+
+// breakerCollector exports each peer's circuit-breaker state
+// (0 closed, 1 half-open, 2 open) at scrape time.
+type breakerCollector struct{ n *Node }
+
+var breakerDesc = prometheus.NewDesc("stratum_peer_breaker_state", "Circuit breaker per peer: 0 closed, 1 half-open, 2 open.", []string{"peer"}, nil)
+
+func (c breakerCollector) Describe(ch chan<- *prometheus.Desc) { ch <- breakerDesc }
+
+func (c breakerCollector) Collect(ch chan<- prometheus.Metric) {
+	if c.n.peers == nil {
+		return
+	}
+	for _, b := range c.n.peers.states() {
+		v := map[string]float64{breakerClosed: 0, breakerHalfOpen: 1, breakerOpen: 2}[b.State]
+		ch <- prometheus.MustNewConstMetric(breakerDesc, prometheus.GaugeValue, v, b.Peer)
+	}
+}
+
+// routeOf names a raw path's route for metric labels (bounded cardinality:
+// OIDs and node IDs never become labels).
+func routeOf(path string) string {
+	for _, p := range []string{"/v1/objects/", "/internal/v1/replica/", "/v1/admin/nodes", "/debug/pprof/"} {
+		if len(path) >= len(p) && path[:len(p)] == p {
+			return p
+		}
+	}
+	switch path {
+	case "/v1/objects:put", "/v1/objects:get", "/v1/objects:has", "/internal/v1/replica-batch", "/internal/v1/replica-has",
+		"/internal/v1/replica-get", "/v1/ring", "/v1/cluster", "/v1/status", "/healthz", "/readyz", "/metrics":
+		return path
+	}
+	return "other"
+}
