@@ -3,6 +3,7 @@ package datanode
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -113,7 +114,7 @@ func (n *Node) batchPut(ctx *fasthttp.RequestCtx, level api.Consistency) error {
 	defer release()
 	reply := api.BatchPutReply{Items: make([]api.BatchPutItem, len(items))}
 	groups, need, rev := n.groupForWrite(items, reply.Items, level)
-	n.sendGroups(groups, items, rev, reply.Items)
+	n.sendGroups(n.requestContext(ctx), groups, items, rev, reply.Items)
 	for i := range reply.Items {
 		it := &reply.Items[i]
 		if it.Error == nil && len(it.Acked) < need {
@@ -160,7 +161,7 @@ func errorDetail(err error) *api.ErrorDetail {
 
 // sendGroups writes each group to its replica in parallel and records the
 // acknowledgements per item.
-func (n *Node) sendGroups(groups map[ring.Node][]int, items []store.BatchItem, rev int64, out []api.BatchPutItem) {
+func (n *Node) sendGroups(ctx context.Context, groups map[ring.Node][]int, items []store.BatchItem, rev int64, out []api.BatchPutItem) {
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	for rn, idx := range groups {
@@ -169,7 +170,7 @@ func (n *Node) sendGroups(groups map[ring.Node][]int, items []store.BatchItem, r
 		go func() {
 			defer wg.Done()
 			defer n.inflight.Done()
-			res, err := n.putGroup(rn, items, idx, rev)
+			res, err := n.putGroup(ctx, rn, items, idx, rev)
 			mu.Lock()
 			defer mu.Unlock()
 			for j, i := range idx {
@@ -186,7 +187,7 @@ func (n *Node) sendGroups(groups map[ring.Node][]int, items []store.BatchItem, r
 	wg.Wait()
 }
 
-func (n *Node) putGroup(rn ring.Node, items []store.BatchItem, idx []int, rev int64) ([]api.ReplicaBatchResult, error) {
+func (n *Node) putGroup(ctx context.Context, rn ring.Node, items []store.BatchItem, idx []int, rev int64) ([]api.ReplicaBatchResult, error) {
 	group := make([]store.BatchItem, len(idx))
 	size := 0
 	for j, i := range idx {
@@ -200,7 +201,7 @@ func (n *Node) putGroup(rn ring.Node, items []store.BatchItem, idx []int, rev in
 	for _, it := range group {
 		api.WriteFrame(&body, it.OID, it.Data)
 	}
-	req := n.newPeerRequest(fasthttp.MethodPost, rn.Addr, api.PathReplicaBatch, rev)
+	req := n.newPeerRequest(ctx, fasthttp.MethodPost, rn.Addr, api.PathReplicaBatch, rev)
 	defer fasthttp.ReleaseRequest(req)
 	req.SetBodyRaw(body.Bytes())
 	resp := fasthttp.AcquireResponse()

@@ -140,7 +140,7 @@ func (n *Node) postOIDs(rn ring.Node, path string, oids []api.OID, idx []int, re
 		list.OIDs[j] = oids[i].String()
 	}
 	body, _ := json.Marshal(list)
-	req := n.newPeerRequest(fasthttp.MethodPost, rn.Addr, path, rev)
+	req := n.newPeerRequest(n.life, fasthttp.MethodPost, rn.Addr, path, rev)
 	defer fasthttp.ReleaseRequest(req)
 	req.SetBodyRaw(body)
 	resp := fasthttp.AcquireResponse()

@@ -1,6 +1,7 @@
 package datanode
 
 import (
+	"context"
 	"fmt"
 	"sync"
 
@@ -39,6 +40,7 @@ type peerQueue struct {
 }
 
 type pendingWrite struct {
+	id   string // request ID
 	item store.BatchItem
 	done chan replicaResult // buffered: the sender never blocks
 }
@@ -49,8 +51,8 @@ func newCoalescer(n *Node) *coalescer {
 
 // put writes one small object to rn through the coalescer and waits for its
 // own outcome. Each request it rides in is bounded by the peer deadline.
-func (c *coalescer) put(rn ring.Node, rev int64, oid api.OID, data []byte) replicaResult {
-	pw := &pendingWrite{item: store.BatchItem{OID: oid, Data: data}, done: make(chan replicaResult, 1)}
+func (c *coalescer) put(ctx context.Context, rn ring.Node, rev int64, oid api.OID, data []byte) replicaResult {
+	pw := &pendingWrite{id: requestID(ctx), item: store.BatchItem{OID: oid, Data: data}, done: make(chan replicaResult, 1)}
 	key := coalesceKey{rn, rev}
 	c.mu.Lock()
 	q := c.queues[key]
@@ -96,10 +98,14 @@ func (c *coalescer) send(key coalesceKey, q *peerQueue) {
 func (c *coalescer) deliver(key coalesceKey, batch []*pendingWrite) {
 	items := make([]store.BatchItem, len(batch))
 	idx := make([]int, len(batch))
+	ids := make([]string, len(batch))
 	for i, pw := range batch {
-		items[i], idx[i] = pw.item, i
+		items[i], idx[i], ids[i] = pw.item, i, pw.id
 	}
-	res, err := c.n.putGroup(key.node, items, idx, key.rev)
+	// The batch request carries the first writer's request ID; the others
+	// are logged here, so each request ID leads to the batch it rode in.
+	c.n.logger.Debug("coalesced replica batch", "replica", key.node.ID, "request_id", ids[0], "request_ids", ids)
+	res, err := c.n.putGroup(withRequestID(c.n.life, ids[0]), key.node, items, idx, key.rev)
 	for i, pw := range batch {
 		r := replicaResult{node: key.node, err: err}
 		if err == nil {

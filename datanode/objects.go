@@ -1,6 +1,7 @@
 package datanode
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"strconv"
@@ -13,6 +14,7 @@ import (
 // handleObject serves the public object API: PUT, GET and HEAD of
 // /v1/objects/{oid}, coordinated across the object's replicas.
 func (n *Node) handleObject(ctx *fasthttp.RequestCtx, oid api.OID) error {
+	rctx := n.requestContext(ctx)
 	level, err := api.ParseConsistency(string(ctx.QueryArgs().Peek(api.QueryConsistency)))
 	if err != nil {
 		return err
@@ -22,11 +24,11 @@ func (n *Node) handleObject(ctx *fasthttp.RequestCtx, oid api.OID) error {
 	}
 	switch string(ctx.Method()) {
 	case fasthttp.MethodPut:
-		return n.handlePut(ctx, oid, level)
+		return n.handlePut(ctx, rctx, oid, level)
 	case fasthttp.MethodGet:
-		return n.handleGet(ctx, oid, level)
+		return n.handleGet(ctx, rctx, oid, level)
 	case fasthttp.MethodHead:
-		size, err := n.Head(n.life, oid, level)
+		size, err := n.Head(rctx, oid, level)
 		if err != nil {
 			return err
 		}
@@ -39,7 +41,7 @@ func (n *Node) handleObject(ctx *fasthttp.RequestCtx, oid api.OID) error {
 	return fmt.Errorf("%w: %s on an object; use PUT, GET or HEAD", api.ErrMethodNotAllowed, ctx.Method())
 }
 
-func (n *Node) handlePut(ctx *fasthttp.RequestCtx, oid api.OID, level api.Consistency) error {
+func (n *Node) handlePut(ctx *fasthttp.RequestCtx, rctx context.Context, oid api.OID, level api.Consistency) error {
 	size := int64(ctx.Request.Header.ContentLength())
 	held, err := n.bodies.reserveBody(size, n.cfg.Store.LargeThreshold)
 	if err != nil {
@@ -53,7 +55,7 @@ func (n *Node) handlePut(ctx *fasthttp.RequestCtx, oid api.OID, level api.Consis
 	p.free = func() { n.bodies.release(held) } // after the last background replica write
 	p.hold(1)
 	defer p.release()
-	rec, err := n.Put(n.life, oid, p, level)
+	rec, err := n.Put(rctx, oid, p, level)
 	if err != nil {
 		n.countQuorumFailure("put", err)
 		return err
@@ -65,8 +67,8 @@ func (n *Node) handlePut(ctx *fasthttp.RequestCtx, oid api.OID, level api.Consis
 	return n.writeJSON(ctx, status, rec)
 }
 
-func (n *Node) handleGet(ctx *fasthttp.RequestCtx, oid api.OID, level api.Consistency) error {
-	p, err := n.Get(n.life, oid, level)
+func (n *Node) handleGet(ctx *fasthttp.RequestCtx, rctx context.Context, oid api.OID, level api.Consistency) error {
+	p, err := n.Get(rctx, oid, level)
 	if err != nil {
 		n.countQuorumFailure("get", err)
 		return err
@@ -85,6 +87,14 @@ func (n *Node) objectHeaders(ctx *fasthttp.RequestCtx, oid api.OID, size int64) 
 	ctx.Response.Header.Set("ETag", `"`+oid.String()+`"`)
 	ctx.Response.Header.Set(headerSize, strconv.FormatInt(size, 10))
 	ctx.SetContentType("application/octet-stream")
+}
+
+// requestContext is the context coordinated work runs under: the node's
+// lifetime (not the RequestCtx, which fasthttp recycles while replica calls
+// may still run) plus the request's ID.
+func (n *Node) requestContext(ctx *fasthttp.RequestCtx) context.Context {
+	id, _ := ctx.UserValue(requestIDKey{}).(string)
+	return withRequestID(n.life, id)
 }
 
 // releasingReader releases a spooled payload when fasthttp closes the body

@@ -1,6 +1,7 @@
 package datanode
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -68,13 +69,16 @@ func (p *peers) states() []api.BreakerState {
 
 // newReplicaRequest builds a request to a peer's replica endpoint, carrying
 // the ring revision (the fencing token) and this node's ID and generation.
-func (n *Node) newReplicaRequest(method, addr string, oid api.OID, rev int64) *fasthttp.Request {
-	return n.newPeerRequest(method, addr, api.PathReplicas+oid.String(), rev)
+func (n *Node) newReplicaRequest(ctx context.Context, method, addr string, oid api.OID, rev int64) *fasthttp.Request {
+	return n.newPeerRequest(ctx, method, addr, api.PathReplicas+oid.String(), rev)
 }
 
 // newPeerRequest builds a node-to-node request to path on addr.
-func (n *Node) newPeerRequest(method, addr, path string, rev int64) *fasthttp.Request {
+func (n *Node) newPeerRequest(ctx context.Context, method, addr, path string, rev int64) *fasthttp.Request {
 	req := fasthttp.AcquireRequest()
+	if id := requestID(ctx); id != "" {
+		req.Header.Set(HeaderRequestID, id)
+	}
 	req.Header.SetMethod(method)
 	req.SetRequestURI("http://" + addr + path)
 	req.Header.Set(api.HeaderRingRevision, strconv.FormatInt(rev, 10))

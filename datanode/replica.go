@@ -32,9 +32,9 @@ func (n *Node) putReplica(ctx context.Context, rn ring.Node, oid api.OID, p *pay
 		return res
 	}
 	if p.file == nil {
-		return n.coalesce.put(rn, rev, oid, p.data)
+		return n.coalesce.put(ctx, rn, rev, oid, p.data)
 	}
-	req := n.newReplicaRequest(fasthttp.MethodPut, rn.Addr, oid, rev)
+	req := n.newReplicaRequest(ctx, fasthttp.MethodPut, rn.Addr, oid, rev)
 	defer fasthttp.ReleaseRequest(req)
 	resp := fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseResponse(resp)
@@ -60,7 +60,7 @@ func (n *Node) getReplica(ctx context.Context, rn ring.Node, oid api.OID, rev in
 	if rn.ID == n.cfg.ID {
 		res.obj, res.err = n.storeGet(ctx, oid)
 	} else {
-		res.obj, res.err = n.fetchRemote(rn, oid, rev)
+		res.obj, res.err = n.fetchRemote(ctx, rn, oid, rev)
 	}
 	if res.obj != nil {
 		res.size = res.obj.size
@@ -89,18 +89,18 @@ func (n *Node) storeGet(ctx context.Context, oid api.OID) (*payload, error) {
 const inlineMax = 1 << 20
 
 // fetchRemote GETs a peer's copy, streaming it, and verifies it against oid.
-func (n *Node) fetchRemote(rn ring.Node, oid api.OID, rev int64) (*payload, error) {
-	p, size, err := n.fetchRemoteOnce(rn, oid, rev, inlineMax)
+func (n *Node) fetchRemote(ctx context.Context, rn ring.Node, oid api.OID, rev int64) (*payload, error) {
+	p, size, err := n.fetchRemoteOnce(ctx, rn, oid, rev, inlineMax)
 	if err == nil && p == nil {
-		p, _, err = n.fetchRemoteOnce(rn, oid, rev, size)
+		p, _, err = n.fetchRemoteOnce(ctx, rn, oid, rev, size)
 	}
 	return p, err
 }
 
 // fetchRemoteOnce asks for the copy if it is at most max bytes. It returns a
 // nil payload and the size when the copy is larger.
-func (n *Node) fetchRemoteOnce(rn ring.Node, oid api.OID, rev, max int64) (*payload, int64, error) {
-	req := n.newReplicaRequest(fasthttp.MethodGet, rn.Addr, oid, rev)
+func (n *Node) fetchRemoteOnce(ctx context.Context, rn ring.Node, oid api.OID, rev, max int64) (*payload, int64, error) {
+	req := n.newReplicaRequest(ctx, fasthttp.MethodGet, rn.Addr, oid, rev)
 	defer fasthttp.ReleaseRequest(req)
 	req.URI().QueryArgs().Set(queryInlineMax, strconv.FormatInt(max, 10))
 	resp := fasthttp.AcquireResponse()
@@ -140,7 +140,7 @@ func (n *Node) headReplica(ctx context.Context, rn ring.Node, oid api.OID, rev i
 		res.err = storeError(res.err)
 		return res
 	}
-	req := n.newReplicaRequest(fasthttp.MethodHead, rn.Addr, oid, rev)
+	req := n.newReplicaRequest(ctx, fasthttp.MethodHead, rn.Addr, oid, rev)
 	defer fasthttp.ReleaseRequest(req)
 	resp := fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseResponse(resp)
@@ -230,6 +230,7 @@ func (n *Node) replicaPut(ctx *fasthttp.RequestCtx, oid api.OID) error {
 	if err != nil {
 		return storeError(err)
 	}
+	n.logger.Debug("replica write", "request_id", ctx.UserValue(requestIDKey{}), "oid", oid, "created", created)
 	ctx.Response.Header.Set(api.HeaderCreated, strconv.FormatBool(created))
 	ctx.SetStatusCode(fasthttp.StatusCreated)
 	if !created {

@@ -42,8 +42,14 @@ func (n *Node) newServer() *fasthttp.Server {
 func (n *Node) handle(ctx *fasthttp.RequestCtx) {
 	start := time.Now()
 	path := rawPath(ctx)
+	id := incomingRequestID(ctx)
+	ctx.SetUserValue(requestIDKey{}, id)
 	defer func() {
-		n.metrics.observe(routeOf(path), string(ctx.Method()), ctx.Response.StatusCode(), time.Since(start))
+		status := ctx.Response.StatusCode()
+		ctx.Response.Header.Set(HeaderRequestID, id)
+		n.metrics.observe(routeOf(path), string(ctx.Method()), status, time.Since(start))
+		n.logger.Debug("request", "method", string(ctx.Method()), "path", path, "status", status,
+			"request_id", id, "took", time.Since(start))
 	}()
 	if r := n.Ring(); r != nil {
 		ctx.Response.Header.Set(api.HeaderRingRevision, strconv.FormatInt(r.Revision(), 10))
@@ -104,6 +110,7 @@ func (n *Node) writeError(ctx *fasthttp.RequestCtx, err error) {
 	}
 	ctx.Response.Reset()
 	ctx.Response.Header.Set(HeaderErrorCode, code)
+	n.logger.Debug("request failed", "request_id", ctx.UserValue(requestIDKey{}), "code", code, "err", err)
 	ctx.Response.Header.Set(api.HeaderNode, n.cfg.ID)
 	if r := n.Ring(); r != nil {
 		ctx.Response.Header.Set(api.HeaderRingRevision, strconv.FormatInt(r.Revision(), 10))
