@@ -32,6 +32,7 @@ type Node struct {
 	peers    *peers
 	coalesce *coalescer
 	metrics  *metrics
+	errors   errorLog // recent server-side errors, for the status page
 	bodies   memBudget
 	server   *fasthttp.Server
 	ln       net.Listener

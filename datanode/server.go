@@ -68,6 +68,8 @@ func (n *Node) handle(ctx *fasthttp.RequestCtx) {
 		err = n.handleReplicaGet(ctx)
 	case strings.HasPrefix(path, api.PathReplicas):
 		err = n.withOID(ctx, strings.TrimPrefix(path, api.PathReplicas), n.handleReplica)
+	case path == "/ui/" || path == "/ui":
+		err = n.serveUI(ctx)
 	case path == "/metrics":
 		n.metrics.handler(ctx)
 	case n.cfg.Pprof && strings.HasPrefix(path, "/debug/pprof/"):
@@ -106,6 +108,7 @@ func (n *Node) writeError(ctx *fasthttp.RequestCtx, err error) {
 	status, body := api.EncodeError(err)
 	_, code := api.StatusOf(err)
 	if status >= 500 {
+		n.errors.add(string(ctx.Method()) + " " + rawPath(ctx) + ": " + err.Error())
 		n.logger.Error("request failed", "method", string(ctx.Method()), "path", rawPath(ctx), "err", err)
 	}
 	ctx.Response.Reset()
