@@ -150,11 +150,13 @@ func (d *detector) tick(ctx context.Context) error {
 	for id, m := range members {
 		rec, ok := live[id]
 		alive := ok && rec.Generation == m.Generation
-		if alive || d.lastSeen[id].IsZero() {
+		switch {
+		case alive:
 			d.lastSeen[id] = now
-			if !alive {
-				d.lastSeen[id] = d.start
-			}
+		case d.lastSeen[id].IsZero() && now.Sub(d.start) < d.cfg.Grace:
+			d.lastSeen[id] = d.start // silent since before this term, as far as we know
+		case d.lastSeen[id].IsZero():
+			d.lastSeen[id] = now // first seen after the grace: its silence starts now
 		}
 		if now.Sub(d.start) < d.cfg.Grace {
 			continue
@@ -202,6 +204,10 @@ func (d *detector) recentEvents(events []int64) []int64 {
 // transition writes m's new state if m is unchanged since it was read and
 // this detector still holds the leadership.
 func (d *detector) transition(ctx context.Context, seen api.Member, to api.MemberState) error {
+	var conds []clientv3.Cmp
+	if to != api.StateActive { // the node must still be silent when the verdict is written
+		conds = append(conds, clientv3.Compare(clientv3.CreateRevision(d.c.key("nodes", seen.ID)), "=", 0))
+	}
 	err := d.c.updateMember(ctx, seen.ID, func(m *api.Member, exists bool) error {
 		if !exists || m.State != seen.State || m.Generation != seen.Generation {
 			return errSkip
@@ -211,7 +217,7 @@ func (d *detector) transition(ctx context.Context, seen api.Member, to api.Membe
 			m.SuspectEvents = append(d.recentEvents(m.SuspectEvents), time.Now().UnixMilli())
 		}
 		return nil
-	}, d.fence)
+	}, conds, d.fence)
 	if errors.Is(err, errSkip) {
 		return nil
 	}

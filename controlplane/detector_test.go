@@ -91,6 +91,7 @@ func TestFlapDampingSurvivesLeaderChange(t *testing.T) {
 		t.Fatalf("suspect events in etcd: %v; want 3", m.SuspectEvents)
 	}
 	stopA()
+	lease.Close(ctxT(t)) // f1 goes silent for good
 	// A new leader reads the damping from etcd: judged on the record alone,
 	// a silence of 1.5x the suspect timeout is not enough, 2x is.
 	cfg := testDetectorConfig("B")
@@ -112,8 +113,9 @@ func TestFlapDampingSurvivesLeaderChange(t *testing.T) {
 	}
 	// An undamped node is suspected at 1x.
 	fresh := api.Member{ID: "f2", State: api.StateActive, Generation: "g"}
-	c.Register(ctxT(t), ring.Node{ID: "f2", Addr: "h:2"}, "g", 2*time.Second)
+	l2, _ := c.Register(ctxT(t), ring.Node{ID: "f2", Addr: "h:2"}, "g", 2*time.Second)
 	c.MarkActive(ctxT(t), "f2", "g")
+	l2.Close(ctxT(t))
 	if b.damped(fresh) {
 		t.Fatal("a node with no suspect events is damped")
 	}
@@ -142,6 +144,23 @@ func TestDownIsNotRevivedByTheOldGeneration(t *testing.T) {
 	}
 	if m, _, _ := c.Member(ctxT(t), "d1"); m.State != api.StateJoining || m.Generation != "g2" {
 		t.Fatalf("after re-registration: %+v; want JOINING at g2", m)
+	}
+}
+
+// A verdict is not written for a node that came back between the look and
+// the write: the transition requires its lease record to be absent.
+func TestVerdictNotWrittenForALiveNode(t *testing.T) {
+	c := mustEtcd(t)
+	l, _ := c.Register(ctxT(t), ring.Node{ID: "v1", Addr: "h:1"}, "g", 2*time.Second)
+	defer l.Close(ctxT(t))
+	c.MarkActive(ctxT(t), "v1", "g")
+	d := &detector{c: c, cfg: testDetectorConfig("x"), fence: clientv3.Compare(clientv3.CreateRevision("/stratum/no-such-key"), "=", 0)}
+	m, _, _ := c.Member(ctxT(t), "v1")
+	if err := d.judge(ctxT(t), m, false, time.Hour); err != nil { // a stale "silent" reading
+		t.Fatal(err)
+	}
+	if got := state(t, c, "v1"); got != api.StateActive {
+		t.Fatalf("live node after a stale verdict: %s; want ACTIVE", got)
 	}
 }
 
@@ -195,4 +214,25 @@ func TestHeartbeatCostDoesNotGrowWithNodes(t *testing.T) {
 
 func itoa(i int) string {
 	return string(rune('0'+i/100)) + string(rune('0'+i/10%10)) + string(rune('0'+i%10))
+}
+
+// A draining node that restarts keeps draining under its new generation.
+func TestRestartKeepsDrain(t *testing.T) {
+	c := mustEtcd(t)
+	self := ring.Node{ID: "r1", Addr: "h:1"}
+	l, _ := c.Register(ctxT(t), self, "g1", 2*time.Second)
+	c.MarkActive(ctxT(t), "r1", "g1")
+	if err := c.Drain(ctxT(t), "r1"); err != nil {
+		t.Fatal(err)
+	}
+	l.Close(ctxT(t))
+	l2, err := c.Register(ctxT(t), self, "g2", 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l2.Close(ctxT(t))
+	c.MarkActive(ctxT(t), "r1", "g2")
+	if m, _, _ := c.Member(ctxT(t), "r1"); m.State != api.StateDraining || m.Generation != "g2" || m.Drained {
+		t.Fatalf("after a restart mid-drain: %+v; want DRAINING, g2, not drained", m)
+	}
 }

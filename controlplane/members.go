@@ -65,8 +65,12 @@ func decodeMembers(kvs []*mvccpb.KeyValue) (map[string]api.Member, error) {
 // updateMember applies edit to member id's record in a compare-and-swap on
 // its ModRevision, retried on contention. edit returns an error to abort.
 // extra conditions and operations join the same transaction.
+//
+// conds must also hold for the write (else it is skipped with errSkip: the
+// world changed since the caller looked); fence is the caller's leadership
+// (else ErrNotLeader).
 func (c *Client) updateMember(ctx context.Context, id string, edit func(m *api.Member, exists bool) error,
-	extra ...clientv3.Cmp) error {
+	conds []clientv3.Cmp, fence ...clientv3.Cmp) error {
 	key := c.key("members", id)
 	for attempt := 0; attempt < 50; attempt++ {
 		rctx, cancel := c.withTimeout(ctx)
@@ -79,8 +83,9 @@ func (c *Client) updateMember(ctx context.Context, id string, edit func(m *api.M
 			return err
 		}
 		val, _ := json.Marshal(m)
-		cmps := append([]clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(key), "=", rev)}, extra...)
-		resp, err := c.etcd.Txn(rctx).If(cmps...).Then(clientv3.OpPut(key, string(val))).Else(clientv3.OpTxn(extra, nil, nil)).Commit()
+		cmps := append(append([]clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(key), "=", rev)}, conds...), fence...)
+		resp, err := c.etcd.Txn(rctx).If(cmps...).Then(clientv3.OpPut(key, string(val))).
+			Else(clientv3.OpTxn(fence, nil, nil), clientv3.OpTxn(conds, nil, nil)).Commit()
 		cancel()
 		if err != nil {
 			return fmt.Errorf("controlplane: write member %s: %w", id, err)
@@ -88,8 +93,11 @@ func (c *Client) updateMember(ctx context.Context, id string, edit func(m *api.M
 		if resp.Succeeded {
 			return nil
 		}
-		if len(extra) > 0 && !resp.Responses[0].GetResponseTxn().Succeeded {
+		if !resp.Responses[0].GetResponseTxn().Succeeded {
 			return ErrNotLeader
+		}
+		if !resp.Responses[1].GetResponseTxn().Succeeded {
+			return errSkip
 		}
 		time.Sleep(time.Duration(attempt+1) * 5 * time.Millisecond)
 	}
@@ -107,7 +115,7 @@ func (c *Client) MarkActive(ctx context.Context, id, generation string) error {
 			m.State = api.StateActive
 		}
 		return nil
-	})
+	}, nil)
 }
 
 // Drain marks a member DRAINING: it takes no new writes as an owner.
@@ -123,7 +131,7 @@ func (c *Client) Drain(ctx context.Context, id string) error {
 		}
 		m.State, m.Drained = api.StateDraining, false
 		return nil
-	})
+	}, nil)
 }
 
 // MarkDrained records that a DRAINING member's objects all have N copies
@@ -135,7 +143,7 @@ func (c *Client) MarkDrained(ctx context.Context, id, generation string) error {
 		}
 		m.Drained = true
 		return nil
-	})
+	}, nil)
 }
 
 // Remove takes a node out of the ring and deletes its records. Without

@@ -114,7 +114,11 @@ func (c *Client) tryRegister(ctx context.Context, id, gen string, rec []byte, tt
 		cmps = append(cmps, clientv3.Compare(clientv3.CreateRevision(nodeKey), "=", 0))
 	}
 	if !renew {
-		m = api.Member{ID: id, State: api.StateJoining, Generation: gen, SuspectEvents: m.SuspectEvents}
+		state := api.StateJoining
+		if m.State == api.StateDraining { // a restart does not cancel a drain
+			state = api.StateDraining
+		}
+		m = api.Member{ID: id, State: state, Generation: gen, SuspectEvents: m.SuspectEvents}
 	}
 	mval, _ := json.Marshal(m)
 	grant, err := c.etcd.Grant(rctx, int64((ttl+time.Second-1)/time.Second))
@@ -125,7 +129,9 @@ func (c *Client) tryRegister(ctx context.Context, id, gen string, rec []byte, tt
 		Then(clientv3.OpPut(nodeKey, string(rec), clientv3.WithLease(grant.ID)), clientv3.OpPut(memKey, string(mval))).
 		Commit()
 	if err != nil || !resp.Succeeded {
-		c.etcd.Revoke(context.WithoutCancel(rctx), grant.ID)
+		vctx, vcancel := context.WithTimeout(context.WithoutCancel(rctx), c.cfg.RequestTimeout)
+		c.etcd.Revoke(vctx, grant.ID)
+		vcancel()
 		if err != nil {
 			return nil, fmt.Errorf("controlplane: register %s: %w", id, err)
 		}

@@ -166,11 +166,17 @@ func (n *Node) sendGroups(ctx context.Context, groups map[ring.Node][]int, items
 	var wg sync.WaitGroup
 	for rn, idx := range groups {
 		wg.Add(1)
-		n.inflight.Add(1)
+		tracked := n.track()
 		go func() {
 			defer wg.Done()
-			defer n.inflight.Done()
-			res, err := n.putGroup(ctx, rn, items, idx, rev)
+			var res []api.ReplicaBatchResult
+			var err error
+			if tracked {
+				defer n.inflight.Done()
+				res, err = n.putGroup(ctx, rn, items, idx, rev)
+			} else {
+				err = fmt.Errorf("%w: node is shutting down", api.ErrNotReady)
+			}
 			mu.Lock()
 			defer mu.Unlock()
 			for j, i := range idx {

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"sync"
 	"time"
 
@@ -27,7 +26,7 @@ func (n *Node) handleReplicaHas(ctx *fasthttp.RequestCtx) error {
 	if err != nil {
 		return err
 	}
-	has, err := n.store.HasMany(ctx, oids)
+	has, err := n.store.HasMany(n.life, oids)
 	if err != nil {
 		return storeError(err)
 	}
@@ -165,34 +164,62 @@ func (n *Node) batchGet(ctx *fasthttp.RequestCtx, level api.Consistency) error {
 	answers, holders, v := n.presence(oids)
 	need := level.Required(v.ring.ReplicationFactor())
 	bodies := n.fetchBodies(oids, answers, holders, need, v.ring.Revision())
-	life := n.life
 	ctx.SetContentType("application/octet-stream")
 	ctx.SetBodyStreamWriter(func(w *bufio.Writer) {
-		for i, oid := range oids {
-			data, err := bodies[i], error(nil)
-			switch {
-			case answers[i] < need:
-				err = fmt.Errorf("%w: %d replicas answered", api.ErrQuorumNotReached, answers[i])
-			case len(holders[i]) == 0:
-				err = api.ErrNotFound
-			case data == nil: // the batched copy was missing or bad: read it alone
-				var p *payload
-				if p, err = n.Get(life, oid, level); err == nil {
-					data, _ = io.ReadAll(p.reader())
-					p.hold(1)
-					p.release()
-				}
-			}
-			if err != nil {
-				_, code := api.StatusOf(err)
-				api.WriteMissingFrame(w, oid, code)
-				continue
-			}
-			api.WriteFrame(w, oid, data)
+		// fasthttp runs this after the handler returned, in a goroutine of
+		// its own: it is counted in n.inflight and stops at the first
+		// write error (the client left) or when the node closes.
+		if !n.track() {
+			return
 		}
-		w.Flush()
+		defer n.inflight.Done()
+		n.writeFrames(w, oids, bodies, answers, holders, need, level)
 	})
 	return nil
+}
+
+// writeFrames writes one frame per OID in request order. An object whose
+// batched copy was missing or bad is read alone; an object too large for a
+// batch gets a too_large frame.
+func (n *Node) writeFrames(w *bufio.Writer, oids []api.OID, bodies [][]byte, answers []int, holders [][]ring.Node, need int, level api.Consistency) {
+	for i, oid := range oids {
+		if n.life.Err() != nil {
+			return
+		}
+		data, err := bodies[i], error(nil)
+		switch {
+		case answers[i] < need:
+			err = fmt.Errorf("%w: %d replicas answered", api.ErrQuorumNotReached, answers[i])
+		case len(holders[i]) == 0:
+			err = api.ErrNotFound
+		case data == nil:
+			data, err = n.readAlone(oid, level)
+		}
+		if err != nil {
+			_, code := api.StatusOf(err)
+			err = api.WriteMissingFrame(w, oid, code)
+		} else {
+			err = api.WriteFrame(w, oid, data)
+		}
+		if err != nil {
+			return
+		}
+	}
+	w.Flush()
+}
+
+// readAlone reads one object of a batch GET with a single quorum read.
+func (n *Node) readAlone(oid api.OID, level api.Consistency) ([]byte, error) {
+	p, err := n.Get(n.life, oid, level)
+	if err != nil {
+		return nil, err
+	}
+	p.hold(1)
+	defer p.release()
+	if p.file != nil {
+		return nil, fmt.Errorf("%w: %s is %d bytes; GET it alone", api.ErrTooLarge, oid, p.size)
+	}
+	return p.data, nil
 }
 
 // fetchBodies returns the verified bytes of every object that enough
@@ -231,9 +258,15 @@ func (n *Node) fetchBodies(oids []api.OID, answers []int, holders [][]ring.Node,
 func (n *Node) fetchGroup(rn ring.Node, oids []api.OID, idx []int, rev int64, bodies [][]byte) {
 	if rn.ID == n.cfg.ID {
 		for _, i := range idx {
-			if obj, err := n.store.Get(n.life, oids[i]); err == nil && obj.Body == nil {
-				bodies[i] = obj.Data
+			obj, err := n.store.Get(n.life, oids[i])
+			if err != nil {
+				continue
 			}
+			if obj.Body != nil { // a large object: batches carry small ones only
+				obj.Body.Close()
+				continue
+			}
+			bodies[i] = obj.Data
 		}
 		return
 	}
@@ -268,7 +301,7 @@ func (n *Node) handleReplicaGet(ctx *fasthttp.RequestCtx) error {
 	}
 	var buf bytes.Buffer
 	for _, oid := range oids {
-		obj, err := n.store.Get(ctx, oid)
+		obj, err := n.store.Get(n.life, oid)
 		switch {
 		case err != nil:
 			_, code := api.StatusOf(storeError(err))

@@ -67,7 +67,8 @@ func (c *coalescer) put(ctx context.Context, rn ring.Node, rev int64, oid api.OI
 	}
 	c.mu.Unlock()
 	if start {
-		c.n.inflight.Add(1)
+		// Not counted in n.inflight: every write it sends belongs to a
+		// caller that is, and waits here for it.
 		go c.send(key, q)
 	}
 	return <-pw.done
@@ -75,7 +76,6 @@ func (c *coalescer) put(ctx context.Context, rn ring.Node, rev int64, oid api.OI
 
 // send drains q in batches until it is empty.
 func (c *coalescer) send(key coalesceKey, q *peerQueue) {
-	defer c.n.inflight.Done()
 	for {
 		c.mu.Lock()
 		k := min(len(q.waiting), coalesceMax)

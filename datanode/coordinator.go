@@ -42,15 +42,31 @@ type staleRingError struct{ error }
 
 func (e staleRingError) Unwrap() error { return e.error }
 
+// staleIfSmall marks err as curable by a newer ring only when the ring
+// itself has fewer nodes than the level needs (nodes may have joined that
+// this node has not heard of); DOWN or draining members are member state,
+// which a ring reload cannot change.
+func staleIfSmall(r *ring.Ring, need int, err error) error {
+	if r.Len() < need {
+		return staleRingError{err}
+	}
+	return err
+}
+
 // retryStale runs f, and again after reloading the ring while f fails with
-// a stale ring, at most StaleRetries more times.
+// a stale ring, at most StaleRetries more times; it stops early when the
+// reload brought no newer ring.
 func retryStale[T any](ctx context.Context, n *Node, f func() (T, error)) (T, error) {
 	v, err := f()
 	for i := 0; i < n.cfg.StaleRetries; i++ {
 		if _, stale := errors.AsType[staleRingError](err); !stale {
 			break
 		}
+		before := n.Ring().Revision()
 		n.reloadRing(ctx)
+		if n.Ring().Revision() == before && i > 0 {
+			break
+		}
 		v, err = f()
 	}
 	return v, err
@@ -69,7 +85,10 @@ func (n *Node) fanOut(replicas []ring.Node, call func(ring.Node) replicaResult) 
 }
 
 func (n *Node) launch(results chan<- replicaResult, rn ring.Node, call func(ring.Node) replicaResult) {
-	n.inflight.Add(1)
+	if !n.track() {
+		results <- replicaResult{node: rn, err: fmt.Errorf("%w: node is shutting down", api.ErrNotReady)}
+		return
+	}
 	go func() {
 		defer n.inflight.Done()
 		results <- call(rn)
@@ -94,8 +113,9 @@ func (n *Node) writePlacement(oid api.OID, level api.Consistency) (*view, []ring
 		}
 	}
 	if len(targets) < need {
-		return nil, nil, nil, 0, staleRingError{fmt.Errorf("%w: consistency %s needs %d replicas, %d are eligible (down or draining: %v)",
-			api.ErrQuorumNotReached, level, need, len(targets), down)}
+		err := fmt.Errorf("%w: consistency %s needs %d replicas, %d are eligible (down or draining: %v)",
+			api.ErrQuorumNotReached, level, need, len(targets), down)
+		return nil, nil, nil, 0, staleIfSmall(v.ring, need, err)
 	}
 	return v, targets, down, need, nil
 }
@@ -185,8 +205,8 @@ func (n *Node) readPlacement(oid api.OID, level api.Consistency) (int64, []ring.
 	}
 	order = append(order, last...)
 	if len(order) < need {
-		return 0, nil, 0, staleRingError{fmt.Errorf("%w: consistency %s needs %d replicas, %d are readable",
-			api.ErrQuorumNotReached, level, need, len(order))}
+		return 0, nil, 0, staleIfSmall(v.ring, need, fmt.Errorf("%w: consistency %s needs %d replicas, %d are readable",
+			api.ErrQuorumNotReached, level, need, len(order)))
 	}
 	return v.ring.Revision(), order, need, nil
 }
@@ -335,9 +355,11 @@ func (n *Node) drain(results <-chan replicaResult, left int) {
 	if left == 0 {
 		return
 	}
-	n.inflight.Add(1)
+	tracked := n.track() // untracked during Close is harmless: it only releases payloads
 	go func() {
-		defer n.inflight.Done()
+		if tracked {
+			defer n.inflight.Done()
+		}
 		for i := 0; i < left; i++ {
 			res := <-results
 			res.discard()

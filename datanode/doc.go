@@ -13,7 +13,8 @@
 // Replica writes still in flight when the coordinator answers finish in the
 // background, each bounded by its peer deadline. Every replica call carries
 // the coordinator's ring revision; a replica that holds a newer ring refuses
-// it (409 stale_ring), the coordinator reloads the ring and retries once.
+// it (409 stale_ring), the coordinator reloads the ring and retries (at most
+// Config.StaleRetries times).
 //
 // The node learns the ring through a ControlPlane (satisfied by
 // controlplane.Client, or a fake in tests): it registers itself with a lease,

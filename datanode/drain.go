@@ -2,7 +2,6 @@ package datanode
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"github.com/stratum-store/stratum/api"
@@ -36,9 +35,11 @@ func (n *Node) runDrain(ctx context.Context) {
 	}
 }
 
-// drainPass checks every local object against its write placement (which
-// leaves this node out) and copies it where a copy is missing. short counts
-// objects that still lack copies.
+// drainPass sends every local object to each node of its write placement
+// (which leaves this node out). The sends are idempotent puts: a target
+// that holds an intact copy acknowledges it, one with a damaged or missing
+// copy stores a new one, so a drained node never counts a bad copy as one of
+// the N. short counts objects that still lack copies.
 func (n *Node) drainPass(ctx context.Context) (copied, short int, err error) {
 	err = n.store.Range(ctx, func(oid api.OID, _ int64) bool {
 		c, ok := n.drainObject(ctx, oid)
@@ -56,18 +57,11 @@ func (n *Node) drainObject(ctx context.Context, oid api.OID) (copied int, ok boo
 	targets := v.write.Replicas([]byte(oid.String()))
 	ok = len(targets) >= v.ring.ReplicationFactor()
 	for _, t := range targets {
-		if t.ID == n.cfg.ID {
+		if t.ID == n.cfg.ID || n.copyTo(ctx, t, oid, v.ring.Revision()) != nil {
 			ok = false
 			continue
 		}
-		res := n.headReplica(ctx, t, oid, v.ring.Revision())
-		switch {
-		case res.err == nil:
-		case errors.Is(res.err, api.ErrNotFound) && n.copyTo(ctx, t, oid, v.ring.Revision()) == nil:
-			copied++
-		default:
-			ok = false
-		}
+		copied++
 	}
 	return copied, ok
 }

@@ -51,6 +51,8 @@ type Node struct {
 	cancel   context.CancelFunc
 	loops    sync.WaitGroup // ring watcher, lease keeper, server
 	inflight sync.WaitGroup // replica calls still running after a reply
+	trackMu  sync.Mutex     // guards stopped; held only around inflight.Add
+	stopped  bool           // Close has begun waiting for inflight: no new calls
 }
 
 // New validates cfg and builds a node; nothing is opened until Start.
@@ -178,28 +180,54 @@ func (n *Node) goLoop(f func()) {
 	}()
 }
 
+// track counts one more background call in n.inflight, or reports false
+// once Close has begun waiting for them (so no Add can race the Wait).
+func (n *Node) track() bool {
+	n.trackMu.Lock()
+	defer n.trackMu.Unlock()
+	if n.stopped {
+		return false
+	}
+	n.inflight.Add(1)
+	return true
+}
+
+// waitInflight stops new background calls and waits for the running ones,
+// each bounded by its own deadline.
+func (n *Node) waitInflight() {
+	n.trackMu.Lock()
+	n.stopped = true
+	n.trackMu.Unlock()
+	n.inflight.Wait()
+}
+
 // Close stops serving, waits for replica calls still in flight, releases the
 // registration and closes the store. It is safe to call more than once.
 func (n *Node) Close(ctx context.Context) error {
 	if n.closing.Swap(true) {
 		return nil
 	}
-	if n.cancel != nil {
-		n.cancel()
-	}
 	var errs []error
+	// 1. Stop taking requests; those in flight get a bounded grace (a
+	// client stuck mid-request would otherwise hold Close for the whole
+	// request timeout).
 	if n.server != nil {
-		// A client stuck mid-request would hold the shutdown for the whole
-		// request timeout: give requests in flight a bounded grace.
 		sctx, cancel := context.WithTimeout(ctx, n.cfg.ShutdownGrace)
 		if err := n.server.ShutdownWithContext(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
 			errs = append(errs, err)
 		}
 		cancel()
-	} else if n.ln != nil {
-		errs = append(errs, n.ln.Close())
 	}
-	n.inflight.Wait()
+	if n.ln != nil {
+		n.ln.Close() // also when Serve had not started yet
+	}
+	// 2. Replica calls still running after their replies: each ends by its
+	// deadline; the node's context stays live until they are done.
+	n.waitInflight()
+	// 3. Then the loops, the registration and the store.
+	if n.cancel != nil {
+		n.cancel()
+	}
 	if l := n.lease.Load(); l != nil {
 		errs = append(errs, (*l).Close(ctx))
 	}

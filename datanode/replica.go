@@ -170,6 +170,9 @@ func storeError(err error) error {
 
 // checkPeer admits a node-to-node call: current ring, current generation.
 func (n *Node) checkPeer(ctx *fasthttp.RequestCtx) error {
+	if n.fenced.Load() {
+		return fmt.Errorf("%w: this replica's generation is fenced; it takes no writes", api.ErrNotReady)
+	}
 	if err := n.checkFence(ctx); err != nil {
 		return err
 	}
@@ -206,7 +209,7 @@ func (n *Node) handleReplica(ctx *fasthttp.RequestCtx, oid api.OID) error {
 	case fasthttp.MethodGet:
 		return n.serveLocal(ctx, oid)
 	case fasthttp.MethodHead:
-		size, err := n.store.Stat(ctx, oid)
+		size, err := n.store.Stat(n.life, oid)
 		if err != nil {
 			return storeError(err)
 		}
@@ -226,7 +229,7 @@ func (n *Node) replicaPut(ctx *fasthttp.RequestCtx, oid api.OID) error {
 		return err
 	}
 	defer n.bodies.release(held)
-	created, err := n.store.PutReader(ctx, oid, n.bodyReader(ctx), size)
+	created, err := n.store.PutReader(n.requestContext(ctx), oid, n.bodyReader(ctx), size)
 	if err != nil {
 		return storeError(err)
 	}
@@ -247,7 +250,7 @@ func (n *Node) serveLocal(ctx *fasthttp.RequestCtx, oid api.OID) error {
 	if err != nil {
 		return fmt.Errorf("%w: bad %s", api.ErrBadRequest, queryInlineMax)
 	}
-	size, err := n.store.Stat(ctx, oid)
+	size, err := n.store.Stat(n.life, oid)
 	if err != nil {
 		return storeError(err)
 	}
@@ -255,7 +258,7 @@ func (n *Node) serveLocal(ctx *fasthttp.RequestCtx, oid api.OID) error {
 	if size > max {
 		return nil
 	}
-	obj, err := n.store.Get(ctx, oid)
+	obj, err := n.store.Get(n.life, oid)
 	if err != nil {
 		return storeError(err)
 	}

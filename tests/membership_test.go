@@ -108,6 +108,16 @@ func TestZombieGenerationIsFenced(t *testing.T) {
 	if c.Nodes[1].Node.Status().Objects != 0 {
 		t.Fatal("the zombie's write was stored")
 	}
+	// And the zombie, as a replica, takes no writes either.
+	zconn, err := net.Dial("tcp", c.Nodes[0].Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer zconn.Close()
+	status, body = rawReplicaPut(t, zconn, c.Nodes[0].Addr, c.Nodes[1].Node, oid, c.Nodes[1].Node.Ring().Revision(), data)
+	if status != 503 || errorCode(body) != "not_ready" || zombie.Status().Objects != 0 {
+		t.Fatalf("replica write to the zombie: %d %s; want 503 not_ready and nothing stored", status, body)
+	}
 }
 
 func markDown(t *testing.T, c *Cluster, id string) {

@@ -54,16 +54,21 @@ func (s *Store) PutBatch(ctx context.Context, items []BatchItem) ([]BatchResult,
 		if out[i].Err != nil || seen[it.OID] {
 			continue
 		}
-		seen[it.OID] = true
 		present, err := s.has(it.OID)
-		if err != nil || present {
+		if err != nil {
 			out[i].Err = err
+			continue
+		}
+		seen[it.OID] = true
+		if present && s.intact(ctx, it.OID) {
 			continue
 		}
 		b.Put(objectKey(it.OID), s.codecs.encodeInline(it.Data))
 		b.Put(sizeKey(it.OID), sizeValue(int64(len(it.Data))))
 		out[i].Created = true
-		added, bytes = added+1, bytes+int64(len(it.Data))
+		if !present { // a damaged copy being replaced was counted already
+			added, bytes = added+1, bytes+int64(len(it.Data))
+		}
 	}
 	if b.Len() == 0 {
 		return out, nil

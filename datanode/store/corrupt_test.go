@@ -142,3 +142,50 @@ func TestBodyDetectsChangeAfterVerification(t *testing.T) {
 		t.Fatal("corruption was not logged")
 	}
 }
+
+// A put of an object whose indexed copy is damaged replaces the copy rather
+// than acknowledging it as already present: small, large and batched.
+func TestPutReplacesADamagedCopy(t *testing.T) {
+	cfg, _ := testConfig(t)
+	s := mustOpen(t, cfg)
+	small := textBytes(11, 4<<10)
+	soid := mustOID(t, api.SHA256, small)
+	large := randomBytes(12, int(cfg.LargeThreshold)+10)
+	loid := mustOID(t, api.SHA256, large)
+	batched := textBytes(13, 2<<10)
+	boid := mustOID(t, api.SHA256, batched)
+	for _, p := range []struct {
+		oid  api.OID
+		data []byte
+	}{{soid, small}, {loid, large}, {boid, batched}} {
+		if _, err := s.Put(ctx, p.oid, p.data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	objects := s.Stats().Objects
+	s.setRawValue(soid, append([]byte{codecRaw}, small[1:]...)) // damage the small copy
+	os.Remove(s.paths.objectPath(loid))                         // lose the large file
+	s.setRawValue(boid, []byte{0x7f})                           // and the batched one
+	if created, err := s.Put(ctx, soid, small); err != nil || !created {
+		t.Fatalf("re-put over a damaged small copy: created %t, %v; want a new copy", created, err)
+	}
+	if created, err := s.PutReader(ctx, loid, bytes.NewReader(large), int64(len(large))); err != nil || !created {
+		t.Fatalf("re-put over a lost large file: created %t, %v; want a new copy", created, err)
+	}
+	res, err := s.PutBatch(ctx, []BatchItem{{OID: boid, Data: batched}})
+	if err != nil || res[0].Err != nil || !res[0].Created {
+		t.Fatalf("batch re-put over a damaged copy: %+v %v; want a new copy", res, err)
+	}
+	for _, p := range [][]byte{small, large, batched} {
+		if got := mustGet(t, s, mustOID(t, api.SHA256, p)); !bytes.Equal(got, p) {
+			t.Fatal("replaced copy does not read back")
+		}
+	}
+	if s.Stats().Objects != objects {
+		t.Fatalf("objects after replacing copies: %d; want still %d", s.Stats().Objects, objects)
+	}
+	// An intact copy is still just acknowledged.
+	if created, err := s.Put(ctx, soid, small); err != nil || created {
+		t.Fatalf("re-put over an intact copy: created %t, %v; want already present", created, err)
+	}
+}

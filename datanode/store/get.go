@@ -21,6 +21,25 @@ func (s *Store) Get(ctx context.Context, oid api.OID) (Object, error) {
 		return Object{}, err
 	}
 	defer end()
+	return s.get(ctx, oid)
+}
+
+// intact reports whether the indexed copy of oid reads back and verifies.
+// A put that finds a copy already indexed asks this before it answers
+// "already present": a damaged copy is replaced, not acknowledged.
+func (s *Store) intact(ctx context.Context, oid api.OID) bool {
+	obj, err := s.get(ctx, oid)
+	if err != nil {
+		return false
+	}
+	if obj.Body != nil {
+		obj.Body.Close()
+	}
+	return true
+}
+
+// get is Get inside an operation already begun.
+func (s *Store) get(ctx context.Context, oid api.OID) (Object, error) {
 	v, err := s.db.Get(objectKey(oid), nil)
 	if err != nil {
 		return Object{}, s.indexError("get", oid, err)

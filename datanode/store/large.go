@@ -21,7 +21,7 @@ func (s *Store) putLarge(ctx context.Context, oid api.OID, r io.Reader, size int
 	if err != nil {
 		return false, err
 	}
-	if present {
+	if present && s.intact(ctx, oid) {
 		return false, s.verifyOnly(ctx, oid, r, size)
 	}
 	tmp, codec, err := s.spool(ctx, oid, r, size)

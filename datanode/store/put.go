@@ -88,8 +88,14 @@ func (s *Store) commit(oid api.OID, size int64, value []byte, place func() error
 	mu.Lock()
 	defer mu.Unlock()
 	present, err := s.has(oid)
-	if err != nil || present {
+	if err != nil {
 		return false, err
+	}
+	if present && s.intact(context.Background(), oid) {
+		return false, nil
+	}
+	if present {
+		s.log.Warn("replacing a damaged copy", "oid", oid)
 	}
 	if place != nil {
 		if err := place(); err != nil {
@@ -102,8 +108,10 @@ func (s *Store) commit(oid api.OID, size int64, value []byte, place func() error
 	if err := s.db.Write(b, s.wo); err != nil {
 		return false, fmt.Errorf("store: put %s: write index: %w", oid, err)
 	}
-	s.objects.Add(1)
-	s.bytes.Add(size)
+	if !present { // a replaced copy was counted already
+		s.objects.Add(1)
+		s.bytes.Add(size)
+	}
 	return true, nil
 }
 
