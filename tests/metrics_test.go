@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/stratum-store/stratum/api"
@@ -57,5 +58,20 @@ func TestMetricsMoveWithTraffic(t *testing.T) {
 	}
 	if v := metric(t, c, 0, `stratum_replica_call_seconds_count\{outcome="transport",peer="`+regexp.QuoteMeta(c.Nodes[2].Addr)+`"\}`); v < 1 {
 		t.Fatalf("transport failures to the stopped peer: %v; want >= 1", v)
+	}
+}
+
+// The status page renders the cluster's nodes and their states.
+func TestStatusPageShowsNodes(t *testing.T) {
+	c := MustStartCluster(t, 3, nil)
+	status, body := rawRequest(t, c.Nodes[1].Addr, "GET", "/ui/", nil)
+	page := string(body)
+	if status != 200 || strings.Count(page, `<tr class="node">`) != 3 || !strings.Contains(page, "stratum node n2") {
+		t.Fatalf("/ui/: %d\n%s", status, page)
+	}
+	for _, id := range []string{"n1", "n2", "n3"} {
+		if !strings.Contains(page, "<td>"+id+"</td>") {
+			t.Fatalf("/ui/ does not list %s", id)
+		}
 	}
 }
