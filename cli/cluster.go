@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"text/tabwriter"
+	"time"
 
 	ucli "github.com/urfave/cli/v2"
 
@@ -20,29 +21,50 @@ func clusterCommand() *ucli.Command {
 		Subcommands: []*ucli.Command{{
 			Name:  "status",
 			Usage: "show every node, whether it is live, and the ring revision",
-			Flags: []ucli.Flag{jsonFlag()},
+			Flags: []ucli.Flag{jsonFlag(), &ucli.DurationFlag{Name: "watch", Usage: "redraw every this often (e.g. 2s) until interrupted"}},
 			Action: func(c *ucli.Context) error {
 				cl, err := plainClient(c)
 				if err != nil {
 					return err
 				}
-				doc, err := cl.Cluster(c.Context)
-				if err != nil {
-					return err
+				every := c.Duration("watch")
+				for {
+					if every > 0 {
+						fmt.Fprint(c.App.Writer, "\x1b[H\x1b[2J") // clear the terminal
+					}
+					if err := printCluster(c, cl); err != nil || every <= 0 {
+						return err
+					}
+					select {
+					case <-c.Context.Done():
+						return nil
+					case <-time.After(every):
+					}
 				}
-				if c.Bool("json") {
-					return printJSON(c.App.Writer, doc)
-				}
-				fmt.Fprintf(c.App.Writer, "ring revision %d, replication factor %d, seen by %s\n", doc.RingRevision, doc.ReplicationFactor, doc.Coordinator)
-				tw := tabwriter.NewWriter(c.App.Writer, 2, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "NODE\tADDRESS\tZONE\tIN RING\tLIVE\tGENERATION")
-				for _, n := range doc.Nodes {
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%t\t%t\t%s\n", n.ID, n.Addr, n.Zone, n.InRing, n.Live, n.Generation)
-				}
-				return tw.Flush()
 			},
 		}},
 	}
+}
+
+func printCluster(c *ucli.Context, cl *client.Client) error {
+	doc, err := cl.Cluster(c.Context)
+	if err != nil {
+		return err
+	}
+	if c.Bool("json") {
+		return printJSON(c.App.Writer, doc)
+	}
+	fmt.Fprintf(c.App.Writer, "ring revision %d, replication factor %d, control plane %s, seen by %s\n",
+		doc.RingRevision, doc.ReplicationFactor, doc.ControlPlane, doc.Coordinator)
+	if err := printNodes(c, doc.Nodes); err != nil {
+		return err
+	}
+	for _, b := range doc.Breakers {
+		if b.State != "closed" {
+			fmt.Fprintf(c.App.Writer, "peer %s: circuit %s after %d failures\n", b.Peer, b.State, b.Failures)
+		}
+	}
+	return nil
 }
 
 func ringCommand() *ucli.Command {

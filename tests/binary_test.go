@@ -172,6 +172,12 @@ func TestDevClusterAndCLI(t *testing.T) {
 	if out, _, code := run(t, bin, "", ep, "cluster", "status"); code != 0 || !strings.Contains(out, "n3") {
 		t.Fatalf("cluster status: code %d out %q", code, out)
 	}
+	wctx, wcancel := context.WithTimeout(context.Background(), 2*time.Second)
+	watched, _ := exec.CommandContext(wctx, bin, ep, "cluster", "status", "--watch", "300ms").Output()
+	wcancel()
+	if n := strings.Count(string(watched), "ring revision"); n < 2 {
+		t.Fatalf("cluster status --watch drew %d times in 2s; want several:\n%s", n, watched)
+	}
 	if out, _, code := run(t, bin, "", ep, "ring", "show"); code != 0 || !strings.Contains(out, "replication factor 3") {
 		t.Fatalf("ring show: code %d out %q", code, out)
 	}
