@@ -2,7 +2,7 @@
 GO ?= go
 BIN := bin/stratum
 
-.PHONY: run test build vet fmt-check test-short bench clean
+.PHONY: run test build vet fmt-check test-short bench compose-test clean
 
 build:
 	CGO_ENABLED=0 $(GO) build -o $(BIN) ./cmd/stratum
@@ -32,6 +32,10 @@ fmt-check:
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2s ./ring ./api ./datanode/store ./tests
 	scripts/bench-cluster.sh 10000
+
+# The Docker Compose deployment, end to end (needs Docker and docker-compose).
+compose-test:
+	deploy/compose-test.sh
 
 clean:
 	rm -rf bin stratum-dev
