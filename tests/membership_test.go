@@ -55,6 +55,23 @@ func TestNodeGoesSuspectDownAndActiveAgain(t *testing.T) {
 	if c.state(t, "n1") != api.StateActive || c.state(t, "n2") != api.StateActive {
 		t.Fatal("a healthy node left ACTIVE")
 	}
+	// The status documents agree with what happened.
+	doc, err := c.Client(0).Cluster(ctxT(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range doc.Nodes {
+		wantState, wantLive := api.StateActive, true
+		if n.ID == "n3" {
+			wantState, wantLive = api.StateDown, false
+		}
+		if n.State != wantState || n.Live != wantLive || !n.InRing {
+			t.Fatalf("/v1/cluster says %s is %s live=%t in_ring=%t; want %s live=%t in ring", n.ID, n.State, n.Live, n.InRing, wantState, wantLive)
+		}
+	}
+	if st, _ := c.Client(1).Status(ctxT(t)); !st.Ready || st.ID != "n2" || st.ControlPlane != "ok" {
+		t.Fatalf("/v1/status of n2: %+v", st)
+	}
 	// A write with a DOWN replica skips it and is flagged degraded.
 	Eventually(t, 5*time.Second, "n1 sees n3 DOWN", func() bool {
 		rec, err := c.Client(0).PutBytes(ctxT(t), []byte(time.Now().String()), api.SHA256, api.Quorum)
