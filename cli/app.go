@@ -57,9 +57,9 @@ func newApp(stdout, stderr io.Writer) *ucli.App {
 			&ucli.StringFlag{Name: "log-level", Usage: "server logs: debug, info, warn or error", Value: "info"},
 		},
 		Commands: []*ucli.Command{
-			devCommand(),
-			controlplaneCommand(),
-			datanodeCommand(),
+			configurable(devCommand()),
+			configurable(controlplaneCommand()),
+			configurable(datanodeCommand()),
 			putCommand(),
 			getCommand(),
 			headCommand(),

@@ -80,10 +80,10 @@ func runControlplane(c *ucli.Context) error {
 
 func datanodeFlags() []ucli.Flag {
 	return append([]ucli.Flag{
-		&ucli.StringFlag{Name: "id", Usage: "node ID, stable across restarts", Required: true},
+		&ucli.StringFlag{Name: "id", Usage: "node ID, stable across restarts (required)"},
 		&ucli.StringFlag{Name: "listen", Value: "127.0.0.1:9001", Usage: "host:port to listen on"},
 		&ucli.StringFlag{Name: "advertise", Usage: "host:port peers and clients reach this node at (default: --listen)"},
-		&ucli.StringFlag{Name: "data-dir", Usage: "data directory", Required: true},
+		&ucli.StringFlag{Name: "data-dir", Usage: "data directory (required)"},
 		&ucli.StringFlag{Name: "zone", Usage: "failure domain; replicas go to distinct zones first"},
 		&ucli.StringSliceFlag{Name: "etcd", Value: ucli.NewStringSlice("http://127.0.0.1:2379"), Usage: "etcd endpoints"},
 		&ucli.StringFlag{Name: "etcd-prefix", Value: "/stratum/", Usage: "key prefix of this cluster in etcd"},
@@ -105,6 +105,9 @@ func datanodeCommand() *ucli.Command {
 }
 
 func runDatanode(c *ucli.Context) error {
+	if c.String("id") == "" || c.String("data-dir") == "" {
+		return usagef("datanode needs --id and --data-dir (flags, STRATUM_ID / STRATUM_DATA_DIR, or the --config file)")
+	}
 	logger, err := newLogger(c, c.App.ErrWriter)
 	if err != nil {
 		return err
