@@ -15,10 +15,11 @@ import (
 // replicaResult is one replica's answer to a fanned-out call.
 type replicaResult struct {
 	node    ring.Node
-	err     error    // nil: acknowledged (PUT) or found (GET/HEAD)
-	created bool     // PUT: this replica stored a new copy
-	size    int64    // GET/HEAD: the object's size
-	obj     *payload // GET: the verified copy
+	err     error       // nil: acknowledged (PUT) or found (GET/HEAD)
+	created bool        // PUT: this replica stored a new copy
+	size    int64       // GET/HEAD: the object's size
+	obj     *payload    // GET: the verified copy
+	lacking []ring.Node // a read's verdict: replicas that answered "no copy" (read repair targets)
 }
 
 // definitive reports whether r settles the question for its replica: a copy
@@ -239,10 +240,15 @@ func (n *Node) Get(ctx context.Context, oid api.OID, level api.Consistency) (*pa
 			return n.headReplica(ctx, rn, oid, rev)
 		})
 	})
-	if err != nil || res.obj != nil {
-		return res.obj, err
+	if err != nil {
+		return nil, err
+	}
+	if res.obj != nil {
+		n.readRepair(oid, res.obj, res.lacking)
+		return res.obj, nil
 	}
 	if body := n.getReplica(ctx, res.node, oid, n.Ring().Revision()); body.err == nil {
+		n.readRepair(oid, body.obj, res.lacking)
 		return body.obj, nil
 	}
 	res, err = retryStale(ctx, n, func() (replicaResult, error) {
@@ -265,6 +271,7 @@ func (n *Node) Head(ctx context.Context, oid api.OID, level api.Consistency) (in
 // readOutcome accumulates the answers of one read.
 type readOutcome struct {
 	found     *replicaResult
+	missing   []ring.Node // replicas that said they have no (intact) copy
 	answers   int
 	failed    []string
 	staleSeen bool
@@ -318,7 +325,9 @@ func (n *Node) read(oid api.OID, level api.Consistency, call func(ring.Node, int
 func (o *readOutcome) verdict(oid api.OID, level api.Consistency, need, asked int) (replicaResult, error) {
 	switch {
 	case o.answers >= need && o.found != nil:
-		return *o.found, nil
+		r := *o.found
+		r.lacking = o.missing
+		return r, nil
 	case o.answers >= need:
 		return replicaResult{}, fmt.Errorf("%w: %s (%d of %d replicas answered)", api.ErrNotFound, oid, o.answers, asked)
 	}
@@ -347,6 +356,9 @@ func (o *readOutcome) record(res replicaResult, n *Node) {
 	if res.definitive() {
 		o.answers++
 	}
+	if errors.Is(res.err, api.ErrNotFound) {
+		o.missing = append(o.missing, res.node)
+	}
 }
 
 // drain releases, in the background, the copies of replicas that answer
@@ -365,4 +377,39 @@ func (n *Node) drain(results <-chan replicaResult, left int) {
 			res.discard()
 		}
 	}()
+}
+
+// readRepair sends the verified copy p, in the background, to the replicas
+// a read found without an intact copy. The puts are ordinary replica writes
+// (fenced by the ring revision; a damaged copy there is replaced) and are
+// counted in n.inflight, so Close waits for them. Only small objects are
+// repaired this way: a large one lives in a spool file whose lifetime is the
+// reader's, and is left to background repair.
+func (n *Node) readRepair(oid api.OID, p *payload, lacking []ring.Node) {
+	if p.file != nil {
+		return
+	}
+	r := n.Ring()
+	for _, rn := range lacking {
+		if !r.Owns(rn.ID, []byte(oid.String())) || !n.track() {
+			continue // placement moved on, or the node is closing
+		}
+		p.hold(1)
+		go func() {
+			defer n.inflight.Done()
+			defer p.release()
+			res := n.putReplica(withRequestID(n.life, "read-repair"), rn, oid, p, r.Revision())
+			n.metrics.readRepairs.WithLabelValues(outcomeWord(res.err)).Inc()
+			if res.err != nil {
+				n.logger.Warn("read repair failed", "oid", oid, "replica", rn.ID, "err", res.err)
+			}
+		}()
+	}
+}
+
+func outcomeWord(err error) string {
+	if err != nil {
+		return "failed"
+	}
+	return "repaired"
 }

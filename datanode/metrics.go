@@ -22,6 +22,7 @@ type metrics struct {
 	latency        *prometheus.HistogramVec
 	quorumFailures *prometheus.CounterVec
 	replicaLatency *prometheus.HistogramVec
+	readRepairs    *prometheus.CounterVec
 	handler        fasthttp.RequestHandler
 }
 
@@ -41,6 +42,9 @@ func newMetrics(n *Node) *metrics {
 		Name: "stratum_replica_call_seconds", Help: "Latency of calls to peer replicas, by peer and outcome.",
 		Buckets: prometheus.ExponentialBuckets(0.0002, 2, 16),
 	}, []string{"peer", "outcome"})
+	m.readRepairs = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "stratum_read_repairs_total", Help: "Copies a read sent to replicas that lacked them, by outcome.",
+	}, []string{"outcome"})
 	gauge := func(name, help string, f func() float64) {
 		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f))
 	}
@@ -55,7 +59,7 @@ func newMetrics(n *Node) *metrics {
 	gauge("stratum_body_memory_bytes", "Request bodies held in memory.", func() float64 { return float64(n.bodies.used.Load()) })
 	gauge("stratum_etcd_session_up", "1 while the node's registration lease is alive.", func() float64 { return b2f(n.ControlPlaneOK()) })
 	gauge("stratum_fenced", "1 once this generation is fenced.", func() float64 { return b2f(n.Fenced()) })
-	m.reg.MustRegister(m.requests, m.latency, m.quorumFailures, m.replicaLatency, breakerCollector{n})
+	m.reg.MustRegister(m.requests, m.latency, m.quorumFailures, m.replicaLatency, m.readRepairs, breakerCollector{n})
 	m.handler = fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}))
 	return m
 }

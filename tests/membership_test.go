@@ -248,3 +248,25 @@ func TestHedgedReadDoesNotWaitForAHungReplica(t *testing.T) {
 		t.Fatalf("quorum read with the first-asked peer hung: %q %v", got, err)
 	}
 }
+
+// A read that finds a replica without the object sends it the verified copy.
+func TestReadRepair(t *testing.T) {
+	c := MustStartCluster(t, 3, nil)
+	c.StopNode(2)
+	rec, err := c.Client(0).PutBytes(ctxT(t), []byte("repair me"), api.SHA256, api.Quorum)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.StartNode(2)
+	c.WaitRingConverged()
+	if got := c.Nodes[2].Node.Status().Objects; got != 0 {
+		t.Fatalf("n3 holds %d objects before the read; want 0", got)
+	}
+	if _, err := c.Client(0).GetBytes(ctxT(t), api.MustParseOID(rec.OID), api.All); err != nil {
+		t.Fatal(err)
+	}
+	Eventually(t, 10*time.Second, "n3 repaired by the read", func() bool { return c.Nodes[2].Node.Status().Objects == 1 })
+	if got, err := c.Client(2).GetBytes(ctxT(t), api.MustParseOID(rec.OID), api.One); err != nil || string(got) != "repair me" {
+		t.Fatalf("n3's repaired copy: %q %v", got, err)
+	}
+}
