@@ -73,6 +73,11 @@ type Config struct {
 	// spooled to disk and not counted. Default 256 MiB; at least
 	// api.MaxBatchBytes so one batch always fits.
 	MaxBodyMemory int64
+	// ScrubInterval is how often every local copy is re-verified; default
+	// 24h, 0 turns scrubbing off. ScrubRate caps it in objects per second;
+	// default 200.
+	ScrubInterval time.Duration
+	ScrubRate     int
 	// Pprof serves Go's profiles under /debug/pprof/ (off by default: they
 	// expose internals).
 	Pprof bool
@@ -97,6 +102,8 @@ func DefaultConfig() Config {
 		HedgeDelay:       20 * time.Millisecond,
 		MaxBodyMemory:    256 << 20,
 		ShutdownGrace:    5 * time.Second,
+		ScrubInterval:    24 * time.Hour,
+		ScrubRate:        200,
 		RequestTimeout:   5 * time.Minute,
 		IdleTimeout:      60 * time.Second,
 	}
@@ -119,6 +126,8 @@ func (c Config) Validate() error {
 		return errors.New("datanode: Config.StaleRetries and BreakerThreshold must be >= 1, PeerRetries >= 0")
 	case c.BreakerCooldown <= 0 || c.RetryBackoff <= 0 || c.HedgeDelay <= 0:
 		return errors.New("datanode: Config.BreakerCooldown, RetryBackoff and HedgeDelay must be > 0")
+	case c.ScrubInterval < 0 || c.ScrubRate < 1:
+		return errors.New("datanode: Config.ScrubInterval must be >= 0 and ScrubRate >= 1")
 	case c.MaxBodyMemory < api.MaxBatchBytes:
 		return fmt.Errorf("datanode: Config.MaxBodyMemory must be >= %d (one batch), got %d", api.MaxBatchBytes, c.MaxBodyMemory)
 	case c.RequestTimeout <= 0:

@@ -23,6 +23,9 @@ type metrics struct {
 	quorumFailures *prometheus.CounterVec
 	replicaLatency *prometheus.HistogramVec
 	readRepairs    *prometheus.CounterVec
+	scrubbed       prometheus.Counter
+	scrubDamaged   prometheus.Counter
+	scrubRepaired  prometheus.Counter
 	handler        fasthttp.RequestHandler
 }
 
@@ -45,6 +48,9 @@ func newMetrics(n *Node) *metrics {
 	m.readRepairs = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "stratum_read_repairs_total", Help: "Copies a read sent to replicas that lacked them, by outcome.",
 	}, []string{"outcome"})
+	m.scrubbed = prometheus.NewCounter(prometheus.CounterOpts{Name: "stratum_scrub_checked_total", Help: "Local copies re-verified by the scrubber."})
+	m.scrubDamaged = prometheus.NewCounter(prometheus.CounterOpts{Name: "stratum_scrub_damaged_total", Help: "Damaged local copies the scrubber found and quarantined."})
+	m.scrubRepaired = prometheus.NewCounter(prometheus.CounterOpts{Name: "stratum_scrub_repaired_total", Help: "Damaged copies replaced from a verified replica."})
 	gauge := func(name, help string, f func() float64) {
 		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f))
 	}
@@ -59,7 +65,7 @@ func newMetrics(n *Node) *metrics {
 	gauge("stratum_body_memory_bytes", "Request bodies held in memory.", func() float64 { return float64(n.bodies.used.Load()) })
 	gauge("stratum_etcd_session_up", "1 while the node's registration lease is alive.", func() float64 { return b2f(n.ControlPlaneOK()) })
 	gauge("stratum_fenced", "1 once this generation is fenced.", func() float64 { return b2f(n.Fenced()) })
-	m.reg.MustRegister(m.requests, m.latency, m.quorumFailures, m.replicaLatency, m.readRepairs, breakerCollector{n})
+	m.reg.MustRegister(m.requests, m.latency, m.quorumFailures, m.replicaLatency, m.readRepairs, m.scrubbed, m.scrubDamaged, m.scrubRepaired, breakerCollector{n})
 	m.handler = fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}))
 	return m
 }

@@ -109,6 +109,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	n.goLoop(func() { n.watchRing(lctx) })
 	n.goLoop(func() { n.watchMembers(lctx) })
 	n.goLoop(func() { n.keepRegistered(lctx) })
+	n.goLoop(func() { n.scrubLoop(lctx) })
 	if err := n.cfg.Control.MarkActive(ctx, n.cfg.ID, n.generation); err != nil {
 		return fmt.Errorf("datanode: mark active: %w", err)
 	}

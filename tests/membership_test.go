@@ -1,10 +1,13 @@
 package tests
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -268,5 +271,53 @@ func TestReadRepair(t *testing.T) {
 	Eventually(t, 10*time.Second, "n3 repaired by the read", func() bool { return c.Nodes[2].Node.Status().Objects == 1 })
 	if got, err := c.Client(2).GetBytes(ctxT(t), api.MustParseOID(rec.OID), api.One); err != nil || string(got) != "repair me" {
 		t.Fatalf("n3's repaired copy: %q %v", got, err)
+	}
+}
+
+// Damaged copies are never served, and the scrubber quarantines and
+// replaces every one of them from a verified replica.
+func TestScrubRepairsDamagedCopies(t *testing.T) {
+	c := MustStartCluster(t, 3, func(cfg *datanode.Config) {
+		cfg.ScrubInterval = 300 * time.Millisecond
+		cfg.ScrubRate = 1000
+	})
+	var oids []api.OID
+	var blobs [][]byte
+	for i := 0; i < 3; i++ {
+		data := randomBytes(int64(500+i), 1<<20+100*i+1) // above 1 MiB: files on disk
+		rec, err := c.Client(0).PutBytes(ctxT(t), data, api.SHA256, api.All)
+		if err != nil {
+			t.Fatal(err)
+		}
+		oids, blobs = append(oids, api.MustParseOID(rec.OID)), append(blobs, data)
+	}
+	for _, oid := range oids { // flip a few bytes of n3's copies
+		path := filepath.Join(c.Nodes[2].Dir, "objects", oid.String()[:2], oid.String())
+		f, err := os.OpenFile(path, os.O_RDWR, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.WriteAt([]byte("rot"), 4096)
+		f.Close()
+	}
+	for i, oid := range oids { // reads through the damaged node still get the true bytes
+		got, err := c.Client(2).GetBytes(ctxT(t), oid, api.One)
+		if err != nil || !bytes.Equal(got, blobs[i]) {
+			t.Fatalf("read of a damaged object via n3: %v", err)
+		}
+	}
+	Eventually(t, 20*time.Second, "all three copies repaired", func() bool {
+		return metric(t, c, 2, "stratum_scrub_repaired_total") == 3
+	})
+	if q, _ := os.ReadDir(filepath.Join(c.Nodes[2].Dir, "quarantine")); len(q) != 3 {
+		t.Fatalf("quarantine holds %d files; want the 3 damaged copies", len(q))
+	}
+	c.StopNode(0)
+	c.StopNode(1)
+	for i, oid := range oids {
+		got, err := c.Client(2).GetBytes(ctxT(t), oid, api.One)
+		if err != nil || !bytes.Equal(got, blobs[i]) {
+			t.Fatalf("n3 alone, repaired copy %d: %v", i, err)
+		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/stratum-store/stratum/api"
@@ -187,5 +188,31 @@ func TestPutReplacesADamagedCopy(t *testing.T) {
 	// An intact copy is still just acknowledged.
 	if created, err := s.Put(ctx, soid, small); err != nil || created {
 		t.Fatalf("re-put over an intact copy: created %t, %v; want already present", created, err)
+	}
+}
+
+func TestQuarantine(t *testing.T) {
+	cfg, _ := testConfig(t)
+	s := mustOpen(t, cfg)
+	large := randomBytes(21, int(cfg.LargeThreshold)+5)
+	oid := mustOID(t, api.SHA256, large)
+	if _, err := s.Put(ctx, oid, large); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Quarantine(ctx, oid); err == nil {
+		t.Fatal("quarantined an intact copy")
+	}
+	flipByte(t, s.paths.objectPath(oid), 100)
+	if err := s.Quarantine(ctx, oid); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Stat(ctx, oid); !errors.Is(err, ErrNotFound) || s.Stats().Objects != 0 {
+		t.Fatalf("after quarantine: Stat %v, objects %d; want not found, 0", err, s.Stats().Objects)
+	}
+	if files, _ := os.ReadDir(filepath.Join(cfg.Dir, "quarantine")); len(files) != 1 {
+		t.Fatalf("quarantine holds %d files; want the damaged one", len(files))
+	}
+	if created, err := s.Put(ctx, oid, large); err != nil || !created {
+		t.Fatalf("put after quarantine: %t %v", created, err)
 	}
 }

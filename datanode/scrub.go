@@ -1,0 +1,87 @@
+package datanode
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/stratum-store/stratum/api"
+	"github.com/stratum-store/stratum/datanode/store"
+)
+
+// scrubLoop re-verifies every local copy once per ScrubInterval, at most
+// ScrubRate objects a second so it yields to foreground traffic. A copy
+// that fails verification is quarantined (never served again) and replaced
+// from a replica whose copy verifies.
+func (n *Node) scrubLoop(ctx context.Context) {
+	if n.cfg.ScrubInterval <= 0 {
+		return
+	}
+	t := time.NewTicker(n.cfg.ScrubInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		checked, repaired, err := n.scrubPass(ctx)
+		if checked > 0 || err != nil {
+			n.logger.Info("scrub pass", "checked", checked, "repaired", repaired, "err", err)
+		}
+	}
+}
+
+// scrubPass verifies each local copy once.
+func (n *Node) scrubPass(ctx context.Context) (checked, repaired int, err error) {
+	pace := time.Second / time.Duration(n.cfg.ScrubRate)
+	err = n.store.Range(ctx, func(oid api.OID, _ int64) bool {
+		checked++
+		n.metrics.scrubbed.Inc()
+		obj, gerr := n.store.Get(ctx, oid)
+		switch {
+		case gerr == nil:
+			if obj.Body != nil {
+				obj.Body.Close()
+			}
+		case errors.Is(gerr, store.ErrCorrupt):
+			if rerr := n.replaceDamaged(ctx, oid); rerr != nil {
+				n.logger.Error("scrub: damaged copy not replaced", "oid", oid, "err", rerr)
+			} else {
+				repaired++
+			}
+		}
+		sleepCtx(ctx, pace)
+		return ctx.Err() == nil
+	})
+	return checked, repaired, err
+}
+
+// replaceDamaged quarantines the local copy of oid and stores a verified
+// copy fetched from another replica.
+func (n *Node) replaceDamaged(ctx context.Context, oid api.OID) error {
+	n.metrics.scrubDamaged.Inc()
+	if err := n.store.Quarantine(ctx, oid); err != nil {
+		return err
+	}
+	v := n.view.Load()
+	key := []byte(oid.String())
+	for _, rn := range uniqueNodes(v.ring.Replicas(key), v.write.Replicas(key)) {
+		if rn.ID == n.cfg.ID || !v.state(rn.ID).ReadTarget() {
+			continue
+		}
+		p, err := n.fetchRemote(ctx, rn, oid, v.ring.Revision()) // verified against the OID
+		if err != nil {
+			continue
+		}
+		p.hold(1)
+		_, err = n.storePut(ctx, oid, p)
+		p.release()
+		if err == nil {
+			n.metrics.scrubRepaired.Inc()
+			return nil
+		}
+	}
+	return fmt.Errorf("no replica had a copy that verifies; the object is quarantined here")
+}

@@ -1,0 +1,67 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/syndtr/goleveldb/leveldb"
+
+	"github.com/stratum-store/stratum/api"
+)
+
+// Quarantine takes a damaged copy out of service: its index entries are
+// deleted (so the object reads as missing here and a put stores it again)
+// and a large object's file is moved to Dir/quarantine/ for inspection
+// rather than deleted. It refuses an intact copy.
+func (s *Store) Quarantine(ctx context.Context, oid api.OID) error {
+	end, err := s.begin(ctx, oid)
+	if err != nil {
+		return err
+	}
+	defer end()
+	mu := s.stripe(oid)
+	mu.Lock()
+	defer mu.Unlock()
+	size, err := s.db.Get(sizeKey(oid), nil)
+	if err != nil {
+		return s.indexError("quarantine", oid, err)
+	}
+	if s.intact(ctx, oid) {
+		return fmt.Errorf("store: quarantine %s: the copy is intact", oid)
+	}
+	if err := s.moveToQuarantine(oid); err != nil {
+		return err
+	}
+	b := new(leveldb.Batch)
+	b.Delete(objectKey(oid))
+	b.Delete(sizeKey(oid))
+	if err := s.db.Write(b, s.wo); err != nil {
+		return fmt.Errorf("store: quarantine %s: %w", oid, err)
+	}
+	s.objects.Add(-1)
+	if n, err := parseSize(size); err == nil {
+		s.bytes.Add(-n)
+	}
+	s.log.Warn("damaged copy quarantined", "oid", oid)
+	return nil
+}
+
+func (s *Store) moveToQuarantine(oid api.OID) error {
+	path := s.paths.objectPath(oid)
+	if _, err := os.Stat(path); err != nil {
+		return nil // a small object, or the file is already gone
+	}
+	dir := filepath.Join(s.paths.root, "quarantine")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("store: quarantine %s: %w", oid, err)
+	}
+	dst := filepath.Join(dir, oid.String()+"."+strconv.FormatInt(time.Now().UnixNano(), 10))
+	if err := os.Rename(path, dst); err != nil {
+		return fmt.Errorf("store: quarantine %s: %w", oid, err)
+	}
+	return nil
+}
