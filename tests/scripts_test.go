@@ -14,16 +14,7 @@ func script(t *testing.T, endpoint, name string, args ...string) (string, string
 	t.Helper()
 	cmd := exec.Command("bash", append([]string{"../scripts/" + name}, args...)...)
 	cmd.Env = append(os.Environ(), "STRATUM_ENDPOINT="+endpoint)
-	var stdout, stderr strings.Builder
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatal(err)
-	}
-	return stdout.String(), stderr.String(), code
+	return runCmd(t, cmd)
 }
 
 func TestOpsScripts(t *testing.T) {
