@@ -28,14 +28,20 @@
 //
 // # Locks
 //
-// The node holds one mutex (peers, guarding the map of per-peer HTTP clients),
-// never while doing I/O and never with another lock held. Everything else is
-// atomic pointers or channels, so there is no lock order to get wrong.
+// Every mutex in the node is taken alone, never while holding another and
+// never during I/O: the peer map (peers.go), each circuit breaker
+// (breaker.go), the view writers (view.go; readers use an atomic pointer),
+// the write coalescer's queues (coalesce.go), the in-flight tracker
+// (node.go) and the recent-errors list (ui.go). So there is no lock order to
+// get wrong. The store's one multi-lock path, PutBatch, takes its stripes in
+// ascending order.
 //
 // # Caveats
 //
-// A GET fetches the object from every replica and answers with the first
-// copy that verifies against its OID, once enough replicas answered; large
-// objects are spooled to an unlinked temporary file while they are verified,
-// so a reply never carries unverified bytes.
+// A GET takes the object's bytes from one replica (its own copy first) and
+// only presence from the others, and answers with a copy that verifies
+// against its OID once enough replicas answered; large objects are spooled
+// to an unlinked temporary file while they are verified, so a reply never
+// carries unverified bytes. A 404 is only given after every readable
+// replica was asked.
 package datanode
