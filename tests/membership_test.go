@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -254,12 +255,17 @@ func TestHedgedReadDoesNotWaitForAHungReplica(t *testing.T) {
 
 // A read that finds a replica without the object sends it the verified copy.
 func TestReadRepair(t *testing.T) {
-	c := MustStartCluster(t, 3, nil)
+	// No retries: the write to the stopped node fails once, for good.
+	c := MustStartCluster(t, 3, func(cfg *datanode.Config) { cfg.PeerRetries = 0 })
+	n3 := c.Nodes[2].Addr
 	c.StopNode(2)
 	rec, err := c.Client(0).PutBytes(ctxT(t), []byte("repair me"), api.SHA256, api.Quorum)
 	if err != nil {
 		t.Fatal(err)
 	}
+	Eventually(t, 10*time.Second, "the write to n3 has failed", func() bool {
+		return metric(t, c, 0, `stratum_replica_call_seconds_count\{outcome="transport",peer="`+regexp.QuoteMeta(n3)+`"\}`) >= 1
+	})
 	c.StartNode(2)
 	c.WaitRingConverged()
 	if got := c.Nodes[2].Node.Status().Objects; got != 0 {
