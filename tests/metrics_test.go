@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stratum-store/stratum/api"
 )
@@ -43,9 +44,9 @@ func TestMetricsMoveWithTraffic(t *testing.T) {
 	if v := metric(t, c, 0, `stratum_ring_revision`); v != float64(c.Nodes[0].Node.Ring().Revision()) {
 		t.Fatalf("ring revision gauge %v; want %d", v, c.Nodes[0].Node.Ring().Revision())
 	}
-	if v := metric(t, c, 1, `stratum_store_objects`); v < 3 {
-		t.Fatalf("store objects on n2: %v; want >= 3 of the 5", v)
-	}
+	Eventually(t, 10*time.Second, "n2's store gauge counts the 5 objects", func() bool {
+		return metric(t, c, 1, `stratum_store_objects`) == 5
+	})
 	if v := metric(t, c, 0, `stratum_etcd_session_up`); v != 1 {
 		t.Fatalf("etcd session gauge %v; want 1", v)
 	}
