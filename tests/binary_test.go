@@ -130,7 +130,7 @@ func runCmd(t *testing.T, cmd *exec.Cmd) (string, string, int) {
 func TestDevClusterAndCLI(t *testing.T) {
 	bin := buildBinary(t)
 	dir := t.TempDir()
-	base := freePort(t)
+	base := freePorts(t, 3)
 	args := []string{"--dir", dir, "--base-port", fmt.Sprint(base), "--nodes", "3",
 		"--etcd-client-port", fmt.Sprint(freePort(t)), "--etcd-peer-port", fmt.Sprint(freePort(t))}
 	p := startDev(t, bin, args...)

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -34,15 +35,61 @@ type TestNode struct {
 	Node *datanode.Node
 }
 
-// freePort returns a loopback port that was free a moment ago.
+// handedOut remembers every port freePort returned in this test binary, so
+// two servers that have not bound yet are never given the same one.
+var handedOut = struct {
+	sync.Mutex
+	ports map[int]bool
+}{ports: map[int]bool{}}
+
+// freePort returns a loopback port that was free a moment ago and that no
+// other caller in this process has been given.
 func freePort(t testing.TB) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for i := 0; i < 100; i++ {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := ln.Addr().(*net.TCPAddr).Port
+		ln.Close()
+		handedOut.Lock()
+		fresh := !handedOut.ports[port]
+		handedOut.ports[port] = true
+		handedOut.Unlock()
+		if fresh {
+			return port
+		}
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	t.Fatal("no fresh loopback port after 100 tries")
+	return 0
+}
+
+// freePorts returns the first of n consecutive loopback ports, all free a
+// moment ago and none handed out before (for `stratum dev --base-port`).
+func freePorts(t testing.TB, n int) int {
+	t.Helper()
+	for i := 0; i < 100; i++ {
+		base := freePort(t)
+		ok := true
+		for p := base + 1; p < base+n && ok; p++ {
+			ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
+			if err != nil {
+				ok = false
+				break
+			}
+			ln.Close()
+			handedOut.Lock()
+			ok = !handedOut.ports[p]
+			handedOut.ports[p] = true
+			handedOut.Unlock()
+		}
+		if ok {
+			return base
+		}
+	}
+	t.Fatalf("no %d consecutive free ports", n)
+	return 0
 }
 
 // testLogger sends logs to t.Log.
