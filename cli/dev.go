@@ -2,8 +2,8 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"io"
 
 	ucli "github.com/urfave/cli/v2"
 
@@ -58,7 +58,7 @@ func runDev(c *ucli.Context) error {
 	}
 	defer stop()
 	nodes, err := startDevNodes(c, cp, dir)
-	defer closeAll(nodes)
+	defer closeAll(c.App.ErrWriter, nodes)
 	if err != nil {
 		return err
 	}
@@ -105,10 +105,12 @@ func printDevBanner(c *ucli.Context, m *controlplane.Member, nodes []*datanode.N
 	fmt.Fprintln(w, "ready; Ctrl-C stops the cluster")
 }
 
-func closeAll(nodes []*datanode.Node) {
-	var errs []error
+// closeAll stops every node, reporting (not hiding) any node that did not
+// stop cleanly.
+func closeAll(w io.Writer, nodes []*datanode.Node) {
 	for _, n := range nodes {
-		errs = append(errs, n.Close(context.Background()))
+		if err := n.Close(context.Background()); err != nil {
+			fmt.Fprintf(w, "stratum: node %s: %s\n", n.ID(), oneLine(err.Error()))
+		}
 	}
-	_ = errors.Join(errs...)
 }

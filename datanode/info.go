@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -14,7 +15,7 @@ import (
 // handleInfo serves the routes that are not about one object: health,
 // readiness, the ring, this node's status, the cluster's, and admin.
 func (n *Node) handleInfo(ctx *fasthttp.RequestCtx, path string) error {
-	if len(path) > len(api.PathAdminNodes) && path[:len(api.PathAdminNodes)+1] == api.PathAdminNodes+"/" || path == api.PathAdminNodes {
+	if path == api.PathAdminNodes || strings.HasPrefix(path, api.PathAdminNodes+"/") {
 		return n.handleAdmin(ctx, path)
 	}
 	if !ctx.IsGet() && !ctx.IsHead() {

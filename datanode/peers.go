@@ -19,7 +19,6 @@ import (
 // address. Its mutex guards only the maps and is never held during I/O or
 // with a breaker's lock.
 type peers struct {
-	idle     time.Duration
 	cfg      Config
 	mu       sync.Mutex
 	clients  map[string]*fasthttp.HostClient
@@ -27,7 +26,7 @@ type peers struct {
 }
 
 func newPeers(cfg Config) *peers {
-	return &peers{idle: cfg.IdleTimeout, cfg: cfg, clients: map[string]*fasthttp.HostClient{}, breakers: map[string]*breaker{}}
+	return &peers{cfg: cfg, clients: map[string]*fasthttp.HostClient{}, breakers: map[string]*breaker{}}
 }
 
 func (p *peers) get(addr string) (*fasthttp.HostClient, *breaker) {
@@ -39,7 +38,7 @@ func (p *peers) get(addr string) (*fasthttp.HostClient, *breaker) {
 			Addr:                      addr,
 			Name:                      "stratum-peer",
 			MaxConns:                  1024,
-			MaxIdleConnDuration:       p.idle,
+			MaxIdleConnDuration:       p.cfg.IdleTimeout,
 			MaxIdemponentCallAttempts: 1,
 			DisablePathNormalizing:    true,
 			MaxConnWaitTimeout:        time.Second,
