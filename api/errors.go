@@ -30,6 +30,17 @@ var (
 	ErrBadState           = errors.New("node state does not allow this")
 	ErrPeerUnavailable    = errors.New("peer unavailable (circuit open)")
 	ErrBusy               = errors.New("busy: too many request bodies in memory; retry")
+
+	// Refs (docs/refs.md).
+	ErrInvalidRepo    = errors.New("invalid repository name")
+	ErrInvalidRefName = errors.New("invalid ref name")
+	ErrRefConflict    = errors.New("ref transaction conflict: an old value did not match")
+	ErrMissingObject  = errors.New("a new ref value names an object not stored at quorum")
+	ErrNotPrimary     = errors.New("not the partition primary; nothing was applied, retry")
+	ErrStaleEpoch     = errors.New("stale partition epoch")
+	ErrOutOfSync      = errors.New("replica out of sync with the primary")
+	ErrOutcomeUnknown = errors.New("transaction outcome unknown: it may or may not have been applied")
+	ErrNoPartitions   = errors.New("partitions not assigned yet")
 )
 
 // errorTable is the single mapping between sentinels, HTTP statuses and codes.
@@ -56,6 +67,15 @@ var errorTable = []struct {
 	{ErrStaleGeneration, http.StatusConflict, "stale_generation"},
 	{ErrQuorumNotReached, http.StatusServiceUnavailable, "quorum_not_reached"},
 	{ErrNotReady, http.StatusServiceUnavailable, "not_ready"},
+	{ErrInvalidRepo, http.StatusBadRequest, "invalid_repo"},
+	{ErrInvalidRefName, http.StatusBadRequest, "invalid_ref_name"},
+	{ErrRefConflict, http.StatusConflict, "ref_conflict"},
+	{ErrMissingObject, http.StatusUnprocessableEntity, "missing_object"},
+	{ErrNotPrimary, http.StatusServiceUnavailable, "not_primary"},
+	{ErrStaleEpoch, http.StatusConflict, "stale_epoch"},
+	{ErrOutOfSync, http.StatusConflict, "out_of_sync"},
+	{ErrOutcomeUnknown, http.StatusServiceUnavailable, "outcome_unknown"},
+	{ErrNoPartitions, http.StatusServiceUnavailable, "no_partitions"},
 	{ErrInternal, http.StatusInternalServerError, "internal"},
 }
 

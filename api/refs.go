@@ -1,0 +1,176 @@
+package api
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"strings"
+)
+
+// Ref routes. {repo} may contain '/' and is followed by the literal segment
+// "/refs"; see docs/refs.md for how paths are split.
+const (
+	PathRepos = "/v1/repos/" // GET  /v1/repos/{repo}/refs[?prefix=&after=&limit=]
+	//                          GET  /v1/repos/{repo}/refs/{refname}
+	//                          POST /v1/repos/{repo}/refs   (a transaction)
+	PathPartitions = "/v1/partitions" // GET: assignments, epochs and lag
+
+	// Internal, node to node: the replication protocol of docs/refs.md.
+	PathRefBegin    = "/internal/v1/refs/begin"    // POST RefBeginRequest -> RefVersion
+	PathRefApply    = "/internal/v1/refs/apply"    // POST RefApplyRequest
+	PathRefSnapshot = "/internal/v1/refs/snapshot" // GET ?partition=&epoch= -> RefSnapshot
+	PathRefInstall  = "/internal/v1/refs/install"  // POST RefInstallRequest
+
+	// HeaderForwarded marks a ref request a node forwarded to the primary it
+	// believes in; the receiver never forwards it again.
+	HeaderForwarded = "X-Stratum-Forwarded"
+)
+
+// Default partition settings, fixed when a cluster is created.
+const (
+	DefaultPartitionCount    = 256
+	DefaultPartitionReplicas = 3
+	// MaxRefUpdates bounds the updates in one transaction.
+	MaxRefUpdates = 1000
+	// MaxRefListLimit bounds one page of a ref listing.
+	MaxRefListLimit = 10000
+)
+
+// PartitionOf maps a repository name to its partition: the first 8 bytes of
+// SHA-256(repo), big-endian, modulo count. Like ring placement it is part of
+// the on-disk contract: changing it would strand every ref.
+func PartitionOf(repo string, count int) int {
+	sum := sha256.Sum256([]byte(repo))
+	return int(binary.BigEndian.Uint64(sum[:8]) % uint64(count))
+}
+
+// PartitionConfig is the cluster-wide partition setup, written once.
+type PartitionConfig struct {
+	Count    int `json:"count"`
+	Replicas int `json:"replicas"`
+}
+
+// Partition is one partition's assignment as etcd records it. Epoch is the
+// etcd ModRevision of the record: every change makes a new, larger epoch, and
+// the epoch is the partition's fencing token.
+type Partition struct {
+	ID      int    `json:"id"`
+	Epoch   int64  `json:"epoch"`
+	Primary string `json:"primary"`
+	// Replicas are every member of the partition, the primary included.
+	Replicas []string `json:"replicas"`
+	// InSync are the members known to hold every acknowledged transaction;
+	// a transaction is acknowledged only when all of them have it durably.
+	// Only the primary adds to it (after a catch-up, under its partition
+	// lock); everyone else only removes.
+	InSync []string `json:"in_sync"`
+}
+
+// Has reports whether id is one of the partition's replicas.
+func (p Partition) Has(id string) bool { return contains(p.Replicas, id) }
+
+// IsInSync reports whether id is in the in-sync set.
+func (p Partition) IsInSync(id string) bool { return contains(p.InSync, id) }
+
+func contains(list []string, id string) bool {
+	for _, x := range list {
+		if x == id {
+			return true
+		}
+	}
+	return false
+}
+
+// RefUpdate is one update of a transaction: set Name from Old to New. An
+// all-zero Old means "must not exist"; an all-zero New deletes the ref.
+type RefUpdate struct {
+	Name string `json:"name"`
+	Old  string `json:"old"`
+	New  string `json:"new"`
+}
+
+// RefTxn is the body of POST /v1/repos/{repo}/refs.
+type RefTxn struct {
+	Updates []RefUpdate `json:"updates"`
+}
+
+// Ref is one ref and the OID it points at.
+type Ref struct {
+	Name string `json:"name"`
+	OID  string `json:"oid"`
+}
+
+// RefTxnResult answers a transaction: on 200 the refs' new values (a deleted
+// ref has the zero OID); on 409 (code "ref_conflict") the current values of
+// the refs whose Old did not match.
+type RefTxnResult struct {
+	Repo      string `json:"repo"`
+	Partition int    `json:"partition"`
+	Epoch     int64  `json:"epoch"`
+	Refs      []Ref  `json:"refs"`
+}
+
+// RefList is one page of a listing; Next, when set, is the after= value of
+// the next page.
+type RefList struct {
+	Repo string `json:"repo"`
+	Refs []Ref  `json:"refs"`
+	Next string `json:"next,omitempty"`
+}
+
+// IsZeroOID reports whether s is an all-zero object ID (40 or 64 zeros).
+func IsZeroOID(s string) bool {
+	return (len(s) == 40 || len(s) == 64) && strings.Trim(s, "0") == ""
+}
+
+// ZeroOID is the SHA-1 length zero OID, as Git writes it.
+const ZeroOID = "0000000000000000000000000000000000000000"
+
+// RefVersion orders the states of one partition's replica: the epoch in
+// which its last transaction was applied, then that transaction's sequence
+// number. Within an epoch only one primary assigns sequence numbers, so a
+// version names exactly one state.
+type RefVersion struct {
+	Epoch int64  `json:"epoch"`
+	Seq   uint64 `json:"seq"`
+}
+
+// Less orders versions by epoch, then sequence.
+func (v RefVersion) Less(o RefVersion) bool {
+	return v.Epoch < o.Epoch || (v.Epoch == o.Epoch && v.Seq < o.Seq)
+}
+
+// RefBeginRequest asks a replica to refuse everything older than Epoch.
+type RefBeginRequest struct {
+	Partition int   `json:"partition"`
+	Epoch     int64 `json:"epoch"`
+}
+
+// RefChange is one ref's new value inside a replicated transaction; an empty
+// or zero OID deletes it.
+type RefChange struct {
+	Repo string `json:"repo"`
+	Name string `json:"name"`
+	OID  string `json:"oid"`
+}
+
+// RefApplyRequest replicates one committed-to-be transaction.
+type RefApplyRequest struct {
+	Partition int         `json:"partition"`
+	Epoch     int64       `json:"epoch"`
+	Seq       uint64      `json:"seq"`
+	Changes   []RefChange `json:"changes"`
+}
+
+// RefSnapshot is a partition's whole state on one replica.
+type RefSnapshot struct {
+	Partition int         `json:"partition"`
+	Version   RefVersion  `json:"version"`
+	Refs      []RefChange `json:"refs"`
+}
+
+// RefInstallRequest replaces a replica's partition state with Snapshot,
+// fenced by Epoch.
+type RefInstallRequest struct {
+	Epoch    int64       `json:"epoch"`
+	Snapshot RefSnapshot `json:"snapshot"`
+}
