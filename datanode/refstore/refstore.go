@@ -1,0 +1,308 @@
+// Package refstore keeps one data node's copy of the ref tables of the
+// partitions it replicates, in its own goleveldb database. It knows nothing
+// of HTTP or etcd: it enforces the two local rules of the replication
+// protocol in docs/refs.md and makes every change durable before it returns.
+//
+//  1. Fencing. Each partition has a floor: the highest epoch this replica
+//     has been told about (by Begin, Apply or Install). Anything carrying an
+//     older epoch is refused with api.ErrStaleEpoch. Raising the floor is
+//     synced to disk, so a restart does not forget a fence.
+//  2. Order. Each partition has a version (epoch, seq) naming its state.
+//     Apply accepts only the next sequence number (or the very same
+//     (epoch, seq) again, which is a retry and changes nothing); a gap is
+//     api.ErrOutOfSync and the primary must catch this replica up with a
+//     snapshot (Install) instead.
+//
+// Every mutation is one leveldb batch written with Sync, so after a crash a
+// partition is at the version before or after a change, never in between.
+//
+// # Layout
+//
+//	f<pid:4>                  floor, int64 big-endian
+//	v<pid:4>                  version: epoch int64, seq uint64, big-endian
+//	r<pid:4><repo>\x00<name>  the OID the ref points at (text)
+//
+// Repository names cannot contain a NUL byte (api.ValidateRepo), so the key
+// of one repository's refs is an unambiguous prefix.
+package refstore
+
+import (
+	"encoding/binary"
+	"fmt"
+	"sync"
+
+	"github.com/syndtr/goleveldb/leveldb"
+	"github.com/syndtr/goleveldb/leveldb/opt"
+	"github.com/syndtr/goleveldb/leveldb/util"
+
+	"github.com/stratum-store/stratum/api"
+)
+
+// Store is one node's ref tables. It is safe for concurrent use: mutations
+// are serialised by one mutex; reads go straight to leveldb, whose batches
+// are atomic, so a reader sees a partition before or after a change.
+type Store struct {
+	db   *leveldb.DB
+	wo   *opt.WriteOptions
+	mu   sync.Mutex // serialises mutations and guards meta
+	meta map[int]meta
+}
+
+type meta struct {
+	floor   int64
+	version api.RefVersion
+}
+
+// Options tune Open.
+type Options struct {
+	// NoSync skips fsync: for tests of logic only, never for a real node.
+	NoSync bool
+}
+
+// Open opens or creates the ref store in dir and loads every partition's
+// floor and version.
+func Open(dir string, o Options) (*Store, error) {
+	db, err := leveldb.OpenFile(dir, &opt.Options{})
+	if err != nil {
+		return nil, fmt.Errorf("refstore: open %s: %w", dir, err)
+	}
+	s := &Store{db: db, wo: &opt.WriteOptions{Sync: !o.NoSync}, meta: map[int]meta{}}
+	if err := s.loadMeta(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Store) loadMeta() error {
+	for _, tag := range []byte{'f', 'v'} {
+		it := s.db.NewIterator(util.BytesPrefix([]byte{tag}), nil)
+		for it.Next() {
+			k, v := it.Key(), it.Value()
+			if len(k) != 5 {
+				continue
+			}
+			p := int(binary.BigEndian.Uint32(k[1:]))
+			m := s.meta[p]
+			switch {
+			case tag == 'f' && len(v) == 8:
+				m.floor = int64(binary.BigEndian.Uint64(v))
+			case tag == 'v' && len(v) == 16:
+				m.version = api.RefVersion{Epoch: int64(binary.BigEndian.Uint64(v)), Seq: binary.BigEndian.Uint64(v[8:])}
+			default:
+				it.Release()
+				return fmt.Errorf("refstore: bad meta record %q", k)
+			}
+			s.meta[p] = m
+		}
+		it.Release()
+		if err := it.Error(); err != nil {
+			return fmt.Errorf("refstore: load meta: %w", err)
+		}
+	}
+	return nil
+}
+
+// Close closes the database.
+func (s *Store) Close() error { return s.db.Close() }
+
+// Floor returns the highest epoch partition p has been fenced at.
+func (s *Store) Floor(p int) int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.meta[p].floor
+}
+
+// Version returns the version of partition p's state here.
+func (s *Store) Version(p int) api.RefVersion {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.meta[p].version
+}
+
+// Begin raises partition p's floor to epoch, so nothing older is accepted
+// from now on, and returns the local version. An epoch below the floor is
+// refused: a newer primary has already fenced this replica.
+func (s *Store) Begin(p int, epoch int64) (api.RefVersion, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m := s.meta[p]
+	if epoch < m.floor {
+		return m.version, fmt.Errorf("%w: partition %d: epoch %d < floor %d", api.ErrStaleEpoch, p, epoch, m.floor)
+	}
+	if epoch > m.floor {
+		b := new(leveldb.Batch)
+		b.Put(floorKey(p), be64(uint64(epoch)))
+		if err := s.db.Write(b, s.wo); err != nil {
+			return m.version, fmt.Errorf("refstore: begin: %w", err)
+		}
+		m.floor = epoch
+		s.meta[p] = m
+	}
+	return m.version, nil
+}
+
+// Apply makes one replicated transaction durable: the changes, the new
+// version (epoch, seq) and the raised floor, in one synced batch.
+func (s *Store) Apply(p int, epoch int64, seq uint64, changes []api.RefChange) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m := s.meta[p]
+	switch {
+	case epoch < m.floor:
+		return fmt.Errorf("%w: partition %d: epoch %d < floor %d", api.ErrStaleEpoch, p, epoch, m.floor)
+	case m.version == api.RefVersion{Epoch: epoch, Seq: seq}:
+		return nil // a retry of what is already here
+	case seq != m.version.Seq+1:
+		return fmt.Errorf("%w: partition %d: at %d, got seq %d", api.ErrOutOfSync, p, m.version.Seq, seq)
+	}
+	b := new(leveldb.Batch)
+	for _, c := range changes {
+		if api.IsZeroOID(c.OID) || c.OID == "" {
+			b.Delete(refKey(p, c.Repo, c.Name))
+		} else {
+			b.Put(refKey(p, c.Repo, c.Name), []byte(c.OID))
+		}
+	}
+	next := meta{floor: max(m.floor, epoch), version: api.RefVersion{Epoch: epoch, Seq: seq}}
+	putMeta(b, p, next)
+	if err := s.db.Write(b, s.wo); err != nil {
+		return fmt.Errorf("refstore: apply: %w", err)
+	}
+	s.meta[p] = next
+	return nil
+}
+
+// Snapshot returns partition p's whole state and its version.
+func (s *Store) Snapshot(p int) (api.RefSnapshot, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	snap := api.RefSnapshot{Partition: p, Version: s.meta[p].version, Refs: []api.RefChange{}}
+	it := s.db.NewIterator(util.BytesPrefix(partPrefix(p)), nil)
+	defer it.Release()
+	for it.Next() {
+		repo, name, ok := splitRefKey(it.Key())
+		if !ok {
+			return snap, fmt.Errorf("refstore: bad ref key %q", it.Key())
+		}
+		snap.Refs = append(snap.Refs, api.RefChange{Repo: repo, Name: name, OID: string(it.Value())})
+	}
+	return snap, it.Error()
+}
+
+// Install replaces partition p's state with snap in one synced batch,
+// fenced by epoch: a primary catching this replica up, or a new primary
+// adopting the most advanced state during its takeover.
+func (s *Store) Install(p int, epoch int64, snap api.RefSnapshot) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m := s.meta[p]
+	if epoch < m.floor {
+		return fmt.Errorf("%w: partition %d: epoch %d < floor %d", api.ErrStaleEpoch, p, epoch, m.floor)
+	}
+	b := new(leveldb.Batch)
+	it := s.db.NewIterator(util.BytesPrefix(partPrefix(p)), nil)
+	for it.Next() {
+		b.Delete(append([]byte(nil), it.Key()...))
+	}
+	it.Release()
+	if err := it.Error(); err != nil {
+		return fmt.Errorf("refstore: install: %w", err)
+	}
+	for _, c := range snap.Refs {
+		if !api.IsZeroOID(c.OID) && c.OID != "" {
+			b.Put(refKey(p, c.Repo, c.Name), []byte(c.OID))
+		}
+	}
+	next := meta{floor: max(m.floor, epoch), version: snap.Version}
+	putMeta(b, p, next)
+	if err := s.db.Write(b, s.wo); err != nil {
+		return fmt.Errorf("refstore: install: %w", err)
+	}
+	s.meta[p] = next
+	return nil
+}
+
+// Get reads one ref.
+func (s *Store) Get(p int, repo, name string) (oid string, ok bool, err error) {
+	v, err := s.db.Get(refKey(p, repo, name), nil)
+	if err == leveldb.ErrNotFound {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, fmt.Errorf("refstore: get: %w", err)
+	}
+	return string(v), true, nil
+}
+
+// List returns up to limit refs of repo whose names start with prefix and
+// sort after after, from one consistent leveldb snapshot, and the name to
+// continue from when there are more.
+func (s *Store) List(p int, repo, prefix, after string, limit int) (refs []api.Ref, next string, err error) {
+	snap, err := s.db.GetSnapshot()
+	if err != nil {
+		return nil, "", fmt.Errorf("refstore: list: %w", err)
+	}
+	defer snap.Release()
+	rng := util.BytesPrefix(refKey(p, repo, prefix))
+	if after != "" && after >= prefix {
+		rng.Start = append(refKey(p, repo, after), 0)
+	}
+	it := snap.NewIterator(rng, nil)
+	defer it.Release()
+	refs = []api.Ref{}
+	for it.Next() {
+		_, name, _ := splitRefKey(it.Key())
+		if len(refs) == limit {
+			return refs, refs[len(refs)-1].Name, it.Error()
+		}
+		refs = append(refs, api.Ref{Name: name, OID: string(it.Value())})
+	}
+	return refs, "", it.Error()
+}
+
+// Partitions returns the partitions this store has any state for.
+func (s *Store) Partitions() []int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]int, 0, len(s.meta))
+	for p := range s.meta {
+		out = append(out, p)
+	}
+	return out
+}
+
+func floorKey(p int) []byte { return append([]byte{'f'}, be32(uint32(p))...) }
+func versionKey(p int) []byte { return append([]byte{'v'}, be32(uint32(p))...) }
+func partPrefix(p int) []byte { return append([]byte{'r'}, be32(uint32(p))...) }
+
+func refKey(p int, repo, name string) []byte {
+	k := make([]byte, 0, 5+len(repo)+1+len(name))
+	k = append(k, partPrefix(p)...)
+	k = append(k, repo...)
+	k = append(k, 0)
+	return append(k, name...)
+}
+
+func splitRefKey(k []byte) (repo, name string, ok bool) {
+	if len(k) < 6 {
+		return "", "", false
+	}
+	for i := 5; i < len(k); i++ {
+		if k[i] == 0 {
+			return string(k[5:i]), string(k[i+1:]), true
+		}
+	}
+	return "", "", false
+}
+
+func putMeta(b *leveldb.Batch, p int, m meta) {
+	b.Put(floorKey(p), be64(uint64(m.floor)))
+	v := make([]byte, 16)
+	binary.BigEndian.PutUint64(v, uint64(m.version.Epoch))
+	binary.BigEndian.PutUint64(v[8:], m.version.Seq)
+	b.Put(versionKey(p), v)
+}
+
+func be32(x uint32) []byte { b := make([]byte, 4); binary.BigEndian.PutUint32(b, x); return b }
+func be64(x uint64) []byte { b := make([]byte, 8); binary.BigEndian.PutUint64(b, x); return b }
