@@ -109,6 +109,13 @@ type RefTxnResult struct {
 	Refs      []Ref  `json:"refs"`
 }
 
+// RefConflict is the body of a 409 ref_conflict answer: the JSON error and,
+// in refs, the current values of the refs whose old value did not match.
+type RefConflict struct {
+	Error ErrorDetail `json:"error"`
+	RefTxnResult
+}
+
 // RefList is one page of a listing; Next, when set, is the after= value of
 // the next page.
 type RefList struct {
@@ -173,4 +180,22 @@ type RefSnapshot struct {
 type RefInstallRequest struct {
 	Epoch    int64       `json:"epoch"`
 	Snapshot RefSnapshot `json:"snapshot"`
+}
+
+// PartitionStatus is one partition as a node reports it on
+// GET /v1/partitions: the newest record it knows and its own replica state.
+type PartitionStatus struct {
+	Partition
+	// Serving is true when this node is the primary and serving now.
+	Serving bool `json:"serving"`
+	// Version and Floor are this node's local replica state.
+	Version RefVersion `json:"version"`
+	Floor   int64      `json:"floor"`
+}
+
+// PartitionReport is the body of GET /v1/partitions.
+type PartitionReport struct {
+	Node       string            `json:"node"`
+	Config     *PartitionConfig  `json:"config"`
+	Partitions []PartitionStatus `json:"partitions"`
 }

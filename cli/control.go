@@ -89,3 +89,20 @@ func (a controlAdapter) Drain(ctx context.Context, id string) error {
 func (a controlAdapter) Remove(ctx context.Context, id string, force bool) error {
 	return translate(a.c.Remove(ctx, id, force))
 }
+
+func (a controlAdapter) PartitionConfig(ctx context.Context) (api.PartitionConfig, bool, error) {
+	return a.c.PartitionConfig(ctx)
+}
+
+func (a controlAdapter) WatchPartitions(ctx context.Context, publish func(map[int]api.Partition)) error {
+	return a.c.WatchPartitions(ctx, publish)
+}
+
+func (a controlAdapter) UpdatePartition(ctx context.Context, epoch int64, next api.Partition) (int64, error) {
+	return a.c.UpdatePartition(ctx, epoch, next)
+}
+
+func (a controlAdapter) DropDownFromInSync(ctx context.Context, epoch int64, next api.Partition, node string) (int64, error) {
+	e, err := a.c.DropDownFromInSync(ctx, epoch, next, node)
+	return e, translate(err)
+}

@@ -32,6 +32,8 @@ type DetectorConfig struct {
 	DampEvents int
 	// SessionTTL is the election session's lease TTL in seconds; default 5.
 	SessionTTL int
+	// Planner configures the partition planner the leader also runs.
+	Planner PlannerConfig
 	// Logger; default discard.
 	Logger *slog.Logger
 }
@@ -66,6 +68,7 @@ func (c *Client) RunDetector(ctx context.Context, cfg DetectorConfig) error {
 	if cfg.Grace == 0 {
 		cfg.Grace = cfg.DownTimeout
 	}
+	cfg.Planner = cfg.Planner.withDefaults()
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -90,7 +93,7 @@ func (c *Client) campaignAndLead(ctx context.Context, cfg DetectorConfig) error 
 	}
 	cfg.Logger.Info("detector: elected leader", "candidate", cfg.Candidate, "revision", el.Rev())
 	d := &detector{c: c, cfg: cfg, fence: clientv3.Compare(clientv3.CreateRevision(el.Key()), "=", el.Rev()),
-		start: time.Now(), lastSeen: map[string]time.Time{}}
+		start: time.Now(), lastSeen: map[string]time.Time{}, planner: &plannerState{}}
 	err = d.lead(ctx, sess)
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
 	defer cancel()
@@ -116,17 +119,27 @@ type detector struct {
 	fence    clientv3.Cmp
 	start    time.Time
 	lastSeen map[string]time.Time
+	planner  *plannerState
 }
 
 func (d *detector) lead(ctx context.Context, sess *concurrency.Session) error {
 	t := time.NewTicker(d.cfg.Tick)
 	defer t.Stop()
+	plan := time.NewTicker(d.cfg.Planner.Interval)
+	defer plan.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-sess.Done():
 			return errors.New("election session expired")
+		case <-plan.C:
+			if err := d.planRound(ctx); errors.Is(err, ErrNotLeader) {
+				return err
+			} else if err != nil {
+				d.cfg.Logger.Warn("planner: round failed", "err", err)
+			}
+			continue
 		case <-t.C:
 		}
 		if err := d.tick(ctx); errors.Is(err, ErrNotLeader) {

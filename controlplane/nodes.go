@@ -3,10 +3,12 @@ package controlplane
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/stratum-store/stratum/api"
@@ -30,10 +32,26 @@ type NodeRecord struct {
 type Lease struct {
 	id     clientv3.LeaseID
 	c      *Client
+	ttl    time.Duration
 	done   chan struct{}
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	once   sync.Once
+
+	mu         sync.Mutex
+	validUntil time.Time // monotonic: send time of the last renewal + TTL
+}
+
+// ValidUntil is the earliest time etcd may expire the lease, as far as this
+// process can tell: the moment it sent the last successful renewal (or the
+// grant) plus the TTL etcd granted. etcd starts its TTL when it receives the
+// request, which is later, so until ValidUntil (on this process's monotonic
+// clock, allowing for rate drift) no one can have seen the lease expire.
+// A partition primary serves reads only before it (docs/refs.md).
+func (l *Lease) ValidUntil() time.Time {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.validUntil
 }
 
 // Done is closed when the lease is lost or released.
@@ -121,6 +139,7 @@ func (c *Client) tryRegister(ctx context.Context, id, gen string, rec []byte, tt
 		m = api.Member{ID: id, State: state, Generation: gen, SuspectEvents: m.SuspectEvents}
 	}
 	mval, _ := json.Marshal(m)
+	sent := time.Now()
 	grant, err := c.etcd.Grant(rctx, int64((ttl+time.Second-1)/time.Second))
 	if err != nil {
 		return nil, fmt.Errorf("controlplane: grant lease: %w", err)
@@ -137,25 +156,52 @@ func (c *Client) tryRegister(ctx context.Context, id, gen string, rec []byte, tt
 		}
 		return nil, ErrNodeIDInUse
 	}
-	return c.keepAlive(grant.ID)
+	return c.keepAlive(grant.ID, sent, time.Duration(grant.TTL)*time.Second), nil
 }
 
-func (c *Client) keepAlive(id clientv3.LeaseID) (*Lease, error) {
+// keepAlive renews the lease every third of its TTL with one KeepAliveOnce
+// call each, recording when each successful renewal was sent (which
+// clientv3's streaming KeepAlive does not expose). The lease is lost, and
+// Done closed, when etcd says it is gone or when no renewal has succeeded
+// before ValidUntil.
+func (c *Client) keepAlive(id clientv3.LeaseID, sent time.Time, ttl time.Duration) *Lease {
 	kctx, cancel := context.WithCancel(context.Background())
-	ch, err := c.etcd.KeepAlive(kctx, id)
-	if err != nil {
-		cancel()
-		return nil, fmt.Errorf("controlplane: keepalive: %w", err)
-	}
-	l := &Lease{id: id, c: c, done: make(chan struct{}), cancel: cancel}
+	l := &Lease{id: id, c: c, ttl: ttl, done: make(chan struct{}), cancel: cancel, validUntil: sent.Add(ttl)}
 	l.wg.Add(1)
 	go func() {
 		defer l.wg.Done()
 		defer close(l.done)
-		for range ch {
-		}
+		l.renewLoop(kctx)
 	}()
-	return l, nil
+	return l
+}
+
+func (l *Lease) renewLoop(ctx context.Context) {
+	every := max(l.ttl/3, 100*time.Millisecond)
+	wait := every
+	for {
+		sleepCtx(ctx, wait)
+		if ctx.Err() != nil {
+			return
+		}
+		sent := time.Now()
+		rctx, cancel := context.WithTimeout(ctx, every)
+		resp, err := l.c.etcd.KeepAliveOnce(rctx, l.id)
+		cancel()
+		switch {
+		case err == nil && resp.TTL > 0:
+			l.mu.Lock()
+			l.validUntil = sent.Add(time.Duration(resp.TTL) * time.Second)
+			l.mu.Unlock()
+			wait = every
+		case errors.Is(err, rpctypes.ErrLeaseNotFound) || (err == nil && resp.TTL <= 0):
+			return
+		case time.Now().After(l.ValidUntil()):
+			return
+		default:
+			wait = every / 4 // a transient error: try again soon
+		}
+	}
 }
 
 // Nodes returns the records of every live node, keyed by ID.

@@ -78,6 +78,14 @@ type Config struct {
 	// default 200.
 	ScrubInterval time.Duration
 	ScrubRate     int
+	// RefTimeout bounds one ref protocol message to a peer (docs/refs.md);
+	// default 2s. RefRetryWindow is how long a node keeps retrying a ref
+	// request while its partition has no serving primary (a failover);
+	// default 3s. RefCheckInterval is how often a primary looks for
+	// partitions to take over or members to catch up; default 1s.
+	RefTimeout       time.Duration
+	RefRetryWindow   time.Duration
+	RefCheckInterval time.Duration
 	// Pprof serves Go's profiles under /debug/pprof/ (off by default: they
 	// expose internals).
 	Pprof bool
@@ -106,6 +114,9 @@ func DefaultConfig() Config {
 		ScrubRate:        200,
 		RequestTimeout:   5 * time.Minute,
 		IdleTimeout:      60 * time.Second,
+		RefTimeout:       2 * time.Second,
+		RefRetryWindow:   3 * time.Second,
+		RefCheckInterval: time.Second,
 	}
 }
 
@@ -132,6 +143,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("datanode: Config.MaxBodyMemory must be >= %d (one batch), got %d", api.MaxBatchBytes, c.MaxBodyMemory)
 	case c.RequestTimeout <= 0:
 		return errors.New("datanode: Config.RequestTimeout must be > 0")
+	case c.RefTimeout <= 0 || c.RefRetryWindow < 0 || c.RefCheckInterval <= 0:
+		return errors.New("datanode: Config.RefTimeout and RefCheckInterval must be > 0, RefRetryWindow >= 0")
 	case c.IdleTimeout <= 0 || c.ShutdownGrace <= 0:
 		return errors.New("datanode: Config.IdleTimeout and ShutdownGrace must be > 0")
 	}

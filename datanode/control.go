@@ -39,6 +39,19 @@ type ControlPlane interface {
 	// refusing an unsafe removal unless force.
 	Drain(ctx context.Context, id string) error
 	Remove(ctx context.Context, id string, force bool) error
+
+	// PartitionConfig reads the partition configuration (ok false before
+	// the cluster has one).
+	PartitionConfig(ctx context.Context) (cfg api.PartitionConfig, ok bool, err error)
+	// WatchPartitions calls publish with every partition record on every
+	// change, until ctx is done.
+	WatchPartitions(ctx context.Context, publish func(map[int]api.Partition)) error
+	// UpdatePartition writes next if the record is still at epoch and
+	// returns the new epoch; a failed condition wraps api.ErrStaleEpoch.
+	UpdatePartition(ctx context.Context, epoch int64, next api.Partition) (int64, error)
+	// DropDownFromInSync writes next (without node in in_sync) only if node
+	// is DOWN or removed and has no live lease.
+	DropDownFromInSync(ctx context.Context, epoch int64, next api.Partition, node string) (int64, error)
 }
 
 // Lease is a node's registration in the control plane.
@@ -47,4 +60,7 @@ type Lease interface {
 	Done() <-chan struct{}
 	// Close releases the lease, deleting the registration.
 	Close(ctx context.Context) error
+	// ValidUntil is the earliest time etcd may expire the lease: the send
+	// time of its last successful renewal plus the TTL (monotonic clock).
+	ValidUntil() time.Time
 }

@@ -26,6 +26,7 @@ type metrics struct {
 	scrubbed       prometheus.Counter
 	scrubDamaged   prometheus.Counter
 	scrubRepaired  prometheus.Counter
+	refTxns        *prometheus.CounterVec
 	handler        fasthttp.RequestHandler
 }
 
@@ -51,6 +52,9 @@ func newMetrics(n *Node) *metrics {
 	m.scrubbed = prometheus.NewCounter(prometheus.CounterOpts{Name: "stratum_scrub_checked_total", Help: "Local copies re-verified by the scrubber."})
 	m.scrubDamaged = prometheus.NewCounter(prometheus.CounterOpts{Name: "stratum_scrub_damaged_total", Help: "Damaged local copies the scrubber found and quarantined."})
 	m.scrubRepaired = prometheus.NewCounter(prometheus.CounterOpts{Name: "stratum_scrub_repaired_total", Help: "Damaged copies replaced from a verified replica."})
+	m.refTxns = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "stratum_ref_transactions_total", Help: "Ref transactions this node ran as primary, by outcome (ok, conflict, missing_object, unknown, refused).",
+	}, []string{"outcome"})
 	gauge := func(name, help string, f func() float64) {
 		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f))
 	}
@@ -64,8 +68,10 @@ func newMetrics(n *Node) *metrics {
 	gauge("stratum_store_bytes", "Logical bytes in this node's store.", func() float64 { return float64(n.store.Stats().Bytes) })
 	gauge("stratum_body_memory_bytes", "Request bodies held in memory.", func() float64 { return float64(n.bodies.used.Load()) })
 	gauge("stratum_etcd_session_up", "1 while the node's registration lease is alive.", func() float64 { return b2f(n.ControlPlaneOK()) })
+	gauge("stratum_partitions_led", "Partitions whose record names this node primary.", func() float64 { return float64(len(n.refs.led())) })
+	gauge("stratum_partitions_serving", "Partitions this node serves as primary now.", func() float64 { return float64(n.refs.servingCount()) })
 	gauge("stratum_fenced", "1 once this generation is fenced.", func() float64 { return b2f(n.Fenced()) })
-	m.reg.MustRegister(m.requests, m.latency, m.quorumFailures, m.replicaLatency, m.readRepairs, m.scrubbed, m.scrubDamaged, m.scrubRepaired, breakerCollector{n})
+	m.reg.MustRegister(m.requests, m.latency, m.quorumFailures, m.replicaLatency, m.readRepairs, m.scrubbed, m.scrubDamaged, m.scrubRepaired, m.refTxns, breakerCollector{n})
 	m.handler = fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}))
 	return m
 }
@@ -111,14 +117,14 @@ func (c breakerCollector) Collect(ch chan<- prometheus.Metric) {
 // routeOf names a raw path's route for metric labels (bounded cardinality:
 // OIDs and node IDs never become labels).
 func routeOf(path string) string {
-	for _, p := range []string{"/v1/objects/", "/internal/v1/replica/", "/v1/admin/nodes", "/debug/pprof/"} {
+	for _, p := range []string{"/v1/objects/", "/internal/v1/replica/", "/v1/admin/nodes", "/debug/pprof/", "/v1/repos/", "/internal/v1/refs/"} {
 		if len(path) >= len(p) && path[:len(p)] == p {
 			return p
 		}
 	}
 	switch path {
 	case "/v1/objects:put", "/v1/objects:get", "/v1/objects:has", "/internal/v1/replica-batch", "/internal/v1/replica-has",
-		"/internal/v1/replica-get", "/v1/ring", "/v1/cluster", "/v1/status", "/healthz", "/readyz", "/metrics":
+		"/internal/v1/replica-get", "/v1/ring", "/v1/cluster", "/v1/partitions", "/v1/status", "/healthz", "/readyz", "/metrics":
 		return path
 	}
 	return "other"

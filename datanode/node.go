@@ -28,6 +28,7 @@ type Node struct {
 	self       ring.Node
 
 	store    *store.Store
+	refs     *refs
 	spoolDir string
 	peers    *peers
 	coalesce *coalescer
@@ -92,6 +93,9 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	if err := n.openStore(); err != nil {
 		return err
 	}
+	if n.refs, err = openRefs(n); err != nil {
+		return fmt.Errorf("datanode: open ref store: %w", err)
+	}
 	if err := n.listen(); err != nil {
 		return err
 	}
@@ -110,6 +114,8 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	n.goLoop(func() { n.watchMembers(lctx) })
 	n.goLoop(func() { n.keepRegistered(lctx) })
 	n.goLoop(func() { n.scrubLoop(lctx) })
+	n.goLoop(func() { n.refs.watch(lctx) })
+	n.goLoop(func() { n.refs.primaryLoop(lctx) })
 	if err := n.cfg.Control.MarkActive(ctx, n.cfg.ID, n.generation); err != nil {
 		return fmt.Errorf("datanode: mark active: %w", err)
 	}
@@ -235,6 +241,9 @@ func (n *Node) Close(ctx context.Context) error {
 	n.loops.Wait()
 	if n.store != nil {
 		errs = append(errs, n.store.Close())
+	}
+	if n.refs != nil {
+		errs = append(errs, n.refs.store.Close())
 	}
 	n.logger.Info("data node stopped")
 	return errors.Join(errs...)

@@ -68,6 +68,12 @@ func (n *Node) handle(ctx *fasthttp.RequestCtx) {
 		err = n.handleReplicaGet(ctx)
 	case strings.HasPrefix(path, api.PathReplicas):
 		err = n.withOID(ctx, strings.TrimPrefix(path, api.PathReplicas), n.handleReplica)
+	case strings.HasPrefix(path, api.PathRepos):
+		err = n.handleRepos(ctx, path)
+	case strings.HasPrefix(path, "/internal/v1/refs/"):
+		err = n.handleRefInternal(ctx, path)
+	case path == api.PathPartitions && ctx.IsGet():
+		err = n.writeJSON(ctx, fasthttp.StatusOK, n.refs.report())
 	case path == "/ui/" || path == "/ui":
 		err = n.serveUI(ctx)
 	case path == "/metrics":

@@ -272,7 +272,7 @@ func (s *Store) Partitions() []int {
 	return out
 }
 
-func floorKey(p int) []byte { return append([]byte{'f'}, be32(uint32(p))...) }
+func floorKey(p int) []byte   { return append([]byte{'f'}, be32(uint32(p))...) }
 func versionKey(p int) []byte { return append([]byte{'v'}, be32(uint32(p))...) }
 func partPrefix(p int) []byte { return append([]byte{'r'}, be32(uint32(p))...) }
 

@@ -23,7 +23,9 @@ func mustOpen(t *testing.T, dir string) *Store {
 	return s
 }
 
-func set(repo, name, oid string) api.RefChange { return api.RefChange{Repo: repo, Name: name, OID: oid} }
+func set(repo, name, oid string) api.RefChange {
+	return api.RefChange{Repo: repo, Name: name, OID: oid}
+}
 
 func TestApplyOrderAndFencing(t *testing.T) {
 	s := mustOpen(t, t.TempDir())

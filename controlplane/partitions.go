@@ -1,0 +1,196 @@
+package controlplane
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"strconv"
+	"time"
+
+	"go.etcd.io/etcd/api/v3/mvccpb"
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/stratum-store/stratum/api"
+)
+
+// Partition records (docs/refs.md):
+//
+//	<prefix>partitions/config   api.PartitionConfig, written once
+//	<prefix>partitions/p/<id>   api.Partition; its ModRevision is the epoch
+//
+// Every write of a record is a transaction conditioned on the epoch it was
+// computed from, so a stale writer (a deposed primary, a planner that lost
+// its leadership, a plan computed before a failover) changes nothing.
+
+func (c *Client) partitionKey(id int) string {
+	return c.key("partitions", "p", fmt.Sprintf("%05d", id))
+}
+
+// EnsurePartitionConfig stores cfg unless a configuration already exists,
+// and returns the one in force: the partition count is fixed when the
+// cluster is created.
+func (c *Client) EnsurePartitionConfig(ctx context.Context, cfg api.PartitionConfig) (api.PartitionConfig, error) {
+	if cfg.Count < 1 || cfg.Replicas < 1 {
+		return cfg, fmt.Errorf("controlplane: partition config needs count and replicas >= 1, got %+v", cfg)
+	}
+	rctx, cancel := c.withTimeout(ctx)
+	defer cancel()
+	key := c.key("partitions", "config")
+	val, _ := json.Marshal(cfg)
+	resp, err := c.etcd.Txn(rctx).If(clientv3.Compare(clientv3.CreateRevision(key), "=", 0)).
+		Then(clientv3.OpPut(key, string(val))).Else(clientv3.OpGet(key)).Commit()
+	if err != nil {
+		return cfg, fmt.Errorf("controlplane: partition config: %w", err)
+	}
+	if resp.Succeeded {
+		return cfg, nil
+	}
+	kvs := resp.Responses[0].GetResponseRange().Kvs
+	var cur api.PartitionConfig
+	if len(kvs) == 0 || json.Unmarshal(kvs[0].Value, &cur) != nil {
+		return cfg, errors.New("controlplane: unreadable partition config")
+	}
+	return cur, nil
+}
+
+// PartitionConfig reads the partition configuration; ok is false before the
+// cluster has one.
+func (c *Client) PartitionConfig(ctx context.Context) (cfg api.PartitionConfig, ok bool, err error) {
+	rctx, cancel := c.withTimeout(ctx)
+	defer cancel()
+	resp, err := c.etcd.Get(rctx, c.key("partitions", "config"))
+	if err != nil {
+		return cfg, false, fmt.Errorf("controlplane: partition config: %w", err)
+	}
+	if len(resp.Kvs) == 0 {
+		return cfg, false, nil
+	}
+	return cfg, true, json.Unmarshal(resp.Kvs[0].Value, &cfg)
+}
+
+// Partitions reads every partition record (a linearizable read).
+func (c *Client) Partitions(ctx context.Context) (map[int]api.Partition, error) {
+	rctx, cancel := c.withTimeout(ctx)
+	defer cancel()
+	resp, err := c.etcd.Get(rctx, c.key("partitions", "p")+"/", clientv3.WithPrefix())
+	if err != nil {
+		return nil, fmt.Errorf("controlplane: list partitions: %w", err)
+	}
+	return decodePartitions(resp.Kvs)
+}
+
+func decodePartition(kv *mvccpb.KeyValue) (api.Partition, error) {
+	var p api.Partition
+	if err := json.Unmarshal(kv.Value, &p); err != nil {
+		return p, fmt.Errorf("controlplane: partition record %s: %w", kv.Key, err)
+	}
+	p.Epoch = kv.ModRevision
+	return p, nil
+}
+
+func decodePartitions(kvs []*mvccpb.KeyValue) (map[int]api.Partition, error) {
+	out := make(map[int]api.Partition, len(kvs))
+	for _, kv := range kvs {
+		p, err := decodePartition(kv)
+		if err != nil {
+			return nil, err
+		}
+		out[p.ID] = p
+	}
+	return out, nil
+}
+
+// WatchPartitions calls publish with every partition record now and after
+// every change, until ctx is done. Each map is a fresh copy.
+func (c *Client) WatchPartitions(ctx context.Context, publish func(map[int]api.Partition)) error {
+	prefix := c.key("partitions", "p") + "/"
+	for ctx.Err() == nil {
+		rctx, cancel := c.withTimeout(ctx)
+		resp, err := c.etcd.Get(rctx, prefix, clientv3.WithPrefix())
+		cancel()
+		if err != nil {
+			sleepCtx(ctx, 500*time.Millisecond)
+			continue
+		}
+		cur, err := decodePartitions(resp.Kvs)
+		if err != nil {
+			c.logger.Error("bad partition records", "err", err)
+			sleepCtx(ctx, time.Second)
+			continue
+		}
+		publish(maps.Clone(cur))
+		c.followPartitions(ctx, prefix, resp.Header.Revision, cur, publish)
+		sleepCtx(ctx, 100*time.Millisecond)
+	}
+	return ctx.Err()
+}
+
+func (c *Client) followPartitions(ctx context.Context, prefix string, rev int64, cur map[int]api.Partition, publish func(map[int]api.Partition)) {
+	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
+	defer cancel()
+	for resp := range c.etcd.Watch(wctx, prefix, clientv3.WithPrefix(), clientv3.WithRev(rev+1)) {
+		if resp.Err() != nil {
+			return
+		}
+		for _, ev := range resp.Events {
+			id, err := strconv.Atoi(string(ev.Kv.Key[len(prefix):]))
+			if err != nil {
+				continue
+			}
+			if ev.Type == clientv3.EventTypeDelete {
+				delete(cur, id)
+				continue
+			}
+			if p, err := decodePartition(ev.Kv); err == nil {
+				cur[id] = p
+			}
+		}
+		publish(maps.Clone(cur))
+	}
+}
+
+// UpdatePartition writes next as partition next.ID's record if the record
+// is still at epoch (0: must not exist) and every extra condition holds. It
+// returns the new epoch, or an error wrapping api.ErrStaleEpoch when a
+// condition failed.
+func (c *Client) UpdatePartition(ctx context.Context, epoch int64, next api.Partition, extra ...clientv3.Cmp) (int64, error) {
+	key := c.partitionKey(next.ID)
+	next.Epoch = 0
+	val, _ := json.Marshal(next)
+	cmp := clientv3.Compare(clientv3.ModRevision(key), "=", epoch)
+	if epoch == 0 {
+		cmp = clientv3.Compare(clientv3.CreateRevision(key), "=", 0)
+	}
+	rctx, cancel := c.withTimeout(ctx)
+	defer cancel()
+	resp, err := c.etcd.Txn(rctx).If(append([]clientv3.Cmp{cmp}, extra...)...).Then(clientv3.OpPut(key, string(val))).Commit()
+	if err != nil {
+		return 0, fmt.Errorf("controlplane: write partition %d: %w", next.ID, err)
+	}
+	if !resp.Succeeded {
+		return 0, fmt.Errorf("%w: partition %d is no longer at epoch %d (or a condition failed)", api.ErrStaleEpoch, next.ID, epoch)
+	}
+	return resp.Header.Revision, nil
+}
+
+// DropDownFromInSync writes next, a record that no longer lists node among
+// the in-sync replicas, on the condition that node has no live lease and is
+// DOWN (or removed). A new primary uses it during its takeover for a member
+// that cannot answer: a member still holding its lease might be an old
+// primary serving reads, so it must answer instead.
+func (c *Client) DropDownFromInSync(ctx context.Context, epoch int64, next api.Partition, node string) (int64, error) {
+	rctx, cancel := c.withTimeout(ctx)
+	m, memRev, err := c.member(rctx, node)
+	cancel()
+	if err != nil {
+		return 0, err
+	}
+	if memRev != 0 && m.State != api.StateDown {
+		return 0, fmt.Errorf("%w: %s is %s, not DOWN", api.ErrBadState, node, m.State)
+	}
+	return c.UpdatePartition(ctx, epoch, next,
+		clientv3.Compare(clientv3.CreateRevision(c.key("nodes", node)), "=", 0),
+		clientv3.Compare(clientv3.ModRevision(c.key("members", node)), "=", memRev))
+}

@@ -1,0 +1,374 @@
+package datanode
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/stratum-store/stratum/api"
+)
+
+// This file is the primary's side of docs/refs.md: transactions, takeover
+// and catch-up. Each runs under the partition lock.
+
+// txn runs one ref transaction as primary. On a conflict it returns the
+// current values of the refs that did not match with api.ErrRefConflict.
+func (r *refs) txn(ctx context.Context, repo string, t api.RefTxn, requireObjects bool) (api.RefTxnResult, error) {
+	id, err := r.partitionOf(repo)
+	if err != nil {
+		return api.RefTxnResult{}, err
+	}
+	if requireObjects {
+		if err := r.n.checkObjects(t); err != nil {
+			return api.RefTxnResult{}, err
+		}
+	}
+	ps := r.part(id)
+	ps.lock.Lock()
+	defer ps.lock.Unlock()
+	if !r.serving(id) {
+		return api.RefTxnResult{}, fmt.Errorf("%w: partition %d", api.ErrNotPrimary, id)
+	}
+	rec := *ps.rec.Load()
+	res := api.RefTxnResult{Repo: repo, Partition: id, Epoch: rec.Epoch, Refs: []api.Ref{}}
+	changes, conflicts, err := r.compare(id, repo, t)
+	if err != nil {
+		return res, err
+	}
+	if len(conflicts) > 0 {
+		res.Refs = conflicts
+		return res, fmt.Errorf("%w: %d of %d updates", api.ErrRefConflict, len(conflicts), len(t.Updates))
+	}
+	epoch, seq := rec.Epoch, r.store.Version(id).Seq+1
+	if err := r.replicate(ctx, id, rec, api.RefApplyRequest{Partition: id, Epoch: epoch, Seq: seq, Changes: changes}); err != nil {
+		return res, err
+	}
+	if err := r.store.Apply(id, epoch, seq, changes); err != nil {
+		r.stepDown(id, "local apply failed", err)
+		return res, fmt.Errorf("%w: %v", api.ErrOutcomeUnknown, err)
+	}
+	r.n.metrics.refTxns.WithLabelValues("ok").Inc()
+	for _, c := range changes {
+		oid := c.OID
+		if oid == "" {
+			oid = api.ZeroOID
+		}
+		res.Refs = append(res.Refs, api.Ref{Name: c.Name, OID: oid})
+	}
+	res.Epoch = ps.rec.Load().Epoch
+	return res, nil
+}
+
+// compare checks every update's old value against the local state.
+func (r *refs) compare(id int, repo string, t api.RefTxn) (changes []api.RefChange, conflicts []api.Ref, err error) {
+	for _, u := range t.Updates {
+		cur, ok, err := r.store.Get(id, repo, u.Name)
+		if err != nil {
+			return nil, nil, err
+		}
+		if match := (!ok && api.IsZeroOID(u.Old)) || (ok && cur == u.Old); !match {
+			if !ok {
+				cur = api.ZeroOID
+			}
+			conflicts = append(conflicts, api.Ref{Name: u.Name, OID: cur})
+		}
+		oid := u.New
+		if api.IsZeroOID(oid) {
+			oid = ""
+		}
+		changes = append(changes, api.RefChange{Repo: repo, Name: u.Name, OID: oid})
+	}
+	return changes, conflicts, nil
+}
+
+// replicate sends req to every other in-sync member and waits for all.
+// Members that fail are removed from in_sync (fenced by the epoch); if that
+// is impossible the outcome is unknown and this node steps down.
+func (r *refs) replicate(ctx context.Context, id int, rec api.Partition, req api.RefApplyRequest) error {
+	failed := r.fanOut(without(rec.InSync, r.n.cfg.ID), func(node string) error {
+		return r.n.refCall(ctx, node, "POST", api.PathRefApply, req, nil)
+	})
+	if len(failed) == 0 {
+		return nil
+	}
+	next := rec
+	for node := range failed {
+		next.InSync = without(next.InSync, node)
+	}
+	epoch, err := r.n.cfg.Control.UpdatePartition(ctx, rec.Epoch, next)
+	if err != nil {
+		r.stepDown(id, "could not drop failed replicas from in_sync", err)
+		r.n.metrics.refTxns.WithLabelValues("unknown").Inc()
+		return fmt.Errorf("%w: replicas %v failed (%v) and in_sync could not shrink: %v", api.ErrOutcomeUnknown, keys(failed), firstErr(failed), err)
+	}
+	next.Epoch = epoch
+	r.part(id).adopt(next)
+	r.part(id).active.Store(epoch)
+	r.n.logger.Warn("refs: dropped failed replicas from in_sync", "partition", id, "nodes", keys(failed), "epoch", epoch, "err", firstErr(failed))
+	return nil
+}
+
+// fanOut runs call for every node in parallel and returns the failures.
+func (r *refs) fanOut(nodes []string, call func(string) error) map[string]error {
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	failed := map[string]error{}
+	for _, node := range nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := call(node); err != nil {
+				mu.Lock()
+				failed[node] = err
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return failed
+}
+
+// takeover makes this node the serving primary of partition id at the
+// epoch of its newest record: begin, adopt the most advanced state, make
+// every in-sync member equal (docs/refs.md, Takeover).
+func (r *refs) takeover(ctx context.Context, id int) error {
+	ps := r.part(id)
+	ps.lock.Lock()
+	defer ps.lock.Unlock()
+	for attempt := 0; attempt < 5; attempt++ {
+		rec := *ps.rec.Load()
+		if rec.Primary != r.n.cfg.ID || ps.active.Load() == rec.Epoch {
+			return nil
+		}
+		if !rec.IsInSync(r.n.cfg.ID) {
+			return fmt.Errorf("refs: partition %d names this node primary but not in sync", id)
+		}
+		versions, failed, err := r.beginAll(ctx, id, rec)
+		if err != nil {
+			return err
+		}
+		if len(failed) > 0 {
+			if err := r.dropDown(ctx, id, rec, failed); err != nil {
+				return err
+			}
+			continue // at the new epoch
+		}
+		if err := r.converge(ctx, id, rec, versions); err != nil {
+			return err
+		}
+		ps.active.Store(ps.rec.Load().Epoch)
+		r.n.logger.Info("refs: serving as primary", "partition", id, "epoch", ps.active.Load())
+		return nil
+	}
+	return fmt.Errorf("refs: partition %d: takeover did not settle", id)
+}
+
+// beginAll sends begin(epoch) to every in-sync member, itself included,
+// and returns their versions and the members that did not answer. A
+// stale_epoch answer means a newer record exists: the takeover stops.
+func (r *refs) beginAll(ctx context.Context, id int, rec api.Partition) (map[string]api.RefVersion, map[string]error, error) {
+	var mu sync.Mutex
+	versions := map[string]api.RefVersion{}
+	req := api.RefBeginRequest{Partition: id, Epoch: rec.Epoch}
+	failed := r.fanOut(rec.InSync, func(node string) error {
+		var v api.RefVersion
+		var err error
+		if node == r.n.cfg.ID {
+			v, err = r.store.Begin(id, rec.Epoch)
+		} else {
+			err = r.n.refCall(ctx, node, "POST", api.PathRefBegin, req, &v)
+		}
+		if err == nil {
+			mu.Lock()
+			versions[node] = v
+			mu.Unlock()
+		}
+		return err
+	})
+	for node, err := range failed {
+		if errors.Is(err, api.ErrStaleEpoch) || node == r.n.cfg.ID {
+			return nil, nil, fmt.Errorf("refs: partition %d: begin at %s: %w", id, node, err)
+		}
+	}
+	return versions, failed, nil
+}
+
+// dropDown removes members that did not answer begin from in_sync, but
+// only those the control plane confirms DOWN with no live lease.
+func (r *refs) dropDown(ctx context.Context, id int, rec api.Partition, failed map[string]error) error {
+	for node, cause := range failed {
+		next := rec
+		next.InSync = without(rec.InSync, node)
+		epoch, err := r.n.cfg.Control.DropDownFromInSync(ctx, rec.Epoch, next, node)
+		if err != nil {
+			return fmt.Errorf("refs: partition %d: member %s did not answer begin (%v) and cannot be dropped: %w", id, node, cause, err)
+		}
+		next.Epoch = epoch
+		r.part(id).adopt(next)
+		r.n.logger.Warn("refs: dropped a DOWN member from in_sync", "partition", id, "node", node, "epoch", epoch)
+		return nil // one at a time: the record moved on
+	}
+	return nil
+}
+
+// converge adopts the most advanced in-sync state and installs it on every
+// member that differs; a member that fails the install leaves in_sync.
+func (r *refs) converge(ctx context.Context, id int, rec api.Partition, versions map[string]api.RefVersion) error {
+	best := r.n.cfg.ID
+	for node, v := range versions {
+		if versions[best].Less(v) {
+			best = node
+		}
+	}
+	if best != r.n.cfg.ID {
+		var snap api.RefSnapshot
+		q := fmt.Sprintf("%s?partition=%d&epoch=%d", api.PathRefSnapshot, id, rec.Epoch)
+		if err := r.n.refCall(ctx, best, "GET", q, nil, &snap); err != nil {
+			return fmt.Errorf("refs: partition %d: fetch the most advanced state from %s: %w", id, best, err)
+		}
+		if err := r.store.Install(id, rec.Epoch, snap); err != nil {
+			return err
+		}
+		r.n.logger.Info("refs: adopted a more advanced state", "partition", id, "from", best, "version", snap.Version)
+	}
+	want := versions[best]
+	var stale []string
+	for node, v := range versions {
+		if v != want && node != r.n.cfg.ID {
+			stale = append(stale, node)
+		}
+	}
+	if len(stale) == 0 {
+		return nil
+	}
+	snap, err := r.store.Snapshot(id)
+	if err != nil {
+		return err
+	}
+	return r.installOn(ctx, id, rec, stale, snap)
+}
+
+// installOn installs snap on nodes; those that fail leave in_sync.
+func (r *refs) installOn(ctx context.Context, id int, rec api.Partition, nodes []string, snap api.RefSnapshot) error {
+	req := api.RefInstallRequest{Epoch: rec.Epoch, Snapshot: snap}
+	failed := r.fanOut(nodes, func(node string) error {
+		return r.n.refCall(ctx, node, "POST", api.PathRefInstall, req, nil)
+	})
+	if len(failed) == 0 {
+		return nil
+	}
+	next := rec
+	for node := range failed {
+		next.InSync = without(next.InSync, node)
+	}
+	epoch, err := r.n.cfg.Control.UpdatePartition(ctx, rec.Epoch, next)
+	if err != nil {
+		return fmt.Errorf("refs: partition %d: install failed on %v and in_sync could not shrink: %w", id, keys(failed), err)
+	}
+	next.Epoch = epoch
+	r.part(id).adopt(next)
+	return nil
+}
+
+// catchUp brings members that are not in sync up to date and adds them to
+// in_sync, holding the partition lock so no transaction runs meanwhile.
+func (r *refs) catchUp(ctx context.Context, id int) error {
+	ps := r.part(id)
+	ps.lock.Lock()
+	defer ps.lock.Unlock()
+	if !r.serving(id) {
+		return nil
+	}
+	rec := *ps.rec.Load()
+	v := r.n.view.Load()
+	for _, node := range rec.Replicas {
+		if rec.IsInSync(node) || !v.state(node).ReadTarget() || v.state(node) == api.StateSuspect {
+			continue
+		}
+		snap, err := r.store.Snapshot(id)
+		if err != nil {
+			return err
+		}
+		if err := r.n.refCall(ctx, node, "POST", api.PathRefInstall, api.RefInstallRequest{Epoch: rec.Epoch, Snapshot: snap}, nil); err != nil {
+			r.n.logger.Debug("refs: catch-up failed", "partition", id, "node", node, "err", err)
+			continue
+		}
+		next := rec
+		next.InSync = append(append([]string{}, rec.InSync...), node)
+		epoch, err := r.n.cfg.Control.UpdatePartition(ctx, rec.Epoch, next)
+		if err != nil {
+			return fmt.Errorf("refs: partition %d: add %s to in_sync: %w", id, node, err)
+		}
+		next.Epoch = epoch
+		ps.adopt(next)
+		ps.active.Store(epoch)
+		r.n.logger.Info("refs: member caught up", "partition", id, "node", node, "epoch", epoch)
+		rec = next
+	}
+	return nil
+}
+
+// primaryLoop runs takeovers and catch-ups for the partitions this node
+// leads, on a kick or every RefCheckInterval, until ctx is done.
+func (r *refs) primaryLoop(ctx context.Context) {
+	t := time.NewTicker(r.n.cfg.RefCheckInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-r.kick:
+		case <-t.C:
+		}
+		r.tend(ctx)
+	}
+}
+
+// tend runs one pass over the led partitions with a few workers.
+func (r *refs) tend(ctx context.Context) {
+	work := make(chan int)
+	var wg sync.WaitGroup
+	for w := 0; w < 8; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for id := range work {
+				ps := r.part(id)
+				var err error
+				if rec := ps.rec.Load(); rec != nil && ps.active.Load() != rec.Epoch {
+					err = r.takeover(ctx, id)
+				} else {
+					err = r.catchUp(ctx, id)
+				}
+				if err != nil && ctx.Err() == nil {
+					r.n.logger.Warn("refs: partition not settled", "partition", id, "err", err)
+				}
+			}
+		}()
+	}
+	for _, id := range r.led() {
+		select {
+		case work <- id:
+		case <-ctx.Done():
+		}
+	}
+	close(work)
+	wg.Wait()
+}
+
+func keys(m map[string]error) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
+
+func firstErr(m map[string]error) error {
+	for _, e := range m {
+		return e
+	}
+	return nil
+}

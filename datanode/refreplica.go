@@ -1,0 +1,126 @@
+package datanode
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/stratum-store/stratum/api"
+)
+
+// This file is the replica's side of docs/refs.md: the four internal
+// messages, each answered by the ref store's fenced, synced operations; and
+// refCall, which sends them.
+
+// handleRefInternal serves begin, apply, snapshot and install. Only a
+// current member of the cluster may call them (checkGeneration); the epoch
+// inside each message is the fence.
+func (n *Node) handleRefInternal(ctx *fasthttp.RequestCtx, path string) error {
+	if err := n.checkGeneration(ctx); err != nil {
+		return err
+	}
+	st := n.refs.store
+	switch {
+	case path == api.PathRefBegin && ctx.IsPost():
+		var req api.RefBeginRequest
+		if err := n.decodeBody(ctx, &req); err != nil {
+			return err
+		}
+		v, err := st.Begin(req.Partition, req.Epoch)
+		if err != nil {
+			return err
+		}
+		n.refs.noteFence(req.Partition, req.Epoch)
+		return n.writeJSON(ctx, fasthttp.StatusOK, v)
+	case path == api.PathRefApply && ctx.IsPost():
+		var req api.RefApplyRequest
+		if err := n.decodeBody(ctx, &req); err != nil {
+			return err
+		}
+		if err := st.Apply(req.Partition, req.Epoch, req.Seq, req.Changes); err != nil {
+			return err
+		}
+		n.refs.noteFence(req.Partition, req.Epoch)
+		return n.writeJSON(ctx, fasthttp.StatusOK, st.Version(req.Partition))
+	case path == api.PathRefSnapshot && ctx.IsGet():
+		id, err1 := strconv.Atoi(string(ctx.QueryArgs().Peek("partition")))
+		epoch, err2 := strconv.ParseInt(string(ctx.QueryArgs().Peek("epoch")), 10, 64)
+		if err1 != nil || err2 != nil {
+			return fmt.Errorf("%w: snapshot needs partition= and epoch=", api.ErrBadRequest)
+		}
+		if f := st.Floor(id); epoch < f {
+			return fmt.Errorf("%w: partition %d: epoch %d < floor %d", api.ErrStaleEpoch, id, epoch, f)
+		}
+		snap, err := st.Snapshot(id)
+		if err != nil {
+			return err
+		}
+		return n.writeJSON(ctx, fasthttp.StatusOK, snap)
+	case path == api.PathRefInstall && ctx.IsPost():
+		var req api.RefInstallRequest
+		if err := n.decodeBody(ctx, &req); err != nil {
+			return err
+		}
+		if err := st.Install(req.Snapshot.Partition, req.Epoch, req.Snapshot); err != nil {
+			return err
+		}
+		n.refs.noteFence(req.Snapshot.Partition, req.Epoch)
+		return n.writeJSON(ctx, fasthttp.StatusOK, st.Version(req.Snapshot.Partition))
+	}
+	return api.ErrRouteNotFound
+}
+
+// noteFence steps down when a message shows a newer epoch than the one this
+// node serves partition id at: someone else began, or the record moved on.
+func (r *refs) noteFence(id int, epoch int64) {
+	ps := r.part(id)
+	if a := ps.active.Load(); a != 0 && epoch > a && ps.rec.Load().Primary == r.n.cfg.ID {
+		r.stepDown(id, "a newer epoch reached this replica", fmt.Errorf("epoch %d > %d", epoch, a))
+	}
+}
+
+func (n *Node) decodeBody(ctx *fasthttp.RequestCtx, v any) error {
+	b, err := readLimited(n.bodyReader(ctx), maxRefBody)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("%w: body: %v", api.ErrBadRequest, err)
+	}
+	return nil
+}
+
+// refCall sends one ref protocol message to node and decodes its JSON
+// answer into out (when out is not nil). Every message is idempotent, so
+// transport failures are retried within the deadline.
+func (n *Node) refCall(ctx context.Context, node, method, path string, body, out any) error {
+	rn, ok := n.view.Load().ring.Node(node)
+	if !ok {
+		return fmt.Errorf("%w: %s is not in the ring", api.ErrUnknownNode, node)
+	}
+	req := n.newPeerRequest(ctx, method, rn.Addr, path, n.view.Load().ring.Revision())
+	defer fasthttp.ReleaseRequest(req)
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return err
+		}
+		req.Header.SetContentType("application/json")
+		req.SetBody(b)
+	}
+	resp := fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseResponse(resp)
+	if err := n.do(rn.Addr, req, resp, n.cfg.RefTimeout, true); err != nil {
+		return err
+	}
+	if out == nil {
+		return nil
+	}
+	if err := json.Unmarshal(resp.Body(), out); err != nil {
+		return fmt.Errorf("%w: %s answered %s with bad JSON: %v", api.ErrInternal, node, path, err)
+	}
+	return nil
+}

@@ -1,0 +1,224 @@
+package datanode
+
+import (
+	"context"
+	"path/filepath"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/stratum-store/stratum/api"
+	"github.com/stratum-store/stratum/datanode/refstore"
+)
+
+// refs is a node's part in the ref protocol of docs/refs.md: the newest
+// partition records it knows, the epochs it has taken over as primary, and
+// its ref store.
+type refs struct {
+	n     *Node
+	store *refstore.Store
+	cfg   atomic.Pointer[api.PartitionConfig]
+	kick  chan struct{} // wakes the primary loop
+
+	mu    sync.Mutex // guards parts (the map only; never held during I/O)
+	parts map[int]*partState
+}
+
+// partState is one partition as this node sees it.
+type partState struct {
+	// lock is the partition lock: a transaction, a takeover and a catch-up
+	// each hold it for their whole run, so they never interleave. Reads do
+	// not take it.
+	lock sync.Mutex
+	// rec is the newest record known: from the watch, or from a change this
+	// node made itself (which the watch may deliver later).
+	rec atomic.Pointer[api.Partition]
+	// active is the epoch this node has taken over as primary, 0 if none.
+	active atomic.Int64
+}
+
+func openRefs(n *Node) (*refs, error) {
+	st, err := refstore.Open(filepath.Join(n.cfg.Store.Dir, "refs"), refstore.Options{NoSync: n.cfg.Store.NoSync})
+	if err != nil {
+		return nil, err
+	}
+	return &refs{n: n, store: st, kick: make(chan struct{}, 1), parts: map[int]*partState{}}, nil
+}
+
+func (r *refs) part(id int) *partState {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ps := r.parts[id]
+	if ps == nil {
+		ps = &partState{}
+		r.parts[id] = ps
+	}
+	return ps
+}
+
+// record returns the newest known record of partition id.
+func (r *refs) record(id int) (api.Partition, bool) {
+	p := r.part(id).rec.Load()
+	if p == nil {
+		return api.Partition{}, false
+	}
+	return *p, true
+}
+
+// adopt installs rec as the newest record if it is newer than the one held.
+// It reports whether it did.
+func (ps *partState) adopt(rec api.Partition) bool {
+	for {
+		cur := ps.rec.Load()
+		if cur != nil && cur.Epoch >= rec.Epoch {
+			return false
+		}
+		if ps.rec.CompareAndSwap(cur, &rec) {
+			return true
+		}
+	}
+}
+
+// publish takes the records from the watch and wakes the primary loop when
+// one names this node primary at an epoch it has not taken over.
+func (r *refs) publish(parts map[int]api.Partition) {
+	wake := false
+	for id, rec := range parts {
+		ps := r.part(id)
+		ps.adopt(rec)
+		cur := ps.rec.Load()
+		wake = wake || (cur.Primary == r.n.cfg.ID && ps.active.Load() != cur.Epoch)
+	}
+	if wake {
+		r.wake()
+	}
+}
+
+func (r *refs) wake() {
+	select {
+	case r.kick <- struct{}{}:
+	default:
+	}
+}
+
+// serving reports whether this node may answer for partition id as its
+// primary now: checks 1-4 of docs/refs.md.
+func (r *refs) serving(id int) bool {
+	ps := r.part(id)
+	rec := ps.rec.Load()
+	active := ps.active.Load()
+	return rec != nil && rec.Primary == r.n.cfg.ID && active != 0 && active == rec.Epoch &&
+		r.store.Floor(id) <= active && r.n.leaseValid() && !r.n.fenced.Load()
+}
+
+// stepDown stops serving partition id until a new takeover.
+func (r *refs) stepDown(id int, why string, err error) {
+	if r.part(id).active.Swap(0) != 0 {
+		r.n.logger.Warn("refs: stepping down as primary", "partition", id, "why", why, "err", err)
+	}
+	r.wake()
+}
+
+// leaseValid reports whether the registration lease surely has not expired
+// in etcd (docs/refs.md, check 4).
+func (n *Node) leaseValid() bool {
+	l := n.lease.Load()
+	if l == nil {
+		return false
+	}
+	select {
+	case <-(*l).Done():
+		return false
+	default:
+	}
+	return time.Now().Before((*l).ValidUntil())
+}
+
+// partitionOf maps repo to its partition, or fails before the cluster has
+// a partition configuration.
+func (r *refs) partitionOf(repo string) (int, error) {
+	cfg := r.cfg.Load()
+	if cfg == nil {
+		return 0, api.ErrNoPartitions
+	}
+	return api.PartitionOf(repo, cfg.Count), nil
+}
+
+// watch follows the partition configuration and records until ctx is done.
+func (r *refs) watch(ctx context.Context) {
+	for r.cfg.Load() == nil && ctx.Err() == nil {
+		cfg, ok, err := r.n.cfg.Control.PartitionConfig(ctx)
+		if err == nil && ok {
+			r.cfg.Store(&cfg)
+			break
+		}
+		sleepCtx(ctx, 500*time.Millisecond)
+	}
+	r.n.cfg.Control.WatchPartitions(ctx, r.publish)
+}
+
+// primaryOf returns the ID of the node the newest record names primary.
+func (r *refs) primaryOf(id int) (string, bool) {
+	rec, ok := r.record(id)
+	if !ok || rec.Primary == "" {
+		return "", false
+	}
+	return rec.Primary, true
+}
+
+// led lists the partitions whose newest record names this node primary.
+func (r *refs) led() []int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []int
+	for id, ps := range r.parts {
+		if rec := ps.rec.Load(); rec != nil && rec.Primary == r.n.cfg.ID {
+			out = append(out, id)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// without returns list without id, as a new slice.
+func without(list []string, id string) []string {
+	out := make([]string, 0, len(list))
+	for _, x := range list {
+		if x != id {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+func (r *refs) report() api.PartitionReport {
+	rep := api.PartitionReport{Node: r.n.cfg.ID, Config: r.cfg.Load(), Partitions: []api.PartitionStatus{}}
+	r.mu.Lock()
+	ids := make([]int, 0, len(r.parts))
+	for id := range r.parts {
+		ids = append(ids, id)
+	}
+	r.mu.Unlock()
+	slices.Sort(ids)
+	for _, id := range ids {
+		rec, ok := r.record(id)
+		if !ok {
+			continue
+		}
+		rep.Partitions = append(rep.Partitions, api.PartitionStatus{Partition: rec, Serving: r.serving(id),
+			Version: r.store.Version(id), Floor: r.store.Floor(id)})
+	}
+	return rep
+}
+
+// servingCount counts the partitions this node serves as primary now.
+func (r *refs) servingCount() int {
+	n := 0
+	for _, id := range r.led() {
+		if r.serving(id) {
+			n++
+		}
+	}
+	return n
+}

@@ -1,0 +1,190 @@
+package tests
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stratum-store/stratum/api"
+	"github.com/stratum-store/stratum/api/client"
+	"github.com/stratum-store/stratum/controlplane"
+	"github.com/stratum-store/stratum/datanode"
+)
+
+// refsCluster starts n data nodes and a failure detector whose planner
+// runs fast, and waits until every partition has a serving primary.
+func refsCluster(t *testing.T, n, partitions int, tune func(*datanode.Config)) *Cluster {
+	t.Helper()
+	c := MustStartCluster(t, n, func(cfg *datanode.Config) {
+		cfg.RefCheckInterval = 200 * time.Millisecond
+		if tune != nil {
+			tune(cfg)
+		}
+	})
+	c.planner(t, "planner", partitions)
+	c.waitPartitionsServing(t, partitions)
+	return c
+}
+
+// planner runs a detector with short timeouts and a fast partition planner.
+func (c *Cluster) planner(t *testing.T, name string, partitions int) context.CancelFunc {
+	cfg := controlplane.DefaultDetectorConfig(name)
+	cfg.SuspectTimeout, cfg.DownTimeout, cfg.Grace, cfg.Tick = 500*time.Millisecond, 1500*time.Millisecond, 300*time.Millisecond, 50*time.Millisecond
+	cfg.SessionTTL = 2
+	cfg.Planner = controlplane.PlannerConfig{Partitions: api.PartitionConfig{Count: partitions, Replicas: 3},
+		Interval: 200 * time.Millisecond, CreateDelay: time.Second, PromoteWait: 3 * time.Second}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		c.CP.RunDetector(ctx, cfg)
+	}()
+	stop := func() { cancel(); wg.Wait() }
+	t.Cleanup(stop)
+	return stop
+}
+
+// waitPartitionsServing waits until each of the count partitions is served
+// by the node its record names primary.
+func (c *Cluster) waitPartitionsServing(t *testing.T, count int) {
+	t.Helper()
+	Eventually(t, 30*time.Second, fmt.Sprintf("all %d partitions served", count), func() bool {
+		serving := 0
+		for i, tn := range c.Nodes {
+			if tn.Node == nil {
+				continue
+			}
+			rep, err := c.Client(i).Partitions(context.Background())
+			if err != nil {
+				return false
+			}
+			for _, p := range rep.Partitions {
+				if p.Serving {
+					serving++
+				}
+			}
+		}
+		return serving == count
+	})
+}
+
+func oidN(i int) string { return fmt.Sprintf("%040x", i+1) }
+
+func TestRefTransactionsBasics(t *testing.T) {
+	c := refsCluster(t, 3, 16, nil)
+	ctx := ctxT(t)
+	cl := c.Client(0)
+	repo := "org/project.git"
+	upd := func(name, old, new string) api.RefUpdate { return api.RefUpdate{Name: name, Old: old, New: new} }
+
+	// Create two refs in one transaction through a node that may not be
+	// the primary (it forwards).
+	res, err := cl.RefTxn(ctx, repo, api.RefTxn{Updates: []api.RefUpdate{
+		upd("refs/heads/main", api.ZeroOID, oidN(1)), upd("refs/tags/v1", api.ZeroOID, oidN(2))}}, false)
+	if err != nil {
+		t.Fatalf("create refs: %v", err)
+	}
+	if len(res.Refs) != 2 || res.Refs[0].OID != oidN(1) {
+		t.Fatalf("txn result %+v; want the two new values", res)
+	}
+	for i := range c.Nodes {
+		got, err := c.Client(i).GetRef(ctx, repo, "refs/heads/main")
+		if err != nil || got != oidN(1) {
+			t.Fatalf("GetRef via n%d = %q, %v; want %s", i+1, got, err, oidN(1))
+		}
+	}
+	// A multi-ref transaction with one stale old value changes nothing.
+	_, err = cl.RefTxn(ctx, repo, api.RefTxn{Updates: []api.RefUpdate{
+		upd("refs/heads/main", oidN(1), oidN(3)), upd("refs/tags/v1", oidN(9), oidN(4))}}, false)
+	var ce *client.ConflictError
+	if !errors.As(err, &ce) || len(ce.Refs) != 1 || ce.Refs[0].Name != "refs/tags/v1" || ce.Refs[0].OID != oidN(2) {
+		t.Fatalf("stale multi-ref txn: err %v; want a conflict naming refs/tags/v1 at %s", err, oidN(2))
+	}
+	if got, _ := cl.GetRef(ctx, repo, "refs/heads/main"); got != oidN(1) {
+		t.Fatalf("after a refused txn main is %s; want unchanged %s", got, oidN(1))
+	}
+	// "Must not exist" on an existing ref conflicts; delete works.
+	if _, err := cl.RefTxn(ctx, repo, api.RefTxn{Updates: []api.RefUpdate{upd("refs/heads/main", api.ZeroOID, oidN(5))}}, false); !errors.Is(err, api.ErrRefConflict) {
+		t.Fatalf("create over an existing ref: %v; want ref_conflict", err)
+	}
+	if _, err := cl.RefTxn(ctx, repo, api.RefTxn{Updates: []api.RefUpdate{upd("refs/tags/v1", oidN(2), api.ZeroOID)}}, false); err != nil {
+		t.Fatalf("delete: %v", err)
+	}
+	if _, err := cl.GetRef(ctx, repo, "refs/tags/v1"); !errors.Is(err, api.ErrNotFound) {
+		t.Fatalf("deleted ref read: %v; want not_found", err)
+	}
+	list, err := c.Client(2).ListRefs(ctx, repo, "refs/", "", 0)
+	if err != nil || len(list.Refs) != 1 || list.Refs[0].Name != "refs/heads/main" {
+		t.Fatalf("list = %+v, %v; want only refs/heads/main", list, err)
+	}
+}
+
+func TestRefTransactionRequiresObjects(t *testing.T) {
+	c := refsCluster(t, 3, 8, nil)
+	ctx := ctxT(t)
+	cl := c.Client(1)
+	data := []byte("a commit, more or less")
+	rec, err := cl.PutBytes(ctx, data, api.SHA1, api.Quorum)
+	if err != nil {
+		t.Fatal(err)
+	}
+	missing := oidN(77)
+	_, err = cl.RefTxn(ctx, "r", api.RefTxn{Updates: []api.RefUpdate{{Name: "refs/heads/main", Old: api.ZeroOID, New: missing}}}, true)
+	if !errors.Is(err, api.ErrMissingObject) {
+		t.Fatalf("txn to a missing object: %v; want missing_object (422)", err)
+	}
+	if _, err := cl.GetRef(ctx, "r", "refs/heads/main"); !errors.Is(err, api.ErrNotFound) {
+		t.Fatalf("the refused txn created the ref: %v", err)
+	}
+	if _, err := cl.RefTxn(ctx, "r", api.RefTxn{Updates: []api.RefUpdate{{Name: "refs/heads/main", Old: api.ZeroOID, New: rec.OID}}}, true); err != nil {
+		t.Fatalf("txn to a stored object: %v", err)
+	}
+}
+
+// 16 clients race a compare-and-swap on one ref from the same old value,
+// round after round: exactly one wins each round.
+func TestRefCASRaceHasOneWinner(t *testing.T) {
+	c := refsCluster(t, 3, 8, nil)
+	ctx := ctxT(t)
+	repo, ref := "race", "refs/heads/main"
+	cur := oidN(0)
+	if _, err := c.Client(0).RefTxn(ctx, repo, api.RefTxn{Updates: []api.RefUpdate{{Name: ref, Old: api.ZeroOID, New: cur}}}, false); err != nil {
+		t.Fatal(err)
+	}
+	for round := 1; round <= 10; round++ {
+		var wg sync.WaitGroup
+		wins := make(chan string, 16)
+		for w := 0; w < 16; w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				next := oidN(round*100 + w)
+				_, err := c.Client(w%3).RefTxn(ctx, repo, api.RefTxn{Updates: []api.RefUpdate{{Name: ref, Old: cur, New: next}}}, false)
+				switch {
+				case err == nil:
+					wins <- next
+				case !errors.Is(err, api.ErrRefConflict):
+					t.Errorf("round %d client %d: %v", round, w, err)
+				}
+			}()
+		}
+		wg.Wait()
+		close(wins)
+		var won []string
+		for w := range wins {
+			won = append(won, w)
+		}
+		if len(won) != 1 {
+			t.Fatalf("round %d: %d winners %v; want exactly 1", round, len(won), won)
+		}
+		got, err := c.Client(2).GetRef(ctx, repo, ref)
+		if err != nil || got != won[0] {
+			t.Fatalf("round %d: ref is %s (%v); want the winner %s", round, got, err, won[0])
+		}
+		cur = won[0]
+	}
+}
