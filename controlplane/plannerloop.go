@@ -94,9 +94,27 @@ func (d *detector) planRound(ctx context.Context) error {
 			in.PromoteOK[id] = now.Sub(d.lastSeenOrStart(id)) >= pc.PromoteWait
 		}
 	}
+	if n := len(in.Partitions); n > 0 && n < in.Config.Count {
+		return d.apply(ctx, missingCreates(in))
+	}
 	in.AllowCreate = len(in.Partitions) == 0 && !d.planner.firstEligible.IsZero() &&
 		(eligibleCount(in) >= in.Config.Replicas || now.Sub(d.planner.firstEligible) >= pc.CreateDelay)
 	return d.apply(ctx, Plan(in))
+}
+
+// missingCreates finishes a creation that a previous leader left half
+// done (it crashed between the per-partition transactions): it plans a
+// fresh creation and keeps the records that do not exist yet.
+func missingCreates(in PlanInput) []Action {
+	fresh := in
+	fresh.Partitions, fresh.AllowCreate = map[int]api.Partition{}, true
+	var out []Action
+	for _, a := range Plan(fresh) {
+		if _, exists := in.Partitions[a.Partition]; !exists && a.Kind == ActionCreate {
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 func (d *detector) lastSeenOrStart(id string) time.Time {

@@ -1,0 +1,360 @@
+package tests
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stratum-store/stratum/api"
+	"github.com/stratum-store/stratum/api/client"
+	"github.com/stratum-store/stratum/controlplane"
+)
+
+// procCluster is a control plane member (embedded etcd, failure detector
+// and partition planner) and data nodes, each a real stratum process, for
+// tests about crashes and pauses.
+type procCluster struct {
+	t     *testing.T
+	bin   string
+	dir   string
+	CP    *controlplane.Client
+	Nodes []*procNode
+}
+
+type procNode struct {
+	ID   string
+	Addr string
+	args []string
+	cmd  *exec.Cmd
+}
+
+func (n *procNode) URL() string { return "http://" + n.Addr }
+
+// startProcCluster starts the processes and waits until all partitions are
+// served.
+func startProcCluster(t *testing.T, nodes, partitions int) *procCluster {
+	t.Helper()
+	c := &procCluster{t: t, bin: buildBinary(t), dir: t.TempDir()}
+	clientURL := fmt.Sprintf("http://127.0.0.1:%d", freePort(t))
+	peerURL := fmt.Sprintf("http://127.0.0.1:%d", freePort(t))
+	startProcess(t, c.bin, "--log-level", "warn", "controlplane", "--name", "cp", "--data-dir", filepath.Join(c.dir, "cp"),
+		"--listen-client-urls", clientURL, "--listen-peer-urls", peerURL, "--initial-cluster", "cp="+peerURL,
+		"--suspect-timeout", "1s", "--down-timeout", "3s", "--partitions", fmt.Sprint(partitions), "--plan-interval", "200ms")
+	for i := 1; i <= nodes; i++ {
+		n := &procNode{ID: fmt.Sprintf("n%d", i), Addr: fmt.Sprintf("127.0.0.1:%d", freePort(t))}
+		n.args = []string{"--log-level", "warn", "datanode", "--id", n.ID, "--listen", n.Addr, "--data-dir", filepath.Join(c.dir, n.ID),
+			"--etcd", clientURL, "--lease-ttl", "2s", "--detector=false"}
+		c.Nodes = append(c.Nodes, n)
+		c.start(n)
+	}
+	for _, n := range c.Nodes {
+		waitReady(t, n.URL())
+	}
+	var err error
+	c.CP, err = controlplane.Dial(ctxT(t), controlplane.DefaultClientConfig(clientURL))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.CP.Close() })
+	Eventually(t, 60*time.Second, "every partition served", func() bool { return c.servedCount() == partitions })
+	return c
+}
+
+func (c *procCluster) start(n *procNode) { n.cmd = startProcess(c.t, c.bin, n.args...) }
+
+// servedCount counts partitions some live node reports serving.
+func (c *procCluster) servedCount() int {
+	count := 0
+	for _, n := range c.Nodes {
+		cl, _ := client.New(client.Config{Endpoint: n.URL(), Timeout: 2 * time.Second})
+		rep, err := cl.Partitions(context.Background())
+		if err != nil {
+			continue
+		}
+		for _, p := range rep.Partitions {
+			if p.Serving {
+				count++
+			}
+		}
+	}
+	return count
+}
+
+func (c *procCluster) node(id string) *procNode {
+	for _, n := range c.Nodes {
+		if n.ID == id {
+			return n
+		}
+	}
+	c.t.Fatalf("no node %s", id)
+	return nil
+}
+
+// primaryOf reads the partition record of repo's partition from etcd.
+func (c *procCluster) primaryOf(repo string) api.Partition {
+	c.t.Helper()
+	cfg, _, err := c.CP.PartitionConfig(ctxT(c.t))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	parts, err := c.CP.Partitions(ctxT(c.t))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return parts[api.PartitionOf(repo, cfg.Count)]
+}
+
+// other returns a node that is not id.
+func (c *procCluster) other(id string) *procNode {
+	for _, n := range c.Nodes {
+		if n.ID != id {
+			return n
+		}
+	}
+	return nil
+}
+
+func (c *procCluster) client(n *procNode) *client.Client {
+	cl, err := client.New(client.Config{Endpoint: n.URL(), Timeout: 10 * time.Second})
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return cl
+}
+
+// casWorker owns one ref and moves it along a chain of values, keeping
+// what it knows: every acknowledged value, and a value whose outcome is
+// unknown until a read settles it. It fails the test on any answer that
+// would mean a lost acknowledged update or a value nobody wrote.
+type casWorker struct {
+	repo, ref string
+	cur       string   // the ref's value as last acknowledged or read
+	pending   []string // values of unknown-outcome updates since cur
+	next      int
+	acked     int
+}
+
+func (w *casWorker) step(ctx context.Context, t *testing.T, cl *client.Client) error {
+	w.next++
+	val := fmt.Sprintf("%s%08x", strings.Repeat("c", 32), w.next)
+	_, err := cl.RefTxn(ctx, w.repo, api.RefTxn{Updates: []api.RefUpdate{{Name: w.ref, Old: w.cur, New: val}}}, false)
+	var ce *client.ConflictError
+	switch {
+	case err == nil:
+		w.cur, w.pending = val, nil
+		w.acked++
+		return nil
+	case errors.As(err, &ce):
+		return w.settle(t, ce.Refs[0].OID)
+	case errors.Is(err, api.ErrNotPrimary), errors.Is(err, api.ErrNoPartitions), errors.Is(err, api.ErrBadRequest):
+		return err // nothing applied
+	}
+	w.pending = append(w.pending, val) // no answer, or outcome_unknown
+	if got, rerr := cl.GetRef(ctx, w.repo, w.ref); rerr == nil {
+		return errors.Join(err, w.settle(t, got))
+	}
+	return err
+}
+
+// settle adopts a value read from the cluster, which must be the last
+// acknowledged value or one of the unknown ones.
+func (w *casWorker) settle(t *testing.T, got string) error {
+	if got == w.cur {
+		w.pending = nil
+		return nil
+	}
+	for _, p := range w.pending {
+		if got == p {
+			w.cur, w.pending = got, nil
+			return nil
+		}
+	}
+	t.Errorf("%s: read %s; the last acknowledged value is %s and unknown ones are %v: an acknowledged update was lost or a value appeared from nowhere",
+		w.ref, got, w.cur, w.pending)
+	return nil
+}
+
+func (w *casWorker) create(ctx context.Context, t *testing.T, cl *client.Client) {
+	w.cur = strings.Repeat("c", 40)
+	if _, err := cl.RefTxn(ctx, w.repo, api.RefTxn{Updates: []api.RefUpdate{{Name: w.ref, Old: api.ZeroOID, New: w.cur}}}, false); err != nil {
+		t.Fatalf("create %s: %v", w.ref, err)
+	}
+}
+
+// TestRefsFailover kills (SIGKILL) the primary of a busy partition. A new
+// primary serves within a bounded time, which the test logs, and no
+// acknowledged update is lost.
+func TestRefsFailover(t *testing.T) {
+	c := startProcCluster(t, 3, 8)
+	repo := "busy/repo"
+	victim := c.primaryOf(repo).Primary
+	entry := c.other(victim)
+	ctx := ctxT(t)
+	cl := c.client(entry)
+	var workers []*casWorker
+	for i := 0; i < 4; i++ {
+		w := &casWorker{repo: repo, ref: fmt.Sprintf("refs/heads/w%d", i)}
+		w.create(ctx, t, cl)
+		workers = append(workers, w)
+	}
+	var killedAt time.Time
+	var firstAfter []time.Duration
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	for _, w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				before, began := w.acked, time.Now()
+				w.step(ctx, t, cl)
+				mu.Lock()
+				// Only a transaction that began after the kill measures the
+				// failover: one in flight may have been acknowledged already.
+				if !killedAt.IsZero() && began.After(killedAt) && w.acked > before && len(firstAfter) < len(workers) {
+					firstAfter = append(firstAfter, time.Since(killedAt))
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	Eventually(t, 30*time.Second, "workers make progress", func() bool { return workers[0].acked >= 20 })
+	mu.Lock()
+	c.node(victim).cmd.Process.Signal(syscall.SIGKILL)
+	killedAt = time.Now()
+	mu.Unlock()
+	Eventually(t, 60*time.Second, "a transaction acknowledged after the kill", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(firstAfter) > 0
+	})
+	mu.Lock()
+	failover := firstAfter[0]
+	mu.Unlock()
+	t.Logf("failover: first transaction acknowledged %s after SIGKILL of primary %s (lease TTL 2s, plan interval 200ms)", failover, victim)
+	t0 := time.Now()
+	Eventually(t, 30*time.Second, "every worker progresses after the failover", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(firstAfter) >= len(workers)
+	})
+	t.Logf("all workers progressed %s later", time.Since(t0))
+	close(stop)
+	wg.Wait()
+	rec := c.primaryOf(repo)
+	if rec.Primary == victim {
+		t.Fatalf("partition still names the killed node %s primary", victim)
+	}
+	for _, w := range workers {
+		got, err := cl.GetRef(ctx, repo, w.ref)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.settle(t, got)
+		t.Logf("%s: %d acknowledged updates, final value verified", w.ref, w.acked)
+	}
+	// The killed node returns, is caught up and rejoins in_sync.
+	back := time.Now()
+	c.start(c.node(victim))
+	Eventually(t, 60*time.Second, victim+" back in sync", func() bool {
+		return c.primaryOf(repo).IsInSync(victim)
+	})
+	t.Logf("%s back in sync %s after its restart", victim, time.Since(back))
+}
+
+// rawRef sends a ref request straight to addr marked as forwarded, so the
+// node answers it itself rather than forwarding it.
+func rawRef(ctx context.Context, method, addr, path, body string) (int, string, error) {
+	req, err := http.NewRequestWithContext(ctx, method, "http://"+addr+path, strings.NewReader(body))
+	if err != nil {
+		return 0, "", err
+	}
+	req.Header.Set(api.HeaderForwarded, "test")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b), nil
+}
+
+// TestPausedPrimaryAcknowledgesNothing stops the primary (SIGSTOP) past its
+// lease. Requests sent to it while it is stopped wait in its socket. A new
+// primary takes over and advances the ref; when the old one resumes it
+// must neither acknowledge the queued write nor answer the queued read with
+// its stale value.
+func TestPausedPrimaryAcknowledgesNothing(t *testing.T) {
+	c := startProcCluster(t, 3, 8)
+	repo, ref := "paused/repo", "refs/heads/main"
+	old := c.primaryOf(repo).Primary
+	entry := c.other(old)
+	ctx := ctxT(t)
+	cl := c.client(entry)
+	v1, v2, vz := strings.Repeat("1", 40), strings.Repeat("2", 40), strings.Repeat("f", 40)
+	if _, err := cl.RefTxn(ctx, repo, api.RefTxn{Updates: []api.RefUpdate{{Name: ref, Old: api.ZeroOID, New: v1}}}, false); err != nil {
+		t.Fatal(err)
+	}
+	victim := c.node(old)
+	victim.cmd.Process.Signal(syscall.SIGSTOP)
+	pausedAt := time.Now()
+	defer victim.cmd.Process.Signal(syscall.SIGCONT)
+
+	type answer struct {
+		status int
+		body   string
+		err    error
+	}
+	queued := make(chan answer, 2)
+	refPath := api.PathRepos + repo + "/" + ref
+	go func() {
+		s, b, err := rawRef(ctx, "POST", victim.Addr, api.PathRepos+repo+"/refs?require_objects=false",
+			fmt.Sprintf(`{"updates":[{"name":%q,"old":%q,"new":%q}]}`, ref, v1, vz))
+		queued <- answer{s, b, err}
+	}()
+	go func() {
+		s, b, err := rawRef(ctx, "GET", victim.Addr, refPath, "")
+		queued <- answer{s, b, err}
+	}()
+
+	Eventually(t, 60*time.Second, "a new primary acknowledges v1 -> v2", func() bool {
+		_, err := cl.RefTxn(ctx, repo, api.RefTxn{Updates: []api.RefUpdate{{Name: ref, Old: v1, New: v2}}}, false)
+		return err == nil
+	})
+	t.Logf("new primary %s acknowledged a write %s after the pause", c.primaryOf(repo).Primary, time.Since(pausedAt))
+	victim.cmd.Process.Signal(syscall.SIGCONT)
+	for i := 0; i < 2; i++ {
+		a := <-queued
+		if a.err != nil {
+			continue // the connection failed: nothing acknowledged
+		}
+		if a.status == http.StatusOK || a.status == http.StatusConflict {
+			t.Fatalf("the resumed old primary answered %d %s; it must refuse (not_primary)", a.status, a.body)
+		}
+		t.Logf("resumed old primary answered a queued request: %d %s", a.status, strings.TrimSpace(a.body))
+	}
+	if got, err := cl.GetRef(ctx, repo, ref); err != nil || got != v2 {
+		t.Fatalf("after the resume the ref is %s (%v); want %s", got, err, v2)
+	}
+	// Through the old primary (which now forwards) the new value is read.
+	oldCl := c.client(victim)
+	Eventually(t, 30*time.Second, "the resumed node serves the current value", func() bool {
+		got, err := oldCl.GetRef(ctx, repo, ref)
+		return err == nil && got == v2
+	})
+}
