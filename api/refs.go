@@ -12,7 +12,8 @@ const (
 	PathRepos = "/v1/repos/" // GET  /v1/repos/{repo}/refs[?prefix=&after=&limit=]
 	//                          GET  /v1/repos/{repo}/refs/{refname}
 	//                          POST /v1/repos/{repo}/refs   (a transaction)
-	PathPartitions = "/v1/partitions" // GET: assignments, epochs and lag
+	PathPartitions    = "/v1/partitions"      // GET: assignments, epochs and lag
+	PathPartitionPlan = "/v1/partitions/plan" // GET: the planner round that would run now
 
 	// Internal, node to node: the replication protocol of docs/refs.md.
 	PathRefBegin    = "/internal/v1/refs/begin"    // POST RefBeginRequest -> RefVersion
@@ -198,4 +199,18 @@ type PartitionReport struct {
 	Node       string            `json:"node"`
 	Config     *PartitionConfig  `json:"config"`
 	Partitions []PartitionStatus `json:"partitions"`
+}
+
+// PartitionAction is one action of the partition planner, as
+// GET /v1/partitions/plan reports it (docs/refs.md, Planner).
+type PartitionAction struct {
+	// Kind is create, promote, add_replica, remove_replica or move_primary.
+	Kind      string `json:"kind"`
+	Partition int    `json:"partition"`
+	// Epoch is the epoch the action was planned from (0 for create).
+	Epoch  int64     `json:"epoch"`
+	Node   string    `json:"node,omitempty"`
+	From   string    `json:"from,omitempty"`
+	Reason string    `json:"reason"`
+	Next   Partition `json:"next"`
 }

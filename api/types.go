@@ -70,6 +70,9 @@ type NodeStatus struct {
 	Live       bool        `json:"live"`
 	Generation string      `json:"generation,omitempty"`
 	Drained    bool        `json:"drained,omitempty"`
+	// Partitions counts the ref partitions this node is a member of; a
+	// node is safe to remove once it is drained and this is 0.
+	Partitions int `json:"partitions"`
 }
 
 // ClusterDoc is the reply to GET /v1/cluster (version 1).

@@ -66,6 +66,8 @@ func newApp(stdout, stderr io.Writer) *ucli.App {
 			clusterCommand(),
 			ringCommand(),
 			nodeCommand(),
+			refCommand(),
+			partitionsCommand(),
 			benchCommand(),
 		},
 		ExitErrHandler:  func(*ucli.Context, error) {},

@@ -106,3 +106,16 @@ func (a controlAdapter) DropDownFromInSync(ctx context.Context, epoch int64, nex
 	e, err := a.c.DropDownFromInSync(ctx, epoch, next, node)
 	return e, translate(err)
 }
+
+func (a controlAdapter) PlanPartitions(ctx context.Context) ([]api.PartitionAction, error) {
+	actions, err := a.c.PlanPartitions(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]api.PartitionAction, len(actions))
+	for i, x := range actions {
+		out[i] = api.PartitionAction{Kind: string(x.Kind), Partition: x.Partition, Epoch: x.Epoch,
+			Node: x.Node, From: x.From, Reason: x.Reason, Next: x.Next}
+	}
+	return out, nil
+}

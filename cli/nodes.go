@@ -67,9 +67,9 @@ func nodeAction(c *ucli.Context, action string, force bool) error {
 
 func printNodes(c *ucli.Context, nodes []api.NodeStatus) error {
 	tw := tabwriter.NewWriter(c.App.Writer, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NODE\tADDRESS\tZONE\tSTATE\tLIVE\tIN RING\tDRAINED\tGENERATION")
+	fmt.Fprintln(tw, "NODE\tADDRESS\tZONE\tSTATE\tLIVE\tIN RING\tDRAINED\tPARTITIONS\tGENERATION")
 	for _, n := range nodes {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%t\t%t\t%t\t%s\n", n.ID, n.Addr, n.Zone, n.State, n.Live, n.InRing, n.Drained, n.Generation)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%t\t%t\t%t\t%d\t%s\n", n.ID, n.Addr, n.Zone, n.State, n.Live, n.InRing, n.Drained, n.Partitions, n.Generation)
 	}
 	return tw.Flush()
 }

@@ -169,6 +169,11 @@ func (c *Client) Remove(ctx context.Context, id string, force bool) error {
 	case r.Len()-1 < r.ReplicationFactor():
 		return fmt.Errorf("%w: removing %s leaves %d nodes for replication factor %d", ErrUnsafe, id, r.Len()-1, r.ReplicationFactor())
 	}
+	if !force {
+		if err := c.checkNoPartitions(ctx, id); err != nil {
+			return err
+		}
+	}
 	if inRing {
 		if err := c.RemoveFromRing(ctx, id); err != nil {
 			return err
@@ -257,6 +262,15 @@ func (c *Client) NodeList(ctx context.Context) ([]api.NodeStatus, error) {
 		s := get(id)
 		s.State, s.Generation, s.Drained = m.State, m.Generation, m.Drained
 	}
+	parts, err := c.Partitions(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range parts {
+		for _, id := range p.Replicas {
+			get(id).Partitions++
+		}
+	}
 	for id, rec := range live {
 		s := get(id)
 		s.Live = rec.Generation == s.Generation
@@ -269,4 +283,23 @@ func (c *Client) NodeList(ctx context.Context) ([]api.NodeStatus, error) {
 		out = append(out, *byID[id])
 	}
 	return out, nil
+}
+
+// checkNoPartitions refuses to remove a node that is still a member of a
+// ref partition: the planner moves a DRAINING node's partitions away first.
+func (c *Client) checkNoPartitions(ctx context.Context, id string) error {
+	parts, err := c.Partitions(ctx)
+	if err != nil {
+		return err
+	}
+	held := 0
+	for _, p := range parts {
+		if p.Has(id) {
+			held++
+		}
+	}
+	if held > 0 {
+		return fmt.Errorf("%w: %s is still a member of %d ref partitions; wait for the planner to move them (stratum partitions status)", ErrUnsafe, id, held)
+	}
+	return nil
 }

@@ -52,6 +52,8 @@ type ControlPlane interface {
 	// DropDownFromInSync writes next (without node in in_sync) only if node
 	// is DOWN or removed and has no live lease.
 	DropDownFromInSync(ctx context.Context, epoch int64, next api.Partition, node string) (int64, error)
+	// PlanPartitions computes, without applying, the planner's next round.
+	PlanPartitions(ctx context.Context) ([]api.PartitionAction, error)
 }
 
 // Lease is a node's registration in the control plane.

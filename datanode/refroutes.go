@@ -247,3 +247,16 @@ func readLimited(r io.Reader, max int64) ([]byte, error) {
 	}
 	return b, nil
 }
+
+// servePlan answers GET /v1/partitions/plan with the planner round that
+// would run now.
+func (n *Node) servePlan(ctx *fasthttp.RequestCtx) error {
+	actions, err := n.cfg.Control.PlanPartitions(n.requestContext(ctx))
+	if err != nil {
+		return err
+	}
+	if actions == nil {
+		actions = []api.PartitionAction{}
+	}
+	return n.writeJSON(ctx, fasthttp.StatusOK, map[string]any{"actions": actions})
+}

@@ -74,6 +74,8 @@ func (n *Node) handle(ctx *fasthttp.RequestCtx) {
 		err = n.handleRefInternal(ctx, path)
 	case path == api.PathPartitions && ctx.IsGet():
 		err = n.writeJSON(ctx, fasthttp.StatusOK, n.refs.report())
+	case path == api.PathPartitionPlan && ctx.IsGet():
+		err = n.servePlan(ctx)
 	case path == "/ui/" || path == "/ui":
 		err = n.serveUI(ctx)
 	case path == "/metrics":

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # drain-node.sh ID [TIMEOUT_SECONDS]: mark a node DRAINING and wait until it
-# reports drained (every object it holds has its copies elsewhere), so that
+# reports drained (every object it holds has its copies elsewhere) and is a
+# member of no ref partition (the planner moved them), so that
 # remove-node.sh can remove it safely. Default timeout 600 s.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -11,7 +12,7 @@ echo "draining $id"
 for _ in $(seq 1 "$timeout"); do
   line=$(api GET /v1/admin/nodes | tr -d '\n ' | grep -o "{\"id\":\"$id\"[^}]*}" || true)
   [ -n "$line" ] || die "node $id disappeared while draining"
-  if printf '%s' "$line" | grep -q '"drained":true'; then
+  if printf '%s' "$line" | grep -q '"drained":true' && printf '%s' "$line" | grep -q '"partitions":0'; then
     echo "$id drained: safe to remove"
     exit 0
   fi

@@ -358,3 +358,56 @@ func TestPausedPrimaryAcknowledgesNothing(t *testing.T) {
 		return err == nil && got == v2
 	})
 }
+
+// TestRefCLI drives `stratum ref` and `stratum partitions` against
+// `stratum dev`, including the refusals a user meets.
+func TestRefCLI(t *testing.T) {
+	bin := buildBinary(t)
+	base := freePorts(t, 3)
+	startDev(t, bin, "--dir", t.TempDir(), "--base-port", fmt.Sprint(base), "--nodes", "3",
+		"--etcd-client-port", fmt.Sprint(freePort(t)), "--etcd-peer-port", fmt.Sprint(freePort(t)), "--plan-interval", "200ms")
+	url := fmt.Sprintf("http://127.0.0.1:%d", base+2)
+	waitReady(t, url)
+	ep := "--endpoint=" + url
+	blob := "blob 6\x00hello\n"
+	out, _, code := run(t, bin, blob, ep, "put", "--sha1", "-")
+	oid := strings.SplitN(out, "\n", 2)[0]
+	if code != 0 {
+		t.Fatalf("put: %d %q", code, out)
+	}
+	Eventually(t, 60*time.Second, "partitions served", func() bool {
+		_, _, code := run(t, bin, "", ep, "ref", "list", "my/repo")
+		return code == 0
+	})
+	if out, errOut, code := run(t, bin, "", ep, "ref", "update", "my/repo", "refs/heads/main", oid); code != 0 || !strings.Contains(out, "-> "+oid) {
+		t.Fatalf("ref update: %d %q %q", code, out, errOut)
+	}
+	if out, _, code := run(t, bin, "", ep, "ref", "get", "my/repo", "refs/heads/main"); code != 0 || strings.TrimSpace(out) != oid {
+		t.Fatalf("ref get: %d %q; want %s", code, out, oid)
+	}
+	if out, _, code := run(t, bin, "", ep, "ref", "list", "my/repo"); code != 0 || out != oid+" refs/heads/main\n" {
+		t.Fatalf("ref list: %d %q", code, out)
+	}
+	for _, bad := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"ref", "update", "--old", strings.Repeat("0", 40), "my/repo", "refs/heads/main", oid}, "not the expected"},
+		{[]string{"ref", "update", "my/repo", "refs/heads/x", strings.Repeat("ab", 20)}, "not stored at quorum"},
+		{[]string{"ref", "update", "my/repo", "refs/heads/a..b", oid}, "invalid ref name"},
+		{[]string{"ref", "get", "../etc", "refs/heads/main"}, "invalid repository name"},
+		{[]string{"ref", "get", "my/repo", "refs/heads/nope"}, "not found"},
+	} {
+		out, errOut, code := run(t, bin, "", append([]string{ep}, bad.args...)...)
+		if code == 0 || !strings.Contains(errOut, bad.want) || strings.Count(strings.TrimSpace(errOut), "\n") != 0 {
+			t.Errorf("stratum %v: code %d out %q err %q; want a one-line error containing %q", bad.args, code, out, errOut, bad.want)
+		}
+	}
+	out, _, code = run(t, bin, "", ep, "partitions", "status")
+	if code != 0 || strings.Count(out, "\n") != 257 || !strings.Contains(out, "PRIMARY") {
+		t.Fatalf("partitions status: %d, %d lines; want a header and 256 rows", code, strings.Count(out, "\n"))
+	}
+	if out, _, code := run(t, bin, "", ep, "partitions", "plan"); code != 0 || !strings.Contains(out, "nothing to do") {
+		t.Fatalf("partitions plan: %d %q", code, out)
+	}
+}

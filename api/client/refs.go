@@ -153,3 +153,12 @@ func refsPath(repo, name string) string {
 	}
 	return b.String()
 }
+
+// PartitionPlan returns the planner round that would run now.
+func (c *Client) PartitionPlan(ctx context.Context) ([]api.PartitionAction, error) {
+	var doc struct {
+		Actions []api.PartitionAction `json:"actions"`
+	}
+	err := c.getJSON(ctx, api.PathPartitionPlan, &doc)
+	return doc.Actions, err
+}
