@@ -278,3 +278,41 @@ func TestReadmeCurlExamples(t *testing.T) {
 		}
 	}
 }
+
+// TestReadmeRefsCurlExamples runs the README's refs curl block, as written,
+// against `stratum dev` on its default ports, once partitions exist.
+func TestReadmeRefsCurlExamples(t *testing.T) {
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	block := regexp.MustCompile("(?s)## Refs with curl.*?```sh\n(.*?)```").FindSubmatch(readme)
+	if block == nil {
+		t.Fatal("README has no curl block under '## Refs with curl'")
+	}
+	bin := buildBinary(t)
+	startDev(t, bin, "--dir", t.TempDir())
+	waitReady(t, "http://127.0.0.1:9001", "http://127.0.0.1:9002", "http://127.0.0.1:9003")
+	Eventually(t, 60*time.Second, "partitions served", func() bool {
+		resp, err := http.Get("http://127.0.0.1:9001/v1/repos/probe/refs")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	})
+	cmd := exec.CommandContext(context.Background(), "bash", "-euo", "pipefail", "-c", string(block[1]))
+	cmd.Dir = t.TempDir()
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("README refs curl block failed: %v\n%s", err, out)
+	}
+	for _, want := range []string{`"oid": "ce013625030ba8dba906f756967f9e9ca394464a"`, `"name": "refs/heads/main"`, `"ref_conflict"`} {
+		if !strings.Contains(string(out), want) {
+			t.Fatalf("README refs curl block output lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Count(string(out), `"oid": "ce01`) < 4 {
+		t.Fatalf("want the new value in the create, get, list and conflict answers:\n%s", out)
+	}
+}

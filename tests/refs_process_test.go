@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -140,7 +141,7 @@ type casWorker struct {
 	cur       string   // the ref's value as last acknowledged or read
 	pending   []string // values of unknown-outcome updates since cur
 	next      int
-	acked     int
+	acked     atomic.Int64 // read by the test goroutine while the worker runs
 }
 
 func (w *casWorker) step(ctx context.Context, t *testing.T, cl *client.Client) error {
@@ -151,7 +152,7 @@ func (w *casWorker) step(ctx context.Context, t *testing.T, cl *client.Client) e
 	switch {
 	case err == nil:
 		w.cur, w.pending = val, nil
-		w.acked++
+		w.acked.Add(1)
 		return nil
 	case errors.As(err, &ce):
 		return w.settle(t, ce.Refs[0].OID)
@@ -221,19 +222,19 @@ func TestRefsFailover(t *testing.T) {
 					return
 				default:
 				}
-				before, began := w.acked, time.Now()
+				before, began := w.acked.Load(), time.Now()
 				w.step(ctx, t, cl)
 				mu.Lock()
 				// Only a transaction that began after the kill measures the
 				// failover: one in flight may have been acknowledged already.
-				if !killedAt.IsZero() && began.After(killedAt) && w.acked > before && len(firstAfter) < len(workers) {
+				if !killedAt.IsZero() && began.After(killedAt) && w.acked.Load() > before && len(firstAfter) < len(workers) {
 					firstAfter = append(firstAfter, time.Since(killedAt))
 				}
 				mu.Unlock()
 			}
 		}()
 	}
-	Eventually(t, 30*time.Second, "workers make progress", func() bool { return workers[0].acked >= 20 })
+	Eventually(t, 30*time.Second, "workers make progress", func() bool { return workers[0].acked.Load() >= 20 })
 	mu.Lock()
 	c.node(victim).cmd.Process.Signal(syscall.SIGKILL)
 	killedAt = time.Now()
@@ -266,7 +267,7 @@ func TestRefsFailover(t *testing.T) {
 			t.Fatal(err)
 		}
 		w.settle(t, got)
-		t.Logf("%s: %d acknowledged updates, final value verified", w.ref, w.acked)
+		t.Logf("%s: %d acknowledged updates, final value verified", w.ref, w.acked.Load())
 	}
 	// The killed node returns, is caught up and rejoins in_sync.
 	back := time.Now()
