@@ -86,6 +86,25 @@ type ClusterDoc struct {
 	// etcd and shows its cached view.
 	ControlPlane string         `json:"control_plane"`
 	Breakers     []BreakerState `json:"breakers,omitempty"`
+	// Partitions summarises the ref partitions as this node's view has
+	// them; absent before the cluster has any.
+	Partitions *PartitionSummary `json:"partitions,omitempty"`
+}
+
+// PartitionSummary is the ref partitions at a glance (docs/refs.md).
+type PartitionSummary struct {
+	Count    int `json:"count"`
+	Replicas int `json:"replicas"`
+	// Assigned partitions have a record; UnderReplicated ones have fewer
+	// in-sync members than Replicas (a member is catching up, or lost).
+	Assigned        int `json:"assigned"`
+	UnderReplicated int `json:"under_replicated"`
+	// Primaries counts the partitions each node is named primary of.
+	Primaries map[string]int `json:"primaries"`
+	// Serving and Led are this node's: partitions it serves as primary
+	// now, and those whose record names it primary.
+	Serving int `json:"serving"`
+	Led     int `json:"led"`
 }
 
 // StatusDoc is the reply to GET /v1/status.

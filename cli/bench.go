@@ -30,6 +30,7 @@ func benchCommand() *ucli.Command {
 			&ucli.IntFlag{Name: "concurrency", Aliases: []string{"c"}, Value: 16, Usage: "concurrent clients"},
 			&ucli.BoolFlag{Name: "ring", Usage: "send each request straight to a replica (ring-aware client) instead of through --endpoint"},
 			&ucli.IntFlag{Name: "batch", Usage: "move objects in batch requests of this many (POST /v1/objects:put and :get)"},
+			&ucli.BoolFlag{Name: "refs", Usage: "benchmark ref transactions instead: create N refs, compare-and-swap each, read each back"},
 			consistencyFlag(),
 			&ucli.Uint64Flag{Name: "seed", Value: 1, Usage: "seed of the object contents and read order"},
 			jsonFlag(),
@@ -48,6 +49,7 @@ type benchConfig struct {
 	Level       api.Consistency `json:"consistency"`
 	Seed        uint64          `json:"seed"`
 	Batch       int             `json:"batch,omitempty"`
+	Refs        bool            `json:"refs,omitempty"`
 }
 
 // phaseReport is the outcome of one phase (put or get).
@@ -76,7 +78,7 @@ func runBench(c *ucli.Context) error {
 		return usageError{err}
 	}
 	cfg := benchConfig{Objects: c.Int("objects"), Size: c.Int("size"), GitMix: c.Bool("git-mix"),
-		Concurrency: c.Int("concurrency"), RingAware: c.Bool("ring"), Level: level, Seed: c.Uint64("seed"), Batch: c.Int("batch")}
+		Concurrency: c.Int("concurrency"), RingAware: c.Bool("ring"), Level: level, Seed: c.Uint64("seed"), Batch: c.Int("batch"), Refs: c.Bool("refs")}
 	if cfg.Objects < 1 || cfg.Concurrency < 1 || (!cfg.GitMix && cfg.Size < 0) {
 		return usagef("--objects and --concurrency must be >= 1 and --size >= 0")
 	}
@@ -84,7 +86,13 @@ func runBench(c *ucli.Context) error {
 	if err != nil {
 		return usageError{err}
 	}
-	rep := runBenchPhases(c.Context, cl, cfg)
+	var rep benchReport
+	if cfg.Refs {
+		cfg.Batch = 0
+		rep = runRefBench(c.Context, cl, cfg)
+	} else {
+		rep = runBenchPhases(c.Context, cl, cfg)
+	}
 	if c.Bool("json") {
 		return printJSON(c.App.Writer, rep)
 	}
@@ -260,7 +268,11 @@ func printBench(w io.Writer, rep benchReport) {
 	if c.Batch > 0 {
 		mode += fmt.Sprintf(", batches of %d (latencies per batch)", c.Batch)
 	}
-	fmt.Fprintf(w, "%d objects, size %s, concurrency %d, consistency %s, %s\n", c.Objects, sizeLabel(c), c.Concurrency, c.Level, mode)
+	if c.Refs {
+		fmt.Fprintf(w, "%d refs in %d repositories, concurrency %d, one ref per transaction, %s\n", c.Objects, refBenchRepos, c.Concurrency, mode)
+	} else {
+		fmt.Fprintf(w, "%d objects, size %s, concurrency %d, consistency %s, %s\n", c.Objects, sizeLabel(c), c.Concurrency, c.Level, mode)
+	}
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "phase\tobjects\terrors\tobjects/s\tMB/s\tp50 ms\tp90 ms\tp99 ms\tp99.9 ms\t")
 	for _, p := range rep.Phases {
@@ -274,4 +286,30 @@ func sizeLabel(c benchConfig) string {
 		return "git-mix"
 	}
 	return fmt.Sprintf("%d B", c.Size)
+}
+
+// refBenchRepos spreads the ref benchmark over this many repositories, so
+// over many partitions (each partition serialises its transactions).
+const refBenchRepos = 64
+
+// runRefBench creates cfg.Objects refs (one transaction each), moves each
+// with a compare-and-swap, then reads each back and checks its value.
+func runRefBench(ctx context.Context, cl *client.Client, cfg benchConfig) benchReport {
+	repo := func(i int) string { return fmt.Sprintf("bench/s%d/r%d", cfg.Seed, i%refBenchRepos) }
+	name := func(i int) string { return fmt.Sprintf("refs/heads/b%d", i) }
+	val := func(i, gen int) string { return fmt.Sprintf("%08x%032x", gen, i+1) }
+	txn := func(i int, old, new string) error {
+		_, err := cl.RefTxn(ctx, repo(i), api.RefTxn{Updates: []api.RefUpdate{{Name: name(i), Old: old, New: new}}}, false)
+		return err
+	}
+	create := runPhase(ctx, "ref-create", cfg, func(i int) (int, int, error) { return 1, 0, txn(i, api.ZeroOID, val(i, 1)) })
+	cas := runPhase(ctx, "ref-cas", cfg, func(i int) (int, int, error) { return 1, 0, txn(i, val(i, 1), val(i, 2)) })
+	get := runPhase(ctx, "ref-get", cfg, func(i int) (int, int, error) {
+		got, err := cl.GetRef(ctx, repo(i), name(i))
+		if err == nil && got != val(i, 2) {
+			err = fmt.Errorf("%s %s is %s; want %s", repo(i), name(i), got, val(i, 2))
+		}
+		return 1, 0, err
+	})
+	return benchReport{Config: cfg, Phases: []phaseReport{create, cas, get}}
 }

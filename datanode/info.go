@@ -91,6 +91,7 @@ func (n *Node) Cluster(ctx context.Context) api.ClusterDoc {
 	if v.ring != nil {
 		doc.RingRevision, doc.ReplicationFactor = v.ring.Revision(), v.ring.ReplicationFactor()
 	}
+	doc.Partitions = n.refs.summary()
 	cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	nodes, err := n.cfg.Control.NodeList(cctx)

@@ -222,3 +222,25 @@ func (r *refs) servingCount() int {
 	}
 	return n
 }
+
+// summary counts the partitions for /v1/cluster and the status page.
+func (r *refs) summary() *api.PartitionSummary {
+	cfg := r.cfg.Load()
+	if cfg == nil {
+		return nil
+	}
+	s := &api.PartitionSummary{Count: cfg.Count, Replicas: cfg.Replicas, Primaries: map[string]int{}}
+	for id := 0; id < cfg.Count; id++ {
+		rec, ok := r.record(id)
+		if !ok {
+			continue
+		}
+		s.Assigned++
+		s.Primaries[rec.Primary]++
+		if len(rec.InSync) < cfg.Replicas {
+			s.UnderReplicated++
+		}
+	}
+	s.Led, s.Serving = len(r.led()), r.servingCount()
+	return s
+}

@@ -158,7 +158,7 @@ func nemesis(t *testing.T, c *procCluster, keys []linKey, rng *rand.Rand) {
 			victim.cmd.Process.Signal(syscall.SIGSTOP)
 			time.Sleep(5 * time.Second)
 			victim.cmd.Process.Signal(syscall.SIGCONT)
-			if !readyWithin(victim.URL(), 10*time.Second) {
+			if !c.healthyWithin(victim, 15*time.Second) {
 				// Declared DOWN while stopped, the generation is fenced for
 				// good; a supervisor restarts it, as systemd would.
 				t.Logf("nemesis round %d: %s fenced after the pause; restarting it", round, victim.ID)
@@ -171,13 +171,19 @@ func nemesis(t *testing.T, c *procCluster, keys []linKey, rng *rand.Rand) {
 	}
 }
 
-func readyWithin(url string, d time.Duration) bool {
+// healthyWithin waits until node is ACTIVE in etcd and ready, and reports
+// false at once if it was declared DOWN (its generation is then fenced).
+func (c *procCluster) healthyWithin(n *procNode, d time.Duration) bool {
 	deadline := time.Now().Add(d)
 	for time.Now().Before(deadline) {
-		resp, err := http.Get(url + "/readyz")
-		if err == nil {
+		m, _, err := c.CP.Member(context.Background(), n.ID)
+		if err == nil && m.State == api.StateDown {
+			return false
+		}
+		resp, herr := http.Get(n.URL() + "/readyz")
+		if herr == nil {
 			resp.Body.Close()
-			if resp.StatusCode == 200 {
+			if err == nil && m.State == api.StateActive && resp.StatusCode == 200 {
 				return true
 			}
 		}

@@ -2,6 +2,7 @@ package tests
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -410,5 +411,21 @@ func TestRefCLI(t *testing.T) {
 	}
 	if out, _, code := run(t, bin, "", ep, "partitions", "plan"); code != 0 || !strings.Contains(out, "nothing to do") {
 		t.Fatalf("partitions plan: %d %q", code, out)
+	}
+	out, errOut, code := run(t, bin, "", ep, "bench", "--refs", "-n", "200", "-c", "8", "--json")
+	var rep struct {
+		Phases []struct {
+			Phase  string
+			Ops    int
+			Errors int
+		}
+	}
+	if code != 0 || json.Unmarshal([]byte(out), &rep) != nil || len(rep.Phases) != 3 {
+		t.Fatalf("bench --refs: %d %q %q", code, out, errOut)
+	}
+	for _, p := range rep.Phases {
+		if p.Ops != 200 || p.Errors != 0 {
+			t.Fatalf("bench --refs phase %s: %d ops, %d errors; want 200 and 0", p.Phase, p.Ops, p.Errors)
+		}
 	}
 }

@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -120,6 +123,27 @@ func TestRefTransactionsBasics(t *testing.T) {
 	list, err := c.Client(2).ListRefs(ctx, repo, "refs/", "", 0)
 	if err != nil || len(list.Refs) != 1 || list.Refs[0].Name != "refs/heads/main" {
 		t.Fatalf("list = %+v, %v; want only refs/heads/main", list, err)
+	}
+	// Status: /v1/cluster and the status page summarise the partitions.
+	doc, err := c.Client(1).Cluster(ctx)
+	if err != nil || doc.Partitions == nil || doc.Partitions.Assigned != 16 || doc.Partitions.UnderReplicated != 0 {
+		t.Fatalf("cluster doc partitions %+v, %v; want 16 assigned, none under-replicated", doc.Partitions, err)
+	}
+	sum := 0
+	for _, n := range doc.Partitions.Primaries {
+		sum += n
+	}
+	if sum != 16 || len(doc.Partitions.Primaries) != 3 {
+		t.Fatalf("primaries %v; want 16 spread over 3 nodes", doc.Partitions.Primaries)
+	}
+	resp, err := http.Get(c.URL(1) + "/ui/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(page), "16 of 16 assigned") {
+		t.Fatalf("status page lacks the partition summary:\n%s", page)
 	}
 }
 
