@@ -64,6 +64,21 @@ type Partition struct {
 	// Only the primary adds to it (after a catch-up, under its partition
 	// lock); everyone else only removes.
 	InSync []string `json:"in_sync"`
+	// Stores maps in-sync members to the ID of the ref store they held
+	// when they were last known in sync. A member that answers with
+	// another ID lost its disk (a wiped or replaced data directory): it is
+	// not in sync, whatever the record says (docs/refs.md, Takeover).
+	Stores map[string]string `json:"stores,omitempty"`
+}
+
+// PruneStores drops Stores entries of nodes no longer in InSync; a record
+// built by changing InSync calls it so no stale identity survives.
+func (p *Partition) PruneStores() {
+	for id := range p.Stores {
+		if !p.IsInSync(id) {
+			delete(p.Stores, id)
+		}
+	}
 }
 
 // Has reports whether id is one of the partition's replicas.
@@ -145,6 +160,13 @@ type RefVersion struct {
 // Less orders versions by epoch, then sequence.
 func (v RefVersion) Less(o RefVersion) bool {
 	return v.Epoch < o.Epoch || (v.Epoch == o.Epoch && v.Seq < o.Seq)
+}
+
+// RefReplicaState is a replica's answer to begin and install: its version
+// of the partition and the ID of its ref store.
+type RefReplicaState struct {
+	Version RefVersion `json:"version"`
+	Store   string     `json:"store"`
 }
 
 // RefBeginRequest asks a replica to refuse everything older than Epoch.

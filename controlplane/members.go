@@ -3,11 +3,13 @@ package controlplane
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
@@ -181,8 +183,20 @@ func (c *Client) Remove(ctx context.Context, id string, force bool) error {
 	}
 	rctx, cancel := c.withTimeout(ctx)
 	defer cancel()
-	_, err = c.etcd.Txn(rctx).Then(clientv3.OpDelete(c.key("members", id)), clientv3.OpDelete(c.key("nodes", id))).Commit()
-	return err
+	resp, err := c.etcd.Txn(rctx).Then(clientv3.OpGet(c.key("nodes", id)),
+		clientv3.OpDelete(c.key("members", id)), clientv3.OpDelete(c.key("nodes", id))).Commit()
+	if err != nil {
+		return err
+	}
+	// Revoke the removed process's lease too: deleting its record alone
+	// would leave the lease renewable, and a partition primary serves reads
+	// while its lease is valid (docs/refs.md).
+	if kvs := resp.Responses[0].GetResponseRange().Kvs; len(kvs) > 0 && kvs[0].Lease != 0 {
+		if _, err := c.etcd.Revoke(rctx, clientv3.LeaseID(kvs[0].Lease)); err != nil && !errors.Is(err, rpctypes.ErrLeaseNotFound) {
+			return fmt.Errorf("controlplane: revoke the lease of removed node %s: %w", id, err)
+		}
+	}
+	return nil
 }
 
 // WatchMembers calls publish with the full member map now and after every

@@ -46,7 +46,8 @@ type Lease struct {
 // process can tell: the moment it sent the last successful renewal (or the
 // grant) plus the TTL etcd granted. etcd starts its TTL when it receives the
 // request, which is later, so until ValidUntil (on this process's monotonic
-// clock, allowing for rate drift) no one can have seen the lease expire.
+// clock, less a tenth of the TTL for clock-rate drift) no one can have seen
+// the lease expire.
 // A partition primary serves reads only before it (docs/refs.md).
 func (l *Lease) ValidUntil() time.Time {
 	l.mu.Lock()
@@ -166,7 +167,7 @@ func (c *Client) tryRegister(ctx context.Context, id, gen string, rec []byte, tt
 // before ValidUntil.
 func (c *Client) keepAlive(id clientv3.LeaseID, sent time.Time, ttl time.Duration) *Lease {
 	kctx, cancel := context.WithCancel(context.Background())
-	l := &Lease{id: id, c: c, ttl: ttl, done: make(chan struct{}), cancel: cancel, validUntil: sent.Add(ttl)}
+	l := &Lease{id: id, c: c, ttl: ttl, done: make(chan struct{}), cancel: cancel, validUntil: sent.Add(ttl - ttl/10)}
 	l.wg.Add(1)
 	go func() {
 		defer l.wg.Done()
@@ -190,8 +191,9 @@ func (l *Lease) renewLoop(ctx context.Context) {
 		cancel()
 		switch {
 		case err == nil && resp.TTL > 0:
+			ttl := time.Duration(resp.TTL) * time.Second
 			l.mu.Lock()
-			l.validUntil = sent.Add(time.Duration(resp.TTL) * time.Second)
+			l.validUntil = sent.Add(ttl - ttl/10) // a tenth of margin for clock-rate drift
 			l.mu.Unlock()
 			wait = every
 		case errors.Is(err, rpctypes.ErrLeaseNotFound) || (err == nil && resp.TTL <= 0):

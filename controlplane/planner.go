@@ -409,6 +409,7 @@ func (pl *planner) move(p api.Partition, to, reason string) Action {
 
 func (pl *planner) action(kind ActionKind, p api.Partition, n string, next api.Partition, reason string) Action {
 	next.Epoch = 0
+	next.PruneStores()
 	a := Action{Kind: kind, Partition: p.ID, Epoch: p.Epoch, Node: n, Reason: reason, Next: next}
 	if kind == ActionPromote || kind == ActionMovePrimary {
 		a.From = p.Primary
@@ -493,6 +494,6 @@ func without(list []string, n string) []string {
 }
 
 func clonePartition(p api.Partition) api.Partition {
-	p.Replicas, p.InSync = slices.Clone(p.Replicas), slices.Clone(p.InSync)
+	p.Replicas, p.InSync, p.Stores = slices.Clone(p.Replicas), slices.Clone(p.InSync), maps.Clone(p.Stores)
 	return p
 }

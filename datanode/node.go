@@ -41,6 +41,7 @@ type Node struct {
 	view     atomic.Pointer[view]
 	viewMu   sync.Mutex // serialises view writers; never held with another lock
 	lease    atomic.Pointer[Lease]
+	leaseSeq atomic.Uint64 // counts registrations; a primary serves only under the one it took over with
 	fenced   atomic.Bool
 	draining atomic.Bool
 	refresh  chan struct{} // asks the ring loop to reload the ring now
@@ -164,6 +165,7 @@ func (n *Node) register(ctx context.Context) error {
 		return fmt.Errorf("datanode: register: %w", err)
 	}
 	n.lease.Store(&l)
+	n.leaseSeq.Add(1)
 	return nil
 }
 

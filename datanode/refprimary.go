@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"sync"
 	"time"
 
@@ -97,6 +98,7 @@ func (r *refs) replicate(ctx context.Context, id int, rec api.Partition, req api
 	for node := range failed {
 		next.InSync = without(next.InSync, node)
 	}
+	next.PruneStores()
 	epoch, err := r.n.cfg.Control.UpdatePartition(ctx, rec.Epoch, next)
 	if err != nil {
 		r.stepDown(id, "could not drop failed replicas from in_sync", err)
@@ -132,20 +134,32 @@ func (r *refs) fanOut(nodes []string, call func(string) error) map[string]error 
 
 // takeover makes this node the serving primary of partition id at the
 // epoch of its newest record: begin, adopt the most advanced state, make
-// every in-sync member equal (docs/refs.md, Takeover).
+// every in-sync member equal (docs/refs.md, Takeover). It serves only under
+// the registration it started with, and only at the epoch it fenced.
 func (r *refs) takeover(ctx context.Context, id int) error {
 	ps := r.part(id)
 	ps.lock.Lock()
 	defer ps.lock.Unlock()
+	lease := r.n.leaseSeq.Load()
+	if !r.n.leaseValid() {
+		return fmt.Errorf("refs: partition %d: no valid lease to serve under", id)
+	}
 	for attempt := 0; attempt < 5; attempt++ {
 		rec := *ps.rec.Load()
-		if rec.Primary != r.n.cfg.ID || ps.active.Load() == rec.Epoch {
+		if rec.Primary != r.n.cfg.ID || r.takenOver(ps, &rec) {
 			return nil
 		}
 		if !rec.IsInSync(r.n.cfg.ID) {
 			return fmt.Errorf("refs: partition %d names this node primary but not in sync", id)
 		}
-		versions, failed, err := r.beginAll(ctx, id, rec)
+		if ps.bump.Load() { // after a step-down: fence any delayed apply of the old epoch
+			if _, err := r.commit(ctx, id, rec, rec); err != nil {
+				return err
+			}
+			ps.bump.Store(false)
+			continue
+		}
+		answers, failed, err := r.beginAll(ctx, id, rec)
 		if err != nil {
 			return err
 		}
@@ -155,34 +169,53 @@ func (r *refs) takeover(ctx context.Context, id int) error {
 			}
 			continue // at the new epoch
 		}
-		if err := r.converge(ctx, id, rec, versions); err != nil {
+		final, err := r.converge(ctx, id, rec, answers)
+		if err != nil {
 			return err
 		}
-		ps.active.Store(ps.rec.Load().Epoch)
-		r.n.logger.Info("refs: serving as primary", "partition", id, "epoch", ps.active.Load())
+		if ps.rec.Load().Epoch != final {
+			continue // the record moved on meanwhile: fence the newer epoch too
+		}
+		ps.leaseSeq.Store(lease)
+		ps.active.Store(final)
+		r.n.logger.Info("refs: serving as primary", "partition", id, "epoch", final)
 		return nil
 	}
 	return fmt.Errorf("refs: partition %d: takeover did not settle", id)
 }
 
+// commit writes next over rec (conditioned on rec's epoch) and adopts it,
+// returning the new epoch.
+func (r *refs) commit(ctx context.Context, id int, rec, next api.Partition) (int64, error) {
+	next.PruneStores()
+	epoch, err := r.n.cfg.Control.UpdatePartition(ctx, rec.Epoch, next)
+	if err != nil {
+		return 0, err
+	}
+	next.Epoch = epoch
+	r.part(id).adopt(next)
+	return epoch, nil
+}
+
 // beginAll sends begin(epoch) to every in-sync member, itself included,
-// and returns their versions and the members that did not answer. A
+// and returns their answers and the members that did not answer. A
 // stale_epoch answer means a newer record exists: the takeover stops.
-func (r *refs) beginAll(ctx context.Context, id int, rec api.Partition) (map[string]api.RefVersion, map[string]error, error) {
+func (r *refs) beginAll(ctx context.Context, id int, rec api.Partition) (map[string]api.RefReplicaState, map[string]error, error) {
 	var mu sync.Mutex
-	versions := map[string]api.RefVersion{}
+	answers := map[string]api.RefReplicaState{}
 	req := api.RefBeginRequest{Partition: id, Epoch: rec.Epoch}
 	failed := r.fanOut(rec.InSync, func(node string) error {
-		var v api.RefVersion
+		var a api.RefReplicaState
 		var err error
 		if node == r.n.cfg.ID {
-			v, err = r.store.Begin(id, rec.Epoch)
+			a.Version, err = r.store.Begin(id, rec.Epoch)
+			a.Store = r.store.ID()
 		} else {
-			err = r.n.refCall(ctx, node, "POST", api.PathRefBegin, req, &v)
+			err = r.n.refCall(ctx, node, "POST", api.PathRefBegin, req, &a)
 		}
 		if err == nil {
 			mu.Lock()
-			versions[node] = v
+			answers[node] = a
 			mu.Unlock()
 		}
 		return err
@@ -192,7 +225,7 @@ func (r *refs) beginAll(ctx context.Context, id int, rec api.Partition) (map[str
 			return nil, nil, fmt.Errorf("refs: partition %d: begin at %s: %w", id, node, err)
 		}
 	}
-	return versions, failed, nil
+	return answers, failed, nil
 }
 
 // dropDown removes members that did not answer begin from in_sync, but
@@ -201,6 +234,7 @@ func (r *refs) dropDown(ctx context.Context, id int, rec api.Partition, failed m
 	for node, cause := range failed {
 		next := rec
 		next.InSync = without(rec.InSync, node)
+		next.PruneStores()
 		epoch, err := r.n.cfg.Control.DropDownFromInSync(ctx, rec.Epoch, next, node)
 		if err != nil {
 			return fmt.Errorf("refs: partition %d: member %s did not answer begin (%v) and cannot be dropped: %w", id, node, cause, err)
@@ -213,63 +247,67 @@ func (r *refs) dropDown(ctx context.Context, id int, rec api.Partition, failed m
 	return nil
 }
 
-// converge adopts the most advanced in-sync state and installs it on every
-// member that differs; a member that fails the install leaves in_sync.
-func (r *refs) converge(ctx context.Context, id int, rec api.Partition, versions map[string]api.RefVersion) error {
-	best := r.n.cfg.ID
-	for node, v := range versions {
-		if versions[best].Less(v) {
-			best = node
+// converge adopts the most advanced state among the in-sync members whose
+// store is the one the record knows (a member that lost its disk answers
+// with a new store ID and is no source), installs it on every member that
+// differs or lost its disk, and records the members' store IDs. It returns
+// the epoch the partition is at afterwards.
+func (r *refs) converge(ctx context.Context, id int, rec api.Partition, answers map[string]api.RefReplicaState) (int64, error) {
+	wiped := func(m string) bool { want := rec.Stores[m]; return want != "" && want != answers[m].Store }
+	best := ""
+	for m, a := range answers {
+		if wiped(m) {
+			r.n.logger.Warn("refs: in-sync member lost its store; it is no source and will be reinstalled", "partition", id, "node", m)
+			continue
 		}
+		if best == "" || answers[best].Version.Less(a.Version) || (a.Version == answers[best].Version && m == r.n.cfg.ID) {
+			best = m
+		}
+	}
+	if best == "" {
+		return 0, fmt.Errorf("refs: partition %d: every in-sync member lost its store; refusing to serve an empty partition", id)
 	}
 	if best != r.n.cfg.ID {
 		var snap api.RefSnapshot
 		q := fmt.Sprintf("%s?partition=%d&epoch=%d", api.PathRefSnapshot, id, rec.Epoch)
 		if err := r.n.refCall(ctx, best, "GET", q, nil, &snap); err != nil {
-			return fmt.Errorf("refs: partition %d: fetch the most advanced state from %s: %w", id, best, err)
+			return 0, fmt.Errorf("refs: partition %d: fetch the most advanced state from %s: %w", id, best, err)
 		}
 		if err := r.store.Install(id, rec.Epoch, snap); err != nil {
-			return err
+			return 0, err
 		}
 		r.n.logger.Info("refs: adopted a more advanced state", "partition", id, "from", best, "version", snap.Version)
 	}
-	want := versions[best]
+	next := rec
+	next.Stores = map[string]string{}
 	var stale []string
-	for node, v := range versions {
-		if v != want && node != r.n.cfg.ID {
-			stale = append(stale, node)
+	for m, a := range answers {
+		next.Stores[m] = a.Store
+		if m != r.n.cfg.ID && (a.Version != answers[best].Version || wiped(m)) {
+			stale = append(stale, m)
 		}
 	}
-	if len(stale) == 0 {
-		return nil
+	next.Stores[r.n.cfg.ID] = r.store.ID()
+	if len(stale) > 0 {
+		snap, err := r.store.Snapshot(id)
+		if err != nil {
+			return 0, err
+		}
+		failed := r.fanOut(stale, func(node string) error {
+			return r.n.refCall(ctx, node, "POST", api.PathRefInstall, api.RefInstallRequest{Epoch: rec.Epoch, Snapshot: snap}, nil)
+		})
+		for node := range failed {
+			next.InSync = without(next.InSync, node) // it answered begin: it can serve nothing older
+		}
 	}
-	snap, err := r.store.Snapshot(id)
+	if maps.Equal(next.Stores, rec.Stores) && len(next.InSync) == len(rec.InSync) {
+		return rec.Epoch, nil
+	}
+	epoch, err := r.commit(ctx, id, rec, next)
 	if err != nil {
-		return err
+		return 0, fmt.Errorf("refs: partition %d: record the in-sync members: %w", id, err)
 	}
-	return r.installOn(ctx, id, rec, stale, snap)
-}
-
-// installOn installs snap on nodes; those that fail leave in_sync.
-func (r *refs) installOn(ctx context.Context, id int, rec api.Partition, nodes []string, snap api.RefSnapshot) error {
-	req := api.RefInstallRequest{Epoch: rec.Epoch, Snapshot: snap}
-	failed := r.fanOut(nodes, func(node string) error {
-		return r.n.refCall(ctx, node, "POST", api.PathRefInstall, req, nil)
-	})
-	if len(failed) == 0 {
-		return nil
-	}
-	next := rec
-	for node := range failed {
-		next.InSync = without(next.InSync, node)
-	}
-	epoch, err := r.n.cfg.Control.UpdatePartition(ctx, rec.Epoch, next)
-	if err != nil {
-		return fmt.Errorf("refs: partition %d: install failed on %v and in_sync could not shrink: %w", id, keys(failed), err)
-	}
-	next.Epoch = epoch
-	r.part(id).adopt(next)
-	return nil
+	return epoch, nil
 }
 
 // catchUp brings members that are not in sync up to date and adds them to
@@ -291,18 +329,26 @@ func (r *refs) catchUp(ctx context.Context, id int) error {
 		if err != nil {
 			return err
 		}
-		if err := r.n.refCall(ctx, node, "POST", api.PathRefInstall, api.RefInstallRequest{Epoch: rec.Epoch, Snapshot: snap}, nil); err != nil {
+		var state api.RefReplicaState
+		if err := r.n.refCall(ctx, node, "POST", api.PathRefInstall, api.RefInstallRequest{Epoch: rec.Epoch, Snapshot: snap}, &state); err != nil {
 			r.n.logger.Debug("refs: catch-up failed", "partition", id, "node", node, "err", err)
 			continue
 		}
 		next := rec
 		next.InSync = append(append([]string{}, rec.InSync...), node)
-		epoch, err := r.n.cfg.Control.UpdatePartition(ctx, rec.Epoch, next)
+		next.Stores = maps.Clone(rec.Stores)
+		if next.Stores == nil {
+			next.Stores = map[string]string{}
+		}
+		next.Stores[node] = state.Store
+		epoch, err := r.commit(ctx, id, rec, next)
 		if err != nil {
+			// The write may have happened: serving on at the old epoch with
+			// an in_sync that may already include node could acknowledge a
+			// transaction node never saw. Step down and take over again.
+			r.stepDown(id, "could not record a caught-up member", err)
 			return fmt.Errorf("refs: partition %d: add %s to in_sync: %w", id, node, err)
 		}
-		next.Epoch = epoch
-		ps.adopt(next)
 		ps.active.Store(epoch)
 		r.n.logger.Info("refs: member caught up", "partition", id, "node", node, "epoch", epoch)
 		rec = next
@@ -337,7 +383,7 @@ func (r *refs) tend(ctx context.Context) {
 			for id := range work {
 				ps := r.part(id)
 				var err error
-				if rec := ps.rec.Load(); rec != nil && ps.active.Load() != rec.Epoch {
+				if rec := ps.rec.Load(); rec != nil && !r.takenOver(ps, rec) {
 					err = r.takeover(ctx, id)
 				} else {
 					err = r.catchUp(ctx, id)

@@ -34,7 +34,7 @@ func (n *Node) handleRefInternal(ctx *fasthttp.RequestCtx, path string) error {
 			return err
 		}
 		n.refs.noteFence(req.Partition, req.Epoch)
-		return n.writeJSON(ctx, fasthttp.StatusOK, v)
+		return n.writeJSON(ctx, fasthttp.StatusOK, api.RefReplicaState{Version: v, Store: st.ID()})
 	case path == api.PathRefApply && ctx.IsPost():
 		var req api.RefApplyRequest
 		if err := n.decodeBody(ctx, &req); err != nil {
@@ -68,7 +68,7 @@ func (n *Node) handleRefInternal(ctx *fasthttp.RequestCtx, path string) error {
 			return err
 		}
 		n.refs.noteFence(req.Snapshot.Partition, req.Epoch)
-		return n.writeJSON(ctx, fasthttp.StatusOK, st.Version(req.Snapshot.Partition))
+		return n.writeJSON(ctx, fasthttp.StatusOK, api.RefReplicaState{Version: st.Version(req.Snapshot.Partition), Store: st.ID()})
 	}
 	return api.ErrRouteNotFound
 }

@@ -36,6 +36,14 @@ type partState struct {
 	rec atomic.Pointer[api.Partition]
 	// active is the epoch this node has taken over as primary, 0 if none.
 	active atomic.Int64
+	// leaseSeq is the node's registration the takeover ran under: after a
+	// lost lease and a re-registration a promotion may have happened that
+	// this node's watch has not shown yet, so it must take over again.
+	leaseSeq atomic.Uint64
+	// bump asks the next takeover to move to a new epoch first: after a
+	// step-down, a replica may still receive a delayed apply of the old
+	// epoch, which the new epoch fences (docs/refs.md, Takeover).
+	bump atomic.Bool
 }
 
 func openRefs(n *Node) (*refs, error) {
@@ -88,7 +96,7 @@ func (r *refs) publish(parts map[int]api.Partition) {
 		ps := r.part(id)
 		ps.adopt(rec)
 		cur := ps.rec.Load()
-		wake = wake || (cur.Primary == r.n.cfg.ID && ps.active.Load() != cur.Epoch)
+		wake = wake || (cur.Primary == r.n.cfg.ID && !r.takenOver(ps, cur))
 	}
 	if wake {
 		r.wake()
@@ -102,6 +110,12 @@ func (r *refs) wake() {
 	}
 }
 
+// takenOver reports whether this node completed a takeover for rec's epoch
+// under its current registration.
+func (r *refs) takenOver(ps *partState, rec *api.Partition) bool {
+	return ps.active.Load() == rec.Epoch && ps.leaseSeq.Load() == r.n.leaseSeq.Load()
+}
+
 // serving reports whether this node may answer for partition id as its
 // primary now: checks 1-4 of docs/refs.md.
 func (r *refs) serving(id int) bool {
@@ -109,12 +123,14 @@ func (r *refs) serving(id int) bool {
 	rec := ps.rec.Load()
 	active := ps.active.Load()
 	return rec != nil && rec.Primary == r.n.cfg.ID && active != 0 && active == rec.Epoch &&
-		r.store.Floor(id) <= active && r.n.leaseValid() && !r.n.fenced.Load()
+		ps.leaseSeq.Load() == r.n.leaseSeq.Load() && r.store.Floor(id) <= active && r.n.leaseValid() && !r.n.fenced.Load()
 }
 
 // stepDown stops serving partition id until a new takeover.
 func (r *refs) stepDown(id int, why string, err error) {
-	if r.part(id).active.Swap(0) != 0 {
+	ps := r.part(id)
+	ps.bump.Store(true)
+	if ps.active.Swap(0) != 0 {
 		r.n.logger.Warn("refs: stepping down as primary", "partition", id, "why", why, "err", err)
 	}
 	r.wake()

@@ -78,6 +78,8 @@ func (n *Node) reregister(ctx context.Context) error {
 		return err
 	}
 	n.lease.Store(&l)
+	n.leaseSeq.Add(1) // a new lease: every partition must be taken over again
+	n.refs.wake()
 	return nil
 }
 

@@ -80,6 +80,15 @@ func (n *Node) publishRing(r *ring.Ring) {
 	}
 	n.swapView(r, nil)
 	n.logger.Info("ring published", "revision", r.Revision(), "nodes", r.Len())
+	// A removal deletes the member record, then the ring entry; whichever
+	// arrives last must still fence this node.
+	if v := n.view.Load(); v.members != nil {
+		if _, member := v.members[n.cfg.ID]; !member {
+			if _, inRing := r.Node(n.cfg.ID); !inRing {
+				n.fence("removed from the cluster")
+			}
+		}
+	}
 }
 
 // publishMembers swaps in new member records and reacts to this node's own:

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -27,17 +29,17 @@ func refsCluster(t *testing.T, n, partitions int, tune func(*datanode.Config)) *
 			tune(cfg)
 		}
 	})
-	c.planner(t, "planner", partitions)
+	c.planner(t, "planner", partitions, 3)
 	c.waitPartitionsServing(t, partitions)
 	return c
 }
 
 // planner runs a detector with short timeouts and a fast partition planner.
-func (c *Cluster) planner(t *testing.T, name string, partitions int) context.CancelFunc {
+func (c *Cluster) planner(t *testing.T, name string, partitions, replicas int) context.CancelFunc {
 	cfg := controlplane.DefaultDetectorConfig(name)
 	cfg.SuspectTimeout, cfg.DownTimeout, cfg.Grace, cfg.Tick = 500*time.Millisecond, 1500*time.Millisecond, 300*time.Millisecond, 50*time.Millisecond
 	cfg.SessionTTL = 2
-	cfg.Planner = controlplane.PlannerConfig{Partitions: api.PartitionConfig{Count: partitions, Replicas: 3},
+	cfg.Planner = controlplane.PlannerConfig{Partitions: api.PartitionConfig{Count: partitions, Replicas: replicas},
 		Interval: 200 * time.Millisecond, CreateDelay: time.Second, PromoteWait: 3 * time.Second}
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
@@ -210,5 +212,57 @@ func TestRefCASRaceHasOneWinner(t *testing.T) {
 			t.Fatalf("round %d: ref is %s (%v); want the winner %s", round, got, err, won[0])
 		}
 		cur = won[0]
+	}
+}
+
+// A member that lost its disk is not in sync, whatever the record says. Two
+// nodes, partitions of two: n2's data directory is wiped while the record
+// still lists it in sync; when n1 leaves, n2 is promoted, and it must
+// refuse to serve (503) rather than answer from its empty store (404: an
+// acknowledged ref silently lost).
+func TestWipedMemberIsNotInSync(t *testing.T) {
+	c := MustStartCluster(t, 2, func(cfg *datanode.Config) {
+		cfg.RefCheckInterval = 200 * time.Millisecond
+		cfg.Ring.Replicas = 2
+		cfg.RefRetryWindow = 200 * time.Millisecond
+	})
+	c.planner(t, "planner", 4, 2)
+	c.waitPartitionsServing(t, 4)
+	ctx := ctxT(t)
+	repos := []string{"w/a", "w/b", "w/c", "w/d", "w/e", "w/f"}
+	for i, repo := range repos {
+		if _, err := c.Client(0).RefTxn(ctx, repo, api.RefTxn{Updates: []api.RefUpdate{{Name: "refs/heads/main", Old: api.ZeroOID, New: oidN(i)}}}, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.StopNode(1)
+	if err := os.RemoveAll(filepath.Join(c.Nodes[1].Dir, "refs")); err != nil {
+		t.Fatal(err)
+	}
+	c.StartNode(1)
+	c.StopNode(0)
+	Eventually(t, 30*time.Second, "n2 named primary of every partition", func() bool {
+		parts, err := c.CP.Partitions(ctx)
+		if err != nil {
+			return false
+		}
+		for _, p := range parts {
+			if p.Primary != "n2" {
+				return false
+			}
+		}
+		return true
+	})
+	time.Sleep(time.Second) // several takeover attempts
+	for _, repo := range repos {
+		resp, err := http.Get(c.URL(1) + api.PathRepos + repo + "/refs/heads/main")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), "not_primary") {
+			t.Fatalf("%s read from a wiped primary: %d %s; want 503 not_primary, never an empty answer", repo, resp.StatusCode, body)
+		}
 	}
 }

@@ -27,7 +27,9 @@
 package refstore
 
 import (
+	"crypto/rand"
 	"encoding/binary"
+	"encoding/hex"
 	"fmt"
 	"sync"
 
@@ -42,6 +44,7 @@ import (
 // are serialised by one mutex; reads go straight to leveldb, whose batches
 // are atomic, so a reader sees a partition before or after a change.
 type Store struct {
+	id   string
 	db   *leveldb.DB
 	wo   *opt.WriteOptions
 	mu   sync.Mutex // serialises mutations and guards meta
@@ -67,12 +70,42 @@ func Open(dir string, o Options) (*Store, error) {
 		return nil, fmt.Errorf("refstore: open %s: %w", dir, err)
 	}
 	s := &Store{db: db, wo: &opt.WriteOptions{Sync: !o.NoSync}, meta: map[int]meta{}}
+	if err := s.loadID(); err != nil {
+		db.Close()
+		return nil, err
+	}
 	if err := s.loadMeta(); err != nil {
 		db.Close()
 		return nil, err
 	}
 	return s, nil
 }
+
+// loadID reads the store's random identity, creating it with a new store.
+// A wiped or replaced directory gets a new one, which is how the primary
+// tells a member that lost its disk from one that is in sync.
+func (s *Store) loadID() error {
+	v, err := s.db.Get([]byte("id"), nil)
+	if err == nil {
+		s.id = string(v)
+		return nil
+	}
+	if err != leveldb.ErrNotFound {
+		return fmt.Errorf("refstore: read id: %w", err)
+	}
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return err
+	}
+	s.id = hex.EncodeToString(b[:])
+	if err := s.db.Put([]byte("id"), []byte(s.id), &opt.WriteOptions{Sync: true}); err != nil {
+		return fmt.Errorf("refstore: write id: %w", err)
+	}
+	return nil
+}
+
+// ID is the store's random identity, fixed when it was created.
+func (s *Store) ID() string { return s.id }
 
 func (s *Store) loadMeta() error {
 	for _, tag := range []byte{'f', 'v'} {
@@ -174,11 +207,18 @@ func (s *Store) Apply(p int, epoch int64, seq uint64, changes []api.RefChange) e
 }
 
 // Snapshot returns partition p's whole state and its version.
+// The version and the leveldb snapshot are taken together under the mutex;
+// the iteration runs outside it.
 func (s *Store) Snapshot(p int) (api.RefSnapshot, error) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	snap := api.RefSnapshot{Partition: p, Version: s.meta[p].version, Refs: []api.RefChange{}}
-	it := s.db.NewIterator(util.BytesPrefix(partPrefix(p)), nil)
+	ls, err := s.db.GetSnapshot()
+	s.mu.Unlock()
+	if err != nil {
+		return snap, fmt.Errorf("refstore: snapshot: %w", err)
+	}
+	defer ls.Release()
+	it := ls.NewIterator(util.BytesPrefix(partPrefix(p)), nil)
 	defer it.Release()
 	for it.Next() {
 		repo, name, ok := splitRefKey(it.Key())
