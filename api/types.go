@@ -123,4 +123,11 @@ type StatusDoc struct {
 	// BodyMemory is the bytes of request bodies this node holds in memory
 	// now; it never exceeds the node's configured maximum.
 	BodyMemory int64 `json:"body_memory_bytes"`
+	// HintsPending is the hinted handoffs this node holds for replicas that
+	// missed a write it coordinated; HintsDropped and HintsExpired count,
+	// since the process started, hints refused at the per-peer bound and
+	// hints that reached their maximum age undelivered.
+	HintsPending int   `json:"hints_pending"`
+	HintsDropped int64 `json:"hints_dropped"`
+	HintsExpired int64 `json:"hints_expired"`
 }

@@ -147,6 +147,8 @@ func (n *Node) groupForWrite(items []store.BatchItem, out []api.BatchPutItem, le
 		for _, rn := range v.write.Replicas([]byte(it.OID.String())) {
 			if v.state(rn.ID).WriteTarget() {
 				groups[rn] = append(groups[rn], i)
+			} else {
+				n.hint(rn.ID, it.OID) // a DOWN replica: handed off when it is back
 			}
 		}
 	}
@@ -177,13 +179,15 @@ func (n *Node) sendGroups(ctx context.Context, groups map[ring.Node][]int, items
 			} else {
 				err = fmt.Errorf("%w: node is shutting down", api.ErrNotReady)
 			}
+			if err != nil {
+				n.logger.Warn("batch replica write failed", "replica", rn.ID, "objects", len(idx), "err", err)
+				n.hintAll(rn.ID, items, idx, err)
+				return
+			}
 			mu.Lock()
 			defer mu.Unlock()
 			for j, i := range idx {
-				switch {
-				case err != nil:
-					n.logger.Warn("batch replica write failed", "replica", rn.ID, "objects", len(idx), "err", err)
-				case res[j].Code == "":
+				if res[j].Code == "" {
 					out[i].Acked = append(out[i].Acked, rn.ID)
 					out[i].Created = out[i].Created || res[j].Created
 				}

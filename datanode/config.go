@@ -86,6 +86,16 @@ type Config struct {
 	RefTimeout       time.Duration
 	RefRetryWindow   time.Duration
 	RefCheckInterval time.Duration
+	// HintInterval is how often the hinted-handoff loop delivers hints to
+	// peers that are back; default 1s. HintRate caps delivery in objects per
+	// second; default 200. HintMaxAge is how long a hint is kept before it
+	// expires (anti-entropy covers it then); default 3h. HintMaxPerPeer
+	// bounds the hints kept for one peer; further ones are dropped and
+	// counted; default 100000.
+	HintInterval   time.Duration
+	HintRate       int
+	HintMaxAge     time.Duration
+	HintMaxPerPeer int
 	// Pprof serves Go's profiles under /debug/pprof/ (off by default: they
 	// expose internals).
 	Pprof bool
@@ -117,6 +127,10 @@ func DefaultConfig() Config {
 		RefTimeout:       2 * time.Second,
 		RefRetryWindow:   3 * time.Second,
 		RefCheckInterval: time.Second,
+		HintInterval:     time.Second,
+		HintRate:         200,
+		HintMaxAge:       3 * time.Hour,
+		HintMaxPerPeer:   100000,
 	}
 }
 
@@ -145,6 +159,8 @@ func (c Config) Validate() error {
 		return errors.New("datanode: Config.RequestTimeout must be > 0")
 	case c.RefTimeout <= 0 || c.RefRetryWindow < 0 || c.RefCheckInterval <= 0:
 		return errors.New("datanode: Config.RefTimeout and RefCheckInterval must be > 0, RefRetryWindow >= 0")
+	case c.HintInterval <= 0 || c.HintRate < 1 || c.HintMaxAge <= 0 || c.HintMaxPerPeer < 1:
+		return errors.New("datanode: Config.HintInterval and HintMaxAge must be > 0, HintRate and HintMaxPerPeer >= 1")
 	case c.IdleTimeout <= 0 || c.ShutdownGrace <= 0:
 		return errors.New("datanode: Config.IdleTimeout and ShutdownGrace must be > 0")
 	}

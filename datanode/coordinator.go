@@ -139,8 +139,15 @@ func (n *Node) putOnce(ctx context.Context, oid api.OID, p *payload, level api.C
 	p.hold(len(targets))
 	results := n.fanOut(targets, func(rn ring.Node) replicaResult {
 		defer p.release()
-		return n.putReplica(ctx, rn, oid, p, v.ring.Revision())
+		res := n.putReplica(ctx, rn, oid, p, v.ring.Revision())
+		if hintable(res.err) {
+			n.hint(rn.ID, oid) // also when the reply has already gone out
+		}
+		return res
 	})
+	for _, id := range down {
+		n.hint(id, oid)
+	}
 	rec := api.Receipt{OID: oid.String(), Size: p.size, Consistency: level, Required: need, RingRevision: v.ring.Revision(), Failed: down}
 	var stale bool
 	for got := 0; got < len(targets); got++ {

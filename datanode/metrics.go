@@ -27,6 +27,7 @@ type metrics struct {
 	scrubDamaged   prometheus.Counter
 	scrubRepaired  prometheus.Counter
 	refTxns        *prometheus.CounterVec
+	hintsDelivered prometheus.Counter
 	handler        fasthttp.RequestHandler
 }
 
@@ -55,6 +56,12 @@ func newMetrics(n *Node) *metrics {
 	m.refTxns = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "stratum_ref_transactions_total", Help: "Ref transactions this node ran as primary, by outcome (ok, conflict, missing_object, unknown, refused).",
 	}, []string{"outcome"})
+	m.hintsDelivered = prometheus.NewCounter(prometheus.CounterOpts{Name: "stratum_hints_delivered_total", Help: "Hinted handoffs delivered to a replica that had missed a write."})
+	m.reg.MustRegister(
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "stratum_hints_expired_total", Help: "Hints dropped undelivered because they reached their maximum age."},
+			func() float64 { return float64(n.hints.Expired()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "stratum_hints_dropped_total", Help: "Hints not recorded because their peer had the maximum number queued."},
+			func() float64 { return float64(n.hints.Dropped()) }))
 	gauge := func(name, help string, f func() float64) {
 		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f))
 	}
@@ -70,8 +77,9 @@ func newMetrics(n *Node) *metrics {
 	gauge("stratum_etcd_session_up", "1 while the node's registration lease is alive.", func() float64 { return b2f(n.ControlPlaneOK()) })
 	gauge("stratum_partitions_led", "Partitions whose record names this node primary.", func() float64 { return float64(len(n.refs.led())) })
 	gauge("stratum_partitions_serving", "Partitions this node serves as primary now.", func() float64 { return float64(n.refs.servingCount()) })
+	gauge("stratum_hints_pending", "Hinted handoffs queued on this node.", func() float64 { return float64(n.hints.Pending()) })
 	gauge("stratum_fenced", "1 once this generation is fenced.", func() float64 { return b2f(n.Fenced()) })
-	m.reg.MustRegister(m.requests, m.latency, m.quorumFailures, m.replicaLatency, m.readRepairs, m.scrubbed, m.scrubDamaged, m.scrubRepaired, m.refTxns, breakerCollector{n})
+	m.reg.MustRegister(m.requests, m.latency, m.quorumFailures, m.replicaLatency, m.readRepairs, m.scrubbed, m.scrubDamaged, m.scrubRepaired, m.refTxns, m.hintsDelivered, breakerCollector{n})
 	m.handler = fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}))
 	return m
 }

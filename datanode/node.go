@@ -15,6 +15,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/valyala/fasthttp"
 
+	"github.com/stratum-store/stratum/datanode/hints"
 	"github.com/stratum-store/stratum/datanode/store"
 	"github.com/stratum-store/stratum/ring"
 )
@@ -28,6 +29,7 @@ type Node struct {
 	self       ring.Node
 
 	store    *store.Store
+	hints    *hints.Queue // hinted handoffs this node coordinated (handoff.go)
 	refs     *refs
 	spoolDir string
 	peers    *peers
@@ -94,6 +96,9 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	if err := n.openStore(); err != nil {
 		return err
 	}
+	if err := n.openHints(); err != nil {
+		return err
+	}
 	if n.refs, err = openRefs(n); err != nil {
 		return fmt.Errorf("datanode: open ref store: %w", err)
 	}
@@ -115,6 +120,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	n.goLoop(func() { n.watchMembers(lctx) })
 	n.goLoop(func() { n.keepRegistered(lctx) })
 	n.goLoop(func() { n.scrubLoop(lctx) })
+	n.goLoop(func() { n.handoffLoop(lctx) })
 	n.goLoop(func() { n.refs.watch(lctx) })
 	n.goLoop(func() { n.refs.primaryLoop(lctx) })
 	if err := n.cfg.Control.MarkActive(ctx, n.cfg.ID, n.generation); err != nil {
@@ -246,6 +252,9 @@ func (n *Node) Close(ctx context.Context) error {
 	}
 	if n.refs != nil {
 		errs = append(errs, n.refs.store.Close())
+	}
+	if n.hints != nil {
+		errs = append(errs, n.hints.Close())
 	}
 	n.logger.Info("data node stopped")
 	return errors.Join(errs...)

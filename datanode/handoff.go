@@ -1,0 +1,166 @@
+package datanode
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"time"
+
+	"github.com/stratum-store/stratum/api"
+	"github.com/stratum-store/stratum/datanode/hints"
+	"github.com/stratum-store/stratum/datanode/store"
+	"github.com/stratum-store/stratum/ring"
+)
+
+// hintBatch is the most hints delivered to one peer per round.
+const hintBatch = 256
+
+// Hinted handoff: when a write could not reach a replica (transport error,
+// timeout, open breaker, 5xx) or skipped it as DOWN, the coordinator queues
+// a durable hint "peer should hold oid" in <Store.Dir>/hints. handoffLoop
+// delivers the hints of peers that are write targets again, reading the
+// object from the local store or through a quorum read.
+
+func (n *Node) openHints() error {
+	q, err := hints.Open(filepath.Join(n.cfg.Store.Dir, "hints"), hints.Options{
+		MaxPerPeer: n.cfg.HintMaxPerPeer, MaxAge: n.cfg.HintMaxAge, NoSync: n.cfg.Store.NoSync,
+	})
+	if err != nil {
+		return fmt.Errorf("datanode: open hints: %w", err)
+	}
+	n.hints = q
+	return nil
+}
+
+// hint queues a handoff of oid to peer; failing to queue it is logged, not
+// returned: the write's outcome does not depend on it.
+func (n *Node) hint(peer string, oid api.OID) {
+	if peer == n.cfg.ID || n.hints == nil {
+		return
+	}
+	if err := n.hints.Add(peer, oid); err != nil {
+		n.logger.Error("hint not recorded", "peer", peer, "oid", oid, "err", err)
+	}
+}
+
+// hintAll queues a handoff to peer of each batch item in idx, if err is
+// one a handoff can complete.
+func (n *Node) hintAll(peer string, items []store.BatchItem, idx []int, err error) {
+	if !hintable(err) {
+		return
+	}
+	for _, i := range idx {
+		n.hint(peer, items[i].OID)
+	}
+}
+
+// hintable reports whether a failed replica write is one a later handoff
+// can complete: the replica was unreachable, timed out, behind an open
+// breaker or failed on its side (5xx). A refusal (stale ring or generation,
+// a bad request) is not: the placement or the caller is what was wrong.
+func hintable(err error) bool {
+	if err == nil {
+		return false
+	}
+	if re, ok := errors.AsType[*api.RemoteError](err); ok {
+		return re.Status >= 500
+	}
+	for _, refused := range []error{api.ErrStaleRing, api.ErrStaleGeneration, api.ErrBadRequest, api.ErrDigestMismatch, api.ErrTooLarge, api.ErrNotReady} {
+		if errors.Is(err, refused) {
+			return false
+		}
+	}
+	return true
+}
+
+// handoffLoop delivers hints every HintInterval until ctx is done, and
+// expires the old ones.
+func (n *Node) handoffLoop(ctx context.Context) {
+	t := time.NewTicker(n.cfg.HintInterval)
+	defer t.Stop()
+	pace := time.Second / time.Duration(n.cfg.HintRate)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if k := n.hints.Expire(time.Now()); k > 0 {
+			n.logger.Warn("hints expired; anti-entropy must cover them", "count", k)
+		}
+		for _, peer := range n.hints.Peers() {
+			if ctx.Err() != nil {
+				return
+			}
+			n.deliverHints(ctx, peer, pace)
+		}
+	}
+}
+
+// deliverHints sends up to hintBatch of peer's hints, oldest first, if the
+// peer is a write target. It stops at the first failed send: the peer is
+// still unreachable, and its breaker keeps the next round cheap. A hint
+// whose object cannot be read now is skipped, so it cannot hold up the rest.
+func (n *Node) deliverHints(ctx context.Context, peer string, pace time.Duration) {
+	v := n.view.Load()
+	rn, ok := ringNode(v.ring, peer)
+	if !ok || !v.state(peer).WriteTarget() {
+		return // not in the ring (hints expire) or DOWN / DRAINING
+	}
+	for _, h := range n.hints.List(peer, hintBatch) {
+		err := n.deliverHint(ctx, rn, h.OID)
+		if err != nil && ctx.Err() == nil {
+			n.logger.Debug("hint not delivered", "peer", peer, "oid", h.OID, "err", err)
+			return
+		}
+		sleepCtx(ctx, pace)
+		if ctx.Err() != nil {
+			return
+		}
+	}
+}
+
+// deliverHint sends oid to rn and removes the hint on success. A hint whose
+// peer no longer owns the object, or whose object a quorum read finds
+// nowhere (its write failed everywhere), is removed undelivered; one whose
+// object cannot be read now is kept, and nil is returned: only a failed
+// send is an error.
+func (n *Node) deliverHint(ctx context.Context, rn ring.Node, oid api.OID) error {
+	r := n.Ring()
+	if !r.Owns(rn.ID, []byte(oid.String())) {
+		return n.hints.Remove(rn.ID, oid)
+	}
+	p, err := n.storeGet(ctx, oid)
+	if err != nil {
+		p, err = n.Get(ctx, oid, api.Quorum)
+	}
+	if errors.Is(err, api.ErrNotFound) {
+		n.logger.Warn("hinted object found nowhere; hint dropped", "peer", rn.ID, "oid", oid)
+		return n.hints.Remove(rn.ID, oid)
+	}
+	if err != nil {
+		n.logger.Warn("hinted object not readable now; hint kept", "peer", rn.ID, "oid", oid, "err", err)
+		return nil
+	}
+	p.hold(1)
+	res := n.putReplica(ctx, rn, oid, p, r.Revision())
+	p.release()
+	if res.err != nil {
+		return res.err
+	}
+	n.metrics.hintsDelivered.Inc()
+	return n.hints.Remove(rn.ID, oid)
+}
+
+func ringNode(r *ring.Ring, id string) (ring.Node, bool) {
+	if r == nil {
+		return ring.Node{}, false
+	}
+	for _, rn := range r.Nodes() {
+		if rn.ID == id {
+			return rn, true
+		}
+	}
+	return ring.Node{}, false
+}
