@@ -3,6 +3,9 @@ package tests
 import (
 	"bytes"
 	"fmt"
+	"io"
+	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -49,6 +52,9 @@ func TestHintsDeliveredWhenReplicaReturns(t *testing.T) {
 	if got := metric(t, c, 0, "stratum_hints_pending"); got != 30 {
 		t.Fatalf("stratum_hints_pending = %v; want 30", got)
 	}
+	if page := getBody(t, c.URL(0)+"/ui/"); !strings.Contains(page, `<td id="hints" class="bad">30 (`) {
+		t.Fatalf("status page does not show the 30 pending hints:\n%s", page)
+	}
 
 	c.StartNode(2)
 	// No client reads any object: only the handoff can bring them to n3.
@@ -81,4 +87,15 @@ func TestHintsExpireAndAreCounted(t *testing.T) {
 	if got := status(t, c, 0).HintsDropped; got != 0 {
 		t.Fatalf("hints_dropped = %d; want 0", got)
 	}
+}
+
+func getBody(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
 }
