@@ -2,7 +2,7 @@
 GO ?= go
 BIN := bin/stratum
 
-.PHONY: run test build vet fmt-check test-short bench compose-test clean
+.PHONY: run test build vet fmt-check test-short bench compose-test fuzz clean
 
 build:
 	CGO_ENABLED=0 $(GO) build -o $(BIN) ./cmd/stratum
@@ -32,6 +32,16 @@ fmt-check:
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2s ./ring ./api ./datanode/store ./tests
 	scripts/bench-cluster.sh 10000
+
+# Every fuzz target for FUZZTIME each (their seed corpora already run in
+# `make test`).
+FUZZTIME ?= 30s
+fuzz:
+	@for pkg in ./api ./ring; do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+	    echo "== $$pkg $$f"; $(GO) test $$pkg -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) || exit 1; \
+	  done; \
+	done
 
 # The Docker Compose deployment, end to end (needs Docker and docker-compose).
 compose-test:
