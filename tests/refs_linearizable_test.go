@@ -28,14 +28,30 @@ func TestRefsLinearizableUnderFaults(t *testing.T) {
 	seed := time.Now().UnixNano()
 	t.Logf("nemesis seed %d", seed)
 	c := startProcCluster(t, 3, 8)
+	keys := linKeys()
+	stopLoad, wait, rec := runLinWorkload(c, keys, seed)
+	nemesis(t, c, keys, rand.New(rand.NewSource(seed)))
+	time.Sleep(2 * time.Second) // a little load after the last heal
+	stopLoad()
+	wait()
+	checkLinearizable(t, rec.Ops())
+}
+
+// linKeys are a dozen refs spread over the partitions.
+func linKeys() []linKey {
 	var keys []linKey
 	for r := 0; r < 6; r++ {
 		for _, ref := range []string{"refs/heads/main", "refs/heads/dev"} {
 			keys = append(keys, linKey{fmt.Sprintf("lin/r%d", r), ref})
 		}
 	}
-	rec := lincheck.NewRecorder()
-	ctx, stopLoad := context.WithCancel(context.Background())
+	return keys
+}
+
+// runLinWorkload starts six clients; stop ends them and wait waits for them.
+func runLinWorkload(c *procCluster, keys []linKey, seed int64) (stop func(), wait func(), rec *lincheck.Recorder) {
+	rec = lincheck.NewRecorder()
+	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	for w := 0; w < 6; w++ {
 		wg.Add(1)
@@ -44,12 +60,13 @@ func TestRefsLinearizableUnderFaults(t *testing.T) {
 			linClient(ctx, c, rec, w, keys, rand.New(rand.NewSource(seed+int64(w))))
 		}()
 	}
-	nemesis(t, c, keys, rand.New(rand.NewSource(seed)))
-	time.Sleep(2 * time.Second) // a little load after the last heal
-	stopLoad()
-	wg.Wait()
+	return cancel, wg.Wait, rec
+}
 
-	ops := rec.Ops()
+// checkLinearizable checks a ref history with porcupine and requires
+// enough acknowledged transactions for the check to mean something.
+func checkLinearizable(t *testing.T, ops []lincheck.Op) {
+	t.Helper()
 	res := lincheck.Check(ops, 60*time.Second)
 	t.Logf("history: %d ops checked, %d dropped, %d unknown CAS: %s", res.Ops, res.Dropped, res.UnknownOps, res.Info)
 	if !res.Linearizable || res.Unknown {

@@ -1,0 +1,257 @@
+package tests
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stratum-store/stratum/api"
+	"github.com/stratum-store/stratum/controlplane"
+)
+
+// A network of hosts made of Linux network namespaces, one per stratum
+// process, each with its own address on a bridge the test creates, so a
+// test can cut real links with iptables inside a host's namespace. The
+// test process reaches every host from the root namespace through the
+// bridge. Addresses are 10.77.<net>.0/24, used only inside namespaces and
+// on the bridge this test creates; nothing leaves the machine.
+
+// netHost is one namespace.
+type netHost struct {
+	ns, ip string
+}
+
+// netLab owns the bridge and namespaces of one test.
+type netLab struct {
+	t      *testing.T
+	bridge string
+	subnet string
+	hosts  map[string]*netHost
+}
+
+func sh(args ...string) (string, error) {
+	out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
+	if err != nil {
+		return string(out), fmt.Errorf("%s: %v: %s", strings.Join(args, " "), err, out)
+	}
+	return string(out), nil
+}
+
+// newNetLab creates the bridge, or fails the test with the reason when the
+// machine cannot (not root, no iproute2 or iptables): a fault test that
+// cannot inject its faults must not pass.
+func newNetLab(t *testing.T) *netLab {
+	t.Helper()
+	for _, tool := range []string{"ip", "iptables"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Fatalf("network fault tests need %s (Debian: iproute2, iptables; .ci/run installs them): %v", tool, err)
+		}
+	}
+	id := os.Getpid() % 200
+	lab := &netLab{t: t, bridge: fmt.Sprintf("stbr%d", id), subnet: fmt.Sprintf("10.77.%d", id), hosts: map[string]*netHost{}}
+	sh("ip", "link", "del", lab.bridge) // a leftover of a killed run
+	if _, err := sh("ip", "link", "add", lab.bridge, "type", "bridge"); err != nil {
+		t.Fatalf("cannot create a bridge (network fault tests need root and network namespaces): %v", err)
+	}
+	// With bridge-nf-call-iptables on (Docker turns it on), bridged frames
+	// pass the root namespace's FORWARD chain, whose policy Docker sets to
+	// DROP: let this bridge's own traffic through, and only it.
+	accept := []string{"FORWARD", "-i", lab.bridge, "-o", lab.bridge, "-j", "ACCEPT"}
+	t.Cleanup(func() {
+		for _, h := range lab.hosts {
+			sh("ip", "netns", "del", h.ns)
+		}
+		sh(append([]string{"iptables", "-D"}, accept...)...)
+		sh("ip", "link", "del", lab.bridge)
+	})
+	must(t, append([]string{"iptables", "-I"}, accept...)...)
+	must(t, "ip", "addr", "add", lab.subnet+".1/24", "dev", lab.bridge)
+	must(t, "ip", "link", "set", lab.bridge, "up")
+	return lab
+}
+
+func must(t *testing.T, args ...string) {
+	t.Helper()
+	if _, err := sh(args...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// host creates a namespace named after name with the next address.
+func (l *netLab) host(name string) *netHost {
+	l.t.Helper()
+	n := len(l.hosts) + 10
+	h := &netHost{ns: fmt.Sprintf("%s-%s", l.bridge, name), ip: fmt.Sprintf("%s.%d", l.subnet, n)}
+	veth, peer := fmt.Sprintf("%sv%d", l.bridge, n), fmt.Sprintf("%sp%d", l.bridge, n)
+	sh("ip", "netns", "del", h.ns)
+	must(l.t, "ip", "netns", "add", h.ns)
+	l.hosts[name] = h
+	must(l.t, "ip", "link", "add", veth, "type", "veth", "peer", "name", peer)
+	must(l.t, "ip", "link", "set", veth, "master", l.bridge, "up")
+	must(l.t, "ip", "link", "set", peer, "netns", h.ns)
+	must(l.t, "ip", "-n", h.ns, "link", "set", peer, "name", "eth0")
+	must(l.t, "ip", "-n", h.ns, "addr", "add", h.ip+"/24", "dev", "eth0")
+	must(l.t, "ip", "-n", h.ns, "link", "set", "eth0", "up")
+	must(l.t, "ip", "-n", h.ns, "link", "set", "lo", "up")
+	return h
+}
+
+// cut drops all traffic between host a and each of others, in a's
+// namespace (both directions).
+func (l *netLab) cut(a string, others ...string) {
+	l.t.Helper()
+	for _, o := range others {
+		ip := l.hosts[o].ip
+		must(l.t, "ip", "netns", "exec", l.hosts[a].ns, "iptables", "-A", "INPUT", "-s", ip, "-j", "DROP")
+		must(l.t, "ip", "netns", "exec", l.hosts[a].ns, "iptables", "-A", "OUTPUT", "-d", ip, "-j", "DROP")
+	}
+}
+
+// heal removes every rule of every host.
+func (l *netLab) heal() {
+	l.t.Helper()
+	for _, h := range l.hosts {
+		must(l.t, "ip", "netns", "exec", h.ns, "iptables", "-F")
+	}
+}
+
+// startNetCluster runs a control plane member and n data nodes, each in its
+// own namespace, and returns them as a procCluster whose URLs are the
+// namespaces' addresses.
+func startNetCluster(t *testing.T, lab *netLab, nodes, partitions int) *procCluster {
+	t.Helper()
+	c := &procCluster{t: t, bin: buildBinary(t), dir: t.TempDir()}
+	cp := lab.host("cp")
+	clientURL, peerURL := "http://"+cp.ip+":2379", "http://"+cp.ip+":2380"
+	startProcess(t, "ip", "netns", "exec", cp.ns, c.bin, "--log-level", "warn", "controlplane", "--name", "cp",
+		"--data-dir", filepath.Join(c.dir, "cp"), "--listen-client-urls", clientURL, "--listen-peer-urls", peerURL,
+		"--initial-cluster", "cp="+peerURL, "--suspect-timeout", "1s", "--down-timeout", "3s",
+		"--partitions", fmt.Sprint(partitions), "--plan-interval", "200ms")
+	for i := 1; i <= nodes; i++ {
+		id := fmt.Sprintf("n%d", i)
+		h := lab.host(id)
+		n := &procNode{ID: id, Addr: h.ip + ":9000"}
+		n.args = []string{"netns", "exec", h.ns, c.bin, "--log-level", "warn", "datanode", "--id", id, "--listen", n.Addr,
+			"--data-dir", filepath.Join(c.dir, id), "--etcd", clientURL, "--lease-ttl", "2s", "--detector=false"}
+		c.Nodes = append(c.Nodes, n)
+		n.cmd = startProcess(t, "ip", n.args...)
+	}
+	for _, n := range c.Nodes {
+		waitReady(t, n.URL())
+	}
+	var err error
+	c.CP, err = controlplane.Dial(ctxT(t), controlplane.DefaultClientConfig(clientURL))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.CP.Close() })
+	Eventually(t, 60*time.Second, "every partition served", func() bool { return c.servedCount() == partitions })
+	return c
+}
+
+// TestPartitionsKeepRefsLinearizableAndObjectsDurable runs the ref workload
+// of TestRefsLinearizableUnderFaults and a stream of quorum object writes
+// while real network partitions come and go: a partition primary isolated
+// from everyone, then a data node cut from etcd only (it still talks to its
+// peers). After healing, the ref history must be linearizable and every
+// acknowledged object readable at quorum, byte for byte.
+func TestPartitionsKeepRefsLinearizableAndObjectsDurable(t *testing.T) {
+	lab := newNetLab(t)
+	c := startNetCluster(t, lab, 3, 8)
+	keys := linKeys()
+	stopLoad, wait, rec := runLinWorkload(c, keys, time.Now().UnixNano())
+	objects := startObjectWriter(t, c)
+
+	time.Sleep(2 * time.Second)
+	victim := c.primaryOf(keys[0].repo).Primary
+	others := []string{"cp"}
+	for _, n := range c.Nodes {
+		if n.ID != victim {
+			others = append(others, n.ID)
+		}
+	}
+	t.Logf("isolating %s (a partition primary) from %v for 6s", victim, others)
+	lab.cut(victim, others...)
+	time.Sleep(6 * time.Second)
+	lab.heal()
+	waitHealthy(t, c, victim)
+
+	cutOff := c.Nodes[1].ID
+	t.Logf("cutting %s from etcd only for 6s", cutOff)
+	lab.cut(cutOff, "cp")
+	time.Sleep(6 * time.Second)
+	lab.heal()
+	waitHealthy(t, c, cutOff)
+	time.Sleep(2 * time.Second)
+
+	stopLoad()
+	wait()
+	acked := objects.stop()
+	checkLinearizable(t, rec.Ops())
+	verifyObjects(t, c, acked)
+}
+
+func waitHealthy(t *testing.T, c *procCluster, id string) {
+	t.Helper()
+	n := c.node(id)
+	if !c.healthyWithin(n, 20*time.Second) {
+		t.Logf("%s was fenced (declared DOWN while cut off); restarting it as a supervisor would", id)
+		n.cmd.Process.Kill()
+		n.cmd.Wait()
+		n.cmd = startProcess(t, "ip", n.args...)
+	}
+	waitReady(t, n.URL())
+}
+
+// objectWriter writes unique objects at quorum through random nodes and
+// remembers the acknowledged ones.
+type objectWriter struct {
+	stopc chan struct{}
+	done  chan map[api.OID][]byte
+}
+
+func startObjectWriter(t *testing.T, c *procCluster) *objectWriter {
+	w := &objectWriter{stopc: make(chan struct{}), done: make(chan map[api.OID][]byte, 1)}
+	go func() {
+		acked := map[api.OID][]byte{}
+		for i := 0; ; i++ {
+			select {
+			case <-w.stopc:
+				w.done <- acked
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+			data := []byte(fmt.Sprintf("object %d written under partitions, %d", i, time.Now().UnixNano()))
+			cl := c.client(c.Nodes[i%len(c.Nodes)])
+			if r, err := cl.PutBytes(ctxT(t), data, api.SHA256, api.Quorum); err == nil {
+				acked[api.MustParseOID(r.OID)] = data
+			}
+		}
+	}()
+	return w
+}
+
+func (w *objectWriter) stop() map[api.OID][]byte {
+	close(w.stopc)
+	return <-w.done
+}
+
+// verifyObjects reads every acknowledged object at quorum and compares it.
+func verifyObjects(t *testing.T, c *procCluster, acked map[api.OID][]byte) {
+	t.Helper()
+	if len(acked) < 50 {
+		t.Fatalf("only %d objects acknowledged: the workload did not run", len(acked))
+	}
+	cl := c.client(c.Nodes[0])
+	for oid, want := range acked {
+		got, err := cl.GetBytes(ctxT(t), oid, api.Quorum)
+		if err != nil || string(got) != string(want) {
+			t.Fatalf("acknowledged object %s: %v (%d bytes; want %d): an acknowledged write was lost", oid, err, len(got), len(want))
+		}
+	}
+	t.Logf("%d acknowledged objects all read back at quorum", len(acked))
+}
