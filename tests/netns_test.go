@@ -156,8 +156,8 @@ func startNetCluster(t *testing.T, lab *netLab, nodes, partitions int) *procClus
 // TestPartitionsKeepRefsLinearizableAndObjectsDurable runs the ref workload
 // of TestRefsLinearizableUnderFaults and a stream of quorum object writes
 // while real network partitions come and go: a partition primary isolated
-// from everyone, then a data node cut from etcd only (it still talks to its
-// peers). After healing, the ref history must be linearizable and every
+// from everyone, a bridge (two nodes cut from each other, a third seeing
+// both), then a data node cut from etcd only (it still talks to its peers). After healing, the ref history must be linearizable and every
 // acknowledged object readable at quorum, byte for byte.
 func TestPartitionsKeepRefsLinearizableAndObjectsDurable(t *testing.T) {
 	lab := newNetLab(t)
@@ -179,6 +179,12 @@ func TestPartitionsKeepRefsLinearizableAndObjectsDurable(t *testing.T) {
 	time.Sleep(6 * time.Second)
 	lab.heal()
 	waitHealthy(t, c, victim)
+
+	// A bridge: n1 and n3 cannot talk, n2 and etcd see both.
+	t.Logf("bridge: n1 and n3 cut from each other for 6s, n2 and etcd see both")
+	lab.cut("n1", "n3")
+	time.Sleep(6 * time.Second)
+	lab.heal()
 
 	cutOff := c.Nodes[1].ID
 	t.Logf("cutting %s from etcd only for 6s", cutOff)
