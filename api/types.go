@@ -1,5 +1,7 @@
 package api
 
+import "time"
+
 // Routes served by every data node. {oid} is a 40- or 64-character lowercase
 // hex OID.
 const (
@@ -130,4 +132,11 @@ type StatusDoc struct {
 	HintsPending int   `json:"hints_pending"`
 	HintsDropped int64 `json:"hints_dropped"`
 	HintsExpired int64 `json:"hints_expired"`
+	// AELastRound is when this node last finished an anti-entropy round
+	// (absent before the first); AEPushed and AEPulled count, since the
+	// process started, objects it copied to peers that lacked them and
+	// from peers to itself.
+	AELastRound *time.Time `json:"ae_last_round,omitempty"`
+	AEPushed    int64      `json:"ae_pushed"`
+	AEPulled    int64      `json:"ae_pulled"`
 }

@@ -96,6 +96,13 @@ type Config struct {
 	HintRate       int
 	HintMaxAge     time.Duration
 	HintMaxPerPeer int
+	// AntiEntropyInterval is how often the node compares, with each peer,
+	// the objects the ring places on both and copies what either lacks;
+	// default 10m, 0 turns anti-entropy off (the node still answers its
+	// peers). AntiEntropyRate caps the objects it copies per second;
+	// default 200.
+	AntiEntropyInterval time.Duration
+	AntiEntropyRate     int
 	// Pprof serves Go's profiles under /debug/pprof/ (off by default: they
 	// expose internals).
 	Pprof bool
@@ -107,30 +114,32 @@ type Config struct {
 // caller sets ID, ListenAddr, Store.Dir and Control.
 func DefaultConfig() Config {
 	return Config{
-		Store:            store.DefaultConfig(""),
-		Ring:             ring.DefaultConfig(),
-		LeaseTTL:         5 * time.Second,
-		PeerTimeout:      5 * time.Second,
-		PeerMinRate:      8 << 20,
-		StaleRetries:     3,
-		BreakerThreshold: 5,
-		BreakerCooldown:  2 * time.Second,
-		PeerRetries:      2,
-		RetryBackoff:     20 * time.Millisecond,
-		HedgeDelay:       20 * time.Millisecond,
-		MaxBodyMemory:    256 << 20,
-		ShutdownGrace:    5 * time.Second,
-		ScrubInterval:    24 * time.Hour,
-		ScrubRate:        200,
-		RequestTimeout:   5 * time.Minute,
-		IdleTimeout:      60 * time.Second,
-		RefTimeout:       2 * time.Second,
-		RefRetryWindow:   3 * time.Second,
-		RefCheckInterval: time.Second,
-		HintInterval:     time.Second,
-		HintRate:         200,
-		HintMaxAge:       3 * time.Hour,
-		HintMaxPerPeer:   100000,
+		Store:               store.DefaultConfig(""),
+		Ring:                ring.DefaultConfig(),
+		LeaseTTL:            5 * time.Second,
+		PeerTimeout:         5 * time.Second,
+		PeerMinRate:         8 << 20,
+		StaleRetries:        3,
+		BreakerThreshold:    5,
+		BreakerCooldown:     2 * time.Second,
+		PeerRetries:         2,
+		RetryBackoff:        20 * time.Millisecond,
+		HedgeDelay:          20 * time.Millisecond,
+		MaxBodyMemory:       256 << 20,
+		ShutdownGrace:       5 * time.Second,
+		ScrubInterval:       24 * time.Hour,
+		ScrubRate:           200,
+		RequestTimeout:      5 * time.Minute,
+		IdleTimeout:         60 * time.Second,
+		RefTimeout:          2 * time.Second,
+		RefRetryWindow:      3 * time.Second,
+		RefCheckInterval:    time.Second,
+		HintInterval:        time.Second,
+		HintRate:            200,
+		HintMaxAge:          3 * time.Hour,
+		HintMaxPerPeer:      100000,
+		AntiEntropyInterval: 10 * time.Minute,
+		AntiEntropyRate:     200,
 	}
 }
 
@@ -161,6 +170,8 @@ func (c Config) Validate() error {
 		return errors.New("datanode: Config.RefTimeout and RefCheckInterval must be > 0, RefRetryWindow >= 0")
 	case c.HintInterval <= 0 || c.HintRate < 1 || c.HintMaxAge <= 0 || c.HintMaxPerPeer < 1:
 		return errors.New("datanode: Config.HintInterval and HintMaxAge must be > 0, HintRate and HintMaxPerPeer >= 1")
+	case c.AntiEntropyInterval < 0 || c.AntiEntropyRate < 1:
+		return errors.New("datanode: Config.AntiEntropyInterval must be >= 0 and AntiEntropyRate >= 1")
 	case c.IdleTimeout <= 0 || c.ShutdownGrace <= 0:
 		return errors.New("datanode: Config.IdleTimeout and ShutdownGrace must be > 0")
 	}

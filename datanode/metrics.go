@@ -28,6 +28,8 @@ type metrics struct {
 	scrubRepaired  prometheus.Counter
 	refTxns        *prometheus.CounterVec
 	hintsDelivered prometheus.Counter
+	aeObjects      *prometheus.CounterVec
+	aeRounds       prometheus.Counter
 	handler        fasthttp.RequestHandler
 }
 
@@ -57,6 +59,10 @@ func newMetrics(n *Node) *metrics {
 		Name: "stratum_ref_transactions_total", Help: "Ref transactions this node ran as primary, by outcome (ok, conflict, missing_object, unknown, refused).",
 	}, []string{"outcome"})
 	m.hintsDelivered = prometheus.NewCounter(prometheus.CounterOpts{Name: "stratum_hints_delivered_total", Help: "Hinted handoffs delivered to a replica that had missed a write."})
+	m.aeObjects = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "stratum_antientropy_objects_total", Help: "Objects anti-entropy copied to (push) or from (pull) a peer.",
+	}, []string{"direction"})
+	m.aeRounds = prometheus.NewCounter(prometheus.CounterOpts{Name: "stratum_antientropy_rounds_total", Help: "Anti-entropy rounds completed."})
 	m.reg.MustRegister(
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "stratum_hints_expired_total", Help: "Hints dropped undelivered because they reached their maximum age."},
 			func() float64 { return float64(n.hints.Expired()) }),
@@ -79,7 +85,7 @@ func newMetrics(n *Node) *metrics {
 	gauge("stratum_partitions_serving", "Partitions this node serves as primary now.", func() float64 { return float64(n.refs.servingCount()) })
 	gauge("stratum_hints_pending", "Hinted handoffs queued on this node.", func() float64 { return float64(n.hints.Pending()) })
 	gauge("stratum_fenced", "1 once this generation is fenced.", func() float64 { return b2f(n.Fenced()) })
-	m.reg.MustRegister(m.requests, m.latency, m.quorumFailures, m.replicaLatency, m.readRepairs, m.scrubbed, m.scrubDamaged, m.scrubRepaired, m.refTxns, m.hintsDelivered, breakerCollector{n})
+	m.reg.MustRegister(m.requests, m.latency, m.quorumFailures, m.replicaLatency, m.readRepairs, m.scrubbed, m.scrubDamaged, m.scrubRepaired, m.refTxns, m.hintsDelivered, m.aeObjects, m.aeRounds, breakerCollector{n})
 	m.handler = fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}))
 	return m
 }
@@ -132,7 +138,7 @@ func routeOf(path string) string {
 	}
 	switch path {
 	case "/v1/objects:put", "/v1/objects:get", "/v1/objects:has", "/internal/v1/replica-batch", "/internal/v1/replica-has",
-		"/internal/v1/replica-get", "/v1/ring", "/v1/cluster", "/v1/partitions", "/v1/status", "/healthz", "/readyz", "/metrics":
+		"/internal/v1/replica-get", "/internal/v1/ae-digest", "/internal/v1/ae-list", "/v1/ring", "/v1/cluster", "/v1/partitions", "/v1/status", "/healthz", "/readyz", "/metrics":
 		return path
 	}
 	return "other"

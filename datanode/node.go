@@ -46,8 +46,13 @@ type Node struct {
 	leaseSeq atomic.Uint64 // counts registrations; a primary serves only under the one it took over with
 	fenced   atomic.Bool
 	draining atomic.Bool
-	refresh  chan struct{} // asks the ring loop to reload the ring now
-	closing  atomic.Bool
+	// Anti-entropy totals (antientropy.go): objects pushed to and pulled
+	// from peers, and when the last round ended (unix ns, 0 = never).
+	aePushed    atomic.Int64
+	aePulled    atomic.Int64
+	aeLastRound atomic.Int64
+	refresh     chan struct{} // asks the ring loop to reload the ring now
+	closing     atomic.Bool
 	// life is the node's lifetime context, cancelled by Close. Coordinated
 	// requests run under it rather than under the fasthttp RequestCtx, which
 	// is recycled when the handler returns while replica calls may still run.
@@ -121,6 +126,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	n.goLoop(func() { n.keepRegistered(lctx) })
 	n.goLoop(func() { n.scrubLoop(lctx) })
 	n.goLoop(func() { n.handoffLoop(lctx) })
+	n.goLoop(func() { n.antiEntropyLoop(lctx) })
 	n.goLoop(func() { n.refs.watch(lctx) })
 	n.goLoop(func() { n.refs.primaryLoop(lctx) })
 	if err := n.cfg.Control.MarkActive(ctx, n.cfg.ID, n.generation); err != nil {

@@ -66,6 +66,10 @@ func (n *Node) handle(ctx *fasthttp.RequestCtx) {
 		err = n.handleReplicaHas(ctx)
 	case path == api.PathReplicaGet && ctx.IsPost():
 		err = n.handleReplicaGet(ctx)
+	case path == api.PathAEDigest && ctx.IsPost():
+		err = n.handleAEDigest(ctx)
+	case path == api.PathAEList && ctx.IsPost():
+		err = n.handleAEList(ctx)
 	case strings.HasPrefix(path, api.PathReplicas):
 		err = n.withOID(ctx, strings.TrimPrefix(path, api.PathReplicas), n.handleReplica)
 	case strings.HasPrefix(path, api.PathRepos):

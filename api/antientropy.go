@@ -1,0 +1,47 @@
+package api
+
+// Anti-entropy routes (node to node). Two replicas compare, per bucket of
+// OIDs (the OID's first byte, 256 buckets), a digest of the OIDs the ring
+// places on both of them, then list the buckets that differ.
+const (
+	PathAEDigest = "/internal/v1/ae-digest" // POST AEDigestRequest -> AEDigestReply
+	PathAEList   = "/internal/v1/ae-list"   // POST AEListRequest -> AEListReply
+)
+
+// AEBuckets is the number of anti-entropy buckets: one per first OID byte.
+const AEBuckets = 256
+
+// AEDigestRequest asks a replica for the digests of the OIDs it holds that
+// the ring places on both it and Peer (the caller). RingRevision must equal
+// the callee's, or the call is refused with stale_ring.
+type AEDigestRequest struct {
+	Peer         string `json:"peer"`
+	RingRevision int64  `json:"ring_revision"`
+}
+
+// AEBucket is one bucket's digest: the XOR of SHA-256 of each OID's hex
+// string (order-independent), hex-encoded, and the number of OIDs.
+type AEBucket struct {
+	Count  int    `json:"count"`
+	Digest string `json:"digest"`
+}
+
+// AEDigestReply holds AEBuckets digests, bucket b at index b.
+type AEDigestReply struct {
+	RingRevision int64      `json:"ring_revision"`
+	Buckets      []AEBucket `json:"buckets"`
+}
+
+// AEListRequest asks for the shared OIDs of some buckets (at most
+// AEBuckets; callers send a few at a time so one reply stays small).
+type AEListRequest struct {
+	Peer         string `json:"peer"`
+	RingRevision int64  `json:"ring_revision"`
+	Buckets      []int  `json:"buckets"`
+}
+
+// AEListReply lists the callee's OIDs of the buckets that both should
+// hold, in OID order.
+type AEListReply struct {
+	OIDs []string `json:"oids"`
+}

@@ -1,0 +1,242 @@
+package datanode
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"slices"
+	"strconv"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/stratum-store/stratum/api"
+	"github.com/stratum-store/stratum/ring"
+)
+
+// This file holds what two replicas compare in an anti-entropy round: per
+// bucket (the OID's first byte), the XOR of SHA-256 of each OID they should
+// both hold, and the number of them; and, for the buckets that differ, the
+// OIDs themselves.
+
+// aeListBuckets is the most buckets one ae-list call asks for, so a reply
+// stays a fraction of the store and the callee scans its store at most
+// 256/aeListBuckets times per round.
+const aeListBuckets = 16
+
+// aeDigests are the 256 bucket digests of the OIDs shared with one peer.
+type aeDigests struct {
+	count [api.AEBuckets]int
+	sum   [api.AEBuckets][sha256.Size]byte
+}
+
+func (d *aeDigests) add(oid api.OID) {
+	b := aeBucket(oid)
+	h := sha256.Sum256([]byte(oid.String()))
+	d.count[b]++
+	for i := range h {
+		d.sum[b][i] ^= h[i]
+	}
+}
+
+func (d *aeDigests) reply(rev int64) api.AEDigestReply {
+	out := api.AEDigestReply{RingRevision: rev, Buckets: make([]api.AEBucket, api.AEBuckets)}
+	for b := range out.Buckets {
+		out.Buckets[b] = api.AEBucket{Count: d.count[b], Digest: hex.EncodeToString(d.sum[b][:])}
+	}
+	return out
+}
+
+// differ lists the buckets whose digest or count is not the peer's.
+func (d *aeDigests) differ(theirs api.AEDigestReply) []int {
+	var out []int
+	for b := range api.AEBuckets {
+		t := theirs.Buckets[b]
+		if t.Count != d.count[b] || t.Digest != hex.EncodeToString(d.sum[b][:]) {
+			out = append(out, b)
+		}
+	}
+	return out
+}
+
+// aeBucket is the OID's first byte.
+func aeBucket(oid api.OID) int {
+	b, _ := strconv.ParseUint(oid.String()[:2], 16, 8)
+	return int(b)
+}
+
+// shared reports whether the view places oid on both a and b (on its ring
+// or its write ring, as reads and repairs do).
+func shared(v *view, oid api.OID, a, b string) bool {
+	key := []byte(oid.String())
+	var hasA, hasB bool
+	for _, rn := range uniqueNodes(v.ring.Replicas(key), v.write.Replicas(key)) {
+		hasA, hasB = hasA || rn.ID == a, hasB || rn.ID == b
+	}
+	return hasA && hasB
+}
+
+// localDigests computes the digests of the local OIDs shared with peer.
+func (n *Node) localDigests(ctx context.Context, v *view, peer string) (*aeDigests, error) {
+	d := &aeDigests{}
+	err := n.store.Range(ctx, func(oid api.OID, _ int64) bool {
+		if shared(v, oid, n.cfg.ID, peer) {
+			d.add(oid)
+		}
+		return true
+	})
+	return d, err
+}
+
+// localList returns the local OIDs of the given buckets shared with peer,
+// in OID order.
+func (n *Node) localList(ctx context.Context, v *view, peer string, buckets []int) ([]api.OID, error) {
+	var want [api.AEBuckets]bool
+	for _, b := range buckets {
+		if b >= 0 && b < api.AEBuckets {
+			want[b] = true
+		}
+	}
+	var out []api.OID
+	err := n.store.Range(ctx, func(oid api.OID, _ int64) bool {
+		if want[aeBucket(oid)] && shared(v, oid, n.cfg.ID, peer) {
+			out = append(out, oid)
+		}
+		return true
+	})
+	return out, err
+}
+
+// handleAEDigest answers a peer's digest request over this node's copies.
+func (n *Node) handleAEDigest(ctx *fasthttp.RequestCtx) error {
+	var req api.AEDigestRequest
+	v, err := n.aeRequest(ctx, &req, &req.Peer, &req.RingRevision)
+	if err != nil {
+		return err
+	}
+	d, err := n.localDigests(n.life, v, req.Peer)
+	if err != nil {
+		return storeError(err)
+	}
+	return n.writeJSON(ctx, fasthttp.StatusOK, d.reply(v.ring.Revision()))
+}
+
+// handleAEList answers a peer's list request for some buckets.
+func (n *Node) handleAEList(ctx *fasthttp.RequestCtx) error {
+	var req api.AEListRequest
+	v, err := n.aeRequest(ctx, &req, &req.Peer, &req.RingRevision)
+	if err != nil {
+		return err
+	}
+	if len(req.Buckets) == 0 || len(req.Buckets) > api.AEBuckets {
+		return fmt.Errorf("%w: buckets must list 1 to %d buckets", api.ErrBadRequest, api.AEBuckets)
+	}
+	oids, err := n.localList(n.life, v, req.Peer, req.Buckets)
+	if err != nil {
+		return storeError(err)
+	}
+	reply := api.AEListReply{OIDs: make([]string, len(oids))}
+	for i, oid := range oids {
+		reply.OIDs[i] = oid.String()
+	}
+	return n.writeJSON(ctx, fasthttp.StatusOK, reply)
+}
+
+// aeRequest checks a node-to-node anti-entropy call (fence, generation),
+// decodes its body into req and refuses it unless the caller names itself
+// and uses exactly this node's ring revision: both sides must judge
+// "shared" with the same placement.
+func (n *Node) aeRequest(ctx *fasthttp.RequestCtx, req any, peer *string, rev *int64) (*view, error) {
+	if err := n.checkPeer(ctx); err != nil {
+		return nil, err
+	}
+	if err := json.NewDecoder(io.LimitReader(n.bodyReader(ctx), 1<<20)).Decode(req); err != nil {
+		return nil, fmt.Errorf("%w: bad anti-entropy request: %v", api.ErrBadRequest, err)
+	}
+	if *peer != string(ctx.Request.Header.Peek(api.HeaderNode)) {
+		return nil, fmt.Errorf("%w: peer %q is not the caller", api.ErrBadRequest, *peer)
+	}
+	v := n.view.Load()
+	if v.ring.Revision() != *rev {
+		return nil, fmt.Errorf("%w: request used ring revision %d, this node has %d", api.ErrStaleRing, *rev, v.ring.Revision())
+	}
+	return v, nil
+}
+
+// callAE posts an anti-entropy request to rn and decodes the reply.
+func (n *Node) callAE(rn ring.Node, path string, rev int64, body, out any) error {
+	b, _ := json.Marshal(body)
+	req := n.newPeerRequest(n.life, fasthttp.MethodPost, rn.Addr, path, rev)
+	defer fasthttp.ReleaseRequest(req)
+	req.SetBodyRaw(b)
+	resp := fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseResponse(resp)
+	// A digest or list scans the peer's whole store: allow it more time
+	// than one object's call.
+	if err := n.do(rn.Addr, req, resp, 4*n.cfg.PeerTimeout, true); err != nil {
+		return err
+	}
+	if err := json.Unmarshal(resp.Body(), out); err != nil {
+		return fmt.Errorf("peer %s: bad %s reply: %v", rn.ID, path, err)
+	}
+	return nil
+}
+
+// remoteDigests asks rn for its digests of the OIDs shared with this node.
+func (n *Node) remoteDigests(rn ring.Node, rev int64) (api.AEDigestReply, error) {
+	var out api.AEDigestReply
+	err := n.callAE(rn, api.PathAEDigest, rev, api.AEDigestRequest{Peer: n.cfg.ID, RingRevision: rev}, &out)
+	if err == nil && len(out.Buckets) != api.AEBuckets {
+		err = fmt.Errorf("peer %s: %d digest buckets, want %d", rn.ID, len(out.Buckets), api.AEBuckets)
+	}
+	return out, err
+}
+
+// remoteList asks rn for its shared OIDs of buckets, sorted.
+func (n *Node) remoteList(rn ring.Node, rev int64, buckets []int) ([]api.OID, error) {
+	var out api.AEListReply
+	req := api.AEListRequest{Peer: n.cfg.ID, RingRevision: rev, Buckets: buckets}
+	if err := n.callAE(rn, api.PathAEList, rev, req, &out); err != nil {
+		return nil, err
+	}
+	oids := make([]api.OID, 0, len(out.OIDs))
+	for _, s := range out.OIDs {
+		oid, err := api.ParseOID(s)
+		if err != nil {
+			return nil, fmt.Errorf("peer %s: ae-list: %w", rn.ID, err)
+		}
+		oids = append(oids, oid)
+	}
+	slices.SortFunc(oids, func(a, b api.OID) int { return compareOID(a, b) })
+	return oids, nil
+}
+
+func compareOID(a, b api.OID) int {
+	switch as, bs := a.String(), b.String(); {
+	case as < bs:
+		return -1
+	case as > bs:
+		return 1
+	}
+	return 0
+}
+
+// setDiff returns the OIDs of a not in b, and of b not in a; both sorted.
+func setDiff(a, b []api.OID) (onlyA, onlyB []api.OID) {
+	i, j := 0, 0
+	for i < len(a) || j < len(b) {
+		switch {
+		case j == len(b) || (i < len(a) && compareOID(a[i], b[j]) < 0):
+			onlyA = append(onlyA, a[i])
+			i++
+		case i == len(a) || compareOID(a[i], b[j]) > 0:
+			onlyB = append(onlyB, b[j])
+			j++
+		default:
+			i, j = i+1, j+1
+		}
+	}
+	return onlyA, onlyB
+}

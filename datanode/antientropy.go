@@ -1,0 +1,285 @@
+package datanode
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/stratum-store/stratum/api"
+	"github.com/stratum-store/stratum/datanode/store"
+	"github.com/stratum-store/stratum/ring"
+)
+
+// Anti-entropy: every AntiEntropyInterval the node compares, with each
+// peer in the ring in turn, digests of the OIDs the ring places on both
+// (aedigest.go), lists the buckets that differ on both sides and copies
+// the set differences: it pushes the objects the peer lacks with the
+// replica batch PUT and pulls those it lacks with the replica batch GET.
+// Only verified bytes move: pushed copies are read through the store's
+// verifying Get, pulled ones are verified against their OID before they
+// are stored (and again by the store).
+
+// aeChunk bounds one push or pull request: objects, and bytes of a push.
+const (
+	aeChunk      = 64
+	aeChunkBytes = 8 << 20
+)
+
+// antiEntropyLoop runs a round every AntiEntropyInterval until ctx is done.
+func (n *Node) antiEntropyLoop(ctx context.Context) {
+	if n.cfg.AntiEntropyInterval <= 0 {
+		return
+	}
+	t := time.NewTicker(n.cfg.AntiEntropyInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		n.antiEntropyRound(ctx)
+	}
+}
+
+// aeBusy reports foreground load: more than half the body memory budget
+// in use. A round is skipped (or cut short) then.
+func (n *Node) aeBusy() bool { return n.bodies.used.Load() > n.bodies.max/2 }
+
+// antiEntropyRound syncs with every readable peer of the ring once. A
+// fenced or draining node takes no part (the drain moves its objects).
+func (n *Node) antiEntropyRound(ctx context.Context) {
+	v := n.view.Load()
+	if v.ring == nil || n.fenced.Load() || n.draining.Load() || n.aeBusy() {
+		return
+	}
+	pace := time.Second / time.Duration(n.cfg.AntiEntropyRate)
+	for _, rn := range v.ring.Nodes() {
+		if rn.ID == n.cfg.ID || !v.state(rn.ID).ReadTarget() {
+			continue
+		}
+		if ctx.Err() != nil || n.aeBusy() {
+			return
+		}
+		pushed, pulled, err := n.syncPeer(ctx, v, rn, pace)
+		if pushed+pulled > 0 || err != nil {
+			n.logger.Info("anti-entropy", "peer", rn.ID, "pushed", pushed, "pulled", pulled, "err", err)
+		}
+	}
+	n.metrics.aeRounds.Inc()
+	n.aeLastRound.Store(time.Now().UnixNano())
+}
+
+// syncPeer compares digests with rn and copies the differences of the
+// buckets that differ, aeListBuckets at a time.
+func (n *Node) syncPeer(ctx context.Context, v *view, rn ring.Node, pace time.Duration) (pushed, pulled int, err error) {
+	rev := v.ring.Revision()
+	mine, err := n.localDigests(ctx, v, rn.ID)
+	if err != nil {
+		return 0, 0, err
+	}
+	theirs, err := n.remoteDigests(rn, rev)
+	if err != nil {
+		return 0, 0, err
+	}
+	differ := mine.differ(theirs)
+	for len(differ) > 0 && ctx.Err() == nil && !n.aeBusy() {
+		group := differ[:min(aeListBuckets, len(differ))]
+		differ = differ[len(group):]
+		push, pull, err := n.bucketDiff(ctx, v, rn, group)
+		if err != nil {
+			return pushed, pulled, err
+		}
+		k, err := n.aePush(ctx, rn, push, rev, pace)
+		pushed += k
+		if err != nil {
+			return pushed, pulled, err
+		}
+		k, err = n.aePull(ctx, rn, pull, rev, pace)
+		pulled += k
+		if err != nil {
+			return pushed, pulled, err
+		}
+	}
+	return pushed, pulled, ctx.Err()
+}
+
+// bucketDiff lists buckets on both sides: push holds the OIDs only this
+// node has, pull those only rn has.
+func (n *Node) bucketDiff(ctx context.Context, v *view, rn ring.Node, buckets []int) (push, pull []api.OID, err error) {
+	theirs, err := n.remoteList(rn, v.ring.Revision(), buckets)
+	if err != nil {
+		return nil, nil, err
+	}
+	mine, err := n.localList(ctx, v, rn.ID, buckets)
+	if err != nil {
+		return nil, nil, err
+	}
+	slices.SortFunc(mine, compareOID)
+	push, pull = setDiff(mine, theirs)
+	return push, pull, nil
+}
+
+// aePush sends rn the local copies of oids, small ones in batches, large
+// ones alone. A copy that does not read back verified here is skipped (the
+// scrubber deals with it). It returns how many rn acknowledged.
+func (n *Node) aePush(ctx context.Context, rn ring.Node, oids []api.OID, rev int64, pace time.Duration) (int, error) {
+	sent := 0
+	var items []store.BatchItem
+	size := 0
+	flush := func() error {
+		if len(items) == 0 {
+			return nil
+		}
+		k, err := n.pushBatch(ctx, rn, items, rev)
+		sent += k
+		sleepCtx(ctx, pace*time.Duration(len(items)))
+		items, size = nil, 0
+		return err
+	}
+	for _, oid := range oids {
+		if ctx.Err() != nil {
+			return sent, ctx.Err()
+		}
+		obj, err := n.store.Get(ctx, oid)
+		switch {
+		case err != nil:
+			continue
+		case obj.Body != nil:
+			obj.Body.Close()
+			if err := n.copyTo(ctx, rn, oid, rev); err != nil {
+				return sent, err
+			}
+			sent++
+			n.countAE("push", 1)
+			sleepCtx(ctx, pace)
+			continue
+		}
+		items = append(items, store.BatchItem{OID: oid, Data: obj.Data})
+		if size += len(obj.Data); len(items) >= aeChunk || size >= aeChunkBytes {
+			if err := flush(); err != nil {
+				return sent, err
+			}
+		}
+	}
+	return sent, flush()
+}
+
+func (n *Node) pushBatch(ctx context.Context, rn ring.Node, items []store.BatchItem, rev int64) (int, error) {
+	idx := make([]int, len(items))
+	for i := range idx {
+		idx[i] = i
+	}
+	res, err := n.putGroup(ctx, rn, items, idx, rev)
+	if err != nil {
+		return 0, err
+	}
+	k := 0
+	for _, r := range res {
+		if r.Code == "" {
+			k++
+		}
+	}
+	n.countAE("push", k)
+	return k, nil
+}
+
+// aePull fetches oids from rn aeChunk at a time, verifies each copy
+// against its OID and stores the ones that verify. It returns how many
+// were stored.
+func (n *Node) aePull(ctx context.Context, rn ring.Node, oids []api.OID, rev int64, pace time.Duration) (int, error) {
+	got := 0
+	for len(oids) > 0 && ctx.Err() == nil {
+		chunk := oids[:min(aeChunk, len(oids))]
+		oids = oids[len(chunk):]
+		k, err := n.pullChunk(ctx, rn, chunk, rev)
+		got += k
+		if err != nil {
+			return got, err
+		}
+		sleepCtx(ctx, pace*time.Duration(len(chunk)))
+	}
+	return got, ctx.Err()
+}
+
+func (n *Node) pullChunk(ctx context.Context, rn ring.Node, chunk []api.OID, rev int64) (int, error) {
+	items, large, err := n.fetchVerified(rn, chunk, rev)
+	if err != nil {
+		return 0, err
+	}
+	k := 0
+	if len(items) > 0 {
+		res, err := n.storeBatch(items)
+		if err != nil {
+			return 0, err
+		}
+		for _, r := range res {
+			if r.Code == "" {
+				k++
+			}
+		}
+	}
+	for _, oid := range large {
+		p, err := n.fetchRemote(ctx, rn, oid, rev) // verified against the OID
+		if err != nil {
+			continue
+		}
+		p.hold(1)
+		_, err = n.storePut(ctx, oid, p)
+		p.release()
+		if err == nil {
+			k++
+		}
+	}
+	n.countAE("pull", k)
+	return k, nil
+}
+
+// fetchVerified asks rn's replica batch GET for chunk and returns the
+// small copies that verify against their OID, and the OIDs rn holds as
+// large objects (fetched alone). Copies rn no longer has, or whose bytes
+// do not verify, are left out.
+func (n *Node) fetchVerified(rn ring.Node, chunk []api.OID, rev int64) (items []store.BatchItem, large []api.OID, err error) {
+	idx := make([]int, len(chunk))
+	for i := range idx {
+		idx[i] = i
+	}
+	timeout := n.cfg.peerTimeout(int64(len(chunk)) * n.cfg.Store.LargeThreshold)
+	err = n.postOIDs(rn, api.PathReplicaGet, chunk, idx, rev, timeout, func(body []byte) error {
+		r := bufio.NewReader(bytes.NewReader(body))
+		for _, want := range chunk {
+			oid, data, code, err := api.ReadFrame(r, n.cfg.Store.LargeThreshold)
+			switch {
+			case err != nil:
+				return err
+			case oid != want:
+				return fmt.Errorf("peer %s: frame for %s, want %s", rn.ID, oid, want)
+			case code == "too_large":
+				large = append(large, oid)
+			case code != "":
+			case api.Verify(oid, data) != nil:
+				n.logger.Warn("anti-entropy: peer sent a copy that does not verify", "peer", rn.ID, "oid", oid)
+			default:
+				items = append(items, store.BatchItem{OID: oid, Data: data})
+			}
+		}
+		return nil
+	})
+	return items, large, err
+}
+
+// countAE records k objects moved in direction "push" or "pull".
+func (n *Node) countAE(direction string, k int) {
+	if k <= 0 {
+		return
+	}
+	n.metrics.aeObjects.WithLabelValues(direction).Add(float64(k))
+	if direction == "push" {
+		n.aePushed.Add(int64(k))
+	} else {
+		n.aePulled.Add(int64(k))
+	}
+}
