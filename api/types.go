@@ -139,4 +139,10 @@ type StatusDoc struct {
 	AELastRound *time.Time `json:"ae_last_round,omitempty"`
 	AEPushed    int64      `json:"ae_pushed"`
 	AEPulled    int64      `json:"ae_pulled"`
+	// DowntimeSeconds is how long this node was away before this process
+	// started (from its last-healthy record; 0 on a first start), and
+	// RecoveredAt when the priority repair round that followed finished
+	// (absent until then, or when there was nothing to recover from).
+	DowntimeSeconds float64    `json:"downtime_seconds"`
+	RecoveredAt     *time.Time `json:"recovered_at,omitempty"`
 }

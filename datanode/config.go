@@ -103,6 +103,10 @@ type Config struct {
 	// default 200.
 	AntiEntropyInterval time.Duration
 	AntiEntropyRate     int
+	// HealthyMarkInterval is how often a ready node records, atomically, that
+	// it is healthy (<Store.Dir>/healthy); after a restart the time since
+	// then is its downtime, and a repair round runs at once. Default 10s.
+	HealthyMarkInterval time.Duration
 	// Pprof serves Go's profiles under /debug/pprof/ (off by default: they
 	// expose internals).
 	Pprof bool
@@ -132,6 +136,7 @@ func DefaultConfig() Config {
 		RequestTimeout:      5 * time.Minute,
 		IdleTimeout:         60 * time.Second,
 		RefTimeout:          2 * time.Second,
+		HealthyMarkInterval: 10 * time.Second,
 		RefRetryWindow:      3 * time.Second,
 		RefCheckInterval:    time.Second,
 		HintInterval:        time.Second,
@@ -166,6 +171,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("datanode: Config.MaxBodyMemory must be >= %d (one batch), got %d", api.MaxBatchBytes, c.MaxBodyMemory)
 	case c.RequestTimeout <= 0:
 		return errors.New("datanode: Config.RequestTimeout must be > 0")
+	case c.HealthyMarkInterval <= 0:
+		return errors.New("datanode: Config.HealthyMarkInterval must be > 0")
 	case c.RefTimeout <= 0 || c.RefRetryWindow < 0 || c.RefCheckInterval <= 0:
 		return errors.New("datanode: Config.RefTimeout and RefCheckInterval must be > 0, RefRetryWindow >= 0")
 	case c.HintInterval <= 0 || c.HintRate < 1 || c.HintMaxAge <= 0 || c.HintMaxPerPeer < 1:

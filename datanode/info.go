@@ -82,6 +82,11 @@ func (n *Node) Status() api.StatusDoc {
 		t := time.Unix(0, ns).UTC()
 		doc.AELastRound = &t
 	}
+	doc.DowntimeSeconds = time.Duration(n.downtime.Load()).Seconds()
+	if ns := n.recoveredAt.Load(); ns != 0 {
+		t := time.Unix(0, ns).UTC()
+		doc.RecoveredAt = &t
+	}
 	if r := n.Ring(); r != nil {
 		doc.RingRevision = r.Revision()
 	}

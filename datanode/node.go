@@ -51,6 +51,8 @@ type Node struct {
 	aePushed    atomic.Int64
 	aePulled    atomic.Int64
 	aeLastRound atomic.Int64
+	downtime    atomic.Int64 // nanoseconds away before this start (recovery.go)
+	recoveredAt atomic.Int64 // unix nanoseconds the recovery round finished
 	refresh     chan struct{} // asks the ring loop to reload the ring now
 	closing     atomic.Bool
 	// life is the node's lifetime context, cancelled by Close. Coordinated
@@ -127,6 +129,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	n.goLoop(func() { n.scrubLoop(lctx) })
 	n.goLoop(func() { n.handoffLoop(lctx) })
 	n.goLoop(func() { n.antiEntropyLoop(lctx) })
+	n.goLoop(func() { n.recoveryLoop(lctx) })
 	n.goLoop(func() { n.refs.watch(lctx) })
 	n.goLoop(func() { n.refs.primaryLoop(lctx) })
 	if err := n.cfg.Control.MarkActive(ctx, n.cfg.ID, n.generation); err != nil {
