@@ -92,6 +92,9 @@ func datanodeFlags() []ucli.Flag {
 		&ucli.DurationFlag{Name: "peer-timeout", Value: 5 * time.Second, Usage: "deadline of one replica call (objects up to 1 MiB)"},
 		&ucli.Int64Flag{Name: "max-object-size", Value: 256 << 20, Usage: "largest object accepted, in bytes"},
 		&ucli.BoolFlag{Name: "no-sync", Usage: "acknowledge writes before fsync (unsafe: a machine crash loses them)"},
+		&ucli.DurationFlag{Name: "anti-entropy-interval", Value: 10 * time.Minute, Usage: "how often replicas compare digests and copy what is missing (0: off, also turns off the repair after downtime)"},
+		&ucli.IntFlag{Name: "anti-entropy-rate", Value: 200, Usage: "objects per second anti-entropy may copy"},
+		&ucli.DurationFlag{Name: "hint-max-age", Value: 3 * time.Hour, Usage: "how long a hint for a replica that missed a write is kept; anti-entropy covers what expires"},
 	}, detectorFlags()...)
 }
 
@@ -146,6 +149,9 @@ func datanodeConfig(c *ucli.Context, cp *controlplane.Client, logger *slog.Logge
 	cfg.Ring.Replicas = c.Int("replicas")
 	cfg.LeaseTTL = c.Duration("lease-ttl")
 	cfg.PeerTimeout = c.Duration("peer-timeout")
+	cfg.AntiEntropyInterval = c.Duration("anti-entropy-interval")
+	cfg.AntiEntropyRate = c.Int("anti-entropy-rate")
+	cfg.HintMaxAge = c.Duration("hint-max-age")
 	cfg.Control = NewControlPlane(cp)
 	cfg.Logger = logger
 	return cfg
