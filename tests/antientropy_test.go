@@ -3,6 +3,7 @@ package tests
 import (
 	"bytes"
 	"fmt"
+	"net"
 	"testing"
 	"time"
 
@@ -97,5 +98,64 @@ func TestAntiEntropyPushesWhatPeersLack(t *testing.T) {
 	}
 	if got := metric(t, c, 0, `stratum_antientropy_objects_total\{direction="push"\}`); got != 20 {
 		t.Fatalf("n1 push counter = %v; want 20", got)
+	}
+}
+
+// Two replicas that differ by the same number of objects in every bucket
+// (different sets, equal counts) still find both differences: digests
+// hash the OIDs, they do not count them.
+func TestAntiEntropyFindsEqualCountDifferences(t *testing.T) {
+	c := MustStartCluster(t, 3, aeTune())
+	// Pairs of objects whose OIDs share their first byte, so each bucket
+	// gets one object on n1 and a different one on n2.
+	byBucket := map[string][][]byte{}
+	var pairs [][2][]byte
+	for seed := int64(0); len(pairs) < 10; seed++ {
+		data := randomBytes(90000+seed, 64)
+		oid, _ := api.Digest(api.SHA256, data)
+		b := oid.String()[:2] // the bucket: the OID's first byte
+		if byBucket[b] = append(byBucket[b], data); len(byBucket[b]) == 2 {
+			pairs = append(pairs, [2][]byte{byBucket[b][0], byBucket[b][1]})
+		}
+	}
+	rev := c.Nodes[0].Node.Ring().Revision()
+	put := func(i int, data []byte) {
+		conn, err := net.Dial("tcp", c.Nodes[i].Addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		oid, _ := api.Digest(api.SHA256, data)
+		if status, body := rawReplicaPut(t, conn, c.Nodes[i].Addr, c.Nodes[2].Node, oid, rev, data); status != 201 {
+			t.Fatalf("replica put on %s: %d %s", c.Nodes[i].ID, status, body)
+		}
+	}
+	want := map[api.OID][]byte{}
+	for _, p := range pairs {
+		put(0, p[0])
+		put(1, p[1])
+		for _, d := range p {
+			oid, _ := api.Digest(api.SHA256, d)
+			want[oid] = d
+		}
+	}
+	if a, b := c.Nodes[0].Node.Status().Objects, c.Nodes[1].Node.Status().Objects; a != 10 || b != 10 {
+		t.Fatalf("before: n1 holds %d, n2 holds %d; want 10 each (equal counts, different sets)", a, b)
+	}
+	// Only n1 runs anti-entropy: it must pull n2's ten and push its own ten.
+	c.StopNode(0)
+	c.Tune = aeTune("n1")
+	c.StartNode(0)
+	for _, i := range []int{0, 1} {
+		Eventually(t, 15*time.Second, c.Nodes[i].ID+" holds all 20", func() bool { return c.Nodes[i].Node.Status().Objects == 20 })
+	}
+	for oid, data := range want {
+		got, err := c.Client(1).GetBytes(ctxT(t), oid, api.One)
+		if err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("GET %s from n2: %v", oid, err)
+		}
+	}
+	if st := status(t, c, 0); st.AEPulled != 10 || st.AEPushed < 10 {
+		t.Fatalf("n1: ae_pulled %d, ae_pushed %d; want 10 pulled and at least 10 pushed", st.AEPulled, st.AEPushed)
 	}
 }
