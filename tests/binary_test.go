@@ -21,7 +21,8 @@ import (
 func buildBinary(t *testing.T) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "stratum")
-	cmd := exec.Command("go", "build", "-o", bin, "../cmd/stratum")
+	// STRATUM_TEST_TAGS builds a negative control (internal/planted).
+	cmd := exec.Command("go", "build", "-tags", os.Getenv("STRATUM_TEST_TAGS"), "-o", bin, "../cmd/stratum")
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("build stratum: %v\n%s", err, out)

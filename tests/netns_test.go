@@ -261,3 +261,53 @@ func verifyObjects(t *testing.T, c *procCluster, acked map[api.OID][]byte) {
 	}
 	t.Logf("%d acknowledged objects all read back at quorum", len(acked))
 }
+
+// A partition primary cut from etcd and its peers, but not from clients,
+// hears of no promotion and no fence: only its lease stops it. Once a new
+// primary has acknowledged a newer value, the old one must refuse reads
+// and writes sent straight to it instead of answering from its stale state.
+// This is the test that catches the planted stratum_bug_nolease.
+func TestPrimaryCutFromEtcdServesNoStaleReads(t *testing.T) {
+	lab := newNetLab(t)
+	c := startNetCluster(t, lab, 3, 8)
+	repo, ref := "cut/repo", "refs/heads/main"
+	old := c.primaryOf(repo).Primary
+	cl := c.client(c.other(old))
+	ctx := ctxT(t)
+	v1, v2 := strings.Repeat("1", 40), strings.Repeat("2", 40)
+	if _, err := cl.RefTxn(ctx, repo, api.RefTxn{Updates: []api.RefUpdate{{Name: ref, Old: api.ZeroOID, New: v1}}}, false); err != nil {
+		t.Fatal(err)
+	}
+	cutFrom := []string{"cp"}
+	for _, n := range c.Nodes {
+		if n.ID != old {
+			cutFrom = append(cutFrom, n.ID)
+		}
+	}
+	lab.cut(old, cutFrom...)
+	cutAt := time.Now()
+	Eventually(t, 60*time.Second, "the partition promoted away from "+old, func() bool {
+		return c.primaryOf(repo).Primary != old
+	})
+	Eventually(t, 60*time.Second, "a new primary acknowledges v1 -> v2", func() bool {
+		_, err := cl.RefTxn(ctx, repo, api.RefTxn{Updates: []api.RefUpdate{{Name: ref, Old: v1, New: v2}}}, false)
+		return err == nil
+	})
+	t.Logf("%s cut from etcd and its peers; a new primary acknowledged v2 %s later", old, time.Since(cutAt).Round(time.Millisecond))
+	addr := c.node(old).Addr
+	status, body, err := rawRef(ctx, "GET", addr, api.PathRepos+repo+"/"+ref, "")
+	t.Logf("old primary answered the GET: %d %s", status, strings.TrimSpace(body))
+	if err != nil || status != 503 || !strings.Contains(body, "not_primary") {
+		t.Fatalf("GET straight from the old primary: %d %s %v; want 503 not_primary (it must not serve v1)", status, body, err)
+	}
+	status, body, err = rawRef(ctx, "POST", addr, api.PathRepos+repo+"/refs?require_objects=false",
+		fmt.Sprintf(`{"updates":[{"name":%q,"old":%q,"new":%q}]}`, ref, v1, strings.Repeat("f", 40)))
+	if err != nil || status == 200 || status == 409 {
+		t.Fatalf("POST straight to the old primary: %d %s %v; want a refusal", status, body, err)
+	}
+	lab.heal()
+	waitHealthy(t, c, old)
+	if got, err := cl.GetRef(ctx, repo, ref); err != nil || got != v2 {
+		t.Fatalf("after healing the ref is %s (%v); want %s", got, err, v2)
+	}
+}

@@ -16,6 +16,7 @@ import (
 	"github.com/syndtr/goleveldb/leveldb/util"
 
 	"github.com/stratum-store/stratum/api"
+	"github.com/stratum-store/stratum/internal/planted"
 )
 
 // Store is the storage engine of one data node. It is safe for concurrent
@@ -67,6 +68,9 @@ func Open(cfg Config) (*Store, error) {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
+	if planted.NoSync { // a negative control only (internal/planted)
+		cfg.NoSync = true
+	}
 	s := &Store{cfg: cfg, log: cfg.Logger, paths: layout{root: cfg.Dir}, wo: &opt.WriteOptions{Sync: !cfg.NoSync}}
 	removed, err := s.paths.prepare(!cfg.NoSync)
 	if err != nil {
