@@ -255,8 +255,12 @@ func TestHedgedReadDoesNotWaitForAHungReplica(t *testing.T) {
 
 // A read that finds a replica without the object sends it the verified copy.
 func TestReadRepair(t *testing.T) {
-	// No retries: the write to the stopped node fails once, for good.
-	c := MustStartCluster(t, 3, func(cfg *datanode.Config) { cfg.PeerRetries = 0 })
+	// No retries: the write to the stopped node fails once, for good; and
+	// neither hinted handoff nor anti-entropy (with its recovery round after
+	// a restart) may repair it first.
+	c := MustStartCluster(t, 3, func(cfg *datanode.Config) {
+		cfg.PeerRetries, cfg.HintInterval, cfg.AntiEntropyInterval = 0, time.Hour, 0
+	})
 	n3 := c.Nodes[2].Addr
 	c.StopNode(2)
 	rec, err := c.Client(0).PutBytes(ctxT(t), []byte("repair me"), api.SHA256, api.Quorum)
