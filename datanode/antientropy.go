@@ -50,27 +50,31 @@ func (n *Node) antiEntropyLoop(ctx context.Context) {
 func (n *Node) aeBusy() bool { return n.bodies.used.Load() > n.bodies.max/2 }
 
 // antiEntropyRound syncs with every readable peer of the ring once. A
-// fenced or draining node takes no part (the drain moves its objects).
-func (n *Node) antiEntropyRound(ctx context.Context) {
+// fenced or draining node takes no part (the drain moves its objects). It
+// reports whether the round went through every peer without an error.
+func (n *Node) antiEntropyRound(ctx context.Context) bool {
 	v := n.view.Load()
 	if v.ring == nil || n.fenced.Load() || n.draining.Load() || n.aeBusy() {
-		return
+		return false
 	}
+	complete := true
 	pace := time.Second / time.Duration(n.cfg.AntiEntropyRate)
 	for _, rn := range v.ring.Nodes() {
 		if rn.ID == n.cfg.ID || !v.state(rn.ID).ReadTarget() {
 			continue
 		}
 		if ctx.Err() != nil || n.aeBusy() {
-			return
+			return false
 		}
 		pushed, pulled, err := n.syncPeer(ctx, v, rn, pace)
+		complete = complete && err == nil
 		if pushed+pulled > 0 || err != nil {
 			n.logger.Info("anti-entropy", "peer", rn.ID, "pushed", pushed, "pulled", pulled, "err", err)
 		}
 	}
 	n.metrics.aeRounds.Inc()
 	n.aeLastRound.Store(time.Now().UnixNano())
+	return complete
 }
 
 // syncPeer compares digests with rn and copies the differences of the

@@ -32,10 +32,18 @@ func (n *Node) recoveryLoop(ctx context.Context) {
 	n.downtime.Store(int64(away))
 	if (away > 0 || err != nil) && n.cfg.AntiEntropyInterval > 0 {
 		n.logger.Info("back from downtime: repairing before ordinary anti-entropy", "away", away.Round(time.Second))
-		n.antiEntropyRound(ctx)
-		if ctx.Err() == nil {
+		// Until a round has gone through every peer, try again each second,
+		// for a minute at most; ordinary anti-entropy takes over after that.
+		done := n.antiEntropyRound(ctx)
+		for try := 1; !done && try < 60 && ctx.Err() == nil; try++ {
+			sleepCtx(ctx, time.Second)
+			done = n.antiEntropyRound(ctx)
+		}
+		if done {
 			n.recoveredAt.Store(time.Now().UnixNano())
 			n.logger.Info("downtime recovery round done", "pulled", n.aePulled.Load())
+		} else if ctx.Err() == nil {
+			n.logger.Warn("downtime recovery did not complete within a minute; ordinary anti-entropy continues")
 		}
 	}
 	t := time.NewTicker(n.cfg.HealthyMarkInterval)
