@@ -1,0 +1,99 @@
+package tests
+
+import (
+	"errors"
+	"math/rand"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stratum-store/stratum/api"
+	"github.com/stratum-store/stratum/datanode"
+)
+
+// A fourth node joins a 3-node cluster holding 2,000 objects: anti-entropy
+// between the new owners copies it its share (about a quarter of all
+// copies), no object is lost, and readers running throughout the move
+// never get a 404 for an acknowledged object.
+func TestJoinMovesAQuarterWithoutLosingReads(t *testing.T) {
+	c := MustStartCluster(t, 3, func(cfg *datanode.Config) {
+		cfg.AntiEntropyInterval, cfg.AntiEntropyRate = 300*time.Millisecond, 100000
+	})
+	objs := putMany(t, c, 0, 2000, api.Quorum)
+	oids := make([]api.OID, 0, len(objs))
+	for oid := range objs {
+		oids = append(oids, oid)
+	}
+	var reads, notFound atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for r := 0; r < 4; r++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rng := rand.New(rand.NewSource(int64(r)))
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				oid := oids[rng.Intn(len(oids))]
+				_, err := c.Client(rng.Intn(3)).GetBytes(ctxT(t), oid, api.Quorum)
+				reads.Add(1)
+				if errors.Is(err, api.ErrNotFound) {
+					notFound.Add(1)
+					t.Errorf("acknowledged object %s read as not found during the move", oid)
+				}
+			}
+		}()
+	}
+	time.Sleep(300 * time.Millisecond)
+	c.AddNode()
+	c.WaitRingConverged()
+	r := c.Nodes[3].Node.Ring()
+	share := 0
+	for _, oid := range oids {
+		for _, rn := range r.Replicas([]byte(oid.String())) {
+			if rn.ID == "n4" {
+				share++
+			}
+		}
+	}
+	if frac := float64(share) / float64(3*len(oids)); frac < 0.20 || frac > 0.30 {
+		t.Fatalf("n4 owns %d of %d copies (%.0f%%); want about a quarter", share, 3*len(oids), 100*frac)
+	}
+	Eventually(t, 60*time.Second, "n4 holds its share", func() bool { return c.Nodes[3].Node.Status().Objects == int64(share) })
+	close(stop)
+	wg.Wait()
+	t.Logf("n4 received its %d copies (%.0f%% of all); %d reads during the move, %d not found",
+		share, 100*float64(share)/float64(3*len(oids)), reads.Load(), notFound.Load())
+	for oid, want := range objs {
+		got, err := c.Client(3).GetBytes(ctxT(t), oid, api.Quorum)
+		if err != nil || string(got) != string(want) {
+			t.Fatalf("after the move %s: %v", oid, err)
+		}
+	}
+}
+
+// One node is down during 1,000 writes; after it returns every object is on
+// all three replicas within a bounded time (hints and the downtime recovery
+// round, at their default settings but for a faster anti-entropy rate).
+func TestReturningNodeGetsEveryMissedWrite(t *testing.T) {
+	c := MustStartCluster(t, 3, func(cfg *datanode.Config) { cfg.AntiEntropyRate = 100000 })
+	c.StopNode(2)
+	objs := putMany(t, c, 0, 1000, api.Quorum)
+	back := time.Now()
+	c.StartNode(2)
+	for i := range c.Nodes {
+		Eventually(t, 30*time.Second, c.Nodes[i].ID+" holds all 1000", func() bool { return c.Nodes[i].Node.Status().Objects == 1000 })
+	}
+	t.Logf("every object on all 3 replicas %s after the node returned", time.Since(back).Round(10*time.Millisecond))
+	for oid, want := range objs {
+		got, err := c.Client(2).GetBytes(ctxT(t), oid, api.One)
+		if err != nil || string(got) != string(want) {
+			t.Fatalf("%s on n3: %v", oid, err)
+		}
+	}
+}
