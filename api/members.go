@@ -43,5 +43,6 @@ type BreakerState struct {
 
 // Admin routes (scope admin once auth exists).
 const (
-	PathAdminNodes = "/v1/admin/nodes" // GET list; POST /v1/admin/nodes/{id}/drain|remove[?force=true]
+	PathAdminNodes     = "/v1/admin/nodes"     // GET list; POST /v1/admin/nodes/{id}/drain|remove[?force=true]
+	PathAdminRebalance = "/v1/admin/rebalance" // GET progress; POST /v1/admin/rebalance/pause|resume
 )

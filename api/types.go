@@ -145,4 +145,24 @@ type StatusDoc struct {
 	// (absent until then, or when there was nothing to recover from).
 	DowntimeSeconds float64    `json:"downtime_seconds"`
 	RecoveredAt     *time.Time `json:"recovered_at,omitempty"`
+	// Repair is the progress of the current (or last) anti-entropy round,
+	// which is also how objects move after a ring change.
+	Repair RepairProgress `json:"repair"`
+}
+
+// RepairProgress is one node's repair and rebalance progress: the
+// anti-entropy round running now if it has found work, else the last round
+// that did (Running false). Found counts the objects the round found missing
+// on one side (it grows as the round compares more buckets), Copied those
+// it copied; Rate is objects/s since the round began and ETASeconds
+// Remaining/Rate. Paused is the cluster-wide pause.
+type RepairProgress struct {
+	Paused     bool       `json:"paused"`
+	Running    bool       `json:"running"`
+	Started    *time.Time `json:"started,omitempty"`
+	Found      int64      `json:"found"`
+	Copied     int64      `json:"copied"`
+	Remaining  int64      `json:"remaining"`
+	Rate       float64    `json:"rate"`
+	ETASeconds float64    `json:"eta_seconds"`
 }

@@ -68,6 +68,7 @@ func newApp(stdout, stderr io.Writer) *ucli.App {
 			nodeCommand(),
 			refCommand(),
 			partitionsCommand(),
+			rebalanceCommand(),
 			benchCommand(),
 		},
 		ExitErrHandler:  func(*ucli.Context, error) {},

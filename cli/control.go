@@ -119,3 +119,11 @@ func (a controlAdapter) PlanPartitions(ctx context.Context) ([]api.PartitionActi
 	}
 	return out, nil
 }
+
+func (a controlAdapter) SetRepairPaused(ctx context.Context, paused bool) error {
+	return a.c.SetRepairPaused(ctx, paused)
+}
+
+func (a controlAdapter) WatchRepairPaused(ctx context.Context, publish func(bool)) error {
+	return a.c.WatchRepairPaused(ctx, publish)
+}

@@ -58,12 +58,14 @@ func (n *Node) antiEntropyRound(ctx context.Context) bool {
 		return false
 	}
 	complete := true
+	n.repair.begin()
+	defer n.repair.end()
 	pace := time.Second / time.Duration(n.cfg.AntiEntropyRate)
 	for _, rn := range v.ring.Nodes() {
 		if rn.ID == n.cfg.ID || !v.state(rn.ID).ReadTarget() {
 			continue
 		}
-		if ctx.Err() != nil || n.aeBusy() {
+		if !n.holdWhilePaused(ctx) || n.aeBusy() {
 			return false
 		}
 		pushed, pulled, err := n.syncPeer(ctx, v, rn, pace)
@@ -97,6 +99,7 @@ func (n *Node) syncPeer(ctx context.Context, v *view, rn ring.Node, pace time.Du
 		if err != nil {
 			return pushed, pulled, err
 		}
+		n.repair.found.Add(int64(len(push) + len(pull)))
 		k, err := n.aePush(ctx, rn, push, rev, pace)
 		pushed += k
 		if err != nil {
@@ -145,7 +148,7 @@ func (n *Node) aePush(ctx context.Context, rn ring.Node, oids []api.OID, rev int
 		return err
 	}
 	for _, oid := range oids {
-		if ctx.Err() != nil {
+		if !n.holdWhilePaused(ctx) {
 			return sent, ctx.Err()
 		}
 		obj, err := n.store.Get(ctx, oid)
@@ -196,7 +199,7 @@ func (n *Node) pushBatch(ctx context.Context, rn ring.Node, items []store.BatchI
 // were stored.
 func (n *Node) aePull(ctx context.Context, rn ring.Node, oids []api.OID, rev int64, pace time.Duration) (int, error) {
 	got := 0
-	for len(oids) > 0 && ctx.Err() == nil {
+	for len(oids) > 0 && n.holdWhilePaused(ctx) {
 		chunk := oids[:min(aeChunk, len(oids))]
 		oids = oids[len(chunk):]
 		k, err := n.pullChunk(ctx, rn, chunk, rev)
@@ -281,6 +284,7 @@ func (n *Node) countAE(direction string, k int) {
 		return
 	}
 	n.metrics.aeObjects.WithLabelValues(direction).Add(float64(k))
+	n.repair.copied.Add(int64(k))
 	if direction == "push" {
 		n.aePushed.Add(int64(k))
 	} else {

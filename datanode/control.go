@@ -54,6 +54,10 @@ type ControlPlane interface {
 	DropDownFromInSync(ctx context.Context, epoch int64, next api.Partition, node string) (int64, error)
 	// PlanPartitions computes, without applying, the planner's next round.
 	PlanPartitions(ctx context.Context) ([]api.PartitionAction, error)
+	// SetRepairPaused pauses or resumes repair and rebalancing
+	// cluster-wide; WatchRepairPaused follows that state.
+	SetRepairPaused(ctx context.Context, paused bool) error
+	WatchRepairPaused(ctx context.Context, publish func(bool)) error
 }
 
 // Lease is a node's registration in the control plane.

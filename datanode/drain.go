@@ -22,7 +22,7 @@ func (n *Node) startDrain() {
 // makes its removal safe. A minimal mover: the convergence work (throttling,
 // progress, priorities) builds on it.
 func (n *Node) runDrain(ctx context.Context) {
-	for ctx.Err() == nil {
+	for n.holdWhilePaused(ctx) {
 		copied, short, err := n.drainPass(ctx)
 		n.logger.Info("drain pass", "copied", copied, "short", short, "err", err)
 		if err == nil && short == 0 {
@@ -42,6 +42,9 @@ func (n *Node) runDrain(ctx context.Context) {
 // the N. short counts objects that still lack copies.
 func (n *Node) drainPass(ctx context.Context) (copied, short int, err error) {
 	err = n.store.Range(ctx, func(oid api.OID, _ int64) bool {
+		if !n.holdWhilePaused(ctx) {
+			return false
+		}
 		c, ok := n.drainObject(ctx, oid)
 		copied += c
 		if !ok {

@@ -90,7 +90,7 @@ func (n *Node) handoffLoop(ctx context.Context) {
 			n.logger.Warn("hints expired; anti-entropy must cover them", "count", k)
 		}
 		for _, peer := range n.hints.Peers() {
-			if ctx.Err() != nil {
+			if !n.holdWhilePaused(ctx) {
 				return
 			}
 			n.deliverHints(ctx, peer, pace)

@@ -18,6 +18,9 @@ func (n *Node) handleInfo(ctx *fasthttp.RequestCtx, path string) error {
 	if path == api.PathAdminNodes || strings.HasPrefix(path, api.PathAdminNodes+"/") {
 		return n.handleAdmin(ctx, path)
 	}
+	if path == api.PathAdminRebalance || strings.HasPrefix(path, api.PathAdminRebalance+"/") {
+		return n.handleRebalance(ctx, path)
+	}
 	if !ctx.IsGet() && !ctx.IsHead() {
 		switch path {
 		case api.PathHealthz, api.PathReadyz, api.PathRing, api.PathStatus, api.PathCluster:
@@ -83,6 +86,7 @@ func (n *Node) Status() api.StatusDoc {
 		doc.AELastRound = &t
 	}
 	doc.DowntimeSeconds = time.Duration(n.downtime.Load()).Seconds()
+	doc.Repair = n.repair.progress()
 	if ns := n.recoveredAt.Load(); ns != 0 {
 		t := time.Unix(0, ns).UTC()
 		doc.RecoveredAt = &t

@@ -51,6 +51,7 @@ type Node struct {
 	aePushed    atomic.Int64
 	aePulled    atomic.Int64
 	aeLastRound atomic.Int64
+	repair      repairState
 	downtime    atomic.Int64  // nanoseconds away before this start (recovery.go)
 	recoveredAt atomic.Int64  // unix nanoseconds the recovery round finished
 	refresh     chan struct{} // asks the ring loop to reload the ring now
@@ -124,6 +125,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		return err
 	}
 	n.goLoop(func() { n.watchRing(lctx) })
+	n.startRepairWatch(lctx) // before anything that moves objects (drain, repair)
 	n.goLoop(func() { n.watchMembers(lctx) })
 	n.goLoop(func() { n.keepRegistered(lctx) })
 	n.goLoop(func() { n.scrubLoop(lctx) })

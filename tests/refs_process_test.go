@@ -412,6 +412,16 @@ func TestRefCLI(t *testing.T) {
 	if out, _, code := run(t, bin, "", ep, "partitions", "plan"); code != 0 || !strings.Contains(out, "nothing to do") {
 		t.Fatalf("partitions plan: %d %q", code, out)
 	}
+	if out, _, code := run(t, bin, "", ep, "rebalance", "pause"); code != 0 || !strings.Contains(out, "paused cluster-wide") {
+		t.Fatalf("rebalance pause: %d %q", code, out)
+	}
+	Eventually(t, 10*time.Second, "every node reports the pause", func() bool {
+		out, _, code := run(t, bin, "", ep, "rebalance", "status")
+		return code == 0 && strings.Count(out, "PAUSED") == 3 && strings.Contains(out, "PROGRESS")
+	})
+	if out, _, code := run(t, bin, "", ep, "rebalance", "resume"); code != 0 || !strings.Contains(out, "resumed") {
+		t.Fatalf("rebalance resume: %d %q", code, out)
+	}
 	out, errOut, code := run(t, bin, "", ep, "bench", "--refs", "-n", "200", "-c", "8", "--json")
 	var rep struct {
 		Phases []struct {

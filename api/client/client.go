@@ -265,3 +265,24 @@ func (c *Client) NodeAction(ctx context.Context, id, action string, force bool) 
 	var out map[string]string
 	return c.doJSON(req, &out)
 }
+
+// RepairProgress returns the endpoint node's repair and rebalance progress.
+func (c *Client) RepairProgress(ctx context.Context) (api.RepairProgress, error) {
+	var p api.RepairProgress
+	err := c.getJSON(ctx, api.PathAdminRebalance, &p)
+	return p, err
+}
+
+// SetRepairPaused pauses or resumes repair and rebalancing cluster-wide.
+func (c *Client) SetRepairPaused(ctx context.Context, paused bool) error {
+	action := "resume"
+	if paused {
+		action = "pause"
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+api.PathAdminRebalance+"/"+action, nil)
+	if err != nil {
+		return err
+	}
+	var out map[string]bool
+	return c.doJSON(req, &out)
+}
