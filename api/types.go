@@ -145,6 +145,9 @@ type StatusDoc struct {
 	// (absent until then, or when there was nothing to recover from).
 	DowntimeSeconds float64    `json:"downtime_seconds"`
 	RecoveredAt     *time.Time `json:"recovered_at,omitempty"`
+	// LastScrub is when the last complete scrub pass ended (absent before
+	// the first; the first comes one ScrubInterval after the start).
+	LastScrub *time.Time `json:"last_scrub,omitempty"`
 	// Repair is the progress of the current (or last) anti-entropy round,
 	// which is also how objects move after a ring change.
 	Repair RepairProgress `json:"repair"`

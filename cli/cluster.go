@@ -9,6 +9,7 @@ import (
 
 	ucli "github.com/urfave/cli/v2"
 
+	"github.com/stratum-store/stratum/api"
 	"github.com/stratum-store/stratum/api/client"
 )
 
@@ -59,6 +60,7 @@ func printCluster(c *ucli.Context, cl *client.Client) error {
 	if err := printNodes(c, doc.Nodes); err != nil {
 		return err
 	}
+	printNodeData(c, doc.Nodes)
 	for _, b := range doc.Breakers {
 		if b.State != "closed" {
 			fmt.Fprintf(c.App.Writer, "peer %s: circuit %s after %d failures\n", b.Peer, b.State, b.Failures)
@@ -111,4 +113,38 @@ func printJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
+}
+
+// printNodeData asks each node for its status and prints what it stores
+// and how its repair is going; a node that does not answer says so.
+func printNodeData(c *ucli.Context, nodes []api.NodeStatus) {
+	fmt.Fprintln(c.App.Writer)
+	tw := tabwriter.NewWriter(c.App.Writer, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NODE\tOBJECTS\tBYTES\tHINTS\tREPAIR\tLAST ANTI-ENTROPY\tLAST SCRUB\tDOWNTIME")
+	for _, n := range nodes {
+		nc, err := client.New(client.Config{Endpoint: "http://" + n.Addr, Timeout: 3 * time.Second})
+		var st api.StatusDoc
+		if err == nil {
+			st, err = nc.Status(c.Context)
+		}
+		if err != nil {
+			fmt.Fprintf(tw, "%s\tunreachable\t\t\t\t\t\t\n", n.ID)
+			continue
+		}
+		p := st.Repair
+		repair := bar(p.Copied, p.Found, 10)
+		if p.Paused {
+			repair += " PAUSED"
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\t%s\t%s\t%.0fs\n", n.ID, st.Objects, st.Bytes, st.HintsPending, repair,
+			ago(st.AELastRound), ago(st.LastScrub), st.DowntimeSeconds)
+	}
+	tw.Flush()
+}
+
+func ago(t *time.Time) string {
+	if t == nil {
+		return "never"
+	}
+	return time.Since(*t).Round(time.Second).String() + " ago"
 }

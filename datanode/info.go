@@ -87,6 +87,10 @@ func (n *Node) Status() api.StatusDoc {
 	}
 	doc.DowntimeSeconds = time.Duration(n.downtime.Load()).Seconds()
 	doc.Repair = n.repair.progress()
+	if ns := n.lastScrub.Load(); ns != 0 {
+		t := time.Unix(0, ns).UTC()
+		doc.LastScrub = &t
+	}
 	if ns := n.recoveredAt.Load(); ns != 0 {
 		t := time.Unix(0, ns).UTC()
 		doc.RecoveredAt = &t

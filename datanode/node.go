@@ -52,6 +52,7 @@ type Node struct {
 	aePulled    atomic.Int64
 	aeLastRound atomic.Int64
 	repair      repairState
+	lastScrub   atomic.Int64  // unix nanoseconds the last complete scrub pass ended
 	downtime    atomic.Int64  // nanoseconds away before this start (recovery.go)
 	recoveredAt atomic.Int64  // unix nanoseconds the recovery round finished
 	refresh     chan struct{} // asks the ring loop to reload the ring now

@@ -27,6 +27,9 @@ func (n *Node) scrubLoop(ctx context.Context) {
 		case <-t.C:
 		}
 		checked, repaired, err := n.scrubPass(ctx)
+		if err == nil {
+			n.lastScrub.Store(time.Now().UnixNano())
+		}
 		if checked > 0 || err != nil {
 			n.logger.Info("scrub pass", "checked", checked, "repaired", repaired, "err", err)
 		}

@@ -177,8 +177,9 @@ func TestDevClusterAndCLI(t *testing.T) {
 	if code != 0 || json.Unmarshal([]byte(out), &doc) != nil || len(doc.Nodes) != 3 || !doc.Nodes[0].Live {
 		t.Fatalf("cluster status --json: code %d out %q", code, out)
 	}
-	if out, _, code := run(t, bin, "", ep, "cluster", "status"); code != 0 || !strings.Contains(out, "n3") {
-		t.Fatalf("cluster status: code %d out %q", code, out)
+	if out, _, code := run(t, bin, "", ep, "cluster", "status"); code != 0 || !strings.Contains(out, "n3") ||
+		!strings.Contains(out, "LAST SCRUB") || strings.Count(out, "never") < 3 || strings.Contains(out, "unreachable") {
+		t.Fatalf("cluster status: code %d out %q; want the node table and a data line per node", code, out)
 	}
 	wctx, wcancel := context.WithTimeout(context.Background(), 2*time.Second)
 	watched, _ := exec.CommandContext(wctx, bin, ep, "cluster", "status", "--watch", "300ms").Output()

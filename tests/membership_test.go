@@ -322,6 +322,7 @@ func TestScrubRepairsDamagedCopies(t *testing.T) {
 	if q, _ := os.ReadDir(filepath.Join(c.Nodes[2].Dir, "quarantine")); len(q) != 3 {
 		t.Fatalf("quarantine holds %d files; want the 3 damaged copies", len(q))
 	}
+	Eventually(t, 10*time.Second, "the pass is reported in /v1/status", func() bool { return status(t, c, 2).LastScrub != nil })
 	c.StopNode(0)
 	c.StopNode(1)
 	for i, oid := range oids {
