@@ -134,3 +134,39 @@ func TestRepairPauseAndResume(t *testing.T) {
 		t.Fatalf("n3 progress %+v, %v; want resumed, a round started, 0 < copied <= found", p, err)
 	}
 }
+
+// A rebalance interrupted halfway (the joining node stops while it is
+// being filled) resumes when the node returns and finishes: anti-entropy
+// keeps no state between rounds, so the next round simply compares again.
+func TestInterruptedRebalanceResumes(t *testing.T) {
+	c := MustStartCluster(t, 3, func(cfg *datanode.Config) {
+		cfg.AntiEntropyInterval, cfg.AntiEntropyRate = 200*time.Millisecond, 300
+	})
+	objs := putMany(t, c, 0, 1200, api.Quorum)
+	c.AddNode()
+	c.WaitRingConverged()
+	r := c.Nodes[3].Node.Ring()
+	share := int64(0)
+	for oid := range objs {
+		for _, rn := range r.Replicas([]byte(oid.String())) {
+			if rn.ID == "n4" {
+				share++
+			}
+		}
+	}
+	Eventually(t, 30*time.Second, "n4 partly filled", func() bool { return c.Nodes[3].Node.Status().Objects >= 100 })
+	if got := c.Nodes[3].Node.Status().Objects; got >= share {
+		t.Fatalf("n4 already holds %d of its %d before the interruption; the test proves nothing", got, share)
+	}
+	c.StopNode(3)
+	c.StartNode(3)
+	Eventually(t, 60*time.Second, "n4 holds its whole share after the interruption", func() bool {
+		return c.Nodes[3].Node.Status().Objects == share
+	})
+	for oid, want := range objs {
+		got, err := c.Client(3).GetBytes(ctxT(t), oid, api.Quorum)
+		if err != nil || string(got) != string(want) {
+			t.Fatalf("%s after the interrupted rebalance: %v", oid, err)
+		}
+	}
+}
