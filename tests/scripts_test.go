@@ -38,6 +38,18 @@ func TestOpsScripts(t *testing.T) {
 	if out, errOut, code := script(t, ep, "remove-node.sh", "n4"); code != 0 || !strings.Contains(out, "n4 removed") {
 		t.Fatalf("remove-node.sh: code %d out %q err %q", code, out, errOut)
 	}
+	if out, errOut, code := script(t, ep, "repair.sh", "pause"); code != 0 || !strings.Contains(out, "paused") {
+		t.Fatalf("repair.sh pause: code %d out %q err %q", code, out, errOut)
+	}
+	if out, errOut, code := script(t, ep, "repair.sh", "watch", "1"); code == 0 || !strings.Contains(out, "PAUSED") || !strings.Contains(errOut, "not idle") {
+		t.Fatalf("repair.sh watch while paused: code %d out %q err %q; want PAUSED and a timeout", code, out, errOut)
+	}
+	if out, errOut, code := script(t, ep, "repair.sh", "start", "60"); code != 0 || !strings.Contains(out, "repair idle") {
+		t.Fatalf("repair.sh start: code %d out %q err %q", code, out, errOut)
+	}
+	if _, errOut, code := script(t, ep, "repair.sh", "bogus"); code == 0 || !strings.Contains(errOut, "unknown command") {
+		t.Fatalf("repair.sh bogus: code %d err %q", code, errOut)
+	}
 	// Failures are one clear line and a non-zero exit.
 	if _, errOut, code := script(t, ep, "remove-node.sh", "nope"); code == 0 || !strings.Contains(errOut, "unknown node") || strings.Count(errOut, "\n") != 1 {
 		t.Fatalf("remove-node.sh nope: code %d err %q", code, errOut)
