@@ -202,46 +202,12 @@ func (c *Client) Remove(ctx context.Context, id string, force bool) error {
 // WatchMembers calls publish with the full member map now and after every
 // change, until ctx is done. Each map is a fresh copy the callee may keep.
 func (c *Client) WatchMembers(ctx context.Context, publish func(map[string]api.Member)) error {
-	prefix := c.key("members") + "/"
-	for ctx.Err() == nil {
-		rctx, cancel := c.withTimeout(ctx)
-		resp, err := c.etcd.Get(rctx, prefix, clientv3.WithPrefix())
-		cancel()
-		if err != nil {
-			sleepCtx(ctx, 500*time.Millisecond)
-			continue
-		}
-		cur, err := decodeMembers(resp.Kvs)
-		if err != nil {
-			c.logger.Error("bad member records", "err", err)
-			sleepCtx(ctx, time.Second)
-			continue
-		}
-		publish(maps.Clone(cur))
-		c.followMembers(ctx, prefix, resp.Header.Revision, cur, publish)
-		sleepCtx(ctx, 100*time.Millisecond)
-	}
-	return ctx.Err()
-}
-
-func (c *Client) followMembers(ctx context.Context, prefix string, rev int64, cur map[string]api.Member, publish func(map[string]api.Member)) {
-	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
-	defer cancel()
-	for resp := range c.etcd.Watch(wctx, prefix, clientv3.WithPrefix(), clientv3.WithRev(rev+1)) {
-		if resp.Err() != nil {
-			return
-		}
-		for _, ev := range resp.Events {
-			id := string(ev.Kv.Key[len(prefix):])
+	return watchPrefix(ctx, c, c.key("members")+"/", "member",
+		func(id string) (string, bool) { return id, id != "" },
+		func(kv *mvccpb.KeyValue) (api.Member, error) {
 			var m api.Member
-			if ev.Type == clientv3.EventTypeDelete || json.Unmarshal(ev.Kv.Value, &m) != nil {
-				delete(cur, id)
-				continue
-			}
-			cur[id] = m
-		}
-		publish(maps.Clone(cur))
-	}
+			return m, json.Unmarshal(kv.Value, &m)
+		}, publish)
 }
 
 // NodeList joins ring entries, member records and lease records into one

@@ -5,9 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
 	"strconv"
-	"time"
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -105,50 +103,9 @@ func decodePartitions(kvs []*mvccpb.KeyValue) (map[int]api.Partition, error) {
 // WatchPartitions calls publish with every partition record now and after
 // every change, until ctx is done. Each map is a fresh copy.
 func (c *Client) WatchPartitions(ctx context.Context, publish func(map[int]api.Partition)) error {
-	prefix := c.key("partitions", "p") + "/"
-	for ctx.Err() == nil {
-		rctx, cancel := c.withTimeout(ctx)
-		resp, err := c.etcd.Get(rctx, prefix, clientv3.WithPrefix())
-		cancel()
-		if err != nil {
-			sleepCtx(ctx, 500*time.Millisecond)
-			continue
-		}
-		cur, err := decodePartitions(resp.Kvs)
-		if err != nil {
-			c.logger.Error("bad partition records", "err", err)
-			sleepCtx(ctx, time.Second)
-			continue
-		}
-		publish(maps.Clone(cur))
-		c.followPartitions(ctx, prefix, resp.Header.Revision, cur, publish)
-		sleepCtx(ctx, 100*time.Millisecond)
-	}
-	return ctx.Err()
-}
-
-func (c *Client) followPartitions(ctx context.Context, prefix string, rev int64, cur map[int]api.Partition, publish func(map[int]api.Partition)) {
-	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
-	defer cancel()
-	for resp := range c.etcd.Watch(wctx, prefix, clientv3.WithPrefix(), clientv3.WithRev(rev+1)) {
-		if resp.Err() != nil {
-			return
-		}
-		for _, ev := range resp.Events {
-			id, err := strconv.Atoi(string(ev.Kv.Key[len(prefix):]))
-			if err != nil {
-				continue
-			}
-			if ev.Type == clientv3.EventTypeDelete {
-				delete(cur, id)
-				continue
-			}
-			if p, err := decodePartition(ev.Kv); err == nil {
-				cur[id] = p
-			}
-		}
-		publish(maps.Clone(cur))
-	}
+	return watchPrefix(ctx, c, c.key("partitions", "p")+"/", "partition",
+		func(suffix string) (int, bool) { id, err := strconv.Atoi(suffix); return id, err == nil },
+		decodePartition, publish)
 }
 
 // UpdatePartition writes next as partition next.ID's record if the record
