@@ -21,12 +21,17 @@ import (
 	"github.com/stratum-store/stratum/ring"
 )
 
-// fastDetector runs a failure detector with short timeouts for the test's
-// lifetime.
-func (c *Cluster) fastDetector(t *testing.T, name string) context.CancelFunc {
+// fastDetectorConfig is a failure detector with short timeouts for tests.
+func fastDetectorConfig(name string) controlplane.DetectorConfig {
 	cfg := controlplane.DefaultDetectorConfig(name)
 	cfg.SuspectTimeout, cfg.DownTimeout, cfg.Grace, cfg.Tick = 500*time.Millisecond, 1500*time.Millisecond, 300*time.Millisecond, 50*time.Millisecond
 	cfg.SessionTTL = 2
+	return cfg
+}
+
+// runDetector runs a detector for the test's lifetime; the returned
+// function stops it earlier.
+func (c *Cluster) runDetector(t *testing.T, cfg controlplane.DetectorConfig) context.CancelFunc {
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -37,6 +42,12 @@ func (c *Cluster) fastDetector(t *testing.T, name string) context.CancelFunc {
 	stop := func() { cancel(); wg.Wait() }
 	t.Cleanup(stop)
 	return stop
+}
+
+// fastDetector runs a failure detector with short timeouts for the test's
+// lifetime.
+func (c *Cluster) fastDetector(t *testing.T, name string) context.CancelFunc {
+	return c.runDetector(t, fastDetectorConfig(name))
 }
 
 func (c *Cluster) state(t *testing.T, id string) api.MemberState {

@@ -36,21 +36,10 @@ func refsCluster(t *testing.T, n, partitions int, tune func(*datanode.Config)) *
 
 // planner runs a detector with short timeouts and a fast partition planner.
 func (c *Cluster) planner(t *testing.T, name string, partitions, replicas int) context.CancelFunc {
-	cfg := controlplane.DefaultDetectorConfig(name)
-	cfg.SuspectTimeout, cfg.DownTimeout, cfg.Grace, cfg.Tick = 500*time.Millisecond, 1500*time.Millisecond, 300*time.Millisecond, 50*time.Millisecond
-	cfg.SessionTTL = 2
+	cfg := fastDetectorConfig(name)
 	cfg.Planner = controlplane.PlannerConfig{Partitions: api.PartitionConfig{Count: partitions, Replicas: replicas},
 		Interval: 200 * time.Millisecond, CreateDelay: time.Second, PromoteWait: 3 * time.Second}
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		c.CP.RunDetector(ctx, cfg)
-	}()
-	stop := func() { cancel(); wg.Wait() }
-	t.Cleanup(stop)
-	return stop
+	return c.runDetector(t, cfg)
 }
 
 // waitPartitionsServing waits until each of the count partitions is served
