@@ -91,6 +91,29 @@ type ClusterDoc struct {
 	// Partitions summarises the ref partitions as this node's view has
 	// them; absent before the cluster has any.
 	Partitions *PartitionSummary `json:"partitions,omitempty"`
+	// Repair is each node's repair and rebalance progress, asked of the
+	// nodes with a one-second deadline; a node that did not answer is
+	// absent.
+	Repair map[string]RepairProgress `json:"repair,omitempty"`
+	// AtRisk is what stands between the cluster and lost data.
+	AtRisk AtRisk `json:"at_risk"`
+}
+
+// AtRisk summarises data at risk: objects or refs with fewer copies than
+// they should have, and what is stopping their repair.
+type AtRisk struct {
+	// NodesNotLive are members without a live registration (stopped,
+	// crashed, cut off): their copies do not count until they return.
+	NodesNotLive []string `json:"nodes_not_live"`
+	// UnderReplicatedPartitions have fewer in-sync members than they should.
+	UnderReplicatedPartitions int `json:"under_replicated_partitions"`
+	// UnderReplicatedObjects sums, over the nodes that answered, the objects
+	// their current or last anti-entropy round found missing and has not
+	// copied yet; HintsPending sums their queued hints.
+	UnderReplicatedObjects int64 `json:"under_replicated_objects"`
+	HintsPending           int   `json:"hints_pending"`
+	// RepairPaused is true while repair and rebalancing are paused.
+	RepairPaused bool `json:"repair_paused"`
 }
 
 // PartitionSummary is the ref partitions at a glance (docs/refs.md).

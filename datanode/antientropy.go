@@ -161,7 +161,7 @@ func (n *Node) aePush(ctx context.Context, rn ring.Node, oids []api.OID, rev int
 				return sent, err
 			}
 			sent++
-			n.countAE("push", 1)
+			n.countAE("push", 1, obj.Size)
 			sleepCtx(ctx, pace)
 			continue
 		}
@@ -184,13 +184,14 @@ func (n *Node) pushBatch(ctx context.Context, rn ring.Node, items []store.BatchI
 	if err != nil {
 		return 0, err
 	}
-	k := 0
-	for _, r := range res {
+	k, bytes := 0, int64(0)
+	for i, r := range res {
 		if r.Code == "" {
 			k++
+			bytes += int64(len(items[i].Data))
 		}
 	}
-	n.countAE("push", k)
+	n.countAE("push", k, bytes)
 	return k, nil
 }
 
@@ -217,15 +218,16 @@ func (n *Node) pullChunk(ctx context.Context, rn ring.Node, chunk []api.OID, rev
 	if err != nil {
 		return 0, err
 	}
-	k := 0
+	k, bytes := 0, int64(0)
 	if len(items) > 0 {
 		res, err := n.storeBatch(items)
 		if err != nil {
 			return 0, err
 		}
-		for _, r := range res {
+		for i, r := range res {
 			if r.Code == "" {
 				k++
+				bytes += int64(len(items[i].Data))
 			}
 		}
 	}
@@ -239,9 +241,10 @@ func (n *Node) pullChunk(ctx context.Context, rn ring.Node, chunk []api.OID, rev
 		p.release()
 		if err == nil {
 			k++
+			bytes += p.size
 		}
 	}
-	n.countAE("pull", k)
+	n.countAE("pull", k, bytes)
 	return k, nil
 }
 
@@ -279,11 +282,12 @@ func (n *Node) fetchVerified(rn ring.Node, chunk []api.OID, rev int64) (items []
 }
 
 // countAE records k objects moved in direction "push" or "pull".
-func (n *Node) countAE(direction string, k int) {
+func (n *Node) countAE(direction string, k int, bytes int64) {
 	if k <= 0 {
 		return
 	}
 	n.metrics.aeObjects.WithLabelValues(direction).Add(float64(k))
+	n.metrics.aeBytes.WithLabelValues(direction).Add(float64(bytes))
 	n.repair.copied.Add(int64(k))
 	if direction == "push" {
 		n.aePushed.Add(int64(k))

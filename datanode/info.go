@@ -2,9 +2,11 @@ package datanode
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -115,11 +117,65 @@ func (n *Node) Cluster(ctx context.Context) api.ClusterDoc {
 	nodes, err := n.cfg.Control.NodeList(cctx)
 	if err == nil {
 		doc.Nodes = nodes
-		return doc
+	} else {
+		doc.ControlPlane = "unreachable"
+		doc.Nodes = cachedNodes(v)
 	}
-	doc.ControlPlane = "unreachable"
-	doc.Nodes = cachedNodes(v)
+	n.addRisk(&doc)
 	return doc
+}
+
+// addRisk asks every node for its status, in parallel with a one-second
+// deadline, and fills in the repair progress and the data at risk.
+func (n *Node) addRisk(doc *api.ClusterDoc) {
+	doc.Repair = map[string]api.RepairProgress{}
+	doc.AtRisk = api.AtRisk{NodesNotLive: []string{}, RepairPaused: n.repair.paused.Load()}
+	if p := doc.Partitions; p != nil {
+		doc.AtRisk.UnderReplicatedPartitions = p.UnderReplicated
+	}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, ns := range doc.Nodes {
+		if !ns.Live && doc.ControlPlane == "ok" {
+			doc.AtRisk.NodesNotLive = append(doc.AtRisk.NodesNotLive, ns.ID)
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			st, ok := n.peerStatus(ns)
+			if !ok {
+				return
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			doc.Repair[ns.ID] = st.Repair
+			doc.AtRisk.UnderReplicatedObjects += st.Repair.Remaining
+			doc.AtRisk.HintsPending += st.HintsPending
+		}()
+	}
+	wg.Wait()
+}
+
+// peerStatus reads one node's /v1/status (this node's without a call).
+func (n *Node) peerStatus(ns api.NodeStatus) (api.StatusDoc, bool) {
+	if ns.ID == n.cfg.ID {
+		return n.Status(), true
+	}
+	if ns.Addr == "" {
+		return api.StatusDoc{}, false
+	}
+	client, _ := n.peers.get(ns.Addr)
+	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(req)
+	defer fasthttp.ReleaseResponse(resp)
+	req.SetRequestURI("http://" + ns.Addr + api.PathStatus)
+	var st api.StatusDoc
+	if err := client.DoTimeout(req, resp, time.Second); err != nil || resp.StatusCode() != fasthttp.StatusOK ||
+		json.Unmarshal(resp.Body(), &st) != nil {
+		return st, false
+	}
+	return st, true
 }
 
 func cachedNodes(v *view) []api.NodeStatus {

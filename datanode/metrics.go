@@ -24,12 +24,14 @@ type metrics struct {
 	replicaLatency *prometheus.HistogramVec
 	readRepairs    *prometheus.CounterVec
 	scrubbed       prometheus.Counter
+	scrubbedBytes  prometheus.Counter
 	scrubDamaged   prometheus.Counter
 	scrubRepaired  prometheus.Counter
 	refTxns        *prometheus.CounterVec
 	hintsDelivered prometheus.Counter
 	aeObjects      *prometheus.CounterVec
 	aeRounds       prometheus.Counter
+	aeBytes        *prometheus.CounterVec
 	handler        fasthttp.RequestHandler
 }
 
@@ -53,6 +55,7 @@ func newMetrics(n *Node) *metrics {
 		Name: "stratum_read_repairs_total", Help: "Copies a read sent to replicas that lacked them, by outcome.",
 	}, []string{"outcome"})
 	m.scrubbed = prometheus.NewCounter(prometheus.CounterOpts{Name: "stratum_scrub_checked_total", Help: "Local copies re-verified by the scrubber."})
+	m.scrubbedBytes = prometheus.NewCounter(prometheus.CounterOpts{Name: "stratum_scrub_checked_bytes_total", Help: "Bytes of the local copies the scrubber re-verified."})
 	m.scrubDamaged = prometheus.NewCounter(prometheus.CounterOpts{Name: "stratum_scrub_damaged_total", Help: "Damaged local copies the scrubber found and quarantined."})
 	m.scrubRepaired = prometheus.NewCounter(prometheus.CounterOpts{Name: "stratum_scrub_repaired_total", Help: "Damaged copies replaced from a verified replica."})
 	m.refTxns = prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -63,6 +66,9 @@ func newMetrics(n *Node) *metrics {
 		Name: "stratum_antientropy_objects_total", Help: "Objects anti-entropy copied to (push) or from (pull) a peer.",
 	}, []string{"direction"})
 	m.aeRounds = prometheus.NewCounter(prometheus.CounterOpts{Name: "stratum_antientropy_rounds_total", Help: "Anti-entropy rounds completed."})
+	m.aeBytes = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "stratum_antientropy_bytes_total", Help: "Bytes of the objects anti-entropy (and so rebalancing and downtime recovery) copied, by direction.",
+	}, []string{"direction"})
 	m.reg.MustRegister(
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "stratum_hints_expired_total", Help: "Hints dropped undelivered because they reached their maximum age."},
 			func() float64 { return float64(n.hints.Expired()) }),
@@ -88,7 +94,7 @@ func newMetrics(n *Node) *metrics {
 	gauge("stratum_under_replicated_objects", "Objects the current or last anti-entropy round of this node found missing on it or a peer and has not copied yet.",
 		func() float64 { return float64(n.repair.progress().Remaining) })
 	gauge("stratum_repair_paused", "1 while repair and rebalancing are paused cluster-wide.", func() float64 { return b2f(n.repair.paused.Load()) })
-	m.reg.MustRegister(m.requests, m.latency, m.quorumFailures, m.replicaLatency, m.readRepairs, m.scrubbed, m.scrubDamaged, m.scrubRepaired, m.refTxns, m.hintsDelivered, m.aeObjects, m.aeRounds, breakerCollector{n})
+	m.reg.MustRegister(m.requests, m.latency, m.quorumFailures, m.replicaLatency, m.readRepairs, m.scrubbed, m.scrubDamaged, m.scrubRepaired, m.refTxns, m.hintsDelivered, m.aeObjects, m.aeRounds, m.aeBytes, m.scrubbedBytes, breakerCollector{n})
 	m.handler = fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}))
 	return m
 }

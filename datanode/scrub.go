@@ -39,9 +39,10 @@ func (n *Node) scrubLoop(ctx context.Context) {
 // scrubPass verifies each local copy once.
 func (n *Node) scrubPass(ctx context.Context) (checked, repaired int, err error) {
 	pace := time.Second / time.Duration(n.cfg.ScrubRate)
-	err = n.store.Range(ctx, func(oid api.OID, _ int64) bool {
+	err = n.store.Range(ctx, func(oid api.OID, size int64) bool {
 		checked++
 		n.metrics.scrubbed.Inc()
+		n.metrics.scrubbedBytes.Add(float64(size))
 		obj, gerr := n.store.Get(ctx, oid)
 		switch {
 		case gerr == nil:

@@ -3,6 +3,7 @@ package tests
 import (
 	"errors"
 	"math/rand"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -109,6 +110,10 @@ func TestRepairPauseAndResume(t *testing.T) {
 	c.StopNode(2)
 	putMany(t, c, 0, 50, api.Quorum)
 	Eventually(t, 10*time.Second, "n1 holds 50 hints", func() bool { return status(t, c, 0).HintsPending == 50 })
+	Eventually(t, 10*time.Second, "the cluster document shows n3 down and the hints", func() bool {
+		doc, err := c.Client(0).Cluster(ctxT(t))
+		return err == nil && slices.Contains(doc.AtRisk.NodesNotLive, "n3") && doc.AtRisk.HintsPending == 50 && len(doc.Repair) == 2
+	})
 	if err := c.Client(0).SetRepairPaused(ctxT(t), true); err != nil {
 		t.Fatal(err)
 	}
@@ -132,6 +137,9 @@ func TestRepairPauseAndResume(t *testing.T) {
 	if page := getBody(t, c.URL(2)+"/ui/"); !strings.Contains(page, "PAUSED cluster-wide") {
 		t.Fatalf("status page does not show the pause:\n%s", page)
 	}
+	if doc, err := c.Client(2).Cluster(ctxT(t)); err != nil || !doc.AtRisk.RepairPaused || len(doc.Repair) != 3 || !doc.Repair["n1"].Paused {
+		t.Fatalf("cluster document while paused: %+v %v; want at_risk.repair_paused and every node's progress", doc, err)
+	}
 	if err := c.Client(1).SetRepairPaused(ctxT(t), false); err != nil {
 		t.Fatal(err)
 	}
@@ -148,6 +156,13 @@ func TestRepairPauseAndResume(t *testing.T) {
 	}
 	if !worked {
 		t.Fatal("no node reports a round that copied anything")
+	}
+	moved := 0.0
+	for i := range c.Nodes {
+		moved += max(metric(t, c, i, `stratum_antientropy_bytes_total\{direction="push"\}`), 0) + max(metric(t, c, i, `stratum_antientropy_bytes_total\{direction="pull"\}`), 0)
+	}
+	if moved < 50*20 {
+		t.Fatalf("anti-entropy byte counters total %v; want at least the 50 objects' bytes", moved)
 	}
 }
 
