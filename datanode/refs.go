@@ -141,16 +141,7 @@ func (r *refs) stepDown(id int, why string, err error) {
 // leaseValid reports whether the registration lease surely has not expired
 // in etcd (docs/refs.md, check 4).
 func (n *Node) leaseValid() bool {
-	l := n.lease.Load()
-	if l == nil {
-		return false
-	}
-	select {
-	case <-(*l).Done():
-		return false
-	default:
-	}
-	return time.Now().Before((*l).ValidUntil())
+	return n.ControlPlaneOK() && time.Now().Before((*n.lease.Load()).ValidUntil())
 }
 
 // partitionOf maps repo to its partition, or fails before the cluster has

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/stratum-store/stratum/api"
-	"github.com/stratum-store/stratum/controlplane"
 )
 
 // A network of hosts made of Linux network namespaces, one per stratum
@@ -140,16 +139,7 @@ func startNetCluster(t *testing.T, lab *netLab, nodes, partitions int) *procClus
 		c.Nodes = append(c.Nodes, n)
 		n.cmd = startProcess(t, "ip", n.args...)
 	}
-	for _, n := range c.Nodes {
-		waitReady(t, n.URL())
-	}
-	var err error
-	c.CP, err = controlplane.Dial(ctxT(t), controlplane.DefaultClientConfig(clientURL))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.CP.Close() })
-	Eventually(t, 60*time.Second, "every partition served", func() bool { return c.servedCount() == partitions })
+	c.settle(clientURL, partitions)
 	return c
 }
 

@@ -58,6 +58,15 @@ func startProcCluster(t *testing.T, nodes, partitions int) *procCluster {
 		c.Nodes = append(c.Nodes, n)
 		c.start(n)
 	}
+	c.settle(clientURL, partitions)
+	return c
+}
+
+// settle waits until every node is ready, dials etcd at clientURL, and
+// waits until every partition is served.
+func (c *procCluster) settle(clientURL string, partitions int) {
+	t := c.t
+	t.Helper()
 	for _, n := range c.Nodes {
 		waitReady(t, n.URL())
 	}
@@ -68,7 +77,6 @@ func startProcCluster(t *testing.T, nodes, partitions int) *procCluster {
 	}
 	t.Cleanup(func() { c.CP.Close() })
 	Eventually(t, 60*time.Second, "every partition served", func() bool { return c.servedCount() == partitions })
-	return c
 }
 
 func (c *procCluster) start(n *procNode) { n.cmd = startProcess(c.t, c.bin, n.args...) }
