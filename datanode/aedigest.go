@@ -167,21 +167,14 @@ func (n *Node) aeRequest(ctx *fasthttp.RequestCtx, req any, peer *string, rev *i
 
 // callAE posts an anti-entropy request to rn and decodes the reply.
 func (n *Node) callAE(rn ring.Node, path string, rev int64, body, out any) error {
-	b, _ := json.Marshal(body)
-	req := n.newPeerRequest(n.life, fasthttp.MethodPost, rn.Addr, path, rev)
-	defer fasthttp.ReleaseRequest(req)
-	req.SetBodyRaw(b)
-	resp := fasthttp.AcquireResponse()
-	defer fasthttp.ReleaseResponse(resp)
 	// A digest or list scans the peer's whole store: allow it more time
 	// than one object's call.
-	if err := n.do(rn.Addr, req, resp, 4*n.cfg.PeerTimeout, true); err != nil {
-		return err
-	}
-	if err := json.Unmarshal(resp.Body(), out); err != nil {
-		return fmt.Errorf("peer %s: bad %s reply: %v", rn.ID, path, err)
-	}
-	return nil
+	return n.callPeer(n.life, rn.Addr, fasthttp.MethodPost, path, rev, body, 4*n.cfg.PeerTimeout, func(b []byte) error {
+		if err := json.Unmarshal(b, out); err != nil {
+			return fmt.Errorf("peer %s: bad %s reply: %v", rn.ID, path, err)
+		}
+		return nil
+	})
 }
 
 // remoteDigests asks rn for its digests of the OIDs shared with this node.

@@ -33,16 +33,7 @@ func (n *Node) antiEntropyLoop(ctx context.Context) {
 	if n.cfg.AntiEntropyInterval <= 0 {
 		return
 	}
-	t := time.NewTicker(n.cfg.AntiEntropyInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		n.antiEntropyRound(ctx)
-	}
+	every(ctx, n.cfg.AntiEntropyInterval, func() { n.antiEntropyRound(ctx) })
 }
 
 // aeBusy reports foreground load: more than half the body memory budget

@@ -138,16 +138,7 @@ func (n *Node) postOIDs(rn ring.Node, path string, oids []api.OID, idx []int, re
 	for j, i := range idx {
 		list.OIDs[j] = oids[i].String()
 	}
-	body, _ := json.Marshal(list)
-	req := n.newPeerRequest(n.life, fasthttp.MethodPost, rn.Addr, path, rev)
-	defer fasthttp.ReleaseRequest(req)
-	req.SetBodyRaw(body)
-	resp := fasthttp.AcquireResponse()
-	defer fasthttp.ReleaseResponse(resp)
-	if err := n.do(rn.Addr, req, resp, timeout, true); err != nil {
-		return err
-	}
-	return read(resp.Body())
+	return n.callPeer(n.life, rn.Addr, fasthttp.MethodPost, path, rev, list, timeout, read)
 }
 
 // batchGet streams the objects as frames, in request order. It learns

@@ -77,15 +77,8 @@ func hintable(err error) bool {
 // handoffLoop delivers hints every HintInterval until ctx is done, and
 // expires the old ones.
 func (n *Node) handoffLoop(ctx context.Context) {
-	t := time.NewTicker(n.cfg.HintInterval)
-	defer t.Stop()
 	pace := time.Second / time.Duration(n.cfg.HintRate)
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	every(ctx, n.cfg.HintInterval, func() {
 		if k := n.hints.Expire(time.Now()); k > 0 {
 			n.logger.Warn("hints expired; anti-entropy must cover them", "count", k)
 		}
@@ -95,7 +88,7 @@ func (n *Node) handoffLoop(ctx context.Context) {
 			}
 			n.deliverHints(ctx, peer, pace)
 		}
-	}
+	})
 }
 
 // deliverHints sends up to hintBatch of peer's hints, oldest first, if the

@@ -307,3 +307,18 @@ func (n *Node) ControlPlaneOK() bool {
 		return true
 	}
 }
+
+// every calls fn each d (the first time after d) until ctx is done; a
+// background loop owned by the node runs in it.
+func every(ctx context.Context, d time.Duration, fn func()) {
+	t := time.NewTicker(d)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		fn()
+	}
+}

@@ -2,6 +2,7 @@ package datanode
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -147,4 +148,27 @@ func (n *Node) replyError(addr string, resp *fasthttp.Response) error {
 		n.fence("peer " + addr + " refused this generation: " + err.Error())
 	}
 	return err
+}
+
+// callPeer sends one node-to-node request to addr, with body encoded as
+// JSON (none when nil), through the peer's breaker and retries (every
+// caller's request is idempotent), and hands the reply body to read, which
+// must not keep it past the call. A non-2xx reply is the sentinel it names.
+func (n *Node) callPeer(ctx context.Context, addr, method, path string, rev int64, body any, timeout time.Duration, read func([]byte) error) error {
+	req := n.newPeerRequest(ctx, method, addr, path, rev)
+	defer fasthttp.ReleaseRequest(req)
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return err
+		}
+		req.Header.SetContentType("application/json")
+		req.SetBodyRaw(b)
+	}
+	resp := fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseResponse(resp)
+	if err := n.do(addr, req, resp, timeout, true); err != nil {
+		return err
+	}
+	return read(resp.Body())
 }

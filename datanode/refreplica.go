@@ -101,26 +101,13 @@ func (n *Node) refCall(ctx context.Context, node, method, path string, body, out
 	if !ok {
 		return fmt.Errorf("%w: %s is not in the ring", api.ErrUnknownNode, node)
 	}
-	req := n.newPeerRequest(ctx, method, rn.Addr, path, n.view.Load().ring.Revision())
-	defer fasthttp.ReleaseRequest(req)
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return err
+	return n.callPeer(ctx, rn.Addr, method, path, n.view.Load().ring.Revision(), body, n.cfg.RefTimeout, func(b []byte) error {
+		if out == nil {
+			return nil
 		}
-		req.Header.SetContentType("application/json")
-		req.SetBody(b)
-	}
-	resp := fasthttp.AcquireResponse()
-	defer fasthttp.ReleaseResponse(resp)
-	if err := n.do(rn.Addr, req, resp, n.cfg.RefTimeout, true); err != nil {
-		return err
-	}
-	if out == nil {
+		if err := json.Unmarshal(b, out); err != nil {
+			return fmt.Errorf("%w: %s answered %s with bad JSON: %v", api.ErrInternal, node, path, err)
+		}
 		return nil
-	}
-	if err := json.Unmarshal(resp.Body(), out); err != nil {
-		return fmt.Errorf("%w: %s answered %s with bad JSON: %v", api.ErrInternal, node, path, err)
-	}
-	return nil
+	})
 }

@@ -18,14 +18,7 @@ func (n *Node) scrubLoop(ctx context.Context) {
 	if n.cfg.ScrubInterval <= 0 {
 		return
 	}
-	t := time.NewTicker(n.cfg.ScrubInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	every(ctx, n.cfg.ScrubInterval, func() {
 		checked, repaired, err := n.scrubPass(ctx)
 		if err == nil {
 			n.lastScrub.Store(time.Now().UnixNano())
@@ -33,7 +26,7 @@ func (n *Node) scrubLoop(ctx context.Context) {
 		if checked > 0 || err != nil {
 			n.logger.Info("scrub pass", "checked", checked, "repaired", repaired, "err", err)
 		}
-	}
+	})
 }
 
 // scrubPass verifies each local copy once.
