@@ -276,3 +276,52 @@ func TestWipedMemberIsNotInSync(t *testing.T) {
 		t.Fatal("no repository was in a partition n1 led: the test proved nothing; change the repository names")
 	}
 }
+
+// A member that stops answering in the middle of a partition's life is
+// dropped from in_sync by the next transaction, which is still acknowledged;
+// when it returns the primary catches it up and takes it back.
+func TestFailedReplicaLeavesAndRejoinsInSync(t *testing.T) {
+	c := refsCluster(t, 3, 8, nil)
+	ctx := ctxT(t)
+	repo, ref := "drop/repo", "refs/heads/main"
+	rec, _ := c.CP.Partitions(ctx)
+	cfg, _, _ := c.CP.PartitionConfig(ctx)
+	p := rec[api.PartitionOf(repo, cfg.Count)]
+	var member string
+	for _, id := range p.InSync {
+		if id != p.Primary {
+			member = id
+			break
+		}
+	}
+	idx := map[string]int{"n1": 0, "n2": 1, "n3": 2}[member]
+	entry := map[string]int{"n1": 0, "n2": 1, "n3": 2}[p.Primary]
+	if _, err := c.Client(entry).RefTxn(ctx, repo, api.RefTxn{Updates: []api.RefUpdate{{Name: ref, Old: api.ZeroOID, New: oidN(1)}}}, false); err != nil {
+		t.Fatal(err)
+	}
+	c.StopNode(idx)
+	if _, err := c.Client(entry).RefTxn(ctx, repo, api.RefTxn{Updates: []api.RefUpdate{{Name: ref, Old: oidN(1), New: oidN(2)}}}, false); err != nil {
+		t.Fatalf("transaction with an in-sync member stopped: %v; want it acknowledged after dropping the member", err)
+	}
+	now, _ := c.CP.Partitions(ctx)
+	if q := now[p.ID]; q.IsInSync(member) || q.Epoch <= p.Epoch {
+		t.Fatalf("after the failed apply the record is %+v; want %s out of in_sync at a newer epoch", q, member)
+	}
+	c.StartNode(idx)
+	Eventually(t, 30*time.Second, member+" caught up and back in sync", func() bool {
+		parts, err := c.CP.Partitions(ctx)
+		return err == nil && parts[p.ID].IsInSync(member)
+	})
+	rep, err := c.Client(idx).Partitions(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ps := range rep.Partitions {
+		if ps.ID == p.ID && ps.Version.Seq < 2 {
+			t.Fatalf("%s rejoined in_sync at version %+v; want both transactions", member, ps.Version)
+		}
+	}
+	if got, err := c.Client(idx).GetRef(ctx, repo, ref); err != nil || got != oidN(2) {
+		t.Fatalf("ref after the rejoin: %s, %v; want %s", got, err, oidN(2))
+	}
+}
