@@ -47,6 +47,20 @@ type Receipt struct {
 	Degraded bool `json:"degraded"`
 }
 
+// DeleteReceipt is the reply to DELETE /v1/objects/{oid}: the replicas
+// that hold its tombstone. Existed is true when one of them removed a copy
+// (a delete of an object never stored is acknowledged too).
+type DeleteReceipt struct {
+	OID          string      `json:"oid"`
+	Deleted      bool        `json:"deleted"`
+	Existed      bool        `json:"existed"`
+	Consistency  Consistency `json:"consistency"`
+	Required     int         `json:"required"`
+	Acked        []string    `json:"acked"`
+	Failed       []string    `json:"failed,omitempty"`
+	RingRevision int64       `json:"ring_revision"`
+}
+
 // RingNode is one member of the ring as shown by GET /v1/ring.
 type RingNode struct {
 	ID   string `json:"id"`

@@ -2,6 +2,7 @@ package datanode
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/stratum-store/stratum/api"
@@ -69,12 +70,22 @@ func (n *Node) drainObject(ctx context.Context, oid api.OID) (copied int, ok boo
 	return copied, ok
 }
 
+// copyTo sends the local copy of oid, with its stamp, to t. A copy deleted
+// here meanwhile, or refused by t for a newer tombstone, needs no copy:
+// that is success.
 func (n *Node) copyTo(ctx context.Context, t ring.Node, oid api.OID, rev int64) error {
 	p, err := n.storeGet(ctx, oid)
+	if errors.Is(err, api.ErrDeleted) {
+		return nil
+	}
 	if err != nil {
 		return err
 	}
 	p.hold(1)
 	defer p.release()
-	return n.putReplica(ctx, t, oid, p, rev).err
+	err = n.putReplica(ctx, t, oid, p, rev, p.stamp).err
+	if errors.Is(err, api.ErrSuperseded) {
+		return nil
+	}
+	return err
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/stratum-store/stratum/api"
+	"github.com/stratum-store/stratum/datanode/store"
 )
 
 // handleInfo serves the routes that are not about one object: health,
@@ -189,4 +190,11 @@ func cachedNodes(v *view) []api.NodeStatus {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out
+}
+
+// LocalEntry returns what this node's own store holds for oid (a copy with
+// its stamp, a tombstone, or store.ErrNotFound) without asking any peer:
+// for tests and diagnostics.
+func (n *Node) LocalEntry(ctx context.Context, oid api.OID) (store.Entry, error) {
+	return n.store.Meta(ctx, oid)
 }

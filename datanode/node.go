@@ -29,6 +29,7 @@ type Node struct {
 	self       ring.Node
 
 	store    *store.Store
+	clock    *stampClock  // stamps of writes and deletes; running time (stamps.go)
 	hints    *hints.Queue // hinted handoffs this node coordinated (handoff.go)
 	refs     *refs
 	spoolDir string
@@ -130,6 +131,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	n.goLoop(func() { n.watchMembers(lctx) })
 	n.goLoop(func() { n.keepRegistered(lctx) })
 	n.goLoop(func() { n.scrubLoop(lctx) })
+	n.goLoop(func() { n.tombstoneLoop(lctx) })
 	n.goLoop(func() { n.handoffLoop(lctx) })
 	n.goLoop(func() { n.antiEntropyLoop(lctx) })
 	n.goLoop(func() { n.recoveryLoop(lctx) })
@@ -148,6 +150,7 @@ func (n *Node) openStore() error {
 		return fmt.Errorf("datanode: open store: %w", err)
 	}
 	n.store = st
+	n.clock = newStampClock(n.cfg.Clock, n.cfg.Store.Dir)
 	n.spoolDir = filepath.Join(n.cfg.Store.Dir, "spool")
 	if err := os.RemoveAll(n.spoolDir); err != nil {
 		return fmt.Errorf("datanode: clean spool: %w", err)
