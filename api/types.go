@@ -176,6 +176,10 @@ type StatusDoc struct {
 	AELastRound *time.Time `json:"ae_last_round,omitempty"`
 	AEPushed    int64      `json:"ae_pushed"`
 	AEPulled    int64      `json:"ae_pulled"`
+	// Misplaced is how many copies the ring no longer places on this node
+	// that it still held after its last shed round (each waits for its new
+	// owners to confirm theirs; docs/repair.md, "Rebalancing").
+	Misplaced int64 `json:"misplaced"`
 	// DowntimeSeconds is how long this node was away before this process
 	// started (from its last-healthy record; 0 on a first start), and
 	// RecoveredAt when the priority repair round that followed finished

@@ -27,12 +27,17 @@ const (
 	aeChunkBytes = 8 << 20
 )
 
-// antiEntropyLoop runs a round every AntiEntropyInterval until ctx is done.
+// antiEntropyLoop runs a round every AntiEntropyInterval until ctx is
+// done, each complete round followed by a shed round (shed.go).
 func (n *Node) antiEntropyLoop(ctx context.Context) {
 	if n.cfg.AntiEntropyInterval <= 0 {
 		return
 	}
-	every(ctx, n.cfg.AntiEntropyInterval, func() { n.antiEntropyRound(ctx) })
+	every(ctx, n.cfg.AntiEntropyInterval, func() {
+		if n.antiEntropyRound(ctx) {
+			n.shedRound(ctx) // a complete round first: owners have what they should
+		}
+	})
 }
 
 // aeBusy reports foreground load: more than half the body memory budget

@@ -252,9 +252,12 @@ func pendingOf(replicas []ring.Node, acked, failed []string) []string {
 }
 
 // readPlacement returns the replicas a read may ask, in the order it asks
-// them (this node first, then ring order, peers with an open breaker last),
-// and how many definitive answers the level needs. During a drain the read
-// set is both placements: the old owners and the new.
+// them (this node first, then ring order, then the owners under the
+// previous ring, peers with an open breaker last), and how many definitive
+// answers the level needs. During a drain the read set is both placements:
+// the old owners and the new; after a ring change, the former owners still
+// in the ring come after the current ones (they keep their copies until the
+// new owners confirm theirs, shed.go).
 func (n *Node) readPlacement(oid api.OID, level api.Consistency) (int64, []ring.Node, int, error) {
 	v := n.view.Load()
 	if v.ring == nil {
@@ -263,7 +266,15 @@ func (n *Node) readPlacement(oid api.OID, level api.Consistency) (int64, []ring.
 	key := []byte(oid.String())
 	need := level.Required(v.ring.ReplicationFactor())
 	var order, last []ring.Node
-	for _, rn := range append(v.ring.Replicas(key), v.write.Replicas(key)...) {
+	candidates := append(v.ring.Replicas(key), v.write.Replicas(key)...)
+	if v.prev != nil { // former owners, asked last: they keep a copy until the new owners confirm theirs
+		for _, rn := range v.prev.Replicas(key) {
+			if _, member := v.ring.Node(rn.ID); member {
+				candidates = append(candidates, rn)
+			}
+		}
+	}
+	for _, rn := range candidates {
 		switch {
 		case !v.state(rn.ID).ReadTarget() || slices.ContainsFunc(order, sameID(rn)) || slices.ContainsFunc(last, sameID(rn)):
 		case rn.ID == n.cfg.ID:

@@ -19,16 +19,18 @@ func (n *Node) startDrain() {
 }
 
 // runDrain repeats drain passes until one finds every local object with N
-// copies on the write placement, then records the node as drained, which
-// makes its removal safe. A minimal mover: the convergence work (throttling,
-// progress, priorities) builds on it.
+// copies on the write placement, then sheds its copies (each removed once
+// its N owners confirm theirs, shed.go) and, when none is left, records
+// the node as drained, which makes its removal safe.
 func (n *Node) runDrain(ctx context.Context) {
 	for n.holdWhilePaused(ctx) {
 		copied, short, err := n.drainPass(ctx)
 		n.logger.Info("drain pass", "copied", copied, "short", short, "err", err)
 		if err == nil && short == 0 {
-			if err := n.cfg.Control.MarkDrained(ctx, n.cfg.ID, n.generation); err == nil {
-				n.logger.Info("drained: every object has its copies elsewhere")
+			if _, kept, err := n.shedRound(ctx); err != nil || kept > 0 {
+				n.logger.Info("drain: copies not yet confirmed elsewhere", "kept", kept, "err", err)
+			} else if err := n.cfg.Control.MarkDrained(ctx, n.cfg.ID, n.generation); err == nil {
+				n.logger.Info("drained: every object has its copies elsewhere, and none is left here")
 				return
 			}
 		}

@@ -52,6 +52,7 @@ type Node struct {
 	aePushed    atomic.Int64
 	aePulled    atomic.Int64
 	aeLastRound atomic.Int64
+	shedKept    atomic.Int64 // copies placed elsewhere still held after the last shed round (shed.go)
 	repair      repairState
 	lastScrub   atomic.Int64  // unix nanoseconds the last complete scrub pass ended
 	downtime    atomic.Int64  // nanoseconds away before this start (recovery.go)

@@ -16,8 +16,9 @@ import (
 
 // A fourth node joins a 3-node cluster holding 2,000 objects: anti-entropy
 // between the new owners copies it its share (about a quarter of all
-// copies), no object is lost, and readers running throughout the move
-// never get a 404 for an acknowledged object.
+// copies), the old owners then delete the copies they no longer own, no
+// object is lost, and readers running throughout the move and the
+// deletions never get a 404 for an acknowledged object.
 func TestJoinMovesAQuarterWithoutLosingReads(t *testing.T) {
 	c := MustStartCluster(t, 3, func(cfg *datanode.Config) {
 		cfg.AntiEntropyInterval, cfg.AntiEntropyRate = 300*time.Millisecond, 100000
@@ -67,6 +68,22 @@ func TestJoinMovesAQuarterWithoutLosingReads(t *testing.T) {
 		t.Fatalf("n4 owns %d of %d copies (%.0f%%); want about a quarter", share, 3*len(oids), 100*frac)
 	}
 	Eventually(t, 60*time.Second, "n4 holds its share", func() bool { return c.Nodes[3].Node.Status().Objects == int64(share) })
+	// The old owners shed the copies the ring moved, once n4 confirms it
+	// holds them: N copies in all, each on a node the ring places it on.
+	Eventually(t, 60*time.Second, "old copies shed", func() bool { return totalObjects(c) == int64(3*len(oids)) })
+	for i := range c.Nodes {
+		want := 0
+		for _, oid := range oids {
+			for _, rn := range r.Replicas([]byte(oid.String())) {
+				if rn.ID == c.Nodes[i].ID {
+					want++
+				}
+			}
+		}
+		if got := c.Nodes[i].Node.Status().Objects; got != int64(want) {
+			t.Fatalf("%s holds %d copies after shedding; the ring places %d on it", c.Nodes[i].ID, got, want)
+		}
+	}
 	close(stop)
 	wg.Wait()
 	t.Logf("n4 received its %d copies (%.0f%% of all); %d reads during the move, %d not found",
