@@ -258,19 +258,20 @@ func pendingOf(replicas []ring.Node, acked, failed []string) []string {
 // the old owners and the new; after a ring change, the former owners still
 // in the ring come after the current ones (they keep their copies until the
 // new owners confirm theirs, shed.go).
-func (n *Node) readPlacement(oid api.OID, level api.Consistency) (int64, []ring.Node, int, error) {
+func (n *Node) readPlacement(oid api.OID, level api.Consistency) (int64, []ring.Node, []ring.Node, int, error) {
 	v := n.view.Load()
 	if v.ring == nil {
-		return 0, nil, 0, fmt.Errorf("%w: no ring yet", api.ErrNotReady)
+		return 0, nil, nil, 0, fmt.Errorf("%w: no ring yet", api.ErrNotReady)
 	}
 	key := []byte(oid.String())
 	need := level.Required(v.ring.ReplicationFactor())
 	var order, last []ring.Node
 	candidates := append(v.ring.Replicas(key), v.write.Replicas(key)...)
-	if v.prev != nil { // former owners, asked last: they keep a copy until the new owners confirm theirs
+	var former []ring.Node // former owners, asked last: they keep a copy until the new owners confirm theirs
+	if v.prev != nil {
 		for _, rn := range v.prev.Replicas(key) {
-			if _, member := v.ring.Node(rn.ID); member {
-				candidates = append(candidates, rn)
+			if _, member := v.ring.Node(rn.ID); member && !slices.ContainsFunc(candidates, sameID(rn)) {
+				former = append(former, rn)
 			}
 		}
 	}
@@ -286,11 +287,16 @@ func (n *Node) readPlacement(oid api.OID, level api.Consistency) (int64, []ring.
 		}
 	}
 	order = append(order, last...)
-	if len(order) < need {
-		return 0, nil, 0, staleIfSmall(v.ring, need, fmt.Errorf("%w: consistency %s needs %d replicas, %d are readable",
-			api.ErrQuorumNotReached, level, need, len(order)))
+	for _, rn := range former {
+		if v.state(rn.ID).ReadTarget() {
+			order = append(order, rn)
+		}
 	}
-	return v.ring.Revision(), order, need, nil
+	if len(order)-len(former) < need {
+		return 0, nil, nil, 0, staleIfSmall(v.ring, need, fmt.Errorf("%w: consistency %s needs %d replicas, %d are readable",
+			api.ErrQuorumNotReached, level, need, len(order)-len(former)))
+	}
+	return v.ring.Revision(), order, former, need, nil
 }
 
 func sameID(a ring.Node) func(ring.Node) bool { return func(b ring.Node) bool { return a.ID == b.ID } }
@@ -365,10 +371,11 @@ type readOutcome struct {
 	answers   int
 	failed    []string
 	staleSeen bool
+	former    []ring.Node // owners under the previous ring only: a copy there counts, an absence does not
 }
 
 func (n *Node) read(oid api.OID, level api.Consistency, call func(ring.Node, int64) replicaResult) (replicaResult, error) {
-	rev, order, need, err := n.readPlacement(oid, level)
+	rev, order, former, need, err := n.readPlacement(oid, level)
 	if err != nil {
 		return replicaResult{}, err
 	}
@@ -385,13 +392,12 @@ func (n *Node) read(oid api.OID, level api.Consistency, call func(ring.Node, int
 	}
 	hedge := time.NewTimer(n.cfg.HedgeDelay)
 	defer hedge.Stop()
-	var out readOutcome
+	out := readOutcome{former: former}
 	for returned < launched {
 		select {
 		case res := <-results:
 			returned++
-			out.record(res, n)
-			if !res.definitive() {
+			if !out.record(res, n) {
 				next()
 			}
 		case <-hedge.C:
@@ -409,7 +415,7 @@ func (n *Node) read(oid api.OID, level api.Consistency, call func(ring.Node, int
 		}
 	}
 	n.drain(results, launched-returned)
-	return out.verdict(oid, level, need, len(order))
+	return out.verdict(oid, level, need, len(order)-len(former))
 }
 
 func (o *readOutcome) verdict(oid api.OID, level api.Consistency, need, asked int) (replicaResult, error) {
@@ -439,7 +445,9 @@ func (o *readOutcome) verdict(oid api.OID, level api.Consistency, need, asked in
 	return replicaResult{}, err
 }
 
-func (o *readOutcome) record(res replicaResult, n *Node) {
+// record adds one replica's answer and reports whether it counts toward
+// the level.
+func (o *readOutcome) record(res replicaResult, n *Node) bool {
 	switch {
 	case res.err == nil:
 		o.holders, o.live = append(o.holders, res.node), max(o.live, res.stamp)
@@ -456,12 +464,17 @@ func (o *readOutcome) record(res replicaResult, n *Node) {
 		o.failed = append(o.failed, res.node.ID)
 		n.logger.Warn("replica read failed", "replica", res.node.ID, "err", res.err)
 	}
-	if res.definitive() {
-		o.answers++
+	if slices.ContainsFunc(o.former, sameID(res.node)) && res.err != nil {
+		return false // a former owner that shed its copy (or never had it) settles nothing
 	}
 	if errors.Is(res.err, api.ErrNotFound) {
 		o.missing = append(o.missing, res.node)
 	}
+	if res.definitive() {
+		o.answers++
+		return true
+	}
+	return false
 }
 
 // drain releases, in the background, the copies of replicas that answer
