@@ -2,6 +2,7 @@ package tests
 
 import (
 	"errors"
+	"fmt"
 	"math/rand"
 	"slices"
 	"strings"
@@ -11,10 +12,11 @@ import (
 	"time"
 
 	"github.com/stratum-store/stratum/api"
+	"github.com/stratum-store/stratum/api/client"
 	"github.com/stratum-store/stratum/datanode"
 )
 
-// A fourth node joins a 3-node cluster holding 2,000 objects: anti-entropy
+// A fourth node joins a 3-node cluster holding 5,000 objects: anti-entropy
 // between the new owners copies it its share (about a quarter of all
 // copies), the old owners then delete the copies they no longer own, no
 // object is lost, and readers running throughout the move and the
@@ -23,7 +25,7 @@ func TestJoinMovesAQuarterWithoutLosingReads(t *testing.T) {
 	c := MustStartCluster(t, 3, func(cfg *datanode.Config) {
 		cfg.AntiEntropyInterval, cfg.AntiEntropyRate = 300*time.Millisecond, 100000
 	})
-	objs := putMany(t, c, 0, 2000, api.Quorum)
+	objs := putBatches(t, c, 5000)
 	oids := make([]api.OID, 0, len(objs))
 	for oid := range objs {
 		oids = append(oids, oid)
@@ -94,6 +96,27 @@ func TestJoinMovesAQuarterWithoutLosingReads(t *testing.T) {
 			t.Fatalf("after the move %s: %v", oid, err)
 		}
 	}
+}
+
+// putBatches stores count small objects at quorum with batch PUTs of 500
+// through node 0 and returns them.
+func putBatches(t *testing.T, c *Cluster, count int) map[api.OID][]byte {
+	t.Helper()
+	objs := map[api.OID][]byte{}
+	for start := 0; start < count; start += 500 {
+		var batch []client.Object
+		for k := start; k < min(start+500, count); k++ {
+			data := []byte(fmt.Sprintf("batch object %d of %s", k, t.Name()))
+			oid, _ := api.Digest(api.SHA1, data)
+			batch = append(batch, client.Object{OID: oid, Data: data})
+			objs[oid] = data
+		}
+		rep, err := c.Client(0).PutBatch(ctxT(t), batch, api.Quorum)
+		if err != nil || rep.Stored != len(batch) {
+			t.Fatalf("batch at %d: stored %d of %d: %v", start, rep.Stored, len(batch), err)
+		}
+	}
+	return objs
 }
 
 // One node is down during 1,000 writes; after it returns every object is on
