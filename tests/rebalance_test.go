@@ -3,6 +3,7 @@ package tests
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand"
 	"slices"
 	"strings"
@@ -38,6 +39,7 @@ func TestJoinMovesAQuarterWithoutLosingReads(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			rng := rand.New(rand.NewSource(int64(r)))
+			clients := []*client.Client{c.Client(0), c.Client(1), c.Client(2)}
 			for {
 				select {
 				case <-stop:
@@ -45,7 +47,7 @@ func TestJoinMovesAQuarterWithoutLosingReads(t *testing.T) {
 				default:
 				}
 				oid := oids[rng.Intn(len(oids))]
-				_, err := c.Client(rng.Intn(3)).GetBytes(ctxT(t), oid, api.Quorum)
+				_, err := clients[rng.Intn(3)].GetBytes(ctxT(t), oid, api.Quorum)
 				reads.Add(1)
 				if errors.Is(err, api.ErrNotFound) {
 					notFound.Add(1)
@@ -90,10 +92,24 @@ func TestJoinMovesAQuarterWithoutLosingReads(t *testing.T) {
 	wg.Wait()
 	t.Logf("n4 received its %d copies (%.0f%% of all); %d reads during the move, %d not found",
 		share, 100*float64(share)/float64(3*len(oids)), reads.Load(), notFound.Load())
-	for oid, want := range objs {
-		got, err := c.Client(3).GetBytes(ctxT(t), oid, api.Quorum)
-		if err != nil || string(got) != string(want) {
-			t.Fatalf("after the move %s: %v", oid, err)
+	checkAllReadable(t, c.Client(3), objs)
+}
+
+// checkAllReadable reads every object back at quorum with batch GETs of
+// 1,000 and compares the bytes.
+func checkAllReadable(t *testing.T, cl *client.Client, objs map[api.OID][]byte) {
+	t.Helper()
+	oids := slices.Collect(maps.Keys(objs))
+	for start := 0; start < len(oids); start += 1000 {
+		seen := 0
+		err := cl.GetMany(ctxT(t), oids[start:min(start+1000, len(oids))], api.Quorum, func(oid api.OID, data []byte, err error) {
+			seen++
+			if err != nil || string(data) != string(objs[oid]) {
+				t.Errorf("%s read back: %v", oid, err)
+			}
+		})
+		if err != nil || seen != min(1000, len(oids)-start) {
+			t.Fatalf("batch read at %d: %d objects, %v", start, seen, err)
 		}
 	}
 }
