@@ -96,6 +96,7 @@ func datanodeFlags() []ucli.Flag {
 		&ucli.IntFlag{Name: "anti-entropy-rate", Value: 200, Usage: "objects per second anti-entropy may copy"},
 		&ucli.DurationFlag{Name: "tombstone-grace", Value: 7 * 24 * time.Hour, Usage: "how long a deleted object's tombstone is kept (node running time); must exceed --hint-max-age and --anti-entropy-interval"},
 		&ucli.DurationFlag{Name: "hint-max-age", Value: 3 * time.Hour, Usage: "how long a hint for a replica that missed a write is kept; anti-entropy covers what expires"},
+		&ucli.StringFlag{Name: "clock-skew-file", Hidden: true, Usage: "fault tests: offset this node's wall clock by the duration in this file (e.g. 10m, -3m)"},
 	}, detectorFlags()...)
 }
 
@@ -154,6 +155,9 @@ func datanodeConfig(c *ucli.Context, cp *controlplane.Client, logger *slog.Logge
 	cfg.AntiEntropyRate = c.Int("anti-entropy-rate")
 	cfg.HintMaxAge = c.Duration("hint-max-age")
 	cfg.TombstoneGrace = c.Duration("tombstone-grace")
+	if path := c.String("clock-skew-file"); path != "" {
+		cfg.Clock = (&skewClock{path: path}).now
+	}
 	cfg.Control = NewControlPlane(cp)
 	cfg.Logger = logger
 	return cfg

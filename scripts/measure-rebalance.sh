@@ -44,11 +44,15 @@ if [ "${LOAD:-0}" = 1 ]; then
   "$bin" --endpoint http://127.0.0.1:9301 bench -n 3000 -c 16 --size 4096 --seed $((RANDOM + 2))
 fi
 want=$((3 * objects))
+[ "${LOAD:-0}" = 1 ] && want=$((3 * (objects + 6000))) # the two foreground runs store 3000 each
 while :; do
   total=$(( $(num 1 objects) + $(num 2 objects) + $(num 3 objects) + $(num 4 objects) ))
   misplaced=$(( $(num 1 misplaced) + $(num 2 misplaced) + $(num 3 misplaced) + $(num 4 misplaced) ))
   [ "$total" -eq "$want" ] && [ "$misplaced" -eq 0 ] && [ -n "$(curl -s http://127.0.0.1:9304/v1/status | grep -o '"ae_last_round"')" ] && break
-  sleep 0.5
+  tick=$((${tick:-0} + 1))
+  awk -v s="$start" -v n="$(date +%s.%N)" -v a="$(num 4 objects)" -v m="$misplaced" -v t="$total" \
+    'BEGIN { printf "  %5.1f s: n4 holds %d, copies in all %d, misplaced %d\n", n - s, a, t, m }'
+  sleep 1
 done
 end=$(date +%s.%N)
 moved=$(num 4 objects)
