@@ -30,6 +30,9 @@ var (
 	ErrBadState           = errors.New("node state does not allow this")
 	ErrPeerUnavailable    = errors.New("peer unavailable (circuit open)")
 	ErrBusy               = errors.New("busy: too many request bodies in memory; retry")
+	// ErrNoSpace: a replica's disk is full; it stores nothing more until it
+	// has room and has been restarted (docs/operations.md).
+	ErrNoSpace = errors.New("insufficient storage: the disk is full")
 	// ErrDeleted: a replica holds a tombstone for the object (node to
 	// node; a client sees not_found).
 	ErrDeleted = errors.New("object deleted")
@@ -74,6 +77,7 @@ var errorTable = []struct {
 	{ErrStaleRing, http.StatusConflict, "stale_ring"},
 	{ErrStaleGeneration, http.StatusConflict, "stale_generation"},
 	{ErrQuorumNotReached, http.StatusServiceUnavailable, "quorum_not_reached"},
+	{ErrNoSpace, http.StatusInsufficientStorage, "insufficient_storage"},
 	{ErrNotReady, http.StatusServiceUnavailable, "not_ready"},
 	{ErrInvalidRepo, http.StatusBadRequest, "invalid_repo"},
 	{ErrInvalidRefName, http.StatusBadRequest, "invalid_ref_name"},

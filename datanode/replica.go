@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"syscall"
 
 	"github.com/valyala/fasthttp"
 
@@ -201,6 +202,8 @@ func storeError(err error) error {
 		return fmt.Errorf("%w: %v", api.ErrTooLarge, err)
 	case errors.Is(err, store.ErrSizeMismatch):
 		return fmt.Errorf("%w: %v", api.ErrBadRequest, err)
+	case errors.Is(err, syscall.ENOSPC):
+		return fmt.Errorf("%w: %v", api.ErrNoSpace, err)
 	}
 	return err
 }
