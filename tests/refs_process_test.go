@@ -30,11 +30,16 @@ type procCluster struct {
 	dir   string
 	CP    *controlplane.Client
 	Nodes []*procNode
+	// proxies are the delay proxies in front of the nodes, by ID, when the
+	// cluster was started with them (netClusterConfig.Proxied).
+	proxies map[string]*delayProxy
 }
 
 type procNode struct {
 	ID   string
 	Addr string
+	Dir  string // data directory
+	prog string // what runs args: the stratum binary, or "ip" for a namespace
 	args []string
 	cmd  *exec.Cmd
 }
@@ -52,8 +57,9 @@ func startProcCluster(t *testing.T, nodes, partitions int) *procCluster {
 		"--listen-client-urls", clientURL, "--listen-peer-urls", peerURL, "--initial-cluster", "cp="+peerURL,
 		"--suspect-timeout", "1s", "--down-timeout", "3s", "--partitions", fmt.Sprint(partitions), "--plan-interval", "200ms")
 	for i := 1; i <= nodes; i++ {
-		n := &procNode{ID: fmt.Sprintf("n%d", i), Addr: fmt.Sprintf("127.0.0.1:%d", freePort(t))}
-		n.args = []string{"--log-level", "warn", "datanode", "--id", n.ID, "--listen", n.Addr, "--data-dir", filepath.Join(c.dir, n.ID),
+		n := &procNode{ID: fmt.Sprintf("n%d", i), Addr: fmt.Sprintf("127.0.0.1:%d", freePort(t)), prog: c.bin}
+		n.Dir = filepath.Join(c.dir, n.ID)
+		n.args = []string{"--log-level", "warn", "datanode", "--id", n.ID, "--listen", n.Addr, "--data-dir", n.Dir,
 			"--etcd", clientURL, "--lease-ttl", "2s", "--detector=false"}
 		c.Nodes = append(c.Nodes, n)
 		c.start(n)
@@ -79,7 +85,7 @@ func (c *procCluster) settle(clientURL string, partitions int) {
 	Eventually(t, 60*time.Second, "every partition served", func() bool { return c.servedCount() == partitions })
 }
 
-func (c *procCluster) start(n *procNode) { n.cmd = startProcess(c.t, c.bin, n.args...) }
+func (c *procCluster) start(n *procNode) { n.cmd = startProcess(c.t, n.prog, n.args...) }
 
 // servedCount counts partitions some live node reports serving.
 func (c *procCluster) servedCount() int {

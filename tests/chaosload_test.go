@@ -1,0 +1,179 @@
+package tests
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"math/rand"
+	"sync"
+	"time"
+
+	"github.com/stratum-store/stratum/api"
+	"github.com/stratum-store/stratum/api/client"
+)
+
+// The object workload of the chaos run: writers put unique immutable
+// objects of mixed sizes at quorum through random nodes, and readers read
+// acknowledged ones back at quorum, counting what no fault may cause.
+
+// opCounts counts operations by outcome. Failed means the server answered
+// with an error; Unknown means no answer (a timeout, a cut connection), so
+// the operation may or may not have taken effect.
+type opCounts struct {
+	Attempted    int `json:"attempted"`
+	Acknowledged int `json:"acknowledged"`
+	Failed       int `json:"failed"`
+	Unknown      int `json:"unknown"`
+}
+
+func (o *opCounts) add(err error) {
+	o.Attempted++
+	var re *api.RemoteError
+	switch {
+	case err == nil:
+		o.Acknowledged++
+	case errors.As(err, &re):
+		o.Failed++
+	default:
+		o.Unknown++
+	}
+}
+
+// ackedObject is an acknowledged write: its bytes, and when the ack came.
+type ackedObject struct {
+	data  []byte
+	acked time.Time
+}
+
+// objectLoad runs the writers and readers and keeps what they saw.
+type objectLoad struct {
+	c      *procCluster
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu      sync.Mutex
+	acked   map[api.OID]ackedObject
+	order   []api.OID // acknowledged OIDs, for readers to pick from
+	writes  opCounts
+	reads   opCounts
+	large   int      // acknowledged objects above 1 MiB
+	stale   []string // reads that began after the ack and got 404
+	corrupt []string // reads whose bytes do not hash to the OID or differ
+}
+
+// largeObjectBytes is the store's default large-object threshold: bigger
+// objects live in files of their own.
+const largeObjectBytes = 1 << 20
+
+// startObjectLoad starts writers and readers; stop ends them.
+func startObjectLoad(c *procCluster, seed int64, writers, readers int) *objectLoad {
+	ctx, cancel := context.WithCancel(context.Background())
+	l := &objectLoad{c: c, cancel: cancel, acked: map[api.OID]ackedObject{}}
+	for w := 0; w < writers; w++ {
+		rng := rand.New(rand.NewSource(seed*1000 + int64(w)))
+		l.wg.Add(1)
+		go l.writer(ctx, seed, w, rng)
+	}
+	for r := 0; r < readers; r++ {
+		rng := rand.New(rand.NewSource(seed*1000 + 500 + int64(r)))
+		l.wg.Add(1)
+		go l.reader(ctx, rng)
+	}
+	return l
+}
+
+func (l *objectLoad) stop() {
+	l.cancel()
+	l.wg.Wait()
+}
+
+// objectSize draws a size: about one in 40 just above 1 MiB (the large
+// object path), the rest a few KiB.
+func objectSize(rng *rand.Rand) int {
+	if rng.Intn(40) == 0 {
+		return largeObjectBytes + 1 + rng.Intn(largeObjectBytes)
+	}
+	return 256 + rng.Intn(8<<10)
+}
+
+// nodeClients are one client per node; requests pick one at random.
+func (l *objectLoad) nodeClients() []*client.Client {
+	cls := make([]*client.Client, len(l.c.Nodes))
+	for i, n := range l.c.Nodes {
+		cls[i], _ = client.New(client.Config{Endpoint: n.URL(), Timeout: 10 * time.Second})
+	}
+	return cls
+}
+
+func (l *objectLoad) writer(ctx context.Context, seed int64, id int, rng *rand.Rand) {
+	defer l.wg.Done()
+	cls := l.nodeClients()
+	for i := 0; ctx.Err() == nil; i++ {
+		time.Sleep(25 * time.Millisecond) // a bounded rate
+		data := append([]byte(fmt.Sprintf("chaos seed %d writer %d object %d\n", seed, id, i)), randomBytes(rng.Int63(), objectSize(rng))...)
+		_, err := cls[rng.Intn(len(cls))].PutBytes(context.Background(), data, api.SHA256, api.Quorum)
+		at := time.Now()
+		l.mu.Lock()
+		l.writes.add(err)
+		if err == nil {
+			oid, _ := api.Digest(api.SHA256, data)
+			l.acked[oid] = ackedObject{data: data, acked: at}
+			l.order = append(l.order, oid)
+			if len(data) > largeObjectBytes {
+				l.large++
+			}
+		}
+		l.mu.Unlock()
+	}
+}
+
+// pick returns a random acknowledged object; every read of it starts after
+// its ack.
+func (l *objectLoad) pick(rng *rand.Rand) (api.OID, ackedObject, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.order) == 0 {
+		return api.OID{}, ackedObject{}, false
+	}
+	oid := l.order[rng.Intn(len(l.order))]
+	return oid, l.acked[oid], true
+}
+
+func (l *objectLoad) reader(ctx context.Context, rng *rand.Rand) {
+	defer l.wg.Done()
+	cls := l.nodeClients()
+	for ctx.Err() == nil {
+		time.Sleep(15 * time.Millisecond)
+		oid, want, ok := l.pick(rng)
+		if !ok {
+			continue
+		}
+		node := rng.Intn(len(cls))
+		began := time.Now()
+		got, err := cls[node].GetBytes(context.Background(), oid, api.Quorum)
+		l.mu.Lock()
+		l.reads.add(err)
+		what := fmt.Sprintf("%s via %s at %s, %s after its ack", oid, l.c.Nodes[node].ID, began.Format("15:04:05.000"), began.Sub(want.acked).Round(time.Millisecond))
+		switch {
+		case errors.Is(err, api.ErrNotFound):
+			l.stale = append(l.stale, what)
+		case errors.Is(err, api.ErrDigestMismatch):
+			l.corrupt = append(l.corrupt, what+": "+err.Error())
+		case err == nil && !bytes.Equal(got, want.data):
+			l.corrupt = append(l.corrupt, what+": verified bytes differ from the written ones")
+		}
+		l.mu.Unlock()
+	}
+}
+
+// snapshot returns the acknowledged objects (after stop).
+func (l *objectLoad) snapshot() map[api.OID][]byte {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := make(map[api.OID][]byte, len(l.acked))
+	for oid, a := range l.acked {
+		out[oid] = a.data
+	}
+	return out
+}
