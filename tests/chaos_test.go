@@ -68,7 +68,7 @@ func runChaosSeed(t *testing.T, seed int64, dur time.Duration, dir string) {
 	c := startNetClusterWith(t, lab, netClusterConfig{Nodes: 3, Partitions: 8, NodeArgs: chaosNodeArgs, Proxied: true})
 	rep := &chaosReport{Seed: seed, Duration: dur.String()}
 	stopRefs, waitRefs, history := runLinWorkload(c, linKeys(), seed)
-	objects := startObjectLoad(c, seed, 2, 2)
+	objects := startObjectLoad(c, objectLoadConfig{Seed: seed, Writers: 2, Readers: 2, Level: api.Quorum})
 	nm := &chaosNemesis{t: t, c: c, lab: lab, rng: rand.New(rand.NewSource(seed)), begin: time.Now()}
 	nm.run(dur)
 	nm.healAll()

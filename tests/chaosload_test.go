@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/stratum-store/stratum/api"
@@ -18,8 +19,9 @@ import (
 // acknowledged ones back at quorum, counting what no fault may cause.
 
 // opCounts counts operations by outcome. Failed means the server answered
-// with an error; Unknown means no answer (a timeout, a cut connection), so
-// the operation may or may not have taken effect.
+// with an error, or the connection was refused (nothing was sent); Unknown
+// means no answer (a timeout, a cut connection), so the operation may or
+// may not have taken effect.
 type opCounts struct {
 	Attempted    int `json:"attempted"`
 	Acknowledged int `json:"acknowledged"`
@@ -33,22 +35,33 @@ func (o *opCounts) add(err error) {
 	switch {
 	case err == nil:
 		o.Acknowledged++
-	case errors.As(err, &re):
+	case errors.As(err, &re), errors.Is(err, syscall.ECONNREFUSED):
 		o.Failed++
 	default:
 		o.Unknown++
 	}
 }
 
-// ackedObject is an acknowledged write: its bytes, and when the ack came.
+// ackedObject is an acknowledged write: its bytes, and when the write
+// began and was acknowledged.
 type ackedObject struct {
-	data  []byte
-	acked time.Time
+	data         []byte
+	began, acked time.Time
+}
+
+// objectLoadConfig shapes the object workload.
+type objectLoadConfig struct {
+	Seed             int64
+	Writers, Readers int
+	Level            api.Consistency // of writes and reads
+	// Via are the nodes requests go through, one picked at random for
+	// each; default every node.
+	Via []*procNode
 }
 
 // objectLoad runs the writers and readers and keeps what they saw.
 type objectLoad struct {
-	c      *procCluster
+	cfg    objectLoadConfig
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
@@ -67,16 +80,19 @@ type objectLoad struct {
 const largeObjectBytes = 1 << 20
 
 // startObjectLoad starts writers and readers; stop ends them.
-func startObjectLoad(c *procCluster, seed int64, writers, readers int) *objectLoad {
-	ctx, cancel := context.WithCancel(context.Background())
-	l := &objectLoad{c: c, cancel: cancel, acked: map[api.OID]ackedObject{}}
-	for w := 0; w < writers; w++ {
-		rng := rand.New(rand.NewSource(seed*1000 + int64(w)))
-		l.wg.Add(1)
-		go l.writer(ctx, seed, w, rng)
+func startObjectLoad(c *procCluster, cfg objectLoadConfig) *objectLoad {
+	if cfg.Via == nil {
+		cfg.Via = c.Nodes
 	}
-	for r := 0; r < readers; r++ {
-		rng := rand.New(rand.NewSource(seed*1000 + 500 + int64(r)))
+	ctx, cancel := context.WithCancel(context.Background())
+	l := &objectLoad{cfg: cfg, cancel: cancel, acked: map[api.OID]ackedObject{}}
+	for w := 0; w < cfg.Writers; w++ {
+		rng := rand.New(rand.NewSource(cfg.Seed*1000 + int64(w)))
+		l.wg.Add(1)
+		go l.writer(ctx, w, rng)
+	}
+	for r := 0; r < cfg.Readers; r++ {
+		rng := rand.New(rand.NewSource(cfg.Seed*1000 + 500 + int64(r)))
 		l.wg.Add(1)
 		go l.reader(ctx, rng)
 	}
@@ -99,26 +115,27 @@ func objectSize(rng *rand.Rand) int {
 
 // nodeClients are one client per node; requests pick one at random.
 func (l *objectLoad) nodeClients() []*client.Client {
-	cls := make([]*client.Client, len(l.c.Nodes))
-	for i, n := range l.c.Nodes {
+	cls := make([]*client.Client, len(l.cfg.Via))
+	for i, n := range l.cfg.Via {
 		cls[i], _ = client.New(client.Config{Endpoint: n.URL(), Timeout: 10 * time.Second})
 	}
 	return cls
 }
 
-func (l *objectLoad) writer(ctx context.Context, seed int64, id int, rng *rand.Rand) {
+func (l *objectLoad) writer(ctx context.Context, id int, rng *rand.Rand) {
 	defer l.wg.Done()
 	cls := l.nodeClients()
 	for i := 0; ctx.Err() == nil; i++ {
 		time.Sleep(25 * time.Millisecond) // a bounded rate
-		data := append([]byte(fmt.Sprintf("chaos seed %d writer %d object %d\n", seed, id, i)), randomBytes(rng.Int63(), objectSize(rng))...)
-		_, err := cls[rng.Intn(len(cls))].PutBytes(context.Background(), data, api.SHA256, api.Quorum)
+		data := append([]byte(fmt.Sprintf("seed %d writer %d object %d\n", l.cfg.Seed, id, i)), randomBytes(rng.Int63(), objectSize(rng))...)
+		began := time.Now()
+		_, err := cls[rng.Intn(len(cls))].PutBytes(context.Background(), data, api.SHA256, l.cfg.Level)
 		at := time.Now()
 		l.mu.Lock()
 		l.writes.add(err)
 		if err == nil {
 			oid, _ := api.Digest(api.SHA256, data)
-			l.acked[oid] = ackedObject{data: data, acked: at}
+			l.acked[oid] = ackedObject{data: data, began: began, acked: at}
 			l.order = append(l.order, oid)
 			if len(data) > largeObjectBytes {
 				l.large++
@@ -151,10 +168,10 @@ func (l *objectLoad) reader(ctx context.Context, rng *rand.Rand) {
 		}
 		node := rng.Intn(len(cls))
 		began := time.Now()
-		got, err := cls[node].GetBytes(context.Background(), oid, api.Quorum)
+		got, err := cls[node].GetBytes(context.Background(), oid, l.cfg.Level)
 		l.mu.Lock()
 		l.reads.add(err)
-		what := fmt.Sprintf("%s via %s at %s, %s after its ack", oid, l.c.Nodes[node].ID, began.Format("15:04:05.000"), began.Sub(want.acked).Round(time.Millisecond))
+		what := fmt.Sprintf("%s via %s at %s, %s after its ack", oid, l.cfg.Via[node].ID, began.Format("15:04:05.000"), began.Sub(want.acked).Round(time.Millisecond))
 		switch {
 		case errors.Is(err, api.ErrNotFound):
 			l.stale = append(l.stale, what)
