@@ -9,6 +9,7 @@ controls=(
   "stratum_bug_nolease  ./tests          ^TestPrimaryCutFromEtcdServesNoStaleReads$"
   "stratum_bug_earlyack ./tests          ^TestHungReplicaNeverHoldsARequestPastItsDeadline$"
   "stratum_bug_nosync   ./datanode/store ^TestPowerLossKeepsAcknowledgedPuts$"
+  "stratum_bug_earlyack ./tests          ^TestCrashLoop$"
 )
 failed=0
 for c in "${controls[@]}"; do

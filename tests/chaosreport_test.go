@@ -123,13 +123,12 @@ func reportDir(t *testing.T) string {
 const convergeBound = 2 * time.Minute
 
 // timeToConverge polls each node's own store until it holds every object,
-// and returns the time that took, or -1 past convergeBound (logging what
-// is still missing where).
-func timeToConverge(t *testing.T, c *procCluster, objects map[api.OID][]byte) float64 {
+// and returns the time from healed until then, or -1 past convergeBound
+// (logging what is still missing where).
+func timeToConverge(t *testing.T, c *procCluster, objects map[api.OID][]byte, healed time.Time) float64 {
 	oids := oidsOf(objects)
-	start := time.Now()
 	missing := map[string]int{}
-	for time.Since(start) < convergeBound {
+	for time.Since(healed) < convergeBound {
 		clear(missing)
 		for _, n := range c.Nodes {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -146,7 +145,7 @@ func timeToConverge(t *testing.T, c *procCluster, objects map[api.OID][]byte) fl
 			}
 		}
 		if len(missing) == 0 {
-			return time.Since(start).Round(100 * time.Millisecond).Seconds()
+			return time.Since(healed).Round(100 * time.Millisecond).Seconds()
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
