@@ -60,7 +60,7 @@ chaos:
 
 # A few short seeds, under 10 minutes on 2 cores.
 chaos-short:
-	$(MAKE) chaos SEEDS="11 12 13" DURATION=40s CRASHES=10
+	$(MAKE) chaos SEEDS="11 12 13" DURATION=30s CRASHES=10
 
 # The Docker Compose deployment, end to end (needs Docker and docker-compose).
 compose-test:

@@ -89,6 +89,7 @@ func runChaosSeed(t *testing.T, seed int64, dur time.Duration, dir string) {
 	rep.StaleReads, rep.CorruptReads = len(objects.stale), len(objects.corrupt)
 	rep.detail("stale", objects.stale)
 	rep.detail("corrupt", objects.corrupt)
+	rep.detail("unknown write", objects.unknown)
 	rep.Linearizable = "ok"
 	if v := linVerdict(t, ops); v != "" {
 		rep.Linearizable = v

@@ -29,17 +29,28 @@ type opCounts struct {
 	Unknown      int `json:"unknown"`
 }
 
-func (o *opCounts) add(err error) {
+type outcome int
+
+const (
+	outcomeAcked outcome = iota
+	outcomeFailed
+	outcomeUnknown
+)
+
+// add counts an operation by its error, and returns its outcome.
+func (o *opCounts) add(err error) outcome {
 	o.Attempted++
 	var re *api.RemoteError
 	switch {
 	case err == nil:
 		o.Acknowledged++
+		return outcomeAcked
 	case errors.As(err, &re), errors.Is(err, syscall.ECONNREFUSED):
 		o.Failed++
-	default:
-		o.Unknown++
+		return outcomeFailed
 	}
+	o.Unknown++
+	return outcomeUnknown
 }
 
 // ackedObject is an acknowledged write: its bytes, and when the write
@@ -73,6 +84,7 @@ type objectLoad struct {
 	large   int      // acknowledged objects above 1 MiB
 	stale   []string // reads that began after the ack and got 404
 	corrupt []string // reads whose bytes do not hash to the OID or differ
+	unknown []string // the errors of writes whose outcome is unknown
 }
 
 // largeObjectBytes is the store's default large-object threshold: bigger
@@ -132,7 +144,9 @@ func (l *objectLoad) writer(ctx context.Context, id int, rng *rand.Rand) {
 		_, err := cls[rng.Intn(len(cls))].PutBytes(context.Background(), data, api.SHA256, l.cfg.Level)
 		at := time.Now()
 		l.mu.Lock()
-		l.writes.add(err)
+		if l.writes.add(err) == outcomeUnknown {
+			l.unknown = append(l.unknown, err.Error())
+		}
 		if err == nil {
 			oid, _ := api.Digest(api.SHA256, data)
 			l.acked[oid] = ackedObject{data: data, began: began, acked: at}
