@@ -71,7 +71,7 @@ func (nm *chaosNemesis) inject(kind string, victim *procNode, hold time.Duration
 	case "kill":
 		nm.kill(victim)
 		time.Sleep(hold)
-		nm.c.start(victim)
+		nm.restart(victim)
 		return fmt.Sprintf("SIGKILL, restart after %s", hold)
 	case "pause":
 		victim.cmd.Process.Signal(syscall.SIGSTOP)
@@ -98,16 +98,25 @@ func (nm *chaosNemesis) inject(kind string, victim *procNode, hold time.Duration
 			nm.t.Fatalf("wipe %s: %v", victim.Dir, err)
 		}
 		time.Sleep(hold)
-		nm.c.start(victim)
+		nm.restart(victim)
 		return fmt.Sprintf("SIGKILL, data directory removed, restart after %s", hold)
 	}
 	nm.t.Fatalf("unknown fault %q", kind)
 	return ""
 }
 
+// kill kills n and closes its proxy's port, as the node's own port closes.
 func (nm *chaosNemesis) kill(n *procNode) {
 	n.cmd.Process.Signal(syscall.SIGKILL)
 	n.cmd.Wait()
+	nm.c.proxies[n.ID].down()
+}
+
+func (nm *chaosNemesis) restart(n *procNode) {
+	if err := nm.c.proxies[n.ID].up(); err != nil {
+		nm.t.Fatalf("reopening %s's proxy: %v", n.ID, err)
+	}
+	nm.c.start(n)
 }
 
 func (nm *chaosNemesis) others(victim *procNode) []string {

@@ -21,28 +21,52 @@ import (
 // later chunks do not wait for earlier ones' delays to add up.
 
 type delayProxy struct {
-	ln     net.Listener
-	target string
-	delay  atomic.Int64 // nanoseconds
-	wg     sync.WaitGroup
-	mu     sync.Mutex
-	conns  map[net.Conn]bool
-	closed bool
+	ns, addr string
+	target   string
+	ln       net.Listener // nil while down
+	delay    atomic.Int64 // nanoseconds
+	wg       sync.WaitGroup
+	mu       sync.Mutex
+	conns    map[net.Conn]bool
+	closed   bool
 }
 
 // startDelayProxy listens on addr inside namespace ns and forwards to
 // target; it is closed at cleanup.
 func startDelayProxy(t *testing.T, ns, addr, target string) *delayProxy {
 	t.Helper()
-	ln, err := listenInNetns(ns, addr)
-	if err != nil {
+	p := &delayProxy{ns: ns, addr: addr, target: target, conns: map[net.Conn]bool{}}
+	if err := p.up(); err != nil {
 		t.Fatalf("delay proxy in %s: %v", ns, err)
 	}
-	p := &delayProxy{ln: ln, target: target, conns: map[net.Conn]bool{}}
-	p.wg.Add(1)
-	go p.serve()
 	t.Cleanup(p.close)
 	return p
+}
+
+// up listens again after down.
+func (p *delayProxy) up() error {
+	ln, err := listenInNetns(p.ns, p.addr)
+	if err != nil {
+		return err
+	}
+	p.mu.Lock()
+	p.ln = ln
+	p.mu.Unlock()
+	p.wg.Add(1)
+	go p.serve(ln)
+	return nil
+}
+
+// down stops listening, so connections are refused as they are by a dead
+// node; the nemesis calls it while the node behind is killed, so that a
+// client is told "refused" rather than accepted and then cut off.
+func (p *delayProxy) down() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.ln != nil {
+		p.ln.Close()
+		p.ln = nil
+	}
 }
 
 // setDelay sets the one-way latency added in each direction.
@@ -95,10 +119,10 @@ func setns(f *os.File) error {
 	return nil
 }
 
-func (p *delayProxy) serve() {
+func (p *delayProxy) serve(ln net.Listener) {
 	defer p.wg.Done()
 	for {
-		in, err := p.ln.Accept()
+		in, err := ln.Accept()
 		if err != nil {
 			return
 		}
@@ -175,6 +199,6 @@ func (p *delayProxy) close() {
 		c.Close()
 	}
 	p.mu.Unlock()
-	p.ln.Close()
+	p.down()
 	p.wg.Wait()
 }
