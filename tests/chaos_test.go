@@ -29,9 +29,11 @@ func TestChaos(t *testing.T) {
 	}
 	seeds, dur := chaosSettings(t)
 	dir := reportDir(t)
+	var reports []*chaosReport
 	for _, seed := range seeds {
-		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) { runChaosSeed(t, seed, dur, dir) })
+		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) { reports = append(reports, runChaosSeed(t, seed, dur, dir)) })
 	}
+	t.Logf("chaos summary, %d seeds of %s:\n%s", len(reports), dur, summarize(reports))
 }
 
 // chaosSettings reads the seeds and the duration from the environment.
@@ -63,7 +65,7 @@ func chaosSettings(t *testing.T) ([]int64, time.Duration) {
 // objects a second.
 var chaosNodeArgs = []string{"--anti-entropy-interval", "3s", "--anti-entropy-rate", "5000"}
 
-func runChaosSeed(t *testing.T, seed int64, dur time.Duration, dir string) {
+func runChaosSeed(t *testing.T, seed int64, dur time.Duration, dir string) *chaosReport {
 	t.Logf("chaos seed %d for %s; replay: make chaos SEEDS=%d DURATION=%s", seed, dur, seed, dur)
 	lab := newNetLab(t)
 	c := startNetClusterWith(t, lab, netClusterConfig{Nodes: 3, Partitions: 8, NodeArgs: chaosNodeArgs, Proxied: true})
@@ -101,6 +103,7 @@ func runChaosSeed(t *testing.T, seed int64, dur time.Duration, dir string) {
 	rep.ConvergeSeconds = timeToConverge(t, c, acked, healed)
 	rep.judge()
 	rep.finish(t, dir)
+	return rep
 }
 
 func oidsOf(objects map[api.OID][]byte) []api.OID {

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"text/tabwriter"
 	"time"
 
 	"github.com/stratum-store/stratum/api"
@@ -151,4 +152,42 @@ func timeToConverge(t *testing.T, c *procCluster, objects map[api.OID][]byte, he
 	}
 	t.Logf("after %s, objects missing per node (-1: the node did not answer): %v", convergeBound, missing)
 	return -1
+}
+
+// summarize tabulates reports, one row per seed and a total row.
+func summarize(reports []*chaosReport) string {
+	var b strings.Builder
+	w := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(w, "seed\tfaults\twrites acked/attempted (unknown)\treads\tref ops (unknown)\tlost\tstale\tcorrupt\tlinearizable\tconverge_s")
+	var total chaosReport
+	faults, converge := 0, 0.0
+	for _, r := range reports {
+		fmt.Fprintf(w, "%d\t%d\t%d/%d (%d)\t%d\t%d (%d)\t%d\t%d\t%d\t%s\t%.1f\n", r.Seed, len(r.Faults), r.ObjectWrites.Acknowledged,
+			r.ObjectWrites.Attempted, r.ObjectWrites.Unknown, r.ObjectReads.Attempted, r.RefOps.Attempted, r.RefOps.Unknown,
+			r.Lost, r.StaleReads, r.CorruptReads, verdictWord(r.Linearizable), r.ConvergeSeconds)
+		faults += len(r.Faults)
+		total.ObjectWrites.Acknowledged += r.ObjectWrites.Acknowledged
+		total.ObjectWrites.Attempted += r.ObjectWrites.Attempted
+		total.ObjectWrites.Unknown += r.ObjectWrites.Unknown
+		total.ObjectReads.Attempted += r.ObjectReads.Attempted
+		total.RefOps.Attempted += r.RefOps.Attempted
+		total.RefOps.Unknown += r.RefOps.Unknown
+		total.Lost += r.Lost
+		total.StaleReads += r.StaleReads
+		total.CorruptReads += r.CorruptReads
+		converge = max(converge, r.ConvergeSeconds)
+	}
+	fmt.Fprintf(w, "all\t%d\t%d/%d (%d)\t%d\t%d (%d)\t%d\t%d\t%d\t\tmax %.1f\n", faults, total.ObjectWrites.Acknowledged,
+		total.ObjectWrites.Attempted, total.ObjectWrites.Unknown, total.ObjectReads.Attempted, total.RefOps.Attempted, total.RefOps.Unknown,
+		total.Lost, total.StaleReads, total.CorruptReads, converge)
+	w.Flush()
+	return b.String()
+}
+
+// verdictWord shortens a linearizability verdict for a table.
+func verdictWord(v string) string {
+	if v == "ok" {
+		return v
+	}
+	return "FAILED"
 }
