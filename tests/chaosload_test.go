@@ -159,15 +159,20 @@ func (l *objectLoad) writer(ctx context.Context, id int, rng *rand.Rand) {
 	}
 }
 
-// pick returns a random acknowledged object; every read of it starts after
-// its ack.
+// pick returns an acknowledged object, every other time one of the 20
+// acknowledged last (a stale read is likeliest right after the ack), else
+// any; every read of it starts after its ack.
 func (l *objectLoad) pick(rng *rand.Rand) (api.OID, ackedObject, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if len(l.order) == 0 {
 		return api.OID{}, ackedObject{}, false
 	}
-	oid := l.order[rng.Intn(len(l.order))]
+	from := 0
+	if rng.Intn(2) == 0 {
+		from = max(0, len(l.order)-20)
+	}
+	oid := l.order[from+rng.Intn(len(l.order)-from)]
 	return oid, l.acked[oid], true
 }
 
