@@ -22,7 +22,7 @@ for c in "${controls[@]}"; do
     echo "negative control $tag: NOT DETECTED: $test passes with the bug built in"
     failed=1
   else
-    echo "negative control $tag: detected by $test: $(grep -E '^\s+\S+_test.go:[0-9]+:' /tmp/negative-control.log | grep -v 'level=' | tail -1 | sed 's/^\s*//' | cut -c1-160)"
+    echo "negative control $tag: detected by $test: $(grep -E '^\s+\S+_test.go:[0-9]+:' /tmp/negative-control.log | grep -v -e 'level=' -e 'stratum \[' | tail -1 | sed 's/^\s*//' | cut -c1-160)"
   fi
 done
 exit $failed
