@@ -55,7 +55,7 @@ SEEDS ?= 1 2 3
 DURATION ?= 60s
 CRASHES ?= 15
 chaos:
-	STRATUM_CHAOS_SEEDS="$(SEEDS)" STRATUM_CHAOS_DURATION=$(DURATION) STRATUM_CHAOS_REPORT_DIR=chaos-reports \
+	STRATUM_CHAOS_SEEDS="$(SEEDS)" STRATUM_CHAOS_DURATION=$(DURATION) STRATUM_CHAOS_REPORT_DIR=$(CURDIR)/chaos-reports \
 	STRATUM_CRASHLOOP_ROUNDS=$(CRASHES) $(GO) test -count=1 -v -timeout 4h -run '^(TestChaos|TestCrashLoop)$$' ./tests
 
 # A few short seeds, under 10 minutes on 2 cores.
