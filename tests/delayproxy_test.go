@@ -1,12 +1,15 @@
 package tests
 
 import (
+	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -201,4 +204,58 @@ func (p *delayProxy) close() {
 	p.mu.Unlock()
 	p.down()
 	p.wg.Wait()
+}
+
+// TestDelayProxy checks the slow-node nemesis itself: a round trip through
+// the proxy takes at least twice the delay, and a proxy that is down
+// refuses connections until it is up again.
+func TestDelayProxy(t *testing.T) {
+	lab := newNetLab(t)
+	h := lab.host("proxy")
+	echo, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer echo.Close()
+	go func() {
+		for {
+			c, err := echo.Accept()
+			if err != nil {
+				return
+			}
+			go func() { defer c.Close(); io.Copy(c, c) }()
+		}
+	}()
+	p := startDelayProxy(t, h.ns, h.ip+":9000", echo.Addr().String())
+	roundTrip := func() (time.Duration, error) {
+		c, err := net.DialTimeout("tcp", h.ip+":9000", 2*time.Second)
+		if err != nil {
+			return 0, err
+		}
+		defer c.Close()
+		start := time.Now()
+		buf := make([]byte, 4)
+		if _, err := c.Write([]byte("ping")); err != nil {
+			return 0, err
+		}
+		_, err = io.ReadFull(c, buf)
+		return time.Since(start), err
+	}
+	if _, err := roundTrip(); err != nil {
+		t.Fatalf("through the proxy: %v", err)
+	}
+	p.setDelay(150 * time.Millisecond)
+	if rtt, err := roundTrip(); err != nil || rtt < 300*time.Millisecond {
+		t.Fatalf("round trip with 150ms each way: %s, %v; want at least 300ms", rtt, err)
+	}
+	p.down()
+	if _, err := roundTrip(); !errors.Is(err, syscall.ECONNREFUSED) {
+		t.Fatalf("through a proxy that is down: %v; want connection refused", err)
+	}
+	if err := p.up(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := roundTrip(); err != nil {
+		t.Fatalf("through the proxy up again: %v", err)
+	}
 }
