@@ -57,11 +57,13 @@ func newNetLab(t *testing.T) *netLab {
 	}
 	// Tests in other test binaries may run labs at the same time: take the
 	// first free bridge index from a per-process starting point (creating
-	// the bridge is the lock).
+	// the bridge is the lock). Indices 200-254 only: an older newNetLab,
+	// still run from other worktrees, took pid%200 and deleted whatever
+	// bridge and namespaces had that index.
 	lab := &netLab{t: t, hosts: map[string]*netHost{}}
 	var err error
-	for i := 0; i < 200; i++ {
-		id := (os.Getpid() + i) % 200
+	for i := 0; i < 55; i++ {
+		id := 200 + (os.Getpid()+i)%55
 		lab.bridge, lab.subnet = fmt.Sprintf("stbr%d", id), fmt.Sprintf("10.77.%d", id)
 		if _, err = sh("ip", "link", "add", lab.bridge, "type", "bridge"); err == nil {
 			break
