@@ -40,8 +40,26 @@ type AEListRequest struct {
 	Buckets      []int  `json:"buckets"`
 }
 
-// AEListReply lists the callee's OIDs of the buckets that both should
-// hold, in OID order.
+// AEListReply lists the callee's entries of the buckets that both should
+// hold: its copies, and its tombstones (Deleted), each with its stamp.
+// Digests count copies only; tombstones are listed so that a copy on one
+// side and a newer tombstone on the other resolve to the tombstone.
 type AEListReply struct {
-	OIDs []string `json:"oids"`
+	Entries []AEEntry `json:"entries"`
+}
+
+// AEEntry is one OID of an AEListReply.
+type AEEntry struct {
+	OID     string `json:"oid"`
+	Stamp   Stamp  `json:"stamp,omitempty"`
+	Deleted bool   `json:"deleted,omitempty"`
+}
+
+// Tombstone routes (node to node): apply tombstones to a replica.
+const PathReplicaDelete = "/internal/v1/replica-delete" // POST ReplicaDeleteRequest -> []ReplicaBatchResult
+
+// ReplicaDeleteRequest carries tombstones to apply, each only over an
+// older stamp.
+type ReplicaDeleteRequest struct {
+	Entries []AEEntry `json:"entries"`
 }

@@ -30,6 +30,12 @@ var (
 	ErrBadState           = errors.New("node state does not allow this")
 	ErrPeerUnavailable    = errors.New("peer unavailable (circuit open)")
 	ErrBusy               = errors.New("busy: too many request bodies in memory; retry")
+	// ErrDeleted: a replica holds a tombstone for the object (node to
+	// node; a client sees not_found).
+	ErrDeleted = errors.New("object deleted")
+	// ErrSuperseded: a replica holds a newer write or delete of the
+	// object than the one sent (node to node; X-Stratum-Stamp says which).
+	ErrSuperseded = errors.New("superseded by a newer write or delete")
 
 	// Refs (docs/refs.md).
 	ErrInvalidRepo    = errors.New("invalid repository name")
@@ -56,7 +62,9 @@ var errorTable = []struct {
 	{ErrBadRequest, http.StatusBadRequest, "bad_request"},
 	{ErrTooLarge, http.StatusRequestEntityTooLarge, "too_large"},
 	{ErrBusy, http.StatusTooManyRequests, "busy"},
+	{ErrDeleted, http.StatusNotFound, "deleted"},
 	{ErrNotFound, http.StatusNotFound, "not_found"},
+	{ErrSuperseded, http.StatusConflict, "superseded"},
 	{ErrRouteNotFound, http.StatusNotFound, "no_route"},
 	{ErrMethodNotAllowed, http.StatusMethodNotAllowed, "method_not_allowed"},
 	{ErrUnknownNode, http.StatusNotFound, "unknown_node"},

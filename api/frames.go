@@ -15,6 +15,10 @@ import (
 //	<oid> <size>\n<size bytes>     an object
 //	<oid> -1 <code>\n               an object that could not be returned
 //
+// Between nodes an object frame may carry the copy's stamp (stamp.go) as a
+// third field, "<oid> <size> <stamp>\n"; a coordinator ignores a stamp in
+// a client's batch PUT and stamps the write itself.
+//
 // so `printf '%s %d\n' "$OID" "$SIZE"; cat file` builds one by hand.
 const (
 	PathBatchHas     = "/v1/objects:has"            // POST {"oids":[...]} -> {"present":[...],"missing":[...]}
@@ -64,11 +68,25 @@ type BatchPutReply struct {
 type ReplicaBatchResult struct {
 	Created bool   `json:"created"`
 	Code    string `json:"code,omitempty"`
+	// Stamp is the replica's newer stamp when Code is "superseded".
+	Stamp Stamp `json:"stamp,omitempty"`
 }
 
 // WriteFrame writes one object frame.
 func WriteFrame(w io.Writer, oid OID, data []byte) error {
 	if _, err := fmt.Fprintf(w, "%s %d\n", oid, len(data)); err != nil {
+		return err
+	}
+	_, err := w.Write(data)
+	return err
+}
+
+// WriteStampedFrame writes one object frame with its stamp (node to node).
+func WriteStampedFrame(w io.Writer, oid OID, data []byte, stamp Stamp) error {
+	if stamp == 0 {
+		return WriteFrame(w, oid, data)
+	}
+	if _, err := fmt.Fprintf(w, "%s %d %d\n", oid, len(data), stamp); err != nil {
 		return err
 	}
 	_, err := w.Write(data)
@@ -84,37 +102,58 @@ func WriteMissingFrame(w io.Writer, oid OID, code string) error {
 // ReadFrame reads one frame. It returns io.EOF at a clean end; data is nil
 // and code set for a missing-object frame. Objects above max bytes fail.
 func ReadFrame(r *bufio.Reader, max int64) (oid OID, data []byte, code string, err error) {
+	f, err := ReadStampedFrame(r, max)
+	return f.OID, f.Data, f.Code, err
+}
+
+// Frame is one decoded frame.
+type Frame struct {
+	OID   OID
+	Data  []byte
+	Code  string // a missing-object frame's code
+	Stamp Stamp  // an object frame's stamp, 0 if it carries none
+}
+
+// ReadStampedFrame is ReadFrame that also returns an object frame's stamp.
+func ReadStampedFrame(r *bufio.Reader, max int64) (Frame, error) {
 	line, err := r.ReadString('\n')
 	if err == io.EOF && line == "" {
-		return OID{}, nil, "", io.EOF
+		return Frame{}, io.EOF
 	}
 	if err != nil {
-		return OID{}, nil, "", fmt.Errorf("%w: frame header: %v", ErrBadRequest, err)
+		return Frame{}, fmt.Errorf("%w: frame header: %v", ErrBadRequest, err)
 	}
 	if len(line) > 200 {
-		return OID{}, nil, "", fmt.Errorf("%w: frame header too long", ErrBadRequest)
+		return Frame{}, fmt.Errorf("%w: frame header too long", ErrBadRequest)
 	}
 	fields := strings.Fields(line)
-	if len(fields) < 2 {
-		return OID{}, nil, "", fmt.Errorf("%w: frame header %q, want \"<oid> <size>\"", ErrBadRequest, line)
+	if len(fields) < 2 || len(fields) > 3 {
+		return Frame{}, fmt.Errorf("%w: frame header %q, want \"<oid> <size>\"", ErrBadRequest, line)
 	}
-	if oid, err = ParseOID(fields[0]); err != nil {
-		return OID{}, nil, "", err
+	var f Frame
+	if f.OID, err = ParseOID(fields[0]); err != nil {
+		return Frame{}, err
 	}
 	size, err := strconv.ParseInt(fields[1], 10, 64)
 	switch {
 	case err != nil:
-		return OID{}, nil, "", fmt.Errorf("%w: frame size %q", ErrBadRequest, fields[1])
+		return Frame{}, fmt.Errorf("%w: frame size %q", ErrBadRequest, fields[1])
 	case size == -1 && len(fields) == 3:
-		return oid, nil, fields[2], nil
+		f.Code = fields[2]
+		return f, nil
 	case size < 0:
-		return OID{}, nil, "", fmt.Errorf("%w: frame size %d", ErrBadRequest, size)
+		return Frame{}, fmt.Errorf("%w: frame size %d", ErrBadRequest, size)
 	case size > max:
-		return OID{}, nil, "", fmt.Errorf("%w: %s is %d bytes, the batch limit per object is %d", ErrTooLarge, oid, size, max)
+		return Frame{}, fmt.Errorf("%w: %s is %d bytes, the batch limit per object is %d", ErrTooLarge, f.OID, size, max)
 	}
-	data = make([]byte, size)
-	if _, err := io.ReadFull(r, data); err != nil {
-		return OID{}, nil, "", fmt.Errorf("%w: frame of %s ends early: %v", ErrBadRequest, oid, err)
+	if len(fields) == 3 {
+		if f.Stamp, err = ParseStamp(fields[2]); err != nil {
+			return Frame{}, err
+		}
 	}
-	return oid, data, "", nil
+	f.Data = make([]byte, size)
+	if _, err := io.ReadFull(r, f.Data); err != nil {
+		return Frame{}, fmt.Errorf("%w: frame of %s ends early: %v", ErrBadRequest, f.OID, err)
+	}
+	return f, nil
 }

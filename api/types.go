@@ -47,6 +47,20 @@ type Receipt struct {
 	Degraded bool `json:"degraded"`
 }
 
+// DeleteReceipt is the reply to DELETE /v1/objects/{oid}: the replicas
+// that hold its tombstone. Existed is true when one of them removed a copy
+// (a delete of an object never stored is acknowledged too).
+type DeleteReceipt struct {
+	OID          string      `json:"oid"`
+	Deleted      bool        `json:"deleted"`
+	Existed      bool        `json:"existed"`
+	Consistency  Consistency `json:"consistency"`
+	Required     int         `json:"required"`
+	Acked        []string    `json:"acked"`
+	Failed       []string    `json:"failed,omitempty"`
+	RingRevision int64       `json:"ring_revision"`
+}
+
 // RingNode is one member of the ring as shown by GET /v1/ring.
 type RingNode struct {
 	ID   string `json:"id"`
@@ -162,6 +176,10 @@ type StatusDoc struct {
 	AELastRound *time.Time `json:"ae_last_round,omitempty"`
 	AEPushed    int64      `json:"ae_pushed"`
 	AEPulled    int64      `json:"ae_pulled"`
+	// Misplaced is how many copies the ring no longer places on this node
+	// that it still held after its last shed round (each waits for its new
+	// owners to confirm theirs; docs/repair.md, "Rebalancing").
+	Misplaced int64 `json:"misplaced"`
 	// DowntimeSeconds is how long this node was away before this process
 	// started (from its last-healthy record; 0 on a first start), and
 	// RecoveredAt when the priority repair round that followed finished

@@ -63,6 +63,7 @@ func newApp(stdout, stderr io.Writer) *ucli.App {
 			putCommand(),
 			getCommand(),
 			headCommand(),
+			deleteCommand(),
 			clusterCommand(),
 			ringCommand(),
 			nodeCommand(),

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -164,9 +165,25 @@ func dirOf(path string) string {
 }
 
 func headCommand() *ucli.Command {
+	return oidCommand("head", "print an object's size if it exists", func(ctx context.Context, cl *client.Client, oid api.OID, level api.Consistency) (string, error) {
+		size, err := cl.Head(ctx, oid, level)
+		return fmt.Sprintf("%s size=%d", oid, size), err
+	})
+}
+
+func deleteCommand() *ucli.Command {
+	return oidCommand("delete", "delete an object (a later put stores it again)", func(ctx context.Context, cl *client.Client, oid api.OID, level api.Consistency) (string, error) {
+		rec, err := cl.Delete(ctx, oid, level)
+		return fmt.Sprintf("%s deleted existed=%t acked=%s", oid, rec.Existed, strings.Join(rec.Acked, ",")), err
+	})
+}
+
+// oidCommand is a command that takes one OID and a consistency flag and
+// prints one line.
+func oidCommand(name, usage string, run func(context.Context, *client.Client, api.OID, api.Consistency) (string, error)) *ucli.Command {
 	return &ucli.Command{
-		Name:      "head",
-		Usage:     "print an object's size if it exists",
+		Name:      name,
+		Usage:     usage,
 		ArgsUsage: "OID",
 		Flags:     []ucli.Flag{consistencyFlag()},
 		Action: func(c *ucli.Context) error {
@@ -178,11 +195,11 @@ func headCommand() *ucli.Command {
 			if err != nil {
 				return err
 			}
-			size, err := cl.Head(c.Context, oid, level)
+			line, err := run(c.Context, cl, oid, level)
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(c.App.Writer, "%s size=%d\n", oid, size)
+			fmt.Fprintln(c.App.Writer, line)
 			return nil
 		},
 	}

@@ -94,6 +94,7 @@ func datanodeFlags() []ucli.Flag {
 		&ucli.BoolFlag{Name: "no-sync", Usage: "acknowledge writes before fsync (unsafe: a machine crash loses them)"},
 		&ucli.DurationFlag{Name: "anti-entropy-interval", Value: 10 * time.Minute, Usage: "how often replicas compare digests and copy what is missing (0: off, also turns off the repair after downtime)"},
 		&ucli.IntFlag{Name: "anti-entropy-rate", Value: 200, Usage: "objects per second anti-entropy may copy"},
+		&ucli.DurationFlag{Name: "tombstone-grace", Value: 7 * 24 * time.Hour, Usage: "how long a deleted object's tombstone is kept (node running time); must exceed --hint-max-age and --anti-entropy-interval"},
 		&ucli.DurationFlag{Name: "hint-max-age", Value: 3 * time.Hour, Usage: "how long a hint for a replica that missed a write is kept; anti-entropy covers what expires"},
 	}, detectorFlags()...)
 }
@@ -152,6 +153,7 @@ func datanodeConfig(c *ucli.Context, cp *controlplane.Client, logger *slog.Logge
 	cfg.AntiEntropyInterval = c.Duration("anti-entropy-interval")
 	cfg.AntiEntropyRate = c.Int("anti-entropy-rate")
 	cfg.HintMaxAge = c.Duration("hint-max-age")
+	cfg.TombstoneGrace = c.Duration("tombstone-grace")
 	cfg.Control = NewControlPlane(cp)
 	cfg.Logger = logger
 	return cfg

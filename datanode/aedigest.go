@@ -9,10 +9,12 @@ import (
 	"io"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/valyala/fasthttp"
 
 	"github.com/stratum-store/stratum/api"
+	"github.com/stratum-store/stratum/datanode/store"
 	"github.com/stratum-store/stratum/ring"
 )
 
@@ -90,22 +92,23 @@ func (n *Node) localDigests(ctx context.Context, v *view, peer string) (*aeDiges
 	return d, err
 }
 
-// localList returns the local OIDs of the given buckets shared with peer,
-// in OID order.
-func (n *Node) localList(ctx context.Context, v *view, peer string, buckets []int) ([]api.OID, error) {
+// localList returns the local entries (copies and tombstones) of the
+// given buckets shared with peer, in OID order.
+func (n *Node) localList(ctx context.Context, v *view, peer string, buckets []int) ([]api.AEEntry, error) {
 	var want [api.AEBuckets]bool
 	for _, b := range buckets {
 		if b >= 0 && b < api.AEBuckets {
 			want[b] = true
 		}
 	}
-	var out []api.OID
-	err := n.store.Range(ctx, func(oid api.OID, _ int64) bool {
-		if want[aeBucket(oid)] && shared(v, oid, n.cfg.ID, peer) {
-			out = append(out, oid)
+	var out []api.AEEntry
+	err := n.store.RangeEntries(ctx, func(e store.Entry) bool {
+		if want[aeBucket(e.OID)] && shared(v, e.OID, n.cfg.ID, peer) {
+			out = append(out, api.AEEntry{OID: e.OID.String(), Stamp: e.Stamp, Deleted: e.Deleted})
 		}
 		return true
 	})
+	slices.SortFunc(out, func(a, b api.AEEntry) int { return strings.Compare(a.OID, b.OID) })
 	return out, err
 }
 
@@ -133,15 +136,11 @@ func (n *Node) handleAEList(ctx *fasthttp.RequestCtx) error {
 	if len(req.Buckets) == 0 || len(req.Buckets) > api.AEBuckets {
 		return fmt.Errorf("%w: buckets must list 1 to %d buckets", api.ErrBadRequest, api.AEBuckets)
 	}
-	oids, err := n.localList(n.life, v, req.Peer, req.Buckets)
+	entries, err := n.localList(n.life, v, req.Peer, req.Buckets)
 	if err != nil {
 		return storeError(err)
 	}
-	reply := api.AEListReply{OIDs: make([]string, len(oids))}
-	for i, oid := range oids {
-		reply.OIDs[i] = oid.String()
-	}
-	return n.writeJSON(ctx, fasthttp.StatusOK, reply)
+	return n.writeJSON(ctx, fasthttp.StatusOK, api.AEListReply{Entries: entries})
 }
 
 // aeRequest checks a node-to-node anti-entropy call (fence, generation),
@@ -187,49 +186,65 @@ func (n *Node) remoteDigests(rn ring.Node, rev int64) (api.AEDigestReply, error)
 	return out, err
 }
 
-// remoteList asks rn for its shared OIDs of buckets, sorted.
-func (n *Node) remoteList(rn ring.Node, rev int64, buckets []int) ([]api.OID, error) {
+// remoteList asks rn for its shared entries of buckets, sorted.
+func (n *Node) remoteList(rn ring.Node, rev int64, buckets []int) ([]api.AEEntry, error) {
 	var out api.AEListReply
 	req := api.AEListRequest{Peer: n.cfg.ID, RingRevision: rev, Buckets: buckets}
 	if err := n.callAE(rn, api.PathAEList, rev, req, &out); err != nil {
 		return nil, err
 	}
-	oids := make([]api.OID, 0, len(out.OIDs))
-	for _, s := range out.OIDs {
-		oid, err := api.ParseOID(s)
-		if err != nil {
+	for _, e := range out.Entries {
+		if _, err := api.ParseOID(e.OID); err != nil {
 			return nil, fmt.Errorf("peer %s: ae-list: %w", rn.ID, err)
 		}
-		oids = append(oids, oid)
 	}
-	slices.SortFunc(oids, func(a, b api.OID) int { return compareOID(a, b) })
-	return oids, nil
+	slices.SortFunc(out.Entries, func(a, b api.AEEntry) int { return strings.Compare(a.OID, b.OID) })
+	return out.Entries, nil
 }
 
-func compareOID(a, b api.OID) int {
-	switch as, bs := a.String(), b.String(); {
-	case as < bs:
-		return -1
-	case as > bs:
-		return 1
-	}
-	return 0
+// aeDiff is what one side of an anti-entropy comparison must send: copies
+// (push) and tombstones (bury) for the peer, copies to fetch (pull) and
+// tombstones to apply here (buryHere).
+type aeDiff struct {
+	push, pull     []api.AEEntry
+	bury, buryHere []api.AEEntry
 }
 
-// setDiff returns the OIDs of a not in b, and of b not in a; both sorted.
-func setDiff(a, b []api.OID) (onlyA, onlyB []api.OID) {
+// diffEntries compares two sorted entry lists. A copy goes where the OID
+// has nothing or an older tombstone; a tombstone goes only where a copy
+// with a stamp no higher than its own is (a tie goes to the tombstone). A
+// tombstone is not sent where there is nothing: it could only renew its
+// age there, and tombstones must be able to expire.
+func diffEntries(mine, theirs []api.AEEntry) aeDiff {
+	var d aeDiff
 	i, j := 0, 0
-	for i < len(a) || j < len(b) {
+	for i < len(mine) || j < len(theirs) {
 		switch {
-		case j == len(b) || (i < len(a) && compareOID(a[i], b[j]) < 0):
-			onlyA = append(onlyA, a[i])
+		case j == len(theirs) || (i < len(mine) && mine[i].OID < theirs[j].OID):
+			if !mine[i].Deleted {
+				d.push = append(d.push, mine[i])
+			}
 			i++
-		case i == len(a) || compareOID(a[i], b[j]) > 0:
-			onlyB = append(onlyB, b[j])
+		case i == len(mine) || mine[i].OID > theirs[j].OID:
+			if !theirs[j].Deleted {
+				d.pull = append(d.pull, theirs[j])
+			}
 			j++
 		default:
+			a, b := mine[i], theirs[j]
+			switch {
+			case a.Deleted == b.Deleted:
+			case a.Deleted && a.Stamp >= b.Stamp:
+				d.bury = append(d.bury, a)
+			case a.Deleted:
+				d.pull = append(d.pull, b)
+			case b.Stamp >= a.Stamp:
+				d.buryHere = append(d.buryHere, b)
+			default:
+				d.push = append(d.push, a)
+			}
 			i, j = i+1, j+1
 		}
 	}
-	return onlyA, onlyB
+	return d
 }

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/stratum-store/stratum/api"
@@ -28,12 +27,17 @@ const (
 	aeChunkBytes = 8 << 20
 )
 
-// antiEntropyLoop runs a round every AntiEntropyInterval until ctx is done.
+// antiEntropyLoop runs a round every AntiEntropyInterval until ctx is
+// done, each complete round followed by a shed round (shed.go).
 func (n *Node) antiEntropyLoop(ctx context.Context) {
 	if n.cfg.AntiEntropyInterval <= 0 {
 		return
 	}
-	every(ctx, n.cfg.AntiEntropyInterval, func() { n.antiEntropyRound(ctx) })
+	every(ctx, n.cfg.AntiEntropyInterval, func() {
+		if n.antiEntropyRound(ctx) {
+			n.shedRound(ctx) // a complete round first: owners have what they should
+		}
+	})
 }
 
 // aeBusy reports foreground load: more than half the body memory budget
@@ -86,18 +90,28 @@ func (n *Node) syncPeer(ctx context.Context, v *view, rn ring.Node, pace time.Du
 	for len(differ) > 0 && ctx.Err() == nil && !n.aeBusy() {
 		group := differ[:min(aeListBuckets, len(differ))]
 		differ = differ[len(group):]
-		push, pull, err := n.bucketDiff(ctx, v, rn, group)
+		d, err := n.bucketDiff(ctx, v, rn, group)
 		if err != nil {
 			return pushed, pulled, err
 		}
-		n.repair.found.Add(int64(len(push) + len(pull)))
-		k, err := n.aePush(ctx, rn, push, rev, pace)
+		n.repair.found.Add(int64(len(d.push) + len(d.pull) + len(d.bury) + len(d.buryHere)))
+		k, err := n.aePush(ctx, rn, d.push, rev, pace)
 		pushed += k
+		if err == nil {
+			k, err = n.sendTombstones(ctx, rn, d.bury, rev)
+			pushed += k
+			n.countAE("push", k, 0)
+		}
 		if err != nil {
 			return pushed, pulled, err
 		}
-		k, err = n.aePull(ctx, rn, pull, rev, pace)
+		k, err = n.aePull(ctx, rn, d.pull, rev, pace)
 		pulled += k
+		if err == nil {
+			k, err = n.sendTombstones(ctx, n.self, d.buryHere, rev)
+			pulled += k
+			n.countAE("pull", k, 0)
+		}
 		if err != nil {
 			return pushed, pulled, err
 		}
@@ -105,26 +119,23 @@ func (n *Node) syncPeer(ctx context.Context, v *view, rn ring.Node, pace time.Du
 	return pushed, pulled, ctx.Err()
 }
 
-// bucketDiff lists buckets on both sides: push holds the OIDs only this
-// node has, pull those only rn has.
-func (n *Node) bucketDiff(ctx context.Context, v *view, rn ring.Node, buckets []int) (push, pull []api.OID, err error) {
+// bucketDiff lists buckets on both sides and compares them (diffEntries).
+func (n *Node) bucketDiff(ctx context.Context, v *view, rn ring.Node, buckets []int) (aeDiff, error) {
 	theirs, err := n.remoteList(rn, v.ring.Revision(), buckets)
 	if err != nil {
-		return nil, nil, err
+		return aeDiff{}, err
 	}
 	mine, err := n.localList(ctx, v, rn.ID, buckets)
 	if err != nil {
-		return nil, nil, err
+		return aeDiff{}, err
 	}
-	slices.SortFunc(mine, compareOID)
-	push, pull = setDiff(mine, theirs)
-	return push, pull, nil
+	return diffEntries(mine, theirs), nil
 }
 
 // aePush sends rn the local copies of oids, small ones in batches, large
 // ones alone. A copy that does not read back verified here is skipped (the
 // scrubber deals with it). It returns how many rn acknowledged.
-func (n *Node) aePush(ctx context.Context, rn ring.Node, oids []api.OID, rev int64, pace time.Duration) (int, error) {
+func (n *Node) aePush(ctx context.Context, rn ring.Node, entries []api.AEEntry, rev int64, pace time.Duration) (int, error) {
 	sent := 0
 	var items []store.BatchItem
 	size := 0
@@ -138,11 +149,12 @@ func (n *Node) aePush(ctx context.Context, rn ring.Node, oids []api.OID, rev int
 		items, size = nil, 0
 		return err
 	}
-	for _, oid := range oids {
+	for _, e := range entries {
 		if !n.holdWhilePaused(ctx) {
 			return sent, ctx.Err()
 		}
-		obj, err := n.store.Get(ctx, oid)
+		oid, _ := api.ParseOID(e.OID)
+		obj, stamp, err := n.localCopy(ctx, oid)
 		switch {
 		case err != nil:
 			continue
@@ -156,7 +168,7 @@ func (n *Node) aePush(ctx context.Context, rn ring.Node, oids []api.OID, rev int
 			sleepCtx(ctx, pace)
 			continue
 		}
-		items = append(items, store.BatchItem{OID: oid, Data: obj.Data})
+		items = append(items, store.BatchItem{OID: oid, Data: obj.Data, Stamp: stamp})
 		if size += len(obj.Data); len(items) >= aeChunk || size >= aeChunkBytes {
 			if err := flush(); err != nil {
 				return sent, err
@@ -189,7 +201,11 @@ func (n *Node) pushBatch(ctx context.Context, rn ring.Node, items []store.BatchI
 // aePull fetches oids from rn aeChunk at a time, verifies each copy
 // against its OID and stores the ones that verify. It returns how many
 // were stored.
-func (n *Node) aePull(ctx context.Context, rn ring.Node, oids []api.OID, rev int64, pace time.Duration) (int, error) {
+func (n *Node) aePull(ctx context.Context, rn ring.Node, entries []api.AEEntry, rev int64, pace time.Duration) (int, error) {
+	oids := make([]api.OID, len(entries))
+	for i, e := range entries {
+		oids[i], _ = api.ParseOID(e.OID)
+	}
 	got := 0
 	for len(oids) > 0 && n.holdWhilePaused(ctx) {
 		chunk := oids[:min(aeChunk, len(oids))]
@@ -228,7 +244,7 @@ func (n *Node) pullChunk(ctx context.Context, rn ring.Node, chunk []api.OID, rev
 			continue
 		}
 		p.hold(1)
-		_, err = n.storePut(ctx, oid, p)
+		_, err = n.storePut(ctx, oid, p, p.stamp)
 		p.release()
 		if err == nil {
 			k++
@@ -252,19 +268,19 @@ func (n *Node) fetchVerified(rn ring.Node, chunk []api.OID, rev int64) (items []
 	err = n.postOIDs(rn, api.PathReplicaGet, chunk, idx, rev, timeout, func(body []byte) error {
 		r := bufio.NewReader(bytes.NewReader(body))
 		for _, want := range chunk {
-			oid, data, code, err := api.ReadFrame(r, n.cfg.Store.LargeThreshold)
+			f, err := api.ReadStampedFrame(r, n.cfg.Store.LargeThreshold)
 			switch {
 			case err != nil:
 				return err
-			case oid != want:
-				return fmt.Errorf("peer %s: frame for %s, want %s", rn.ID, oid, want)
-			case code == "too_large":
-				large = append(large, oid)
-			case code != "":
-			case api.Verify(oid, data) != nil:
-				n.logger.Warn("anti-entropy: peer sent a copy that does not verify", "peer", rn.ID, "oid", oid)
+			case f.OID != want:
+				return fmt.Errorf("peer %s: frame for %s, want %s", rn.ID, f.OID, want)
+			case f.Code == "too_large":
+				large = append(large, f.OID)
+			case f.Code != "":
+			case api.Verify(f.OID, f.Data) != nil:
+				n.logger.Warn("anti-entropy: peer sent a copy that does not verify", "peer", rn.ID, "oid", f.OID)
 			default:
-				items = append(items, store.BatchItem{OID: oid, Data: data})
+				items = append(items, store.BatchItem{OID: f.OID, Data: f.Data, Stamp: f.Stamp})
 			}
 		}
 		return nil

@@ -3,6 +3,7 @@ package datanode
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/stratum-store/stratum/api"
@@ -13,25 +14,36 @@ func testOIDs(n int) []api.OID {
 	for i := range out {
 		out[i], _ = api.Digest(api.SHA1, fmt.Appendf(nil, "object %d", i))
 	}
-	slices.SortFunc(out, compareOID)
+	slices.SortFunc(out, func(a, b api.OID) int { return strings.Compare(a.String(), b.String()) })
 	return out
 }
 
-func TestSetDiff(t *testing.T) {
+// diffEntries: exact set differences of copies, and a copy against a
+// tombstone resolved by stamp (ties to the tombstone); a tombstone is never
+// sent where there is nothing.
+func TestDiffEntries(t *testing.T) {
 	o := testOIDs(6)
-	f := func(a, b, wantA, wantB []api.OID) {
+	live := func(i int, st api.Stamp) api.AEEntry { return api.AEEntry{OID: o[i].String(), Stamp: st} }
+	dead := func(i int, st api.Stamp) api.AEEntry {
+		return api.AEEntry{OID: o[i].String(), Stamp: st, Deleted: true}
+	}
+	E := func(es ...api.AEEntry) []api.AEEntry { return es }
+	f := func(mine, theirs []api.AEEntry, want aeDiff) {
 		t.Helper()
-		gotA, gotB := setDiff(a, b)
-		if !slices.Equal(gotA, wantA) || !slices.Equal(gotB, wantB) {
-			t.Fatalf("setDiff(%v, %v) = %v, %v; want %v, %v", a, b, gotA, gotB, wantA, wantB)
+		got := diffEntries(mine, theirs)
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("diffEntries(%v, %v)\n got %+v\nwant %+v", mine, theirs, got, want)
 		}
 	}
-	f(nil, nil, nil, nil)
-	f(o, nil, o, nil)
-	f(nil, o, nil, o)
-	f(o, o, nil, nil)
-	f(o[:4], o[2:], o[:2], o[4:])
-	f([]api.OID{o[0], o[2], o[4]}, []api.OID{o[1], o[2], o[5]}, []api.OID{o[0], o[4]}, []api.OID{o[1], o[5]})
+	f(nil, nil, aeDiff{})
+	f(E(live(0, 1), live(2, 1)), E(live(1, 1), live(2, 5)), aeDiff{push: E(live(0, 1)), pull: E(live(1, 1))})
+	f(E(dead(0, 5)), E(live(0, 5)), aeDiff{bury: E(dead(0, 5))})     // a tie goes to the tombstone
+	f(E(dead(0, 5)), E(live(0, 6)), aeDiff{pull: E(live(0, 6))})     // a later write wins
+	f(E(live(0, 5)), E(dead(0, 9)), aeDiff{buryHere: E(dead(0, 9))}) // a later delete wins
+	f(E(live(0, 0)), E(dead(0, 1)), aeDiff{buryHere: E(dead(0, 1))}) // a copy of unknown age loses
+	f(E(live(0, 7)), E(dead(0, 3)), aeDiff{push: E(live(0, 7))})     // a re-put beats an old tombstone
+	f(E(dead(0, 5), dead(1, 1)), E(dead(0, 2)), aeDiff{})            // tombstones never go where nothing is
+	f(E(dead(3, 5)), nil, aeDiff{})
 }
 
 // The digests depend on the set of OIDs only, and any difference shows.

@@ -64,20 +64,20 @@ func (n *Node) readFrames(r io.Reader) ([]store.BatchItem, error) {
 	br := bufio.NewReaderSize(io.LimitReader(r, api.MaxBatchBytes+1), 64<<10)
 	var items []store.BatchItem
 	for {
-		oid, data, code, err := api.ReadFrame(br, n.cfg.Store.LargeThreshold)
+		f, err := api.ReadStampedFrame(br, n.cfg.Store.LargeThreshold)
 		if err == io.EOF {
 			return items, nil
 		}
 		if err != nil {
 			return nil, err
 		}
-		if code != "" {
+		if f.Code != "" {
 			return nil, fmt.Errorf("%w: a missing-object frame in a PUT", api.ErrBadRequest)
 		}
 		if len(items) == api.MaxBatchObjects {
 			return nil, fmt.Errorf("%w: more than %d objects in one batch", api.ErrTooLarge, api.MaxBatchObjects)
 		}
-		items = append(items, store.BatchItem{OID: oid, Data: data})
+		items = append(items, store.BatchItem{OID: f.OID, Data: f.Data, Stamp: f.Stamp})
 	}
 }
 
@@ -138,7 +138,9 @@ func (n *Node) groupForWrite(items []store.BatchItem, out []api.BatchPutItem, le
 	v := n.view.Load()
 	need := 0
 	groups := map[ring.Node][]int{}
+	stamp := n.clock.now() // the client's frames carry no stamp that counts
 	for i, it := range items {
+		items[i].Stamp = stamp
 		out[i].OID = it.OID.String()
 		if err := api.Verify(it.OID, it.Data); err != nil {
 			out[i].Error = errorDetail(err)
@@ -209,7 +211,7 @@ func (n *Node) putGroup(ctx context.Context, rn ring.Node, items []store.BatchIt
 	}
 	var body bytes.Buffer
 	for _, it := range group {
-		api.WriteFrame(&body, it.OID, it.Data)
+		api.WriteStampedFrame(&body, it.OID, it.Data, it.Stamp)
 	}
 	req := n.newPeerRequest(ctx, fasthttp.MethodPost, rn.Addr, api.PathReplicaBatch, rev)
 	defer fasthttp.ReleaseRequest(req)
@@ -236,6 +238,7 @@ func (n *Node) storeBatch(group []store.BatchItem) ([]api.ReplicaBatchResult, er
 		out[i].Created = r.Created
 		if r.Err != nil {
 			_, out[i].Code = api.StatusOf(storeError(r.Err))
+			out[i].Stamp, _ = store.StampOf(r.Err)
 		}
 	}
 	return out, nil
@@ -251,6 +254,9 @@ func (n *Node) handleReplicaBatch(ctx *fasthttp.RequestCtx) error {
 		return err
 	}
 	defer release()
+	for _, it := range items {
+		n.clock.observe(it.Stamp)
+	}
 	res, err := n.storeBatch(items)
 	if err != nil {
 		return storeError(err)

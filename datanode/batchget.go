@@ -281,7 +281,8 @@ func (n *Node) fetchGroup(rn ring.Node, oids []api.OID, idx []int, rev int64, bo
 }
 
 // handleReplicaGet sends this node's verified copies of the listed small
-// objects as frames; large or missing ones get a missing frame.
+// objects as frames with their stamps; large, missing or deleted ones get a
+// missing frame.
 func (n *Node) handleReplicaGet(ctx *fasthttp.RequestCtx) error {
 	if err := n.checkPeer(ctx); err != nil {
 		return err
@@ -292,16 +293,16 @@ func (n *Node) handleReplicaGet(ctx *fasthttp.RequestCtx) error {
 	}
 	var buf bytes.Buffer
 	for _, oid := range oids {
-		obj, err := n.store.Get(n.life, oid)
+		obj, stamp, err := n.localCopy(n.life, oid)
 		switch {
 		case err != nil:
-			_, code := api.StatusOf(storeError(err))
+			_, code := api.StatusOf(err)
 			api.WriteMissingFrame(&buf, oid, code)
 		case obj.Body != nil:
 			obj.Body.Close()
 			api.WriteMissingFrame(&buf, oid, "too_large")
 		default:
-			api.WriteFrame(&buf, oid, obj.Data)
+			api.WriteStampedFrame(&buf, oid, obj.Data, stamp)
 		}
 	}
 	ctx.SetContentType("application/octet-stream")

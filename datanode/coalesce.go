@@ -51,8 +51,8 @@ func newCoalescer(n *Node) *coalescer {
 
 // put writes one small object to rn through the coalescer and waits for its
 // own outcome. Each request it rides in is bounded by the peer deadline.
-func (c *coalescer) put(ctx context.Context, rn ring.Node, rev int64, oid api.OID, data []byte) replicaResult {
-	pw := &pendingWrite{id: requestID(ctx), item: store.BatchItem{OID: oid, Data: data}, done: make(chan replicaResult, 1)}
+func (c *coalescer) put(ctx context.Context, rn ring.Node, rev int64, oid api.OID, data []byte, stamp api.Stamp) replicaResult {
+	pw := &pendingWrite{id: requestID(ctx), item: store.BatchItem{OID: oid, Data: data, Stamp: stamp}, done: make(chan replicaResult, 1)}
 	key := coalesceKey{rn, rev}
 	c.mu.Lock()
 	q := c.queues[key]
@@ -112,6 +112,7 @@ func (c *coalescer) deliver(key coalesceKey, batch []*pendingWrite) {
 			r.created = res[i].Created
 			if res[i].Code != "" {
 				r.err = fmt.Errorf("%w: replica %s", api.ErrorForCode(res[i].Code), key.node.ID)
+				r.stamp = res[i].Stamp
 			}
 		}
 		pw.done <- r

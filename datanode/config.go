@@ -107,6 +107,17 @@ type Config struct {
 	// it is healthy (<Store.Dir>/healthy); after a restart the time since
 	// then is its downtime, and a repair round runs at once. Default 10s.
 	HealthyMarkInterval time.Duration
+	// TombstoneGrace is how long a deleted object's tombstone is kept
+	// (docs/repair.md, "Deletes"): while it is, no repair can bring the
+	// object back. It is measured in this node's running time, which a
+	// wall-clock jump cannot shorten, and must exceed HintMaxAge and
+	// AntiEntropyInterval. Default 7 days. A node down for longer must be
+	// wiped before it returns.
+	TombstoneGrace time.Duration
+	// Clock is the wall clock that stamps writes and deletes (api.Stamp);
+	// default time.Now. Stamps never go back even if it does; tests
+	// inject a skewed clock here.
+	Clock func() time.Time
 	// Pprof serves Go's profiles under /debug/pprof/ (off by default: they
 	// expose internals).
 	Pprof bool
@@ -145,6 +156,7 @@ func DefaultConfig() Config {
 		HintMaxPerPeer:      100000,
 		AntiEntropyInterval: 10 * time.Minute,
 		AntiEntropyRate:     200,
+		TombstoneGrace:      7 * 24 * time.Hour,
 	}
 }
 
@@ -179,6 +191,8 @@ func (c Config) Validate() error {
 		return errors.New("datanode: Config.HintInterval and HintMaxAge must be > 0, HintRate and HintMaxPerPeer >= 1")
 	case c.AntiEntropyInterval < 0 || c.AntiEntropyRate < 1:
 		return errors.New("datanode: Config.AntiEntropyInterval must be >= 0 and AntiEntropyRate >= 1")
+	case c.TombstoneGrace <= c.HintMaxAge || c.TombstoneGrace <= c.AntiEntropyInterval:
+		return fmt.Errorf("datanode: Config.TombstoneGrace (%s) must exceed HintMaxAge (%s) and AntiEntropyInterval (%s)", c.TombstoneGrace, c.HintMaxAge, c.AntiEntropyInterval)
 	case c.IdleTimeout <= 0 || c.ShutdownGrace <= 0:
 		return errors.New("datanode: Config.IdleTimeout and ShutdownGrace must be > 0")
 	}

@@ -19,6 +19,7 @@ type replicaResult struct {
 	err     error       // nil: acknowledged (PUT) or found (GET/HEAD)
 	created bool        // PUT: this replica stored a new copy
 	size    int64       // GET/HEAD: the object's size
+	stamp   api.Stamp   // GET/HEAD: the copy's or tombstone's stamp; PUT: a superseding stamp
 	obj     *payload    // GET: the verified copy
 	lacking []ring.Node // a read's verdict: replicas that answered "no copy" (read repair targets)
 }
@@ -26,7 +27,7 @@ type replicaResult struct {
 // definitive reports whether r settles the question for its replica: a copy
 // or a clear "not here" (a corrupt copy counts as not here).
 func (r replicaResult) definitive() bool {
-	return r.err == nil || errors.Is(r.err, api.ErrNotFound)
+	return r.err == nil || errors.Is(r.err, api.ErrNotFound) || errors.Is(r.err, api.ErrDeleted)
 }
 
 func (r replicaResult) discard() {
@@ -127,15 +128,91 @@ func (n *Node) writePlacement(oid api.OID, level api.Consistency) (*view, []ring
 
 // Put stores an object at the given consistency. The payload is already
 // verified against oid. It returns once enough replicas acknowledged a
-// durable copy.
+// durable copy. The write carries a new stamp; if a replica holds a newer
+// tombstone (a delete this node had not seen, or a clock ahead of ours),
+// the write goes out once more with a stamp above it: a PUT that follows a
+// DELETE stores the object again.
 func (n *Node) Put(ctx context.Context, oid api.OID, p *payload, level api.Consistency) (api.Receipt, error) {
 	if n.fenced.Load() {
 		return api.Receipt{}, fmt.Errorf("%w: this node's generation is fenced; it coordinates no writes", api.ErrNotReady)
 	}
-	return retryStale(ctx, n, func() (api.Receipt, error) { return n.putOnce(ctx, oid, p, level) })
+	return retrySuperseded(ctx, n, func(stamp api.Stamp) (api.Receipt, error) {
+		return n.putOnce(ctx, oid, p, level, stamp)
+	})
 }
 
-func (n *Node) putOnce(ctx context.Context, oid api.OID, p *payload, level api.Consistency) (api.Receipt, error) {
+// retrySuperseded runs a stamped write (a put or a delete) with a new
+// stamp, and once more above the stamp a replica answered "superseded"
+// with; each try is retried on a stale ring.
+func retrySuperseded[T any](ctx context.Context, n *Node, f func(api.Stamp) (T, error)) (T, error) {
+	stamp := n.clock.now()
+	v, err := retryStale(ctx, n, func() (T, error) { return f(stamp) })
+	if st, ok := errors.AsType[supersededError](err); ok {
+		n.clock.observe(st.stamp)
+		stamp = n.clock.now()
+		v, err = retryStale(ctx, n, func() (T, error) { return f(stamp) })
+	}
+	return v, err
+}
+
+// supersededError marks a write that missed its quorum because replicas
+// hold a newer stamp (the highest is stamp).
+type supersededError struct {
+	error
+	stamp api.Stamp
+}
+
+func (e supersededError) Unwrap() error { return e.error }
+
+// writeTally collects the answers of a fanned-out write until the level is
+// met or can no longer be.
+type writeTally struct {
+	acked, failed []string
+	created       bool      // some replica stored a new copy (put) or removed one (delete)
+	stale         bool      // some replica refused the ring as stale
+	superseded    api.Stamp // the highest stamp a replica refused the write with
+}
+
+func (n *Node) tally(oid api.OID, what string, results <-chan replicaResult, targets int, down []string, need int) writeTally {
+	t := writeTally{failed: slices.Clone(down)}
+	for got := 0; got < targets; got++ {
+		res := <-results
+		if res.err != nil {
+			t.stale = t.stale || errors.Is(res.err, api.ErrStaleRing)
+			if errors.Is(res.err, api.ErrSuperseded) {
+				t.superseded = max(t.superseded, res.stamp, stampOf(res.err))
+			}
+			t.failed = append(t.failed, res.node.ID)
+			n.logger.Warn("replica "+what+" failed", "oid", oid, "replica", res.node.ID, "err", res.err)
+		} else {
+			t.acked = append(t.acked, res.node.ID)
+			t.created = t.created || res.created
+		}
+		if len(t.acked) >= need || targets+len(down)-len(t.failed) < need {
+			break
+		}
+	}
+	return t
+}
+
+// err is the tally's verdict: nil when need replicas acknowledged.
+func (t writeTally) err(level api.Consistency, need, replicas int) error {
+	if len(t.acked) >= need {
+		return nil
+	}
+	err := fmt.Errorf("%w: %d of %d replicas acknowledged, %d failed or down %v, %d still writing; consistency %s needs %d",
+		api.ErrQuorumNotReached, len(t.acked), replicas, len(t.failed), t.failed,
+		replicas-len(t.acked)-len(t.failed), level, need)
+	switch {
+	case t.superseded != 0:
+		return supersededError{err, t.superseded}
+	case t.stale:
+		return staleRingError{err}
+	}
+	return err
+}
+
+func (n *Node) putOnce(ctx context.Context, oid api.OID, p *payload, level api.Consistency, stamp api.Stamp) (api.Receipt, error) {
 	v, targets, down, need, err := n.writePlacement(oid, level)
 	if err != nil {
 		return api.Receipt{}, err
@@ -143,7 +220,7 @@ func (n *Node) putOnce(ctx context.Context, oid api.OID, p *payload, level api.C
 	p.hold(len(targets))
 	results := n.fanOut(targets, func(rn ring.Node) replicaResult {
 		defer p.release()
-		res := n.putReplica(ctx, rn, oid, p, v.ring.Revision())
+		res := n.putReplica(ctx, rn, oid, p, v.ring.Revision(), stamp)
 		if hintable(res.err) {
 			n.hint(rn.ID, oid) // also when the reply has already gone out
 		}
@@ -152,34 +229,16 @@ func (n *Node) putOnce(ctx context.Context, oid api.OID, p *payload, level api.C
 	for _, id := range down {
 		n.hint(id, oid)
 	}
-	rec := api.Receipt{OID: oid.String(), Size: p.size, Consistency: level, Required: need, RingRevision: v.ring.Revision(), Failed: down}
-	var stale bool
-	for got := 0; got < len(targets); got++ {
-		res := <-results
-		if res.err != nil {
-			stale = stale || errors.Is(res.err, api.ErrStaleRing)
-			rec.Failed = append(rec.Failed, res.node.ID)
-			n.logger.Warn("replica write failed", "oid", oid, "replica", res.node.ID, "err", res.err)
-		} else {
-			rec.Acked = append(rec.Acked, res.node.ID)
-			rec.Created = rec.Created || res.created
-		}
-		if len(rec.Acked) >= need || len(targets)+len(down)-len(rec.Failed) < need {
-			break
-		}
-	}
-	if len(rec.Acked) < need {
-		err := fmt.Errorf("%w: %d of %d replicas acknowledged, %d failed or down %v, %d still writing; consistency %s needs %d",
-			api.ErrQuorumNotReached, len(rec.Acked), len(targets)+len(down), len(rec.Failed), rec.Failed,
-			len(targets)+len(down)-len(rec.Acked)-len(rec.Failed), level, need)
-		if stale {
-			err = staleRingError{err}
-		}
+	t := n.tally(oid, "write", results, len(targets), down, need)
+	if err := t.err(level, need, len(targets)+len(down)); err != nil {
 		return api.Receipt{}, err
 	}
-	rec.Pending = pendingOf(targets, rec.Acked, rec.Failed)
-	rec.Degraded = len(rec.Acked) < v.ring.ReplicationFactor()
-	return rec, nil
+	return api.Receipt{
+		OID: oid.String(), Size: p.size, Consistency: level, Required: need, RingRevision: v.ring.Revision(),
+		Created: t.created, Acked: t.acked, Failed: t.failed,
+		Pending:  pendingOf(targets, t.acked, t.failed),
+		Degraded: len(t.acked) < v.ring.ReplicationFactor(),
+	}, nil
 }
 
 func pendingOf(replicas []ring.Node, acked, failed []string) []string {
@@ -193,18 +252,30 @@ func pendingOf(replicas []ring.Node, acked, failed []string) []string {
 }
 
 // readPlacement returns the replicas a read may ask, in the order it asks
-// them (this node first, then ring order, peers with an open breaker last),
-// and how many definitive answers the level needs. During a drain the read
-// set is both placements: the old owners and the new.
-func (n *Node) readPlacement(oid api.OID, level api.Consistency) (int64, []ring.Node, int, error) {
+// them (this node first, then ring order, then the owners under the
+// previous ring, peers with an open breaker last), and how many definitive
+// answers the level needs. During a drain the read set is both placements:
+// the old owners and the new; after a ring change, the former owners still
+// in the ring come after the current ones (they keep their copies until the
+// new owners confirm theirs, shed.go).
+func (n *Node) readPlacement(oid api.OID, level api.Consistency) (int64, []ring.Node, []ring.Node, int, error) {
 	v := n.view.Load()
 	if v.ring == nil {
-		return 0, nil, 0, fmt.Errorf("%w: no ring yet", api.ErrNotReady)
+		return 0, nil, nil, 0, fmt.Errorf("%w: no ring yet", api.ErrNotReady)
 	}
 	key := []byte(oid.String())
 	need := level.Required(v.ring.ReplicationFactor())
 	var order, last []ring.Node
-	for _, rn := range append(v.ring.Replicas(key), v.write.Replicas(key)...) {
+	candidates := append(v.ring.Replicas(key), v.write.Replicas(key)...)
+	var former []ring.Node // former owners, asked last: they keep a copy until the new owners confirm theirs
+	if v.prev != nil {
+		for _, rn := range v.prev.Replicas(key) {
+			if _, member := v.ring.Node(rn.ID); member && !slices.ContainsFunc(candidates, sameID(rn)) {
+				former = append(former, rn)
+			}
+		}
+	}
+	for _, rn := range candidates {
 		switch {
 		case !v.state(rn.ID).ReadTarget() || slices.ContainsFunc(order, sameID(rn)) || slices.ContainsFunc(last, sameID(rn)):
 		case rn.ID == n.cfg.ID:
@@ -216,11 +287,16 @@ func (n *Node) readPlacement(oid api.OID, level api.Consistency) (int64, []ring.
 		}
 	}
 	order = append(order, last...)
-	if len(order) < need {
-		return 0, nil, 0, staleIfSmall(v.ring, need, fmt.Errorf("%w: consistency %s needs %d replicas, %d are readable",
-			api.ErrQuorumNotReached, level, need, len(order)))
+	for _, rn := range former {
+		if v.state(rn.ID).ReadTarget() {
+			order = append(order, rn)
+		}
 	}
-	return v.ring.Revision(), order, need, nil
+	if len(order)-len(former) < need {
+		return 0, nil, nil, 0, staleIfSmall(v.ring, need, fmt.Errorf("%w: consistency %s needs %d replicas, %d are readable",
+			api.ErrQuorumNotReached, level, need, len(order)-len(former)))
+	}
+	return v.ring.Revision(), order, former, need, nil
 }
 
 func sameID(a ring.Node) func(ring.Node) bool { return func(b ring.Node) bool { return a.ID == b.ID } }
@@ -252,14 +328,17 @@ func (n *Node) Get(ctx context.Context, oid api.OID, level api.Consistency) (*pa
 		})
 	})
 	if err != nil {
+		if st := stampOf(err); st != 0 && errors.Is(err, api.ErrNotFound) {
+			n.repairTombstone(oid, st, res.lacking)
+		}
 		return nil, err
 	}
 	if res.obj != nil {
-		n.readRepair(oid, res.obj, res.lacking)
+		n.readRepair(oid, res.obj, res.lacking, res.stamp)
 		return res.obj, nil
 	}
 	if body := n.getReplica(ctx, res.node, oid, n.Ring().Revision()); body.err == nil {
-		n.readRepair(oid, body.obj, res.lacking)
+		n.readRepair(oid, body.obj, res.lacking, res.stamp)
 		return body.obj, nil
 	}
 	res, err = retryStale(ctx, n, func() (replicaResult, error) {
@@ -279,17 +358,24 @@ func (n *Node) Head(ctx context.Context, oid api.OID, level api.Consistency) (in
 	return res.size, err
 }
 
-// readOutcome accumulates the answers of one read.
+// readOutcome accumulates the answers of one read. Copies and tombstones
+// both count as answers; the verdict goes to the higher stamp, a tie to
+// the tombstone (store/tombstone.go).
 type readOutcome struct {
 	found     *replicaResult
 	missing   []ring.Node // replicas that said they have no (intact) copy
+	holders   []ring.Node // replicas that have a copy
+	deleted   []ring.Node // replicas that have a tombstone
+	live      api.Stamp   // the highest stamp of a copy
+	tomb      api.Stamp   // the highest stamp of a tombstone
 	answers   int
 	failed    []string
 	staleSeen bool
+	former    []ring.Node // owners under the previous ring only: a copy there counts, an absence does not
 }
 
 func (n *Node) read(oid api.OID, level api.Consistency, call func(ring.Node, int64) replicaResult) (replicaResult, error) {
-	rev, order, need, err := n.readPlacement(oid, level)
+	rev, order, former, need, err := n.readPlacement(oid, level)
 	if err != nil {
 		return replicaResult{}, err
 	}
@@ -306,13 +392,12 @@ func (n *Node) read(oid api.OID, level api.Consistency, call func(ring.Node, int
 	}
 	hedge := time.NewTimer(n.cfg.HedgeDelay)
 	defer hedge.Stop()
-	var out readOutcome
+	out := readOutcome{former: former}
 	for returned < launched {
 		select {
 		case res := <-results:
 			returned++
-			out.record(res, n)
-			if !res.definitive() {
+			if !out.record(res, n) {
 				next()
 			}
 		case <-hedge.C:
@@ -330,14 +415,21 @@ func (n *Node) read(oid api.OID, level api.Consistency, call func(ring.Node, int
 		}
 	}
 	n.drain(results, launched-returned)
-	return out.verdict(oid, level, need, len(order))
+	return out.verdict(oid, level, need, len(order)-len(former))
 }
 
 func (o *readOutcome) verdict(oid api.OID, level api.Consistency, need, asked int) (replicaResult, error) {
 	switch {
+	case o.answers >= need && len(o.deleted) > 0 && o.tomb >= o.live:
+		if o.found != nil {
+			o.found.discard()
+		}
+		// lacking: the copies the tombstone should replace.
+		err := fmt.Errorf("%w: %s was deleted (%d of %d replicas answered)", api.ErrNotFound, oid, o.answers, asked)
+		return replicaResult{lacking: o.holders}, &stampedError{err: err, stamp: o.tomb}
 	case o.answers >= need && o.found != nil:
 		r := *o.found
-		r.lacking = o.missing
+		r.lacking, r.stamp = append(o.missing, o.deleted...), o.live
 		return r, nil
 	case o.answers >= need:
 		return replicaResult{}, fmt.Errorf("%w: %s (%d of %d replicas answered)", api.ErrNotFound, oid, o.answers, asked)
@@ -353,7 +445,15 @@ func (o *readOutcome) verdict(oid api.OID, level api.Consistency, need, asked in
 	return replicaResult{}, err
 }
 
-func (o *readOutcome) record(res replicaResult, n *Node) {
+// record adds one replica's answer and reports whether it counts toward
+// the level.
+func (o *readOutcome) record(res replicaResult, n *Node) bool {
+	switch {
+	case res.err == nil:
+		o.holders, o.live = append(o.holders, res.node), max(o.live, res.stamp)
+	case errors.Is(res.err, api.ErrDeleted):
+		o.deleted, o.tomb = append(o.deleted, res.node), max(o.tomb, res.stamp)
+	}
 	switch {
 	case res.err == nil && (o.found == nil || o.found.obj == nil && res.obj != nil):
 		o.found = &res // prefer an answer that carries the bytes
@@ -364,12 +464,17 @@ func (o *readOutcome) record(res replicaResult, n *Node) {
 		o.failed = append(o.failed, res.node.ID)
 		n.logger.Warn("replica read failed", "replica", res.node.ID, "err", res.err)
 	}
-	if res.definitive() {
-		o.answers++
+	if slices.ContainsFunc(o.former, sameID(res.node)) && res.err != nil {
+		return false // a former owner that shed its copy (or never had it) settles nothing
 	}
 	if errors.Is(res.err, api.ErrNotFound) {
 		o.missing = append(o.missing, res.node)
 	}
+	if res.definitive() {
+		o.answers++
+		return true
+	}
+	return false
 }
 
 // drain releases, in the background, the copies of replicas that answer
@@ -396,7 +501,7 @@ func (n *Node) drain(results <-chan replicaResult, left int) {
 // counted in n.inflight, so Close waits for them. Only small objects are
 // repaired this way: a large one lives in a spool file whose lifetime is the
 // reader's, and is left to background repair.
-func (n *Node) readRepair(oid api.OID, p *payload, lacking []ring.Node) {
+func (n *Node) readRepair(oid api.OID, p *payload, lacking []ring.Node, stamp api.Stamp) {
 	if p.file != nil {
 		return
 	}
@@ -409,7 +514,7 @@ func (n *Node) readRepair(oid api.OID, p *payload, lacking []ring.Node) {
 		go func() {
 			defer n.inflight.Done()
 			defer p.release()
-			res := n.putReplica(withRequestID(n.life, "read-repair"), rn, oid, p, r.Revision())
+			res := n.putReplica(withRequestID(n.life, "read-repair"), rn, oid, p, r.Revision(), stamp)
 			n.metrics.readRepairs.WithLabelValues(outcomeWord(res.err)).Inc()
 			if res.err != nil {
 				n.logger.Warn("read repair failed", "oid", oid, "replica", rn.ID, "err", res.err)

@@ -2,6 +2,7 @@ package datanode
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/stratum-store/stratum/api"
@@ -18,16 +19,18 @@ func (n *Node) startDrain() {
 }
 
 // runDrain repeats drain passes until one finds every local object with N
-// copies on the write placement, then records the node as drained, which
-// makes its removal safe. A minimal mover: the convergence work (throttling,
-// progress, priorities) builds on it.
+// copies on the write placement, then sheds its copies (each removed once
+// its N owners confirm theirs, shed.go) and, when none is left, records
+// the node as drained, which makes its removal safe.
 func (n *Node) runDrain(ctx context.Context) {
 	for n.holdWhilePaused(ctx) {
 		copied, short, err := n.drainPass(ctx)
 		n.logger.Info("drain pass", "copied", copied, "short", short, "err", err)
 		if err == nil && short == 0 {
-			if err := n.cfg.Control.MarkDrained(ctx, n.cfg.ID, n.generation); err == nil {
-				n.logger.Info("drained: every object has its copies elsewhere")
+			if _, kept, err := n.shedRound(ctx); err != nil || kept > 0 {
+				n.logger.Info("drain: copies not yet confirmed elsewhere", "kept", kept, "err", err)
+			} else if err := n.cfg.Control.MarkDrained(ctx, n.cfg.ID, n.generation); err == nil {
+				n.logger.Info("drained: every object has its copies elsewhere, and none is left here")
 				return
 			}
 		}
@@ -69,12 +72,22 @@ func (n *Node) drainObject(ctx context.Context, oid api.OID) (copied int, ok boo
 	return copied, ok
 }
 
+// copyTo sends the local copy of oid, with its stamp, to t. A copy deleted
+// here meanwhile, or refused by t for a newer tombstone, needs no copy:
+// that is success.
 func (n *Node) copyTo(ctx context.Context, t ring.Node, oid api.OID, rev int64) error {
 	p, err := n.storeGet(ctx, oid)
+	if errors.Is(err, api.ErrDeleted) {
+		return nil
+	}
 	if err != nil {
 		return err
 	}
 	p.hold(1)
 	defer p.release()
-	return n.putReplica(ctx, t, oid, p, rev).err
+	err = n.putReplica(ctx, t, oid, p, rev, p.stamp).err
+	if errors.Is(err, api.ErrSuperseded) {
+		return nil
+	}
+	return err
 }

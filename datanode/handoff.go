@@ -66,7 +66,7 @@ func hintable(err error) bool {
 	if re, ok := errors.AsType[*api.RemoteError](err); ok {
 		return re.Status >= 500
 	}
-	for _, refused := range []error{api.ErrStaleRing, api.ErrStaleGeneration, api.ErrBadRequest, api.ErrDigestMismatch, api.ErrTooLarge, api.ErrNotReady} {
+	for _, refused := range []error{api.ErrStaleRing, api.ErrStaleGeneration, api.ErrBadRequest, api.ErrDigestMismatch, api.ErrTooLarge, api.ErrNotReady, api.ErrSuperseded} {
 		if errors.Is(err, refused) {
 			return false
 		}
@@ -114,32 +114,39 @@ func (n *Node) deliverHints(ctx context.Context, peer string, pace time.Duration
 	}
 }
 
-// deliverHint sends oid to rn and removes the hint on success. A hint whose
-// peer no longer owns the object, or whose object a quorum read finds
-// nowhere (its write failed everywhere), is removed undelivered; one whose
-// object cannot be read now is kept, and nil is returned: only a failed
-// send is an error.
+// deliverHint brings rn up to date on oid and removes the hint on success:
+// it sends the copy (with its stamp) or, if the object was deleted, the
+// tombstone, whichever the local store or else a quorum read finds. A
+// hint whose peer no longer owns the object, or whose object a quorum read
+// finds nowhere (its write failed everywhere), is removed undelivered; one
+// whose object cannot be read now is kept, and nil is returned: only a
+// failed send is an error. A peer that holds something newer counts as
+// delivered.
 func (n *Node) deliverHint(ctx context.Context, rn ring.Node, oid api.OID) error {
 	r := n.Ring()
 	if !r.Owns(rn.ID, []byte(oid.String())) {
 		return n.hints.Remove(rn.ID, oid)
 	}
 	p, err := n.storeGet(ctx, oid)
-	if err != nil {
+	if err != nil && !errors.Is(err, api.ErrDeleted) {
 		p, err = n.Get(ctx, oid, api.Quorum)
 	}
-	if errors.Is(err, api.ErrNotFound) {
+	var res replicaResult
+	switch tomb := stampOf(err); {
+	case tomb != 0 && (errors.Is(err, api.ErrDeleted) || errors.Is(err, api.ErrNotFound)):
+		res = n.deleteReplica(ctx, rn, oid, tomb, r.Revision())
+	case errors.Is(err, api.ErrNotFound):
 		n.logger.Warn("hinted object found nowhere; hint dropped", "peer", rn.ID, "oid", oid)
 		return n.hints.Remove(rn.ID, oid)
-	}
-	if err != nil {
+	case err != nil:
 		n.logger.Warn("hinted object not readable now; hint kept", "peer", rn.ID, "oid", oid, "err", err)
 		return nil
+	default:
+		p.hold(1)
+		res = n.putReplica(ctx, rn, oid, p, r.Revision(), p.stamp)
+		p.release()
 	}
-	p.hold(1)
-	res := n.putReplica(ctx, rn, oid, p, r.Revision())
-	p.release()
-	if res.err != nil {
+	if res.err != nil && !errors.Is(res.err, api.ErrSuperseded) {
 		return res.err
 	}
 	n.metrics.hintsDelivered.Inc()

@@ -12,6 +12,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/stratum-store/stratum/api"
+	"github.com/stratum-store/stratum/datanode/store"
 )
 
 // handleInfo serves the routes that are not about one object: health,
@@ -82,7 +83,7 @@ func (n *Node) Status() api.StatusDoc {
 	doc := api.StatusDoc{Version: 1, ID: n.cfg.ID, Addr: n.self.Addr, Zone: n.cfg.Zone, Generation: n.generation,
 		Ready: n.Ready(), Fenced: n.Fenced(), ControlPlane: n.controlPlaneWord(), Objects: st.Objects, Bytes: st.Bytes,
 		BodyMemory: n.bodies.used.Load(), HintsPending: n.hints.Pending(), HintsDropped: n.hints.Dropped(), HintsExpired: n.hints.Expired(),
-		AEPushed: n.aePushed.Load(), AEPulled: n.aePulled.Load()}
+		AEPushed: n.aePushed.Load(), AEPulled: n.aePulled.Load(), Misplaced: n.shedKept.Load()}
 	if ns := n.aeLastRound.Load(); ns != 0 {
 		t := time.Unix(0, ns).UTC()
 		doc.AELastRound = &t
@@ -189,4 +190,11 @@ func cachedNodes(v *view) []api.NodeStatus {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out
+}
+
+// LocalEntry returns what this node's own store holds for oid (a copy with
+// its stamp, a tombstone, or store.ErrNotFound) without asking any peer:
+// for tests and diagnostics.
+func (n *Node) LocalEntry(ctx context.Context, oid api.OID) (store.Entry, error) {
+	return n.store.Meta(ctx, oid)
 }

@@ -17,22 +17,24 @@ import (
 // global registry: several nodes can share a process). GET /metrics serves
 // them.
 type metrics struct {
-	reg            *prometheus.Registry
-	requests       *prometheus.CounterVec
-	latency        *prometheus.HistogramVec
-	quorumFailures *prometheus.CounterVec
-	replicaLatency *prometheus.HistogramVec
-	readRepairs    *prometheus.CounterVec
-	scrubbed       prometheus.Counter
-	scrubbedBytes  prometheus.Counter
-	scrubDamaged   prometheus.Counter
-	scrubRepaired  prometheus.Counter
-	refTxns        *prometheus.CounterVec
-	hintsDelivered prometheus.Counter
-	aeObjects      *prometheus.CounterVec
-	aeRounds       prometheus.Counter
-	aeBytes        *prometheus.CounterVec
-	handler        fasthttp.RequestHandler
+	reg               *prometheus.Registry
+	requests          *prometheus.CounterVec
+	latency           *prometheus.HistogramVec
+	quorumFailures    *prometheus.CounterVec
+	replicaLatency    *prometheus.HistogramVec
+	readRepairs       *prometheus.CounterVec
+	scrubbed          prometheus.Counter
+	scrubbedBytes     prometheus.Counter
+	scrubDamaged      prometheus.Counter
+	scrubRepaired     prometheus.Counter
+	refTxns           *prometheus.CounterVec
+	hintsDelivered    prometheus.Counter
+	aeObjects         *prometheus.CounterVec
+	aeRounds          prometheus.Counter
+	deletes           *prometheus.CounterVec
+	tombstonesExpired prometheus.Counter
+	aeBytes           *prometheus.CounterVec
+	handler           fasthttp.RequestHandler
 }
 
 func newMetrics(n *Node) *metrics {
@@ -65,6 +67,8 @@ func newMetrics(n *Node) *metrics {
 	m.aeObjects = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "stratum_antientropy_objects_total", Help: "Objects anti-entropy copied to (push) or from (pull) a peer.",
 	}, []string{"direction"})
+	m.deletes = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "stratum_deletes_total", Help: "Object deletes coordinated by this node, by outcome (acked, failed)."}, []string{"outcome"})
+	m.tombstonesExpired = prometheus.NewCounter(prometheus.CounterOpts{Name: "stratum_tombstones_expired_total", Help: "Tombstones removed after TombstoneGrace."})
 	m.aeRounds = prometheus.NewCounter(prometheus.CounterOpts{Name: "stratum_antientropy_rounds_total", Help: "Anti-entropy rounds completed."})
 	m.aeBytes = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "stratum_antientropy_bytes_total", Help: "Bytes of the objects anti-entropy (and so rebalancing and downtime recovery) copied, by direction.",
@@ -94,7 +98,7 @@ func newMetrics(n *Node) *metrics {
 	gauge("stratum_under_replicated_objects", "Objects the current or last anti-entropy round of this node found missing on it or a peer and has not copied yet.",
 		func() float64 { return float64(n.repair.progress().Remaining) })
 	gauge("stratum_repair_paused", "1 while repair and rebalancing are paused cluster-wide.", func() float64 { return b2f(n.repair.paused.Load()) })
-	m.reg.MustRegister(m.requests, m.latency, m.quorumFailures, m.replicaLatency, m.readRepairs, m.scrubbed, m.scrubDamaged, m.scrubRepaired, m.refTxns, m.hintsDelivered, m.aeObjects, m.aeRounds, m.aeBytes, m.scrubbedBytes, breakerCollector{n})
+	m.reg.MustRegister(m.requests, m.latency, m.quorumFailures, m.replicaLatency, m.readRepairs, m.scrubbed, m.scrubDamaged, m.scrubRepaired, m.refTxns, m.hintsDelivered, m.aeObjects, m.aeRounds, m.deletes, m.tombstonesExpired, m.aeBytes, m.scrubbedBytes, breakerCollector{n})
 	m.handler = fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}))
 	return m
 }

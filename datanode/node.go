@@ -29,6 +29,7 @@ type Node struct {
 	self       ring.Node
 
 	store    *store.Store
+	clock    *stampClock  // stamps of writes and deletes; running time (stamps.go)
 	hints    *hints.Queue // hinted handoffs this node coordinated (handoff.go)
 	refs     *refs
 	spoolDir string
@@ -51,6 +52,7 @@ type Node struct {
 	aePushed    atomic.Int64
 	aePulled    atomic.Int64
 	aeLastRound atomic.Int64
+	shedKept    atomic.Int64 // copies placed elsewhere still held after the last shed round (shed.go)
 	repair      repairState
 	lastScrub   atomic.Int64  // unix nanoseconds the last complete scrub pass ended
 	downtime    atomic.Int64  // nanoseconds away before this start (recovery.go)
@@ -130,6 +132,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	n.goLoop(func() { n.watchMembers(lctx) })
 	n.goLoop(func() { n.keepRegistered(lctx) })
 	n.goLoop(func() { n.scrubLoop(lctx) })
+	n.goLoop(func() { n.tombstoneLoop(lctx) })
 	n.goLoop(func() { n.handoffLoop(lctx) })
 	n.goLoop(func() { n.antiEntropyLoop(lctx) })
 	n.goLoop(func() { n.recoveryLoop(lctx) })
@@ -148,6 +151,7 @@ func (n *Node) openStore() error {
 		return fmt.Errorf("datanode: open store: %w", err)
 	}
 	n.store = st
+	n.clock = newStampClock(n.cfg.Clock, n.cfg.Store.Dir)
 	n.spoolDir = filepath.Join(n.cfg.Store.Dir, "spool")
 	if err := os.RemoveAll(n.spoolDir); err != nil {
 		return fmt.Errorf("datanode: clean spool: %w", err)

@@ -11,7 +11,7 @@ import (
 	"github.com/stratum-store/stratum/api"
 )
 
-// handleObject serves the public object API: PUT, GET and HEAD of
+// handleObject serves the public object API: PUT, GET, HEAD and DELETE of
 // /v1/objects/{oid}, coordinated across the object's replicas.
 func (n *Node) handleObject(ctx *fasthttp.RequestCtx, oid api.OID) error {
 	rctx := n.requestContext(ctx)
@@ -37,8 +37,16 @@ func (n *Node) handleObject(ctx *fasthttp.RequestCtx, oid api.OID) error {
 		ctx.Response.Header.SetContentLength(int(size))
 		return nil
 	}
-	ctx.Response.Header.Set("Allow", "PUT, GET, HEAD")
-	return fmt.Errorf("%w: %s on an object; use PUT, GET or HEAD", api.ErrMethodNotAllowed, ctx.Method())
+	if ctx.IsDelete() {
+		rec, err := n.Delete(rctx, oid, level)
+		if err != nil {
+			n.countQuorumFailure("delete", err)
+			return err
+		}
+		return n.writeJSON(ctx, fasthttp.StatusOK, rec)
+	}
+	ctx.Response.Header.Set("Allow", "PUT, GET, HEAD, DELETE")
+	return fmt.Errorf("%w: %s on an object; use PUT, GET, HEAD or DELETE", api.ErrMethodNotAllowed, ctx.Method())
 }
 
 func (n *Node) handlePut(ctx *fasthttp.RequestCtx, rctx context.Context, oid api.OID, level api.Consistency) error {

@@ -14,11 +14,12 @@ import (
 // unlinked spool file when large. Many readers may read it at once (each gets
 // its own SectionReader over ReadAt); release it once, after the last reader.
 type payload struct {
-	data []byte
-	file *os.File
-	size int64
-	refs atomic.Int32
-	free func() // if set, runs after the last release (returns budgeted memory)
+	data  []byte
+	file  *os.File
+	size  int64
+	stamp api.Stamp // the copy's stamp when read from a store
+	refs  atomic.Int32
+	free  func() // if set, runs after the last release (returns budgeted memory)
 }
 
 // reader returns a fresh reader over the whole payload.

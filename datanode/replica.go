@@ -25,16 +25,19 @@ const (
 // when the replica is this node, and the handlers a peer serves under
 // api.PathReplicas.
 
-func (n *Node) putReplica(ctx context.Context, rn ring.Node, oid api.OID, p *payload, rev int64) replicaResult {
+// putReplica writes the copy p to rn with the write's stamp.
+func (n *Node) putReplica(ctx context.Context, rn ring.Node, oid api.OID, p *payload, rev int64, stamp api.Stamp) replicaResult {
 	res := replicaResult{node: rn}
 	if rn.ID == n.cfg.ID {
-		res.created, res.err = n.storePut(ctx, oid, p)
+		res.created, res.err = n.storePut(ctx, oid, p, stamp)
+		res.err = storeError(res.err)
 		return res
 	}
 	if p.file == nil {
-		return n.coalesce.put(ctx, rn, rev, oid, p.data)
+		return n.coalesce.put(ctx, rn, rev, oid, p.data, stamp)
 	}
 	req := n.newReplicaRequest(ctx, fasthttp.MethodPut, rn.Addr, oid, rev)
+	req.Header.Set(api.HeaderStamp, stamp.String())
 	defer fasthttp.ReleaseRequest(req)
 	resp := fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseResponse(resp)
@@ -43,16 +46,16 @@ func (n *Node) putReplica(ctx context.Context, rn ring.Node, oid api.OID, p *pay
 	} else {
 		req.SetBodyRaw(p.data)
 	}
-	res.err = n.do(rn.Addr, req, resp, n.cfg.peerTimeout(p.size), p.file == nil)
+	res.err = withPeerStamp(n.do(rn.Addr, req, resp, n.cfg.peerTimeout(p.size), p.file == nil), resp)
 	res.created = string(resp.Header.Peek(api.HeaderCreated)) == "true"
 	return res
 }
 
-func (n *Node) storePut(ctx context.Context, oid api.OID, p *payload) (bool, error) {
+func (n *Node) storePut(ctx context.Context, oid api.OID, p *payload, stamp api.Stamp) (bool, error) {
 	if p.file != nil {
-		return n.store.PutReader(ctx, oid, p.reader(), p.size)
+		return n.store.PutReaderStamped(ctx, oid, p.reader(), p.size, stamp)
 	}
-	return n.store.Put(ctx, oid, p.data)
+	return n.store.PutStamped(ctx, oid, p.data, stamp)
 }
 
 func (n *Node) getReplica(ctx context.Context, rn ring.Node, oid api.OID, rev int64) replicaResult {
@@ -63,7 +66,9 @@ func (n *Node) getReplica(ctx context.Context, rn ring.Node, oid api.OID, rev in
 		res.obj, res.err = n.fetchRemote(ctx, rn, oid, rev)
 	}
 	if res.obj != nil {
-		res.size = res.obj.size
+		res.size, res.stamp = res.obj.size, res.obj.stamp
+	} else {
+		res.stamp = stampOf(res.err)
 	}
 	return res
 }
@@ -72,15 +77,34 @@ func (n *Node) getReplica(ctx context.Context, rn ring.Node, oid api.OID, rev in
 // while they are spooled, so a copy damaged between the store's check and
 // the read is never served.
 func (n *Node) storeGet(ctx context.Context, oid api.OID) (*payload, error) {
-	obj, err := n.store.Get(ctx, oid)
+	obj, stamp, err := n.localCopy(ctx, oid)
 	if err != nil {
-		return nil, storeError(err)
+		return nil, err
 	}
 	if obj.Body == nil {
-		return &payload{data: obj.Data, size: obj.Size}, nil
+		return &payload{data: obj.Data, size: obj.Size, stamp: stamp}, nil
 	}
 	defer obj.Body.Close()
-	return readPayload(obj.Body, oid, obj.Size, obj.Size, 0, n.spoolDir)
+	p, err := readPayload(obj.Body, oid, obj.Size, obj.Size, 0, n.spoolDir)
+	if p != nil {
+		p.stamp = stamp
+	}
+	return p, err
+}
+
+// localCopy returns the verified local copy of oid and its stamp, or an
+// error in the wire contract's terms (api.ErrDeleted with the tombstone's
+// stamp, api.ErrNotFound, ...).
+func (n *Node) localCopy(ctx context.Context, oid api.OID) (store.Object, api.Stamp, error) {
+	e, err := n.store.Meta(ctx, oid)
+	if err == nil && e.Deleted {
+		err = &store.StampError{Kind: store.ErrDeleted, Stamp: e.Stamp, Deleted: true}
+	}
+	if err != nil {
+		return store.Object{}, 0, storeError(err)
+	}
+	obj, err := n.store.Get(ctx, oid)
+	return obj, e.Stamp, storeError(err)
 }
 
 // inlineMax is the largest copy a replica sends in answer to the first GET;
@@ -107,8 +131,9 @@ func (n *Node) fetchRemoteOnce(ctx context.Context, rn ring.Node, oid api.OID, r
 	defer fasthttp.ReleaseResponse(resp)
 	resp.StreamBody = true
 	if err := n.do(rn.Addr, req, resp, n.cfg.peerTimeout(max), true); err != nil {
-		return nil, 0, err
+		return nil, 0, withPeerStamp(err, resp)
 	}
+	stamp, _ := api.ParseStamp(string(resp.Header.Peek(api.HeaderStamp)))
 	size, err := strconv.ParseInt(string(resp.Header.Peek(headerSize)), 10, 64)
 	if err != nil {
 		return nil, 0, fmt.Errorf("peer %s: bad %s header: %w", rn.ID, headerSize, err)
@@ -117,6 +142,9 @@ func (n *Node) fetchRemoteOnce(ctx context.Context, rn ring.Node, oid api.OID, r
 		return nil, size, nil
 	}
 	p, err := n.readRemoteBody(resp, rn, oid, size)
+	if p != nil {
+		p.stamp = stamp
+	}
 	return p, size, err
 }
 
@@ -136,8 +164,12 @@ func (n *Node) readRemoteBody(resp *fasthttp.Response, rn ring.Node, oid api.OID
 func (n *Node) headReplica(ctx context.Context, rn ring.Node, oid api.OID, rev int64) replicaResult {
 	res := replicaResult{node: rn}
 	if rn.ID == n.cfg.ID {
-		res.size, res.err = n.store.Stat(ctx, oid)
-		res.err = storeError(res.err)
+		var e store.Entry
+		e, res.err = n.store.Meta(ctx, oid)
+		if res.err == nil && e.Deleted {
+			res.err = &store.StampError{Kind: store.ErrDeleted, Stamp: e.Stamp, Deleted: true}
+		}
+		res.size, res.stamp, res.err = e.Size, e.Stamp, storeError(res.err)
 		return res
 	}
 	req := n.newReplicaRequest(ctx, fasthttp.MethodHead, rn.Addr, oid, rev)
@@ -145,7 +177,8 @@ func (n *Node) headReplica(ctx context.Context, rn ring.Node, oid api.OID, rev i
 	resp := fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseResponse(resp)
 	resp.SkipBody = true
-	res.err = n.do(rn.Addr, req, resp, n.cfg.PeerTimeout, true)
+	res.err = withPeerStamp(n.do(rn.Addr, req, resp, n.cfg.PeerTimeout, true), resp)
+	res.stamp, _ = api.ParseStamp(string(resp.Header.Peek(api.HeaderStamp)))
 	if res.err == nil {
 		res.size, res.err = strconv.ParseInt(string(resp.Header.Peek(headerSize)), 10, 64)
 	}
@@ -158,6 +191,10 @@ func storeError(err error) error {
 	switch {
 	case err == nil:
 		return nil
+	case errors.Is(err, store.ErrDeleted):
+		return fmt.Errorf("%w: %w", api.ErrDeleted, err)
+	case errors.Is(err, store.ErrSuperseded):
+		return fmt.Errorf("%w: %w", api.ErrSuperseded, err)
 	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrCorrupt):
 		return fmt.Errorf("%w: %v", api.ErrNotFound, err)
 	case errors.Is(err, store.ErrTooLarge):
@@ -209,12 +246,14 @@ func (n *Node) handleReplica(ctx *fasthttp.RequestCtx, oid api.OID) error {
 	case fasthttp.MethodGet:
 		return n.serveLocal(ctx, oid)
 	case fasthttp.MethodHead:
-		size, err := n.store.Stat(n.life, oid)
+		size, err := n.localStat(ctx, oid)
 		if err != nil {
-			return storeError(err)
+			return err
 		}
 		ctx.Response.Header.Set(headerSize, strconv.FormatInt(size, 10))
 		return nil
+	case fasthttp.MethodDelete:
+		return n.replicaDelete(ctx, oid)
 	}
 	return api.ErrMethodNotAllowed
 }
@@ -229,7 +268,12 @@ func (n *Node) replicaPut(ctx *fasthttp.RequestCtx, oid api.OID) error {
 		return err
 	}
 	defer n.bodies.release(held)
-	created, err := n.store.PutReader(n.requestContext(ctx), oid, n.bodyReader(ctx), size)
+	stamp, err := api.ParseStamp(string(ctx.Request.Header.Peek(api.HeaderStamp)))
+	if err != nil {
+		return err
+	}
+	n.clock.observe(stamp)
+	created, err := n.store.PutReaderStamped(n.requestContext(ctx), oid, n.bodyReader(ctx), size, stamp)
 	if err != nil {
 		return storeError(err)
 	}
@@ -250,9 +294,9 @@ func (n *Node) serveLocal(ctx *fasthttp.RequestCtx, oid api.OID) error {
 	if err != nil {
 		return fmt.Errorf("%w: bad %s", api.ErrBadRequest, queryInlineMax)
 	}
-	size, err := n.store.Stat(n.life, oid)
+	size, err := n.localStat(ctx, oid)
 	if err != nil {
-		return storeError(err)
+		return err
 	}
 	ctx.Response.Header.Set(headerSize, strconv.FormatInt(size, 10))
 	if size > max {
@@ -268,6 +312,55 @@ func (n *Node) serveLocal(ctx *fasthttp.RequestCtx, oid api.OID) error {
 		ctx.SetBody(obj.Data)
 	}
 	return nil
+}
+
+// localStat answers a peer's HEAD or GET with this node's entry: the size
+// (and the stamp, in api.HeaderStamp) of its copy, or 404 deleted with the
+// tombstone's stamp, or 404 not_found.
+func (n *Node) localStat(ctx *fasthttp.RequestCtx, oid api.OID) (int64, error) {
+	e, err := n.store.Meta(n.life, oid)
+	if err == nil && e.Deleted {
+		err = &store.StampError{Kind: store.ErrDeleted, Stamp: e.Stamp, Deleted: true}
+	}
+	if err != nil {
+		return 0, storeError(err)
+	}
+	if e.Stamp != 0 {
+		ctx.Response.Header.Set(api.HeaderStamp, e.Stamp.String())
+	}
+	return e.Size, nil
+}
+
+// stampedError is a peer's error reply that named a stamp (deleted,
+// superseded): what the peer holds.
+type stampedError struct {
+	err   error
+	stamp api.Stamp
+}
+
+func (e *stampedError) Error() string { return e.err.Error() + " (stamp " + e.stamp.String() + ")" }
+func (e *stampedError) Unwrap() error { return e.err }
+
+// withPeerStamp attaches the stamp of a peer's error reply to err.
+func withPeerStamp(err error, resp *fasthttp.Response) error {
+	if err == nil {
+		return nil
+	}
+	st, perr := api.ParseStamp(string(resp.Header.Peek(api.HeaderStamp)))
+	if perr != nil || st == 0 {
+		return err
+	}
+	return &stampedError{err: err, stamp: st}
+}
+
+// stampOf returns the stamp an error names (a local store's or a peer's),
+// or 0.
+func stampOf(err error) api.Stamp {
+	if se, ok := errors.AsType[*stampedError](err); ok {
+		return se.stamp
+	}
+	st, _ := store.StampOf(err)
+	return st
 }
 
 func (n *Node) bodyReader(ctx *fasthttp.RequestCtx) io.Reader {

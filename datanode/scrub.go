@@ -73,7 +73,7 @@ func (n *Node) replaceDamaged(ctx context.Context, oid api.OID) error {
 			continue
 		}
 		p.hold(1)
-		_, err = n.storePut(ctx, oid, p)
+		_, err = n.storePut(ctx, oid, p, p.stamp)
 		p.release()
 		if err == nil {
 			n.metrics.scrubRepaired.Inc()

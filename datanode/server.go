@@ -64,6 +64,8 @@ func (n *Node) handle(ctx *fasthttp.RequestCtx) {
 		err = n.handleReplicaBatch(ctx)
 	case path == api.PathReplicaHas && ctx.IsPost():
 		err = n.handleReplicaHas(ctx)
+	case path == api.PathReplicaDelete && ctx.IsPost():
+		err = n.handleReplicaDelete(ctx)
 	case path == api.PathReplicaGet && ctx.IsPost():
 		err = n.handleReplicaGet(ctx)
 	case path == api.PathAEDigest && ctx.IsPost():
@@ -125,6 +127,9 @@ func (n *Node) writeError(ctx *fasthttp.RequestCtx, err error) {
 	}
 	ctx.Response.Reset()
 	ctx.Response.Header.Set(HeaderErrorCode, code)
+	if st := stampOf(err); st != 0 {
+		ctx.Response.Header.Set(api.HeaderStamp, st.String())
+	}
 	n.logger.Debug("request failed", "request_id", ctx.UserValue(requestIDKey{}), "code", code, "err", err)
 	ctx.Response.Header.Set(api.HeaderNode, n.cfg.ID)
 	if r := n.Ring(); r != nil {

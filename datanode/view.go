@@ -17,6 +17,7 @@ import (
 type view struct {
 	ring    *ring.Ring
 	write   *ring.Ring
+	prev    *ring.Ring // the ring before ring's revision: reads also ask its owners last
 	members map[string]api.Member
 }
 
@@ -69,6 +70,10 @@ func (n *Node) swapView(r *ring.Ring, members map[string]api.Member) {
 	if err != nil {
 		n.logger.Error("view rebuild failed; keeping the previous one", "err", err)
 		return
+	}
+	v.prev = cur.prev
+	if cur.ring != nil && r != cur.ring {
+		v.prev = cur.ring
 	}
 	n.view.Store(v)
 }

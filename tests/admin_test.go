@@ -44,6 +44,22 @@ func TestDrainThenRemove(t *testing.T) {
 		m, _, _ := c.CP.Member(ctxT(t), "n4")
 		return m.State == api.StateDraining && m.Drained
 	})
+	// A drained node holds nothing, and every object has its 3 copies on
+	// the other nodes.
+	if got := c.Nodes[3].Node.Status().Objects; got != 0 {
+		t.Fatalf("drained n4 still holds %d objects; want 0", got)
+	}
+	for _, oid := range oids {
+		copies := 0
+		for i := 0; i < 3; i++ {
+			if local(t, c, i, oid) == "copy" {
+				copies++
+			}
+		}
+		if copies != 3 {
+			t.Fatalf("after the drain %s has %d copies on n1-n3; want 3", oid, copies)
+		}
+	}
 	// While draining, n4 takes no new writes as an owner.
 	for i := 0; i < 10; i++ {
 		rec, err := cl.PutBytes(ctxT(t), randomBytes(int64(5000+i), 100), api.SHA256, api.All)

@@ -274,7 +274,7 @@ func TestReadmeCurlExamples(t *testing.T) {
 	if err != nil {
 		t.Fatalf("README curl block failed: %v\n%s", err, out)
 	}
-	for _, want := range []string{`"created": true`, "hello stratum\n", "HTTP/1.1 200 OK", "Etag: \"", `"ring_revision"`} {
+	for _, want := range []string{`"created": true`, "hello stratum\n", "HTTP/1.1 200 OK", "Etag: \"", `"ring_revision"`, `"existed": true`, "\n404\n"} {
 		if !strings.Contains(string(out), want) {
 			t.Fatalf("README curl block output lacks %q:\n%s", want, out)
 		}

@@ -2,6 +2,8 @@ package tests
 
 import (
 	"errors"
+	"fmt"
+	"maps"
 	"math/rand"
 	"slices"
 	"strings"
@@ -11,18 +13,20 @@ import (
 	"time"
 
 	"github.com/stratum-store/stratum/api"
+	"github.com/stratum-store/stratum/api/client"
 	"github.com/stratum-store/stratum/datanode"
 )
 
-// A fourth node joins a 3-node cluster holding 2,000 objects: anti-entropy
+// A fourth node joins a 3-node cluster holding 5,000 objects: anti-entropy
 // between the new owners copies it its share (about a quarter of all
-// copies), no object is lost, and readers running throughout the move
-// never get a 404 for an acknowledged object.
+// copies), the old owners then delete the copies they no longer own, no
+// object is lost, and readers running throughout the move and the
+// deletions never get a 404 for an acknowledged object.
 func TestJoinMovesAQuarterWithoutLosingReads(t *testing.T) {
 	c := MustStartCluster(t, 3, func(cfg *datanode.Config) {
 		cfg.AntiEntropyInterval, cfg.AntiEntropyRate = 300*time.Millisecond, 100000
 	})
-	objs := putMany(t, c, 0, 2000, api.Quorum)
+	objs := putBatches(t, c, 5000)
 	oids := make([]api.OID, 0, len(objs))
 	for oid := range objs {
 		oids = append(oids, oid)
@@ -35,6 +39,7 @@ func TestJoinMovesAQuarterWithoutLosingReads(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			rng := rand.New(rand.NewSource(int64(r)))
+			clients := []*client.Client{c.Client(0), c.Client(1), c.Client(2)}
 			for {
 				select {
 				case <-stop:
@@ -42,7 +47,7 @@ func TestJoinMovesAQuarterWithoutLosingReads(t *testing.T) {
 				default:
 				}
 				oid := oids[rng.Intn(len(oids))]
-				_, err := c.Client(rng.Intn(3)).GetBytes(ctxT(t), oid, api.Quorum)
+				_, err := clients[rng.Intn(3)].GetBytes(ctxT(t), oid, api.Quorum)
 				reads.Add(1)
 				if errors.Is(err, api.ErrNotFound) {
 					notFound.Add(1)
@@ -67,16 +72,67 @@ func TestJoinMovesAQuarterWithoutLosingReads(t *testing.T) {
 		t.Fatalf("n4 owns %d of %d copies (%.0f%%); want about a quarter", share, 3*len(oids), 100*frac)
 	}
 	Eventually(t, 60*time.Second, "n4 holds its share", func() bool { return c.Nodes[3].Node.Status().Objects == int64(share) })
+	// The old owners shed the copies the ring moved, once n4 confirms it
+	// holds them: N copies in all, each on a node the ring places it on.
+	Eventually(t, 60*time.Second, "old copies shed", func() bool { return totalObjects(c) == int64(3*len(oids)) })
+	for i := range c.Nodes {
+		want := 0
+		for _, oid := range oids {
+			for _, rn := range r.Replicas([]byte(oid.String())) {
+				if rn.ID == c.Nodes[i].ID {
+					want++
+				}
+			}
+		}
+		if got := c.Nodes[i].Node.Status().Objects; got != int64(want) {
+			t.Fatalf("%s holds %d copies after shedding; the ring places %d on it", c.Nodes[i].ID, got, want)
+		}
+	}
 	close(stop)
 	wg.Wait()
 	t.Logf("n4 received its %d copies (%.0f%% of all); %d reads during the move, %d not found",
 		share, 100*float64(share)/float64(3*len(oids)), reads.Load(), notFound.Load())
-	for oid, want := range objs {
-		got, err := c.Client(3).GetBytes(ctxT(t), oid, api.Quorum)
-		if err != nil || string(got) != string(want) {
-			t.Fatalf("after the move %s: %v", oid, err)
+	checkAllReadable(t, c.Client(3), objs)
+}
+
+// checkAllReadable reads every object back at quorum with batch GETs of
+// 1,000 and compares the bytes.
+func checkAllReadable(t *testing.T, cl *client.Client, objs map[api.OID][]byte) {
+	t.Helper()
+	oids := slices.Collect(maps.Keys(objs))
+	for start := 0; start < len(oids); start += 1000 {
+		seen := 0
+		err := cl.GetMany(ctxT(t), oids[start:min(start+1000, len(oids))], api.Quorum, func(oid api.OID, data []byte, err error) {
+			seen++
+			if err != nil || string(data) != string(objs[oid]) {
+				t.Errorf("%s read back: %v", oid, err)
+			}
+		})
+		if err != nil || seen != min(1000, len(oids)-start) {
+			t.Fatalf("batch read at %d: %d objects, %v", start, seen, err)
 		}
 	}
+}
+
+// putBatches stores count small objects at quorum with batch PUTs of 500
+// through node 0 and returns them.
+func putBatches(t *testing.T, c *Cluster, count int) map[api.OID][]byte {
+	t.Helper()
+	objs := map[api.OID][]byte{}
+	for start := 0; start < count; start += 500 {
+		var batch []client.Object
+		for k := start; k < min(start+500, count); k++ {
+			data := []byte(fmt.Sprintf("batch object %d of %s", k, t.Name()))
+			oid, _ := api.Digest(api.SHA1, data)
+			batch = append(batch, client.Object{OID: oid, Data: data})
+			objs[oid] = data
+		}
+		rep, err := c.Client(0).PutBatch(ctxT(t), batch, api.Quorum)
+		if err != nil || rep.Stored != len(batch) {
+			t.Fatalf("batch at %d: stored %d of %d: %v", start, rep.Stored, len(batch), err)
+		}
+	}
+	return objs
 }
 
 // One node is down during 1,000 writes; after it returns every object is on

@@ -25,11 +25,12 @@ import (
 // and partition planner) and data nodes, each a real stratum process, for
 // tests about crashes and pauses.
 type procCluster struct {
-	t     *testing.T
-	bin   string
-	dir   string
-	CP    *controlplane.Client
-	Nodes []*procNode
+	t       *testing.T
+	bin     string
+	dir     string
+	etcdURL string
+	CP      *controlplane.Client
+	Nodes   []*procNode
 	// proxies are the delay proxies in front of the nodes, by ID, when the
 	// cluster was started with them (netClusterConfig.Proxied).
 	proxies map[string]*delayProxy
@@ -47,25 +48,32 @@ type procNode struct {
 func (n *procNode) URL() string { return "http://" + n.Addr }
 
 // startProcCluster starts the processes and waits until all partitions are
-// served.
-func startProcCluster(t *testing.T, nodes, partitions int) *procCluster {
+// served. Data nodes get extra as further flags.
+func startProcCluster(t *testing.T, nodes, partitions int, extra ...string) *procCluster {
 	t.Helper()
 	c := &procCluster{t: t, bin: buildBinary(t), dir: t.TempDir()}
-	clientURL := fmt.Sprintf("http://127.0.0.1:%d", freePort(t))
+	c.etcdURL = fmt.Sprintf("http://127.0.0.1:%d", freePort(t))
 	peerURL := fmt.Sprintf("http://127.0.0.1:%d", freePort(t))
 	startProcess(t, c.bin, "--log-level", "warn", "controlplane", "--name", "cp", "--data-dir", filepath.Join(c.dir, "cp"),
-		"--listen-client-urls", clientURL, "--listen-peer-urls", peerURL, "--initial-cluster", "cp="+peerURL,
+		"--listen-client-urls", c.etcdURL, "--listen-peer-urls", peerURL, "--initial-cluster", "cp="+peerURL,
 		"--suspect-timeout", "1s", "--down-timeout", "3s", "--partitions", fmt.Sprint(partitions), "--plan-interval", "200ms")
-	for i := 1; i <= nodes; i++ {
-		n := &procNode{ID: fmt.Sprintf("n%d", i), Addr: fmt.Sprintf("127.0.0.1:%d", freePort(t)), prog: c.bin}
-		n.Dir = filepath.Join(c.dir, n.ID)
-		n.args = []string{"--log-level", "warn", "datanode", "--id", n.ID, "--listen", n.Addr, "--data-dir", n.Dir,
-			"--etcd", clientURL, "--lease-ttl", "2s", "--detector=false"}
-		c.Nodes = append(c.Nodes, n)
-		c.start(n)
+	for i := 0; i < nodes; i++ {
+		c.addNode(extra...)
 	}
-	c.settle(clientURL, partitions)
+	c.settle(c.etcdURL, partitions)
 	return c
+}
+
+// addNode starts one more data node process (n1, n2, ...) with extra
+// flags, without waiting for it.
+func (c *procCluster) addNode(extra ...string) *procNode {
+	n := &procNode{ID: fmt.Sprintf("n%d", len(c.Nodes)+1), Addr: fmt.Sprintf("127.0.0.1:%d", freePort(c.t)), prog: c.bin}
+	n.Dir = filepath.Join(c.dir, n.ID)
+	n.args = append([]string{"--log-level", "warn", "datanode", "--id", n.ID, "--listen", n.Addr, "--data-dir", n.Dir,
+		"--etcd", c.etcdURL, "--lease-ttl", "2s", "--detector=false"}, extra...)
+	c.Nodes = append(c.Nodes, n)
+	c.start(n)
+	return n
 }
 
 // settle waits until every node is ready, dials etcd at clientURL, and

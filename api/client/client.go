@@ -141,6 +141,18 @@ func (c *Client) Head(ctx context.Context, oid api.OID, level api.Consistency) (
 	return resp.ContentLength, nil
 }
 
+// Delete deletes the object at the given consistency: its copies are
+// replaced by tombstones, and a later Put stores it again.
+func (c *Client) Delete(ctx context.Context, oid api.OID, level api.Consistency) (api.DeleteReceipt, error) {
+	var rec api.DeleteReceipt
+	err := c.routed(ctx, oid, func(base string) (*http.Request, error) {
+		return http.NewRequestWithContext(ctx, http.MethodDelete, c.objectURL(base, oid, level), nil)
+	}, func(resp *http.Response) error {
+		return json.NewDecoder(resp.Body).Decode(&rec)
+	})
+	return rec, err
+}
+
 // Ring returns the ring the endpoint uses.
 func (c *Client) Ring(ctx context.Context) (api.RingDoc, error) {
 	var doc api.RingDoc

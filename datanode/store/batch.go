@@ -13,8 +13,9 @@ import (
 
 // BatchItem is one small object of a PutBatch.
 type BatchItem struct {
-	OID  api.OID
-	Data []byte
+	OID   api.OID
+	Data  []byte
+	Stamp api.Stamp // the write's stamp (tombstone.go); 0 for a plain copy
 }
 
 // BatchResult is one item's outcome: Err is nil when the copy is stored
@@ -54,19 +55,19 @@ func (s *Store) PutBatch(ctx context.Context, items []BatchItem) ([]BatchResult,
 		if out[i].Err != nil || seen[it.OID] {
 			continue
 		}
-		present, err := s.has(it.OID)
+		seen[it.OID] = true
+		w, err := s.planWrite(ctx, b, it.OID, it.Stamp)
 		if err != nil {
 			out[i].Err = err
 			continue
 		}
-		seen[it.OID] = true
-		if present && s.intact(ctx, it.OID) {
+		if !w.store {
 			continue
 		}
 		b.Put(objectKey(it.OID), s.codecs.encodeInline(it.Data))
-		b.Put(sizeKey(it.OID), sizeValue(int64(len(it.Data))))
+		b.Put(sizeKey(it.OID), sizeValue(int64(len(it.Data)), it.Stamp))
 		out[i].Created = true
-		if !present { // a damaged copy being replaced was counted already
+		if !w.present { // a damaged copy being replaced was counted already
 			added, bytes = added+1, bytes+int64(len(it.Data))
 		}
 	}

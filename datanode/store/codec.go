@@ -14,11 +14,17 @@ import (
 // Index keys. Every stored object has exactly two, written in one batch:
 //
 //	o/<oid>  codec byte + payload (see the codec constants)
-//	s/<oid>  uvarint logical size, so Stat and the count at Open never
-//	         touch the object bytes
+//	s/<oid>  uvarint logical size, then (if not 0) the uvarint stamp of
+//	         the newest write, so Stat and the count at Open never touch
+//	         the object bytes
+//
+// and a deleted object has one, instead of those two:
+//
+//	t/<oid>  its tombstone: uvarint stamp, uvarint caller time (tombstone.go)
 const (
 	objectPrefix = "o/"
 	sizePrefix   = "s/"
+	tombPrefix   = "t/"
 )
 
 func objectKey(oid api.OID) []byte { return []byte(objectPrefix + oid.String()) }
@@ -128,7 +134,31 @@ func parseFileEntry(v []byte) (codec byte, size int64, err error) {
 	return v[0], size, err
 }
 
-func sizeValue(size int64) []byte { return binary.AppendUvarint(nil, uint64(size)) }
+// sizeValue is an s/ value: the size, and the stamp unless it is 0 (the
+// format written before stamps existed, which still reads as stamp 0).
+func sizeValue(size int64, stamp api.Stamp) []byte {
+	v := binary.AppendUvarint(nil, uint64(size))
+	if stamp != 0 {
+		v = binary.AppendUvarint(v, uint64(stamp))
+	}
+	return v
+}
+
+// parseSizeEntry decodes an s/ value.
+func parseSizeEntry(v []byte) (int64, api.Stamp, error) {
+	n, k := binary.Uvarint(v)
+	if k <= 0 || n > 1<<62 {
+		return 0, 0, errors.New("malformed size")
+	}
+	if k == len(v) {
+		return int64(n), 0, nil
+	}
+	st, k2 := binary.Uvarint(v[k:])
+	if k2 <= 0 || k+k2 != len(v) {
+		return 0, 0, errors.New("malformed size entry stamp")
+	}
+	return int64(n), api.Stamp(st), nil
+}
 
 // parseSize decodes a uvarint size that must fill v exactly.
 func parseSize(v []byte) (int64, error) {

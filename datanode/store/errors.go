@@ -17,6 +17,12 @@ var (
 	// ErrSizeMismatch: PutReader read a body shorter or longer than the size
 	// it was given.
 	ErrSizeMismatch = errors.New("store: body length differs from declared size")
+	// ErrDeleted: the object has a tombstone here (a *StampError says
+	// its stamp). It also matches ErrNotFound.
+	ErrDeleted = errors.New("store: object deleted")
+	// ErrSuperseded: a write or delete carried a stamp no newer than what
+	// is stored (a *StampError says the stored stamp); nothing was written.
+	ErrSuperseded = errors.New("store: superseded by a newer write or delete")
 	// ErrClosed: the store was closed.
 	ErrClosed = errors.New("store: closed")
 )

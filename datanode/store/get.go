@@ -42,6 +42,9 @@ func (s *Store) intact(ctx context.Context, oid api.OID) bool {
 func (s *Store) get(ctx context.Context, oid api.OID) (Object, error) {
 	v, err := s.db.Get(objectKey(oid), nil)
 	if err != nil {
+		if st, deleted, terr := s.tombstone(oid); terr == nil && deleted {
+			return Object{}, &StampError{Kind: ErrDeleted, Stamp: st, Deleted: true}
+		}
 		return Object{}, s.indexError("get", oid, err)
 	}
 	if len(v) == 0 {

@@ -74,7 +74,7 @@ func (s *Store) countObjects() error {
 	defer it.Release()
 	var n, bytes int64
 	for it.Next() {
-		size, err := parseSize(it.Value())
+		size, _, err := parseSizeEntry(it.Value())
 		if err != nil {
 			s.log.Error("malformed size entry; not counted", "key", string(it.Key()), "err", err)
 			continue
@@ -150,12 +150,16 @@ func (s *Store) sweepFile(oid api.OID) error {
 // zstd or raw, and removes it otherwise.
 func (s *Store) adopt(oid api.OID) error {
 	path := s.paths.objectPath(oid)
+	if _, deleted, err := s.tombstone(oid); err != nil || deleted {
+		s.log.Warn("removing object file of a deleted object", "oid", oid.String())
+		return removeIfPresent(path)
+	}
 	var errs []error
 	for _, codec := range []byte{codecFileZstd, codecFileRaw} {
 		size, err := s.measure(path, oid, codec)
 		if err == nil {
 			s.log.Warn("indexing verified object file that had no index entry", "oid", oid.String(), "size", size)
-			_, err = s.commit(oid, size, fileEntry(codec, size), nil)
+			_, err = s.commit(oid, size, 0, fileEntry(codec, size), nil)
 			return err
 		}
 		errs = append(errs, err)

@@ -16,20 +16,23 @@ import (
 
 // putLarge streams an object above LargeThreshold into a temp file while
 // hashing it, verifies it, makes it durable and commits it.
-func (s *Store) putLarge(ctx context.Context, oid api.OID, r io.Reader, size int64) (bool, error) {
+func (s *Store) putLarge(ctx context.Context, oid api.OID, r io.Reader, size int64, stamp api.Stamp) (bool, error) {
 	present, err := s.has(oid)
 	if err != nil {
 		return false, err
 	}
 	if present && s.intact(ctx, oid) {
-		return false, s.verifyOnly(ctx, oid, r, size)
+		if err := s.verifyOnly(ctx, oid, r, size); err != nil {
+			return false, err
+		}
+		return s.commit(oid, size, stamp, nil, nil) // raises the stamp, stores nothing
 	}
 	tmp, codec, err := s.spool(ctx, oid, r, size)
 	if err != nil {
 		return false, fmt.Errorf("store: put %s: %w", oid, err)
 	}
 	placed := false
-	created, err := s.commit(oid, size, fileEntry(codec, size), func() error {
+	created, err := s.commit(oid, size, stamp, fileEntry(codec, size), func() error {
 		if err := s.place(tmp, oid); err != nil {
 			return fmt.Errorf("store: put %s: %w", oid, err)
 		}

@@ -21,6 +21,14 @@ const chunkSize = 256 << 10
 // stored. created is false when a copy was already present. Put returns
 // only after the copy is durable, unless Config.NoSync.
 func (s *Store) Put(ctx context.Context, oid api.OID, data []byte) (created bool, err error) {
+	return s.PutStamped(ctx, oid, data, 0)
+}
+
+// PutStamped is Put with the write's stamp (tombstone.go): over a
+// tombstone with a stamp at least as high it stores nothing and fails with
+// a *StampError wrapping ErrSuperseded; over an intact copy it raises the
+// copy's stamp.
+func (s *Store) PutStamped(ctx context.Context, oid api.OID, data []byte, stamp api.Stamp) (created bool, err error) {
 	end, err := s.begin(ctx, oid)
 	if err != nil {
 		return false, err
@@ -31,9 +39,9 @@ func (s *Store) Put(ctx context.Context, oid api.OID, data []byte) (created bool
 		return false, err
 	}
 	if size > s.cfg.LargeThreshold {
-		return s.putLarge(ctx, oid, bytes.NewReader(data), size)
+		return s.putLarge(ctx, oid, bytes.NewReader(data), size, stamp)
 	}
-	return s.putSmall(oid, data)
+	return s.putSmall(oid, data, stamp)
 }
 
 // PutReader stores exactly size bytes read from r under oid, like Put.
@@ -41,6 +49,11 @@ func (s *Store) Put(ctx context.Context, oid api.OID, data []byte) (created bool
 // streamed through a temp file, never held whole. A body shorter or longer
 // than size fails with an error wrapping ErrSizeMismatch and stores nothing.
 func (s *Store) PutReader(ctx context.Context, oid api.OID, r io.Reader, size int64) (created bool, err error) {
+	return s.PutReaderStamped(ctx, oid, r, size, 0)
+}
+
+// PutReaderStamped is PutReader with the write's stamp, as PutStamped.
+func (s *Store) PutReaderStamped(ctx context.Context, oid api.OID, r io.Reader, size int64, stamp api.Stamp) (created bool, err error) {
 	end, err := s.begin(ctx, oid)
 	if err != nil {
 		return false, err
@@ -50,7 +63,7 @@ func (s *Store) PutReader(ctx context.Context, oid api.OID, r io.Reader, size in
 		return false, err
 	}
 	if size > s.cfg.LargeThreshold {
-		return s.putLarge(ctx, oid, r, size)
+		return s.putLarge(ctx, oid, r, size, stamp)
 	}
 	data := make([]byte, size)
 	if err := readFull(r, data); err != nil {
@@ -59,7 +72,7 @@ func (s *Store) PutReader(ctx context.Context, oid api.OID, r io.Reader, size in
 	if err := expectEOF(r); err != nil {
 		return false, fmt.Errorf("store: put %s: %w", oid, err)
 	}
-	return s.putSmall(oid, data)
+	return s.putSmall(oid, data, stamp)
 }
 
 func (s *Store) checkSize(oid api.OID, size int64) error {
@@ -72,47 +85,90 @@ func (s *Store) checkSize(oid api.OID, size int64) error {
 	return nil
 }
 
-func (s *Store) putSmall(oid api.OID, data []byte) (bool, error) {
+func (s *Store) putSmall(oid api.OID, data []byte, stamp api.Stamp) (bool, error) {
 	if err := api.Verify(oid, data); err != nil {
 		return false, fmt.Errorf("store: put %s: %w", oid, err)
 	}
-	return s.commit(oid, int64(len(data)), s.codecs.encodeInline(data), nil)
+	return s.commit(oid, int64(len(data)), stamp, s.codecs.encodeInline(data), nil)
 }
 
-// commit indexes oid unless it is already present, under oid's stripe lock,
-// so that exactly one of several concurrent puts reports created. place, if
-// set, moves the object's file into place before the index entry is
-// written: an index entry never names a file that is not there.
-func (s *Store) commit(oid api.OID, size int64, value []byte, place func() error) (bool, error) {
+// commit indexes oid unless an intact copy is present, under oid's stripe
+// lock, so that exactly one of several concurrent puts reports created,
+// and applies the stamp rules of tombstone.go. place, if set, moves the
+// object's file into place before the index entry is written: an index
+// entry never names a file that is not there.
+func (s *Store) commit(oid api.OID, size int64, stamp api.Stamp, value []byte, place func() error) (bool, error) {
 	mu := s.stripe(oid)
 	mu.Lock()
 	defer mu.Unlock()
-	present, err := s.has(oid)
-	if err != nil {
-		return false, err
-	}
-	if present && s.intact(context.Background(), oid) {
-		return false, nil
-	}
-	if present {
-		s.log.Warn("replacing a damaged copy", "oid", oid)
+	b := new(leveldb.Batch)
+	w, err := s.planWrite(context.Background(), b, oid, stamp)
+	if err != nil || !w.store {
+		return false, s.writePlan(b, oid, err)
 	}
 	if place != nil {
 		if err := place(); err != nil {
 			return false, err
 		}
 	}
-	b := new(leveldb.Batch)
 	b.Put(objectKey(oid), value)
-	b.Put(sizeKey(oid), sizeValue(size))
+	b.Put(sizeKey(oid), sizeValue(size, stamp))
 	if err := s.db.Write(b, s.wo); err != nil {
 		return false, fmt.Errorf("store: put %s: write index: %w", oid, err)
 	}
-	if !present { // a replaced copy was counted already
+	if !w.present { // a replaced copy was counted already
 		s.objects.Add(1)
 		s.bytes.Add(size)
 	}
 	return true, nil
+}
+
+// plannedWrite is what planWrite decided for one object.
+type plannedWrite struct {
+	store   bool // write the bytes (b already drops a tombstone)
+	present bool // a (damaged) copy is indexed and counted
+}
+
+// planWrite decides, under oid's stripe lock, what a write with stamp
+// does: store the bytes (over nothing, a damaged copy, or an older
+// tombstone, whose deletion it adds to b), only raise an intact copy's
+// stamp (added to b), or nothing. A newer tombstone is a *StampError
+// wrapping ErrSuperseded.
+func (s *Store) planWrite(ctx context.Context, b *leveldb.Batch, oid api.OID, stamp api.Stamp) (plannedWrite, error) {
+	e, err := s.meta(oid)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return plannedWrite{store: true}, nil
+	case errors.Is(err, ErrCorrupt):
+		s.log.Warn("replacing a copy with a damaged size entry", "oid", oid)
+		return plannedWrite{store: true, present: true}, nil
+	case err != nil:
+		return plannedWrite{}, err
+	case e.Deleted && stamp <= e.Stamp:
+		return plannedWrite{}, &StampError{Kind: ErrSuperseded, Stamp: e.Stamp, Deleted: true}
+	case e.Deleted:
+		b.Delete(tombKey(oid))
+		return plannedWrite{store: true}, nil
+	case s.intact(ctx, oid):
+		if stamp > e.Stamp {
+			b.Put(sizeKey(oid), sizeValue(e.Size, stamp))
+		}
+		return plannedWrite{present: true}, nil
+	}
+	s.log.Warn("replacing a damaged copy", "oid", oid)
+	return plannedWrite{store: true, present: true}, nil
+}
+
+// writePlan writes what planWrite put in b when nothing else is stored
+// (a stamp raise), or returns err.
+func (s *Store) writePlan(b *leveldb.Batch, oid api.OID, err error) error {
+	if err != nil || b.Len() == 0 {
+		return err
+	}
+	if err := s.db.Write(b, s.wo); err != nil {
+		return fmt.Errorf("store: put %s: write index: %w", oid, err)
+	}
+	return nil
 }
 
 // readFull fills buf from r; a body that ends early is ErrSizeMismatch.

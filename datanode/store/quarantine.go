@@ -43,7 +43,7 @@ func (s *Store) Quarantine(ctx context.Context, oid api.OID) error {
 		return fmt.Errorf("store: quarantine %s: %w", oid, err)
 	}
 	s.objects.Add(-1)
-	if n, err := parseSize(size); err == nil {
+	if n, _, err := parseSizeEntry(size); err == nil {
 		s.bytes.Add(-n)
 	}
 	s.log.Warn("damaged copy quarantined", "oid", oid)

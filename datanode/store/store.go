@@ -151,22 +151,14 @@ func (s *Store) Stats() Stats {
 }
 
 // Stat returns the size of the object without reading or verifying it, or
-// an error wrapping ErrNotFound.
+// an error wrapping ErrNotFound (a *StampError wrapping ErrDeleted too when
+// a tombstone is there).
 func (s *Store) Stat(ctx context.Context, oid api.OID) (int64, error) {
-	end, err := s.begin(ctx, oid)
-	if err != nil {
-		return 0, err
+	e, err := s.Meta(ctx, oid)
+	if err == nil && e.Deleted {
+		err = &StampError{Kind: ErrDeleted, Stamp: e.Stamp}
 	}
-	defer end()
-	v, err := s.db.Get(sizeKey(oid), nil)
-	if err != nil {
-		return 0, s.indexError("stat", oid, err)
-	}
-	size, err := parseSize(v)
-	if err != nil {
-		return 0, s.corrupt(oid, fmt.Errorf("size entry: %w", err))
-	}
-	return size, nil
+	return e.Size, err
 }
 
 func (s *Store) stripe(oid api.OID) *sync.Mutex {
@@ -207,7 +199,7 @@ func (s *Store) Range(ctx context.Context, fn func(oid api.OID, size int64) bool
 		if err != nil {
 			continue
 		}
-		size, err := parseSize(it.Value())
+		size, _, err := parseSizeEntry(it.Value())
 		if err != nil {
 			continue
 		}

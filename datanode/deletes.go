@@ -1,0 +1,186 @@
+package datanode
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/stratum-store/stratum/api"
+	"github.com/stratum-store/stratum/ring"
+)
+
+// Deletes (docs/consistency.md, "Deletes"). A delete is a write of a
+// tombstone: stamped like a put, fanned out to the object's write replicas
+// and acknowledged at the requested level; replicas that miss it get a
+// hint, and anti-entropy resolves a copy against a newer tombstone in the
+// tombstone's favour. Every repair path sends copies with their stamps, so
+// a copy older than a tombstone is refused wherever the tombstone is.
+
+// Delete replaces the object's copies with tombstones at the given
+// consistency. A replica holding a copy with a newer stamp (a write this
+// node had not seen) makes it go out once more above that stamp: a DELETE
+// that follows a PUT removes the object.
+func (n *Node) Delete(ctx context.Context, oid api.OID, level api.Consistency) (api.DeleteReceipt, error) {
+	if n.fenced.Load() {
+		return api.DeleteReceipt{}, fmt.Errorf("%w: this node's generation is fenced; it coordinates no writes", api.ErrNotReady)
+	}
+	rec, err := retrySuperseded(ctx, n, func(stamp api.Stamp) (api.DeleteReceipt, error) {
+		return n.deleteOnce(ctx, oid, level, stamp)
+	})
+	n.metrics.deletes.WithLabelValues(map[bool]string{true: "acked", false: "failed"}[err == nil]).Inc()
+	return rec, err
+}
+
+func (n *Node) deleteOnce(ctx context.Context, oid api.OID, level api.Consistency, stamp api.Stamp) (api.DeleteReceipt, error) {
+	v, targets, down, need, err := n.writePlacement(oid, level)
+	if err != nil {
+		return api.DeleteReceipt{}, err
+	}
+	results := n.fanOut(targets, func(rn ring.Node) replicaResult {
+		res := n.deleteReplica(ctx, rn, oid, stamp, v.ring.Revision())
+		if hintable(res.err) {
+			n.hint(rn.ID, oid) // delivered as a tombstone (handoff.go)
+		}
+		return res
+	})
+	for _, id := range down {
+		n.hint(id, oid)
+	}
+	t := n.tally(oid, "delete", results, len(targets), down, need)
+	if err := t.err(level, need, len(targets)+len(down)); err != nil {
+		return api.DeleteReceipt{}, err
+	}
+	return api.DeleteReceipt{
+		OID: oid.String(), Deleted: true, Existed: t.created, Consistency: level, Required: need,
+		Acked: t.acked, Failed: t.failed, RingRevision: v.ring.Revision(),
+	}, nil
+}
+
+// deleteReplica writes oid's tombstone with stamp on rn. created reports
+// that rn removed a copy.
+func (n *Node) deleteReplica(ctx context.Context, rn ring.Node, oid api.OID, stamp api.Stamp, rev int64) replicaResult {
+	res := replicaResult{node: rn}
+	if rn.ID == n.cfg.ID {
+		res.created, res.err = n.store.Delete(ctx, oid, stamp, n.clock.running())
+		res.err = storeError(res.err)
+		return res
+	}
+	req := n.newReplicaRequest(ctx, fasthttp.MethodDelete, rn.Addr, oid, rev)
+	defer fasthttp.ReleaseRequest(req)
+	req.Header.Set(api.HeaderStamp, stamp.String())
+	resp := fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseResponse(resp)
+	res.err = withPeerStamp(n.do(rn.Addr, req, resp, n.cfg.PeerTimeout, true), resp)
+	res.created = string(resp.Header.Peek(api.HeaderCreated)) == "true"
+	return res
+}
+
+// replicaDelete serves a coordinator's DELETE of this node's copy.
+func (n *Node) replicaDelete(ctx *fasthttp.RequestCtx, oid api.OID) error {
+	stamp, err := api.ParseStamp(string(ctx.Request.Header.Peek(api.HeaderStamp)))
+	if err != nil {
+		return err
+	}
+	if stamp == 0 {
+		return fmt.Errorf("%w: a replica delete needs %s", api.ErrBadRequest, api.HeaderStamp)
+	}
+	n.clock.observe(stamp)
+	existed, err := n.store.Delete(n.requestContext(ctx), oid, stamp, n.clock.running())
+	if err != nil {
+		return storeError(err)
+	}
+	ctx.Response.Header.Set(api.HeaderCreated, strconv.FormatBool(existed))
+	return nil
+}
+
+// applyTombstones applies tombstones sent by a peer (anti-entropy), each
+// only over an older stamp.
+func (n *Node) applyTombstones(ctx context.Context, entries []api.AEEntry) ([]api.ReplicaBatchResult, error) {
+	out := make([]api.ReplicaBatchResult, len(entries))
+	for i, e := range entries {
+		oid, err := api.ParseOID(e.OID)
+		if err != nil {
+			return nil, err
+		}
+		if e.Stamp == 0 {
+			return nil, fmt.Errorf("%w: tombstone of %s without a stamp", api.ErrBadRequest, oid)
+		}
+		n.clock.observe(e.Stamp)
+		existed, err := n.store.Delete(ctx, oid, e.Stamp, n.clock.running())
+		out[i].Created = existed
+		if err != nil {
+			_, out[i].Code = api.StatusOf(storeError(err))
+			out[i].Stamp = stampOf(err)
+		}
+	}
+	return out, nil
+}
+
+// handleReplicaDelete serves POST /internal/v1/replica-delete.
+func (n *Node) handleReplicaDelete(ctx *fasthttp.RequestCtx) error {
+	if err := n.checkPeer(ctx); err != nil {
+		return err
+	}
+	var req api.ReplicaDeleteRequest
+	if err := json.Unmarshal(ctx.PostBody(), &req); err != nil {
+		return fmt.Errorf("%w: bad replica delete: %v", api.ErrBadRequest, err)
+	}
+	if len(req.Entries) > api.MaxBatchObjects {
+		return fmt.Errorf("%w: more than %d tombstones", api.ErrTooLarge, api.MaxBatchObjects)
+	}
+	res, err := n.applyTombstones(n.life, req.Entries)
+	if err != nil {
+		return err
+	}
+	return n.writeJSON(ctx, fasthttp.StatusOK, res)
+}
+
+// sendTombstones applies entries on rn and returns how many it holds now
+// (applied, or superseded by something newer there).
+func (n *Node) sendTombstones(ctx context.Context, rn ring.Node, entries []api.AEEntry, rev int64) (int, error) {
+	if len(entries) == 0 {
+		return 0, nil
+	}
+	var res []api.ReplicaBatchResult
+	var err error
+	if rn.ID == n.cfg.ID {
+		res, err = n.applyTombstones(ctx, entries)
+	} else {
+		err = n.callPeer(ctx, rn.Addr, fasthttp.MethodPost, api.PathReplicaDelete, rev, api.ReplicaDeleteRequest{Entries: entries}, n.cfg.PeerTimeout, func(b []byte) error {
+			return json.Unmarshal(b, &res)
+		})
+	}
+	if err != nil {
+		return 0, err
+	}
+	k := 0
+	for _, r := range res {
+		if r.Code == "" || r.Code == "superseded" {
+			k++
+		}
+	}
+	return k, nil
+}
+
+// repairTombstone sends, in the background, the tombstone a read found to
+// the replicas it found still holding an older copy.
+func (n *Node) repairTombstone(oid api.OID, stamp api.Stamp, holders []ring.Node) {
+	r := n.Ring()
+	for _, rn := range holders {
+		if !r.Owns(rn.ID, []byte(oid.String())) || !n.track() {
+			continue
+		}
+		go func() {
+			defer n.inflight.Done()
+			res := n.deleteReplica(withRequestID(n.life, "read-repair"), rn, oid, stamp, r.Revision())
+			if res.err != nil && !errors.Is(res.err, api.ErrSuperseded) {
+				n.logger.Warn("tombstone repair failed", "oid", oid, "replica", rn.ID, "err", res.err)
+			}
+			n.metrics.readRepairs.WithLabelValues(outcomeWord(res.err)).Inc()
+		}()
+	}
+}

@@ -1,0 +1,88 @@
+package datanode
+
+import (
+	"context"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/stratum-store/stratum/api"
+	"github.com/stratum-store/stratum/datanode/downtime"
+)
+
+// stampClock issues the stamps of writes and deletes (api.Stamp): a hybrid
+// logical clock whose physical part is Config.Clock in milliseconds. Each
+// stamp is above every stamp issued or observed before, so a delete that
+// follows a write this node saw (or the other way round) always carries
+// the higher stamp, whatever the wall clock does.
+//
+// It also keeps the node's running time, the clock tombstones age by: the
+// monotonic time since start plus what earlier runs recorded in
+// <data-dir>/runtime. A wall-clock jump moves neither that nor the order
+// of stamps this node issues after seeing a stamp.
+type stampClock struct {
+	wall  func() time.Time
+	mu    sync.Mutex // guards last; never held with another lock
+	last  api.Stamp
+	start time.Time // monotonic reading at Start
+	base  time.Duration
+	mark  downtime.Mark
+}
+
+func newStampClock(wall func() time.Time, dir string) *stampClock {
+	if wall == nil {
+		wall = time.Now
+	}
+	c := &stampClock{wall: wall, start: time.Now(), mark: downtime.Mark{Path: filepath.Join(dir, "runtime")}}
+	if t, ok, err := c.mark.Read(); err == nil && ok {
+		c.base = time.Duration(t.UnixNano())
+	}
+	return c
+}
+
+// now returns a new stamp, above every earlier one.
+func (c *stampClock) now() api.Stamp {
+	phys := api.Stamp(max(c.wall().UnixMilli(), 0)) << 16
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.last = max(c.last+1, phys)
+	return c.last
+}
+
+// observe moves the clock past a stamp seen from another node.
+func (c *stampClock) observe(s api.Stamp) {
+	c.mu.Lock()
+	c.last = max(c.last, s)
+	c.mu.Unlock()
+}
+
+// running returns the node's running time in milliseconds: the caller
+// time stored with each tombstone.
+func (c *stampClock) running() int64 {
+	return (c.base + time.Since(c.start)).Milliseconds()
+}
+
+// save records the running time so far, atomically; after a crash at most
+// one interval of it is lost, which only keeps tombstones longer.
+func (c *stampClock) save() error {
+	return c.mark.Write(time.Unix(0, int64(c.base+time.Since(c.start))))
+}
+
+// tombstoneLoop records the running time and expires the tombstones older
+// than TombstoneGrace, every HealthyMarkInterval.
+func (n *Node) tombstoneLoop(ctx context.Context) {
+	every(ctx, n.cfg.HealthyMarkInterval, func() {
+		if err := n.clock.save(); err != nil {
+			n.logger.Warn("could not record running time", "err", err)
+		}
+		before := n.clock.running() - n.cfg.TombstoneGrace.Milliseconds()
+		if before <= 0 {
+			return
+		}
+		k, err := n.store.ExpireTombstones(ctx, before)
+		if k > 0 || err != nil {
+			n.logger.Info("tombstones expired", "count", k, "err", err)
+		}
+		n.metrics.tombstonesExpired.Add(float64(k))
+	})
+}

@@ -1,0 +1,317 @@
+package store
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/syndtr/goleveldb/leveldb"
+	"github.com/syndtr/goleveldb/leveldb/util"
+
+	"github.com/stratum-store/stratum/api"
+)
+
+// Deletes and stamps. Every write and delete carries an api.Stamp; for one
+// OID the store keeps either a copy (o/ and s/, the stamp of the newest
+// write in s/) or a tombstone (t/), never both. The rules, applied under
+// the OID's stripe lock:
+//
+//   - a write over a tombstone is applied only if its stamp is higher (the
+//     object is stored again and the tombstone goes); otherwise it fails
+//     with ErrSuperseded and nothing is written;
+//   - a write over an intact copy raises the copy's stamp if it is higher
+//     and writes nothing else;
+//   - a delete over a copy is applied only if its stamp is higher (ties go
+//     to the delete); otherwise ErrSuperseded;
+//   - a delete over a tombstone keeps the higher stamp.
+//
+// So replicas that receive the same writes and deletes in any order end in
+// the same state, and a copy sent by repair (stamp 0, or an old stamp)
+// never brings a deleted object back.
+//
+// A tombstone also records a caller time (an opaque int64: the datanode
+// uses a clock that a wall-clock jump cannot move) that ExpireTombstones
+// compares, so the store itself reads no clock.
+
+func tombKey(oid api.OID) []byte { return []byte(tombPrefix + oid.String()) }
+
+func tombValue(stamp api.Stamp, at int64) []byte {
+	v := binary.AppendUvarint(nil, uint64(stamp))
+	return binary.AppendUvarint(v, uint64(at))
+}
+
+func parseTomb(v []byte) (api.Stamp, int64, error) {
+	st, k := binary.Uvarint(v)
+	if k <= 0 {
+		return 0, 0, errors.New("malformed tombstone")
+	}
+	at, k2 := binary.Uvarint(v[k:])
+	if k2 <= 0 || k+k2 != len(v) {
+		return 0, 0, errors.New("malformed tombstone time")
+	}
+	return api.Stamp(st), int64(at), nil
+}
+
+// StampError reports a stamp that decided an operation: Kind is
+// ErrDeleted (a read found a tombstone) or ErrSuperseded (a write or
+// delete lost to what is stored); Stamp is the stored stamp and Deleted
+// whether that is a tombstone.
+type StampError struct {
+	Kind    error
+	Stamp   api.Stamp
+	Deleted bool
+}
+
+func (e *StampError) Error() string {
+	what := "a copy"
+	if e.Deleted || e.Kind == ErrDeleted {
+		what = "a tombstone"
+	}
+	return fmt.Sprintf("%v: %s with stamp %d is stored", e.Kind, what, e.Stamp)
+}
+
+// Is makes a *StampError match its Kind, and ErrDeleted also ErrNotFound.
+func (e *StampError) Is(target error) bool {
+	return target == e.Kind || (e.Kind == ErrDeleted && target == ErrNotFound)
+}
+
+// StampOf returns the stored stamp an error reports, if it is a *StampError.
+func StampOf(err error) (api.Stamp, bool) {
+	if se, ok := errors.AsType[*StampError](err); ok {
+		return se.Stamp, true
+	}
+	return 0, false
+}
+
+// Entry is what the index holds for one OID: a copy (Size, Stamp) or a
+// tombstone (Deleted, Stamp, At).
+type Entry struct {
+	OID     api.OID
+	Size    int64
+	Stamp   api.Stamp
+	Deleted bool
+	At      int64 // a tombstone's caller time
+}
+
+// Meta returns the index entry of oid: its copy or its tombstone, without
+// reading or verifying the bytes; ErrNotFound when there is neither.
+func (s *Store) Meta(ctx context.Context, oid api.OID) (Entry, error) {
+	end, err := s.begin(ctx, oid)
+	if err != nil {
+		return Entry{}, err
+	}
+	defer end()
+	return s.meta(oid)
+}
+
+func (s *Store) meta(oid api.OID) (Entry, error) {
+	v, err := s.db.Get(sizeKey(oid), nil)
+	if err == nil {
+		size, stamp, err := parseSizeEntry(v)
+		if err != nil {
+			return Entry{}, s.corrupt(oid, fmt.Errorf("size entry: %w", err))
+		}
+		return Entry{OID: oid, Size: size, Stamp: stamp}, nil
+	}
+	if !errors.Is(err, leveldb.ErrNotFound) {
+		return Entry{}, s.indexError("stat", oid, err)
+	}
+	v, err = s.db.Get(tombKey(oid), nil)
+	if err != nil {
+		return Entry{}, s.indexError("stat", oid, err)
+	}
+	stamp, at, err := parseTomb(v)
+	if err != nil {
+		return Entry{}, s.corrupt(oid, err)
+	}
+	return Entry{OID: oid, Stamp: stamp, Deleted: true, At: at}, nil
+}
+
+// tombstone returns the stamp of oid's tombstone, if it has one.
+func (s *Store) tombstone(oid api.OID) (api.Stamp, bool, error) {
+	v, err := s.db.Get(tombKey(oid), nil)
+	if errors.Is(err, leveldb.ErrNotFound) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, s.indexError("put", oid, err)
+	}
+	stamp, _, err := parseTomb(v)
+	if err != nil {
+		s.log.Error("malformed tombstone; treated as stamp 0", "oid", oid.String(), "err", err)
+	}
+	return stamp, true, nil
+}
+
+// Delete replaces the copy of oid with a tombstone carrying stamp and the
+// caller time at, durably (one synced batch; a large object's file is
+// removed after it). It applies the rules above: a copy with a stamp at
+// least as high stays and the error is a *StampError wrapping
+// ErrSuperseded. deleted reports whether a copy was removed.
+func (s *Store) Delete(ctx context.Context, oid api.OID, stamp api.Stamp, at int64) (deleted bool, err error) {
+	end, err := s.begin(ctx, oid)
+	if err != nil {
+		return false, err
+	}
+	defer end()
+	mu := s.stripe(oid)
+	mu.Lock()
+	defer mu.Unlock()
+	e, err := s.meta(oid)
+	switch {
+	case errors.Is(err, ErrNotFound):
+	case err != nil && !errors.Is(err, ErrCorrupt):
+		return false, err
+	case e.Deleted && e.Stamp >= stamp:
+		return false, nil
+	case !e.Deleted && e.Stamp >= stamp && err == nil:
+		return false, &StampError{Kind: ErrSuperseded, Stamp: e.Stamp}
+	}
+	b := new(leveldb.Batch)
+	b.Delete(objectKey(oid))
+	b.Delete(sizeKey(oid))
+	b.Put(tombKey(oid), tombValue(stamp, at))
+	if err := s.db.Write(b, s.wo); err != nil {
+		return false, fmt.Errorf("store: delete %s: %w", oid, err)
+	}
+	live := err == nil && !e.Deleted
+	if live {
+		s.dropCopy(oid, e.Size)
+	}
+	return live, nil
+}
+
+// Remove drops the local copy of oid without leaving a tombstone: the
+// object is not deleted, this node just no longer keeps it (a rebalanced
+// copy whose new owners hold theirs). Removing an absent object is not an
+// error.
+func (s *Store) Remove(ctx context.Context, oid api.OID) error {
+	end, err := s.begin(ctx, oid)
+	if err != nil {
+		return err
+	}
+	defer end()
+	mu := s.stripe(oid)
+	mu.Lock()
+	defer mu.Unlock()
+	e, err := s.meta(oid)
+	if errors.Is(err, ErrNotFound) || (err == nil && e.Deleted) {
+		return nil
+	}
+	b := new(leveldb.Batch)
+	b.Delete(objectKey(oid))
+	b.Delete(sizeKey(oid))
+	if werr := s.db.Write(b, s.wo); werr != nil {
+		return fmt.Errorf("store: remove %s: %w", oid, werr)
+	}
+	s.dropCopy(oid, e.Size)
+	return nil
+}
+
+// dropCopy removes a large object's file, if any, after its index entries
+// went, and updates the counts. A crash before the file is gone leaves an
+// orphan that Open removes (adopt checks for a tombstone) or re-indexes
+// (after Remove, which is harmless: a spare copy).
+func (s *Store) dropCopy(oid api.OID, size int64) {
+	if err := removeIfPresent(s.paths.objectPath(oid)); err != nil {
+		s.log.Error("cannot remove object file", "oid", oid.String(), "err", err)
+	}
+	s.objects.Add(-1)
+	s.bytes.Add(-size)
+}
+
+// RangeTombstones calls fn with every tombstone, in OID order, until fn
+// returns false or ctx is done.
+func (s *Store) RangeTombstones(ctx context.Context, fn func(Entry) bool) error {
+	it := s.db.NewIterator(util.BytesPrefix([]byte(tombPrefix)), nil)
+	defer it.Release()
+	for it.Next() {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		oid, err := api.ParseOID(string(it.Key()[len(tombPrefix):]))
+		if err != nil {
+			continue
+		}
+		stamp, at, err := parseTomb(it.Value())
+		if err != nil {
+			continue
+		}
+		if !fn(Entry{OID: oid, Stamp: stamp, Deleted: true, At: at}) {
+			return nil
+		}
+	}
+	return it.Error()
+}
+
+// RangeEntries calls fn with every copy (with its stamp) and then every
+// tombstone.
+func (s *Store) RangeEntries(ctx context.Context, fn func(Entry) bool) error {
+	stopped := false
+	it := s.db.NewIterator(util.BytesPrefix([]byte(sizePrefix)), nil)
+	for it.Next() && !stopped {
+		if err := ctx.Err(); err != nil {
+			it.Release()
+			return err
+		}
+		oid, err := api.ParseOID(string(it.Key()[len(sizePrefix):]))
+		if err != nil {
+			continue
+		}
+		size, stamp, err := parseSizeEntry(it.Value())
+		if err != nil {
+			continue
+		}
+		stopped = !fn(Entry{OID: oid, Size: size, Stamp: stamp})
+	}
+	it.Release()
+	if err := it.Error(); err != nil || stopped {
+		return err
+	}
+	return s.RangeTombstones(ctx, fn)
+}
+
+// ExpireTombstones removes the tombstones whose caller time is before
+// `before` and returns how many went. After that a copy sent by repair is
+// stored again, so callers keep tombstones longer than any copy can take
+// to arrive (docs/repair.md, "Deletes").
+func (s *Store) ExpireTombstones(ctx context.Context, before int64) (int, error) {
+	var old []api.OID
+	err := s.RangeTombstones(ctx, func(e Entry) bool {
+		if e.At < before {
+			old = append(old, e.OID)
+		}
+		return true
+	})
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, oid := range old {
+		if err := s.expireOne(ctx, oid, before); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
+}
+
+func (s *Store) expireOne(ctx context.Context, oid api.OID, before int64) error {
+	end, err := s.begin(ctx, oid)
+	if err != nil {
+		return err
+	}
+	defer end()
+	mu := s.stripe(oid)
+	mu.Lock()
+	defer mu.Unlock()
+	v, err := s.db.Get(tombKey(oid), nil)
+	if err != nil {
+		return nil // gone, or replaced by a copy
+	}
+	if _, at, err := parseTomb(v); err == nil && at >= before {
+		return nil // renewed meanwhile
+	}
+	return s.db.Delete(tombKey(oid), s.wo)
+}

@@ -1,0 +1,175 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"os"
+	"testing"
+
+	"github.com/stratum-store/stratum/api"
+)
+
+// The stamp rules of tombstone.go, step by step on one small and one large
+// object: each step is an operation, its expected outcome and the state
+// it leaves.
+func TestDeleteAndStampRules(t *testing.T) {
+	for _, size := range []int{100, 3 << 20} {
+		cfg, _ := testConfig(t)
+		s := mustOpen(t, cfg)
+		data := randomBytes(uint64(size), size)
+		oid := mustOID(t, api.SHA256, data)
+		ctx := context.Background()
+		put := func(stamp api.Stamp, wantCreated bool, wantErr error) {
+			t.Helper()
+			created, err := s.PutStamped(ctx, oid, data, stamp)
+			if !errors.Is(err, wantErr) || (err == nil && created != wantCreated) {
+				t.Fatalf("size %d: put stamp %d: created %v, err %v; want created %v, err %v", size, stamp, created, err, wantCreated, wantErr)
+			}
+		}
+		del := func(stamp api.Stamp, wantDeleted bool, wantErr error) {
+			t.Helper()
+			deleted, err := s.Delete(ctx, oid, stamp, 100)
+			if !errors.Is(err, wantErr) || deleted != wantDeleted {
+				t.Fatalf("size %d: delete stamp %d: deleted %v, err %v; want %v, %v", size, stamp, deleted, err, wantDeleted, wantErr)
+			}
+		}
+		state := func(wantDeleted bool, wantStamp api.Stamp, wantObjects int64) {
+			t.Helper()
+			e, err := s.Meta(ctx, oid)
+			if err != nil || e.Deleted != wantDeleted || e.Stamp != wantStamp || s.Stats().Objects != wantObjects {
+				t.Fatalf("size %d: meta %+v, %v, %d objects; want deleted %v, stamp %d, %d objects", size, e, err, s.Stats().Objects, wantDeleted, wantStamp, wantObjects)
+			}
+			_, gerr := s.Get(ctx, oid)
+			if wantDeleted != errors.Is(gerr, ErrNotFound) {
+				t.Fatalf("size %d: get after: %v; deleted %v", size, gerr, wantDeleted)
+			}
+			if _, serr := s.Stat(ctx, oid); wantDeleted != errors.Is(serr, ErrDeleted) {
+				t.Fatalf("size %d: stat after: %v; deleted %v", size, serr, wantDeleted)
+			}
+		}
+		put(5, true, nil)
+		state(false, 5, 1)
+		put(4, false, nil) // an older copy: nothing changes
+		state(false, 5, 1)
+		del(5, false, ErrSuperseded) // a tie with a copy: the copy's stamp is not lower
+		state(false, 5, 1)
+		del(7, true, nil)
+		state(true, 7, 0)
+		if _, err := os.Stat(s.paths.objectPath(oid)); !os.IsNotExist(err) {
+			t.Fatalf("size %d: object file still there after delete: %v", size, err)
+		}
+		put(0, false, ErrSuperseded) // a repair copy of unknown age
+		put(7, false, ErrSuperseded) // a tie goes to the delete
+		del(6, false, nil)           // an older delete: the tombstone keeps 7
+		state(true, 7, 0)
+		put(9, true, nil) // a later write stores it again
+		state(false, 9, 1)
+		put(12, false, nil) // a duplicate write raises the stamp
+		state(false, 12, 1)
+		if got := mustGet(t, s, oid); string(got) != string(data) {
+			t.Fatalf("size %d: bytes differ after re-put", size)
+		}
+		assertNoTempFiles(t, s)
+	}
+}
+
+// A tombstone survives a reopen, and an object file left by a crash
+// between the tombstone's write and the file's removal is removed at Open,
+// not indexed again.
+func TestTombstoneSurvivesReopenAndOrphanIsNotAdopted(t *testing.T) {
+	cfg, _ := testConfig(t)
+	s := mustOpen(t, cfg)
+	data := randomBytes(7, 2<<20)
+	oid := mustOID(t, api.SHA256, data)
+	ctx := context.Background()
+	if _, err := s.PutStamped(ctx, oid, data, 1); err != nil {
+		t.Fatal(err)
+	}
+	file, err := os.ReadFile(s.paths.objectPath(oid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Delete(ctx, oid, 2, 100); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(s.paths.objectPath(oid), file, 0o644); err != nil { // the crash's leftover
+		t.Fatal(err)
+	}
+	s = mustOpen(t, cfg)
+	if _, err := s.Get(ctx, oid); !errors.Is(err, ErrDeleted) {
+		t.Fatalf("get after reopen: %v; want deleted", err)
+	}
+	if _, err := os.Stat(s.paths.objectPath(oid)); !os.IsNotExist(err) {
+		t.Fatalf("orphan file of a deleted object still there: %v", err)
+	}
+	if got := s.Stats().Objects; got != 0 {
+		t.Fatalf("%d objects counted; want 0", got)
+	}
+}
+
+// ExpireTombstones removes only tombstones older than its bound; Remove
+// drops a copy without leaving one; PutBatch follows the stamp rules per
+// item.
+func TestExpireRemoveAndBatchStamps(t *testing.T) {
+	cfg, _ := testConfig(t)
+	s := mustOpen(t, cfg)
+	ctx := context.Background()
+	var oids []api.OID
+	var items []BatchItem
+	for i := range 4 {
+		d := randomBytes(uint64(100+i), 500)
+		oid := mustOID(t, api.SHA1, d)
+		oids = append(oids, oid)
+		items = append(items, BatchItem{OID: oid, Data: d, Stamp: 10})
+	}
+	if _, err := s.PutBatch(ctx, items); err != nil {
+		t.Fatal(err)
+	}
+	s.Delete(ctx, oids[0], 20, 1000) // old tombstone
+	s.Delete(ctx, oids[1], 20, 5000) // young tombstone
+	if err := s.Remove(ctx, oids[2]); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.ExpireTombstones(ctx, 2000); n != 1 || err != nil {
+		t.Fatalf("expired %d, %v; want 1", n, err)
+	}
+	f := func(oid api.OID, wantErr error) {
+		t.Helper()
+		if _, err := s.Meta(ctx, oid); !errors.Is(err, wantErr) {
+			t.Fatalf("meta %s: %v; want %v", oid, err, wantErr)
+		}
+	}
+	f(oids[0], ErrNotFound) // tombstone expired: nothing
+	f(oids[2], ErrNotFound) // removed: nothing, no tombstone
+	if e, _ := s.Meta(ctx, oids[1]); !e.Deleted {
+		t.Fatalf("young tombstone expired: %+v", e)
+	}
+	res, err := s.PutBatch(ctx, items) // stamp 10 again
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []struct {
+		created bool
+		err     error
+	}{{true, nil}, {false, ErrSuperseded}, {true, nil}, {false, nil}}
+	for i, w := range want {
+		if res[i].Created != w.created || !errors.Is(res[i].Err, w.err) {
+			t.Fatalf("batch item %d: created %v, err %v; want %v, %v", i, res[i].Created, res[i].Err, w.created, w.err)
+		}
+	}
+	var live, dead int
+	s.RangeEntries(ctx, func(e Entry) bool {
+		if e.Deleted {
+			dead++
+		} else {
+			live++
+		}
+		return true
+	})
+	if live != 3 || dead != 1 || s.Stats().Objects != 3 {
+		t.Fatalf("entries: %d live, %d tombstones, %d counted; want 3, 1, 3", live, dead, s.Stats().Objects)
+	}
+}
