@@ -27,6 +27,7 @@ import (
 // netHost is one namespace.
 type netHost struct {
 	ns, ip string
+	veth   string // its link's end in the root namespace, on the bridge
 }
 
 // netLab owns the bridge and namespaces of one test.
@@ -78,6 +79,9 @@ func newNetLab(t *testing.T) *netLab {
 	accept := []string{"FORWARD", "-i", lab.bridge, "-o", lab.bridge, "-j", "ACCEPT"}
 	t.Cleanup(func() {
 		for _, h := range lab.hosts {
+			// Deleting the veth now: a deleted namespace is torn down
+			// asynchronously, and the next lab may reuse the names.
+			sh("ip", "link", "del", h.veth)
 			sh("ip", "netns", "del", h.ns)
 		}
 		sh(append([]string{"iptables", "-D"}, accept...)...)
@@ -100,8 +104,9 @@ func must(t *testing.T, args ...string) {
 func (l *netLab) host(name string) *netHost {
 	l.t.Helper()
 	n := len(l.hosts) + 10
-	h := &netHost{ns: fmt.Sprintf("%s-%s", l.bridge, name), ip: fmt.Sprintf("%s.%d", l.subnet, n)}
 	veth, peer := fmt.Sprintf("%sv%d", l.bridge, n), fmt.Sprintf("%sp%d", l.bridge, n)
+	h := &netHost{ns: fmt.Sprintf("%s-%s", l.bridge, name), ip: fmt.Sprintf("%s.%d", l.subnet, n), veth: veth}
+	sh("ip", "link", "del", veth) // a leftover of this bridge's last lab
 	sh("ip", "netns", "del", h.ns)
 	must(l.t, "ip", "netns", "add", h.ns)
 	l.hosts[name] = h
