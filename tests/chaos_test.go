@@ -76,24 +76,14 @@ func runChaosSeed(t *testing.T, seed int64, dur time.Duration, dir string) *chao
 	nm.run(dur)
 	nm.healAll()
 	healed := time.Now()
-	Eventually(t, 30*time.Second, "an object acknowledged after healing", func() bool {
-		objects.mu.Lock()
-		defer objects.mu.Unlock()
-		return len(objects.order) > 0 && objects.acked[objects.order[len(objects.order)-1]].acked.After(healed)
-	})
+	available := objects.ackedAfter(healed, 30*time.Second)
 	stopRefs()
 	waitRefs()
 	objects.stop()
 	rep.Faults = nm.faults
-	ops := history.Ops()
-	rep.ObjectWrites, rep.ObjectReads, rep.RefOps = objects.writes, objects.reads, refCounts(ops)
-	rep.LargeObjects = objects.large
-	rep.StaleReads, rep.CorruptReads = len(objects.stale), len(objects.corrupt)
-	rep.detail("stale", objects.stale)
-	rep.detail("corrupt", objects.corrupt)
-	rep.detail("unknown write", objects.unknown)
+	rep.addWorkloads(objects, history.Ops())
 	rep.Linearizable = "ok"
-	if v := linVerdict(t, ops); v != "" {
+	if v := linVerdict(t, history.Ops()); v != "" {
 		rep.Linearizable = v
 	}
 	acked := objects.snapshot()
@@ -101,6 +91,9 @@ func runChaosSeed(t *testing.T, seed int64, dur time.Duration, dir string) *chao
 	rep.Lost = len(lost)
 	rep.detail("lost", lost)
 	rep.ConvergeSeconds = timeToConverge(t, c, acked, healed)
+	if !available {
+		rep.Failures = append(rep.Failures, "no object write acknowledged within 30s of healing")
+	}
 	rep.judge()
 	rep.finish(t, dir)
 	return rep

@@ -203,6 +203,20 @@ func (l *objectLoad) reader(ctx context.Context, rng *rand.Rand) {
 	}
 }
 
+// ackedAfter waits up to d for a write acknowledged after t, and reports
+// whether one was.
+func (l *objectLoad) ackedAfter(t time.Time, d time.Duration) bool {
+	for deadline := time.Now().Add(d); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		l.mu.Lock()
+		ok := len(l.order) > 0 && l.acked[l.order[len(l.order)-1]].acked.After(t)
+		l.mu.Unlock()
+		if ok {
+			return true
+		}
+	}
+	return false
+}
+
 // snapshot returns the acknowledged objects (after stop).
 func (l *objectLoad) snapshot() map[api.OID][]byte {
 	l.mu.Lock()

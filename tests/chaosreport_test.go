@@ -60,6 +60,16 @@ func refCounts(ops []lincheck.Op) opCounts {
 	return o
 }
 
+// addWorkloads counts what the workloads did and saw (after they stopped).
+func (r *chaosReport) addWorkloads(l *objectLoad, ops []lincheck.Op) {
+	r.ObjectWrites, r.ObjectReads, r.RefOps = l.writes, l.reads, refCounts(ops)
+	r.LargeObjects = l.large
+	r.StaleReads, r.CorruptReads = len(l.stale), len(l.corrupt)
+	r.detail("stale", l.stale)
+	r.detail("corrupt", l.corrupt)
+	r.detail("unknown write", l.unknown)
+}
+
 // detail keeps the first few examples of a violation.
 func (r *chaosReport) detail(what string, items []string) {
 	for _, it := range items[:min(len(items), 5)] {
