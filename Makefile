@@ -2,7 +2,7 @@
 GO ?= go
 BIN := bin/stratum
 
-.PHONY: run test build vet fmt-check test-short bench compose-test fuzz negative-controls clean
+.PHONY: run test build vet fmt-check test-short bench compose-test fuzz negative-controls chaos chaos-short clean
 
 build:
 	CGO_ENABLED=0 $(GO) build -o $(BIN) ./cmd/stratum
@@ -48,9 +48,23 @@ fuzz:
 negative-controls:
 	scripts/negative-controls.sh
 
+# The seeded fault-injection suite (docs/testing.md): TestChaos once per
+# seed in SEEDS, each for DURATION, then TestCrashLoop with CRASHES kills.
+# Reports go to chaos-reports/. A failing seed prints its replay command.
+SEEDS ?= 1 2 3
+DURATION ?= 60s
+CRASHES ?= 15
+chaos:
+	STRATUM_CHAOS_SEEDS="$(SEEDS)" STRATUM_CHAOS_DURATION=$(DURATION) STRATUM_CHAOS_REPORT_DIR=$(CURDIR)/chaos-reports \
+	STRATUM_CRASHLOOP_ROUNDS=$(CRASHES) $(GO) test -count=1 -v -timeout 4h -run '^(TestChaos|TestCrashLoop)$$' ./tests
+
+# A few short seeds, under 10 minutes on 2 cores.
+chaos-short:
+	$(MAKE) chaos SEEDS="11 12 13" DURATION=30s CRASHES=10
+
 # The Docker Compose deployment, end to end (needs Docker and docker-compose).
 compose-test:
 	deploy/compose-test.sh
 
 clean:
-	rm -rf bin stratum-dev
+	rm -rf bin stratum-dev chaos-reports

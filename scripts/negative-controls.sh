@@ -9,6 +9,7 @@ controls=(
   "stratum_bug_nolease  ./tests          ^TestPrimaryCutFromEtcdServesNoStaleReads$"
   "stratum_bug_earlyack ./tests          ^TestHungReplicaNeverHoldsARequestPastItsDeadline$"
   "stratum_bug_nosync   ./datanode/store ^TestPowerLossKeepsAcknowledgedPuts$"
+  "stratum_bug_earlyack ./tests          ^TestCrashLoop$"
 )
 failed=0
 for c in "${controls[@]}"; do
@@ -21,7 +22,7 @@ for c in "${controls[@]}"; do
     echo "negative control $tag: NOT DETECTED: $test passes with the bug built in"
     failed=1
   else
-    echo "negative control $tag: detected by $test: $(grep -E '^\s+\S+_test.go:[0-9]+:' /tmp/negative-control.log | grep -v 'level=' | tail -1 | sed 's/^\s*//' | cut -c1-160)"
+    echo "negative control $tag: detected by $test: $(grep -E '^\s+\S+_test.go:[0-9]+:' /tmp/negative-control.log | grep -v -e 'level=' -e 'stratum \[' | tail -1 | sed 's/^\s*//' | cut -c1-160)"
   fi
 done
 exit $failed

@@ -21,13 +21,20 @@ import (
 // at quorum, while the clock is still jumping and after.
 func TestClockJumpsBreakNothing(t *testing.T) {
 	skew := filepath.Join(t.TempDir(), "skew")
-	c := startProcCluster(t, 3, 8, "--clock-skew-file", skew)
+	c := startProcCluster(t, 3, 8)
+	n1 := c.Nodes[0] // restarted with the skewed clock; the others keep the host's
+	kill9(t, n1)
+	n1.args = append(n1.args, "--clock-skew-file", skew)
+	c.start(n1)
+	waitReady(t, n1.URL())
+	Eventually(t, 60*time.Second, "every partition served", func() bool { return c.servedCount() == 8 })
 	seed := time.Now().UnixNano()
 	t.Logf("seed %d", seed)
 	rng := rand.New(rand.NewSource(seed))
 	stopJumps := make(chan struct{})
 	jumped := make(chan int)
 	go func() {
+		rng := rand.New(rand.NewSource(seed + 1)) // this goroutine's own
 		n := 0
 		for {
 			select {

@@ -67,22 +67,41 @@ func runLinWorkload(c *procCluster, keys []linKey, seed int64) (stop func(), wai
 // enough acknowledged transactions for the check to mean something.
 func checkLinearizable(t *testing.T, ops []lincheck.Op) {
 	t.Helper()
+	if verdict := linVerdict(t, ops); verdict != "" {
+		t.Fatal(verdict)
+	}
+}
+
+// minAckedCAS is the floor of acknowledged CAS below which a history proves
+// nothing.
+const minAckedCAS = 50
+
+// linVerdict checks a ref history and returns "" when it is linearizable
+// with enough acknowledged CAS, or what is wrong (with the path of the
+// history's visualization when it is not linearizable).
+func linVerdict(t *testing.T, ops []lincheck.Op) string {
 	res := lincheck.Check(ops, 60*time.Second)
 	t.Logf("history: %d ops checked, %d dropped, %d unknown CAS: %s", res.Ops, res.Dropped, res.UnknownOps, res.Info)
 	if !res.Linearizable || res.Unknown {
 		path := t.TempDir() + "/history.html"
 		lincheck.Visualize(ops, path)
-		t.Fatalf("ref history is not linearizable (checker unknown=%v): %s; visualization in %s", res.Unknown, res.Info, path)
+		return fmt.Sprintf("ref history is not linearizable (checker unknown=%v): %s; visualization in %s", res.Unknown, res.Info, path)
 	}
-	okCAS := 0
+	if n := countOps(ops, lincheck.CAS, lincheck.OK); n < minAckedCAS {
+		return fmt.Sprintf("only %d CAS acknowledged: the workload did not exercise the cluster", n)
+	}
+	return ""
+}
+
+// countOps counts the operations of a kind with an outcome.
+func countOps(ops []lincheck.Op, kind lincheck.Kind, outcome lincheck.Outcome) int {
+	n := 0
 	for _, op := range ops {
-		if op.Kind == lincheck.CAS && op.Outcome == lincheck.OK {
-			okCAS++
+		if op.Kind == kind && op.Outcome == outcome {
+			n++
 		}
 	}
-	if okCAS < 50 {
-		t.Fatalf("only %d CAS acknowledged: the workload did not exercise the cluster", okCAS)
-	}
+	return n
 }
 
 // linClient issues reads and CAS on random keys through random nodes until
@@ -175,16 +194,10 @@ func nemesis(t *testing.T, c *procCluster, keys []linKey, rng *rand.Rand) {
 			victim.cmd.Process.Signal(syscall.SIGSTOP)
 			time.Sleep(5 * time.Second)
 			victim.cmd.Process.Signal(syscall.SIGCONT)
-			if !c.healthyWithin(victim, 15*time.Second) {
-				// Declared DOWN while stopped, the generation is fenced for
-				// good; a supervisor restarts it, as systemd would.
-				t.Logf("nemesis round %d: %s fenced after the pause; restarting it", round, victim.ID)
-				victim.cmd.Process.Signal(syscall.SIGKILL)
-				victim.cmd.Wait()
-				c.start(victim)
-			}
 		}
-		waitReady(t, victim.URL())
+		if c.recover(victim) {
+			t.Logf("nemesis round %d: %s fenced after the fault; restarted it", round, victim.ID)
+		}
 	}
 }
 

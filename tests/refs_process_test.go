@@ -31,11 +31,16 @@ type procCluster struct {
 	etcdURL string
 	CP      *controlplane.Client
 	Nodes   []*procNode
+	// proxies are the delay proxies in front of the nodes, by ID, when the
+	// cluster was started with them (netClusterConfig.Proxied).
+	proxies map[string]*delayProxy
 }
 
 type procNode struct {
 	ID   string
 	Addr string
+	Dir  string // data directory
+	prog string // what runs args: the stratum binary, or "ip" for a namespace
 	args []string
 	cmd  *exec.Cmd
 }
@@ -62,8 +67,9 @@ func startProcCluster(t *testing.T, nodes, partitions int, extra ...string) *pro
 // addNode starts one more data node process (n1, n2, ...) with extra
 // flags, without waiting for it.
 func (c *procCluster) addNode(extra ...string) *procNode {
-	n := &procNode{ID: fmt.Sprintf("n%d", len(c.Nodes)+1), Addr: fmt.Sprintf("127.0.0.1:%d", freePort(c.t))}
-	n.args = append([]string{"--log-level", "warn", "datanode", "--id", n.ID, "--listen", n.Addr, "--data-dir", filepath.Join(c.dir, n.ID),
+	n := &procNode{ID: fmt.Sprintf("n%d", len(c.Nodes)+1), Addr: fmt.Sprintf("127.0.0.1:%d", freePort(c.t)), prog: c.bin}
+	n.Dir = filepath.Join(c.dir, n.ID)
+	n.args = append([]string{"--log-level", "warn", "datanode", "--id", n.ID, "--listen", n.Addr, "--data-dir", n.Dir,
 		"--etcd", c.etcdURL, "--lease-ttl", "2s", "--detector=false"}, extra...)
 	c.Nodes = append(c.Nodes, n)
 	c.start(n)
@@ -87,7 +93,7 @@ func (c *procCluster) settle(clientURL string, partitions int) {
 	Eventually(t, 60*time.Second, "every partition served", func() bool { return c.servedCount() == partitions })
 }
 
-func (c *procCluster) start(n *procNode) { n.cmd = startProcess(c.t, c.bin, n.args...) }
+func (c *procCluster) start(n *procNode) { n.cmd = startProcess(c.t, n.prog, n.args...) }
 
 // servedCount counts partitions some live node reports serving.
 func (c *procCluster) servedCount() int {
