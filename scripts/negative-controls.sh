@@ -10,6 +10,7 @@ controls=(
   "stratum_bug_earlyack ./tests          ^TestHungReplicaNeverHoldsARequestPastItsDeadline$"
   "stratum_bug_nosync   ./datanode/store ^TestPowerLossKeepsAcknowledgedPuts$"
   "stratum_bug_earlyack ./tests          ^TestCrashLoop$"
+  "stratum_bug_nosync   ./tests          ^TestFailingFsyncAcknowledgesNothing$"
 )
 failed=0
 for c in "${controls[@]}"; do
