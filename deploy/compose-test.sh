@@ -20,7 +20,10 @@ for _ in $(seq 1 60); do
 done
 tmp=$(mktemp); trap 'rm -f "$tmp"; compose down -v >/dev/null 2>&1 || true' EXIT
 echo "compose test object $(date +%s%N)" > "$tmp"
-oid=$(bin/stratum --endpoint http://127.0.0.1:9101 put --consistency all "$tmp" | head -1) || die "put at all failed"
+# the whole output first: `| head -1` could close the pipe before the
+# receipt is written, and SIGPIPE would fail the put under pipefail
+out=$(bin/stratum --endpoint http://127.0.0.1:9101 put --consistency all "$tmp") || die "put at all failed"
+oid=$(printf '%s\n' "$out" | head -1)
 compose stop dn2 >/dev/null 2>&1
 got=$(bin/stratum --endpoint http://127.0.0.1:9103 get "$oid") || die "get with dn2 stopped failed"
 [ "$got" = "$(cat "$tmp")" ] || die "read back different bytes"
