@@ -232,7 +232,7 @@ func (n *Node) pullChunk(ctx context.Context, rn ring.Node, chunk []api.OID, rev
 			return 0, err
 		}
 		for i, r := range res {
-			if r.Code == "" {
+			if r.Code == "" && r.Created { // a concurrent round may have stored it first
 				k++
 				bytes += int64(len(items[i].Data))
 			}
@@ -244,9 +244,9 @@ func (n *Node) pullChunk(ctx context.Context, rn ring.Node, chunk []api.OID, rev
 			continue
 		}
 		p.hold(1)
-		_, err = n.storePut(ctx, oid, p, p.stamp)
+		created, err := n.storePut(ctx, oid, p, p.stamp)
 		p.release()
-		if err == nil {
+		if err == nil && created {
 			k++
 			bytes += p.size
 		}
