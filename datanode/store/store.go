@@ -189,21 +189,32 @@ func (s *Store) indexError(op string, oid api.OID, err error) error {
 // per algorithm, until fn returns false or ctx is done. It reads only the
 // index's size entries. Objects stored during the walk may or may not be seen.
 func (s *Store) Range(ctx context.Context, fn func(oid api.OID, size int64) bool) error {
-	it := s.db.NewIterator(util.BytesPrefix([]byte(sizePrefix)), nil)
+	return s.RangeCopies(ctx, func(e Entry) bool { return fn(e.OID, e.Size) })
+}
+
+// RangeCopies is Range with each copy's whole entry (size and stamp).
+func (s *Store) RangeCopies(ctx context.Context, fn func(Entry) bool) error {
+	return s.scanPrefix(ctx, sizePrefix, func(oid api.OID, v []byte) (bool, error) {
+		size, stamp, err := parseSizeEntry(v)
+		return err == nil && !fn(Entry{OID: oid, Size: size, Stamp: stamp}), err
+	})
+}
+
+// scanPrefix walks the index keys under prefix in order, handing each OID and
+// value to fn until fn reports stop or ctx is done. Keys that do not parse
+// as an OID, and entries fn reports an error for, are skipped.
+func (s *Store) scanPrefix(ctx context.Context, prefix string, fn func(oid api.OID, v []byte) (stop bool, err error)) error {
+	it := s.db.NewIterator(util.BytesPrefix([]byte(prefix)), nil)
 	defer it.Release()
 	for it.Next() {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		oid, err := api.ParseOID(string(it.Key()[len(sizePrefix):]))
+		oid, err := api.ParseOID(string(it.Key()[len(prefix):]))
 		if err != nil {
 			continue
 		}
-		size, _, err := parseSizeEntry(it.Value())
-		if err != nil {
-			continue
-		}
-		if !fn(oid, size) {
+		if stop, err := fn(oid, it.Value()); err == nil && stop {
 			return nil
 		}
 	}

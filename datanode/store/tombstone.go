@@ -7,7 +7,6 @@ import (
 	"fmt"
 
 	"github.com/syndtr/goleveldb/leveldb"
-	"github.com/syndtr/goleveldb/leveldb/util"
 
 	"github.com/stratum-store/stratum/api"
 )
@@ -224,49 +223,21 @@ func (s *Store) dropCopy(oid api.OID, size int64) {
 // RangeTombstones calls fn with every tombstone, in OID order, until fn
 // returns false or ctx is done.
 func (s *Store) RangeTombstones(ctx context.Context, fn func(Entry) bool) error {
-	it := s.db.NewIterator(util.BytesPrefix([]byte(tombPrefix)), nil)
-	defer it.Release()
-	for it.Next() {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		oid, err := api.ParseOID(string(it.Key()[len(tombPrefix):]))
-		if err != nil {
-			continue
-		}
-		stamp, at, err := parseTomb(it.Value())
-		if err != nil {
-			continue
-		}
-		if !fn(Entry{OID: oid, Stamp: stamp, Deleted: true, At: at}) {
-			return nil
-		}
-	}
-	return it.Error()
+	return s.scanPrefix(ctx, tombPrefix, func(oid api.OID, v []byte) (bool, error) {
+		stamp, at, err := parseTomb(v)
+		return err == nil && !fn(Entry{OID: oid, Stamp: stamp, Deleted: true, At: at}), err
+	})
 }
 
 // RangeEntries calls fn with every copy (with its stamp) and then every
-// tombstone.
+// tombstone, until fn returns false or ctx is done.
 func (s *Store) RangeEntries(ctx context.Context, fn func(Entry) bool) error {
 	stopped := false
-	it := s.db.NewIterator(util.BytesPrefix([]byte(sizePrefix)), nil)
-	for it.Next() && !stopped {
-		if err := ctx.Err(); err != nil {
-			it.Release()
-			return err
-		}
-		oid, err := api.ParseOID(string(it.Key()[len(sizePrefix):]))
-		if err != nil {
-			continue
-		}
-		size, stamp, err := parseSizeEntry(it.Value())
-		if err != nil {
-			continue
-		}
-		stopped = !fn(Entry{OID: oid, Size: size, Stamp: stamp})
-	}
-	it.Release()
-	if err := it.Error(); err != nil || stopped {
+	err := s.RangeCopies(ctx, func(e Entry) bool {
+		stopped = !fn(e)
+		return !stopped
+	})
+	if err != nil || stopped {
 		return err
 	}
 	return s.RangeTombstones(ctx, fn)
