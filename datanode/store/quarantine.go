@@ -18,14 +18,11 @@ import (
 // and a large object's file is moved to Dir/quarantine/ for inspection
 // rather than deleted. It refuses an intact copy.
 func (s *Store) Quarantine(ctx context.Context, oid api.OID) error {
-	end, err := s.begin(ctx, oid)
+	unlock, err := s.lockObject(ctx, oid)
 	if err != nil {
 		return err
 	}
-	defer end()
-	mu := s.stripe(oid)
-	mu.Lock()
-	defer mu.Unlock()
+	defer unlock()
 	size, err := s.db.Get(sizeKey(oid), nil)
 	if err != nil {
 		return s.indexError("quarantine", oid, err)

@@ -161,6 +161,19 @@ func (s *Store) Stat(ctx context.Context, oid api.OID) (int64, error) {
 	return e.Size, err
 }
 
+// lockObject begins an operation on oid and takes its stripe lock, for the
+// read-decide-write steps (delete, remove, quarantine, expiry) that must
+// not interleave with a put of the same object. The caller calls unlock.
+func (s *Store) lockObject(ctx context.Context, oid api.OID) (unlock func(), err error) {
+	end, err := s.begin(ctx, oid)
+	if err != nil {
+		return nil, err
+	}
+	mu := s.stripe(oid)
+	mu.Lock()
+	return func() { mu.Unlock(); end() }, nil
+}
+
 func (s *Store) stripe(oid api.OID) *sync.Mutex {
 	i, _ := strconv.ParseUint(shard(oid), 16, 8)
 	return &s.stripes[i]

@@ -149,14 +149,11 @@ func (s *Store) tombstone(oid api.OID) (api.Stamp, bool, error) {
 // least as high stays and the error is a *StampError wrapping
 // ErrSuperseded. deleted reports whether a copy was removed.
 func (s *Store) Delete(ctx context.Context, oid api.OID, stamp api.Stamp, at int64) (deleted bool, err error) {
-	end, err := s.begin(ctx, oid)
+	unlock, err := s.lockObject(ctx, oid)
 	if err != nil {
 		return false, err
 	}
-	defer end()
-	mu := s.stripe(oid)
-	mu.Lock()
-	defer mu.Unlock()
+	defer unlock()
 	e, err := s.meta(oid)
 	switch {
 	case errors.Is(err, ErrNotFound):
@@ -186,14 +183,11 @@ func (s *Store) Delete(ctx context.Context, oid api.OID, stamp api.Stamp, at int
 // copy whose new owners hold theirs). Removing an absent object is not an
 // error.
 func (s *Store) Remove(ctx context.Context, oid api.OID) error {
-	end, err := s.begin(ctx, oid)
+	unlock, err := s.lockObject(ctx, oid)
 	if err != nil {
 		return err
 	}
-	defer end()
-	mu := s.stripe(oid)
-	mu.Lock()
-	defer mu.Unlock()
+	defer unlock()
 	e, err := s.meta(oid)
 	if errors.Is(err, ErrNotFound) || (err == nil && e.Deleted) {
 		return nil
@@ -269,14 +263,11 @@ func (s *Store) ExpireTombstones(ctx context.Context, before int64) (int, error)
 }
 
 func (s *Store) expireOne(ctx context.Context, oid api.OID, before int64) error {
-	end, err := s.begin(ctx, oid)
+	unlock, err := s.lockObject(ctx, oid)
 	if err != nil {
 		return err
 	}
-	defer end()
-	mu := s.stripe(oid)
-	mu.Lock()
-	defer mu.Unlock()
+	defer unlock()
 	v, err := s.db.Get(tombKey(oid), nil)
 	if err != nil {
 		return nil // gone, or replaced by a copy
