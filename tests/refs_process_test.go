@@ -326,6 +326,9 @@ func rawRef(ctx context.Context, method, addr, path, body string) (int, string, 
 func TestPausedPrimaryAcknowledgesNothing(t *testing.T) {
 	c := startProcCluster(t, 3, 8)
 	repo, ref := "paused/repo", "refs/heads/main"
+	// A new primary can only come from in_sync: the test's premise is a
+	// partition whose three members are all in sync before the write.
+	Eventually(t, 60*time.Second, "all three members in sync", func() bool { return len(c.primaryOf(repo).InSync) == 3 })
 	old := c.primaryOf(repo).Primary
 	entry := c.other(old)
 	ctx := ctxT(t)
@@ -356,10 +359,33 @@ func TestPausedPrimaryAcknowledgesNothing(t *testing.T) {
 		queued <- answer{s, b, err}
 	}()
 
-	Eventually(t, 60*time.Second, "a new primary acknowledges v1 -> v2", func() bool {
+	// Every distinct error is logged, and on failure the live nodes dump
+	// their goroutines (SIGQUIT) into the test log: a failover that does
+	// not happen must leave enough behind to tell why.
+	var lastErr error
+	lastLog := time.Now()
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		start := time.Now()
 		_, err := cl.RefTxn(ctx, repo, api.RefTxn{Updates: []api.RefUpdate{{Name: ref, Old: v1, New: v2}}}, false)
-		return err == nil
-	})
+		if err == nil {
+			break
+		}
+		if lastErr == nil || err.Error() != lastErr.Error() || time.Since(lastLog) > 10*time.Second {
+			t.Logf("%s after the pause (the call took %s): %v (primary record: %+v)", time.Since(pausedAt).Round(time.Millisecond),
+				time.Since(start).Round(time.Millisecond), err, c.primaryOf(repo))
+			lastLog = time.Now()
+		}
+		lastErr = err
+		if time.Now().After(deadline) {
+			for _, n := range c.Nodes {
+				if n != victim {
+					n.cmd.Process.Signal(syscall.SIGQUIT)
+				}
+			}
+			time.Sleep(time.Second)
+			t.Fatalf("no new primary acknowledged v1 -> v2 within 60s of the pause; last error: %v", err)
+		}
+	}
 	t.Logf("new primary %s acknowledged a write %s after the pause", c.primaryOf(repo).Primary, time.Since(pausedAt))
 	victim.cmd.Process.Signal(syscall.SIGCONT)
 	for i := 0; i < 2; i++ {
