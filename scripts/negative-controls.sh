@@ -11,6 +11,7 @@ controls=(
   "stratum_bug_nosync   ./datanode/store ^TestPowerLossKeepsAcknowledgedPuts$"
   "stratum_bug_earlyack ./tests          ^TestCrashLoop$"
   "stratum_bug_nosync   ./tests          ^TestFailingFsyncAcknowledgesNothing$"
+  "stratum_bug_noringfence ./tests       ^TestStaleRingIsFenced$"
 )
 failed=0
 for c in "${controls[@]}"; do

@@ -27,17 +27,27 @@ func TestChaos(t *testing.T) {
 	if testing.Short() {
 		t.Skip("chaos runs take minutes; run without -short or with make chaos-short")
 	}
-	seeds, dur := chaosSettings(t)
+	seeds, dur, nodes := chaosSettings(t)
 	dir := reportDir(t)
 	var reports []*chaosReport
 	for _, seed := range seeds {
-		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) { reports = append(reports, runChaosSeed(t, seed, dur, dir)) })
+		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) { reports = append(reports, runChaosSeed(t, seed, dur, nodes, dir)) })
 	}
 	t.Logf("chaos summary, %d seeds of %s:\n%s", len(reports), dur, summarize(reports))
 }
 
-// chaosSettings reads the seeds and the duration from the environment.
-func chaosSettings(t *testing.T) ([]int64, time.Duration) {
+// chaosSettings reads the seeds, the duration and the number of data
+// nodes (STRATUM_CHAOS_NODES, 3 by default; 5 adds the majorities ring,
+// drains and removals) from the environment.
+func chaosSettings(t *testing.T) ([]int64, time.Duration, int) {
+	nodes := 3
+	if s := os.Getenv("STRATUM_CHAOS_NODES"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 3 || n > 7 {
+			t.Fatalf("STRATUM_CHAOS_NODES=%q: want 3 to 7 data nodes", s)
+		}
+		nodes = n
+	}
 	seedList, durText := os.Getenv("STRATUM_CHAOS_SEEDS"), os.Getenv("STRATUM_CHAOS_DURATION")
 	if seedList == "" {
 		seedList = "1"
@@ -57,7 +67,7 @@ func chaosSettings(t *testing.T) ([]int64, time.Duration) {
 		}
 		seeds = append(seeds, s)
 	}
-	return seeds, dur
+	return seeds, dur, nodes
 }
 
 // chaosNodeArgs make repair fast enough to measure convergence in a test:
@@ -65,11 +75,11 @@ func chaosSettings(t *testing.T) ([]int64, time.Duration) {
 // objects a second.
 var chaosNodeArgs = []string{"--anti-entropy-interval", "3s", "--anti-entropy-rate", "5000"}
 
-func runChaosSeed(t *testing.T, seed int64, dur time.Duration, dir string) *chaosReport {
-	t.Logf("chaos seed %d for %s; replay: make chaos SEEDS=%d DURATION=%s", seed, dur, seed, dur)
+func runChaosSeed(t *testing.T, seed int64, dur time.Duration, nodes int, dir string) *chaosReport {
+	t.Logf("chaos seed %d for %s on %d nodes; replay: make chaos SEEDS=%d DURATION=%s NODES=%d", seed, dur, nodes, seed, dur, nodes)
 	lab := newNetLab(t)
-	c := startNetClusterWith(t, lab, netClusterConfig{Nodes: 3, Partitions: 8, NodeArgs: chaosNodeArgs, Proxied: true})
-	rep := &chaosReport{Seed: seed, Duration: dur.String()}
+	c := startNetClusterWith(t, lab, netClusterConfig{Nodes: nodes, Partitions: 8, NodeArgs: chaosNodeArgs, Proxied: true, Chaos: true})
+	rep := &chaosReport{Seed: seed, Nodes: nodes, Duration: dur.String()}
 	stopRefs, waitRefs, history := runLinWorkload(c, linKeys(), seed)
 	objects := startObjectLoad(c, objectLoadConfig{Seed: seed, Writers: 2, Readers: 2, Level: api.Quorum})
 	nm := &chaosNemesis{t: t, c: c, lab: lab, rng: rand.New(rand.NewSource(seed)), begin: time.Now()}

@@ -19,6 +19,7 @@ import (
 // JSON (docs/testing.md explains each field).
 type chaosReport struct {
 	Seed     int64   `json:"seed"`
+	Nodes    int     `json:"nodes"`
 	Duration string  `json:"duration"`
 	Faults   []fault `json:"faults"`
 	// ObjectWrites and ObjectReads are the object workload, RefOps the ref
@@ -100,7 +101,7 @@ const minAckedObjects = 100
 // replay command if a checker fired.
 func (r *chaosReport) finish(t *testing.T, dir string) {
 	t.Helper()
-	r.Replay = fmt.Sprintf("make chaos SEEDS=%d DURATION=%s", r.Seed, r.Duration)
+	r.Replay = fmt.Sprintf("make chaos SEEDS=%d DURATION=%s NODES=%d", r.Seed, r.Duration, r.Nodes)
 	b, _ := json.MarshalIndent(r, "", "  ")
 	path := filepath.Join(dir, fmt.Sprintf("chaos-seed-%d.json", r.Seed))
 	if err := os.WriteFile(path, b, 0o644); err != nil {
@@ -129,19 +130,34 @@ func reportDir(t *testing.T) string {
 }
 
 // convergeBound bounds how long after healing every acknowledged object
-// may take to have a copy on each of the 3 nodes (anti-entropy runs every
+// may take to have a copy on each of its 3 owners (anti-entropy runs every
 // 3s in the chaos cluster).
 const convergeBound = 2 * time.Minute
 
-// timeToConverge polls each node's own store until it holds every object,
+// timeToConverge polls each node's own store until it holds every object
+// the current ring makes it an owner of (on three nodes, every object),
 // and returns the time from healed until then, or -1 past convergeBound
 // (logging what is still missing where).
 func timeToConverge(t *testing.T, c *procCluster, objects map[api.OID][]byte, healed time.Time) float64 {
-	oids := oidsOf(objects)
+	all := oidsOf(objects)
 	missing := map[string]int{}
 	for time.Since(healed) < convergeBound {
 		clear(missing)
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		r, err := c.CP.LoadRing(ctx)
+		cancel()
+		if err != nil {
+			missing["ring"] = -1
+			time.Sleep(500 * time.Millisecond)
+			continue
+		}
 		for _, n := range c.Nodes {
+			var oids []api.OID
+			for _, oid := range all {
+				if r.Owns(n.ID, []byte(oid.String())) {
+					oids = append(oids, oid)
+				}
+			}
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			has, err := c.localHas(ctx, n, oids)
 			cancel()

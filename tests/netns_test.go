@@ -149,7 +149,21 @@ type netClusterConfig struct {
 	// advertises the proxy's port 9000, so every request to it, from peers
 	// and clients alike, crosses the proxy.
 	Proxied bool
+	// Chaos gives each data node what the chaos nemesis needs: its own
+	// tmpfs of DiskSize (its data directory is "data" inside it, so a
+	// wipe leaves the mount) and a --clock-skew-file.
+	Chaos bool
 }
+
+// chaosDiskSize is each chaos node's tmpfs: room for a run's objects, and
+// small enough to fill in a moment.
+const chaosDiskSize = "1g"
+
+// diskOf is the tmpfs mount a chaos node's data directory sits in.
+func diskOf(n *procNode) string { return filepath.Dir(n.Dir) }
+
+// skewFileOf is the chaos node's --clock-skew-file.
+func skewFileOf(n *procNode) string { return filepath.Join(filepath.Dir(diskOf(n)), n.ID+"-skew") }
 
 // startNetCluster runs a control plane member and n data nodes, each in its
 // own namespace, and returns them as a procCluster whose URLs are the
@@ -171,13 +185,22 @@ func startNetClusterWith(t *testing.T, lab *netLab, cfg netClusterConfig) *procC
 		id := fmt.Sprintf("n%d", i)
 		h := lab.host(id)
 		n := &procNode{ID: id, Addr: h.ip + ":9000", Dir: filepath.Join(c.dir, id), prog: "ip"}
+		var extra []string
+		if cfg.Chaos {
+			mnt := filepath.Join(c.dir, id+"-disk")
+			must(t, "mkdir", "-p", mnt)
+			must(t, "mount", "-t", "tmpfs", "-o", "size="+chaosDiskSize, "tmpfs", mnt)
+			t.Cleanup(func() { sh("umount", "-l", mnt) }) // after the process is killed (cleanups run last first)
+			n.Dir = filepath.Join(mnt, "data")
+			extra = append(extra, "--clock-skew-file", skewFileOf(n))
+		}
 		listen := n.Addr
 		if cfg.Proxied {
 			listen = h.ip + ":9001"
 			c.proxies[id] = startDelayProxy(t, h.ns, n.Addr, listen)
 		}
 		n.args = append([]string{"netns", "exec", h.ns, c.bin, "--log-level", "warn", "datanode", "--id", id, "--listen", listen,
-			"--advertise", n.Addr, "--data-dir", n.Dir, "--etcd", clientURL, "--lease-ttl", "2s", "--detector=false"}, cfg.NodeArgs...)
+			"--advertise", n.Addr, "--data-dir", n.Dir, "--etcd", clientURL, "--lease-ttl", "2s", "--detector=false"}, append(cfg.NodeArgs, extra...)...)
 		c.Nodes = append(c.Nodes, n)
 		c.start(n)
 	}

@@ -137,6 +137,15 @@ func (c *procCluster) primaryOf(repo string) api.Partition {
 	return parts[api.PartitionOf(repo, cfg.Count)]
 }
 
+// ids lists the data nodes' IDs in order.
+func (c *procCluster) ids() []string {
+	var out []string
+	for _, n := range c.Nodes {
+		out = append(out, n.ID)
+	}
+	return out
+}
+
 // other returns a node that is not id.
 func (c *procCluster) other(id string) *procNode {
 	for _, n := range c.Nodes {
@@ -366,13 +375,13 @@ func TestPausedPrimaryAcknowledgesNothing(t *testing.T) {
 	lastLog := time.Now()
 	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 		start := time.Now()
-		_, err := cl.RefTxn(ctx, repo, api.RefTxn{Updates: []api.RefUpdate{{Name: ref, Old: v1, New: v2}}}, false)
+		res, err := cl.RefTxn(ctx, repo, api.RefTxn{Updates: []api.RefUpdate{{Name: ref, Old: v1, New: v2}}}, false)
 		if err == nil {
 			break
 		}
 		if lastErr == nil || err.Error() != lastErr.Error() || time.Since(lastLog) > 10*time.Second {
-			t.Logf("%s after the pause (the call took %s): %v (primary record: %+v)", time.Since(pausedAt).Round(time.Millisecond),
-				time.Since(start).Round(time.Millisecond), err, c.primaryOf(repo))
+			t.Logf("%s after the pause (the call took %s): %v, current values %v (primary record: %+v)", time.Since(pausedAt).Round(time.Millisecond),
+				time.Since(start).Round(time.Millisecond), err, res.Refs, c.primaryOf(repo))
 			lastLog = time.Now()
 		}
 		lastErr = err
