@@ -41,10 +41,14 @@ type Node struct {
 	server   *fasthttp.Server
 	ln       net.Listener
 
-	view     atomic.Pointer[view]
-	viewMu   sync.Mutex // serialises view writers; never held with another lock
-	lease    atomic.Pointer[Lease]
-	leaseSeq atomic.Uint64 // counts registrations; a primary serves only under the one it took over with
+	view   atomic.Pointer[view]
+	viewMu sync.Mutex // serialises view writers; never held with another lock
+	// reg is the current registration: its lease and its sequence number,
+	// swapped as one so that no reader pairs a new lease with the old
+	// number (a primary serves only under the registration it took over
+	// with, and only while that lease is valid).
+	reg      atomic.Pointer[registration]
+	regCount atomic.Uint64
 	fenced   atomic.Bool
 	draining atomic.Bool
 	// Anti-entropy totals (antientropy.go): objects pushed to and pulled
@@ -186,9 +190,20 @@ func (n *Node) register(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("datanode: register: %w", err)
 	}
-	n.lease.Store(&l)
-	n.leaseSeq.Add(1)
+	n.setLease(l)
 	return nil
+}
+
+// registration is one registration of this process: a lease and the
+// number that tells it from the ones before.
+type registration struct {
+	lease Lease
+	seq   uint64
+}
+
+// setLease installs l as a new registration.
+func (n *Node) setLease(l Lease) {
+	n.reg.Store(&registration{lease: l, seq: n.regCount.Add(1)})
 }
 
 func (n *Node) joinRing(ctx context.Context) error {
@@ -259,8 +274,8 @@ func (n *Node) Close(ctx context.Context) error {
 	if n.cancel != nil {
 		n.cancel()
 	}
-	if l := n.lease.Load(); l != nil {
-		errs = append(errs, (*l).Close(ctx))
+	if r := n.reg.Load(); r != nil {
+		errs = append(errs, r.lease.Close(ctx))
 	}
 	n.loops.Wait()
 	if n.store != nil {
@@ -300,12 +315,12 @@ func (n *Node) Fenced() bool { return n.fenced.Load() }
 // ControlPlaneOK reports whether the node's registration lease is alive,
 // i.e. it reaches etcd.
 func (n *Node) ControlPlaneOK() bool {
-	l := n.lease.Load()
-	if l == nil {
+	r := n.reg.Load()
+	if r == nil {
 		return false
 	}
 	select {
-	case <-(*l).Done():
+	case <-r.lease.Done():
 		return false
 	default:
 		return true

@@ -140,8 +140,9 @@ func (r *refs) takeover(ctx context.Context, id int) error {
 	ps := r.part(id)
 	ps.lock.Lock()
 	defer ps.lock.Unlock()
-	lease := r.n.leaseSeq.Load()
-	if !r.n.leaseValid() {
+	reg := r.n.reg.Load()
+	lease := reg.seq
+	if !r.n.leaseValid(reg) {
 		return fmt.Errorf("refs: partition %d: no valid lease to serve under", id)
 	}
 	for attempt := 0; attempt < 5; attempt++ {

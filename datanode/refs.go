@@ -114,7 +114,7 @@ func (r *refs) wake() {
 // takenOver reports whether this node completed a takeover for rec's epoch
 // under its current registration.
 func (r *refs) takenOver(ps *partState, rec *api.Partition) bool {
-	return ps.active.Load() == rec.Epoch && ps.leaseSeq.Load() == r.n.leaseSeq.Load()
+	return ps.active.Load() == rec.Epoch && ps.leaseSeq.Load() == r.n.reg.Load().seq
 }
 
 // serving reports whether this node may answer for partition id as its
@@ -123,7 +123,8 @@ func (r *refs) serving(id int) bool {
 	ps := r.part(id)
 	rec := ps.rec.Load()
 	active := ps.active.Load()
-	leased := ps.leaseSeq.Load() == r.n.leaseSeq.Load() && r.n.leaseValid()
+	reg := r.n.reg.Load() // one load: the number and the lease of the same registration
+	leased := ps.leaseSeq.Load() == reg.seq && r.n.leaseValid(reg)
 	return rec != nil && rec.Primary == r.n.cfg.ID && active != 0 && active == rec.Epoch &&
 		r.store.Floor(id) <= active && (leased || planted.NoLease) && !r.n.fenced.Load()
 }
@@ -138,10 +139,18 @@ func (r *refs) stepDown(id int, why string, err error) {
 	r.wake()
 }
 
-// leaseValid reports whether the registration lease surely has not expired
-// in etcd (docs/refs.md, check 4).
-func (n *Node) leaseValid() bool {
-	return n.ControlPlaneOK() && time.Now().Before((*n.lease.Load()).ValidUntil())
+// leaseValid reports whether reg's lease surely has not expired in etcd
+// (docs/refs.md, check 4).
+func (n *Node) leaseValid(reg *registration) bool {
+	if reg == nil {
+		return false
+	}
+	select {
+	case <-reg.lease.Done():
+		return false
+	default:
+	}
+	return time.Now().Before(reg.lease.ValidUntil())
 }
 
 // partitionOf maps repo to its partition, or fails before the cluster has

@@ -45,11 +45,11 @@ func (n *Node) requestRefresh() {
 // is lost (etcd unreachable longer than the TTL), until ctx is done.
 func (n *Node) keepRegistered(ctx context.Context) {
 	for {
-		l := n.lease.Load()
+		r := n.reg.Load()
 		select {
 		case <-ctx.Done():
 			return
-		case <-(*l).Done():
+		case <-r.lease.Done():
 		}
 		if ctx.Err() != nil {
 			return
@@ -77,8 +77,7 @@ func (n *Node) reregister(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	n.lease.Store(&l)
-	n.leaseSeq.Add(1) // a new lease: every partition must be taken over again
+	n.setLease(l) // a new registration: every partition must be taken over again
 	n.refs.wake()
 	return nil
 }
