@@ -29,7 +29,11 @@ var (
 	ErrUnsafe             = errors.New("unsafe: would leave objects below their replication factor")
 	ErrBadState           = errors.New("node state does not allow this")
 	ErrPeerUnavailable    = errors.New("peer unavailable (circuit open)")
-	ErrBusy               = errors.New("busy: too many request bodies in memory; retry")
+	ErrBusy               = errors.New("busy: the node is at a limit (requests in flight or request bodies in memory); retry later")
+	// ErrRequestTimeout: the request's header or body did not arrive in
+	// time (the node's --header-timeout and --min-body-rate); the
+	// connection is closed.
+	ErrRequestTimeout = errors.New("request timeout: the header or body arrived too slowly")
 	// ErrNoSpace: a replica's disk is full; it stores nothing more until it
 	// has room and has been restarted (docs/operations.md).
 	ErrNoSpace = errors.New("insufficient storage: the disk is full")
@@ -65,6 +69,7 @@ var errorTable = []struct {
 	{ErrBadRequest, http.StatusBadRequest, "bad_request"},
 	{ErrTooLarge, http.StatusRequestEntityTooLarge, "too_large"},
 	{ErrBusy, http.StatusTooManyRequests, "busy"},
+	{ErrRequestTimeout, http.StatusRequestTimeout, "request_timeout"},
 	{ErrDeleted, http.StatusNotFound, "deleted"},
 	{ErrNotFound, http.StatusNotFound, "not_found"},
 	{ErrSuperseded, http.StatusConflict, "superseded"},

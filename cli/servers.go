@@ -95,6 +95,9 @@ func datanodeFlags() []ucli.Flag {
 		&ucli.DurationFlag{Name: "anti-entropy-interval", Value: 10 * time.Minute, Usage: "how often replicas compare digests and copy what is missing (0: off, also turns off the repair after downtime)"},
 		&ucli.IntFlag{Name: "anti-entropy-rate", Value: 200, Usage: "objects per second anti-entropy may copy"},
 		&ucli.DurationFlag{Name: "tombstone-grace", Value: 7 * 24 * time.Hour, Usage: "how long a deleted object's tombstone is kept (node running time); must exceed --hint-max-age and --anti-entropy-interval"},
+		&ucli.DurationFlag{Name: "header-timeout", Value: 10 * time.Second, Usage: "a request's header must arrive within this long; slower clients are cut off"},
+		&ucli.IntFlag{Name: "min-body-rate", Value: 256 << 10, Usage: "slowest accepted body upload, bytes per second: a body of L bytes gets --header-timeout plus L at this rate"},
+		&ucli.IntFlag{Name: "max-inflight", Value: 4096, Usage: "client requests served at once; beyond it 429 busy"},
 		&ucli.DurationFlag{Name: "hint-max-age", Value: 3 * time.Hour, Usage: "how long a hint for a replica that missed a write is kept; anti-entropy covers what expires"},
 		&ucli.StringFlag{Name: "clock-skew-file", Hidden: true, Usage: "fault tests: offset this node's wall clock by the duration in this file (e.g. 10m, -3m)"},
 	}, detectorFlags()...)
@@ -154,6 +157,9 @@ func datanodeConfig(c *ucli.Context, cp *controlplane.Client, logger *slog.Logge
 	cfg.AntiEntropyInterval = c.Duration("anti-entropy-interval")
 	cfg.AntiEntropyRate = c.Int("anti-entropy-rate")
 	cfg.HintMaxAge = c.Duration("hint-max-age")
+	cfg.HeaderTimeout = c.Duration("header-timeout")
+	cfg.MinBodyRate = int64(c.Int("min-body-rate"))
+	cfg.MaxInflight = c.Int("max-inflight")
 	cfg.TombstoneGrace = c.Duration("tombstone-grace")
 	if path := c.String("clock-skew-file"); path != "" {
 		cfg.Clock = (&skewClock{path: path}).now

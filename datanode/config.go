@@ -67,6 +67,19 @@ type Config struct {
 	ShutdownGrace time.Duration
 	// IdleTimeout closes keep-alive connections idle for this long; default 60s.
 	IdleTimeout time.Duration
+	// HeaderTimeout: a request's header must arrive within this long (from
+	// the connection's opening, or from a keep-alive request's first byte);
+	// default 10s. A slow-header client is cut off after it.
+	HeaderTimeout time.Duration
+	// MinBodyRate is the slowest body upload accepted, in bytes per second:
+	// a body of L bytes must arrive within HeaderTimeout + L/MinBodyRate of
+	// its header (never longer than RequestTimeout; a chunked body gets
+	// RequestTimeout). Default 256 KiB/s. A slow-body client is cut off.
+	MinBodyRate int64
+	// MaxInflight caps the client requests a node serves at once; beyond
+	// it a request gets 429 busy at once. Node-to-node calls (/internal/)
+	// and /healthz, /readyz and /metrics are not counted. Default 4096.
+	MaxInflight int
 	// MaxBodyMemory bounds the bytes of request bodies held in memory at
 	// once (objects up to Store.LargeThreshold, batches, replica writes);
 	// a request that would exceed it gets 429 busy. Larger bodies are
@@ -146,6 +159,9 @@ func DefaultConfig() Config {
 		ScrubRate:           200,
 		RequestTimeout:      5 * time.Minute,
 		IdleTimeout:         60 * time.Second,
+		HeaderTimeout:       10 * time.Second,
+		MinBodyRate:         256 << 10,
+		MaxInflight:         4096,
 		RefTimeout:          2 * time.Second,
 		HealthyMarkInterval: 10 * time.Second,
 		RefRetryWindow:      3 * time.Second,
@@ -195,6 +211,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("datanode: Config.TombstoneGrace (%s) must exceed HintMaxAge (%s) and AntiEntropyInterval (%s)", c.TombstoneGrace, c.HintMaxAge, c.AntiEntropyInterval)
 	case c.IdleTimeout <= 0 || c.ShutdownGrace <= 0:
 		return errors.New("datanode: Config.IdleTimeout and ShutdownGrace must be > 0")
+	case c.HeaderTimeout <= 0 || c.MinBodyRate < 1 || c.MaxInflight < 1:
+		return errors.New("datanode: Config.HeaderTimeout must be > 0, MinBodyRate and MaxInflight >= 1")
 	}
 	if _, _, err := net.SplitHostPort(c.ListenAddr); err != nil {
 		return fmt.Errorf("datanode: Config.ListenAddr must be host:port, got %q", c.ListenAddr)

@@ -50,6 +50,7 @@ type Node struct {
 	reg      atomic.Pointer[registration]
 	regCount atomic.Uint64
 	fenced   atomic.Bool
+	active   atomic.Int64 // client requests being served (Config.MaxInflight)
 	draining atomic.Bool
 	// Anti-entropy totals (antientropy.go): objects pushed to and pulled
 	// from peers, and when the last round ended (unix ns, 0 = never).

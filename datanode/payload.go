@@ -89,7 +89,7 @@ func spool(r io.Reader, size, max int64, dir string) (*payload, error) {
 	n, err := io.Copy(f, io.LimitReader(r, max+1))
 	switch {
 	case err != nil:
-		err = fmt.Errorf("%w: reading body: %v", api.ErrBadRequest, err)
+		err = bodyReadError(err)
 	case n > max:
 		err = fmt.Errorf("%w: more than %d bytes", api.ErrTooLarge, max)
 	case size >= 0 && n != size:
@@ -100,4 +100,13 @@ func spool(r io.Reader, size, max int64, dir string) (*payload, error) {
 		return nil, err
 	}
 	return &payload{file: f, size: n}, nil
+}
+
+// bodyReadError classifies a failed body read: a deadline that passed is
+// the client's slowness (408), anything else a bad request (400).
+func bodyReadError(err error) error {
+	if isTimeout(err) {
+		return fmt.Errorf("%w: reading body: %v", api.ErrRequestTimeout, err)
+	}
+	return fmt.Errorf("%w: reading body: %v", api.ErrBadRequest, err)
 }

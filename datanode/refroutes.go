@@ -240,7 +240,7 @@ func (n *Node) checkObjects(t api.RefTxn) error {
 func readLimited(r io.Reader, max int64) ([]byte, error) {
 	b, err := io.ReadAll(io.LimitReader(r, max+1))
 	if err != nil {
-		return nil, fmt.Errorf("%w: reading body: %v", api.ErrBadRequest, err)
+		return nil, bodyReadError(err)
 	}
 	if int64(len(b)) > max {
 		return nil, fmt.Errorf("%w: body over %d bytes", api.ErrTooLarge, max)

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -26,7 +28,8 @@ func (n *Node) newServer() *fasthttp.Server {
 		Handler:                      n.handle,
 		ErrorHandler:                 n.handleTransportError,
 		Name:                         "stratum",
-		ReadTimeout:                  n.cfg.RequestTimeout,
+		ReadTimeout:                  n.cfg.HeaderTimeout,
+		HeaderReceived:               n.bodyDeadline,
 		WriteTimeout:                 n.cfg.RequestTimeout,
 		IdleTimeout:                  n.cfg.IdleTimeout,
 		MaxRequestBodySize:           int(n.cfg.Store.MaxObjectSize),
@@ -37,6 +40,25 @@ func (n *Node) newServer() *fasthttp.Server {
 	}
 }
 
+// bodyDeadline gives a request's body its time once the header is in:
+// HeaderTimeout plus its length at MinBodyRate, at most RequestTimeout
+// (a chunked body, whose length is unknown, gets RequestTimeout). The
+// server's ReadTimeout (HeaderTimeout) covered the header alone.
+func (n *Node) bodyDeadline(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
+	d := n.cfg.RequestTimeout
+	if l := h.ContentLength(); l >= 0 {
+		d = min(d, n.cfg.HeaderTimeout+time.Duration(float64(l)/float64(n.cfg.MinBodyRate)*float64(time.Second)))
+	}
+	return fasthttp.RequestConfig{ReadTimeout: d}
+}
+
+// counted reports whether a request counts toward MaxInflight: client
+// requests do; node-to-node calls and the health and metrics endpoints,
+// which must answer under load, do not.
+func counted(path string) bool {
+	return !strings.HasPrefix(path, "/internal/") && path != "/healthz" && path != "/readyz" && path != "/metrics"
+}
+
 // handle routes on the raw request path: fasthttp normalises ctx.Path()
 // (decoding %2f and resolving ".."), and an OID must be judged as sent.
 func (n *Node) handle(ctx *fasthttp.RequestCtx) {
@@ -44,6 +66,17 @@ func (n *Node) handle(ctx *fasthttp.RequestCtx) {
 	path := rawPath(ctx)
 	id := incomingRequestID(ctx)
 	ctx.SetUserValue(requestIDKey{}, id)
+	if counted(path) {
+		if n.active.Add(1) > int64(n.cfg.MaxInflight) {
+			n.active.Add(-1)
+			n.metrics.observe(routeOf(path), string(ctx.Method()), fasthttp.StatusTooManyRequests, time.Since(start))
+			n.writeError(ctx, fmt.Errorf("%w: %d requests in flight, the limit is %d; retry later", api.ErrBusy, n.cfg.MaxInflight, n.cfg.MaxInflight))
+			ctx.Response.Header.Set(HeaderRequestID, id)
+			ctx.SetConnectionClose()
+			return
+		}
+		defer n.active.Add(-1)
+	}
 	defer func() {
 		status := ctx.Response.StatusCode()
 		ctx.Response.Header.Set(HeaderRequestID, id)
@@ -140,11 +173,23 @@ func (n *Node) writeError(ctx *fasthttp.RequestCtx, err error) {
 	ctx.SetBody(body)
 }
 
+// isTimeout reports whether err is a read deadline passing: a client too
+// slow with its header or body.
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.Is(err, os.ErrDeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout())
+}
+
 // handleTransportError answers requests fasthttp rejected before routing,
 // with the JSON error body: an oversized body is 413 too_large, not a bare 400.
 func (n *Node) handleTransportError(ctx *fasthttp.RequestCtx, err error) {
 	if errors.Is(err, fasthttp.ErrBodyTooLarge) {
 		n.writeError(ctx, errors.Join(api.ErrTooLarge, err))
+		return
+	}
+	if isTimeout(err) {
+		n.writeError(ctx, errors.Join(api.ErrRequestTimeout, err))
+		ctx.SetConnectionClose()
 		return
 	}
 	n.writeError(ctx, errors.Join(api.ErrBadRequest, err))

@@ -1,0 +1,166 @@
+package tests
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stratum-store/stratum/api"
+	"github.com/stratum-store/stratum/datanode"
+)
+
+// closedWithin reports whether the server closes conn within d: reads
+// (and discards any answer, such as a 408) until EOF or a reset. A read
+// that is still waiting after d means the connection was kept open.
+func closedWithin(conn net.Conn, d time.Duration) (bool, string) {
+	conn.SetReadDeadline(time.Now().Add(d))
+	b, err := io.ReadAll(conn)
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return false, string(b)
+	}
+	return true, string(b)
+}
+
+// A client that sends its header slowly, and one that sends its body
+// slowly, are cut off (HeaderTimeout, MinBodyRate), nothing of the slow
+// body is stored, and a healthy client on the same node is served
+// meanwhile. Without the limits both connections would stay open for
+// RequestTimeout (5 minutes).
+func TestSlowClientsAreCutOff(t *testing.T) {
+	c := MustStartCluster(t, 3, func(cfg *datanode.Config) {
+		cfg.HeaderTimeout = time.Second
+		cfg.MinBodyRate = 64 << 10 // a 64 KiB body gets 1s + 1s
+	})
+	addr := c.Nodes[0].Addr
+	body := randomBytes(99, 64<<10)
+	oid, _ := api.Digest(api.SHA256, body)
+
+	slowHeader, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer slowHeader.Close()
+	fmt.Fprintf(slowHeader, "GET %s%s HTTP/1.1\r\nHost: %s\r\n", api.PathObjects, oid, addr) // and never the blank line
+
+	slowBody, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer slowBody.Close()
+	fmt.Fprintf(slowBody, "PUT %s%s HTTP/1.1\r\nHost: %s\r\nContent-Length: %d\r\n\r\n", api.PathObjects, oid, addr, len(body))
+	stopTrickle := make(chan struct{})
+	go func() { // 1 KiB/s: the body would take 64s
+		for i := 0; i < len(body); i += 100 {
+			select {
+			case <-stopTrickle:
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+			if _, err := slowBody.Write(body[i:min(i+100, len(body))]); err != nil {
+				return
+			}
+		}
+	}()
+	defer close(stopTrickle)
+
+	// A healthy client is served while both are connected.
+	for i := range 20 {
+		data := randomBytes(int64(1000+i), 4096)
+		rec, err := c.Client(0).PutBytes(ctxT(t), data, api.SHA256, api.Quorum)
+		if err != nil {
+			t.Fatalf("healthy put %d next to slow clients: %v", i, err)
+		}
+		if got, err := c.Client(0).GetBytes(ctxT(t), api.MustParseOID(rec.OID), api.Quorum); err != nil || string(got) != string(data) {
+			t.Fatalf("healthy get %d next to slow clients: %v", i, err)
+		}
+	}
+
+	for _, s := range []struct {
+		what string
+		conn net.Conn
+	}{{"slow-header", slowHeader}, {"slow-body", slowBody}} {
+		closed, answer := closedWithin(s.conn, 30*time.Second)
+		if !closed {
+			t.Fatalf("the %s connection is still open 30s on; it must be cut off (limit about 2s)", s.what)
+		}
+		if answer != "" && (!strings.HasPrefix(answer, "HTTP/1.1 408") || !strings.Contains(answer, `"request_timeout"`)) {
+			t.Errorf("%s client answered %q; want 408 with the JSON error request_timeout (or nothing)", s.what, answer)
+		}
+		t.Logf("%s client cut off; it was answered %q", s.what, firstLine(answer))
+	}
+	if _, err := c.Client(1).GetBytes(ctxT(t), oid, api.One); !errors.Is(err, api.ErrNotFound) {
+		t.Fatalf("the slow body's object: %v; want not found (nothing of a cut-off upload is stored)", err)
+	}
+}
+
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(s, "\r\n")
+	return line
+}
+
+// Beyond MaxInflight client requests a node answers 429 busy with the JSON
+// error at once, while /healthz and node-to-node calls still get through;
+// when the requests in flight end, it serves again.
+func TestInflightCapAnswers429(t *testing.T) {
+	c := MustStartCluster(t, 3, func(cfg *datanode.Config) {
+		if cfg.ID == "n1" {
+			cfg.MaxInflight = 2
+		}
+	})
+	addr := c.Nodes[0].Addr
+	oid, _ := api.Digest(api.SHA256, []byte("held"))
+	// Two uploads of 1 MiB that stop after their first 32 KiB (past what
+	// the server reads before it calls the handler): each holds a request
+	// in flight until its body deadline (10s + 1 MiB at 256 KiB/s).
+	var held []net.Conn
+	for range 2 {
+		conn, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		fmt.Fprintf(conn, "PUT %s%s HTTP/1.1\r\nHost: %s\r\nContent-Length: %d\r\n\r\n", api.PathObjects, oid, addr, 1<<20)
+		conn.Write(make([]byte, 32<<10))
+		held = append(held, conn)
+	}
+	url := c.URL(0) + api.PathObjects + oid.String()
+	var body []byte
+	Eventually(t, 10*time.Second, "a third request answered 429", func() bool {
+		resp, err := http.Get(url)
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		body, _ = io.ReadAll(resp.Body)
+		return resp.StatusCode == http.StatusTooManyRequests
+	})
+	if code := errorCode(body); code != "busy" {
+		t.Fatalf("429 body %q; want the JSON error with code busy", body)
+	}
+	resp, err := http.Get(c.URL(0) + "/healthz")
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("/healthz under the cap: %v %v; want 200", resp, err)
+	}
+	resp.Body.Close()
+	// Writes coordinated elsewhere still reach n1 as a replica.
+	if _, err := c.Client(1).PutBytes(ctxT(t), []byte("through the cap"), api.SHA256, api.All); err != nil {
+		t.Fatalf("a write at all while n1 is at its cap: %v", err)
+	}
+	for _, conn := range held {
+		conn.Close()
+	}
+	Eventually(t, 10*time.Second, "n1 serves again", func() bool {
+		resp, err := http.Get(url)
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusNotFound
+	})
+}
