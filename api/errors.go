@@ -34,6 +34,9 @@ var (
 	// time (the node's --header-timeout and --min-body-rate); the
 	// connection is closed.
 	ErrRequestTimeout = errors.New("request timeout: the header or body arrived too slowly")
+	// ErrUnauthenticated: the caller did not prove who it is (a
+	// node-to-node call without a verified cluster node certificate).
+	ErrUnauthenticated = errors.New("unauthenticated")
 	// ErrNoSpace: a replica's disk is full; it stores nothing more until it
 	// has room and has been restarted (docs/operations.md).
 	ErrNoSpace = errors.New("insufficient storage: the disk is full")
@@ -70,6 +73,7 @@ var errorTable = []struct {
 	{ErrTooLarge, http.StatusRequestEntityTooLarge, "too_large"},
 	{ErrBusy, http.StatusTooManyRequests, "busy"},
 	{ErrRequestTimeout, http.StatusRequestTimeout, "request_timeout"},
+	{ErrUnauthenticated, http.StatusUnauthorized, "unauthenticated"},
 	{ErrDeleted, http.StatusNotFound, "deleted"},
 	{ErrNotFound, http.StatusNotFound, "not_found"},
 	{ErrSuperseded, http.StatusConflict, "superseded"},

@@ -82,7 +82,7 @@ func runBench(c *ucli.Context) error {
 	if cfg.Objects < 1 || cfg.Concurrency < 1 || (!cfg.GitMix && cfg.Size < 0) {
 		return usagef("--objects and --concurrency must be >= 1 and --size >= 0")
 	}
-	cl, err := client.New(client.Config{Endpoint: c.String("endpoint"), RingAware: cfg.RingAware, Timeout: time.Minute})
+	cl, err := newClient(c, client.Config{Endpoint: c.String("endpoint"), RingAware: cfg.RingAware, Timeout: time.Minute})
 	if err != nil {
 		return usageError{err}
 	}

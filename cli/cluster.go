@@ -102,11 +102,7 @@ func ringCommand() *ucli.Command {
 }
 
 func plainClient(c *ucli.Context) (*client.Client, error) {
-	cl, err := client.New(client.Config{Endpoint: c.String("endpoint")})
-	if err != nil {
-		return nil, usageError{err}
-	}
-	return cl, nil
+	return newClient(c, client.Config{Endpoint: c.String("endpoint")})
 }
 
 func printJSON(w io.Writer, v any) error {
@@ -122,7 +118,7 @@ func printNodeData(c *ucli.Context, nodes []api.NodeStatus) {
 	tw := tabwriter.NewWriter(c.App.Writer, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NODE\tOBJECTS\tBYTES\tHINTS\tREPAIR\tLAST ANTI-ENTROPY\tLAST SCRUB\tDOWNTIME")
 	for _, n := range nodes {
-		nc, err := client.New(client.Config{Endpoint: "http://" + n.Addr, Timeout: 3 * time.Second})
+		nc, err := newClient(c, client.Config{Endpoint: nodeURL(c, n.Addr), Timeout: 3 * time.Second})
 		var st api.StatusDoc
 		if err == nil {
 			st, err = nc.Status(c.Context)

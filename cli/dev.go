@@ -4,11 +4,14 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
+	"time"
 
 	ucli "github.com/urfave/cli/v2"
 
 	"github.com/stratum-store/stratum/controlplane"
 	"github.com/stratum-store/stratum/datanode"
+	"github.com/stratum-store/stratum/internal/pki"
 )
 
 func devCommand() *ucli.Command {
@@ -24,6 +27,7 @@ func devCommand() *ucli.Command {
 			&ucli.IntFlag{Name: "replicas", Value: 3, Usage: "replication factor N, fixed when the ring is created"},
 			&ucli.BoolFlag{Name: "no-sync", Usage: "acknowledge writes before fsync (unsafe)"},
 			&ucli.BoolFlag{Name: "pprof", Usage: "serve Go profiles under /debug/pprof/ on every node"},
+			&ucli.BoolFlag{Name: "tls", Usage: "serve HTTPS with mutual TLS between the nodes, from a throwaway CA made in DIR/certs (the embedded etcd stays plain on loopback)"},
 		}, detectorFlags()...),
 		Action: runDev,
 	}
@@ -74,6 +78,13 @@ func runDev(c *ucli.Context) error {
 
 func startDevNodes(c *ucli.Context, cp *controlplane.Client, dir string) ([]*datanode.Node, error) {
 	var nodes []*datanode.Node
+	var ca *pki.CA
+	if c.Bool("tls") {
+		var err error
+		if ca, err = devCA(joinDir(dir, "certs")); err != nil {
+			return nil, err
+		}
+	}
 	for i := 0; i < c.Int("nodes"); i++ {
 		logger, _ := newLogger(c, c.App.ErrWriter)
 		cfg := datanode.DefaultConfig()
@@ -86,6 +97,14 @@ func startDevNodes(c *ucli.Context, cp *controlplane.Client, dir string) ([]*dat
 		cfg.Ring.Replicas = c.Int("replicas")
 		cfg.Control = NewControlPlane(cp)
 		cfg.Logger = logger
+		if ca != nil {
+			cert, key, err := ca.Issue(cfg.ID, []string{"127.0.0.1", "localhost"}, 30*24*time.Hour)
+			if err != nil {
+				return nodes, err
+			}
+			cfg.TLS, _ = pki.ServerConfig(cert, key, ca.CertPEM)
+			cfg.PeerTLS, _ = pki.ClientConfig(cert, key, ca.CertPEM)
+		}
 		n, err := startNode(c.Context, cfg)
 		if err != nil {
 			return nodes, fmt.Errorf("node %s: %w", cfg.ID, err)
@@ -98,9 +117,15 @@ func startDevNodes(c *ucli.Context, cp *controlplane.Client, dir string) ([]*dat
 func printDevBanner(c *ucli.Context, m *controlplane.Member, nodes []*datanode.Node) {
 	w := c.App.Writer
 	fmt.Fprintf(w, "stratum dev: etcd on %s, data in %s\n", m.ClientURLs()[0], c.String("dir"))
+	scheme, curl := "http", "curl -s"
+	if c.Bool("tls") {
+		ca := joinDir(c.String("dir"), "certs", "ca.pem")
+		scheme, curl = "https", "curl -s --cacert "+ca
+		fmt.Fprintf(w, "TLS: trust %s (stratum --cacert %s --endpoint https://...)\n", ca, ca)
+	}
 	for _, n := range nodes {
-		url := "http://" + n.Addr()
-		fmt.Fprintf(w, "node %s  %s  try: curl -s %s/v1/cluster\n", n.ID(), url, url)
+		url := scheme + "://" + n.Addr()
+		fmt.Fprintf(w, "node %s  %s  try: %s %s/v1/cluster\n", n.ID(), url, curl, url)
 	}
 	fmt.Fprintln(w, "ready; Ctrl-C stops the cluster")
 }
@@ -113,4 +138,21 @@ func closeAll(w io.Writer, nodes []*datanode.Node) {
 			fmt.Fprintf(w, "stratum: node %s: %s\n", n.ID(), oneLine(err.Error()))
 		}
 	}
+}
+
+// devCA loads the dev cluster's CA from dir, or makes one there: a
+// throwaway CA for a laptop cluster, kept across restarts so clients'
+// --cacert stays valid.
+func devCA(dir string) (*pki.CA, error) {
+	if ca, err := pki.LoadCA(dir); err == nil {
+		return ca, nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	ca, err := pki.NewCA("stratum dev CA", 365*24*time.Hour)
+	if err != nil {
+		return nil, err
+	}
+	return ca, ca.Save(dir)
 }

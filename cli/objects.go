@@ -217,9 +217,9 @@ func clientFor(c *ucli.Context) (*client.Client, api.Consistency, error) {
 	if err != nil {
 		return nil, "", usageError{err}
 	}
-	cl, err := client.New(client.Config{Endpoint: c.String("endpoint")})
+	cl, err := newClient(c, client.Config{Endpoint: c.String("endpoint")})
 	if err != nil {
-		return nil, "", usageError{err}
+		return nil, "", err
 	}
 	return cl, level, nil
 }

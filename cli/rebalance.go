@@ -72,7 +72,7 @@ func rebalanceStatus(c *ucli.Context) error {
 	var rows []nodeProgress
 	for _, n := range doc.Nodes {
 		row := nodeProgress{Node: n.ID}
-		nc, err := client.New(client.Config{Endpoint: "http://" + n.Addr, Timeout: 5 * time.Second})
+		nc, err := newClient(c, client.Config{Endpoint: nodeURL(c, n.Addr), Timeout: 5 * time.Second})
 		if err == nil {
 			var p api.RepairProgress
 			if p, err = nc.RepairProgress(c.Context); err == nil {

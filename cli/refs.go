@@ -167,7 +167,7 @@ func partitionsStatus(c *ucli.Context) error {
 	}
 	rows := map[int]*partitionRow{}
 	for _, n := range doc.Nodes {
-		nc, err := client.New(client.Config{Endpoint: "http://" + n.Addr})
+		nc, err := newClient(c, client.Config{Endpoint: nodeURL(c, n.Addr)})
 		if err != nil {
 			continue
 		}

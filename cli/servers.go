@@ -99,6 +99,9 @@ func datanodeFlags() []ucli.Flag {
 		&ucli.IntFlag{Name: "min-body-rate", Value: 256 << 10, Usage: "slowest accepted body upload, bytes per second: a body of L bytes gets --header-timeout plus L at this rate"},
 		&ucli.IntFlag{Name: "max-inflight", Value: 4096, Usage: "client requests served at once; beyond it 429 busy"},
 		&ucli.DurationFlag{Name: "hint-max-age", Value: 3 * time.Hour, Usage: "how long a hint for a replica that missed a write is kept; anti-entropy covers what expires"},
+		&ucli.StringFlag{Name: "tls-cert", Usage: "this node's certificate (stratum certs node); with --tls-key and --tls-ca: serve HTTPS, mutual TLS with peers"},
+		&ucli.StringFlag{Name: "tls-key", Usage: "this node's certificate key"},
+		&ucli.StringFlag{Name: "tls-ca", Usage: "the cluster CA's certificate"},
 		&ucli.StringFlag{Name: "clock-skew-file", Hidden: true, Usage: "fault tests: offset this node's wall clock by the duration in this file (e.g. 10m, -3m)"},
 	}, detectorFlags()...)
 }
@@ -126,6 +129,9 @@ func runDatanode(c *ucli.Context) error {
 	}
 	defer cp.Close()
 	cfg := datanodeConfig(c, cp, logger)
+	if cfg.TLS, cfg.PeerTLS, err = nodeTLS(c); err != nil {
+		return err
+	}
 	n, err := startNode(c.Context, cfg)
 	if err != nil {
 		return err
@@ -136,7 +142,11 @@ func runDatanode(c *ucli.Context) error {
 		return err
 	}
 	defer stop()
-	fmt.Fprintf(c.App.Writer, "data node %s serving on http://%s\n", cfg.ID, n.Addr())
+	scheme := "http"
+	if cfg.TLS != nil {
+		scheme = "https"
+	}
+	fmt.Fprintf(c.App.Writer, "data node %s serving on %s://%s\n", cfg.ID, scheme, n.Addr())
 	<-c.Context.Done()
 	return n.Close(context.Background())
 }

@@ -1,6 +1,7 @@
 package datanode
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -67,6 +68,12 @@ type Config struct {
 	ShutdownGrace time.Duration
 	// IdleTimeout closes keep-alive connections idle for this long; default 60s.
 	IdleTimeout time.Duration
+	// TLS, when set, makes the node serve HTTPS with it (pki.ServerConfig:
+	// client certificates verified when given) and accept node-to-node
+	// calls (/internal/) only from callers whose certificate verified.
+	// PeerTLS is then what the node calls its peers with (pki.ClientConfig:
+	// its own certificate as the client certificate). Both or neither.
+	TLS, PeerTLS *tls.Config
 	// HeaderTimeout: a request's header must arrive within this long (from
 	// the connection's opening, or from a keep-alive request's first byte);
 	// default 10s. A slow-header client is cut off after it.
@@ -211,6 +218,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("datanode: Config.TombstoneGrace (%s) must exceed HintMaxAge (%s) and AntiEntropyInterval (%s)", c.TombstoneGrace, c.HintMaxAge, c.AntiEntropyInterval)
 	case c.IdleTimeout <= 0 || c.ShutdownGrace <= 0:
 		return errors.New("datanode: Config.IdleTimeout and ShutdownGrace must be > 0")
+	case (c.TLS == nil) != (c.PeerTLS == nil):
+		return errors.New("datanode: Config.TLS and Config.PeerTLS must be set together")
 	case c.HeaderTimeout <= 0 || c.MinBodyRate < 1 || c.MaxInflight < 1:
 		return errors.New("datanode: Config.HeaderTimeout must be > 0, MinBodyRate and MaxInflight >= 1")
 	}

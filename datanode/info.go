@@ -170,7 +170,7 @@ func (n *Node) peerStatus(ns api.NodeStatus) (api.StatusDoc, bool) {
 	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseRequest(req)
 	defer fasthttp.ReleaseResponse(resp)
-	req.SetRequestURI("http://" + ns.Addr + api.PathStatus)
+	req.SetRequestURI(n.peerURL(ns.Addr, api.PathStatus))
 	var st api.StatusDoc
 	if err := client.DoTimeout(req, resp, time.Second); err != nil || resp.StatusCode() != fasthttp.StatusOK ||
 		json.Unmarshal(resp.Body(), &st) != nil {

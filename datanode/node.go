@@ -2,6 +2,7 @@ package datanode
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -168,6 +169,9 @@ func (n *Node) listen() error {
 	ln, err := net.Listen("tcp", n.cfg.ListenAddr)
 	if err != nil {
 		return fmt.Errorf("datanode: listen %s: %w", n.cfg.ListenAddr, err)
+	}
+	if n.cfg.TLS != nil {
+		ln = tls.NewListener(ln, n.cfg.TLS)
 	}
 	n.ln = ln
 	addr := n.cfg.AdvertiseAddr

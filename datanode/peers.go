@@ -43,6 +43,8 @@ func (p *peers) get(addr string) (*fasthttp.HostClient, *breaker) {
 			MaxIdemponentCallAttempts: 1,
 			DisablePathNormalizing:    true,
 			MaxConnWaitTimeout:        time.Second,
+			IsTLS:                     p.cfg.PeerTLS != nil,
+			TLSConfig:                 p.cfg.PeerTLS,
 		}
 		p.clients[addr] = c
 		p.breakers[addr] = newBreaker(p.cfg.BreakerThreshold, p.cfg.BreakerCooldown)
@@ -73,6 +75,15 @@ func (n *Node) newReplicaRequest(ctx context.Context, method, addr string, oid a
 	return n.newPeerRequest(ctx, method, addr, api.PathReplicas+oid.String(), rev)
 }
 
+// peerURL is the URL of path on peer addr: https when the cluster runs
+// TLS (a fasthttp HostClient refuses a URL whose scheme is not its own).
+func (n *Node) peerURL(addr, path string) string {
+	if n.cfg.PeerTLS != nil {
+		return "https://" + addr + path
+	}
+	return "http://" + addr + path
+}
+
 // newPeerRequest builds a node-to-node request to path on addr.
 func (n *Node) newPeerRequest(ctx context.Context, method, addr, path string, rev int64) *fasthttp.Request {
 	req := fasthttp.AcquireRequest()
@@ -80,7 +91,7 @@ func (n *Node) newPeerRequest(ctx context.Context, method, addr, path string, re
 		req.Header.Set(HeaderRequestID, id)
 	}
 	req.Header.SetMethod(method)
-	req.SetRequestURI("http://" + addr + path)
+	req.SetRequestURI(n.peerURL(addr, path))
 	req.Header.Set(api.HeaderRingRevision, strconv.FormatInt(rev, 10))
 	req.Header.Set(api.HeaderNode, n.cfg.ID)
 	req.Header.Set(api.HeaderGeneration, n.generation)

@@ -151,7 +151,7 @@ func (n *Node) forwardRefs(ctx *fasthttp.RequestCtx, primary string, body []byte
 	req := fasthttp.AcquireRequest()
 	defer fasthttp.ReleaseRequest(req)
 	req.Header.SetMethodBytes(ctx.Method())
-	req.SetRequestURI("http://" + rn.Addr + string(ctx.Request.Header.RequestURI()))
+	req.SetRequestURI(n.peerURL(rn.Addr, string(ctx.Request.Header.RequestURI())))
 	req.Header.Set(api.HeaderForwarded, n.cfg.ID)
 	req.Header.Set(HeaderRequestID, requestID(n.requestContext(ctx)))
 	if body != nil {

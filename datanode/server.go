@@ -17,6 +17,7 @@ import (
 	"github.com/valyala/fasthttp/pprofhandler"
 
 	"github.com/stratum-store/stratum/api"
+	"github.com/stratum-store/stratum/internal/pki"
 )
 
 // HeaderErrorCode repeats an error reply's code in a header, so replies
@@ -66,6 +67,10 @@ func (n *Node) handle(ctx *fasthttp.RequestCtx) {
 	path := rawPath(ctx)
 	id := incomingRequestID(ctx)
 	ctx.SetUserValue(requestIDKey{}, id)
+	if n.cfg.TLS != nil && strings.HasPrefix(path, "/internal/") && !pki.Verified(ctx.TLSConnectionState()) {
+		n.writeError(ctx, fmt.Errorf("%w: node-to-node calls need a cluster node certificate", api.ErrUnauthenticated))
+		return
+	}
 	if counted(path) {
 		if n.active.Add(1) > int64(n.cfg.MaxInflight) {
 			n.active.Add(-1)

@@ -14,6 +14,7 @@ package client
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -34,6 +35,9 @@ type Config struct {
 	Timeout time.Duration
 	// HTTPClient, if set, is used instead of a new one.
 	HTTPClient *http.Client
+	// TLS configures https endpoints (e.g. pki.TrustConfig with the
+	// cluster's CA); nil uses the system's roots. Ignored with HTTPClient.
+	TLS *tls.Config
 	// RingAware sends each object request straight to a replica of the
 	// object (one hop instead of two), using the ring fetched from Endpoint
 	// and refreshed whenever a reply carries a newer ring revision. Other
@@ -58,6 +62,14 @@ type Client struct {
 	router *router // nil unless RingAware
 }
 
+// scheme is the endpoint's scheme, which every node of the cluster uses.
+func (c *Client) scheme() string {
+	if strings.HasPrefix(c.base, "https://") {
+		return "https"
+	}
+	return "http"
+}
+
 // New returns a client for cfg.Endpoint.
 func New(cfg Config) (*Client, error) {
 	if err := cfg.Validate(); err != nil {
@@ -71,6 +83,7 @@ func New(cfg Config) (*Client, error) {
 		}
 		hc = &http.Client{Timeout: timeout, Transport: &http.Transport{
 			MaxIdleConns: 1024, MaxIdleConnsPerHost: 256, IdleConnTimeout: 90 * time.Second,
+			TLSClientConfig: cfg.TLS, ForceAttemptHTTP2: false,
 		}}
 	}
 	c := &Client{base: strings.TrimRight(cfg.Endpoint, "/"), http: hc}

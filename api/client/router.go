@@ -41,7 +41,7 @@ func (r *router) bases(ctx context.Context, oid api.OID) []string {
 	var out []string
 	if cur != nil {
 		for _, n := range cur.Replicas([]byte(oid.String())) {
-			out = append(out, "http://"+n.Addr)
+			out = append(out, r.c.scheme()+"://"+n.Addr)
 		}
 	}
 	return append(out, r.c.base)

@@ -1,0 +1,236 @@
+// Package pki makes the certificates a stratum cluster runs on and the TLS
+// configurations built from them: one certificate authority per cluster,
+// and per node a certificate that serves both as its server certificate
+// (clients and peers verify it against the CA) and as its client
+// certificate (peers accept node-to-node calls only from it).
+//
+// Files are PEM: <dir>/ca.pem and ca-key.pem, <dir>/<name>.pem and
+// <name>-key.pem. Keys are ECDSA P-256 and written 0600.
+//
+//	ca, _ := pki.NewCA("stratum test", 24*time.Hour)
+//	cert, key, _ := ca.Issue("n1", []string{"127.0.0.1", "localhost"}, 24*time.Hour)
+//	srv, _ := pki.ServerConfig(certPEM, keyPEM, caPEM) // verifies client certs when given
+//	peer, _ := pki.ClientConfig(certPEM, keyPEM, caPEM)
+//
+// # Caveats
+//
+// A node's certificate must name every address peers and clients use to
+// reach it (IP addresses and DNS names): verification is by the address
+// dialled. Anyone holding a node certificate and key is a cluster member
+// to every other node, so keep the key files readable by the service only.
+package pki
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// CA is a certificate authority: its certificate and key.
+type CA struct {
+	Cert *x509.Certificate
+	Key  *ecdsa.PrivateKey
+	// CertPEM is Cert encoded.
+	CertPEM []byte
+}
+
+// NewCA makes a self-signed CA valid for validity.
+func NewCA(name string, validity time.Duration) (*CA, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          serial(),
+		Subject:               pkix.Name{CommonName: name, Organization: []string{"stratum"}},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(validity),
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+		MaxPathLenZero:        true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return nil, err
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, err
+	}
+	return &CA{Cert: cert, Key: key, CertPEM: encode("CERTIFICATE", der)}, nil
+}
+
+// Issue makes a certificate for name, valid for server and client
+// authentication, naming hosts (IP addresses or DNS names), and returns it
+// and its key as PEM.
+func (ca *CA) Issue(name string, hosts []string, validity time.Duration) (certPEM, keyPEM []byte, err error) {
+	if name == "" || len(hosts) == 0 {
+		return nil, nil, errors.New("pki: a certificate needs a name and at least one host")
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, nil, err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: serial(),
+		Subject:      pkix.Name{CommonName: name, Organization: []string{"stratum"}},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(validity),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+	}
+	for _, h := range hosts {
+		if ip := net.ParseIP(h); ip != nil {
+			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
+		} else {
+			tmpl.DNSNames = append(tmpl.DNSNames, h)
+		}
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, &key.PublicKey, ca.Key)
+	if err != nil {
+		return nil, nil, err
+	}
+	kder, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		return nil, nil, err
+	}
+	return encode("CERTIFICATE", der), encode("EC PRIVATE KEY", kder), nil
+}
+
+// Save writes the CA to dir/ca.pem and dir/ca-key.pem.
+func (ca *CA) Save(dir string) error {
+	kder, err := x509.MarshalECPrivateKey(ca.Key)
+	if err != nil {
+		return err
+	}
+	if err := WriteFile(filepath.Join(dir, "ca.pem"), ca.CertPEM, 0o644); err != nil {
+		return err
+	}
+	return WriteFile(filepath.Join(dir, "ca-key.pem"), encode("EC PRIVATE KEY", kder), 0o600)
+}
+
+// LoadCA reads dir/ca.pem and dir/ca-key.pem.
+func LoadCA(dir string) (*CA, error) {
+	certPEM, err := os.ReadFile(filepath.Join(dir, "ca.pem"))
+	if err != nil {
+		return nil, fmt.Errorf("pki: %w", err)
+	}
+	keyPEM, err := os.ReadFile(filepath.Join(dir, "ca-key.pem"))
+	if err != nil {
+		return nil, fmt.Errorf("pki: %w", err)
+	}
+	pair, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		return nil, fmt.Errorf("pki: %s: %w", dir, err)
+	}
+	key, ok := pair.PrivateKey.(*ecdsa.PrivateKey)
+	if !ok {
+		return nil, fmt.Errorf("pki: %s: the CA key is not ECDSA", dir)
+	}
+	cert, err := x509.ParseCertificate(pair.Certificate[0])
+	if err != nil {
+		return nil, err
+	}
+	if !cert.IsCA {
+		return nil, fmt.Errorf("pki: %s/ca.pem is not a CA certificate", dir)
+	}
+	return &CA{Cert: cert, Key: key, CertPEM: certPEM}, nil
+}
+
+// WriteFile writes data to path atomically (temporary file, fsync,
+// rename), so a crash never leaves half a key behind.
+func WriteFile(path string, data []byte, perm os.FileMode) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if err := tmp.Chmod(perm); err != nil {
+		tmp.Close()
+		return err
+	}
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
+
+// ServerConfig is a node's listener configuration: it presents cert and
+// asks for a client certificate, verifying any that is given against the
+// CA. Clients without one are served (they authenticate otherwise);
+// node-to-node routes check that a verified certificate came (Verified).
+func ServerConfig(certPEM, keyPEM, caPEM []byte) (*tls.Config, error) {
+	pair, pool, err := load(certPEM, keyPEM, caPEM)
+	if err != nil {
+		return nil, err
+	}
+	return &tls.Config{Certificates: []tls.Certificate{pair}, ClientCAs: pool,
+		ClientAuth: tls.VerifyClientCertIfGiven, MinVersion: tls.VersionTLS12}, nil
+}
+
+// ClientConfig is a node's configuration for calling its peers: it trusts
+// only the CA and presents cert as its client certificate.
+func ClientConfig(certPEM, keyPEM, caPEM []byte) (*tls.Config, error) {
+	pair, pool, err := load(certPEM, keyPEM, caPEM)
+	if err != nil {
+		return nil, err
+	}
+	return &tls.Config{Certificates: []tls.Certificate{pair}, RootCAs: pool, MinVersion: tls.VersionTLS12}, nil
+}
+
+// TrustConfig is a client's configuration that trusts only the CA (no
+// client certificate).
+func TrustConfig(caPEM []byte) (*tls.Config, error) {
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(caPEM) {
+		return nil, errors.New("pki: no certificate in the CA file")
+	}
+	return &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}, nil
+}
+
+// Verified reports whether state carries a client certificate that
+// verified against the server's CA.
+func Verified(state *tls.ConnectionState) bool {
+	return state != nil && len(state.VerifiedChains) > 0
+}
+
+func load(certPEM, keyPEM, caPEM []byte) (tls.Certificate, *x509.CertPool, error) {
+	pair, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		return tls.Certificate{}, nil, fmt.Errorf("pki: certificate and key: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(caPEM) {
+		return tls.Certificate{}, nil, errors.New("pki: no certificate in the CA file")
+	}
+	return pair, pool, nil
+}
+
+func encode(kind string, der []byte) []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: kind, Bytes: der})
+}
+
+func serial() *big.Int {
+	n, _ := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
+	return n
+}

@@ -1,0 +1,188 @@
+package tests
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stratum-store/stratum/api"
+	"github.com/stratum-store/stratum/api/client"
+	"github.com/stratum-store/stratum/datanode"
+	"github.com/stratum-store/stratum/internal/pki"
+)
+
+// A cluster on TLS: clients reach it over https and writes replicate over
+// mutual TLS; plain HTTP gets nothing; a node-to-node route refuses a
+// caller without a node certificate (401), and a node whose peer
+// configuration carries no client certificate has its replica calls
+// refused by every peer.
+func TestTLSClusterRefusesNonMembers(t *testing.T) {
+	ca, err := pki.NewCA("stratum test", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	noClientCert := map[string]bool{"n4": true}
+	c := MustStartCluster(t, 3, func(cfg *datanode.Config) {
+		cert, key, err := ca.Issue(cfg.ID, []string{"127.0.0.1"}, time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.TLS, err = pki.ServerConfig(cert, key, ca.CertPEM)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.PeerTLS, _ = pki.ClientConfig(cert, key, ca.CertPEM)
+		if noClientCert[cfg.ID] {
+			cfg.PeerTLS, _ = pki.TrustConfig(ca.CertPEM)
+		}
+	})
+	trust, _ := pki.TrustConfig(ca.CertPEM)
+	httpsClient := func(i int, ringAware bool) *client.Client {
+		cl, err := client.New(client.Config{Endpoint: "https://" + c.Nodes[i].Addr, TLS: trust, RingAware: ringAware, Timeout: 30 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cl
+	}
+
+	for i, ringAware := range []bool{false, true} {
+		data := []byte(strings.Repeat("over tls ", 100+i))
+		rec, err := httpsClient(0, ringAware).PutBytes(ctxT(t), data, api.SHA256, api.All)
+		if err != nil || len(rec.Acked) != 3 {
+			t.Fatalf("put at all over TLS (ring-aware %v): %+v %v; want 3 replicas", ringAware, rec, err)
+		}
+		got, err := httpsClient(2, ringAware).GetBytes(ctxT(t), api.MustParseOID(rec.OID), api.Quorum)
+		if err != nil || string(got) != string(data) {
+			t.Fatalf("get over TLS: %v", err)
+		}
+	}
+
+	if resp, err := http.Get("http://" + c.Nodes[0].Addr + "/healthz"); err == nil {
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK {
+			t.Fatal("plain HTTP to a TLS node got 200")
+		}
+	}
+
+	post := func(cfg *tls.Config) (int, string) {
+		t.Helper()
+		hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: cfg}}
+		resp, err := hc.Post("https://"+c.Nodes[0].Addr+api.PathReplicaHas, "application/json", strings.NewReader(`{"oids":[]}`))
+		if err != nil {
+			t.Fatalf("POST %s: %v", api.PathReplicaHas, err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if status, body := post(trust); status != http.StatusUnauthorized || errorCode([]byte(body)) != "unauthenticated" {
+		t.Fatalf("node-to-node route without a client certificate: %d %s; want 401 unauthenticated", status, body)
+	}
+	cert, key, _ := ca.Issue("n2", []string{"127.0.0.1"}, time.Hour)
+	member, _ := pki.ClientConfig(cert, key, ca.CertPEM)
+	if status, body := post(member); status == http.StatusUnauthorized {
+		t.Fatalf("node-to-node route with a node certificate: %d %s; the certificate must pass", status, body)
+	}
+
+	// n4 joins with no client certificate for its peers: it serves clients,
+	// but every replica call it makes is refused.
+	c.AddNode()
+	c.WaitRingConverged()
+	data := []byte("from the node without a client certificate")
+	rec, err := httpsClient(3, false).PutBytes(ctxT(t), data, api.SHA256, api.All)
+	if !errors.Is(err, api.ErrQuorumNotReached) {
+		t.Fatalf("put at all coordinated by n4: %+v %v; want quorum_not_reached", rec, err)
+	}
+	t.Logf("n4's write at all: %v", err)
+	// The same write coordinated by a node with its certificate succeeds.
+	if rec, err := httpsClient(0, false).PutBytes(ctxT(t), data, api.SHA256, api.All); err != nil {
+		t.Fatalf("the same put at all through n1: %+v %v", rec, err)
+	}
+}
+
+// `stratum certs` makes a CA and node certificates, refusing to overwrite
+// a CA or to issue without a host; `stratum dev --tls` serves HTTPS from
+// its own throwaway CA; the CLI reaches it with --cacert and fails with
+// one line without it.
+func TestCertsAndDevTLSWithTheBinary(t *testing.T) {
+	bin := buildBinary(t)
+	dir := t.TempDir()
+	certs := dir + "/certs"
+	if out, errOut, code := run(t, bin, "", "certs", "ca", "--dir", certs); code != 0 {
+		t.Fatalf("certs ca: %d %q %q", code, out, errOut)
+	}
+	if out, errOut, code := run(t, bin, "", "certs", "node", "--dir", certs, "--host", "127.0.0.1", "--host", "n1.example", "n1"); code != 0 {
+		t.Fatalf("certs node: %d %q %q", code, out, errOut)
+	}
+	ca, err := pki.LoadCA(certs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certPEM, _ := os.ReadFile(certs + "/n1.pem")
+	keyPEM, _ := os.ReadFile(certs + "/n1-key.pem")
+	if _, err := pki.ServerConfig(certPEM, keyPEM, ca.CertPEM); err != nil {
+		t.Fatalf("the issued certificate and key do not load: %v", err)
+	}
+	for _, bad := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"certs", "ca", "--dir", certs}, "exists"},
+		{[]string{"certs", "node", "--dir", certs, "n2"}, "--host"},
+		{[]string{"certs", "node", "--dir", certs, "--host", "127.0.0.1", "../n2"}, "no slashes"},
+		{[]string{"certs", "node", "--dir", dir + "/none", "--host", "127.0.0.1", "n2"}, "no such file"},
+	} {
+		out, errOut, code := run(t, bin, "", bad.args...)
+		if code == 0 || !strings.Contains(errOut, bad.want) || strings.Count(strings.TrimSpace(errOut), "\n") != 0 {
+			t.Errorf("stratum %v: code %d out %q err %q; want a one-line error containing %q", bad.args, code, out, errOut, bad.want)
+		}
+	}
+
+	base := freePorts(t, 3)
+	devDir := dir + "/dev"
+	startDev(t, bin, "--dir", devDir, "--base-port", fmt.Sprint(base), "--nodes", "3", "--tls",
+		"--etcd-client-port", fmt.Sprint(freePort(t)), "--etcd-peer-port", fmt.Sprint(freePort(t)))
+	caFile := devDir + "/certs/ca.pem"
+	url := fmt.Sprintf("https://127.0.0.1:%d", base)
+	Eventually(t, 60*time.Second, "the TLS dev cluster is ready", func() bool {
+		b, err := os.ReadFile(caFile)
+		if err != nil {
+			return false
+		}
+		trust, _ := pki.TrustConfig(b)
+		hc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: trust}}
+		for i := range 3 {
+			resp, err := hc.Get(fmt.Sprintf("https://127.0.0.1:%d/readyz", base+i))
+			if err != nil {
+				return false
+			}
+			resp.Body.Close()
+			if resp.StatusCode != 200 {
+				return false
+			}
+		}
+		return true
+	})
+	blob := "blob 4\x00tls\n"
+	out, errOut, code := run(t, bin, blob, "--endpoint", url, "--cacert", caFile, "put", "--sha1", "-")
+	if code != 0 {
+		t.Fatalf("put over TLS: %d %q %q", code, out, errOut)
+	}
+	oid := strings.SplitN(out, "\n", 2)[0]
+	if out, errOut, code := run(t, bin, "", "--endpoint", url, "--cacert", caFile, "get", oid); code != 0 || out != blob {
+		t.Fatalf("get over TLS: %d %q %q", code, out, errOut)
+	}
+	_, errOut, code = run(t, bin, "", "--endpoint", url, "get", oid)
+	if code == 0 || strings.Count(strings.TrimSpace(errOut), "\n") != 0 || !strings.Contains(errOut, "certificate") {
+		t.Fatalf("get over TLS without --cacert: code %d err %q; want a one-line certificate error", code, errOut)
+	}
+	if out, errOut, code := run(t, bin, "", "--endpoint", url, "--cacert", caFile, "cluster", "status"); code != 0 || !strings.Contains(out, "n3") {
+		t.Fatalf("cluster status over TLS: %d %q %q", code, out, errOut)
+	}
+}
