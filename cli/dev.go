@@ -51,7 +51,7 @@ func runDev(c *ucli.Context) error {
 		return err
 	}
 	defer m.Close()
-	cp, err := dialControl(c.Context, m.ClientURLs(), "/stratum/", logger)
+	cp, err := dialControl(c.Context, m.ClientURLs(), "/stratum/", nil, logger)
 	if err != nil {
 		return err
 	}

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"net/url"
@@ -34,6 +35,9 @@ func controlplaneCommand() *ucli.Command {
 			&ucli.StringFlag{Name: "initial-cluster-state", Value: "new", Usage: "new or existing"},
 			&ucli.StringFlag{Name: "initial-cluster-token", Value: "stratum"},
 			&ucli.StringFlag{Name: "etcd-prefix", Value: "/stratum/", Usage: "key prefix of this cluster in etcd"},
+			&ucli.StringFlag{Name: "tls-cert", Usage: "this member's certificate (stratum certs node); with --tls-key and --tls-ca, etcd serves clients and peers over TLS and accepts only certificates signed by the CA (URLs must be https)"},
+			&ucli.StringFlag{Name: "tls-key", Usage: "this member's certificate key"},
+			&ucli.StringFlag{Name: "tls-ca", Usage: "the cluster CA's certificate"},
 		}, detectorFlags()...),
 		Action: runControlplane,
 	}
@@ -53,13 +57,18 @@ func runControlplane(c *ucli.Context) error {
 	cfg.InitialCluster = c.String("initial-cluster")
 	cfg.ClusterState = c.String("initial-cluster-state")
 	cfg.ClusterToken = c.String("initial-cluster-token")
+	cfg.TLSCertFile, cfg.TLSKeyFile, cfg.TLSCAFile = c.String("tls-cert"), c.String("tls-key"), c.String("tls-ca")
 	cfg.Logger = logger
+	_, etcdTLS, err := nodeTLS(c)
+	if err != nil {
+		return err
+	}
 	m, err := controlplane.StartMember(c.Context, cfg)
 	if err != nil {
 		return err
 	}
 	defer m.Close()
-	cp, err := dialControl(c.Context, m.ClientURLs(), c.String("etcd-prefix"), logger)
+	cp, err := dialControl(c.Context, m.ClientURLs(), c.String("etcd-prefix"), etcdTLS, logger)
 	if err != nil {
 		return err
 	}
@@ -123,15 +132,17 @@ func runDatanode(c *ucli.Context) error {
 	if err != nil {
 		return err
 	}
-	cp, err := dialControl(c.Context, c.StringSlice("etcd"), c.String("etcd-prefix"), logger)
+	srvTLS, peerTLS, err := nodeTLS(c)
+	if err != nil {
+		return err
+	}
+	cp, err := dialControl(c.Context, c.StringSlice("etcd"), c.String("etcd-prefix"), peerTLS, logger)
 	if err != nil {
 		return err
 	}
 	defer cp.Close()
 	cfg := datanodeConfig(c, cp, logger)
-	if cfg.TLS, cfg.PeerTLS, err = nodeTLS(c); err != nil {
-		return err
-	}
+	cfg.TLS, cfg.PeerTLS = srvTLS, peerTLS
 	n, err := startNode(c.Context, cfg)
 	if err != nil {
 		return err
@@ -179,10 +190,20 @@ func datanodeConfig(c *ucli.Context, cp *controlplane.Client, logger *slog.Logge
 	return cfg
 }
 
-func dialControl(ctx context.Context, endpoints []string, prefix string, logger *slog.Logger) (*controlplane.Client, error) {
+// dialControl connects to etcd; tlsCfg (this process's certificate and the
+// cluster CA) is used for https endpoints.
+func dialControl(ctx context.Context, endpoints []string, prefix string, tlsCfg *tls.Config, logger *slog.Logger) (*controlplane.Client, error) {
 	cfg := controlplane.DefaultClientConfig(endpoints...)
 	cfg.Prefix = prefix
 	cfg.Logger = logger
+	for _, e := range endpoints {
+		if strings.HasPrefix(e, "https://") {
+			if tlsCfg == nil {
+				return nil, usagef("etcd endpoint %s is https: give --tls-cert, --tls-key and --tls-ca", e)
+			}
+			cfg.TLS = tlsCfg
+		}
+	}
 	return controlplane.Dial(ctx, cfg)
 }
 

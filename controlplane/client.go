@@ -2,6 +2,7 @@ package controlplane
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -26,6 +27,10 @@ type ClientConfig struct {
 	RequestTimeout time.Duration
 	// Logger; default discard.
 	Logger *slog.Logger
+	// TLS is required for https endpoints of a member with client
+	// certificate auth: the cluster CA to trust and this process's
+	// certificate (pki.ClientConfig).
+	TLS *tls.Config
 }
 
 // DefaultClientConfig returns a configuration for the given endpoints.
@@ -69,6 +74,7 @@ func Dial(ctx context.Context, cfg ClientConfig) (*Client, error) {
 	ec, err := clientv3.New(clientv3.Config{
 		Endpoints:   cfg.Endpoints,
 		DialTimeout: cfg.DialTimeout,
+		TLS:         cfg.TLS,
 		Logger:      zap.NewNop(),
 		Context:     context.WithoutCancel(ctx),
 	})

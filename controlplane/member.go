@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"go.etcd.io/etcd/client/pkg/v3/transport"
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap"
 )
@@ -43,6 +44,11 @@ type MemberConfig struct {
 	Logger *slog.Logger
 	// EtcdLogLevel, if set ("info", "warn", "error"), sends etcd's own logs to stderr.
 	EtcdLogLevel string
+	// TLSCertFile, TLSKeyFile and TLSCAFile, when set (all three), make the
+	// member serve clients and peers over TLS with this certificate and
+	// accept only callers presenting a certificate signed by the CA
+	// (client-certificate auth on both). The URLs must then be https.
+	TLSCertFile, TLSKeyFile, TLSCAFile string
 }
 
 // DefaultMemberConfig returns a single-member configuration on the default
@@ -75,10 +81,16 @@ func (c MemberConfig) Validate() error {
 			embed.ClusterStateFlagNew, embed.ClusterStateFlagExisting, c.ClusterState)
 	case c.StartTimeout <= 0:
 		return errors.New("controlplane: MemberConfig.StartTimeout must be > 0")
+	case (c.TLSCertFile == "") != (c.TLSKeyFile == "") || (c.TLSCertFile == "") != (c.TLSCAFile == ""):
+		return errors.New("controlplane: MemberConfig.TLSCertFile, TLSKeyFile and TLSCAFile go together")
+	}
+	scheme := "http://"
+	if c.TLSCertFile != "" {
+		scheme = "https://"
 	}
 	for _, u := range append(append([]string{}, c.ClientURLs...), c.PeerURLs...) {
-		if _, err := url.Parse(u); err != nil || !strings.Contains(u, "://") {
-			return fmt.Errorf("controlplane: MemberConfig URL %q must be scheme://host:port", u)
+		if _, err := url.Parse(u); err != nil || !strings.HasPrefix(u, scheme) {
+			return fmt.Errorf("controlplane: MemberConfig URL %q must be %shost:port", u, scheme)
 		}
 	}
 	return nil
@@ -152,6 +164,10 @@ func embedConfig(cfg MemberConfig) (*embed.Config, error) {
 		ec.InitialCluster = ec.InitialClusterFromName(cfg.Name)
 	}
 	ec.ListenMetricsUrls = nil
+	if cfg.TLSCertFile != "" {
+		info := transport.TLSInfo{CertFile: cfg.TLSCertFile, KeyFile: cfg.TLSKeyFile, TrustedCAFile: cfg.TLSCAFile, ClientCertAuth: true}
+		ec.ClientTLSInfo, ec.PeerTLSInfo = info, info
+	}
 	if cfg.EtcdLogLevel != "" {
 		ec.LogLevel = cfg.EtcdLogLevel
 	} else {

@@ -1,18 +1,21 @@
 package tests
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/stratum-store/stratum/api"
 	"github.com/stratum-store/stratum/api/client"
+	"github.com/stratum-store/stratum/controlplane"
 	"github.com/stratum-store/stratum/datanode"
 	"github.com/stratum-store/stratum/internal/pki"
 )
@@ -184,5 +187,94 @@ func TestCertsAndDevTLSWithTheBinary(t *testing.T) {
 	}
 	if out, errOut, code := run(t, bin, "", "--endpoint", url, "--cacert", caFile, "cluster", "status"); code != 0 || !strings.Contains(out, "n3") {
 		t.Fatalf("cluster status over TLS: %d %q %q", code, out, errOut)
+	}
+}
+
+// TLS everywhere with real processes: an etcd member that accepts only
+// certificates signed by the cluster CA (clients and peers), data nodes
+// that reach it, and each other, with their node certificates, and clients
+// over https. A client of etcd without a certificate gets nothing.
+func TestTLSEverywhereWithProcesses(t *testing.T) {
+	bin := buildBinary(t)
+	dir := t.TempDir()
+	certs := filepath.Join(dir, "certs")
+	os.MkdirAll(certs, 0o755)
+	ca, err := pki.NewCA("stratum test", time.Hour)
+	if err != nil || ca.Save(certs) != nil {
+		t.Fatal(err)
+	}
+	caFile := filepath.Join(certs, "ca.pem")
+	issue := func(name string) []string {
+		cert, key, err := ca.Issue(name, []string{"127.0.0.1"}, time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cf, kf := filepath.Join(certs, name+".pem"), filepath.Join(certs, name+"-key.pem")
+		os.WriteFile(cf, cert, 0o644)
+		os.WriteFile(kf, key, 0o600)
+		return []string{"--tls-cert", cf, "--tls-key", kf, "--tls-ca", caFile}
+	}
+	clientURL := fmt.Sprintf("https://127.0.0.1:%d", freePort(t))
+	peerURL := fmt.Sprintf("https://127.0.0.1:%d", freePort(t))
+	startProcess(t, bin, append([]string{"--log-level", "warn", "controlplane", "--name", "cp", "--data-dir", filepath.Join(dir, "cp"),
+		"--listen-client-urls", clientURL, "--listen-peer-urls", peerURL, "--initial-cluster", "cp=" + peerURL,
+		"--partitions", "8", "--plan-interval", "200ms"}, issue("cp")...)...)
+	var addrs []string
+	for i := 1; i <= 3; i++ {
+		id := fmt.Sprintf("n%d", i)
+		addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+		addrs = append(addrs, addr)
+		startProcess(t, bin, append([]string{"--log-level", "warn", "datanode", "--id", id, "--listen", addr,
+			"--data-dir", filepath.Join(dir, id), "--etcd", clientURL, "--lease-ttl", "2s"}, issue(id)...)...)
+	}
+	caPEM, _ := os.ReadFile(caFile)
+	trust, _ := pki.TrustConfig(caPEM)
+	hc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: trust}}
+	Eventually(t, 60*time.Second, "every node ready over https", func() bool {
+		for _, a := range addrs {
+			resp, err := hc.Get("https://" + a + "/readyz")
+			if err != nil {
+				return false
+			}
+			resp.Body.Close()
+			if resp.StatusCode != 200 {
+				return false
+			}
+		}
+		return true
+	})
+	cl, err := client.New(client.Config{Endpoint: "https://" + addrs[0], TLS: trust, Timeout: 30 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := []byte("tls everywhere")
+	rec, err := cl.PutBytes(ctxT(t), data, api.SHA256, api.All)
+	if err != nil {
+		t.Fatalf("put at all: %+v %v", rec, err)
+	}
+	if got, err := cl.GetBytes(ctxT(t), api.MustParseOID(rec.OID), api.All); err != nil || string(got) != string(data) {
+		t.Fatalf("get at all: %v", err)
+	}
+
+	etcdWith := func(cfg *tls.Config) error {
+		ccfg := controlplane.DefaultClientConfig(clientURL)
+		ccfg.TLS, ccfg.DialTimeout, ccfg.RequestTimeout = cfg, 3*time.Second, 3*time.Second
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		cp, err := controlplane.Dial(ctx, ccfg)
+		if err != nil {
+			return err
+		}
+		defer cp.Close()
+		_, err = cp.LoadRing(ctx)
+		return err
+	}
+	if err := etcdWith(trust); err == nil {
+		t.Fatal("etcd answered a client without a certificate")
+	}
+	cert, key, _ := ca.Issue("ops", []string{"127.0.0.1"}, time.Hour)
+	withCert, _ := pki.ClientConfig(cert, key, caPEM)
+	if err := etcdWith(withCert); err != nil {
+		t.Fatalf("etcd with a certificate from the cluster CA: %v", err)
 	}
 }
