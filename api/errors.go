@@ -37,6 +37,9 @@ var (
 	// ErrUnauthenticated: the caller did not prove who it is (a
 	// node-to-node call without a verified cluster node certificate).
 	ErrUnauthenticated = errors.New("unauthenticated")
+	// ErrForbidden: the caller's token is valid but its scopes do not
+	// cover the request.
+	ErrForbidden = errors.New("forbidden")
 	// ErrNoSpace: a replica's disk is full; it stores nothing more until it
 	// has room and has been restarted (docs/operations.md).
 	ErrNoSpace = errors.New("insufficient storage: the disk is full")
@@ -74,6 +77,7 @@ var errorTable = []struct {
 	{ErrBusy, http.StatusTooManyRequests, "busy"},
 	{ErrRequestTimeout, http.StatusRequestTimeout, "request_timeout"},
 	{ErrUnauthenticated, http.StatusUnauthorized, "unauthenticated"},
+	{ErrForbidden, http.StatusForbidden, "forbidden"},
 	{ErrDeleted, http.StatusNotFound, "deleted"},
 	{ErrNotFound, http.StatusNotFound, "not_found"},
 	{ErrSuperseded, http.StatusConflict, "superseded"},

@@ -43,6 +43,7 @@ type BreakerState struct {
 
 // Admin routes (scope admin once auth exists).
 const (
+	PathAdmin          = "/v1/admin/"          // every admin route is under it (scope admin)
 	PathAdminNodes     = "/v1/admin/nodes"     // GET list; POST /v1/admin/nodes/{id}/drain|remove[?force=true]
 	PathAdminRebalance = "/v1/admin/rebalance" // GET progress; POST /v1/admin/rebalance/pause|resume
 )

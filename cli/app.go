@@ -53,6 +53,7 @@ func newApp(stdout, stderr io.Writer) *ucli.App {
 		ErrWriter: stderr,
 		Flags: []ucli.Flag{
 			&ucli.StringFlag{Name: "endpoint", Usage: "URL of any data node", EnvVars: []string{"STRATUM_ENDPOINT"}, Value: "http://127.0.0.1:9001"},
+			&ucli.StringFlag{Name: "token", Usage: "API token for nodes with auth on (stratum token create)", EnvVars: []string{"STRATUM_TOKEN"}},
 			&ucli.StringFlag{Name: "cacert", Usage: "CA certificate to trust for an https --endpoint (stratum certs ca)", EnvVars: []string{"STRATUM_CACERT"}},
 			&ucli.StringFlag{Name: "log-format", Usage: "server logs: text or json", Value: "text"},
 			&ucli.StringFlag{Name: "log-level", Usage: "server logs: debug, info, warn or error", Value: "info"},
@@ -73,6 +74,7 @@ func newApp(stdout, stderr io.Writer) *ucli.App {
 			rebalanceCommand(),
 			benchCommand(),
 			certsCommand(),
+			tokenCommand(),
 		},
 		ExitErrHandler:  func(*ucli.Context, error) {},
 		HideHelpCommand: true,

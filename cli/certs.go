@@ -121,7 +121,7 @@ func newClient(c *ucli.Context, cfg client.Config) (*client.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	cfg.TLS = t
+	cfg.TLS, cfg.Token = t, c.String("token")
 	cl, err := client.New(cfg)
 	if err != nil {
 		return nil, usageError{err}

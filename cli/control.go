@@ -127,3 +127,11 @@ func (a controlAdapter) SetRepairPaused(ctx context.Context, paused bool) error 
 func (a controlAdapter) WatchRepairPaused(ctx context.Context, publish func(bool)) error {
 	return a.c.WatchRepairPaused(ctx, publish)
 }
+
+func (a controlAdapter) WatchTokens(ctx context.Context, publish func(map[string]api.Token)) error {
+	return a.c.WatchTokens(ctx, publish)
+}
+
+func (a controlAdapter) ClusterSecret(ctx context.Context) (string, error) {
+	return a.c.ClusterSecret(ctx)
+}

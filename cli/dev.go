@@ -27,6 +27,7 @@ func devCommand() *ucli.Command {
 			&ucli.IntFlag{Name: "replicas", Value: 3, Usage: "replication factor N, fixed when the ring is created"},
 			&ucli.BoolFlag{Name: "no-sync", Usage: "acknowledge writes before fsync (unsafe)"},
 			&ucli.BoolFlag{Name: "pprof", Usage: "serve Go profiles under /debug/pprof/ on every node"},
+			&ucli.BoolFlag{Name: "auth", Usage: "require API tokens, as production nodes with --auth do (create them with stratum token create --etcd <this etcd>)"},
 			&ucli.BoolFlag{Name: "tls", Usage: "serve HTTPS with mutual TLS between the nodes, from a throwaway CA made in DIR/certs (the embedded etcd stays plain on loopback)"},
 		}, detectorFlags()...),
 		Action: runDev,
@@ -97,6 +98,7 @@ func startDevNodes(c *ucli.Context, cp *controlplane.Client, dir string) ([]*dat
 		cfg.Ring.Replicas = c.Int("replicas")
 		cfg.Control = NewControlPlane(cp)
 		cfg.Logger = logger
+		cfg.Auth = c.Bool("auth")
 		if ca != nil {
 			cert, key, err := ca.Issue(cfg.ID, []string{"127.0.0.1", "localhost"}, 30*24*time.Hour)
 			if err != nil {

@@ -74,6 +74,11 @@ type Config struct {
 	// PeerTLS is then what the node calls its peers with (pki.ClientConfig:
 	// its own certificate as the client certificate). Both or neither.
 	TLS, PeerTLS *tls.Config
+	// Auth turns on API tokens (docs/security.md): every request except
+	// /healthz and /readyz needs a token whose scopes cover it (401
+	// unauthenticated, 403 forbidden), and node-to-node calls need a
+	// verified node certificate (with TLS) or the cluster secret.
+	Auth bool
 	// HeaderTimeout: a request's header must arrive within this long (from
 	// the connection's opening, or from a keep-alive request's first byte);
 	// default 10s. A slow-header client is cut off after it.

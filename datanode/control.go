@@ -58,6 +58,13 @@ type ControlPlane interface {
 	// cluster-wide; WatchRepairPaused follows that state.
 	SetRepairPaused(ctx context.Context, paused bool) error
 	WatchRepairPaused(ctx context.Context, publish func(bool)) error
+
+	// WatchTokens calls publish with every API token record, keyed by id,
+	// now and on every change (Config.Auth).
+	WatchTokens(ctx context.Context, publish func(map[string]api.Token)) error
+	// ClusterSecret returns the secret nodes present to each other when
+	// auth is on and TLS is off, creating it on first use.
+	ClusterSecret(ctx context.Context) (string, error)
 }
 
 // Lease is a node's registration in the control plane.

@@ -171,6 +171,7 @@ func (n *Node) peerStatus(ns api.NodeStatus) (api.StatusDoc, bool) {
 	defer fasthttp.ReleaseRequest(req)
 	defer fasthttp.ReleaseResponse(resp)
 	req.SetRequestURI(n.peerURL(ns.Addr, api.PathStatus))
+	n.addNodeCredential(req)
 	var st api.StatusDoc
 	if err := client.DoTimeout(req, resp, time.Second); err != nil || resp.StatusCode() != fasthttp.StatusOK ||
 		json.Unmarshal(resp.Body(), &st) != nil {

@@ -16,6 +16,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/valyala/fasthttp"
 
+	"github.com/stratum-store/stratum/api"
 	"github.com/stratum-store/stratum/datanode/hints"
 	"github.com/stratum-store/stratum/datanode/store"
 	"github.com/stratum-store/stratum/ring"
@@ -52,6 +53,10 @@ type Node struct {
 	regCount atomic.Uint64
 	fenced   atomic.Bool
 	active   atomic.Int64 // client requests being served (Config.MaxInflight)
+	// tokens are the API token records by id (Config.Auth), swapped whole
+	// on every change; secret is the cluster secret (Auth without TLS).
+	tokens   atomic.Pointer[map[string]api.Token]
+	secret   string
 	draining atomic.Bool
 	// Anti-entropy totals (antientropy.go): objects pushed to and pulled
 	// from peers, and when the last round ended (unix ns, 0 = never).
@@ -126,6 +131,14 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	n.coalesce = newCoalescer(n)
 	n.metrics = newMetrics(n)
 	n.server = n.newServer()
+	if n.cfg.Auth {
+		if n.cfg.TLS == nil {
+			if n.secret, err = n.cfg.Control.ClusterSecret(ctx); err != nil {
+				return fmt.Errorf("datanode: cluster secret: %w", err)
+			}
+		}
+		n.goLoop(func() { n.watchTokens(lctx) })
+	}
 	n.goLoop(func() { n.serve() })
 	if err := n.register(ctx); err != nil {
 		return err

@@ -95,6 +95,7 @@ func (n *Node) newPeerRequest(ctx context.Context, method, addr, path string, re
 	req.Header.Set(api.HeaderRingRevision, strconv.FormatInt(rev, 10))
 	req.Header.Set(api.HeaderNode, n.cfg.ID)
 	req.Header.Set(api.HeaderGeneration, n.generation)
+	n.addNodeCredential(req)
 	return req
 }
 

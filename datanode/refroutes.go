@@ -153,6 +153,7 @@ func (n *Node) forwardRefs(ctx *fasthttp.RequestCtx, primary string, body []byte
 	req.Header.SetMethodBytes(ctx.Method())
 	req.SetRequestURI(n.peerURL(rn.Addr, string(ctx.Request.Header.RequestURI())))
 	req.Header.Set(api.HeaderForwarded, n.cfg.ID)
+	n.addNodeCredential(req) // the primary trusts this node's check of the client
 	req.Header.Set(HeaderRequestID, requestID(n.requestContext(ctx)))
 	if body != nil {
 		req.Header.SetContentType("application/json")

@@ -17,7 +17,6 @@ import (
 	"github.com/valyala/fasthttp/pprofhandler"
 
 	"github.com/stratum-store/stratum/api"
-	"github.com/stratum-store/stratum/internal/pki"
 )
 
 // HeaderErrorCode repeats an error reply's code in a header, so replies
@@ -67,8 +66,8 @@ func (n *Node) handle(ctx *fasthttp.RequestCtx) {
 	path := rawPath(ctx)
 	id := incomingRequestID(ctx)
 	ctx.SetUserValue(requestIDKey{}, id)
-	if n.cfg.TLS != nil && strings.HasPrefix(path, "/internal/") && !pki.Verified(ctx.TLSConnectionState()) {
-		n.writeError(ctx, fmt.Errorf("%w: node-to-node calls need a cluster node certificate", api.ErrUnauthenticated))
+	if err := n.authorize(ctx, path); err != nil {
+		n.writeError(ctx, err)
 		return
 	}
 	if counted(path) {

@@ -25,6 +25,8 @@ type Cluster struct {
 	Nodes  []*TestNode
 	// Tune adjusts each node's configuration before it starts.
 	Tune func(*datanode.Config)
+	// Token, when set, is sent by every Client (nodes with Auth on).
+	Token string
 }
 
 // TestNode is one data node of a Cluster; Node is nil while it is stopped.
@@ -108,8 +110,18 @@ func (w tWriter) Write(p []byte) (int, error) {
 // stopped in t.Cleanup.
 func MustStartCluster(t testing.TB, n int, tune func(*datanode.Config)) *Cluster {
 	t.Helper()
+	return mustStartClusterWith(t, n, tune, nil)
+}
+
+// mustStartClusterWith is MustStartCluster with a step (before) that runs
+// once etcd is up, before any data node starts.
+func mustStartClusterWith(t testing.TB, n int, tune func(*datanode.Config), before func(*Cluster)) *Cluster {
+	t.Helper()
 	c := &Cluster{t: t, dir: t.TempDir(), Tune: tune}
 	c.startEtcd()
+	if before != nil {
+		before(c)
+	}
 	for i := 0; i < n; i++ {
 		c.AddNode()
 	}
@@ -208,7 +220,7 @@ func (c *Cluster) StopNode(i int) {
 // Client returns a client whose endpoint is node i.
 func (c *Cluster) Client(i int) *client.Client {
 	c.t.Helper()
-	cl, err := client.New(client.Config{Endpoint: c.URL(i), Timeout: time.Minute})
+	cl, err := client.New(client.Config{Endpoint: c.URL(i), Timeout: time.Minute, Token: c.Token})
 	if err != nil {
 		c.t.Fatal(err)
 	}

@@ -22,13 +22,19 @@ import (
 // refsCluster starts n data nodes and a failure detector whose planner
 // runs fast, and waits until every partition has a serving primary.
 func refsCluster(t *testing.T, n, partitions int, tune func(*datanode.Config)) *Cluster {
+	return refsClusterWith(t, n, partitions, tune, nil)
+}
+
+// refsClusterWith is refsCluster with a step (before) that runs once etcd
+// is up, before any data node starts.
+func refsClusterWith(t *testing.T, n, partitions int, tune func(*datanode.Config), before func(*Cluster)) *Cluster {
 	t.Helper()
-	c := MustStartCluster(t, n, func(cfg *datanode.Config) {
+	c := mustStartClusterWith(t, n, func(cfg *datanode.Config) {
 		cfg.RefCheckInterval = 200 * time.Millisecond
 		if tune != nil {
 			tune(cfg)
 		}
-	})
+	}, before)
 	c.planner(t, "planner", partitions, 3)
 	c.waitPartitionsServing(t, partitions)
 	return c

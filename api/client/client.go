@@ -35,6 +35,10 @@ type Config struct {
 	Timeout time.Duration
 	// HTTPClient, if set, is used instead of a new one.
 	HTTPClient *http.Client
+	// Token, if set, is sent as "Authorization: Bearer <Token>" on every
+	// request (nodes with auth on; docs/security.md). Ignored with
+	// HTTPClient.
+	Token string
 	// TLS configures https endpoints (e.g. pki.TrustConfig with the
 	// cluster's CA); nil uses the system's roots. Ignored with HTTPClient.
 	TLS *tls.Config
@@ -62,6 +66,18 @@ type Client struct {
 	router *router // nil unless RingAware
 }
 
+// bearer adds the token to every request.
+type bearer struct {
+	token string
+	next  http.RoundTripper
+}
+
+func (b bearer) RoundTrip(req *http.Request) (*http.Response, error) {
+	req = req.Clone(req.Context())
+	req.Header.Set(api.HeaderAuthorization, b.token)
+	return b.next.RoundTrip(req)
+}
+
 // scheme is the endpoint's scheme, which every node of the cluster uses.
 func (c *Client) scheme() string {
 	if strings.HasPrefix(c.base, "https://") {
@@ -81,10 +97,14 @@ func New(cfg Config) (*Client, error) {
 		if timeout == 0 {
 			timeout = 5 * time.Minute
 		}
-		hc = &http.Client{Timeout: timeout, Transport: &http.Transport{
+		var rt http.RoundTripper = &http.Transport{
 			MaxIdleConns: 1024, MaxIdleConnsPerHost: 256, IdleConnTimeout: 90 * time.Second,
 			TLSClientConfig: cfg.TLS, ForceAttemptHTTP2: false,
-		}}
+		}
+		if cfg.Token != "" {
+			rt = bearer{token: "Bearer " + cfg.Token, next: rt}
+		}
+		hc = &http.Client{Timeout: timeout, Transport: rt}
 	}
 	c := &Client{base: strings.TrimRight(cfg.Endpoint, "/"), http: hc}
 	if cfg.RingAware {

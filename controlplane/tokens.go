@@ -1,0 +1,115 @@
+package controlplane
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+
+	"go.etcd.io/etcd/api/v3/mvccpb"
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/stratum-store/stratum/api"
+)
+
+// API tokens live under <prefix>tokens/<id> (their records: a name, the
+// scopes and the secret's hash; docs/security.md). Nodes watch the prefix,
+// so a new token works and a revoked one stops working on every node as
+// soon as the watch delivers the change. The cluster secret, which nodes
+// present to each other when TLS is off, is <prefix>cluster-secret.
+
+// CreateToken stores rec; an existing id fails (ids are random, so that
+// is a collision to retry).
+func (c *Client) CreateToken(ctx context.Context, rec api.Token) error {
+	b, err := json.Marshal(rec)
+	if err != nil {
+		return err
+	}
+	rctx, cancel := c.withTimeout(ctx)
+	defer cancel()
+	key := c.key("tokens", rec.ID)
+	resp, err := c.etcd.Txn(rctx).If(clientv3.Compare(clientv3.CreateRevision(key), "=", 0)).
+		Then(clientv3.OpPut(key, string(b))).Commit()
+	if err != nil {
+		return fmt.Errorf("controlplane: create token: %w", err)
+	}
+	if !resp.Succeeded {
+		return fmt.Errorf("controlplane: token id %s exists", rec.ID)
+	}
+	return nil
+}
+
+// Tokens lists every token record, by name then id.
+func (c *Client) Tokens(ctx context.Context) ([]api.Token, error) {
+	rctx, cancel := c.withTimeout(ctx)
+	defer cancel()
+	resp, err := c.etcd.Get(rctx, c.key("tokens")+"/", clientv3.WithPrefix())
+	if err != nil {
+		return nil, fmt.Errorf("controlplane: list tokens: %w", err)
+	}
+	var out []api.Token
+	for _, kv := range resp.Kvs {
+		if t, err := decodeToken(kv); err == nil {
+			out = append(out, t)
+		}
+	}
+	slices.SortFunc(out, func(a, b api.Token) int {
+		if a.Name != b.Name {
+			return strings.Compare(a.Name, b.Name)
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	return out, nil
+}
+
+// RevokeToken deletes token id; it reports whether there was one.
+func (c *Client) RevokeToken(ctx context.Context, id string) (bool, error) {
+	rctx, cancel := c.withTimeout(ctx)
+	defer cancel()
+	resp, err := c.etcd.Delete(rctx, c.key("tokens", id))
+	if err != nil {
+		return false, fmt.Errorf("controlplane: revoke token: %w", err)
+	}
+	return resp.Deleted > 0, nil
+}
+
+// WatchTokens calls publish with every token record, keyed by id, now and
+// after every change, until ctx is done.
+func (c *Client) WatchTokens(ctx context.Context, publish func(map[string]api.Token)) error {
+	return watchPrefix(ctx, c, c.key("tokens")+"/", "token",
+		func(suffix string) (string, bool) { return suffix, suffix != "" }, decodeToken, publish)
+}
+
+// ClusterSecret returns the cluster's shared secret, creating it on first
+// use (the first node to ask wins; everyone reads the same one).
+func (c *Client) ClusterSecret(ctx context.Context) (string, error) {
+	var b [32]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", err
+	}
+	key := c.key("cluster-secret")
+	rctx, cancel := c.withTimeout(ctx)
+	defer cancel()
+	resp, err := c.etcd.Txn(rctx).If(clientv3.Compare(clientv3.CreateRevision(key), "=", 0)).
+		Then(clientv3.OpPut(key, hex.EncodeToString(b[:]))).Else(clientv3.OpGet(key)).Commit()
+	if err != nil {
+		return "", fmt.Errorf("controlplane: cluster secret: %w", err)
+	}
+	if resp.Succeeded {
+		return hex.EncodeToString(b[:]), nil
+	}
+	kvs := resp.Responses[0].GetResponseRange().Kvs
+	if len(kvs) == 0 {
+		return "", fmt.Errorf("controlplane: cluster secret vanished")
+	}
+	return string(kvs[0].Value), nil
+}
+
+func decodeToken(kv *mvccpb.KeyValue) (api.Token, error) {
+	var t api.Token
+	err := json.Unmarshal(kv.Value, &t)
+	return t, err
+}

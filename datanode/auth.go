@@ -1,0 +1,117 @@
+package datanode
+
+import (
+	"context"
+	"crypto/subtle"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/stratum-store/stratum/api"
+	"github.com/stratum-store/stratum/internal/pki"
+)
+
+// This file is who may do what (docs/security.md). Without Config.Auth and
+// Config.TLS, everyone may do everything. With TLS, node-to-node routes
+// need a verified node certificate. With Auth, every route but /healthz and
+// /readyz needs a node's credential or a token whose scopes cover it.
+
+// headerClusterSecret carries the cluster secret on node-to-node calls
+// when auth is on and TLS is off.
+const headerClusterSecret = "X-Stratum-Cluster-Secret"
+
+// authorize refuses a request its caller may not make: 401 without valid
+// credentials, 403 when a token's scopes fall short.
+func (n *Node) authorize(ctx *fasthttp.RequestCtx, path string) error {
+	internal := strings.HasPrefix(path, "/internal/")
+	if n.cfg.TLS != nil && internal && !pki.Verified(ctx.TLSConnectionState()) {
+		return fmt.Errorf("%w: node-to-node calls need a cluster node certificate", api.ErrUnauthenticated)
+	}
+	if !n.cfg.Auth || path == "/healthz" || path == "/readyz" {
+		return nil
+	}
+	if n.isNode(ctx) {
+		return nil // a node may do anything a client may, and more
+	}
+	if internal {
+		return fmt.Errorf("%w: node-to-node calls need the cluster's credential", api.ErrUnauthenticated)
+	}
+	tok, err := n.token(ctx)
+	if err != nil {
+		return err
+	}
+	if need := scopeOf(string(ctx.Method()), path); !tok.Allows(need) {
+		return fmt.Errorf("%w: token %s (%s) lacks the %s scope", api.ErrForbidden, tok.ID, tok.Name, need)
+	}
+	return nil
+}
+
+// isNode reports whether the caller proved it is a cluster node: a
+// verified node certificate with TLS, the cluster secret without.
+func (n *Node) isNode(ctx *fasthttp.RequestCtx) bool {
+	if n.cfg.TLS != nil {
+		return pki.Verified(ctx.TLSConnectionState())
+	}
+	s := ctx.Request.Header.Peek(headerClusterSecret)
+	return n.secret != "" && subtle.ConstantTimeCompare(s, []byte(n.secret)) == 1
+}
+
+// token finds the request's bearer token among the live records.
+func (n *Node) token(ctx *fasthttp.RequestCtx) (api.Token, error) {
+	h := string(ctx.Request.Header.Peek(api.HeaderAuthorization))
+	raw, ok := strings.CutPrefix(h, "Bearer ")
+	if !ok {
+		return api.Token{}, fmt.Errorf("%w: send Authorization: Bearer <token>", api.ErrUnauthenticated)
+	}
+	id, secret, err := api.ParseToken(strings.TrimSpace(raw))
+	if err != nil {
+		return api.Token{}, err
+	}
+	tokens := n.tokens.Load()
+	if tokens == nil {
+		return api.Token{}, fmt.Errorf("%w: this node has not loaded the tokens yet", api.ErrUnauthenticated)
+	}
+	tok, ok := (*tokens)[id]
+	if !ok || !tok.Matches(secret) {
+		return api.Token{}, fmt.Errorf("%w: unknown or revoked token", api.ErrUnauthenticated)
+	}
+	return tok, nil
+}
+
+// scopeOf is the scope a client request needs: admin under /v1/admin/,
+// write for what changes objects or refs, read for the rest.
+func scopeOf(method, path string) string {
+	switch {
+	case strings.HasPrefix(path, api.PathAdmin):
+		return api.ScopeAdmin
+	case path == api.PathBatchPut:
+		return api.ScopeWrite
+	case path == api.PathBatchGet || path == api.PathBatchHas:
+		return api.ScopeRead
+	case method == fasthttp.MethodPut || method == fasthttp.MethodDelete || method == fasthttp.MethodPost:
+		return api.ScopeWrite
+	}
+	return api.ScopeRead
+}
+
+// watchTokens keeps n.tokens current until ctx is done.
+func (n *Node) watchTokens(ctx context.Context) {
+	for ctx.Err() == nil {
+		err := n.cfg.Control.WatchTokens(ctx, func(m map[string]api.Token) { n.tokens.Store(&m) })
+		if ctx.Err() == nil {
+			n.logger.Warn("token watch ended; restarting", "err", err)
+			sleepCtx(ctx, time.Second)
+		}
+	}
+}
+
+// addNodeCredential marks a node-to-node request as this node's: the
+// cluster secret when auth is on without TLS (with TLS the client
+// certificate does it).
+func (n *Node) addNodeCredential(req *fasthttp.Request) {
+	if n.secret != "" {
+		req.Header.Set(headerClusterSecret, n.secret)
+	}
+}
