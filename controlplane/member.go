@@ -90,7 +90,7 @@ func (c MemberConfig) Validate() error {
 	}
 	for _, u := range append(append([]string{}, c.ClientURLs...), c.PeerURLs...) {
 		if _, err := url.Parse(u); err != nil || !strings.HasPrefix(u, scheme) {
-			return fmt.Errorf("controlplane: MemberConfig URL %q must be %shost:port", u, scheme)
+			return fmt.Errorf("controlplane: MemberConfig URL %q must be scheme://host:port, scheme %s (https with the TLS files)", u, strings.TrimSuffix(scheme, "://"))
 		}
 	}
 	return nil
