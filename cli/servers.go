@@ -108,7 +108,7 @@ func datanodeFlags() []ucli.Flag {
 		&ucli.IntFlag{Name: "min-body-rate", Value: 256 << 10, Usage: "slowest accepted body upload, bytes per second: a body of L bytes gets --header-timeout plus L at this rate"},
 		&ucli.IntFlag{Name: "max-inflight", Value: 4096, Usage: "client requests served at once; beyond it 429 busy"},
 		&ucli.DurationFlag{Name: "hint-max-age", Value: 3 * time.Hour, Usage: "how long a hint for a replica that missed a write is kept; anti-entropy covers what expires"},
-		&ucli.BoolFlag{Name: "auth", Usage: "require API tokens (stratum token create) on every route but /healthz and /readyz; node-to-node calls use the node certificate, or the cluster secret without TLS"},
+		&ucli.BoolFlag{Name: "auth", Value: true, Usage: "require API tokens (stratum token create) on every route but /healthz and /readyz; node-to-node calls use the node certificate, or the cluster secret without TLS (--auth=false turns it off)"},
 		&ucli.StringFlag{Name: "tls-cert", Usage: "this node's certificate (stratum certs node); with --tls-key and --tls-ca: serve HTTPS, mutual TLS with peers"},
 		&ucli.StringFlag{Name: "tls-key", Usage: "this node's certificate key"},
 		&ucli.StringFlag{Name: "tls-ca", Usage: "the cluster CA's certificate"},

@@ -1,6 +1,7 @@
 # Shared helpers for the ops scripts: the endpoint comes from
-# STRATUM_ENDPOINT (default http://127.0.0.1:9001); every failure is one
-# clear line on stderr and a non-zero exit.
+# STRATUM_ENDPOINT (default http://127.0.0.1:9001), the API token (nodes
+# with auth on) from STRATUM_TOKEN; every failure is one clear line on
+# stderr and a non-zero exit.
 STRATUM_ENDPOINT=${STRATUM_ENDPOINT:-http://127.0.0.1:9001}
 STRATUM_ENDPOINT=${STRATUM_ENDPOINT%/}
 
@@ -11,7 +12,9 @@ command -v curl >/dev/null || die "curl is not installed"
 # api METHOD PATH: prints the body; fails with the server's error message.
 api() {
   local out status
-  out=$(curl -sS -X "$1" -w '\n%{http_code}' "$STRATUM_ENDPOINT$2" 2>&1) || die "cannot reach $STRATUM_ENDPOINT: $out"
+  local auth=()
+  [ -n "${STRATUM_TOKEN:-}" ] && auth=(-H "Authorization: Bearer $STRATUM_TOKEN")
+  out=$(curl -sS "${auth[@]}" -X "$1" -w '\n%{http_code}' "$STRATUM_ENDPOINT$2" 2>&1) || die "cannot reach $STRATUM_ENDPOINT: $out"
   status=${out##*$'\n'}
   out=${out%$'\n'*}
   if [ "$status" -ge 300 ]; then

@@ -24,7 +24,7 @@ etcd=http://127.0.0.1:12679
 pids+=($!)
 node() { # node N
   "$bin" --log-level warn datanode --id "n$1" --listen "127.0.0.1:930$1" --data-dir "$dir/n$1" --etcd $etcd \
-    --detector=false --anti-entropy-interval 2s --anti-entropy-rate "$rate" >"$dir/n$1.log" 2>&1 &
+    --detector=false --auth=false --anti-entropy-interval 2s --anti-entropy-rate "$rate" >"$dir/n$1.log" 2>&1 &
   pids+=($!)
   for _ in $(seq 1 150); do curl -sf "http://127.0.0.1:930$1/readyz" >/dev/null && return; sleep 0.2; done
   echo "n$1 did not become ready" >&2; cat "$dir/n$1.log" >&2; exit 1

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -173,6 +175,15 @@ func TestTokenCLIWithTheBinary(t *testing.T) {
 		t.Fatalf("put with a token: %d %q %q", code, out, errOut)
 	}
 	oid := strings.SplitN(out, "\n", 2)[0]
+	// The ops scripts send STRATUM_TOKEN.
+	if _, errOut, code := script(t, url, "cluster-status.sh"); code == 0 || !strings.Contains(errOut, "401") {
+		t.Fatalf("cluster-status.sh without a token: %d %q; want a 401 failure", code, errOut)
+	}
+	cmd := exec.Command("bash", "../scripts/cluster-status.sh")
+	cmd.Env = append(os.Environ(), "STRATUM_ENDPOINT="+url, "STRATUM_TOKEN="+tok)
+	if out, errOut, code := runCmd(t, cmd); code != 0 || !strings.Contains(out, "ring revision") {
+		t.Fatalf("cluster-status.sh with STRATUM_TOKEN: %d %q %q", code, out, errOut)
+	}
 	_, errOut, code = run(t, bin, "", "--endpoint", url, "--token", tok, "node", "list")
 	if code == 0 || !strings.Contains(errOut, "forbidden") {
 		t.Fatalf("node list with a read,write token: %d %q; want forbidden (admin)", code, errOut)

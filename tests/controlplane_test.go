@@ -60,20 +60,29 @@ func TestThreeMemberControlPlane(t *testing.T) {
 			"--data-dir", filepath.Join(dir, fmt.Sprintf("n%d", i)), "--etcd", endpoints, "--zone", fmt.Sprintf("z%d", i))
 	}
 	waitReady(t, urls...)
-	out, errOut, code := run(t, bin, "object one\n", "--endpoint", urls[0], "put", "--consistency", "all", "-")
+	// Auth is on by default outside stratum dev: no token, no write.
+	if _, errOut, code := run(t, bin, "object one\n", "--endpoint", urls[0], "put", "-"); code == 0 || !strings.Contains(errOut, "unauthenticated") {
+		t.Fatalf("put without a token on a default data node: %d %q; want unauthenticated", code, errOut)
+	}
+	tok, errOut, code := run(t, bin, "", "token", "create", "--etcd", endpoints, "--scope", "admin", "test")
+	if code != 0 {
+		t.Fatalf("token create: %d %s", code, errOut)
+	}
+	token := "--token=" + strings.TrimSpace(tok)
+	out, errOut, code := run(t, bin, "object one\n", token, "--endpoint", urls[0], "put", "--consistency", "all", "-")
 	if code != 0 {
 		t.Fatalf("put: %d %s", code, errOut)
 	}
 	oid := strings.SplitN(out, "\n", 2)[0]
 
 	procs[0].Process.Signal(syscall.SIGKILL) // one etcd member dies; two of three remain a majority
-	if out, errOut, code := run(t, bin, "", "--endpoint", urls[1], "get", oid); code != 0 || out != "object one\n" {
+	if out, errOut, code := run(t, bin, "", token, "--endpoint", urls[1], "get", oid); code != 0 || out != "object one\n" {
 		t.Fatalf("get after losing one etcd member: %d %q %s", code, out, errOut)
 	}
-	if _, errOut, code := run(t, bin, "object two\n", "--endpoint", urls[2], "put", "-"); code != 0 {
+	if _, errOut, code := run(t, bin, "object two\n", token, "--endpoint", urls[2], "put", "-"); code != 0 {
 		t.Fatalf("put after losing one etcd member: %d %s", code, errOut)
 	}
-	if out, _, code := run(t, bin, "", "--endpoint", urls[2], "cluster", "status"); code != 0 || strings.Count(out, "true") < 6 {
+	if out, _, code := run(t, bin, "", token, "--endpoint", urls[2], "cluster", "status"); code != 0 || strings.Count(out, "true") < 6 {
 		t.Fatalf("cluster status after losing one etcd member: %d\n%s", code, out)
 	}
 }
@@ -106,7 +115,7 @@ func TestKillingDetectorLeaderWhileANodeDies(t *testing.T) {
 		addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 		urls = append(urls, "http://"+addr)
 		nodes = append(nodes, startProcess(t, bin, "datanode", "--id", fmt.Sprintf("n%d", i), "--listen", addr,
-			"--data-dir", filepath.Join(dir, fmt.Sprintf("n%d", i)), "--etcd", endpoints, "--lease-ttl", "2s", "--detector=false"))
+			"--data-dir", filepath.Join(dir, fmt.Sprintf("n%d", i)), "--etcd", endpoints, "--lease-ttl", "2s", "--detector=false", "--auth=false"))
 	}
 	waitReady(t, urls...)
 	cp, err := controlplane.Dial(ctxT(t), controlplane.DefaultClientConfig(clients...))

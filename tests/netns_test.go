@@ -200,7 +200,7 @@ func startNetClusterWith(t *testing.T, lab *netLab, cfg netClusterConfig) *procC
 			c.proxies[id] = startDelayProxy(t, h.ns, n.Addr, listen)
 		}
 		n.args = append([]string{"netns", "exec", h.ns, c.bin, "--log-level", "warn", "datanode", "--id", id, "--listen", listen,
-			"--advertise", n.Addr, "--data-dir", n.Dir, "--etcd", clientURL, "--lease-ttl", "2s", "--detector=false"}, append(cfg.NodeArgs, extra...)...)
+			"--advertise", n.Addr, "--data-dir", n.Dir, "--etcd", clientURL, "--lease-ttl", "2s", "--detector=false", "--auth=false"}, append(cfg.NodeArgs, extra...)...)
 		c.Nodes = append(c.Nodes, n)
 		c.start(n)
 	}

@@ -72,7 +72,7 @@ func (c *procCluster) addNode(extra ...string) *procNode {
 	n := &procNode{ID: fmt.Sprintf("n%d", len(c.Nodes)+1), Addr: fmt.Sprintf("127.0.0.1:%d", freePort(c.t)), prog: c.bin}
 	n.Dir = filepath.Join(c.dir, n.ID)
 	n.args = append([]string{"--log-level", "warn", "datanode", "--id", n.ID, "--listen", n.Addr, "--data-dir", n.Dir,
-		"--etcd", c.etcdURL, "--lease-ttl", "2s", "--detector=false"}, extra...)
+		"--etcd", c.etcdURL, "--lease-ttl", "2s", "--detector=false", "--auth=false"}, extra...)
 	c.Nodes = append(c.Nodes, n)
 	c.start(n)
 	return n

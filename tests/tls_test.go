@@ -225,7 +225,7 @@ func TestTLSEverywhereWithProcesses(t *testing.T) {
 		addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 		addrs = append(addrs, addr)
 		startProcess(t, bin, append([]string{"--log-level", "warn", "datanode", "--id", id, "--listen", addr,
-			"--data-dir", filepath.Join(dir, id), "--etcd", clientURL, "--lease-ttl", "2s"}, issue(id)...)...)
+			"--data-dir", filepath.Join(dir, id), "--etcd", clientURL, "--lease-ttl", "2s", "--auth=false"}, issue(id)...)...)
 	}
 	caPEM, _ := os.ReadFile(caFile)
 	trust, _ := pki.TrustConfig(caPEM)
