@@ -190,10 +190,10 @@ func TestCertsAndDevTLSWithTheBinary(t *testing.T) {
 	}
 }
 
-// TLS everywhere with real processes: an etcd member that accepts only
+// TLS everywhere with real processes: three etcd members that accept only
 // certificates signed by the cluster CA (clients and peers), data nodes
-// that reach it, and each other, with their node certificates, and clients
-// over https. A client of etcd without a certificate gets nothing.
+// that reach them, and each other, with their node certificates, and
+// clients over https. A client of etcd without a certificate gets nothing.
 func TestTLSEverywhereWithProcesses(t *testing.T) {
 	bin := buildBinary(t)
 	dir := t.TempDir()
@@ -214,11 +214,21 @@ func TestTLSEverywhereWithProcesses(t *testing.T) {
 		os.WriteFile(kf, key, 0o600)
 		return []string{"--tls-cert", cf, "--tls-key", kf, "--tls-ca", caFile}
 	}
-	clientURL := fmt.Sprintf("https://127.0.0.1:%d", freePort(t))
-	peerURL := fmt.Sprintf("https://127.0.0.1:%d", freePort(t))
-	startProcess(t, bin, append([]string{"--log-level", "warn", "controlplane", "--name", "cp", "--data-dir", filepath.Join(dir, "cp"),
-		"--listen-client-urls", clientURL, "--listen-peer-urls", peerURL, "--initial-cluster", "cp=" + peerURL,
-		"--partitions", "8", "--plan-interval", "200ms"}, issue("cp")...)...)
+	// Three etcd members: their peer traffic is TLS with client
+	// certificates too, so they form a cluster only with theirs.
+	var clientURLs, initial []string
+	peerURLs := map[string]string{}
+	for _, name := range []string{"a", "b", "c"} {
+		clientURLs = append(clientURLs, fmt.Sprintf("https://127.0.0.1:%d", freePort(t)))
+		peerURLs[name] = fmt.Sprintf("https://127.0.0.1:%d", freePort(t))
+		initial = append(initial, name+"="+peerURLs[name])
+	}
+	for i, name := range []string{"a", "b", "c"} {
+		startProcess(t, bin, append([]string{"--log-level", "warn", "controlplane", "--name", name, "--data-dir", filepath.Join(dir, name),
+			"--listen-client-urls", clientURLs[i], "--listen-peer-urls", peerURLs[name], "--initial-cluster", strings.Join(initial, ","),
+			"--partitions", "8", "--plan-interval", "200ms"}, issue("cp-"+name)...)...)
+	}
+	clientURL := strings.Join(clientURLs, ",")
 	var addrs []string
 	for i := 1; i <= 3; i++ {
 		id := fmt.Sprintf("n%d", i)
@@ -257,7 +267,7 @@ func TestTLSEverywhereWithProcesses(t *testing.T) {
 	}
 
 	etcdWith := func(cfg *tls.Config) error {
-		ccfg := controlplane.DefaultClientConfig(clientURL)
+		ccfg := controlplane.DefaultClientConfig(clientURLs...)
 		ccfg.TLS, ccfg.DialTimeout, ccfg.RequestTimeout = cfg, 3*time.Second, 3*time.Second
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
