@@ -126,7 +126,11 @@ func (n *Node) handleReplicaDelete(ctx *fasthttp.RequestCtx) error {
 		return err
 	}
 	var req api.ReplicaDeleteRequest
-	if err := json.Unmarshal(ctx.PostBody(), &req); err != nil {
+	body, err := readLimited(n.bodyReader(ctx), api.MaxBatchBytes)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(body, &req); err != nil {
 		return fmt.Errorf("%w: bad replica delete: %v", api.ErrBadRequest, err)
 	}
 	if len(req.Entries) > api.MaxBatchObjects {
