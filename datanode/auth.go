@@ -3,6 +3,7 @@ package datanode
 import (
 	"context"
 	"crypto/subtle"
+	"encoding/base64"
 	"fmt"
 	"strings"
 	"time"
@@ -58,10 +59,17 @@ func (n *Node) isNode(ctx *fasthttp.RequestCtx) bool {
 	return n.secret != "" && subtle.ConstantTimeCompare(s, []byte(n.secret)) == 1
 }
 
-// token finds the request's bearer token among the live records.
+// token finds the request's token among the live records: a bearer
+// token, or the password of HTTP basic auth (what a browser sends after
+// the status page's prompt; curl -u :TOKEN).
 func (n *Node) token(ctx *fasthttp.RequestCtx) (api.Token, error) {
 	h := string(ctx.Request.Header.Peek(api.HeaderAuthorization))
 	raw, ok := strings.CutPrefix(h, "Bearer ")
+	if basic, isBasic := strings.CutPrefix(h, "Basic "); isBasic {
+		if b, err := base64.StdEncoding.DecodeString(strings.TrimSpace(basic)); err == nil {
+			_, raw, ok = strings.Cut(string(b), ":")
+		}
+	}
 	if !ok {
 		return api.Token{}, fmt.Errorf("%w: send Authorization: Bearer <token>", api.ErrUnauthenticated)
 	}

@@ -68,6 +68,10 @@ func (n *Node) handle(ctx *fasthttp.RequestCtx) {
 	ctx.SetUserValue(requestIDKey{}, id)
 	if err := n.authorize(ctx, path); err != nil {
 		n.writeError(ctx, err)
+		if strings.HasPrefix(path, "/ui") && errors.Is(err, api.ErrUnauthenticated) {
+			// a browser prompts; a read token is the password
+			ctx.Response.Header.Set("WWW-Authenticate", `Basic realm="stratum: a read token as the password"`)
+		}
 		return
 	}
 	if counted(path) {

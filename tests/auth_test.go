@@ -104,6 +104,26 @@ func TestAuthScopesAndRevocation(t *testing.T) {
 			t.Errorf("%s with the %s scope: %d %s; want it served", what, r.scope, status, code)
 		}
 	}
+	// The status page asks a browser for basic auth; a token as the
+	// password opens it (curl -u :TOKEN works the same way).
+	resp, err := http.Get(base + "/ui/")
+	if err != nil || resp.StatusCode != 401 || !strings.HasPrefix(resp.Header.Get("WWW-Authenticate"), "Basic ") {
+		t.Fatalf("/ui/ without a token: %v %v; want 401 with a basic-auth challenge", resp, err)
+	}
+	resp.Body.Close()
+	req, _ := http.NewRequest("GET", base+"/ui/", nil)
+	req.SetBasicAuth("anyone", readTok)
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("/ui/ with the read token as the basic-auth password: %v %v; want 200", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+	req.SetBasicAuth("anyone", writeTok)
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 403 {
+		t.Fatalf("/ui/ with a write-only token: %v %v; want 403", resp, err)
+	} else {
+		resp.Body.Close()
+	}
 	for _, open := range []string{"/healthz", "/readyz"} {
 		if status, _ := call(t, base+open, "GET", "", nil); status != 200 {
 			t.Errorf("%s without a token: %d; want 200 (it stays open)", open, status)
