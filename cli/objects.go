@@ -11,6 +11,7 @@ import (
 
 	"github.com/stratum-store/stratum/api"
 	"github.com/stratum-store/stratum/api/client"
+	"github.com/stratum-store/stratum/internal/atomicfile"
 )
 
 func consistencyFlag() ucli.Flag {
@@ -129,39 +130,12 @@ func runGet(c *ucli.Context) error {
 	}
 	defer body.Close()
 	if out := c.String("output"); out != "" {
-		return writeFileAtomic(out, body)
+		// Renamed into place only after the body verified: a failed get
+		// leaves no partial file.
+		return atomicfile.Write(out, 0o644, body)
 	}
 	_, err = io.Copy(c.App.Writer, body)
 	return err
-}
-
-// writeFileAtomic writes to a temp file beside path and renames it into
-// place only after the body verified, so a failed get leaves no partial file.
-func writeFileAtomic(path string, r io.Reader) error {
-	tmp, err := os.CreateTemp(dirOf(path), ".stratum-get-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := io.Copy(tmp, r); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
-}
-
-func dirOf(path string) string {
-	if i := strings.LastIndexByte(path, '/'); i >= 0 {
-		return path[:i+1]
-	}
-	return "."
 }
 
 func headCommand() *ucli.Command {

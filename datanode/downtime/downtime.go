@@ -19,10 +19,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/stratum-store/stratum/internal/atomicfile"
 )
 
 // Mark is the last-healthy record of one node, stored at Path.
@@ -32,33 +33,8 @@ type Mark struct {
 
 // Write records t as the last time the node was healthy, atomically.
 func (m Mark) Write(t time.Time) error {
-	dir := filepath.Dir(m.Path)
-	tmp, err := os.CreateTemp(dir, ".healthy-*")
-	if err != nil {
+	if err := atomicfile.Write(m.Path, 0o644, strings.NewReader(strconv.FormatInt(t.UnixMilli(), 10)+"\n")); err != nil {
 		return fmt.Errorf("downtime: %w", err)
-	}
-	defer os.Remove(tmp.Name()) // after a successful rename this fails harmlessly
-	if _, err := fmt.Fprintf(tmp, "%d\n", t.UnixMilli()); err != nil {
-		tmp.Close()
-		return fmt.Errorf("downtime: write: %w", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("downtime: fsync: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("downtime: close: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), m.Path); err != nil {
-		return fmt.Errorf("downtime: rename: %w", err)
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("downtime: open dir: %w", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("downtime: fsync dir: %w", err)
 	}
 	return nil
 }

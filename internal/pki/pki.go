@@ -21,6 +21,7 @@
 package pki
 
 import (
+	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -35,6 +36,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/stratum-store/stratum/internal/atomicfile"
 )
 
 // CA is a certificate authority: its certificate and key.
@@ -149,30 +152,10 @@ func LoadCA(dir string) (*CA, error) {
 	return &CA{Cert: cert, Key: key, CertPEM: certPEM}, nil
 }
 
-// WriteFile writes data to path atomically (temporary file, fsync,
-// rename), so a crash never leaves half a key behind.
+// WriteFile writes data to path atomically (atomicfile), so a crash never
+// leaves half a key behind.
 func WriteFile(path string, data []byte, perm os.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(perm); err != nil {
-		tmp.Close()
-		return err
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return atomicfile.Write(path, perm, bytes.NewReader(data))
 }
 
 // ServerConfig is a node's listener configuration: it presents cert and
