@@ -219,6 +219,20 @@ type registration struct {
 	seq   uint64
 }
 
+// alive reports whether the registration's lease has not been lost (a nil
+// registration, before the first, is not alive).
+func (r *registration) alive() bool {
+	if r == nil {
+		return false
+	}
+	select {
+	case <-r.lease.Done():
+		return false
+	default:
+		return true
+	}
+}
+
 // setLease installs l as a new registration.
 func (n *Node) setLease(l Lease) {
 	n.reg.Store(&registration{lease: l, seq: n.regCount.Add(1)})
@@ -333,16 +347,7 @@ func (n *Node) Fenced() bool { return n.fenced.Load() }
 // ControlPlaneOK reports whether the node's registration lease is alive,
 // i.e. it reaches etcd.
 func (n *Node) ControlPlaneOK() bool {
-	r := n.reg.Load()
-	if r == nil {
-		return false
-	}
-	select {
-	case <-r.lease.Done():
-		return false
-	default:
-		return true
-	}
+	return n.reg.Load().alive()
 }
 
 // every calls fn each d (the first time after d) until ctx is done; a

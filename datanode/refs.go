@@ -142,15 +142,7 @@ func (r *refs) stepDown(id int, why string, err error) {
 // leaseValid reports whether reg's lease surely has not expired in etcd
 // (docs/refs.md, check 4).
 func (n *Node) leaseValid(reg *registration) bool {
-	if reg == nil {
-		return false
-	}
-	select {
-	case <-reg.lease.Done():
-		return false
-	default:
-	}
-	return time.Now().Before(reg.lease.ValidUntil())
+	return reg.alive() && time.Now().Before(reg.lease.ValidUntil())
 }
 
 // partitionOf maps repo to its partition, or fails before the cluster has
