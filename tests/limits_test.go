@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -117,21 +118,36 @@ func TestInflightCapAnswers429(t *testing.T) {
 	oid, _ := api.Digest(api.SHA256, []byte("held"))
 	// Two uploads of 1 MiB that stop after their first 32 KiB (past what
 	// the server reads before it calls the handler): each holds a request
-	// in flight until its body deadline (10s + 1 MiB at 256 KiB/s).
-	var held []net.Conn
-	for range 2 {
+	// in flight until its body deadline (10s + 1 MiB at 256 KiB/s). An
+	// upload answered early (the node briefly not ready, under load) no
+	// longer holds anything: it is logged and sent again.
+	hold := func() net.Conn {
 		conn, err := net.Dial("tcp", addr)
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer conn.Close()
 		fmt.Fprintf(conn, "PUT %s%s HTTP/1.1\r\nHost: %s\r\nContent-Length: %d\r\n\r\n", api.PathObjects, oid, addr, 1<<20)
 		conn.Write(make([]byte, 32<<10))
-		held = append(held, conn)
+		return conn
 	}
+	held := []net.Conn{hold(), hold()}
+	defer func() {
+		for _, conn := range held {
+			conn.Close()
+		}
+	}()
 	url := c.URL(0) + api.PathObjects + oid.String()
 	var body []byte
-	Eventually(t, 10*time.Second, "a third request answered 429", func() bool {
+	Eventually(t, 20*time.Second, "a third request answered 429", func() bool {
+		for i, conn := range held {
+			conn.SetReadDeadline(time.Now().Add(time.Millisecond))
+			b := make([]byte, 512)
+			if n, err := conn.Read(b); n > 0 || (err != nil && !errors.Is(err, os.ErrDeadlineExceeded)) {
+				t.Logf("a held upload was answered early (%v): %q; holding another", err, firstLine(string(b[:n])))
+				conn.Close()
+				held[i] = hold()
+			}
+		}
 		resp, err := http.Get(url)
 		if err != nil {
 			return false
