@@ -92,9 +92,15 @@ func (p *devProcess) stop(t *testing.T) {
 
 func waitReady(t *testing.T, urls ...string) {
 	t.Helper()
+	waitReadyWith(t, http.DefaultClient, urls...)
+}
+
+// waitReadyWith waits until every URL's /readyz answers 200 through hc.
+func waitReadyWith(t *testing.T, hc *http.Client, urls ...string) {
+	t.Helper()
 	for _, u := range urls {
 		Eventually(t, 60*time.Second, u+"/readyz", func() bool {
-			resp, err := http.Get(u + "/readyz")
+			resp, err := hc.Get(u + "/readyz")
 			if err != nil {
 				return false
 			}

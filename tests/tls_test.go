@@ -278,15 +278,5 @@ func waitReadyTLS(t *testing.T, caFile string, urls ...string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: trust}}
-	for _, u := range urls {
-		Eventually(t, 60*time.Second, u+"/readyz", func() bool {
-			resp, err := hc.Get(u + "/readyz")
-			if err != nil {
-				return false
-			}
-			resp.Body.Close()
-			return resp.StatusCode == 200
-		})
-	}
+	waitReadyWith(t, &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: trust}}, urls...)
 }
