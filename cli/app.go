@@ -75,6 +75,7 @@ func newApp(stdout, stderr io.Writer) *ucli.App {
 			benchCommand(),
 			certsCommand(),
 			tokenCommand(),
+			accessCommand(),
 		},
 		ExitErrHandler:  func(*ucli.Context, error) {},
 		HideHelpCommand: true,

@@ -24,6 +24,10 @@ var _ datanode.ControlPlane = controlAdapter{}
 func NewControlPlane(c *controlplane.Client) datanode.ControlPlane { return controlAdapter{c} }
 
 func translate(err error) error {
+	if controlplane.IsPermissionDenied(err) {
+		return fmt.Errorf("%w: this node's etcd credentials may not change that record; run the command with --etcd and the control plane's credentials (docs/security.md, etcd access): %v",
+			api.ErrForbidden, err)
+	}
 	for _, m := range []struct{ from, to error }{
 		{controlplane.ErrFenced, api.ErrStaleGeneration},
 		{controlplane.ErrUnknownNode, api.ErrUnknownNode},
@@ -121,7 +125,7 @@ func (a controlAdapter) PlanPartitions(ctx context.Context) ([]api.PartitionActi
 }
 
 func (a controlAdapter) SetRepairPaused(ctx context.Context, paused bool) error {
-	return a.c.SetRepairPaused(ctx, paused)
+	return translate(a.c.SetRepairPaused(ctx, paused))
 }
 
 func (a controlAdapter) WatchRepairPaused(ctx context.Context, publish func(bool)) error {

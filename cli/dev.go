@@ -2,9 +2,11 @@ package cli
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	ucli "github.com/urfave/cli/v2"
@@ -28,7 +30,7 @@ func devCommand() *ucli.Command {
 			&ucli.BoolFlag{Name: "no-sync", Usage: "acknowledge writes before fsync (unsafe)"},
 			&ucli.BoolFlag{Name: "pprof", Usage: "serve Go profiles under /debug/pprof/ on every node"},
 			&ucli.BoolFlag{Name: "auth", Usage: "require API tokens, as production nodes with --auth do (create them with stratum token create --etcd <this etcd>)"},
-			&ucli.BoolFlag{Name: "tls", Usage: "serve HTTPS with mutual TLS between the nodes, from a throwaway CA made in DIR/certs (the embedded etcd stays plain on loopback)"},
+			&ucli.BoolFlag{Name: "tls", Usage: "serve HTTPS with mutual TLS between the nodes and to the embedded etcd (client certificates required), from a throwaway CA made in DIR/certs"},
 		}, detectorFlags()...),
 		Action: runDev,
 	}
@@ -47,12 +49,18 @@ func runDev(c *ucli.Context) error {
 	mcfg.ClientURLs = []string{localURL(c.Int("etcd-client-port"))}
 	mcfg.PeerURLs = []string{localURL(c.Int("etcd-peer-port"))}
 	mcfg.Logger = logger
+	var etcdTLS *tls.Config
+	if c.Bool("tls") {
+		if etcdTLS, err = devEtcdTLS(&mcfg, joinDir(dir, "certs")); err != nil {
+			return err
+		}
+	}
 	m, err := controlplane.StartMember(c.Context, mcfg)
 	if err != nil {
 		return err
 	}
 	defer m.Close()
-	cp, err := dialControl(c.Context, m.ClientURLs(), "/stratum/", nil, logger)
+	cp, err := dialControl(c, m.ClientURLs(), "/stratum/", etcdTLS, logger)
 	if err != nil {
 		return err
 	}
@@ -124,6 +132,9 @@ func printDevBanner(c *ucli.Context, m *controlplane.Member, nodes []*datanode.N
 		ca := joinDir(c.String("dir"), "certs", "ca.pem")
 		scheme, curl = "https", "curl -s --cacert "+ca
 		fmt.Fprintf(w, "TLS: trust %s (stratum --cacert %s --endpoint https://...)\n", ca, ca)
+		certs := joinDir(c.String("dir"), "certs")
+		fmt.Fprintf(w, "etcd wants a client certificate: stratum token ... --tls-ca %s --tls-cert %s --tls-key %s\n",
+			ca, joinDir(certs, "etcd.pem"), joinDir(certs, "etcd-key.pem"))
 	}
 	for _, n := range nodes {
 		url := scheme + "://" + n.Addr()
@@ -140,6 +151,35 @@ func closeAll(w io.Writer, nodes []*datanode.Node) {
 			fmt.Fprintf(w, "stratum: node %s: %s\n", n.ID(), oneLine(err.Error()))
 		}
 	}
+}
+
+// devEtcdTLS puts the dev cluster's embedded etcd on TLS with client
+// certificate auth, like a production member with --tls-*: it issues the
+// member a certificate from the dev CA (files in certDir) and returns the
+// client configuration the dev process itself uses.
+func devEtcdTLS(mcfg *controlplane.MemberConfig, certDir string) (*tls.Config, error) {
+	ca, err := devCA(certDir)
+	if err != nil {
+		return nil, err
+	}
+	cert, key, err := ca.Issue("etcd", []string{"127.0.0.1", "localhost"}, 30*24*time.Hour)
+	if err != nil {
+		return nil, err
+	}
+	mcfg.TLSCertFile, mcfg.TLSKeyFile, mcfg.TLSCAFile = joinDir(certDir, "etcd.pem"), joinDir(certDir, "etcd-key.pem"), joinDir(certDir, "ca.pem")
+	if err := pki.WriteFile(mcfg.TLSCertFile, cert, 0o644); err != nil {
+		return nil, err
+	}
+	if err := pki.WriteFile(mcfg.TLSKeyFile, key, 0o600); err != nil {
+		return nil, err
+	}
+	for i, u := range mcfg.ClientURLs {
+		mcfg.ClientURLs[i] = strings.Replace(u, "http://", "https://", 1)
+	}
+	for i, u := range mcfg.PeerURLs {
+		mcfg.PeerURLs[i] = strings.Replace(u, "http://", "https://", 1)
+	}
+	return pki.ClientConfig(cert, key, ca.CertPEM)
 }
 
 // devCA loads the dev cluster's CA from dir, or makes one there: a

@@ -7,6 +7,7 @@ import (
 	ucli "github.com/urfave/cli/v2"
 
 	"github.com/stratum-store/stratum/api"
+	"github.com/stratum-store/stratum/controlplane"
 )
 
 func nodeCommand() *ucli.Command {
@@ -37,13 +38,14 @@ func nodeCommand() *ucli.Command {
 				Name:      "drain",
 				Usage:     "mark a node DRAINING: it takes no new writes and hands its objects over",
 				ArgsUsage: "ID",
+				Flags:     etcdClientFlags(),
 				Action:    func(c *ucli.Context) error { return nodeAction(c, "drain", false) },
 			},
 			{
 				Name:      "remove",
 				Usage:     "remove a drained node from the cluster (--force for one that is not)",
 				ArgsUsage: "ID",
-				Flags:     []ucli.Flag{&ucli.BoolFlag{Name: "force", Usage: "remove even if objects may be left below their replication factor"}},
+				Flags:     append([]ucli.Flag{&ucli.BoolFlag{Name: "force", Usage: "remove even if objects may be left below their replication factor"}}, etcdClientFlags()...),
 				Action:    func(c *ucli.Context) error { return nodeAction(c, "remove", c.Bool("force")) },
 			},
 		},
@@ -54,12 +56,25 @@ func nodeAction(c *ucli.Context, action string, force bool) error {
 	if c.NArg() != 1 {
 		return usagef("node %s takes one argument, the node ID; flags go before it", action)
 	}
-	cl, err := plainClient(c)
-	if err != nil {
-		return err
-	}
-	if err := cl.NodeAction(c.Context, c.Args().First(), action, force); err != nil {
-		return err
+	id := c.Args().First()
+	if c.IsSet("etcd") { // straight to etcd, e.g. with root's credentials (docs/security.md)
+		err := withEtcd(c, func(cp *controlplane.Client) error {
+			if action == "drain" {
+				return cp.Drain(c.Context, id)
+			}
+			return cp.Remove(c.Context, id, force)
+		})
+		if err != nil {
+			return err
+		}
+	} else {
+		cl, err := plainClient(c)
+		if err != nil {
+			return err
+		}
+		if err := cl.NodeAction(c.Context, id, action, force); err != nil {
+			return err
+		}
 	}
 	fmt.Fprintf(c.App.Writer, "node %s: %s ok\n", c.Args().First(), action)
 	return nil

@@ -10,6 +10,7 @@ import (
 
 	"github.com/stratum-store/stratum/api"
 	"github.com/stratum-store/stratum/api/client"
+	"github.com/stratum-store/stratum/controlplane"
 )
 
 func rebalanceCommand() *ucli.Command {
@@ -26,11 +27,13 @@ func rebalanceCommand() *ucli.Command {
 			{
 				Name:   "pause",
 				Usage:  "hold anti-entropy, recovery, hint delivery and drains on every node where they are",
+				Flags:  etcdClientFlags(),
 				Action: func(c *ucli.Context) error { return setPaused(c, true) },
 			},
 			{
 				Name:   "resume",
 				Usage:  "let them continue from where they were held",
+				Flags:  etcdClientFlags(),
 				Action: func(c *ucli.Context) error { return setPaused(c, false) },
 			},
 		},
@@ -38,12 +41,18 @@ func rebalanceCommand() *ucli.Command {
 }
 
 func setPaused(c *ucli.Context, paused bool) error {
-	cl, err := plainClient(c)
-	if err != nil {
-		return err
-	}
-	if err := cl.SetRepairPaused(c.Context, paused); err != nil {
-		return err
+	if c.IsSet("etcd") { // straight to etcd, e.g. with root's credentials (docs/security.md)
+		if err := withEtcd(c, func(cp *controlplane.Client) error { return cp.SetRepairPaused(c.Context, paused) }); err != nil {
+			return err
+		}
+	} else {
+		cl, err := plainClient(c)
+		if err != nil {
+			return err
+		}
+		if err := cl.SetRepairPaused(c.Context, paused); err != nil {
+			return err
+		}
 	}
 	word := "resumed"
 	if paused {

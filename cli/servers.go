@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -38,7 +39,7 @@ func controlplaneCommand() *ucli.Command {
 			&ucli.StringFlag{Name: "tls-cert", Usage: "this member's certificate (stratum certs node); with --tls-key and --tls-ca, etcd serves clients and peers over TLS and accepts only certificates signed by the CA (URLs must be https)"},
 			&ucli.StringFlag{Name: "tls-key", Usage: "this member's certificate key"},
 			&ucli.StringFlag{Name: "tls-ca", Usage: "the cluster CA's certificate"},
-		}, detectorFlags()...),
+		}, append(etcdAuthFlags(), detectorFlags()...)...),
 		Action: runControlplane,
 	}
 }
@@ -68,7 +69,7 @@ func runControlplane(c *ucli.Context) error {
 		return err
 	}
 	defer m.Close()
-	cp, err := dialControl(c.Context, m.ClientURLs(), c.String("etcd-prefix"), etcdTLS, logger)
+	cp, err := dialControl(c, m.ClientURLs(), c.String("etcd-prefix"), etcdTLS, logger)
 	if err != nil {
 		return err
 	}
@@ -113,7 +114,7 @@ func datanodeFlags() []ucli.Flag {
 		&ucli.StringFlag{Name: "tls-key", Usage: "this node's certificate key"},
 		&ucli.StringFlag{Name: "tls-ca", Usage: "the cluster CA's certificate"},
 		&ucli.StringFlag{Name: "clock-skew-file", Hidden: true, Usage: "fault tests: offset this node's wall clock by the duration in this file (e.g. 10m, -3m)"},
-	}, detectorFlags()...)
+	}, append(etcdAuthFlags(), detectorFlags()...)...)
 }
 
 func datanodeCommand() *ucli.Command {
@@ -137,7 +138,7 @@ func runDatanode(c *ucli.Context) error {
 	if err != nil {
 		return err
 	}
-	cp, err := dialControl(c.Context, c.StringSlice("etcd"), c.String("etcd-prefix"), peerTLS, logger)
+	cp, err := dialControl(c, c.StringSlice("etcd"), c.String("etcd-prefix"), peerTLS, logger)
 	if err != nil {
 		return err
 	}
@@ -192,12 +193,48 @@ func datanodeConfig(c *ucli.Context, cp *controlplane.Client, logger *slog.Logge
 	return cfg
 }
 
-// dialControl connects to etcd; tlsCfg (this process's certificate and the
-// cluster CA) is used for https endpoints.
-func dialControl(ctx context.Context, endpoints []string, prefix string, tlsCfg *tls.Config, logger *slog.Logger) (*controlplane.Client, error) {
+// etcdAuthFlags are the etcd credentials of a process, needed once etcd
+// access control is on (stratum access enable).
+func etcdAuthFlags() []ucli.Flag {
+	return []ucli.Flag{
+		&ucli.StringFlag{Name: "etcd-user", EnvVars: []string{"STRATUM_ETCD_USER"},
+			Usage: "etcd user once etcd access control is on (stratum access): root for the control plane and admin tools, stratum-node-<id> for a data node"},
+		&ucli.StringFlag{Name: "etcd-password-file", EnvVars: []string{"STRATUM_ETCD_PASSWORD_FILE"}, Usage: "file holding the --etcd-user's password"},
+	}
+}
+
+// etcdCredentials reads --etcd-user and --etcd-password-file.
+func etcdCredentials(c *ucli.Context) (user, password string, err error) {
+	user, file := c.String("etcd-user"), c.String("etcd-password-file")
+	switch {
+	case user == "" && file == "":
+		return "", "", nil
+	case user == "" || file == "":
+		return "", "", usagef("--etcd-user and --etcd-password-file go together")
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return "", "", usagef("--etcd-password-file: %v", err)
+	}
+	password = strings.TrimRight(string(b), "\r\n")
+	if password == "" {
+		return "", "", usagef("--etcd-password-file %s is empty", file)
+	}
+	return user, password, nil
+}
+
+// dialControl connects to etcd with the command's etcd credentials;
+// tlsCfg (this process's certificate and the cluster CA) is used for https
+// endpoints.
+func dialControl(c *ucli.Context, endpoints []string, prefix string, tlsCfg *tls.Config, logger *slog.Logger) (*controlplane.Client, error) {
+	ctx := c.Context
 	cfg := controlplane.DefaultClientConfig(endpoints...)
 	cfg.Prefix = prefix
 	cfg.Logger = logger
+	var err error
+	if cfg.Username, cfg.Password, err = etcdCredentials(c); err != nil {
+		return nil, err
+	}
 	for _, e := range endpoints {
 		if strings.HasPrefix(e, "https://") {
 			if tlsCfg == nil {

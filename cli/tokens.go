@@ -17,14 +17,19 @@ import (
 // Nodes watch the records: a new token works and a revoked one stops
 // working on every node within moments (docs/security.md).
 
-func tokenCommand() *ucli.Command {
-	etcdFlags := []ucli.Flag{
+// etcdClientFlags are the flags of a command that talks to etcd directly.
+func etcdClientFlags() []ucli.Flag {
+	return append([]ucli.Flag{
 		&ucli.StringSliceFlag{Name: "etcd", Value: ucli.NewStringSlice("http://127.0.0.1:2379"), Usage: "etcd endpoints", EnvVars: []string{"STRATUM_ETCD"}},
 		&ucli.StringFlag{Name: "etcd-prefix", Value: "/stratum/", Usage: "key prefix of this cluster in etcd"},
 		&ucli.StringFlag{Name: "tls-cert", Usage: "certificate for an https etcd (stratum certs node)"},
 		&ucli.StringFlag{Name: "tls-key", Usage: "its key"},
 		&ucli.StringFlag{Name: "tls-ca", Usage: "the cluster CA's certificate"},
-	}
+	}, etcdAuthFlags()...)
+}
+
+func tokenCommand() *ucli.Command {
+	etcdFlags := etcdClientFlags()
 	return &ucli.Command{
 		Name:  "token",
 		Usage: "create, list and revoke API tokens (in etcd)",
@@ -90,7 +95,7 @@ func withEtcd(c *ucli.Context, f func(*controlplane.Client) error) error {
 		return err
 	}
 	logger, _ := newLogger(c, c.App.ErrWriter)
-	cp, err := dialControl(c.Context, c.StringSlice("etcd"), c.String("etcd-prefix"), etcdTLS, logger)
+	cp, err := dialControl(c, c.StringSlice("etcd"), c.String("etcd-prefix"), etcdTLS, logger)
 	if err != nil {
 		return err
 	}

@@ -31,6 +31,10 @@ type ClientConfig struct {
 	// certificate auth: the cluster CA to trust and this process's
 	// certificate (pki.ClientConfig).
 	TLS *tls.Config
+	// Username and Password are etcd credentials, needed once etcd
+	// access control is on (EnableAccess): RootUser for the control plane
+	// and tools, NodeUser(id) for a data node.
+	Username, Password string
 }
 
 // DefaultClientConfig returns a configuration for the given endpoints.
@@ -75,6 +79,8 @@ func Dial(ctx context.Context, cfg ClientConfig) (*Client, error) {
 		Endpoints:   cfg.Endpoints,
 		DialTimeout: cfg.DialTimeout,
 		TLS:         cfg.TLS,
+		Username:    cfg.Username,
+		Password:    cfg.Password,
 		Logger:      zap.NewNop(),
 		Context:     context.WithoutCancel(ctx),
 	})

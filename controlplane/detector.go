@@ -73,7 +73,15 @@ func (c *Client) RunDetector(ctx context.Context, cfg DetectorConfig) error {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	for ctx.Err() == nil {
-		if err := c.campaignAndLead(ctx, cfg); err != nil && ctx.Err() == nil {
+		err := c.campaignAndLead(ctx, cfg)
+		if denied(err) {
+			// A data node's own etcd user may not campaign: the control
+			// plane runs the detector (docs/security.md, etcd access).
+			cfg.Logger.Info("detector: these etcd credentials may not campaign; leaving the detector to the control plane")
+			<-ctx.Done()
+			return ctx.Err()
+		}
+		if err != nil && ctx.Err() == nil {
 			cfg.Logger.Warn("detector: leadership attempt ended", "err", err)
 			sleepCtx(ctx, time.Second)
 		}
@@ -92,8 +100,11 @@ func (c *Client) campaignAndLead(ctx context.Context, cfg DetectorConfig) error 
 		return err
 	}
 	cfg.Logger.Info("detector: elected leader", "candidate", cfg.Candidate, "revision", el.Rev())
+	if _, err := c.ClusterSecret(ctx); err != nil { // nodes that may not create it wait for it
+		cfg.Logger.Warn("detector: could not ensure the cluster secret", "err", err)
+	}
 	d := &detector{c: c, cfg: cfg, fence: clientv3.Compare(clientv3.CreateRevision(el.Key()), "=", el.Rev()),
-		start: time.Now(), lastSeen: map[string]time.Time{}, planner: &plannerState{}}
+		start: time.Now(), lastSeen: map[string]time.Time{}, planner: &plannerState{}, grants: &partitionGrants{}}
 	err = d.lead(ctx, sess)
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
 	defer cancel()
@@ -120,6 +131,7 @@ type detector struct {
 	start    time.Time
 	lastSeen map[string]time.Time
 	planner  *plannerState
+	grants   *partitionGrants
 }
 
 func (d *detector) lead(ctx context.Context, sess *concurrency.Session) error {
@@ -178,7 +190,7 @@ func (d *detector) tick(ctx context.Context) error {
 			return err
 		}
 	}
-	return nil
+	return d.admitJoins(ctx, members, live)
 }
 
 // judge applies the state table to one member.

@@ -12,9 +12,11 @@ import (
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/mvccpb"
 
 	"github.com/stratum-store/stratum/api"
+	"github.com/stratum-store/stratum/ring"
 )
 
 // member reads one member record and its ModRevision (0 if absent).
@@ -176,27 +178,62 @@ func (c *Client) Remove(ctx context.Context, id string, force bool) error {
 			return err
 		}
 	}
-	if inRing {
-		if err := c.RemoveFromRing(ctx, id); err != nil {
-			return err
-		}
-	}
-	rctx, cancel := c.withTimeout(ctx)
-	defer cancel()
-	resp, err := c.etcd.Txn(rctx).Then(clientv3.OpGet(c.key("nodes", id)),
-		clientv3.OpDelete(c.key("members", id)), clientv3.OpDelete(c.key("nodes", id))).Commit()
+	resp, err := c.removeRecords(ctx, id)
 	if err != nil {
 		return err
 	}
 	// Revoke the removed process's lease too: deleting its record alone
 	// would leave the lease renewable, and a partition primary serves reads
 	// while its lease is valid (docs/refs.md).
-	if kvs := resp.Responses[0].GetResponseRange().Kvs; len(kvs) > 0 && kvs[0].Lease != 0 {
+	if kvs := resp.GetResponseRange().Kvs; len(kvs) > 0 && kvs[0].Lease != 0 {
+		rctx, cancel := c.withTimeout(ctx)
+		defer cancel()
 		if _, err := c.etcd.Revoke(rctx, clientv3.LeaseID(kvs[0].Lease)); err != nil && !errors.Is(err, rpctypes.ErrLeaseNotFound) {
 			return fmt.Errorf("controlplane: revoke the lease of removed node %s: %w", id, err)
 		}
 	}
 	return nil
+}
+
+// removeRecords takes id out of the ring and deletes its member, node and
+// join records, all in one transaction, so the detector leader can never
+// see the member without the ring entry and add it back (access.go). It
+// returns the response of a read of the node record made in the same
+// transaction.
+func (c *Client) removeRecords(ctx context.Context, id string) (*etcdserverpb.ResponseOp, error) {
+	ops := []clientv3.Op{clientv3.OpGet(c.key("nodes", id)), clientv3.OpDelete(c.key("members", id)),
+		clientv3.OpDelete(c.key("nodes", id)), clientv3.OpDelete(c.key("joins", id))}
+	key := c.key("ring")
+	for attempt := 0; ; attempt++ {
+		rctx, cancel := c.withTimeout(ctx)
+		rec, rev, _, err := c.getRing(rctx)
+		var resp *clientv3.TxnResponse
+		if err == nil {
+			resp, err = c.casRingWith(rctx, key, rec, rev, func(rec *RingRecord, exists bool) (bool, error) {
+				i := slices.IndexFunc(rec.Nodes, func(n ring.Node) bool { return n.ID == id })
+				if i >= 0 {
+					rec.Nodes = slices.Delete(rec.Nodes, i, i+1)
+				}
+				return i >= 0, nil
+			}, nil, ops)
+			if err == nil && resp == nil { // not in the ring: the records alone
+				resp, err = c.etcd.Txn(rctx).Then(ops...).Commit()
+				if err == nil {
+					resp.Responses = append([]*etcdserverpb.ResponseOp{nil}, resp.Responses...)
+				}
+			}
+		}
+		cancel()
+		switch {
+		case err == nil:
+			return resp.Responses[1], nil
+		case err != errRetry:
+			return nil, err
+		case attempt >= 50:
+			return nil, fmt.Errorf("controlplane: removing %s lost %d races for the ring in a row", id, attempt)
+		}
+		time.Sleep(time.Duration(attempt+1) * 10 * time.Millisecond)
+	}
 }
 
 // WatchMembers calls publish with the full member map now and after every

@@ -94,12 +94,25 @@ func (d *detector) planRound(ctx context.Context) error {
 			in.PromoteOK[id] = now.Sub(d.lastSeenOrStart(id)) >= pc.PromoteWait
 		}
 	}
+	var actions []Action
 	if n := len(in.Partitions); n > 0 && n < in.Config.Count {
-		return d.apply(ctx, missingCreates(in))
+		actions = missingCreates(in)
+	} else {
+		in.AllowCreate = len(in.Partitions) == 0 && !d.planner.firstEligible.IsZero() &&
+			(eligibleCount(in) >= in.Config.Replicas || now.Sub(d.planner.firstEligible) >= pc.CreateDelay)
+		actions = Plan(in)
 	}
-	in.AllowCreate = len(in.Partitions) == 0 && !d.planner.firstEligible.IsZero() &&
-		(eligibleCount(in) >= in.Config.Replicas || now.Sub(d.planner.firstEligible) >= pc.CreateDelay)
-	return d.apply(ctx, Plan(in))
+	// With etcd access control on, a node may write a partition record
+	// only while it is one of its replicas: grant before an action names
+	// a node, revoke once the records no longer do (access.go).
+	next := make([]api.Partition, len(actions))
+	for i, a := range actions {
+		next[i] = a.Next
+	}
+	if err := d.c.syncPartitionGrants(ctx, d.grants, in.Partitions, next...); err != nil {
+		return err
+	}
+	return d.apply(ctx, actions)
 }
 
 // missingCreates finishes a creation that a previous leader left half

@@ -3,6 +3,7 @@ package controlplane
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -60,7 +61,19 @@ func (c *Client) getRing(ctx context.Context) (rec RingRecord, modRev, storeRev 
 // joins must agree with the ring's replication factor and vnode count
 // (ErrRingConflict otherwise). The update is a compare-and-swap on the ring
 // record's revision, retried on contention.
+//
+// If these credentials may not write the ring (etcd access control, a data
+// node's own user), it asks the control plane instead: it publishes a join
+// request and waits until the detector leader has added it (access.go).
 func (c *Client) JoinRing(ctx context.Context, self ring.Node, cfg ring.Config) error {
+	err := c.joinRing(ctx, self, cfg)
+	if errors.Is(err, ErrPermissionDenied) {
+		return c.requestJoin(ctx, self, cfg)
+	}
+	return err
+}
+
+func (c *Client) joinRing(ctx context.Context, self ring.Node, cfg ring.Config) error {
 	return c.updateRing(ctx, func(rec *RingRecord, exists bool) (bool, error) {
 		if !exists {
 			rec.Replicas, rec.VNodes = cfg.Replicas, cfg.VNodes
@@ -118,29 +131,41 @@ func (c *Client) updateRing(ctx context.Context, edit func(rec *RingRecord, exis
 var errRetry = fmt.Errorf("controlplane: retry")
 
 func (c *Client) casRing(ctx context.Context, key string, rec RingRecord, rev int64, edit func(*RingRecord, bool) (bool, error)) error {
+	_, err := c.casRingWith(ctx, key, rec, rev, edit, nil, nil)
+	return err
+}
+
+// casRingWith is casRing with extra conditions and extra operations in the
+// same transaction, whose responses follow the ring write's. A nil
+// response with a nil error means edit changed nothing.
+func (c *Client) casRingWith(ctx context.Context, key string, rec RingRecord, rev int64, edit func(*RingRecord, bool) (bool, error),
+	cmps []clientv3.Cmp, ops []clientv3.Op) (*clientv3.TxnResponse, error) {
 	changed, err := edit(&rec, rev != 0)
 	if err != nil || !changed {
-		return err
+		return nil, err
 	}
 	if _, err := rec.build(1); err != nil {
-		return fmt.Errorf("controlplane: edited ring is invalid: %w", err)
+		return nil, fmt.Errorf("controlplane: edited ring is invalid: %w", err)
 	}
 	val, err := json.Marshal(rec)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	resp, err := c.etcd.Txn(ctx).
-		If(clientv3.Compare(clientv3.ModRevision(key), "=", rev)).
-		Then(clientv3.OpPut(key, string(val))).
+		If(append([]clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(key), "=", rev)}, cmps...)...).
+		Then(append([]clientv3.Op{clientv3.OpPut(key, string(val))}, ops...)...).
 		Commit()
 	if err != nil {
-		return fmt.Errorf("controlplane: write ring: %w", err)
+		if denied(err) {
+			return nil, fmt.Errorf("%w: write ring: %v", ErrPermissionDenied, err)
+		}
+		return nil, fmt.Errorf("controlplane: write ring: %w", err)
 	}
 	if !resp.Succeeded {
-		return errRetry
+		return nil, errRetry
 	}
 	c.logger.Info("ring updated", "revision", resp.Header.Revision, "nodes", len(rec.Nodes))
-	return nil
+	return resp, nil
 }
 
 // WatchRing calls publish with the current ring and then with every new one,

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -95,6 +96,9 @@ func (c *Client) ClusterSecret(ctx context.Context) (string, error) {
 	defer cancel()
 	resp, err := c.etcd.Txn(rctx).If(clientv3.Compare(clientv3.CreateRevision(key), "=", 0)).
 		Then(clientv3.OpPut(key, hex.EncodeToString(b[:]))).Else(clientv3.OpGet(key)).Commit()
+	if denied(err) {
+		return c.awaitClusterSecret(ctx)
+	}
 	if err != nil {
 		return "", fmt.Errorf("controlplane: cluster secret: %w", err)
 	}
@@ -106,6 +110,27 @@ func (c *Client) ClusterSecret(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("controlplane: cluster secret vanished")
 	}
 	return string(kvs[0].Value), nil
+}
+
+// awaitClusterSecret reads the secret for a node whose etcd user may not
+// create it: the control plane's detector leader does that when it is
+// elected (access.go), so this waits for it, as long as ctx allows.
+func (c *Client) awaitClusterSecret(ctx context.Context) (string, error) {
+	for {
+		rctx, cancel := c.withTimeout(ctx)
+		resp, err := c.etcd.Get(rctx, c.key("cluster-secret"))
+		cancel()
+		if err == nil && len(resp.Kvs) > 0 {
+			return string(resp.Kvs[0].Value), nil
+		}
+		if err == nil {
+			c.logger.Info("waiting for the control plane to create the cluster secret")
+		}
+		sleepCtx(ctx, 500*time.Millisecond)
+		if ctx.Err() != nil {
+			return "", fmt.Errorf("controlplane: cluster secret not created (is the control plane's detector running?): %w", ctx.Err())
+		}
+	}
 }
 
 func decodeToken(kv *mvccpb.KeyValue) (api.Token, error) {

@@ -149,8 +149,9 @@ func TestCertsAndDevTLSWithTheBinary(t *testing.T) {
 
 	base := freePorts(t, 3)
 	devDir := dir + "/dev"
+	etcdPort := freePort(t)
 	startDev(t, bin, "--dir", devDir, "--base-port", fmt.Sprint(base), "--nodes", "3", "--tls",
-		"--etcd-client-port", fmt.Sprint(freePort(t)), "--etcd-peer-port", fmt.Sprint(freePort(t)))
+		"--etcd-client-port", fmt.Sprint(etcdPort), "--etcd-peer-port", fmt.Sprint(freePort(t)))
 	caFile := devDir + "/certs/ca.pem"
 	url := fmt.Sprintf("https://127.0.0.1:%d", base)
 	Eventually(t, 60*time.Second, "the dev cluster's CA", func() bool { _, err := os.Stat(caFile); return err == nil })
@@ -174,6 +175,15 @@ func TestCertsAndDevTLSWithTheBinary(t *testing.T) {
 	}
 	if out, errOut, code := run(t, bin, "", "--endpoint", url, "--cacert", caFile, "cluster", "status"); code != 0 || !strings.Contains(out, "n3") {
 		t.Fatalf("cluster status over TLS: %d %q %q", code, out, errOut)
+	}
+	// The embedded etcd is on TLS too and wants a certificate from the
+	// dev CA: plain HTTP gets nothing, the banner's certificate works.
+	etcd := fmt.Sprintf("--etcd=https://127.0.0.1:%d", etcdPort)
+	if _, errOut, code := run(t, bin, "", "token", "list", fmt.Sprintf("--etcd=http://127.0.0.1:%d", etcdPort)); code == 0 {
+		t.Fatalf("token list over plain HTTP to the dev etcd: succeeded (%q); want it refused", errOut)
+	}
+	if _, errOut, code := run(t, bin, "", "token", "list", etcd, "--tls-ca", caFile, "--tls-cert", devDir+"/certs/etcd.pem", "--tls-key", devDir+"/certs/etcd-key.pem"); code != 0 {
+		t.Fatalf("token list with a certificate from the dev CA: %d %q", code, errOut)
 	}
 }
 
