@@ -1,8 +1,8 @@
 package datanode
 
 import (
-	"errors"
 	"context"
+	"errors"
 	"fmt"
 	"sync/atomic"
 	"time"
