@@ -58,8 +58,15 @@ func accessCluster(t *testing.T, n, partitions int) (*Cluster, map[string]*contr
 	c.Tune = func(cfg *datanode.Config) {
 		cfg.Control = cli.NewControlPlane(nodes[cfg.ID])
 		cfg.RefCheckInterval = 200 * time.Millisecond
+		cfg.LeaseTTL = 4 * time.Second // this test is not about failures: ride out a slow disk under CI load
 	}
-	c.planner(t, "controlplane", partitions, 3) // as root: the only one that may write the ring
+	// As root: the only one that may write the ring. Slower to declare a
+	// node DOWN than the other tests' detectors, for the same reason.
+	dcfg := fastDetectorConfig("controlplane")
+	dcfg.SuspectTimeout, dcfg.DownTimeout = 3*time.Second, 15*time.Second
+	dcfg.Planner = controlplane.PlannerConfig{Partitions: api.PartitionConfig{Count: partitions, Replicas: 3},
+		Interval: 200 * time.Millisecond, CreateDelay: time.Second, PromoteWait: 6 * time.Second}
+	c.runDetector(t, dcfg)
 	for i := 0; i < n; i++ {
 		c.AddNode()
 	}
