@@ -116,8 +116,8 @@ func (n *Node) watchTokens(ctx context.Context) {
 }
 
 // addNodeCredential marks a node-to-node request as this node's: the
-// cluster secret when auth is on without TLS (with TLS the client
-// certificate does it).
+// cluster secret without TLS, whether or not this node has auth on (with
+// TLS the client certificate does it).
 func (n *Node) addNodeCredential(req *fasthttp.Request) {
 	if n.secret != "" {
 		req.Header.Set(headerClusterSecret, n.secret)

@@ -92,6 +92,10 @@ type Config struct {
 	// it a request gets 429 busy at once. Node-to-node calls (/internal/)
 	// and /healthz, /readyz and /metrics are not counted. Default 4096.
 	MaxInflight int
+	// MaxHeaderBytes bounds a request's line and header together; a larger
+	// one gets 413 too_large and the connection is closed. Default 16 KiB,
+	// at least 4 KiB.
+	MaxHeaderBytes int
 	// MaxBodyMemory bounds the bytes of request bodies held in memory at
 	// once (objects up to Store.LargeThreshold, batches, replica writes);
 	// a request that would exceed it gets 429 busy. Larger bodies are
@@ -174,6 +178,7 @@ func DefaultConfig() Config {
 		HeaderTimeout:       10 * time.Second,
 		MinBodyRate:         256 << 10,
 		MaxInflight:         4096,
+		MaxHeaderBytes:      16 << 10,
 		RefTimeout:          2 * time.Second,
 		HealthyMarkInterval: 10 * time.Second,
 		RefRetryWindow:      3 * time.Second,
@@ -225,6 +230,8 @@ func (c Config) Validate() error {
 		return errors.New("datanode: Config.IdleTimeout and ShutdownGrace must be > 0")
 	case (c.TLS == nil) != (c.PeerTLS == nil):
 		return errors.New("datanode: Config.TLS and Config.PeerTLS must be set together")
+	case c.MaxHeaderBytes < 4<<10:
+		return fmt.Errorf("datanode: Config.MaxHeaderBytes must be >= 4096, got %d", c.MaxHeaderBytes)
 	case c.HeaderTimeout <= 0 || c.MinBodyRate < 1 || c.MaxInflight < 1:
 		return errors.New("datanode: Config.HeaderTimeout must be > 0, MinBodyRate and MaxInflight >= 1")
 	}

@@ -131,12 +131,15 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	n.coalesce = newCoalescer(n)
 	n.metrics = newMetrics(n)
 	n.server = n.newServer()
-	if n.cfg.Auth {
-		if n.cfg.TLS == nil {
-			if n.secret, err = n.cfg.Control.ClusterSecret(ctx); err != nil {
-				return fmt.Errorf("datanode: cluster secret: %w", err)
-			}
+	// Without TLS a node proves itself to its peers with the cluster
+	// secret; it presents it even with auth off, so peers that have auth
+	// on accept its calls and auth can be turned on one node at a time.
+	if n.cfg.TLS == nil {
+		if n.secret, err = n.cfg.Control.ClusterSecret(ctx); err != nil {
+			return fmt.Errorf("datanode: cluster secret: %w", err)
 		}
+	}
+	if n.cfg.Auth {
 		n.goLoop(func() { n.watchTokens(lctx) })
 	}
 	n.goLoop(func() { n.serve() })

@@ -33,6 +33,7 @@ func (n *Node) newServer() *fasthttp.Server {
 		WriteTimeout:                 n.cfg.RequestTimeout,
 		IdleTimeout:                  n.cfg.IdleTimeout,
 		MaxRequestBodySize:           int(n.cfg.Store.MaxObjectSize),
+		ReadBufferSize:               n.cfg.MaxHeaderBytes, // bounds the request line and header
 		StreamRequestBody:            true,
 		DisablePreParseMultipartForm: true,
 		CloseOnShutdown:              true,
@@ -193,6 +194,12 @@ func isTimeout(err error) bool {
 func (n *Node) handleTransportError(ctx *fasthttp.RequestCtx, err error) {
 	if errors.Is(err, fasthttp.ErrBodyTooLarge) {
 		n.writeError(ctx, errors.Join(api.ErrTooLarge, err))
+		return
+	}
+	var small *fasthttp.ErrSmallBuffer
+	if errors.As(err, &small) || errors.Is(err, fasthttp.ErrSmallReadBuffer) {
+		n.writeError(ctx, fmt.Errorf("%w: request line and header exceed %d bytes", api.ErrTooLarge, n.cfg.MaxHeaderBytes))
+		ctx.SetConnectionClose()
 		return
 	}
 	if isTimeout(err) {

@@ -230,3 +230,31 @@ func TestTokenCLIWithTheBinary(t *testing.T) {
 		return code != 0 && strings.Contains(errOut, "unauthenticated")
 	})
 }
+
+// Auth can be turned on one node at a time: a node with auth off still
+// presents the cluster secret on its node-to-node calls, so a peer that
+// already has auth on accepts its replica writes, and the reverse works
+// as before.
+func TestAuthTurnedOnOneNodeAtATime(t *testing.T) {
+	c := MustStartCluster(t, 3, nil)
+	_, c.Token = mustToken(t, c, "ops", api.ScopeRead, api.ScopeWrite)
+	c.Tune = func(cfg *datanode.Config) { cfg.Auth = cfg.ID == "n1" }
+	c.StopNode(0)
+	c.StartNode(0)
+	c.WaitRingConverged()
+	if status, code := call(t, c.URL(0)+api.PathCluster, "GET", "", nil); status != 401 {
+		t.Fatalf("n1 restarted with auth on answers a request without a token: %d %s", status, code)
+	}
+	for i, via := range []int{1, 0} { // coordinated by an auth-off node, then by the auth-on one
+		data := []byte(fmt.Sprintf("rolling auth %d", i))
+		if _, err := c.Client(via).PutBytes(ctxT(t), data, api.SHA256, api.All); err != nil {
+			t.Fatalf("put at all via %s with n1 alone on auth: %v", c.Nodes[via].ID, err)
+		}
+		oid, _ := api.Digest(api.SHA256, data)
+		for j := range c.Nodes {
+			if got := local(t, c, j, oid); got != "copy" {
+				t.Errorf("%s holds %s of the object written via %s; want a copy", c.Nodes[j].ID, got, c.Nodes[via].ID)
+			}
+		}
+	}
+}

@@ -180,3 +180,58 @@ func TestInflightCapAnswers429(t *testing.T) {
 		return resp.StatusCode == http.StatusNotFound
 	})
 }
+
+// A request whose line and header exceed MaxHeaderBytes, and an upload
+// declaring more than the object size limit, get 413 with the JSON error
+// too_large (not a bare 400) and nothing is stored, while a healthy client
+// on the same node is served.
+func TestOversizedRequestsGet413(t *testing.T) {
+	c := MustStartCluster(t, 3, func(cfg *datanode.Config) {
+		cfg.MaxHeaderBytes = 8 << 10
+		cfg.Store.MaxObjectSize = 1 << 20
+	})
+	addr := c.Nodes[0].Addr
+	ask := func(what, request string) string {
+		t.Helper()
+		conn, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		io.WriteString(conn, request)
+		closed, answer := closedWithin(conn, 10*time.Second)
+		if !strings.HasPrefix(answer, "HTTP/1.1 413") || !strings.Contains(answer, `"too_large"`) || !strings.Contains(answer, `"message"`) {
+			t.Errorf("%s: answered %q; want 413 with the JSON error too_large", what, answer)
+		}
+		if !closed {
+			t.Errorf("%s: connection still open after the 413", what)
+		}
+		return answer
+	}
+	data := randomBytes(7, 4096)
+	oid, _ := api.Digest(api.SHA256, data)
+	answer := ask("a 9 KiB header", fmt.Sprintf("PUT %s%s HTTP/1.1\r\nHost: %s\r\nX-Pad: %s\r\nContent-Length: %d\r\n\r\n%s",
+		api.PathObjects, oid, addr, strings.Repeat("p", 9<<10), len(data), data))
+	t.Logf("oversized header: %q", firstLine(answer))
+	big := randomBytes(8, 1<<20+1)
+	bigOID, _ := api.Digest(api.SHA256, big)
+	answer = ask("a body one byte over the object limit", fmt.Sprintf("PUT %s%s HTTP/1.1\r\nHost: %s\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s",
+		api.PathObjects, bigOID, addr, len(big), big))
+	t.Logf("oversized body: %q", firstLine(answer))
+	for _, o := range []api.OID{oid, bigOID} {
+		if _, err := c.Client(1).GetBytes(ctxT(t), o, api.One); !errors.Is(err, api.ErrNotFound) {
+			t.Errorf("object of a refused request: %v; want not found", err)
+		}
+	}
+	// The same node serves a healthy client, with a header just under the limit.
+	req, _ := http.NewRequest("PUT", c.URL(0)+api.PathObjects+oid.String(), strings.NewReader(string(data)))
+	req.Header.Set("X-Pad", strings.Repeat("p", 6<<10))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != 201 && resp.StatusCode != 200 {
+		t.Fatalf("healthy put with a 6 KiB header: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	if got, err := c.Client(0).GetBytes(ctxT(t), oid, api.Quorum); err != nil || string(got) != string(data) {
+		t.Fatalf("healthy get: %v", err)
+	}
+}
