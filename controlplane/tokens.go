@@ -116,15 +116,16 @@ func (c *Client) ClusterSecret(ctx context.Context) (string, error) {
 // create it: the control plane's detector leader does that when it is
 // elected (access.go), so this waits for it, as long as ctx allows.
 func (c *Client) awaitClusterSecret(ctx context.Context) (string, error) {
-	for {
+	for logged := false; ; {
 		rctx, cancel := c.withTimeout(ctx)
 		resp, err := c.etcd.Get(rctx, c.key("cluster-secret"))
 		cancel()
 		if err == nil && len(resp.Kvs) > 0 {
 			return string(resp.Kvs[0].Value), nil
 		}
-		if err == nil {
-			c.logger.Info("waiting for the control plane to create the cluster secret")
+		if err == nil && !logged {
+			c.logger.Info("waiting for the control plane's detector leader to create the cluster secret")
+			logged = true
 		}
 		sleepCtx(ctx, 500*time.Millisecond)
 		if ctx.Err() != nil {
