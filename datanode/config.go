@@ -93,7 +93,7 @@ type Config struct {
 	// and /healthz, /readyz and /metrics are not counted. Default 4096.
 	MaxInflight int
 	// MaxHeaderBytes bounds a request's line and header together; a larger
-	// one gets 413 too_large and the connection is closed. Default 16 KiB,
+	// one gets 413 too_large and the connection is closed. Default 8 KiB,
 	// at least 4 KiB.
 	MaxHeaderBytes int
 	// MaxBodyMemory bounds the bytes of request bodies held in memory at
@@ -178,7 +178,7 @@ func DefaultConfig() Config {
 		HeaderTimeout:       10 * time.Second,
 		MinBodyRate:         256 << 10,
 		MaxInflight:         4096,
-		MaxHeaderBytes:      16 << 10,
+		MaxHeaderBytes:      8 << 10,
 		RefTimeout:          2 * time.Second,
 		HealthyMarkInterval: 10 * time.Second,
 		RefRetryWindow:      3 * time.Second,
