@@ -90,6 +90,11 @@ type valueLog struct {
 	active *os.File
 	seg    uint64
 	end    int64
+	// failed is the first write or fsync error: after it every append
+	// fails until the store is reopened, because a later fsync that
+	// succeeds does not prove that the pages of the failed one reached
+	// the disk (Linux drops them). goleveldb keeps its errors the same way.
+	failed error
 
 	syncMu    sync.Mutex // one fsync at a time; the writers queued behind it usually find themselves covered
 	syncedSeg uint64
@@ -179,8 +184,14 @@ func (l *valueLog) append(oids []api.OID, values [][]byte) ([]logPtr, error) {
 		ptrs[i] = logPtr{off: int64(start + recordHeader), n: len(payload)}
 	}
 	l.mu.Lock()
+	if l.failed != nil {
+		err := l.failed
+		l.mu.Unlock()
+		return nil, fmt.Errorf("store: value log failed earlier (reopen the store): %w", err)
+	}
 	if l.active == nil || (l.end > 0 && l.end+int64(len(buf)) > l.segSize) {
 		if err := l.rotate(); err != nil {
+			l.failed = err
 			l.mu.Unlock()
 			return nil, err
 		}
@@ -189,6 +200,8 @@ func (l *valueLog) append(oids []api.OID, values [][]byte) ([]logPtr, error) {
 	_, err := l.active.WriteAt(buf, base)
 	if err == nil {
 		l.end += int64(len(buf))
+	} else {
+		l.failed = err
 	}
 	end := l.end
 	l.mu.Unlock()
@@ -232,7 +245,18 @@ func (l *valueLog) syncTo(seg uint64, end int64) error {
 		return nil // rotated since: rotate fsync'd it
 	}
 	if err := f.Sync(); err != nil {
+		l.mu.Lock()
+		if l.failed == nil {
+			l.failed = err
+		}
+		l.mu.Unlock()
 		return fmt.Errorf("store: value log sync: %w", err)
+	}
+	l.mu.Lock()
+	failed := l.failed
+	l.mu.Unlock()
+	if failed != nil { // an earlier fsync failed: this one proves nothing
+		return fmt.Errorf("store: value log failed earlier (reopen the store): %w", failed)
 	}
 	l.syncedSeg, l.syncedEnd = cur, curEnd
 	return nil

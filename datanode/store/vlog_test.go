@@ -254,3 +254,51 @@ func TestValueLogCollect(t *testing.T) {
 		}
 	}
 }
+
+// A segment whose tail was torn by a crash mid-append is collected: the
+// scan stops at the tear and the live records before it are moved.
+func TestValueLogCollectTornTail(t *testing.T) {
+	cfg, _ := testConfig(t)
+	cfg.SegmentSize = 16 << 10
+	s := mustOpen(t, cfg)
+	var oids []api.OID
+	for i := range 12 {
+		data := randomBytes(uint64(900+i), 3000)
+		oid := mustOID(t, api.SHA256, data)
+		if _, err := s.Put(ctx, oid, data); err != nil {
+			t.Fatal(err)
+		}
+		oids = append(oids, oid)
+	}
+	first := segments(t, s)[0]
+	path := filepath.Join(s.paths.vlogDir(), segmentName(first))
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Write([]byte{200, 0, 0, 0, 1, 2, 3, 4, 5}) // a header promising 200 bytes, then a crash
+	f.Close()
+	var inFirst []api.OID
+	for _, oid := range oids {
+		if p, ok := s.indexedPtr(oid); ok && p.seg == first {
+			inFirst = append(inFirst, oid)
+		}
+	}
+	if len(inFirst) < 2 {
+		t.Fatalf("%d objects in the first segment; want several", len(inFirst))
+	}
+	for _, oid := range inFirst[1:] { // all but one: mostly garbage, one record live
+		if err := s.Remove(ctx, oid); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.CollectValueLog(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if segs := segments(t, s); segs[0] == first {
+		t.Fatalf("segment %d with one live record before its torn tail was not collected", first)
+	}
+	if got, err := s.Get(ctx, inFirst[0]); err != nil || got.Size != 3000 {
+		t.Fatalf("the moved record: %v", err)
+	}
+}

@@ -149,7 +149,10 @@ func (s *Store) CollectValueLog(ctx context.Context) (freed int64, err error) {
 		if live := s.live.get(seg); float64(live) > float64(fi.Size())*(1-GarbageRatio) {
 			continue
 		}
-		if err := s.rewriteSegment(ctx, seg, path); err != nil {
+		if err := s.rewriteSegment(ctx, seg, path); errors.Is(err, errSegmentKept) {
+			s.log.Warn("value log segment not collected", "segment", seg, "err", err)
+			continue
+		} else if err != nil {
 			return freed, err
 		}
 		if err := s.vlog.remove(seg); err != nil {
@@ -194,10 +197,10 @@ func (s *Store) rewriteSegment(ctx context.Context, seg uint64, path string) err
 		}
 		if err != nil {
 			// A torn tail (a crash mid-append) or damage: nothing after it
-			// can be trusted as a record boundary. Records the index still
-			// points at past this point stay where they are: the segment is
-			// kept.
-			return fmt.Errorf("store: value log segment %d at %d: %w; segment kept", seg, off, err)
+			// can be trusted as a record boundary. If the index still points
+			// past here, the accounting below keeps the segment.
+			s.log.Info("value log segment: scan stopped", "segment", seg, "offset", off, "err", err)
+			break
 		}
 		off += n
 		if rec.oid.IsZero() {
@@ -217,10 +220,12 @@ func (s *Store) rewriteSegment(ctx context.Context, seg uint64, path string) err
 	}
 	// Records this pass did not move must not exist: check the accounting.
 	if live := s.live.get(seg); live != 0 {
-		return fmt.Errorf("store: value log segment %d still has %d live bytes after its rewrite; segment kept", seg, live)
+		return fmt.Errorf("%w: segment %d still has %d live bytes after its rewrite", errSegmentKept, seg, live)
 	}
 	return nil
 }
+
+var errSegmentKept = errors.New("store: value log segment kept")
 
 // readRecord reads the record at off; a record whose payload does not
 // parse to an OID comes back with a zero OID (garbage, skipped).
