@@ -180,6 +180,11 @@ type StatusDoc struct {
 	// that it still held after its last shed round (each waits for its new
 	// owners to confirm theirs; docs/repair.md, "Rebalancing").
 	Misplaced int64 `json:"misplaced"`
+	// ValueLogBytes is the size of this node's value log (small objects'
+	// bytes, appended) and ValueLogLiveBytes the part its index still
+	// points at; the collector rewrites segments that are mostly garbage.
+	ValueLogBytes     int64 `json:"value_log_bytes"`
+	ValueLogLiveBytes int64 `json:"value_log_live_bytes"`
 	// DowntimeSeconds is how long this node was away before this process
 	// started (from its last-healthy record; 0 on a first start), and
 	// RecoveredAt when the priority repair round that followed finished

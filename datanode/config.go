@@ -107,6 +107,11 @@ type Config struct {
 	// default 200.
 	ScrubInterval time.Duration
 	ScrubRate     int
+	// ValueLogGCInterval is how often the store's value log is collected:
+	// segments at least half garbage (deleted, removed or moved objects)
+	// are rewritten and deleted (store.CollectValueLog). Default 10m; 0
+	// turns it off.
+	ValueLogGCInterval time.Duration
 	// RefTimeout bounds one ref protocol message to a peer (docs/refs.md);
 	// default 2s. RefRetryWindow is how long a node keeps retrying a ref
 	// request while its partition has no serving primary (a failover);
@@ -172,6 +177,7 @@ func DefaultConfig() Config {
 		MaxBodyMemory:       256 << 20,
 		ShutdownGrace:       5 * time.Second,
 		ScrubInterval:       24 * time.Hour,
+		ValueLogGCInterval:  10 * time.Minute,
 		ScrubRate:           200,
 		RequestTimeout:      5 * time.Minute,
 		IdleTimeout:         60 * time.Second,
@@ -210,6 +216,8 @@ func (c Config) Validate() error {
 		return errors.New("datanode: Config.StaleRetries and BreakerThreshold must be >= 1, PeerRetries >= 0")
 	case c.BreakerCooldown <= 0 || c.RetryBackoff <= 0 || c.HedgeDelay <= 0:
 		return errors.New("datanode: Config.BreakerCooldown, RetryBackoff and HedgeDelay must be > 0")
+	case c.ValueLogGCInterval < 0:
+		return errors.New("datanode: Config.ValueLogGCInterval must be >= 0")
 	case c.ScrubInterval < 0 || c.ScrubRate < 1:
 		return errors.New("datanode: Config.ScrubInterval must be >= 0 and ScrubRate >= 1")
 	case c.MaxBodyMemory < api.MaxBatchBytes:

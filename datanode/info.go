@@ -88,6 +88,9 @@ func (n *Node) Status() api.StatusDoc {
 		t := time.Unix(0, ns).UTC()
 		doc.AELastRound = &t
 	}
+	if ls, err := n.store.ValueLogStats(); err == nil {
+		doc.ValueLogBytes, doc.ValueLogLiveBytes = ls.Bytes, ls.LiveBytes
+	}
 	doc.DowntimeSeconds = time.Duration(n.downtime.Load()).Seconds()
 	doc.Repair = n.repair.progress()
 	if ns := n.lastScrub.Load(); ns != 0 {

@@ -33,6 +33,7 @@ type metrics struct {
 	aeRounds          prometheus.Counter
 	deletes           *prometheus.CounterVec
 	tombstonesExpired prometheus.Counter
+	valueLogFreed     prometheus.Counter
 	aeBytes           *prometheus.CounterVec
 	handler           fasthttp.RequestHandler
 }
@@ -69,6 +70,7 @@ func newMetrics(n *Node) *metrics {
 	}, []string{"direction"})
 	m.deletes = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "stratum_deletes_total", Help: "Object deletes coordinated by this node, by outcome (acked, failed)."}, []string{"outcome"})
 	m.tombstonesExpired = prometheus.NewCounter(prometheus.CounterOpts{Name: "stratum_tombstones_expired_total", Help: "Tombstones removed after TombstoneGrace."})
+	m.valueLogFreed = prometheus.NewCounter(prometheus.CounterOpts{Name: "stratum_value_log_freed_bytes_total", Help: "Bytes of value log segments deleted by the collector."})
 	m.aeRounds = prometheus.NewCounter(prometheus.CounterOpts{Name: "stratum_antientropy_rounds_total", Help: "Anti-entropy rounds completed."})
 	m.aeBytes = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "stratum_antientropy_bytes_total", Help: "Bytes of the objects anti-entropy (and so rebalancing and downtime recovery) copied, by direction.",
@@ -98,7 +100,7 @@ func newMetrics(n *Node) *metrics {
 	gauge("stratum_under_replicated_objects", "Objects the current or last anti-entropy round of this node found missing on it or a peer and has not copied yet.",
 		func() float64 { return float64(n.repair.progress().Remaining) })
 	gauge("stratum_repair_paused", "1 while repair and rebalancing are paused cluster-wide.", func() float64 { return b2f(n.repair.paused.Load()) })
-	m.reg.MustRegister(m.requests, m.latency, m.quorumFailures, m.replicaLatency, m.readRepairs, m.scrubbed, m.scrubDamaged, m.scrubRepaired, m.refTxns, m.hintsDelivered, m.aeObjects, m.aeRounds, m.deletes, m.tombstonesExpired, m.aeBytes, m.scrubbedBytes, breakerCollector{n})
+	m.reg.MustRegister(m.requests, m.latency, m.quorumFailures, m.replicaLatency, m.readRepairs, m.scrubbed, m.scrubDamaged, m.scrubRepaired, m.refTxns, m.hintsDelivered, m.aeObjects, m.aeRounds, m.deletes, m.tombstonesExpired, m.valueLogFreed, m.aeBytes, m.scrubbedBytes, breakerCollector{n})
 	m.handler = fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}))
 	return m
 }

@@ -155,6 +155,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	n.goLoop(func() { n.keepRegistered(lctx) })
 	n.goLoop(func() { n.scrubLoop(lctx) })
 	n.goLoop(func() { n.tombstoneLoop(lctx) })
+	n.goLoop(func() { n.valueLogLoop(lctx) })
 	n.goLoop(func() { n.handoffLoop(lctx) })
 	n.goLoop(func() { n.antiEntropyLoop(lctx) })
 	n.goLoop(func() { n.recoveryLoop(lctx) })

@@ -86,3 +86,17 @@ func (n *Node) tombstoneLoop(ctx context.Context) {
 		n.metrics.tombstonesExpired.Add(float64(k))
 	})
 }
+
+// valueLogLoop collects the store's value log every ValueLogGCInterval.
+func (n *Node) valueLogLoop(ctx context.Context) {
+	if n.cfg.ValueLogGCInterval == 0 {
+		return
+	}
+	every(ctx, n.cfg.ValueLogGCInterval, func() {
+		freed, err := n.store.CollectValueLog(ctx)
+		if freed > 0 || (err != nil && ctx.Err() == nil) {
+			n.logger.Info("value log collected", "freed_bytes", freed, "err", err)
+		}
+		n.metrics.valueLogFreed.Add(float64(freed))
+	})
+}

@@ -46,10 +46,16 @@ func (s *Store) PutBatch(ctx context.Context, items []BatchItem) ([]BatchResult,
 	for i, it := range items {
 		out[i].Err = s.checkBatchItem(it)
 	}
+	entries, err := s.logBatch(items, out)
+	if err != nil {
+		return nil, err
+	}
 	unlock := s.lockStripes(items)
 	defer unlock()
 	b := new(leveldb.Batch)
 	var added, bytes int64
+	var written [][]byte // o/ values written, for the value log accounting
+	var replaced []logPtr
 	seen := map[api.OID]bool{}
 	for i, it := range items {
 		if out[i].Err != nil || seen[it.OID] {
@@ -64,7 +70,17 @@ func (s *Store) PutBatch(ctx context.Context, items []BatchItem) ([]BatchResult,
 		if !w.store {
 			continue
 		}
-		b.Put(objectKey(it.OID), s.codecs.encodeInline(it.Data))
+		v := entries[i]
+		if v == nil {
+			if v, err = s.inlineOrLogged(it.OID, it.Data); err != nil {
+				return nil, err
+			}
+		}
+		if p, ok := s.indexedPtr(it.OID); w.present && ok {
+			replaced = append(replaced, p)
+		}
+		written = append(written, v)
+		b.Put(objectKey(it.OID), v)
 		b.Put(sizeKey(it.OID), sizeValue(int64(len(it.Data)), it.Stamp))
 		out[i].Created = true
 		if !w.present { // a damaged copy being replaced was counted already
@@ -77,9 +93,61 @@ func (s *Store) PutBatch(ctx context.Context, items []BatchItem) ([]BatchResult,
 	if err := s.db.Write(b, s.wo); err != nil {
 		return nil, fmt.Errorf("store: batch of %d: write index: %w", added, err)
 	}
+	for _, v := range written {
+		s.accountEntry(v)
+	}
+	for _, p := range replaced {
+		s.live.add(p, -1)
+	}
 	s.objects.Add(added)
 	s.bytes.Add(bytes)
 	return out, nil
+}
+
+// logBatch appends, in one write and one fsync, the values of the items
+// that passed their checks and have no copy here yet, and returns their
+// index entries by position (nil for the others). Without the value log it
+// returns the inline values of those items.
+func (s *Store) logBatch(items []BatchItem, out []BatchResult) ([][]byte, error) {
+	entries := make([][]byte, len(items))
+	var oids []api.OID
+	var values [][]byte
+	var at []int
+	for i, it := range items {
+		if out[i].Err != nil {
+			continue
+		}
+		if e, err := s.meta(it.OID); err == nil && !e.Deleted {
+			continue // probably present: logged only if commit must store it
+		}
+		v := s.codecs.encodeInline(it.Data)
+		if s.cfg.NoValueLog {
+			entries[i] = v
+			continue
+		}
+		oids, values, at = append(oids, it.OID), append(values, v), append(at, i)
+	}
+	if len(values) == 0 {
+		return entries, nil
+	}
+	ptrs, err := s.vlog.append(oids, values)
+	if err != nil {
+		return nil, fmt.Errorf("store: batch of %d: %w", len(values), err)
+	}
+	for k, i := range at {
+		entries[i] = ptrs[k].entry()
+	}
+	return entries, nil
+}
+
+// inlineOrLogged returns the o/ value of data: a value log entry (the
+// value appended and durable) or, without the value log, the inline value.
+func (s *Store) inlineOrLogged(oid api.OID, data []byte) ([]byte, error) {
+	v := s.codecs.encodeInline(data)
+	if s.cfg.NoValueLog {
+		return v, nil
+	}
+	return s.logValue(oid, v)
 }
 
 func (s *Store) checkBatchItem(it BatchItem) error {

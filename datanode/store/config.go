@@ -37,6 +37,13 @@ type Config struct {
 	// fsync'd. With NoSync a process crash loses nothing but a machine crash
 	// or power loss may lose acknowledged puts. For tests and benchmarks.
 	NoSync bool
+	// NoValueLog keeps new small objects' bytes in leveldb itself, as
+	// before the value log (vlog.go); objects written either way stay
+	// readable either way. For comparisons.
+	NoValueLog bool
+	// SegmentSize is the size at which the value log starts a new segment
+	// file. If 0 it defaults to DefaultSegmentSize (128 MiB).
+	SegmentSize int64
 	// Logger receives corruption reports and recovery notes. If nil, logs
 	// are discarded.
 	Logger *slog.Logger
@@ -60,6 +67,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("store: Config.LargeThreshold must be >= 0 (0 means %d), got %d", DefaultLargeThreshold, c.LargeThreshold)
 	case c.LargeThreshold > MaxLargeThreshold:
 		return fmt.Errorf("store: Config.LargeThreshold must be <= %d, got %d", MaxLargeThreshold, c.LargeThreshold)
+	case c.SegmentSize < 0:
+		return fmt.Errorf("store: Config.SegmentSize must be >= 0 (0 means %d), got %d", DefaultSegmentSize, c.SegmentSize)
 	case c.MaxObjectSize < 0:
 		return fmt.Errorf("store: Config.MaxObjectSize must be >= 0 (0 means %d), got %d", DefaultMaxObjectSize, c.MaxObjectSize)
 	}
@@ -73,6 +82,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxObjectSize == 0 {
 		c.MaxObjectSize = DefaultMaxObjectSize
+	}
+	if c.SegmentSize == 0 {
+		c.SegmentSize = DefaultSegmentSize
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)

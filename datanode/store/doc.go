@@ -23,18 +23,22 @@
 //
 // # Layout on disk
 //
-//	<Dir>/db/                 goleveldb: the index and every small object
+//	<Dir>/db/                 goleveldb: the index
+//	<Dir>/vlog/<n>.vlog       the value log: small objects' bytes, appended
 //	<Dir>/objects/<aa>/<oid>  one file per large object; aa = the OID's first
 //	                          two hex digits (at most 256 directories)
 //	<Dir>/tmp/                large puts in progress; emptied at Open
 //
-// Objects of at most Config.LargeThreshold bytes (default 1 MiB) live in
-// leveldb; larger ones are files, since multi-megabyte values slow
-// leveldb's compaction. Each object has two leveldb keys, written in one
-// batch:
+// Objects of at most Config.LargeThreshold bytes (default 1 MiB) are
+// appended to the value log (vlog.go) and the index holds a pointer;
+// larger ones are files. Keeping object bytes out of leveldb keeps its
+// compactions small as the store grows (docs/performance.md). Each object
+// has two leveldb keys, written in one batch:
 //
-//	o/<oid>  one codec byte, then: the raw bytes (0), a zstd frame (1), or
-//	         for a file, the size as a uvarint (2: raw file, 3: zstd file)
+//	o/<oid>  one codec byte, then: the raw bytes (0), a zstd frame (1), for
+//	         a file the size as a uvarint (2: raw file, 3: zstd file), or a
+//	         value log pointer (4: segment, offset, length as uvarints, to
+//	         a record holding the OID and a codec 0 or 1 value)
 //	s/<oid>  the object's size as a uvarint
 //
 // Stat and the counting of Stats at Open read only the s/ keys. File names
@@ -45,9 +49,14 @@
 // # Durability
 //
 // Unless Config.NoSync is set, a put returns only once its copy would
-// survive a power loss. A small object is one leveldb batch written with
-// WriteOptions{Sync: true}; concurrent synced writes share one journal
-// fsync, so throughput grows with the number of writers. A large object is
+// survive a power loss. A small object's record is appended to the value
+// log and the segment fsync'd (concurrent puts share one fsync), then its
+// index entries are one leveldb batch written with WriteOptions{Sync:
+// true} (concurrent synced writes share one journal fsync), so an index
+// entry never points at bytes that are not durable. The value log's
+// collector (vloggc.go) rewrites segments that are mostly garbage.
+// Config.NoValueLog stores new small objects inline in leveldb instead;
+// both kinds stay readable either way. A large object is
 // streamed into a temp file under tmp while it is hashed, verified, fsync'd,
 // renamed into objects/<aa>/, and the directory fsync'd; only then is its
 // index entry written (synced). An index entry therefore never names a file

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -52,6 +53,11 @@ func (s *Store) get(ctx context.Context, oid api.OID) (Object, error) {
 	}
 	if v[0] == codecFileRaw || v[0] == codecFileZstd {
 		return s.getLarge(ctx, oid, v)
+	}
+	if v[0] == codecLog {
+		if v, err = s.loggedValue(oid, v); err != nil {
+			return Object{}, s.corrupt(oid, err)
+		}
 	}
 	data, err := s.codecs.decodeInline(v)
 	if err != nil {
@@ -121,4 +127,48 @@ func (b *body) Close() error {
 	b.release()
 	b.release = nil
 	return b.f.Close()
+}
+
+// loggedValue is logged, read again when it fails and the index entry
+// changed meanwhile: the value log collector moved the record and deleted
+// its old segment between this Get's index read and its record read.
+func (s *Store) loggedValue(oid api.OID, v []byte) ([]byte, error) {
+	for attempt := 0; ; attempt++ {
+		value, err := s.logged(oid, v)
+		if err == nil || attempt == 3 {
+			return value, err
+		}
+		now, gerr := s.db.Get(objectKey(oid), nil)
+		if gerr != nil || bytes.Equal(now, v) || len(now) == 0 {
+			return nil, err
+		}
+		if now[0] != codecLog {
+			return now, nil
+		}
+		v = now
+	}
+}
+
+// logged reads the inline value that the value log entry v of oid points
+// at; an error means the entry or the record is damaged.
+func (s *Store) logged(oid api.OID, v []byte) ([]byte, error) {
+	p, err := parseLogEntry(v)
+	if err != nil {
+		return nil, err
+	}
+	payload, err := s.vlog.read(p)
+	if err != nil {
+		return nil, fmt.Errorf("value log: %w", err)
+	}
+	hex, value, err := splitPayload(payload)
+	if err != nil {
+		return nil, err
+	}
+	if hex != oid.String() {
+		return nil, fmt.Errorf("value log record of %s, not of this object", hex)
+	}
+	if len(value) == 0 || value[0] == codecLog || value[0] == codecFileRaw || value[0] == codecFileZstd {
+		return nil, errors.New("value log record holds no inline value")
+	}
+	return value, nil
 }

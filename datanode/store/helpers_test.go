@@ -136,6 +136,16 @@ func mustGet(t testing.TB, s *Store, oid api.OID) []byte {
 
 func (s *Store) rawValue(oid api.OID) ([]byte, error) { return s.db.Get(objectKey(oid), nil) }
 
+// storedValue is oid's o/ value with a value log entry resolved to the
+// inline value it points at.
+func (s *Store) storedValue(oid api.OID) ([]byte, error) {
+	v, err := s.rawValue(oid)
+	if err != nil || len(v) == 0 || v[0] != codecLog {
+		return v, err
+	}
+	return s.logged(oid, v)
+}
+
 func (s *Store) setRawValue(oid api.OID, v []byte) error {
 	return s.db.Put(objectKey(oid), v, nil)
 }

@@ -18,6 +18,7 @@ type layout struct{ root string }
 func (l layout) dbDir() string      { return filepath.Join(l.root, "db") }
 func (l layout) tmpDir() string     { return filepath.Join(l.root, "tmp") }
 func (l layout) objectsDir() string { return filepath.Join(l.root, "objects") }
+func (l layout) vlogDir() string    { return filepath.Join(l.root, "vlog") }
 
 // shard is the first byte of the OID in hex: the object's directory and
 // its lock stripe.

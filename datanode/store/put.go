@@ -89,7 +89,29 @@ func (s *Store) putSmall(oid api.OID, data []byte, stamp api.Stamp) (bool, error
 	if err := api.Verify(oid, data); err != nil {
 		return false, fmt.Errorf("store: put %s: %w", oid, err)
 	}
-	return s.commit(oid, int64(len(data)), stamp, s.codecs.encodeInline(data), nil)
+	value := s.codecs.encodeInline(data)
+	if s.cfg.NoValueLog {
+		return s.commit(oid, int64(len(data)), stamp, value, nil)
+	}
+	if e, err := s.meta(oid); err == nil && !e.Deleted {
+		// Most likely a copy is here already: append only if commit finds
+		// it must store, so a repeated put leaves no garbage in the log.
+		return s.commitWith(oid, int64(len(data)), stamp, func() ([]byte, error) { return s.logValue(oid, value) }, nil)
+	}
+	entry, err := s.logValue(oid, value)
+	if err != nil {
+		return false, err
+	}
+	return s.commit(oid, int64(len(data)), stamp, entry, nil)
+}
+
+// logValue appends value to the value log and returns its index entry.
+func (s *Store) logValue(oid api.OID, value []byte) ([]byte, error) {
+	ptrs, err := s.vlog.append([]api.OID{oid}, [][]byte{value})
+	if err != nil {
+		return nil, fmt.Errorf("store: put %s: %w", oid, err)
+	}
+	return ptrs[0].entry(), nil
 }
 
 // commit indexes oid unless an intact copy is present, under oid's stripe
@@ -98,6 +120,11 @@ func (s *Store) putSmall(oid api.OID, data []byte, stamp api.Stamp) (bool, error
 // object's file into place before the index entry is written: an index
 // entry never names a file that is not there.
 func (s *Store) commit(oid api.OID, size int64, stamp api.Stamp, value []byte, place func() error) (bool, error) {
+	return s.commitWith(oid, size, stamp, func() ([]byte, error) { return value, nil }, place)
+}
+
+// commitWith is commit with the o/ value made only if it is to be stored.
+func (s *Store) commitWith(oid api.OID, size int64, stamp api.Stamp, value func() ([]byte, error), place func() error) (bool, error) {
 	mu := s.stripe(oid)
 	mu.Lock()
 	defer mu.Unlock()
@@ -111,10 +138,23 @@ func (s *Store) commit(oid api.OID, size int64, stamp api.Stamp, value []byte, p
 			return false, err
 		}
 	}
-	b.Put(objectKey(oid), value)
+	v, err := value()
+	if err != nil {
+		return false, err
+	}
+	var old logPtr
+	var hadOld bool
+	if w.present { // a damaged copy being replaced
+		old, hadOld = s.indexedPtr(oid)
+	}
+	b.Put(objectKey(oid), v)
 	b.Put(sizeKey(oid), sizeValue(size, stamp))
 	if err := s.db.Write(b, s.wo); err != nil {
 		return false, fmt.Errorf("store: put %s: write index: %w", oid, err)
+	}
+	s.accountEntry(v)
+	if hadOld {
+		s.live.add(old, -1)
 	}
 	if !w.present { // a replaced copy was counted already
 		s.objects.Add(1)

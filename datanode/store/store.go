@@ -42,6 +42,11 @@ type Store struct {
 	// Lock order: closeMu, then at most one stripe.
 	closeMu sync.RWMutex
 	closed  bool
+
+	// vlog holds small objects' bytes, unless Config.NoValueLog (vlog.go);
+	// live counts its live bytes per segment (vloggc.go).
+	vlog *valueLog
+	live logLive
 }
 
 // Object is one stored object as Get returns it: Data for an object stored
@@ -86,6 +91,11 @@ func Open(cfg Config) (*Store, error) {
 		s.codecs.close()
 		return nil, err
 	}
+	// Open even with NoValueLog: what was written there stays readable.
+	if s.vlog, err = openValueLog(s.paths.vlogDir(), !cfg.NoSync, cfg.SegmentSize); err != nil {
+		s.abort()
+		return nil, err
+	}
 	if err := s.scan(); err != nil {
 		s.abort()
 		return nil, err
@@ -99,12 +109,18 @@ func (s *Store) scan() error {
 	if err := s.sweepOrphans(); err != nil {
 		return err
 	}
+	if err := s.countLive(); err != nil {
+		return err
+	}
 	return s.countObjects()
 }
 
 func (s *Store) abort() {
 	s.db.Close()
 	s.codecs.close()
+	if s.vlog != nil {
+		s.vlog.close()
+	}
 }
 
 // Close waits for operations in flight and closes the store. Bodies
@@ -118,6 +134,9 @@ func (s *Store) Close() error {
 	s.closed = true
 	err := s.db.Close()
 	s.codecs.close()
+	if s.vlog != nil {
+		err = errors.Join(err, s.vlog.close())
+	}
 	if err != nil {
 		return fmt.Errorf("store: close index: %w", err)
 	}

@@ -88,9 +88,16 @@ func b2u(b bool) uint64 {
 // objects (of a useful size) compressed, random ones raw.
 func checkEncoding(t *testing.T, s *Store, oid api.OID, size int, text bool) {
 	t.Helper()
-	v, err := s.rawValue(oid)
+	raw, err := s.rawValue(oid)
 	if err != nil {
 		t.Fatalf("raw value: %v", err)
+	}
+	if small := int64(size) <= s.cfg.LargeThreshold; small != (raw[0] == codecLog) {
+		t.Fatalf("%d bytes: index codec %d; want the value log (%d) exactly for objects up to the threshold", size, raw[0], codecLog)
+	}
+	v, err := s.storedValue(oid)
+	if err != nil {
+		t.Fatalf("stored value: %v", err)
 	}
 	wantCodec := map[[2]bool]byte{{false, false}: codecRaw, {false, true}: codecZstd,
 		{true, false}: codecFileRaw, {true, true}: codecFileZstd}[[2]bool{int64(size) > s.cfg.LargeThreshold, text && size >= 1<<10}]

@@ -1,0 +1,356 @@
+package store
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/stratum-store/stratum/api"
+)
+
+// The value log keeps small objects' bytes out of leveldb (WiscKey, as in
+// Badger): each put appends its encoded value to a segment file under
+// <Dir>/vlog and indexes only a pointer (codecLog). Compaction then moves
+// index entries of a few bytes instead of whole objects, which is what
+// made writes slow down as the store grew (docs/performance.md).
+//
+// A segment is a sequence of records:
+//
+//	uint32 payload length, uint32 CRC-32C of the payload  (little endian)
+//	payload: one byte n, the OID's n hex characters, the encoded value
+//	         (a codecRaw or codecZstd inline value)
+//
+// Durability: a put appends its record, fsyncs the segment (concurrent
+// puts share one fsync: whoever fsyncs covers everything written before
+// it), and only then writes its synced index entry. An index entry
+// therefore never points at bytes that are not durable. The first write
+// after each Open starts a new segment, so a record half-written by a
+// crash is never appended to; it is garbage nothing points at. The OID in each record lets the
+// collector (vlogGC) find a record's index entry.
+//
+// Codec byte: codecLog, then uvarint segment, uvarint offset of the
+// payload, uvarint payload length.
+
+const codecLog byte = 4
+
+// DefaultSegmentSize is the size at which the value log starts a new
+// segment file.
+const DefaultSegmentSize int64 = 128 << 20
+
+var crcTable = crc32.MakeTable(crc32.Castagnoli)
+
+const recordHeader = 8
+
+// logPtr is where one record's payload is.
+type logPtr struct {
+	seg uint64
+	off int64
+	n   int
+}
+
+func (p logPtr) entry() []byte {
+	v := binary.AppendUvarint([]byte{codecLog}, p.seg)
+	v = binary.AppendUvarint(v, uint64(p.off))
+	return binary.AppendUvarint(v, uint64(p.n))
+}
+
+func parseLogEntry(v []byte) (logPtr, error) {
+	var p logPtr
+	var k, used int
+	var off, n uint64
+	if p.seg, k = binary.Uvarint(v[1:]); k <= 0 {
+		return p, errors.New("malformed value log pointer")
+	}
+	used = 1 + k
+	if off, k = binary.Uvarint(v[used:]); k <= 0 || off > 1<<62 {
+		return p, errors.New("malformed value log pointer")
+	}
+	used += k
+	if n, k = binary.Uvarint(v[used:]); k <= 0 || used+k != len(v) || n > uint64(MaxLargeThreshold)+200 {
+		return p, errors.New("malformed value log pointer")
+	}
+	p.off, p.n = int64(off), int(n)
+	return p, nil
+}
+
+type valueLog struct {
+	dir     string
+	sync    bool
+	segSize int64
+
+	mu     sync.Mutex // appends: the active segment and its end
+	active *os.File
+	seg    uint64
+	end    int64
+	// failed is the first write or fsync error: after it every append
+	// fails until the store is reopened, because a later fsync that
+	// succeeds does not prove that the pages of the failed one reached
+	// the disk (Linux drops them). goleveldb keeps its errors the same way.
+	failed error
+
+	syncMu    sync.Mutex // one fsync at a time; the writers queued behind it usually find themselves covered
+	syncedSeg uint64
+	syncedEnd int64
+
+	filesMu sync.RWMutex
+	files   map[uint64]*os.File // segments open for reading
+}
+
+func segmentName(seg uint64) string { return fmt.Sprintf("%010d.vlog", seg) }
+
+// openValueLog opens dir and starts a new segment after the existing ones.
+func openValueLog(dir string, sync bool, segSize int64) (*valueLog, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("store: value log: %w", err)
+	}
+	segs, err := listSegments(dir)
+	if err != nil {
+		return nil, err
+	}
+	// The first append starts segment seg+1: a store opened and closed
+	// without writing leaves no empty segment behind.
+	l := &valueLog{dir: dir, sync: sync, segSize: segSize, files: map[uint64]*os.File{}}
+	if len(segs) > 0 {
+		l.seg = segs[len(segs)-1]
+	}
+	return l, nil
+}
+
+// listSegments returns the segment numbers in dir, ascending.
+func listSegments(dir string) ([]uint64, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("store: value log: %w", err)
+	}
+	var segs []uint64
+	for _, e := range entries {
+		name, ok := strings.CutSuffix(e.Name(), ".vlog")
+		if n, err := strconv.ParseUint(name, 10, 64); ok && err == nil {
+			segs = append(segs, n)
+		}
+	}
+	slices.Sort(segs)
+	return segs, nil
+}
+
+// startSegment creates segment seg and makes it the active one; callers
+// hold mu (or own l alone).
+func (l *valueLog) startSegment(seg uint64) error {
+	path := filepath.Join(l.dir, segmentName(seg))
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return fmt.Errorf("store: value log: %w", err)
+	}
+	if l.sync {
+		if err := syncDir(l.dir); err != nil {
+			f.Close()
+			return err
+		}
+	}
+	l.filesMu.Lock()
+	l.files[seg] = f
+	l.filesMu.Unlock()
+	l.active, l.seg, l.end = f, seg, 0
+	return nil
+}
+
+// append writes one record per value (oids[i], values[i]) and returns
+// their pointers once they are durable.
+func (l *valueLog) append(oids []api.OID, values [][]byte) ([]logPtr, error) {
+	size := 0
+	for i := range values {
+		size += recordHeader + 1 + len(oids[i].String()) + len(values[i])
+	}
+	buf := make([]byte, 0, size)
+	ptrs := make([]logPtr, len(values))
+	for i, v := range values {
+		start := len(buf)
+		hex := oids[i].String()
+		buf = append(buf, make([]byte, recordHeader)...)
+		buf = append(buf, byte(len(hex)))
+		buf = append(buf, hex...)
+		buf = append(buf, v...)
+		payload := buf[start+recordHeader:]
+		binary.LittleEndian.PutUint32(buf[start:], uint32(len(payload)))
+		binary.LittleEndian.PutUint32(buf[start+4:], crc32.Checksum(payload, crcTable))
+		ptrs[i] = logPtr{off: int64(start + recordHeader), n: len(payload)}
+	}
+	l.mu.Lock()
+	if l.failed != nil {
+		err := l.failed
+		l.mu.Unlock()
+		return nil, fmt.Errorf("store: value log failed earlier (reopen the store): %w", err)
+	}
+	if l.active == nil || (l.end > 0 && l.end+int64(len(buf)) > l.segSize) {
+		if err := l.rotate(); err != nil {
+			l.failed = err
+			l.mu.Unlock()
+			return nil, err
+		}
+	}
+	seg, base := l.seg, l.end
+	_, err := l.active.WriteAt(buf, base)
+	if err == nil {
+		l.end += int64(len(buf))
+	} else {
+		l.failed = err
+	}
+	end := l.end
+	l.mu.Unlock()
+	if err != nil {
+		return nil, fmt.Errorf("store: value log append: %w", err)
+	}
+	for i := range ptrs {
+		ptrs[i].seg, ptrs[i].off = seg, ptrs[i].off+base
+	}
+	return ptrs, l.syncTo(seg, end)
+}
+
+// rotate seals the active segment (durably) and starts the next; callers
+// hold mu.
+func (l *valueLog) rotate() error {
+	if l.sync && l.active != nil {
+		if err := l.active.Sync(); err != nil {
+			return fmt.Errorf("store: value log sync: %w", err)
+		}
+	}
+	return l.startSegment(l.seg + 1)
+}
+
+// syncTo returns once segment seg is durable up to end: a sealed segment
+// was fsync'd by rotate; for the active one, the first writer to get
+// syncMu fsyncs everything written so far, and the writers queued behind
+// it find themselves covered.
+func (l *valueLog) syncTo(seg uint64, end int64) error {
+	if !l.sync {
+		return nil
+	}
+	l.syncMu.Lock()
+	defer l.syncMu.Unlock()
+	if l.syncedSeg > seg || (l.syncedSeg == seg && l.syncedEnd >= end) {
+		return nil
+	}
+	l.mu.Lock()
+	f, cur, curEnd := l.active, l.seg, l.end
+	l.mu.Unlock()
+	if cur != seg {
+		return nil // rotated since: rotate fsync'd it
+	}
+	if err := f.Sync(); err != nil {
+		l.mu.Lock()
+		if l.failed == nil {
+			l.failed = err
+		}
+		l.mu.Unlock()
+		return fmt.Errorf("store: value log sync: %w", err)
+	}
+	l.mu.Lock()
+	failed := l.failed
+	l.mu.Unlock()
+	if failed != nil { // an earlier fsync failed: this one proves nothing
+		return fmt.Errorf("store: value log failed earlier (reopen the store): %w", failed)
+	}
+	l.syncedSeg, l.syncedEnd = cur, curEnd
+	return nil
+}
+
+// read returns the payload p points at, checked against its header; an
+// error means the record or the pointer is damaged (or the segment gone).
+func (l *valueLog) read(p logPtr) ([]byte, error) {
+	f, err := l.file(p.seg)
+	if err != nil {
+		return nil, err
+	}
+	buf := make([]byte, recordHeader+p.n)
+	if _, err := f.ReadAt(buf, p.off-recordHeader); err != nil {
+		if errors.Is(err, io.EOF) {
+			err = fmt.Errorf("record past the end of segment %d", p.seg)
+		}
+		return nil, err
+	}
+	payload := buf[recordHeader:]
+	if int(binary.LittleEndian.Uint32(buf)) != p.n {
+		return nil, fmt.Errorf("record length %d, pointer says %d", binary.LittleEndian.Uint32(buf), p.n)
+	}
+	if crc32.Checksum(payload, crcTable) != binary.LittleEndian.Uint32(buf[4:]) {
+		return nil, errors.New("record checksum mismatch")
+	}
+	return payload, nil
+}
+
+// file returns segment seg open for reading.
+func (l *valueLog) file(seg uint64) (*os.File, error) {
+	l.filesMu.RLock()
+	f := l.files[seg]
+	l.filesMu.RUnlock()
+	if f != nil {
+		return f, nil
+	}
+	l.filesMu.Lock()
+	defer l.filesMu.Unlock()
+	if f := l.files[seg]; f != nil {
+		return f, nil
+	}
+	f, err := os.Open(filepath.Join(l.dir, segmentName(seg)))
+	if err != nil {
+		return nil, err
+	}
+	l.files[seg] = f
+	return f, nil
+}
+
+func (l *valueLog) close() error {
+	l.filesMu.Lock()
+	defer l.filesMu.Unlock()
+	var errs []error
+	for seg, f := range l.files {
+		errs = append(errs, f.Close())
+		delete(l.files, seg)
+	}
+	return errors.Join(errs...)
+}
+
+// splitPayload splits a record payload into the OID text and the value.
+func splitPayload(payload []byte) (oid string, value []byte, err error) {
+	if len(payload) < 1 || len(payload) < 1+int(payload[0])+1 {
+		return "", nil, errors.New("record payload too short")
+	}
+	n := int(payload[0])
+	return string(payload[1 : 1+n]), payload[1+n:], nil
+}
+
+func crcOf(b []byte) uint32 { return crc32.Checksum(b, crcTable) }
+
+// activeSegment returns the segment appends go to, if one was started
+// since Open.
+func (l *valueLog) activeSegment() (uint64, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.seg, l.active != nil
+}
+
+// remove deletes sealed segment seg (the collector has moved its live
+// records and their index entries are durable).
+func (l *valueLog) remove(seg uint64) error {
+	l.filesMu.Lock()
+	if f := l.files[seg]; f != nil {
+		f.Close()
+		delete(l.files, seg)
+	}
+	l.filesMu.Unlock()
+	if err := os.Remove(filepath.Join(l.dir, segmentName(seg))); err != nil {
+		return fmt.Errorf("store: value log: %w", err)
+	}
+	if l.sync {
+		return syncDir(l.dir)
+	}
+	return nil
+}

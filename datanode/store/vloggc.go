@@ -1,0 +1,306 @@
+package store
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"sync"
+
+	"github.com/syndtr/goleveldb/leveldb"
+	"github.com/syndtr/goleveldb/leveldb/util"
+
+	"github.com/stratum-store/stratum/api"
+)
+
+// Garbage collection of the value log. A record becomes garbage when its
+// index entry goes (Delete, Remove, Quarantine) or moves (a damaged copy
+// replaced, or the collector moving it); a put that lost a race for an
+// OID leaves one too. The store keeps, per segment, the bytes of records
+// its index still points at ("live"): counted from the index at Open and
+// kept up to date by every index write. CollectValueLog rewrites the live
+// records of each sealed segment that is mostly garbage into the active
+// segment, repoints their index entries (synced), and only then deletes
+// the segment file. A crash in between leaves both copies, the index
+// pointing at one of them: the other is garbage the next run collects.
+//
+// A Get that read a pointer into a segment the collector has just deleted
+// finds the read failing and the index entry changed: it reads again (get).
+
+// GarbageRatio is the share of a sealed segment that must be garbage
+// before CollectValueLog rewrites it.
+const GarbageRatio = 0.5
+
+// logLive is the per-segment accounting of live record bytes.
+type logLive struct {
+	mu    sync.Mutex
+	bytes map[uint64]int64
+}
+
+func recordBytes(p logPtr) int64 { return int64(recordHeader + p.n) }
+
+// add counts p live (+1) or garbage (-1).
+func (l *logLive) add(p logPtr, sign int64) {
+	l.mu.Lock()
+	l.bytes[p.seg] += sign * recordBytes(p)
+	l.mu.Unlock()
+}
+
+func (l *logLive) get(seg uint64) int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.bytes[seg]
+}
+
+// countLive fills s.live from the index's value log entries.
+func (s *Store) countLive() error {
+	s.live = logLive{bytes: map[uint64]int64{}}
+	it := s.db.NewIterator(util.BytesPrefix([]byte(objectPrefix)), nil)
+	defer it.Release()
+	for it.Next() {
+		if v := it.Value(); len(v) > 0 && v[0] == codecLog {
+			if p, err := parseLogEntry(v); err == nil {
+				s.live.bytes[p.seg] += recordBytes(p)
+			}
+		}
+	}
+	if err := it.Error(); err != nil {
+		return fmt.Errorf("store: count value log: %w", err)
+	}
+	return nil
+}
+
+// indexedPtr returns oid's value log pointer if its index entry is one;
+// callers hold oid's stripe lock.
+func (s *Store) indexedPtr(oid api.OID) (logPtr, bool) {
+	v, err := s.db.Get(objectKey(oid), nil)
+	if err != nil || len(v) == 0 || v[0] != codecLog {
+		return logPtr{}, false
+	}
+	p, err := parseLogEntry(v)
+	return p, err == nil
+}
+
+// accountEntry counts an o/ value that was just written as live.
+func (s *Store) accountEntry(v []byte) {
+	if len(v) > 0 && v[0] == codecLog {
+		if p, err := parseLogEntry(v); err == nil {
+			s.live.add(p, 1)
+		}
+	}
+}
+
+// LogStats describes the value log.
+type LogStats struct {
+	Segments  int   // segment files
+	Bytes     int64 // their total size
+	LiveBytes int64 // bytes of records the index points at
+}
+
+// ValueLogStats reports the value log's size and how much of it is live.
+func (s *Store) ValueLogStats() (LogStats, error) {
+	segs, err := listSegments(s.paths.vlogDir())
+	if err != nil {
+		return LogStats{}, err
+	}
+	var st LogStats
+	for _, seg := range segs {
+		fi, err := os.Stat(filepath.Join(s.paths.vlogDir(), segmentName(seg)))
+		if err != nil {
+			continue // collected meanwhile
+		}
+		st.Segments++
+		st.Bytes += fi.Size()
+		st.LiveBytes += s.live.get(seg)
+	}
+	return st, nil
+}
+
+// CollectValueLog rewrites the live records of every sealed segment that
+// is at least GarbageRatio garbage and deletes the segment; it returns the
+// bytes of segment files deleted. It stops early, without harm, when ctx
+// ends.
+func (s *Store) CollectValueLog(ctx context.Context) (freed int64, err error) {
+	s.closeMu.RLock()
+	defer s.closeMu.RUnlock()
+	if s.closed {
+		return 0, ErrClosed
+	}
+	segs, err := listSegments(s.paths.vlogDir())
+	if err != nil {
+		return 0, err
+	}
+	active, hasActive := s.vlog.activeSegment()
+	for _, seg := range segs {
+		if hasActive && seg >= active {
+			continue
+		}
+		path := filepath.Join(s.paths.vlogDir(), segmentName(seg))
+		fi, err := os.Stat(path)
+		if err != nil {
+			return freed, err
+		}
+		if live := s.live.get(seg); float64(live) > float64(fi.Size())*(1-GarbageRatio) {
+			continue
+		}
+		if err := s.rewriteSegment(ctx, seg, path); errors.Is(err, errSegmentKept) {
+			s.log.Warn("value log segment not collected", "segment", seg, "err", err)
+			continue
+		} else if err != nil {
+			return freed, err
+		}
+		if err := s.vlog.remove(seg); err != nil {
+			return freed, err
+		}
+		s.live.mu.Lock()
+		delete(s.live.bytes, seg)
+		s.live.mu.Unlock()
+		freed += fi.Size()
+		s.log.Info("value log segment collected", "segment", seg, "bytes", fi.Size())
+	}
+	return freed, nil
+}
+
+// gcChunk is how many records the collector moves per index write.
+const gcChunk = 256
+
+type gcRecord struct {
+	oid   api.OID
+	ptr   logPtr
+	value []byte
+}
+
+// rewriteSegment moves every live record of segment seg to the active
+// segment, gcChunk records at a time.
+func (s *Store) rewriteSegment(ctx context.Context, seg uint64, path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	r := bufio.NewReaderSize(f, 1<<20)
+	var chunk []gcRecord
+	var off int64
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		rec, n, err := readRecord(r, seg, off)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			// A torn tail (a crash mid-append) or damage: nothing after it
+			// can be trusted as a record boundary. If the index still points
+			// past here, the accounting below keeps the segment.
+			s.log.Info("value log segment: scan stopped", "segment", seg, "offset", off, "err", err)
+			break
+		}
+		off += n
+		if rec.oid.IsZero() {
+			continue
+		}
+		if chunk = append(chunk, rec); len(chunk) == gcChunk {
+			if err := s.moveRecords(chunk); err != nil {
+				return err
+			}
+			chunk = chunk[:0]
+		}
+	}
+	if len(chunk) > 0 {
+		if err := s.moveRecords(chunk); err != nil {
+			return err
+		}
+	}
+	// Records this pass did not move must not exist: check the accounting.
+	if live := s.live.get(seg); live != 0 {
+		return fmt.Errorf("%w: segment %d still has %d live bytes after its rewrite", errSegmentKept, seg, live)
+	}
+	return nil
+}
+
+var errSegmentKept = errors.New("store: value log segment kept")
+
+// readRecord reads the record at off; a record whose payload does not
+// parse to an OID comes back with a zero OID (garbage, skipped).
+func readRecord(r *bufio.Reader, seg uint64, off int64) (gcRecord, int64, error) {
+	var h [recordHeader]byte
+	if _, err := io.ReadFull(r, h[:]); err != nil {
+		if errors.Is(err, io.ErrUnexpectedEOF) {
+			return gcRecord{}, 0, errors.New("torn record header")
+		}
+		return gcRecord{}, 0, err // io.EOF: the end
+	}
+	n := binary.LittleEndian.Uint32(h[:])
+	if int64(n) > MaxLargeThreshold+200 {
+		return gcRecord{}, 0, fmt.Errorf("record length %d", n)
+	}
+	payload := make([]byte, n)
+	if _, err := io.ReadFull(r, payload); err != nil {
+		return gcRecord{}, 0, errors.New("torn record")
+	}
+	if crcOf(payload) != binary.LittleEndian.Uint32(h[4:]) {
+		return gcRecord{}, 0, errors.New("record checksum mismatch")
+	}
+	rec := gcRecord{ptr: logPtr{seg: seg, off: off + recordHeader, n: int(n)}}
+	if hex, value, err := splitPayload(payload); err == nil {
+		if oid, err := api.ParseOID(hex); err == nil {
+			rec.oid, rec.value = oid, value
+		}
+	}
+	return rec, int64(recordHeader + n), nil
+}
+
+// moveRecords appends the records of chunk that the index still points
+// at to the active segment and repoints their entries, under their stripe
+// locks (ascending, as PutBatch).
+func (s *Store) moveRecords(chunk []gcRecord) error {
+	idx := make([]int, 0, len(chunk))
+	for _, r := range chunk {
+		i, _ := strconv.ParseUint(shard(r.oid), 16, 8)
+		idx = append(idx, int(i))
+	}
+	slices.Sort(idx)
+	idx = slices.Compact(idx)
+	for _, i := range idx {
+		s.stripes[i].Lock()
+	}
+	defer func() {
+		for _, i := range idx {
+			s.stripes[i].Unlock()
+		}
+	}()
+	var oids []api.OID
+	var values [][]byte
+	var old []logPtr
+	for _, r := range chunk {
+		if p, ok := s.indexedPtr(r.oid); ok && p == r.ptr {
+			oids, values, old = append(oids, r.oid), append(values, r.value), append(old, p)
+		}
+	}
+	if len(oids) == 0 {
+		return nil
+	}
+	ptrs, err := s.vlog.append(oids, values)
+	if err != nil {
+		return err
+	}
+	b := new(leveldb.Batch)
+	for i, oid := range oids {
+		b.Put(objectKey(oid), ptrs[i].entry())
+	}
+	if err := s.db.Write(b, s.wo); err != nil {
+		return fmt.Errorf("store: value log collection: write index: %w", err)
+	}
+	for i := range ptrs {
+		s.live.add(ptrs[i], 1)
+		s.live.add(old[i], -1)
+	}
+	return nil
+}
