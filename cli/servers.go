@@ -108,6 +108,7 @@ func datanodeFlags() []ucli.Flag {
 		&ucli.DurationFlag{Name: "header-timeout", Value: 10 * time.Second, Usage: "a request's header must arrive within this long; slower clients are cut off"},
 		&ucli.IntFlag{Name: "min-body-rate", Value: 256 << 10, Usage: "slowest accepted body upload, bytes per second: a body of L bytes gets --header-timeout plus L at this rate"},
 		&ucli.IntFlag{Name: "max-inflight", Value: 4096, Usage: "client requests served at once; beyond it 429 busy"},
+		&ucli.IntFlag{Name: "max-conns", Value: 10000, Usage: "connections open at once, clients' and peers'; beyond it 429 busy and closed"},
 		&ucli.IntFlag{Name: "max-header-bytes", Value: 8 << 10, Usage: "largest request line and header; beyond it 413 too_large"},
 		&ucli.DurationFlag{Name: "hint-max-age", Value: 3 * time.Hour, Usage: "how long a hint for a replica that missed a write is kept; anti-entropy covers what expires"},
 		&ucli.BoolFlag{Name: "auth", Value: true, Usage: "require API tokens (stratum token create) on every route but /healthz and /readyz; node-to-node calls use the node certificate, or the cluster secret without TLS (--auth=false turns it off)"},
@@ -186,6 +187,7 @@ func datanodeConfig(c *ucli.Context, cp *controlplane.Client, logger *slog.Logge
 	cfg.MinBodyRate = int64(c.Int("min-body-rate"))
 	cfg.MaxInflight = c.Int("max-inflight")
 	cfg.MaxHeaderBytes = c.Int("max-header-bytes")
+	cfg.MaxConns = c.Int("max-conns")
 	cfg.TombstoneGrace = c.Duration("tombstone-grace")
 	if path := c.String("clock-skew-file"); path != "" {
 		cfg.Clock = (&skewClock{path: path}).now

@@ -92,6 +92,11 @@ type Config struct {
 	// it a request gets 429 busy at once. Node-to-node calls (/internal/)
 	// and /healthz, /readyz and /metrics are not counted. Default 4096.
 	MaxInflight int
+	// MaxConns caps the connections open at once, clients' and peers'
+	// together; one more is answered 429 busy and closed. Each holds a
+	// goroutine and buffers (MaxHeaderBytes to read, 4 KiB to write), so
+	// this bounds that memory. Default 10,000.
+	MaxConns int
 	// MaxHeaderBytes bounds a request's line and header together; a larger
 	// one gets 413 too_large and the connection is closed. Default 8 KiB,
 	// at least 4 KiB.
@@ -185,6 +190,7 @@ func DefaultConfig() Config {
 		MinBodyRate:         256 << 10,
 		MaxInflight:         4096,
 		MaxHeaderBytes:      8 << 10,
+		MaxConns:            10000,
 		RefTimeout:          2 * time.Second,
 		HealthyMarkInterval: 10 * time.Second,
 		RefRetryWindow:      3 * time.Second,
@@ -238,6 +244,8 @@ func (c Config) Validate() error {
 		return errors.New("datanode: Config.IdleTimeout and ShutdownGrace must be > 0")
 	case (c.TLS == nil) != (c.PeerTLS == nil):
 		return errors.New("datanode: Config.TLS and Config.PeerTLS must be set together")
+	case c.MaxConns < 1:
+		return fmt.Errorf("datanode: Config.MaxConns must be >= 1, got %d", c.MaxConns)
 	case c.MaxHeaderBytes < 4<<10:
 		return fmt.Errorf("datanode: Config.MaxHeaderBytes must be >= 4096, got %d", c.MaxHeaderBytes)
 	case c.HeaderTimeout <= 0 || c.MinBodyRate < 1 || c.MaxInflight < 1:

@@ -190,7 +190,7 @@ func (n *Node) listen() error {
 	if n.cfg.TLS != nil {
 		ln = tls.NewListener(ln, n.cfg.TLS)
 	}
-	n.ln = ln
+	n.ln = newConnLimit(ln, n.cfg.MaxConns)
 	addr := n.cfg.AdvertiseAddr
 	if addr == "" {
 		addr = ln.Addr().String()

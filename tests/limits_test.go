@@ -235,3 +235,67 @@ func TestOversizedRequestsGet413(t *testing.T) {
 		t.Fatalf("healthy get: %v", err)
 	}
 }
+
+// Beyond MaxConns open connections, a new one is answered 429 busy with
+// the JSON error and closed, while the connections already open are
+// served; when some close, new ones are accepted again. Node-to-node
+// keep-alive connections count toward the cap, so the test opens idle
+// connections until one is refused.
+func TestConnectionCapAnswers429(t *testing.T) {
+	const max = 12
+	c := MustStartCluster(t, 3, func(cfg *datanode.Config) {
+		if cfg.ID == "n1" {
+			cfg.MaxConns = max
+		}
+	})
+	addr := c.Nodes[0].Addr
+	var open []net.Conn
+	defer func() {
+		for _, conn := range open {
+			conn.Close()
+		}
+	}()
+	var refused string
+	for len(open) <= max && refused == "" {
+		conn, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// An accepted connection stays silent; a refused one is answered.
+		conn.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+		b, _ := io.ReadAll(conn)
+		if len(b) > 0 {
+			refused = string(b)
+			conn.Close()
+			break
+		}
+		conn.SetReadDeadline(time.Time{})
+		open = append(open, conn)
+	}
+	if refused == "" {
+		t.Fatalf("%d connections open on a node capped at %d, none refused", len(open), max)
+	}
+	if !strings.HasPrefix(refused, "HTTP/1.1 429") || !strings.Contains(refused, `"busy"`) || !strings.Contains(refused, `"message"`) {
+		t.Fatalf("refused connection answered %q; want 429 with the JSON error busy", refused)
+	}
+	t.Logf("refused after %d idle connections of ours: %q", len(open), firstLine(refused))
+	// A connection that was accepted is served.
+	fmt.Fprintf(open[0], "GET /healthz HTTP/1.1\r\nHost: %s\r\n\r\n", addr)
+	open[0].SetReadDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, 12)
+	if _, err := io.ReadFull(open[0], buf); err != nil || string(buf) != "HTTP/1.1 200" {
+		t.Fatalf("request on an accepted connection: %q %v", buf, err)
+	}
+	for _, conn := range open {
+		conn.Close()
+	}
+	open = nil
+	Eventually(t, 10*time.Second, "n1 accepts connections again", func() bool {
+		resp, err := http.Get(c.URL(0) + "/healthz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	})
+}
