@@ -299,10 +299,14 @@ func (c *Client) requestJoin(ctx context.Context, self ring.Node, cfg ring.Confi
 		return fmt.Errorf("controlplane: publish join request: %w", err)
 	}
 	c.logger.Info("may not write the ring: asked the control plane to add this node", "node", self.ID)
-	for {
+	for last := time.Now(); ; {
 		rctx, cancel := c.withTimeout(ctx)
 		rec, rev, _, err := c.getRing(rctx)
 		cancel()
+		if time.Since(last) > 10*time.Second {
+			c.logger.Warn("still waiting for the control plane's detector leader to add this node to the ring", "node", self.ID, "err", err)
+			last = time.Now()
+		}
 		if err == nil && rev != 0 {
 			if rec.Replicas != cfg.Replicas || rec.VNodes != cfg.VNodes {
 				return fmt.Errorf("%w: ring has replicas=%d vnodes=%d, node configured with replicas=%d vnodes=%d",
@@ -382,7 +386,10 @@ func (d *detector) admit(ctx context.Context, jr joinRequest) error {
 	_, err = d.c.casRingWith(rctx, d.c.key("ring"), ringRec, ringRev, edit,
 		[]clientv3.Cmp{d.fence, clientv3.Compare(clientv3.ModRevision(d.c.key("members", jr.Node.ID)), "=", memRev)}, nil)
 	if errors.Is(err, errRetry) {
-		return nil // something moved; the next tick looks again
+		if !d.stillLeader(ctx) {
+			return ErrNotLeader // back to campaigning, not admitting in vain
+		}
+		return nil // the ring or the member moved; the next tick looks again
 	}
 	if err == nil {
 		d.cfg.Logger.Info("detector: added a node to the ring at its request", "node", jr.Node.ID, "addr", jr.Node.Addr)

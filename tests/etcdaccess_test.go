@@ -272,8 +272,9 @@ func TestAccessCLIWithTheBinary(t *testing.T) {
 	bin := buildBinary(t)
 	dir := t.TempDir()
 	client, peer := fmt.Sprintf("http://127.0.0.1:%d", freePort(t)), fmt.Sprintf("http://127.0.0.1:%d", freePort(t))
-	cpArgs := []string{"--log-level", "warn", "controlplane", "--data-dir", filepath.Join(dir, "etcd"),
-		"--listen-client-urls", client, "--listen-peer-urls", peer, "--partitions", "8", "--plan-interval", "200ms"}
+	cpArgs := []string{"--log-level", "info", "controlplane", "--data-dir", filepath.Join(dir, "etcd"),
+		"--listen-client-urls", client, "--listen-peer-urls", peer, "--partitions", "8", "--plan-interval", "200ms",
+		"--suspect-timeout", "5s", "--down-timeout", "30s"} // not a failure test: ride out a slow machine
 	cp := startProcess(t, bin, cpArgs...)
 	etcd := "--etcd=" + client
 	rootPW := filepath.Join(dir, "root.pw")
@@ -307,8 +308,8 @@ func TestAccessCLIWithTheBinary(t *testing.T) {
 		}
 		addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 		urls = append(urls, "http://"+addr)
-		startProcess(t, bin, "--log-level", "warn", "datanode", "--id", id, "--listen", addr, "--data-dir", filepath.Join(dir, id),
-			etcd, "--etcd-user", "stratum-node-"+id, "--etcd-password-file", pw, "--detector=false", "--auth=false", "--lease-ttl", "2s")
+		startProcess(t, bin, "--log-level", "info", "datanode", "--id", id, "--listen", addr, "--data-dir", filepath.Join(dir, id),
+			etcd, "--etcd-user", "stratum-node-"+id, "--etcd-password-file", pw, "--detector=false", "--auth=false", "--lease-ttl", "4s")
 	}
 	waitReady(t, urls...)
 	blob := "blob 6\x00scoped"
