@@ -102,6 +102,10 @@ type valueLog struct {
 
 	filesMu sync.RWMutex
 	files   map[uint64]*os.File // segments open for reading
+
+	// syncFile fsyncs a segment: (*os.File).Sync, replaced by tests that
+	// make it fail.
+	syncFile func(*os.File) error
 }
 
 func segmentName(seg uint64) string { return fmt.Sprintf("%010d.vlog", seg) }
@@ -117,7 +121,7 @@ func openValueLog(dir string, sync bool, segSize int64) (*valueLog, error) {
 	}
 	// The first append starts segment seg+1: a store opened and closed
 	// without writing leaves no empty segment behind.
-	l := &valueLog{dir: dir, sync: sync, segSize: segSize, files: map[uint64]*os.File{}}
+	l := &valueLog{dir: dir, sync: sync, segSize: segSize, files: map[uint64]*os.File{}, syncFile: (*os.File).Sync}
 	if len(segs) > 0 {
 		l.seg = segs[len(segs)-1]
 	}
@@ -218,7 +222,7 @@ func (l *valueLog) append(oids []api.OID, values [][]byte) ([]logPtr, error) {
 // hold mu.
 func (l *valueLog) rotate() error {
 	if l.sync && l.active != nil {
-		if err := l.active.Sync(); err != nil {
+		if err := l.syncFile(l.active); err != nil {
 			return fmt.Errorf("store: value log sync: %w", err)
 		}
 	}
@@ -244,7 +248,7 @@ func (l *valueLog) syncTo(seg uint64, end int64) error {
 	if cur != seg {
 		return nil // rotated since: rotate fsync'd it
 	}
-	if err := f.Sync(); err != nil {
+	if err := l.syncFile(f); err != nil {
 		l.mu.Lock()
 		if l.failed == nil {
 			l.failed = err

@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"errors"
 	"os"
 	"path/filepath"
 	"sync"
@@ -300,5 +301,40 @@ func TestValueLogCollectTornTail(t *testing.T) {
 	}
 	if got, err := s.Get(ctx, inFirst[0]); err != nil || got.Size != 3000 {
 		t.Fatalf("the moved record: %v", err)
+	}
+}
+
+// A put is acknowledged only once its value log record is fsync'd: when
+// the fsync fails the put fails and nothing is indexed, and every later
+// put fails too until the store is reopened (a later fsync that succeeds
+// would not prove the failed one's pages reached the disk).
+func TestValueLogSyncFailureAcknowledgesNothing(t *testing.T) {
+	cfg, _ := testConfig(t)
+	s := mustOpen(t, cfg)
+	a, b := randomBytes(11, 4096), randomBytes(12, 4096)
+	oa, ob := mustOID(t, api.SHA256, a), mustOID(t, api.SHA256, b)
+	s.vlog.syncFile = func(*os.File) error { return errors.New("injected EIO") }
+	if _, err := s.Put(ctx, oa, a); err == nil {
+		t.Fatal("put acknowledged though its fsync failed")
+	}
+	if _, err := s.Get(ctx, oa); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("object of a failed put: %v; want not found", err)
+	}
+	if res, err := s.PutBatch(ctx, []BatchItem{{OID: ob, Data: b}}); err == nil && res[0].Err == nil {
+		t.Fatal("batch acknowledged after a failed fsync")
+	}
+	s.vlog.syncFile = (*os.File).Sync
+	if _, err := s.Put(ctx, ob, b); err == nil {
+		t.Fatal("put acknowledged after an earlier fsync failed, without a reopen")
+	}
+	if got := s.Stats().Objects; got != 0 {
+		t.Fatalf("%d objects indexed after failed fsyncs", got)
+	}
+	s.Close()
+	s = mustOpen(t, cfg)
+	for oid, data := range map[api.OID][]byte{oa: a, ob: b} {
+		if created, err := s.Put(ctx, oid, data); err != nil || !created {
+			t.Fatalf("put after reopen: %t %v", created, err)
+		}
 	}
 }
