@@ -25,13 +25,12 @@ import (
 //	<prefix>nodes/<id>      its liveness record
 //	<prefix>members/<id>    its member record
 //	<prefix>joins/<id>      its request to be added to the ring
-//	<prefix>partitions/p/N  the records of the ref partitions it is a
-//	                        replica of, granted and revoked by the planner
-//	                        as it assigns partitions
+//	<prefix>partitions/p/*  the ref partition records (a primary updates
+//	                        its partition's record itself)
 //
-// So a node cannot rewrite the ring, another node's records, the tokens,
-// or a partition it does not replicate; the detector leader adds nodes to
-// the ring when they ask (joins/<id>).
+// So a node cannot rewrite the ring, another node's records or the
+// tokens; the detector leader adds nodes to the ring when they ask
+// (joins/<id>).
 
 // RootUser is etcd's superuser; EnableAccess creates it.
 const RootUser = "root"
@@ -104,8 +103,8 @@ func (c *Client) ensureUser(ctx context.Context, name, password string) error {
 }
 
 // GrantNode creates (or resets the password of) data node id's etcd user
-// and role: read every record of this cluster, write only the node's own.
-// The partitions it replicates are granted by the planner (syncPartitionGrants).
+// and role: read every record of this cluster, write only the node's own
+// and the ref partition records.
 func (c *Client) GrantNode(ctx context.Context, id, password string) error {
 	if !nodeIDPattern.MatchString(id) {
 		return fmt.Errorf("controlplane: node ID %q: want 1-64 letters, digits, '.', '_' or '-'", id)
@@ -130,6 +129,14 @@ func (c *Client) GrantNode(ctx context.Context, id, password string) error {
 		{c.key("nodes", id), "", clientv3.PermissionType(clientv3.PermReadWrite)},
 		{c.key("members", id), "", clientv3.PermissionType(clientv3.PermReadWrite)},
 		{c.key("joins", id), "", clientv3.PermissionType(clientv3.PermReadWrite)},
+		// Ref partition records: a partition's primary shrinks its in_sync
+		// list and bumps its epoch itself (docs/refs.md). Granted for all
+		// partitions once, not per partition as the planner moves them:
+		// every change to etcd's roles makes every client's token out of
+		// date, and etcd refuses lease renewals under an old token, so
+		// grants that follow each move cost nodes their leases during a
+		// rebalance.
+		{partitionsPrefix(c), clientv3.GetPrefixRangeEnd(partitionsPrefix(c)), clientv3.PermissionType(clientv3.PermReadWrite)},
 	}
 	for _, g := range grants {
 		if _, err := c.etcd.RoleGrantPermission(rctx, name, g.key, g.end, g.perm); err != nil {
@@ -162,122 +169,7 @@ func (c *Client) RevokeNode(ctx context.Context, id string) error {
 	return nil
 }
 
-// partitionGrants tracks, for one detector term, which node roles may write
-// which partition record, so each change costs one grant or revoke.
-type partitionGrants struct {
-	checked, on bool                       // whether etcd authentication is on
-	loaded      time.Time                  // when that and the caches were last read
-	held        map[string]map[string]bool // node -> partition key -> granted
-	roles       map[string]bool            // node -> has a role (false: a root-run node)
-}
-
-// grantsRefresh is how often the leader re-reads the roles instead of
-// trusting its cache, so a node user deleted and created again (stratum
-// access revoke, then node) gets its partitions back.
-const grantsRefresh = 10 * time.Second
-
-// syncNode makes node's role hold write permission on exactly the keys in
-// want (partition record keys). Nodes without a role of their own (access
-// control off, or a node running with root credentials) are skipped.
-func (c *Client) syncNodeGrants(ctx context.Context, g *partitionGrants, node string, want map[string]bool) error {
-	if has, known := g.roles[node]; known && !has {
-		return nil
-	}
-	held, ok := g.held[node]
-	if !ok {
-		resp, err := c.etcd.RoleGet(ctx, NodeUser(node))
-		if errors.Is(err, rpctypes.ErrRoleNotFound) {
-			g.roles[node] = false
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("controlplane: read role %s: %w", NodeUser(node), err)
-		}
-		g.roles[node] = true
-		held = map[string]bool{}
-		prefix := c.key("partitions", "p") + "/"
-		for _, p := range resp.Perm {
-			if k := string(p.Key); len(p.RangeEnd) == 0 && len(k) > len(prefix) && k[:len(prefix)] == prefix {
-				held[k] = true
-			}
-		}
-		g.held[node] = held
-	}
-	for k := range want {
-		if !held[k] {
-			if _, err := c.etcd.RoleGrantPermission(ctx, NodeUser(node), k, "", clientv3.PermissionType(clientv3.PermReadWrite)); err != nil {
-				return fmt.Errorf("controlplane: grant %s on %s: %w", NodeUser(node), k, err)
-			}
-			held[k] = true
-		}
-	}
-	for k := range held {
-		if !want[k] {
-			_, err := c.etcd.RoleRevokePermission(ctx, NodeUser(node), k, "")
-			if err != nil && !errors.Is(err, rpctypes.ErrPermissionNotGranted) {
-				return fmt.Errorf("controlplane: revoke %s on %s: %w", NodeUser(node), k, err)
-			}
-			delete(held, k)
-		}
-	}
-	return nil
-}
-
-// syncPartitionGrants gives every node's role write permission on the
-// records of the partitions in parts that list it as a replica (plus
-// extra, partition records about to name it), and revokes the others. It
-// does nothing while etcd authentication is off.
-func (c *Client) syncPartitionGrants(ctx context.Context, g *partitionGrants, parts map[int]api.Partition, extra ...api.Partition) error {
-	if !g.checked || time.Since(g.loaded) > grantsRefresh {
-		on, err := c.AccessEnabled(ctx)
-		if err != nil {
-			return err
-		}
-		g.checked, g.on, g.loaded = true, on, time.Now()
-		g.held, g.roles = map[string]map[string]bool{}, map[string]bool{}
-	}
-	if !g.on {
-		return nil
-	}
-	want := map[string]map[string]bool{}
-	add := func(p api.Partition) {
-		for _, n := range p.Replicas {
-			if want[n] == nil {
-				want[n] = map[string]bool{}
-			}
-			want[n][c.partitionKey(p.ID)] = true
-		}
-	}
-	for _, p := range parts {
-		add(p)
-	}
-	for _, p := range extra {
-		add(p)
-	}
-	nodes := slices.Sorted(func(yield func(string) bool) {
-		seen := map[string]bool{}
-		for n := range want {
-			seen[n] = true
-		}
-		for n := range g.held {
-			seen[n] = true
-		}
-		for n := range seen {
-			if !yield(n) {
-				return
-			}
-		}
-	})
-	for _, n := range nodes {
-		rctx, cancel := c.withTimeout(ctx)
-		err := c.syncNodeGrants(rctx, g, n, want[n])
-		cancel()
-		if err != nil {
-			return err
-		}
-	}
-	return nil
-}
+func partitionsPrefix(c *Client) string { return c.key("partitions", "p") + "/" }
 
 // joinRequest is what a node that may not write the ring puts under
 // <prefix>joins/<id>: itself and the ring settings it was configured with.

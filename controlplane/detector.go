@@ -104,7 +104,7 @@ func (c *Client) campaignAndLead(ctx context.Context, cfg DetectorConfig) error 
 		cfg.Logger.Warn("detector: could not ensure the cluster secret", "err", err)
 	}
 	d := &detector{c: c, cfg: cfg, fence: clientv3.Compare(clientv3.CreateRevision(el.Key()), "=", el.Rev()),
-		start: time.Now(), lastSeen: map[string]time.Time{}, planner: &plannerState{}, grants: &partitionGrants{}}
+		start: time.Now(), lastSeen: map[string]time.Time{}, planner: &plannerState{}}
 	err = d.lead(ctx, sess)
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
 	defer cancel()
@@ -131,7 +131,6 @@ type detector struct {
 	start    time.Time
 	lastSeen map[string]time.Time
 	planner  *plannerState
-	grants   *partitionGrants
 }
 
 func (d *detector) lead(ctx context.Context, sess *concurrency.Session) error {

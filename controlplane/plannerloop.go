@@ -102,16 +102,6 @@ func (d *detector) planRound(ctx context.Context) error {
 			(eligibleCount(in) >= in.Config.Replicas || now.Sub(d.planner.firstEligible) >= pc.CreateDelay)
 		actions = Plan(in)
 	}
-	// With etcd access control on, a node may write a partition record
-	// only while it is one of its replicas: grant before an action names
-	// a node, revoke once the records no longer do (access.go).
-	next := make([]api.Partition, len(actions))
-	for i, a := range actions {
-		next[i] = a.Next
-	}
-	if err := d.c.syncPartitionGrants(ctx, d.grants, in.Partitions, next...); err != nil {
-		return err
-	}
 	return d.apply(ctx, actions)
 }
 

@@ -97,13 +97,13 @@ func writable(t *testing.T, cp *controlplane.Client, key string) bool {
 }
 
 // With etcd access control on, a data node's etcd user may write its own
-// records and the partitions it replicates, and nothing else: not the
-// ring, not another node's records, not the tokens or the cluster secret.
+// records and the ref partition records, and nothing else: not the ring,
+// not another node's records, not the tokens or the cluster secret.
 // The cluster still forms (the control plane adds each node to the ring at
 // its request), replicates objects and commits ref transactions; a node
 // cannot register under another node's ID, cannot campaign for the
-// detector, and admin actions through a node answer 403; the planner
-// revokes a node's write access to a partition it moves away.
+// detector, and admin actions through a node answer 403; a drain as root
+// moves partitions while the nodes keep their leases.
 func TestNodeEtcdCredentialsCannotWriteTheRing(t *testing.T) {
 	const partitions = 8
 	c, nodes := accessCluster(t, 4, partitions)
@@ -152,14 +152,14 @@ func TestNodeEtcdCredentialsCannotWriteTheRing(t *testing.T) {
 	if len(mine) == 0 || len(others) == 0 {
 		t.Fatalf("want partitions with and without n1 among 4 nodes: mine %v others %v", mine, others)
 	}
-	for _, k := range []string{key("nodes", "n1"), key("members", "n1"), key("joins", "n1"), mine[0]} {
+	// Its own records, and the ref partition records (a primary updates
+	// its partition's record itself; docs/security.md says why every
+	// partition and not only its own).
+	for _, k := range []string{key("nodes", "n1"), key("members", "n1"), key("joins", "n1"), mine[0], others[0]} {
 		if !writable(t, n1, k) {
-			t.Errorf("n1 may not write its own record %s", k)
+			t.Errorf("n1 may not write %s", k)
 		}
 	}
-	// The planner revokes a grant in the round after the records stop
-	// naming the node.
-	Eventually(t, 10*time.Second, "n1 may not write a partition it is not in", func() bool { return !writable(t, n1, others[0]) })
 	for _, k := range []string{key("ring"), key("members", "n2"), key("nodes", "n2"), key("joins", "n2"),
 		key("tokens", "abc"), key("cluster-secret"), key("repair", "paused"), key("partitions", "config"), key("detector", "x")} {
 		if writable(t, n1, k) {
@@ -213,12 +213,11 @@ func TestNodeEtcdCredentialsCannotWriteTheRing(t *testing.T) {
 		t.Errorf("repair pause through n1's admin API: %d %s; want 403 forbidden", status, code)
 	}
 
-	// Draining n4 as root moves its partitions away; the planner then
-	// takes back n4's write access to them.
+	// Draining n4 as root moves its partitions away.
 	if err := c.CP.Drain(ctx, "n4"); err != nil {
 		t.Fatal(err)
 	}
-	Eventually(t, 60*time.Second, "n4 in no partition and with no partition grant", func() bool {
+	Eventually(t, 60*time.Second, "n4 in no partition", func() bool {
 		parts, err := c.CP.Partitions(ctx)
 		if err != nil {
 			return false
@@ -228,22 +227,8 @@ func TestNodeEtcdCredentialsCannotWriteTheRing(t *testing.T) {
 				return false
 			}
 		}
-		role, err := c.CP.Etcd().RoleGet(ctx, controlplane.NodeUser("n4"))
-		if err != nil {
-			return false
-		}
-		for _, perm := range role.Perm {
-			if strings.HasPrefix(string(perm.Key), key("partitions", "p")+"/") {
-				return false
-			}
-		}
 		return true
 	})
-	for id := range parts {
-		if writable(t, nodes["n4"], key("partitions", "p", fmt.Sprintf("%05d", id))) {
-			t.Errorf("n4 may still write partition %d after leaving it", id)
-		}
-	}
 	for i := range 6 {
 		if got, err := cl.GetRef(ctx, fmt.Sprintf("acl/repo%d", i), "refs/heads/main"); err != nil || got != strings.Repeat("a", 40) {
 			t.Errorf("ref after the moves: %q %v", got, err)
