@@ -45,6 +45,7 @@ func mustEtcd(t *testing.T) *Client {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	cfg := DefaultMemberConfig(t.TempDir())
+	cfg.BcryptCost = 4 // bcrypt.MinCost: logins are slow under the race detector
 	cfg.ClientURLs = []string{fmt.Sprintf("http://127.0.0.1:%d", freePort(t))}
 	cfg.PeerURLs = []string{fmt.Sprintf("http://127.0.0.1:%d", freePort(t))}
 	m, err := StartMember(ctx, cfg)

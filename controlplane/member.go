@@ -49,6 +49,11 @@ type MemberConfig struct {
 	// accept only callers presenting a certificate signed by the CA
 	// (client-certificate auth on both). The URLs must then be https.
 	TLSCertFile, TLSKeyFile, TLSCAFile string
+	// BcryptCost is the cost of the password hashes of etcd users (etcd
+	// access control, access.go); 0 keeps etcd's default, 10. Every client
+	// login pays one check, so tests, whose etcd runs under the race
+	// detector, set bcrypt.MinCost (4).
+	BcryptCost uint
 }
 
 // DefaultMemberConfig returns a single-member configuration on the default
@@ -141,6 +146,9 @@ func StartMember(ctx context.Context, cfg MemberConfig) (*Member, error) {
 
 func embedConfig(cfg MemberConfig) (*embed.Config, error) {
 	ec := embed.NewConfig()
+	if cfg.BcryptCost != 0 {
+		ec.BcryptCost = cfg.BcryptCost
+	}
 	ec.Name = cfg.Name
 	ec.Dir = cfg.Dir
 	ec.EnableGRPCGateway = false

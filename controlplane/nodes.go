@@ -200,15 +200,6 @@ func (l *Lease) renewLoop(ctx context.Context) {
 			return
 		case time.Now().After(l.ValidUntil()):
 			return
-		case staleAuth(err):
-			// etcd's users or roles changed (the planner grants partitions)
-			// since this client's token was issued, and etcd refuses a
-			// renewal under an old token. A unary read makes the client
-			// fetch a fresh one; renew again at once.
-			fctx, fcancel := context.WithTimeout(ctx, every)
-			l.c.etcd.Get(fctx, l.c.key("ring"), clientv3.WithCountOnly())
-			fcancel()
-			wait = 0
 		default:
 			wait = every / 4 // a transient error: try again soon
 		}
@@ -232,11 +223,4 @@ func (c *Client) Nodes(ctx context.Context) (map[string]NodeRecord, error) {
 		out[rec.ID] = rec
 	}
 	return out, nil
-}
-
-// staleAuth reports whether err is etcd refusing this client's token as
-// out of date or unknown; a fresh token fixes it.
-func staleAuth(err error) bool {
-	e := rpctypes.Error(err)
-	return errors.Is(e, rpctypes.ErrAuthOldRevision) || errors.Is(e, rpctypes.ErrInvalidAuthToken) || errors.Is(e, rpctypes.ErrUserEmpty)
 }

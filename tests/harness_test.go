@@ -151,6 +151,7 @@ func (c *Cluster) startEtcd() {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	cfg := controlplane.DefaultMemberConfig(filepath.Join(c.dir, "etcd"))
+	cfg.BcryptCost = 4 // bcrypt.MinCost: etcd logins are slow under the race detector
 	cfg.ClientURLs = []string{fmt.Sprintf("http://127.0.0.1:%d", freePort(c.t))}
 	cfg.PeerURLs = []string{fmt.Sprintf("http://127.0.0.1:%d", freePort(c.t))}
 	m, err := controlplane.StartMember(ctx, cfg)
