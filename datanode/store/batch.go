@@ -166,12 +166,23 @@ func (s *Store) checkBatchItem(it BatchItem) error {
 // lockStripes locks the distinct stripes of items in ascending order and
 // returns the function that unlocks them.
 func (s *Store) lockStripes(items []BatchItem) func() {
-	var idx []int
+	oids := make([]api.OID, 0, len(items))
 	for _, it := range items {
-		if it.OID.IsZero() {
-			continue // refused by checkBatchItem; nothing to lock
+		if !it.OID.IsZero() { // a zero OID was refused by checkBatchItem; nothing to lock
+			oids = append(oids, it.OID)
 		}
-		i, _ := strconv.ParseUint(shard(it.OID), 16, 8)
+	}
+	return s.lockOIDs(oids)
+}
+
+// lockOIDs locks the distinct stripes of oids in ascending order and
+// returns the function that unlocks them. Every caller that holds more
+// than one stripe takes them this way, so two can never wait on each
+// other in a cycle.
+func (s *Store) lockOIDs(oids []api.OID) func() {
+	idx := make([]int, 0, len(oids))
+	for _, oid := range oids {
+		i, _ := strconv.ParseUint(shard(oid), 16, 8)
 		idx = append(idx, int(i))
 	}
 	slices.Sort(idx)

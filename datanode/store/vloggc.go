@@ -9,8 +9,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"slices"
-	"strconv"
 	"sync"
 
 	"github.com/syndtr/goleveldb/leveldb"
@@ -259,23 +257,13 @@ func readRecord(r *bufio.Reader, seg uint64, off int64) (gcRecord, int64, error)
 
 // moveRecords appends the records of chunk that the index still points
 // at to the active segment and repoints their entries, under their stripe
-// locks (ascending, as PutBatch).
+// locks (lockOIDs).
 func (s *Store) moveRecords(chunk []gcRecord) error {
-	idx := make([]int, 0, len(chunk))
-	for _, r := range chunk {
-		i, _ := strconv.ParseUint(shard(r.oid), 16, 8)
-		idx = append(idx, int(i))
+	locked := make([]api.OID, len(chunk))
+	for i, r := range chunk {
+		locked[i] = r.oid
 	}
-	slices.Sort(idx)
-	idx = slices.Compact(idx)
-	for _, i := range idx {
-		s.stripes[i].Lock()
-	}
-	defer func() {
-		for _, i := range idx {
-			s.stripes[i].Unlock()
-		}
-	}()
+	defer s.lockOIDs(locked)()
 	var oids []api.OID
 	var values [][]byte
 	var old []logPtr
