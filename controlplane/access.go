@@ -80,17 +80,6 @@ func (c *Client) EnableAccess(ctx context.Context, rootPassword string) error {
 	return nil
 }
 
-// AccessEnabled reports whether etcd authentication is on.
-func (c *Client) AccessEnabled(ctx context.Context) (bool, error) {
-	rctx, cancel := c.withTimeout(ctx)
-	defer cancel()
-	resp, err := c.etcd.AuthStatus(rctx)
-	if err != nil {
-		return false, fmt.Errorf("controlplane: auth status: %w", err)
-	}
-	return resp.Enabled, nil
-}
-
 func (c *Client) ensureUser(ctx context.Context, name, password string) error {
 	_, err := c.etcd.UserAdd(ctx, name, password)
 	if errors.Is(err, rpctypes.ErrUserAlreadyExist) {
