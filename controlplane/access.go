@@ -45,10 +45,7 @@ var ErrPermissionDenied = errors.New("controlplane: etcd permission denied")
 
 // IsPermissionDenied reports whether err is etcd refusing these
 // credentials the operation.
-func IsPermissionDenied(err error) bool { return denied(err) }
-
-// denied reports whether err is etcd refusing for lack of permission.
-func denied(err error) bool {
+func IsPermissionDenied(err error) bool {
 	if err == nil {
 		return false
 	}

@@ -74,7 +74,7 @@ func (c *Client) RunDetector(ctx context.Context, cfg DetectorConfig) error {
 	}
 	for ctx.Err() == nil {
 		err := c.campaignAndLead(ctx, cfg)
-		if denied(err) {
+		if IsPermissionDenied(err) {
 			// A data node's own etcd user may not campaign: the control
 			// plane runs the detector (docs/security.md, etcd access).
 			cfg.Logger.Info("detector: these etcd credentials may not campaign; leaving the detector to the control plane")

@@ -156,7 +156,7 @@ func (c *Client) casRingWith(ctx context.Context, key string, rec RingRecord, re
 		Then(append([]clientv3.Op{clientv3.OpPut(key, string(val))}, ops...)...).
 		Commit()
 	if err != nil {
-		if denied(err) {
+		if IsPermissionDenied(err) {
 			return nil, fmt.Errorf("%w: write ring: %v", ErrPermissionDenied, err)
 		}
 		return nil, fmt.Errorf("controlplane: write ring: %w", err)

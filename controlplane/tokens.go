@@ -96,7 +96,7 @@ func (c *Client) ClusterSecret(ctx context.Context) (string, error) {
 	defer cancel()
 	resp, err := c.etcd.Txn(rctx).If(clientv3.Compare(clientv3.CreateRevision(key), "=", 0)).
 		Then(clientv3.OpPut(key, hex.EncodeToString(b[:]))).Else(clientv3.OpGet(key)).Commit()
-	if denied(err) {
+	if IsPermissionDenied(err) {
 		return c.awaitClusterSecret(ctx)
 	}
 	if err != nil {

@@ -76,8 +76,10 @@ func (s *Store) PutBatch(ctx context.Context, items []BatchItem) ([]BatchResult,
 				return nil, err
 			}
 		}
-		if p, ok := s.indexedPtr(it.OID); w.present && ok {
-			replaced = append(replaced, p)
+		if w.present { // a damaged copy being replaced: its record becomes garbage
+			if p, ok := s.indexedPtr(it.OID); ok {
+				replaced = append(replaced, p)
+			}
 		}
 		written = append(written, v)
 		b.Put(objectKey(it.OID), v)
@@ -106,10 +108,13 @@ func (s *Store) PutBatch(ctx context.Context, items []BatchItem) ([]BatchResult,
 
 // logBatch appends, in one write and one fsync, the values of the items
 // that passed their checks and have no copy here yet, and returns their
-// index entries by position (nil for the others). Without the value log it
-// returns the inline values of those items.
+// index entries by position (nil for the others, whose o/ value
+// inlineOrLogged makes if the commit must store them).
 func (s *Store) logBatch(items []BatchItem, out []BatchResult) ([][]byte, error) {
 	entries := make([][]byte, len(items))
+	if s.cfg.NoValueLog {
+		return entries, nil
+	}
 	var oids []api.OID
 	var values [][]byte
 	var at []int
@@ -120,12 +125,7 @@ func (s *Store) logBatch(items []BatchItem, out []BatchResult) ([][]byte, error)
 		if e, err := s.meta(it.OID); err == nil && !e.Deleted {
 			continue // probably present: logged only if commit must store it
 		}
-		v := s.codecs.encodeInline(it.Data)
-		if s.cfg.NoValueLog {
-			entries[i] = v
-			continue
-		}
-		oids, values, at = append(oids, it.OID), append(values, v), append(at, i)
+		oids, values, at = append(oids, it.OID), append(values, s.codecs.encodeInline(it.Data)), append(at, i)
 	}
 	if len(values) == 0 {
 		return entries, nil

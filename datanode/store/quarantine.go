@@ -33,16 +33,12 @@ func (s *Store) Quarantine(ctx context.Context, oid api.OID) error {
 	if err := s.moveToQuarantine(oid); err != nil {
 		return err
 	}
-	old, hadOld := s.indexedPtr(oid)
 	b := new(leveldb.Batch)
-	b.Delete(objectKey(oid))
-	b.Delete(sizeKey(oid))
+	dropped := s.dropEntries(b, oid)
 	if err := s.db.Write(b, s.wo); err != nil {
 		return fmt.Errorf("store: quarantine %s: %w", oid, err)
 	}
-	if hadOld {
-		s.live.add(old, -1)
-	}
+	dropped()
 	s.objects.Add(-1)
 	if n, _, err := parseSizeEntry(size); err == nil {
 		s.bytes.Add(-n)

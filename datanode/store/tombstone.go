@@ -164,17 +164,13 @@ func (s *Store) Delete(ctx context.Context, oid api.OID, stamp api.Stamp, at int
 	case !e.Deleted && e.Stamp >= stamp && err == nil:
 		return false, &StampError{Kind: ErrSuperseded, Stamp: e.Stamp}
 	}
-	old, hadOld := s.indexedPtr(oid)
 	b := new(leveldb.Batch)
-	b.Delete(objectKey(oid))
-	b.Delete(sizeKey(oid))
+	dropped := s.dropEntries(b, oid)
 	b.Put(tombKey(oid), tombValue(stamp, at))
 	if err := s.db.Write(b, s.wo); err != nil {
 		return false, fmt.Errorf("store: delete %s: %w", oid, err)
 	}
-	if hadOld {
-		s.live.add(old, -1)
-	}
+	dropped()
 	live := err == nil && !e.Deleted
 	if live {
 		s.dropCopy(oid, e.Size)
@@ -196,16 +192,12 @@ func (s *Store) Remove(ctx context.Context, oid api.OID) error {
 	if errors.Is(err, ErrNotFound) || (err == nil && e.Deleted) {
 		return nil
 	}
-	old, hadOld := s.indexedPtr(oid)
 	b := new(leveldb.Batch)
-	b.Delete(objectKey(oid))
-	b.Delete(sizeKey(oid))
+	dropped := s.dropEntries(b, oid)
 	if werr := s.db.Write(b, s.wo); werr != nil {
 		return fmt.Errorf("store: remove %s: %w", oid, werr)
 	}
-	if hadOld {
-		s.live.add(old, -1)
-	}
+	dropped()
 	s.dropCopy(oid, e.Size)
 	return nil
 }

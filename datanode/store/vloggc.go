@@ -85,6 +85,20 @@ func (s *Store) indexedPtr(oid api.OID) (logPtr, bool) {
 	return p, err == nil
 }
 
+// dropEntries adds the deletion of oid's o/ and s/ entries to b and
+// returns what to call once b is written: it counts a value log record
+// the entry pointed at as garbage. Callers hold oid's stripe lock.
+func (s *Store) dropEntries(b *leveldb.Batch, oid api.OID) (written func()) {
+	old, logged := s.indexedPtr(oid)
+	b.Delete(objectKey(oid))
+	b.Delete(sizeKey(oid))
+	return func() {
+		if logged {
+			s.live.add(old, -1)
+		}
+	}
+}
+
 // accountEntry counts an o/ value that was just written as live.
 func (s *Store) accountEntry(v []byte) {
 	if len(v) > 0 && v[0] == codecLog {
