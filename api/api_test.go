@@ -57,7 +57,7 @@ func TestDigestAndVerify(t *testing.T) {
 
 func TestSHA1CollisionDetected(t *testing.T) {
 	for _, name := range []string{"sha-mbles-1.bin", "sha-mbles-2.bin"} {
-		data, err := os.ReadFile("../../shared/testdata/sha1-collision/" + name)
+		data, err := os.ReadFile("../testdata/sha1-collision/" + name)
 		if err != nil {
 			t.Fatalf("collision pair: %v", err)
 		}

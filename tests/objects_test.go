@@ -199,7 +199,7 @@ func TestSHA1CollisionPairIsRefused(t *testing.T) {
 	c := MustStartCluster(t, 3, nil)
 	const shattered = "8ac60ba76f1999a1ab70223f225aefdc78d4ddc0"
 	for _, name := range []string{"sha-mbles-1.bin", "sha-mbles-2.bin"} {
-		data, err := os.ReadFile("../../shared/testdata/sha1-collision/" + name)
+		data, err := os.ReadFile("../testdata/sha1-collision/" + name)
 		if err != nil {
 			t.Fatalf("collision pair: %v", err)
 		}
