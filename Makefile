@@ -2,7 +2,7 @@
 GO ?= go
 BIN := bin/stratum
 
-.PHONY: run test build vet fmt-check test-short bench compose-test fuzz negative-controls chaos chaos-short clean
+.PHONY: run test build vet fmt-check tidy-check test-short bench compose-test fuzz negative-controls chaos chaos-short clean
 
 build:
 	CGO_ENABLED=0 $(GO) build -o $(BIN) ./cmd/stratum
@@ -12,9 +12,9 @@ build:
 run: build
 	./$(BIN) dev --dir stratum-dev
 
-# Everything CI runs: formatting, vet, the import-direction check, and every
-# test with the race detector.
-test: fmt-check vet
+# Everything CI runs: formatting, a tidy module, vet, the import-direction
+# check, and every test with the race detector.
+test: fmt-check tidy-check vet
 	$(GO) test -race -count=1 -timeout 15m ./...
 
 test-short:
@@ -22,6 +22,11 @@ test-short:
 
 vet:
 	$(GO) vet ./...
+
+# go.mod lists direct dependencies as direct and go.sum holds exactly what
+# the build and tests need: `go mod tidy` must change nothing.
+tidy-check:
+	@$(GO) mod tidy -diff || { echo "go.mod/go.sum are not tidy: run go mod tidy"; exit 1; }
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
