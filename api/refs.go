@@ -3,6 +3,7 @@ package api
 import (
 	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
 	"strings"
 )
 
@@ -72,13 +73,21 @@ type Partition struct {
 }
 
 // PruneStores drops Stores entries of nodes no longer in InSync; a record
-// built by changing InSync calls it so no stale identity survives.
+// built by changing InSync calls it so no stale identity survives. It
+// replaces Stores with a fresh map and never edits the old one: a record
+// built as a shallow copy shares its map with a published record, which
+// others read without a lock (published records are immutable).
 func (p *Partition) PruneStores() {
-	for id := range p.Stores {
-		if !p.IsInSync(id) {
-			delete(p.Stores, id)
+	if p.Stores == nil {
+		return
+	}
+	kept := make(map[string]string, len(p.Stores))
+	for id, store := range p.Stores {
+		if p.IsInSync(id) {
+			kept[id] = store
 		}
 	}
+	p.Stores = kept
 }
 
 // Has reports whether id is one of the partition's replicas.
@@ -150,14 +159,33 @@ const ZeroOID = "0000000000000000000000000000000000000000"
 
 // RefVersion orders the states of one partition's replica: the epoch in
 // which its last transaction was applied, then that transaction's sequence
-// number. Within an epoch only one primary assigns sequence numbers, so a
-// version names exactly one state.
+// number. Txn is the identity of that last transaction (RefTxnID of its
+// changes): a replica holding other changes at the same (epoch, seq) is in
+// another state, and two versions are equal only with equal Txn.
 type RefVersion struct {
 	Epoch int64  `json:"epoch"`
 	Seq   uint64 `json:"seq"`
+	Txn   string `json:"txn,omitempty"`
 }
 
-// Less orders versions by epoch, then sequence.
+// RefTxnID is the identity of a replicated transaction: the hex SHA-256 of
+// its changes, each as three length-prefixed fields. A replica compares it
+// when it receives an apply at the version it already holds, so a retry is
+// told from a different transaction that reuses the version.
+func RefTxnID(changes []RefChange) string {
+	h := sha256.New()
+	var n [8]byte
+	for _, c := range changes {
+		for _, f := range []string{c.Repo, c.Name, c.OID} {
+			binary.BigEndian.PutUint64(n[:], uint64(len(f)))
+			h.Write(n[:])
+			h.Write([]byte(f))
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// Less orders versions by epoch, then sequence (Txn does not order).
 func (v RefVersion) Less(o RefVersion) bool {
 	return v.Epoch < o.Epoch || (v.Epoch == o.Epoch && v.Seq < o.Seq)
 }
@@ -183,7 +211,9 @@ type RefChange struct {
 	OID  string `json:"oid"`
 }
 
-// RefApplyRequest replicates one committed-to-be transaction.
+// RefApplyRequest replicates one committed-to-be transaction. The replica
+// takes RefTxnID(Changes) as its identity: the same (Epoch, Seq) with other
+// changes is refused (out_of_sync), never taken for a retry.
 type RefApplyRequest struct {
 	Partition int         `json:"partition"`
 	Epoch     int64       `json:"epoch"`

@@ -7,11 +7,13 @@
 //     has been told about (by Begin, Apply or Install). Anything carrying an
 //     older epoch is refused with api.ErrStaleEpoch. Raising the floor is
 //     synced to disk, so a restart does not forget a fence.
-//  2. Order. Each partition has a version (epoch, seq) naming its state.
-//     Apply accepts only the next sequence number (or the very same
-//     (epoch, seq) again, which is a retry and changes nothing); a gap is
-//     api.ErrOutOfSync and the primary must catch this replica up with a
-//     snapshot (Install) instead.
+//  2. Order. Each partition has a version (epoch, seq, txn) naming its
+//     state, txn being api.RefTxnID of the last transaction's changes.
+//     Apply accepts only the next sequence number, or the very same
+//     transaction again (same epoch, seq and changes: a retry, which
+//     changes nothing). A gap, or other changes at the version already
+//     held, is api.ErrOutOfSync and the primary must catch this replica up
+//     with a snapshot (Install) instead.
 //
 // Every mutation is one leveldb batch written with Sync, so after a crash a
 // partition is at the version before or after a change, never in between.
@@ -19,7 +21,7 @@
 // # Layout
 //
 //	f<pid:4>                  floor, int64 big-endian
-//	v<pid:4>                  version: epoch int64, seq uint64, big-endian
+//	v<pid:4>                  version: epoch int64, seq uint64, big-endian, then txn (text; absent in stores written before it)
 //	r<pid:4><repo>\x00<name>  the OID the ref points at (text)
 //
 // Repository names cannot contain a NUL byte (api.ValidateRepo), so the key
@@ -120,8 +122,8 @@ func (s *Store) loadMeta() error {
 			switch {
 			case tag == 'f' && len(v) == 8:
 				m.floor = int64(binary.BigEndian.Uint64(v))
-			case tag == 'v' && len(v) == 16:
-				m.version = api.RefVersion{Epoch: int64(binary.BigEndian.Uint64(v)), Seq: binary.BigEndian.Uint64(v[8:])}
+			case tag == 'v' && len(v) >= 16:
+				m.version = api.RefVersion{Epoch: int64(binary.BigEndian.Uint64(v)), Seq: binary.BigEndian.Uint64(v[8:16]), Txn: string(v[16:])}
 			default:
 				it.Release()
 				return fmt.Errorf("refstore: bad meta record %q", k)
@@ -176,16 +178,21 @@ func (s *Store) Begin(p int, epoch int64) (api.RefVersion, error) {
 }
 
 // Apply makes one replicated transaction durable: the changes, the new
-// version (epoch, seq) and the raised floor, in one synced batch.
+// version (epoch, seq, api.RefTxnID(changes)) and the raised floor, in one
+// synced batch. The same transaction again is a retry and changes nothing;
+// other changes at the version held are refused with api.ErrOutOfSync.
 func (s *Store) Apply(p int, epoch int64, seq uint64, changes []api.RefChange) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	m := s.meta[p]
+	v := api.RefVersion{Epoch: epoch, Seq: seq, Txn: api.RefTxnID(changes)}
 	switch {
 	case epoch < m.floor:
 		return fmt.Errorf("%w: partition %d: epoch %d < floor %d", api.ErrStaleEpoch, p, epoch, m.floor)
-	case m.version == api.RefVersion{Epoch: epoch, Seq: seq}:
+	case m.version == v:
 		return nil // a retry of what is already here
+	case m.version.Epoch == epoch && m.version.Seq == seq:
+		return fmt.Errorf("%w: partition %d: version (%d, %d) holds transaction %.12s, not %.12s", api.ErrOutOfSync, p, epoch, seq, m.version.Txn, v.Txn)
 	case seq != m.version.Seq+1:
 		return fmt.Errorf("%w: partition %d: at %d, got seq %d", api.ErrOutOfSync, p, m.version.Seq, seq)
 	}
@@ -197,7 +204,7 @@ func (s *Store) Apply(p int, epoch int64, seq uint64, changes []api.RefChange) e
 			b.Put(refKey(p, c.Repo, c.Name), []byte(c.OID))
 		}
 	}
-	next := meta{floor: max(m.floor, epoch), version: api.RefVersion{Epoch: epoch, Seq: seq}}
+	next := meta{floor: max(m.floor, epoch), version: v}
 	putMeta(b, p, next)
 	if err := s.db.Write(b, s.wo); err != nil {
 		return fmt.Errorf("refstore: apply: %w", err)
@@ -338,10 +345,10 @@ func splitRefKey(k []byte) (repo, name string, ok bool) {
 
 func putMeta(b *leveldb.Batch, p int, m meta) {
 	b.Put(floorKey(p), be64(uint64(m.floor)))
-	v := make([]byte, 16)
+	v := make([]byte, 16, 16+len(m.version.Txn))
 	binary.BigEndian.PutUint64(v, uint64(m.version.Epoch))
 	binary.BigEndian.PutUint64(v[8:], m.version.Seq)
-	b.Put(versionKey(p), v)
+	b.Put(versionKey(p), append(v, m.version.Txn...))
 }
 
 func be32(x uint32) []byte { b := make([]byte, 4); binary.BigEndian.PutUint32(b, x); return b }

@@ -48,11 +48,44 @@ func TestApplyOrderAndFencing(t *testing.T) {
 	if _, err := s.Begin(7, 15); !errors.Is(err, api.ErrStaleEpoch) {
 		t.Fatalf("Begin below the floor = %v; want ErrStaleEpoch", err)
 	}
-	if got, want := s.Version(7), (api.RefVersion{Epoch: 20, Seq: 3}); got != want {
+	if got, want := s.Version(7), (api.RefVersion{Epoch: 20, Seq: 3, Txn: api.RefTxnID([]api.RefChange{set("r", "refs/heads/main", fmt.Sprintf("%040d", 3))})}); got != want {
 		t.Fatalf("version %+v; want %+v", got, want)
 	}
 	if s.Version(8) != (api.RefVersion{}) || s.Floor(8) != 0 {
 		t.Fatal("an untouched partition must be at version zero")
+	}
+}
+
+// TestApplyRefusesOtherChangesAtTheSameVersion: an apply at the version a
+// replica already holds is a retry only if it carries the same changes. A
+// delayed apply of a transaction whose outcome was never reported can reach
+// a replica before another transaction that reuses its (epoch, seq); taking
+// the second for a retry would leave the replica with other refs at the same
+// version, counted in sync (issue 15.6).
+func TestApplyRefusesOtherChangesAtTheSameVersion(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := []api.RefChange{set("r", "refs/heads/main", oidA)}
+	y := []api.RefChange{set("r", "refs/heads/main", oidB)}
+	if err := s.Apply(4, 10, 1, x); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Apply(4, 10, 1, x); err != nil {
+		t.Fatalf("the same transaction again = %v; want nil (a retry)", err)
+	}
+	if err := s.Apply(4, 10, 1, y); !errors.Is(err, api.ErrOutOfSync) {
+		t.Fatalf("other changes at the version held = %v; want ErrOutOfSync", err)
+	}
+	s.Close()
+	s = mustOpen(t, dir) // the identity is on disk, not in memory
+	if err := s.Apply(4, 10, 1, y); !errors.Is(err, api.ErrOutOfSync) {
+		t.Fatalf("after reopen, other changes at the version held = %v; want ErrOutOfSync", err)
+	}
+	if oid, _, _ := s.Get(4, "r", "refs/heads/main"); oid != oidA {
+		t.Fatalf("refs/heads/main = %s; want %s (the first transaction's)", oid, oidA)
 	}
 }
 
@@ -70,7 +103,7 @@ func TestStateSurvivesReopen(t *testing.T) {
 	}
 	s.Close()
 	s = mustOpen(t, dir)
-	if s.Floor(1) != 9 || s.Version(1) != (api.RefVersion{Epoch: 5, Seq: 1}) {
+	if v := s.Version(1); s.Floor(1) != 9 || v.Epoch != 5 || v.Seq != 1 || v.Txn != api.RefTxnID([]api.RefChange{set("org/a", "refs/heads/main", oidA), set("org/a", "refs/tags/v1", oidB)}) {
 		t.Fatalf("after reopen floor %d version %+v; want 9 and {5 1}", s.Floor(1), s.Version(1))
 	}
 	oid, ok, err := s.Get(1, "org/a", "refs/tags/v1")
