@@ -10,22 +10,31 @@ import (
 	"path/filepath"
 
 	"github.com/klauspost/compress/zstd"
+	"github.com/syndtr/goleveldb/leveldb"
 
 	"github.com/stratum-store/stratum/api"
 )
 
 // putLarge streams an object above LargeThreshold into a temp file while
 // hashing it, verifies it, makes it durable and commits it.
+//
+// A re-put of an intact copy only verifies the body, writing nothing. It
+// streams the body without holding the stripe lock, so the copy may go
+// meanwhile (a delete with a lower stamp, a removal, a quarantine) and the
+// commit may then have to store the object after all: keepCopy took a hard
+// link to the copy's file before the streaming, and that is what the
+// commit stores (issue 15.1). A commit never indexes bytes it does not have.
 func (s *Store) putLarge(ctx context.Context, oid api.OID, r io.Reader, size int64, stamp api.Stamp) (bool, error) {
-	present, err := s.has(oid)
+	kept, err := s.keepCopy(ctx, oid)
 	if err != nil {
 		return false, err
 	}
-	if present && s.intact(ctx, oid) {
+	if kept != nil {
+		defer s.discard(kept)
 		if err := s.verifyOnly(ctx, oid, r, size); err != nil {
 			return false, err
 		}
-		return s.commit(oid, size, stamp, nil, nil) // raises the stamp, stores nothing
+		return s.commit(oid, size, stamp, kept.entry, func() error { return s.placeKept(kept, oid) })
 	}
 	tmp, codec, err := s.spool(ctx, oid, r, size)
 	if err != nil {
@@ -45,6 +54,67 @@ func (s *Store) putLarge(ctx context.Context, oid api.OID, r io.Reader, size int
 		}
 	}
 	return created, err
+}
+
+// keptCopy is a hard link, under tmp, to the file of a copy that was
+// intact when it was taken, and the copy's index entry.
+type keptCopy struct {
+	path   string
+	entry  []byte
+	placed bool
+}
+
+// keepCopy returns a keptCopy of oid's stored file if it is indexed and
+// intact, and nil (the body must be spooled) otherwise, or when the file
+// system cannot link. It holds oid's stripe lock, so the copy cannot go
+// between the check and the link.
+func (s *Store) keepCopy(ctx context.Context, oid api.OID) (*keptCopy, error) {
+	mu := s.stripe(oid)
+	mu.Lock()
+	defer mu.Unlock()
+	v, err := s.db.Get(objectKey(oid), nil)
+	switch {
+	case errors.Is(err, leveldb.ErrNotFound):
+		return nil, nil
+	case err != nil:
+		return nil, s.indexError("put", oid, err)
+	case len(v) == 0 || (v[0] != codecFileRaw && v[0] != codecFileZstd) || !s.intact(ctx, oid):
+		return nil, nil
+	}
+	link := filepath.Join(s.paths.tmpDir(), fmt.Sprintf("kept-%s-%d", oid, s.kept.Add(1)))
+	if err := os.Link(s.paths.objectPath(oid), link); err != nil {
+		s.log.Debug("cannot link a stored copy; spooling the body", "oid", oid.String(), "err", err)
+		return nil, nil
+	}
+	return &keptCopy{path: link, entry: v}, nil
+}
+
+// placeKept moves a kept copy back to oid's object path, once its bytes
+// verify again (a quarantine may have taken the copy for damage the link
+// shares). The caller holds oid's stripe lock.
+func (s *Store) placeKept(k *keptCopy, oid api.OID) error {
+	codec, size, err := parseFileEntry(k.entry)
+	if err != nil {
+		return s.corrupt(oid, err)
+	}
+	if got, err := s.measure(k.path, oid, codec); err != nil || got != size {
+		return fmt.Errorf("store: put %s: the stored copy changed while the body was read (%d bytes, %v); not stored, retry", oid, got, err)
+	}
+	if err := s.place(k.path, oid); err != nil {
+		return fmt.Errorf("store: put %s: %w", oid, err)
+	}
+	k.placed = true
+	return nil
+}
+
+// discard removes a kept copy's link unless it was placed.
+func (s *Store) discard(k *keptCopy) {
+	if k.placed {
+		return
+	}
+	if err := removeIfPresent(k.path); err != nil {
+		s.log.Error("cannot remove temp link", "path", k.path, "err", err)
+	}
 }
 
 // verifyOnly checks the body of an object that is already stored, writing

@@ -142,6 +142,9 @@ func (s *Store) commitWith(oid api.OID, size int64, stamp api.Stamp, value func(
 	if err != nil {
 		return false, err
 	}
+	if len(v) == 0 { // never index a value this put does not have (issue 15.1)
+		return false, fmt.Errorf("store: put %s: nothing to index (a bug)", oid)
+	}
 	var old logPtr
 	var hadOld bool
 	if w.present { // a damaged copy being replaced

@@ -36,6 +36,7 @@ type Store struct {
 
 	objects atomic.Int64
 	bytes   atomic.Int64
+	kept    atomic.Int64 // names the links of keepCopy (large.go)
 
 	// closeMu is held shared by every operation for its duration and
 	// exclusively by Close, which therefore waits for operations in flight.
