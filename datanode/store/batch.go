@@ -46,7 +46,9 @@ func (s *Store) PutBatch(ctx context.Context, items []BatchItem) ([]BatchResult,
 	for i, it := range items {
 		out[i].Err = s.checkBatchItem(it)
 	}
-	entries, err := s.logBatch(items, out)
+	var pinned pins
+	defer pinned.release(&s.live) // after the index write counted the records live
+	entries, err := s.logBatch(items, out, &pinned)
 	if err != nil {
 		return nil, err
 	}
@@ -72,7 +74,7 @@ func (s *Store) PutBatch(ctx context.Context, items []BatchItem) ([]BatchResult,
 		}
 		v := entries[i]
 		if v == nil {
-			if v, err = s.inlineOrLogged(it.OID, it.Data); err != nil {
+			if v, err = s.inlineOrLogged(it.OID, it.Data, &pinned); err != nil {
 				return nil, err
 			}
 		}
@@ -109,8 +111,9 @@ func (s *Store) PutBatch(ctx context.Context, items []BatchItem) ([]BatchResult,
 // logBatch appends, in one write and one fsync, the values of the items
 // that passed their checks and have no copy here yet, and returns their
 // index entries by position (nil for the others, whose o/ value
-// inlineOrLogged makes if the commit must store them).
-func (s *Store) logBatch(items []BatchItem, out []BatchResult) ([][]byte, error) {
+// inlineOrLogged makes if the commit must store them). The records'
+// segment stays pinned (vloggc.go) until p is released.
+func (s *Store) logBatch(items []BatchItem, out []BatchResult, p *pins) ([][]byte, error) {
 	entries := make([][]byte, len(items))
 	if s.cfg.NoValueLog {
 		return entries, nil
@@ -134,6 +137,7 @@ func (s *Store) logBatch(items []BatchItem, out []BatchResult) ([][]byte, error)
 	if err != nil {
 		return nil, fmt.Errorf("store: batch of %d: %w", len(values), err)
 	}
+	p.add(ptrs[0].seg)
 	for k, i := range at {
 		entries[i] = ptrs[k].entry()
 	}
@@ -142,12 +146,12 @@ func (s *Store) logBatch(items []BatchItem, out []BatchResult) ([][]byte, error)
 
 // inlineOrLogged returns the o/ value of data: a value log entry (the
 // value appended and durable) or, without the value log, the inline value.
-func (s *Store) inlineOrLogged(oid api.OID, data []byte) ([]byte, error) {
+func (s *Store) inlineOrLogged(oid api.OID, data []byte, p *pins) ([]byte, error) {
 	v := s.codecs.encodeInline(data)
 	if s.cfg.NoValueLog {
 		return v, nil
 	}
-	return s.logValue(oid, v)
+	return s.logValue(oid, v, p)
 }
 
 func (s *Store) checkBatchItem(it BatchItem) error {

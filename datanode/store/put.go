@@ -93,25 +93,42 @@ func (s *Store) putSmall(oid api.OID, data []byte, stamp api.Stamp) (bool, error
 	if s.cfg.NoValueLog {
 		return s.commit(oid, int64(len(data)), stamp, value, nil)
 	}
+	var pinned pins
+	defer pinned.release(&s.live) // after commit counted the record live
 	if e, err := s.meta(oid); err == nil && !e.Deleted {
 		// Most likely a copy is here already: append only if commit finds
 		// it must store, so a repeated put leaves no garbage in the log.
-		return s.commitWith(oid, int64(len(data)), stamp, func() ([]byte, error) { return s.logValue(oid, value) }, nil)
+		return s.commitWith(oid, int64(len(data)), stamp, func() ([]byte, error) { return s.logValue(oid, value, &pinned) }, nil)
 	}
-	entry, err := s.logValue(oid, value)
+	entry, err := s.logValue(oid, value, &pinned)
 	if err != nil {
 		return false, err
 	}
 	return s.commit(oid, int64(len(data)), stamp, entry, nil)
 }
 
-// logValue appends value to the value log and returns its index entry.
-func (s *Store) logValue(oid api.OID, value []byte) ([]byte, error) {
+// logValue appends value to the value log and returns its index entry;
+// the record's segment stays pinned (vloggc.go) until p is released.
+func (s *Store) logValue(oid api.OID, value []byte, p *pins) ([]byte, error) {
 	ptrs, err := s.vlog.append([]api.OID{oid}, [][]byte{value})
 	if err != nil {
 		return nil, fmt.Errorf("store: put %s: %w", oid, err)
 	}
+	p.add(ptrs[0].seg)
 	return ptrs[0].entry(), nil
+}
+
+// pins collects the segments an operation's appends pinned, to release
+// once its index write is done or abandoned.
+type pins []uint64
+
+func (p *pins) add(seg uint64) { *p = append(*p, seg) }
+
+func (p *pins) release(l *logLive) {
+	for _, seg := range *p {
+		l.unpin(seg)
+	}
+	*p = nil
 }
 
 // commit indexes oid unless an intact copy is present, under oid's stripe

@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"os"
+	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/stratum-store/stratum/api"
 )
@@ -97,4 +100,83 @@ func TestLargeReputRacingADeleteNeverIndexesNothing(t *testing.T) {
 			t.Fatalf("quarantine meanwhile: %v", err)
 		}
 	}, nil, 20)
+}
+
+// A small put appends its record to the value log, fsyncs it, and only
+// then indexes it. If the collector runs in between, after the segment
+// was sealed by another put, it finds the record unindexed and the
+// segment all garbage; it must keep the segment, because the put is about
+// to index a pointer into it (issue 15.3). The first put is held right
+// after its fsync (the value log's fsync is injectable) while another put
+// seals the segment and the collector runs.
+func TestCollectorKeepsASegmentWithAPendingAppend(t *testing.T) {
+	f := func(name string, put func(s *Store, oid api.OID, data []byte) error) {
+		t.Run(name, func(t *testing.T) {
+			cfg, _ := testConfig(t)
+			cfg.SegmentSize = 1 << 10 // every record of 2000 bytes gets a segment of its own
+			s := mustOpen(t, cfg)
+			first := randomBytes(30, 2000)
+			if _, err := s.Put(ctx, mustOID(t, api.SHA256, first), first); err != nil {
+				t.Fatal(err)
+			}
+			pending, other := randomBytes(31, 2000), randomBytes(32, 2000)
+			po, oo := mustOID(t, api.SHA256, pending), mustOID(t, api.SHA256, other)
+			active, _ := s.vlog.activeSegment()
+			held := segmentName(active + 1) // where the pending record goes
+			synced, release := make(chan struct{}), make(chan struct{})
+			var once bool
+			s.vlog.syncFile = func(f *os.File) error {
+				err := f.Sync()
+				if filepath.Base(f.Name()) == held && !once {
+					once = true
+					close(synced)
+					<-release
+				}
+				return err
+			}
+			errs := make(chan error, 2)
+			go func() { errs <- put(s, po, pending) }()
+			<-synced // the pending record is durable and not indexed
+			go func() { errs <- put(s, oo, other) }()
+			eventually(t, func() bool { seg, _ := s.vlog.activeSegment(); return seg > active+1 }, "another put seals the pending record's segment")
+			if _, err := s.CollectValueLog(ctx); err != nil {
+				t.Fatalf("CollectValueLog: %v", err)
+			}
+			close(release)
+			for range 2 {
+				if err := <-errs; err != nil {
+					t.Fatalf("put: %v", err)
+				}
+			}
+			for oid, data := range map[api.OID][]byte{po: pending, oo: other} {
+				if got, err := s.Get(ctx, oid); err != nil || !bytes.Equal(got.Data, data) {
+					t.Fatalf("Get of an acknowledged put after a collection: %v; want its %d bytes", err, len(data))
+				}
+			}
+		})
+	}
+	f("put", func(s *Store, oid api.OID, data []byte) error {
+		_, err := s.Put(ctx, oid, data)
+		return err
+	})
+	f("batch", func(s *Store, oid api.OID, data []byte) error {
+		res, err := s.PutBatch(ctx, []BatchItem{{OID: oid, Data: data}})
+		if err == nil {
+			err = res[0].Err
+		}
+		return err
+	})
+}
+
+// eventually polls cond every millisecond for up to 10 s and fails the
+// test with what it waited for if cond never holds.
+func eventually(t *testing.T, cond func() bool, what string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("after 10 s: still waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
 }

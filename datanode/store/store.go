@@ -93,7 +93,8 @@ func Open(cfg Config) (*Store, error) {
 		return nil, err
 	}
 	// Open even with NoValueLog: what was written there stays readable.
-	if s.vlog, err = openValueLog(s.paths.vlogDir(), !cfg.NoSync, cfg.SegmentSize); err != nil {
+	s.live.bytes, s.live.pins = map[uint64]int64{}, map[uint64]int{}
+	if s.vlog, err = openValueLog(s.paths.vlogDir(), !cfg.NoSync, cfg.SegmentSize, &s.live); err != nil {
 		s.abort()
 		return nil, err
 	}

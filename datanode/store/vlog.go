@@ -106,12 +106,16 @@ type valueLog struct {
 	// syncFile fsyncs a segment: (*os.File).Sync, replaced by tests that
 	// make it fail.
 	syncFile func(*os.File) error
+
+	// pins is the store's accounting (vloggc.go): every append pins its
+	// segment under mu, before the segment can be sealed.
+	pins *logLive
 }
 
 func segmentName(seg uint64) string { return fmt.Sprintf("%010d.vlog", seg) }
 
 // openValueLog opens dir and starts a new segment after the existing ones.
-func openValueLog(dir string, sync bool, segSize int64) (*valueLog, error) {
+func openValueLog(dir string, sync bool, segSize int64, pins *logLive) (*valueLog, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("store: value log: %w", err)
 	}
@@ -121,7 +125,7 @@ func openValueLog(dir string, sync bool, segSize int64) (*valueLog, error) {
 	}
 	// The first append starts segment seg+1: a store opened and closed
 	// without writing leaves no empty segment behind.
-	l := &valueLog{dir: dir, sync: sync, segSize: segSize, files: map[uint64]*os.File{}, syncFile: (*os.File).Sync}
+	l := &valueLog{dir: dir, sync: sync, segSize: segSize, files: map[uint64]*os.File{}, syncFile: (*os.File).Sync, pins: pins}
 	if len(segs) > 0 {
 		l.seg = segs[len(segs)-1]
 	}
@@ -167,7 +171,10 @@ func (l *valueLog) startSegment(seg uint64) error {
 }
 
 // append writes one record per value (oids[i], values[i]) and returns
-// their pointers once they are durable.
+// their pointers once they are durable. The records are in one segment,
+// ptrs[0].seg, which the append has pinned: the caller unpins it
+// (logLive.unpin) once its index write is done or abandoned. On error
+// nothing stays pinned.
 func (l *valueLog) append(oids []api.OID, values [][]byte) ([]logPtr, error) {
 	size := 0
 	for i := range values {
@@ -204,6 +211,7 @@ func (l *valueLog) append(oids []api.OID, values [][]byte) ([]logPtr, error) {
 	_, err := l.active.WriteAt(buf, base)
 	if err == nil {
 		l.end += int64(len(buf))
+		l.pins.pin(seg)
 	} else {
 		l.failed = err
 	}
@@ -215,7 +223,11 @@ func (l *valueLog) append(oids []api.OID, values [][]byte) ([]logPtr, error) {
 	for i := range ptrs {
 		ptrs[i].seg, ptrs[i].off = seg, ptrs[i].off+base
 	}
-	return ptrs, l.syncTo(seg, end)
+	if err := l.syncTo(seg, end); err != nil {
+		l.pins.unpin(seg)
+		return nil, err
+	}
+	return ptrs, nil
 }
 
 // rotate seals the active segment (durably) and starts the next; callers

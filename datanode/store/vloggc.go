@@ -15,6 +15,7 @@ import (
 	"github.com/syndtr/goleveldb/leveldb/util"
 
 	"github.com/stratum-store/stratum/api"
+	"github.com/stratum-store/stratum/internal/planted"
 )
 
 // Garbage collection of the value log. A record becomes garbage when its
@@ -35,10 +36,45 @@ import (
 // before CollectValueLog rewrites it.
 const GarbageRatio = 0.5
 
-// logLive is the per-segment accounting of live record bytes.
+// logLive is the per-segment accounting of live record bytes, and of
+// pending appends: records appended but not yet indexed (or abandoned).
+// A pending record is not live, since no index entry points at it yet, so
+// the collector would find its segment all garbage and delete it under
+// the put that is about to index it; a pending append therefore pins its
+// segment (issue 15.3). The value log pins under its append lock, so a
+// segment is pinned before it can be sealed; the writer unpins after its
+// index write has counted the record live.
 type logLive struct {
 	mu    sync.Mutex
 	bytes map[uint64]int64
+	pins  map[uint64]int
+}
+
+func (l *logLive) pin(seg uint64) {
+	l.mu.Lock()
+	l.pins[seg]++
+	l.mu.Unlock()
+}
+
+// unpin releases one pin of seg, taken by an append.
+func (l *logLive) unpin(seg uint64) {
+	l.mu.Lock()
+	if l.pins[seg]--; l.pins[seg] <= 0 {
+		delete(l.pins, seg)
+	}
+	l.mu.Unlock()
+}
+
+// collectible reports whether sealed segment seg has no live record and
+// no pending append: then nothing points, or will point, into it.
+func (l *logLive) collectible(seg uint64) (live int64, pending int, ok bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	live, pending = l.bytes[seg], l.pins[seg]
+	if planted.GCIgnoresPending { // a negative control only (internal/planted)
+		pending = 0
+	}
+	return live, pending, live == 0 && pending == 0
 }
 
 func recordBytes(p logPtr) int64 { return int64(recordHeader + p.n) }
@@ -58,7 +94,7 @@ func (l *logLive) get(seg uint64) int64 {
 
 // countLive fills s.live from the index's value log entries.
 func (s *Store) countLive() error {
-	s.live = logLive{bytes: map[uint64]int64{}}
+	s.live.bytes, s.live.pins = map[uint64]int64{}, map[uint64]int{}
 	it := s.db.NewIterator(util.BytesPrefix([]byte(objectPrefix)), nil)
 	defer it.Release()
 	for it.Next() {
@@ -161,6 +197,9 @@ func (s *Store) CollectValueLog(ctx context.Context) (freed int64, err error) {
 		if live := s.live.get(seg); float64(live) > float64(fi.Size())*(1-GarbageRatio) {
 			continue
 		}
+		if _, pending, _ := s.live.collectible(seg); pending > 0 {
+			continue // a put is about to index a record there
+		}
 		if err := s.rewriteSegment(ctx, seg, path); errors.Is(err, errSegmentKept) {
 			s.log.Warn("value log segment not collected", "segment", seg, "err", err)
 			continue
@@ -230,9 +269,10 @@ func (s *Store) rewriteSegment(ctx context.Context, seg uint64, path string) err
 			return err
 		}
 	}
-	// Records this pass did not move must not exist: check the accounting.
-	if live := s.live.get(seg); live != 0 {
-		return fmt.Errorf("%w: segment %d still has %d live bytes after its rewrite", errSegmentKept, seg, live)
+	// Records this pass did not move must not exist, and no put may be
+	// about to index one: check the accounting and the pins.
+	if live, pending, ok := s.live.collectible(seg); !ok {
+		return fmt.Errorf("%w: segment %d still has %d live bytes and %d pending appends after its rewrite", errSegmentKept, seg, live, pending)
 	}
 	return nil
 }
@@ -293,6 +333,7 @@ func (s *Store) moveRecords(chunk []gcRecord) error {
 	if err != nil {
 		return err
 	}
+	defer s.live.unpin(ptrs[0].seg)
 	b := new(leveldb.Batch)
 	for i, oid := range oids {
 		b.Put(objectKey(oid), ptrs[i].entry())
