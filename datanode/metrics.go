@@ -119,10 +119,23 @@ func (n *Node) countQuorumFailure(op string, err error) {
 	}
 }
 
-// observe records one served request.
+// observe records one served request. The method label is bounded like
+// the route: a method this server has no route for is "other".
 func (m *metrics) observe(route, method string, status int, took time.Duration) {
+	method = methodLabel(method)
 	m.requests.WithLabelValues(route, method, strconv.Itoa(status)).Inc()
 	m.latency.WithLabelValues(route, method).Observe(took.Seconds())
+}
+
+// methodLabel names a request method for metric labels: one of the
+// methods routes serve, or "other" (anyone may send /healthz a made-up
+// method, and each would otherwise be a new series).
+func methodLabel(method string) string {
+	switch method {
+	case fasthttp.MethodGet, fasthttp.MethodHead, fasthttp.MethodPut, fasthttp.MethodPost, fasthttp.MethodDelete, fasthttp.MethodOptions:
+		return method
+	}
+	return "other"
 }
 
 // breakerCollector exports each peer's circuit-breaker state
@@ -146,14 +159,14 @@ func (c breakerCollector) Collect(ch chan<- prometheus.Metric) {
 // routeOf names a raw path's route for metric labels (bounded cardinality:
 // OIDs and node IDs never become labels).
 func routeOf(path string) string {
-	for _, p := range []string{"/v1/objects/", "/internal/v1/replica/", "/v1/admin/nodes", "/debug/pprof/", "/v1/repos/", "/internal/v1/refs/"} {
+	for _, p := range []string{"/v1/objects/", "/internal/v1/replica/", "/v1/admin/nodes", "/v1/admin/rebalance", "/debug/pprof/", "/v1/repos/", "/internal/v1/refs/"} {
 		if len(path) >= len(p) && path[:len(p)] == p {
 			return p
 		}
 	}
 	switch path {
 	case "/v1/objects:put", "/v1/objects:get", "/v1/objects:has", "/internal/v1/replica-batch", "/internal/v1/replica-has",
-		"/internal/v1/replica-get", "/internal/v1/ae-digest", "/internal/v1/ae-list", "/v1/ring", "/v1/cluster", "/v1/partitions", "/v1/status", "/healthz", "/readyz", "/metrics":
+		"/internal/v1/replica-get", "/internal/v1/replica-delete", "/internal/v1/ae-digest", "/internal/v1/ae-list", "/v1/ring", "/v1/partitions/plan", "/ui/", "/v1/cluster", "/v1/partitions", "/v1/status", "/healthz", "/readyz", "/metrics":
 		return path
 	}
 	return "other"
