@@ -40,6 +40,9 @@ var (
 	// ErrForbidden: the caller's token is valid but its scopes do not
 	// cover the request.
 	ErrForbidden = errors.New("forbidden")
+	// ErrUnsupportedMediaType: a JSON route was sent a body whose
+	// Content-Type is not application/json.
+	ErrUnsupportedMediaType = errors.New("unsupported media type: send Content-Type: application/json")
 	// ErrNoSpace: a replica's disk is full; it stores nothing more until it
 	// has room and has been restarted (docs/operations.md).
 	ErrNoSpace = errors.New("insufficient storage: the disk is full")
@@ -78,6 +81,7 @@ var errorTable = []struct {
 	{ErrRequestTimeout, http.StatusRequestTimeout, "request_timeout"},
 	{ErrUnauthenticated, http.StatusUnauthorized, "unauthenticated"},
 	{ErrForbidden, http.StatusForbidden, "forbidden"},
+	{ErrUnsupportedMediaType, http.StatusUnsupportedMediaType, "unsupported_media_type"},
 	{ErrDeleted, http.StatusNotFound, "deleted"},
 	{ErrNotFound, http.StatusNotFound, "not_found"},
 	{ErrSuperseded, http.StatusConflict, "superseded"},

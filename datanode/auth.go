@@ -39,7 +39,7 @@ func (n *Node) authorize(ctx *fasthttp.RequestCtx, path string) error {
 	if internal {
 		return fmt.Errorf("%w: node-to-node calls need the cluster's credential", api.ErrUnauthenticated)
 	}
-	tok, err := n.token(ctx)
+	tok, err := n.token(ctx, basicAllowed(string(ctx.Method()), path))
 	if err != nil {
 		return err
 	}
@@ -60,13 +60,18 @@ func (n *Node) isNode(ctx *fasthttp.RequestCtx) bool {
 }
 
 // token finds the request's token among the live records: a bearer
-// token, or the password of HTTP basic auth (what a browser sends after
-// the status page's prompt; curl -u :TOKEN).
-func (n *Node) token(ctx *fasthttp.RequestCtx) (api.Token, error) {
+// token, or, where basic is true (basicAllowed), the password of HTTP
+// basic auth (what a browser sends after the status page's prompt;
+// curl -u :TOKEN). A browser resends cached basic credentials to any
+// route, even for another site's page, so other routes refuse them.
+func (n *Node) token(ctx *fasthttp.RequestCtx, basic bool) (api.Token, error) {
 	h := string(ctx.Request.Header.Peek(api.HeaderAuthorization))
 	raw, ok := strings.CutPrefix(h, "Bearer ")
-	if basic, isBasic := strings.CutPrefix(h, "Basic "); isBasic {
-		if b, err := base64.StdEncoding.DecodeString(strings.TrimSpace(basic)); err == nil {
+	if cred, isBasic := strings.CutPrefix(h, "Basic "); isBasic {
+		if !basic {
+			return api.Token{}, fmt.Errorf("%w: basic auth is accepted only on GET /ui/; send Authorization: Bearer <token>", api.ErrUnauthenticated)
+		}
+		if b, err := base64.StdEncoding.DecodeString(strings.TrimSpace(cred)); err == nil {
 			_, raw, ok = strings.Cut(string(b), ":")
 		}
 	}

@@ -67,7 +67,7 @@ func (n *Node) handle(ctx *fasthttp.RequestCtx) {
 	path := rawPath(ctx)
 	id := incomingRequestID(ctx)
 	ctx.SetUserValue(requestIDKey{}, id)
-	if err := n.authorize(ctx, path); err != nil {
+	if err := n.admit(ctx, path); err != nil {
 		n.writeError(ctx, err)
 		if strings.HasPrefix(path, "/ui") && errors.Is(err, api.ErrUnauthenticated) {
 			// a browser prompts; a read token is the password
@@ -136,6 +136,19 @@ func (n *Node) handle(ctx *fasthttp.RequestCtx) {
 	if err != nil {
 		n.writeError(ctx, err)
 	}
+}
+
+// admit runs the checks a request passes before it is routed: not a
+// cross-site change (browser.go), its credentials (auth.go), and a JSON
+// content type on JSON routes.
+func (n *Node) admit(ctx *fasthttp.RequestCtx, path string) error {
+	if err := refuseCrossSite(ctx); err != nil {
+		return err
+	}
+	if err := n.authorize(ctx, path); err != nil {
+		return err
+	}
+	return requireJSON(ctx, path)
 }
 
 func rawPath(ctx *fasthttp.RequestCtx) string {

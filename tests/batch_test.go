@@ -97,7 +97,7 @@ func TestBatchBadInput(t *testing.T) {
 	c := MustStartCluster(t, 3, nil)
 	f := func(path string, body string, want int, code string) {
 		t.Helper()
-		status, got := rawRequest(t, c.Nodes[0].Addr, "POST", path, []byte(body))
+		status, got := rawJSONRequest(t, c.Nodes[0].Addr, path, []byte(body))
 		if status != want || errorCode(got) != code {
 			t.Fatalf("POST %s %q: %d %s; want %d %s", path, body, status, got, want, code)
 		}

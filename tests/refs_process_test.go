@@ -320,6 +320,7 @@ func rawRef(ctx context.Context, method, addr, path, body string) (int, string, 
 		return 0, "", err
 	}
 	req.Header.Set(api.HeaderForwarded, "test")
+	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return 0, "", err

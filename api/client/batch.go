@@ -86,5 +86,9 @@ func (c *Client) oidListRequest(ctx context.Context, path string, oids []api.OID
 		list.OIDs[i] = o.String()
 	}
 	body, _ := json.Marshal(list)
-	return http.NewRequestWithContext(ctx, http.MethodPost, c.base+path+"?consistency="+string(level), bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+path+"?consistency="+string(level), bytes.NewReader(body))
+	if err == nil {
+		req.Header.Set("Content-Type", "application/json") // the node answers 415 to anything else
+	}
+	return req, err
 }
