@@ -132,10 +132,12 @@ func (r *refs) fanOut(nodes []string, call func(string) error) map[string]error 
 	return failed
 }
 
-// takeover makes this node the serving primary of partition id at the
-// epoch of its newest record: begin, adopt the most advanced state, make
+// takeover makes this node the serving primary of partition id at a new
+// epoch: rewrite the record, begin, adopt the most advanced state, make
 // every in-sync member equal (docs/refs.md, Takeover). It serves only under
-// the registration it started with, and only at the epoch it fenced.
+// the registration it started with, and only at an epoch it wrote itself
+// during this takeover, so the record it serves from is confirmed in etcd
+// rather than taken from a cache the watch may not have updated yet.
 func (r *refs) takeover(ctx context.Context, id int) error {
 	ps := r.part(id)
 	ps.lock.Lock()
@@ -145,6 +147,7 @@ func (r *refs) takeover(ctx context.Context, id int) error {
 	if !r.n.leaseValid(reg) {
 		return fmt.Errorf("refs: partition %d: no valid lease to serve under", id)
 	}
+	confirmed := false // the record's epoch was written by this takeover
 	for attempt := 0; attempt < 5; attempt++ {
 		rec := *ps.rec.Load()
 		if rec.Primary != r.n.cfg.ID || r.takenOver(ps, &rec) {
@@ -153,11 +156,16 @@ func (r *refs) takeover(ctx context.Context, id int) error {
 		if !rec.IsInSync(r.n.cfg.ID) {
 			return fmt.Errorf("refs: partition %d names this node primary but not in sync", id)
 		}
-		if ps.bump.Load() { // after a step-down: fence any delayed apply of the old epoch
+		if !confirmed {
+			// A new epoch, written on the condition that the record is
+			// still the one known: it confirms that no promotion the watch
+			// has not shown yet replaced this node, and its begin fences
+			// any apply of an older epoch still in flight (a delayed one
+			// from before a step-down or a restart).
 			if _, err := r.commit(ctx, id, rec, rec); err != nil {
-				return err
+				return fmt.Errorf("refs: partition %d: confirm the record at epoch %d: %w", id, rec.Epoch, err)
 			}
-			ps.bump.Store(false)
+			confirmed = true
 			continue
 		}
 		answers, failed, err := r.beginAll(ctx, id, rec)

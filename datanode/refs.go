@@ -2,6 +2,8 @@ package datanode
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -24,6 +26,13 @@ type refs struct {
 
 	mu    sync.Mutex // guards parts (the map only; never held during I/O)
 	parts map[int]*partState
+
+	// noConfig: a read of etcd made while this node had a ring found no
+	// partition configuration (no planner has run yet).
+	noConfig atomic.Bool
+	// wasReady latches once this node served its share of the partitions:
+	// from then on partitions no longer hold its readiness back.
+	wasReady atomic.Bool
 }
 
 // partState is one partition as this node sees it.
@@ -41,10 +50,6 @@ type partState struct {
 	// lost lease and a re-registration a promotion may have happened that
 	// this node's watch has not shown yet, so it must take over again.
 	leaseSeq atomic.Uint64
-	// bump asks the next takeover to move to a new epoch first: after a
-	// step-down, a replica may still receive a delayed apply of the old
-	// epoch, which the new epoch fences (docs/refs.md, Takeover).
-	bump atomic.Bool
 }
 
 func openRefs(n *Node) (*refs, error) {
@@ -132,7 +137,6 @@ func (r *refs) serving(id int) bool {
 // stepDown stops serving partition id until a new takeover.
 func (r *refs) stepDown(id int, why string, err error) {
 	ps := r.part(id)
-	ps.bump.Store(true)
 	if ps.active.Swap(0) != 0 {
 		r.n.logger.Warn("refs: stepping down as primary", "partition", id, "why", why, "err", err)
 	}
@@ -158,14 +162,58 @@ func (r *refs) partitionOf(repo string) (int, error) {
 // watch follows the partition configuration and records until ctx is done.
 func (r *refs) watch(ctx context.Context) {
 	for r.cfg.Load() == nil && ctx.Err() == nil {
+		hadRing := r.n.Ring() != nil
 		cfg, ok, err := r.n.cfg.Control.PartitionConfig(ctx)
 		if err == nil && ok {
 			r.cfg.Store(&cfg)
 			break
 		}
+		if err == nil && hadRing {
+			r.noConfig.Store(true)
+		}
 		sleepCtx(ctx, 500*time.Millisecond)
 	}
 	r.n.cfg.Control.WatchPartitions(ctx, r.publish)
+}
+
+// ready returns nil when the ref partitions do not hold this node's
+// readiness back (docs/operations.md, Readiness): no planner has written a
+// partition configuration yet, or this node knows every partition's record
+// and serves as primary every partition whose record names it. Once that
+// held, it latches: losing etcd later must not take the cluster out of a
+// load balancer.
+func (r *refs) ready() error {
+	if r.wasReady.Load() {
+		return nil
+	}
+	cfg := r.cfg.Load()
+	if cfg == nil {
+		if r.noConfig.Load() {
+			return nil
+		}
+		return errors.New("partition configuration not read yet")
+	}
+	missing, led, unserved := 0, 0, 0
+	for id := 0; id < cfg.Count; id++ {
+		rec, ok := r.record(id)
+		switch {
+		case !ok:
+			missing++
+		case rec.Primary == r.n.cfg.ID:
+			led++
+			if !r.serving(id) {
+				unserved++
+			}
+		}
+	}
+	switch {
+	case missing > 0:
+		return fmt.Errorf("%d of %d partition records not known yet (the planner creates them once enough nodes are ACTIVE)", missing, cfg.Count)
+	case unserved > 0:
+		return fmt.Errorf("serves %d of the %d partitions it is primary of", led-unserved, led)
+	}
+	r.wasReady.Store(true)
+	return nil
 }
 
 // primaryOf returns the ID of the node the newest record names primary.
