@@ -28,7 +28,9 @@ type BatchResult struct {
 // PutBatch stores many small objects with one synced index write, so a
 // batch costs one fsync instead of one per object. Each object is verified
 // like Put; an object that fails verification, or is larger than
-// LargeThreshold, fails alone and the others are stored.
+// LargeThreshold, fails alone and the others are stored. Items are
+// applied in order: an OID listed twice is two puts, one after the other,
+// each with its own result.
 //
 // Lock order: PutBatch takes the stripe locks of all its objects in
 // ascending stripe order, so two batches (or a batch and a Put, which takes
@@ -58,17 +60,28 @@ func (s *Store) PutBatch(ctx context.Context, items []BatchItem) ([]BatchResult,
 	var added, bytes int64
 	var written [][]byte // o/ values written, for the value log accounting
 	var replaced []logPtr
-	seen := map[api.OID]bool{}
+	// done holds the stamp each OID has after the items already planned
+	// that succeeded: a later item of the same OID is a put over that
+	// copy (issue 15.4). An item that failed leaves its OID out, so the
+	// next one is planned against the index again.
+	done := map[api.OID]api.Stamp{}
 	for i, it := range items {
-		if out[i].Err != nil || seen[it.OID] {
+		if out[i].Err != nil {
 			continue
 		}
-		seen[it.OID] = true
+		if stamp, ok := done[it.OID]; ok {
+			if it.Stamp > stamp { // raises the stamp written by or for the earlier item
+				b.Put(sizeKey(it.OID), sizeValue(int64(len(it.Data)), it.Stamp))
+				done[it.OID] = it.Stamp
+			}
+			continue
+		}
 		w, err := s.planWrite(ctx, b, it.OID, it.Stamp)
 		if err != nil {
 			out[i].Err = err
 			continue
 		}
+		done[it.OID] = w.stamp
 		if !w.store {
 			continue
 		}

@@ -127,3 +127,68 @@ func BenchmarkPutBatch1KiB(b *testing.B) {
 		}
 	}
 }
+
+// A batch that lists one OID more than once applies its items in order,
+// as that many puts one after the other: an item is acknowledged only if
+// the object is stored with at least its stamp afterwards, whatever an
+// earlier item of the same OID did (issue 15.4).
+func TestPutBatchDuplicatesAreAppliedInOrder(t *testing.T) {
+	type want struct {
+		created bool
+		err     error
+	}
+	data := []byte("one object listed twice")
+	oid := mustOID(t, api.SHA256, data)
+	const (
+		absent = iota
+		present
+		deleted
+	)
+	f := func(name string, before int, beforeStamp api.Stamp, items []BatchItem, wants []want, afterDeleted bool, afterStamp api.Stamp) {
+		t.Run(name, func(t *testing.T) {
+			cfg, _ := testConfig(t)
+			s := mustOpen(t, cfg)
+			switch before {
+			case present:
+				if _, err := s.PutStamped(ctx, oid, data, beforeStamp); err != nil {
+					t.Fatal(err)
+				}
+			case deleted:
+				if _, err := s.Delete(ctx, oid, beforeStamp, 1); err != nil {
+					t.Fatal(err)
+				}
+			}
+			res, err := s.PutBatch(ctx, items)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, w := range wants {
+				if !errors.Is(res[i].Err, w.err) || (w.err == nil && res[i].Err != nil) || res[i].Created != w.created {
+					t.Fatalf("item %d (stamp %d): created %t, err %v; want created %t, err %v", i, items[i].Stamp, res[i].Created, res[i].Err, w.created, w.err)
+				}
+			}
+			e, err := s.Meta(ctx, oid)
+			if err != nil || e.Deleted != afterDeleted || e.Stamp != afterStamp {
+				t.Fatalf("after the batch: %+v, %v; want deleted %t, stamp %d", e, err, afterDeleted, afterStamp)
+			}
+			if _, gerr := s.Get(ctx, oid); afterDeleted != (gerr != nil) {
+				t.Fatalf("Get after the batch: %v; want deleted %t", gerr, afterDeleted)
+			}
+			if wantObjects := map[bool]int64{true: 0, false: 1}[afterDeleted]; s.Stats().Objects != wantObjects {
+				t.Fatalf("objects after the batch: %d; want %d", s.Stats().Objects, wantObjects)
+			}
+		})
+	}
+	it := func(stamp api.Stamp) BatchItem { return BatchItem{OID: oid, Data: data, Stamp: stamp} }
+	bad := BatchItem{OID: oid, Data: []byte("not what the oid says"), Stamp: 50}
+	ok, made, superseded := want{}, want{created: true}, want{err: ErrSuperseded}
+	f("first superseded by the tombstone, second newer", deleted, 10, []BatchItem{it(5), it(20)}, []want{superseded, made}, false, 20)
+	f("both superseded", deleted, 10, []BatchItem{it(5), it(7)}, []want{superseded, superseded}, true, 10)
+	f("first stores over the tombstone, second older", deleted, 10, []BatchItem{it(20), it(5)}, []want{made, ok}, false, 20)
+	f("a present copy: the second raises the stamp", present, 5, []BatchItem{it(3), it(20)}, []want{ok, ok}, false, 20)
+	f("a present copy: neither lowers its stamp", present, 30, []BatchItem{it(3), it(10)}, []want{ok, ok}, false, 30)
+	f("absent: the newer second raises the stamp", absent, 0, []BatchItem{it(5), it(20)}, []want{made, ok}, false, 20)
+	f("absent: the older second keeps it", absent, 0, []BatchItem{it(20), it(5)}, []want{made, ok}, false, 20)
+	f("a bad first item does not hide the second", absent, 0, []BatchItem{bad, it(7)}, []want{{err: api.ErrDigestMismatch}, made}, false, 7)
+	f("three times over a tombstone", deleted, 10, []BatchItem{it(5), it(12), it(11)}, []want{superseded, made, ok}, false, 12)
+}

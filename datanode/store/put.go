@@ -185,8 +185,9 @@ func (s *Store) commitWith(oid api.OID, size int64, stamp api.Stamp, value func(
 
 // plannedWrite is what planWrite decided for one object.
 type plannedWrite struct {
-	store   bool // write the bytes (b already drops a tombstone)
-	present bool // a (damaged) copy is indexed and counted
+	store   bool      // write the bytes (b already drops a tombstone)
+	present bool      // a (damaged) copy is indexed and counted
+	stamp   api.Stamp // the copy's stamp once b is written
 }
 
 // planWrite decides, under oid's stripe lock, what a write with stamp
@@ -198,25 +199,25 @@ func (s *Store) planWrite(ctx context.Context, b *leveldb.Batch, oid api.OID, st
 	e, err := s.meta(oid)
 	switch {
 	case errors.Is(err, ErrNotFound):
-		return plannedWrite{store: true}, nil
+		return plannedWrite{store: true, stamp: stamp}, nil
 	case errors.Is(err, ErrCorrupt):
 		s.log.Warn("replacing a copy with a damaged size entry", "oid", oid)
-		return plannedWrite{store: true, present: true}, nil
+		return plannedWrite{store: true, present: true, stamp: stamp}, nil
 	case err != nil:
 		return plannedWrite{}, err
 	case e.Deleted && stamp <= e.Stamp:
 		return plannedWrite{}, &StampError{Kind: ErrSuperseded, Stamp: e.Stamp, Deleted: true}
 	case e.Deleted:
 		b.Delete(tombKey(oid))
-		return plannedWrite{store: true}, nil
+		return plannedWrite{store: true, stamp: stamp}, nil
 	case s.intact(ctx, oid):
 		if stamp > e.Stamp {
 			b.Put(sizeKey(oid), sizeValue(e.Size, stamp))
 		}
-		return plannedWrite{present: true}, nil
+		return plannedWrite{present: true, stamp: max(stamp, e.Stamp)}, nil
 	}
 	s.log.Warn("replacing a damaged copy", "oid", oid)
-	return plannedWrite{store: true, present: true}, nil
+	return plannedWrite{store: true, present: true, stamp: stamp}, nil
 }
 
 // writePlan writes what planWrite put in b when nothing else is stored
