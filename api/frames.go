@@ -51,10 +51,15 @@ type HasReply struct {
 
 // BatchPutItem is one object's outcome in a batch PUT.
 type BatchPutItem struct {
-	OID     string       `json:"oid"`
-	Created bool         `json:"created"`
-	Acked   []string     `json:"acked,omitempty"`
-	Error   *ErrorDetail `json:"error,omitempty"`
+	OID     string   `json:"oid"`
+	Created bool     `json:"created"`
+	Acked   []string `json:"acked,omitempty"`
+	// Failed are the replicas that were skipped (DOWN or draining) or
+	// refused or timed out. A batch replies once every replica answered,
+	// so nothing is pending; Degraded is true when fewer than N acknowledged.
+	Failed   []string     `json:"failed,omitempty"`
+	Degraded bool         `json:"degraded"`
+	Error    *ErrorDetail `json:"error,omitempty"`
 }
 
 // BatchPutReply answers a batch PUT: one item per object, in request order.

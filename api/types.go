@@ -33,17 +33,21 @@ const QueryConsistency = "consistency"
 
 // Receipt is the reply to a successful object PUT.
 type Receipt struct {
-	OID          string      `json:"oid"`
-	Size         int64       `json:"size"`
-	Created      bool        `json:"created"`
-	Consistency  Consistency `json:"consistency"`
-	Required     int         `json:"required"`
-	Acked        []string    `json:"acked"`
-	Pending      []string    `json:"pending,omitempty"`
-	Failed       []string    `json:"failed,omitempty"`
-	RingRevision int64       `json:"ring_revision"`
-	// Degraded is true when, at the time of the reply, fewer than N replicas
-	// hold the object for certain: one failed, or is still in flight.
+	OID         string      `json:"oid"`
+	Size        int64       `json:"size"`
+	Created     bool        `json:"created"`
+	Consistency Consistency `json:"consistency"`
+	Required    int         `json:"required"`
+	// Acked replicas hold a durable copy; Pending ones were still writing
+	// when the reply went out (they finish in the background); Failed ones
+	// were skipped (DOWN or draining) or refused or timed out.
+	Acked        []string `json:"acked"`
+	Pending      []string `json:"pending,omitempty"`
+	Failed       []string `json:"failed,omitempty"`
+	RingRevision int64    `json:"ring_revision"`
+	// Degraded is true when the write could not be attempted on all N
+	// replicas (one is in Failed) or fewer than N acknowledged once every
+	// attempt ended. Pending replicas do not make a write degraded.
 	Degraded bool `json:"degraded"`
 }
 
@@ -180,6 +184,12 @@ type StatusDoc struct {
 	// that it still held after its last shed round (each waits for its new
 	// owners to confirm theirs; docs/repair.md, "Rebalancing").
 	Misplaced int64 `json:"misplaced"`
+	// SettledRevision is the ring revision of this node's last complete
+	// shed round that left nothing misplaced (0 if none yet): every copy
+	// it held that the ring places elsewhere reached its N owners. Once
+	// every node reports the current revision, reads stop asking the
+	// owners under earlier rings (docs/consistency.md, "Ring changes").
+	SettledRevision int64 `json:"settled_revision,omitempty"`
 	// ValueLogBytes is the size of this node's value log (small objects'
 	// bytes, appended) and ValueLogLiveBytes the part its index still
 	// points at; the collector rewrites segments that are mostly garbage.

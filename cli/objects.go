@@ -62,8 +62,9 @@ func runPut(c *ucli.Context) error {
 		return err
 	}
 	fmt.Fprintln(c.App.Writer, rec.OID)
-	fmt.Fprintf(c.App.Writer, "size=%d created=%t acked=%s required=%d consistency=%s ring_revision=%d degraded=%t\n",
-		rec.Size, rec.Created, strings.Join(rec.Acked, ","), rec.Required, rec.Consistency, rec.RingRevision, rec.Degraded)
+	fmt.Fprintf(c.App.Writer, "size=%d created=%t acked=%s pending=%s failed=%s required=%d consistency=%s ring_revision=%d degraded=%t\n",
+		rec.Size, rec.Created, strings.Join(rec.Acked, ","), strings.Join(rec.Pending, ","), strings.Join(rec.Failed, ","),
+		rec.Required, rec.Consistency, rec.RingRevision, rec.Degraded)
 	return nil
 }
 

@@ -115,8 +115,11 @@ func (n *Node) batchPut(ctx *fasthttp.RequestCtx, level api.Consistency) error {
 	reply := api.BatchPutReply{Items: make([]api.BatchPutItem, len(items))}
 	groups, need, rev := n.groupForWrite(items, reply.Items, level)
 	n.sendGroups(n.requestContext(ctx), groups, items, rev, reply.Items)
+	replicas := n.Ring().ReplicationFactor()
 	for i := range reply.Items {
 		it := &reply.Items[i]
+		// every replica has answered: fewer than N acknowledgements is degraded
+		it.Degraded = it.Error == nil && degraded(len(it.Acked), 0, len(it.Failed), replicas)
 		if it.Error == nil && len(it.Acked) < need {
 			_, body := api.EncodeError(fmt.Errorf("%w: %d of %d acknowledged", api.ErrQuorumNotReached, len(it.Acked), need))
 			var eb api.ErrorBody
@@ -151,6 +154,7 @@ func (n *Node) groupForWrite(items []store.BatchItem, out []api.BatchPutItem, le
 				groups[rn] = append(groups[rn], i)
 			} else {
 				n.hint(rn.ID, it.OID) // a DOWN replica: handed off when it is back
+				out[i].Failed = append(out[i].Failed, rn.ID)
 			}
 		}
 	}
@@ -184,14 +188,15 @@ func (n *Node) sendGroups(ctx context.Context, groups map[ring.Node][]int, items
 			if err != nil {
 				n.logger.Warn("batch replica write failed", "replica", rn.ID, "objects", len(idx), "err", err)
 				n.hintAll(rn.ID, items, idx, err)
-				return
 			}
 			mu.Lock()
 			defer mu.Unlock()
 			for j, i := range idx {
-				if res[j].Code == "" {
+				if err == nil && res[j].Code == "" {
 					out[i].Acked = append(out[i].Acked, rn.ID)
 					out[i].Created = out[i].Created || res[j].Created
+				} else {
+					out[i].Failed = append(out[i].Failed, rn.ID)
 				}
 			}
 		}()

@@ -233,12 +233,21 @@ func (n *Node) putOnce(ctx context.Context, oid api.OID, p *payload, level api.C
 	if err := t.err(level, need, len(targets)+len(down)); err != nil {
 		return api.Receipt{}, err
 	}
+	pending := pendingOf(targets, t.acked, t.failed)
 	return api.Receipt{
 		OID: oid.String(), Size: p.size, Consistency: level, Required: need, RingRevision: v.ring.Revision(),
-		Created: t.created, Acked: t.acked, Failed: t.failed,
-		Pending:  pendingOf(targets, t.acked, t.failed),
-		Degraded: len(t.acked) < v.ring.ReplicationFactor(),
+		Created: t.created, Acked: t.acked, Failed: t.failed, Pending: pending,
+		Degraded: degraded(len(t.acked), len(pending), len(t.failed), v.ring.ReplicationFactor()),
 	}, nil
+}
+
+// degraded is a receipt's verdict: true when the write could not be
+// attempted on all n replicas (one skipped as DOWN or draining, or failed)
+// or fewer than n acknowledged once every attempt ended. A replica still
+// writing when the reply goes out (pending) does not make a write degraded:
+// in a healthy cluster a quorum reply always leaves one replica writing.
+func degraded(acked, pending, failed, n int) bool {
+	return failed > 0 || acked+pending < n
 }
 
 func pendingOf(replicas []ring.Node, acked, failed []string) []string {
