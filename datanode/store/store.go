@@ -38,6 +38,10 @@ type Store struct {
 	bytes   atomic.Int64
 	kept    atomic.Int64 // names the links of keepCopy (large.go)
 
+	// expirePage bounds the tombstones ExpireTombstones holds at once
+	// (defaultExpirePage; tests lower it).
+	expirePage int
+
 	// closeMu is held shared by every operation for its duration and
 	// exclusively by Close, which therefore waits for operations in flight.
 	// Lock order: closeMu, then at most one stripe.
@@ -77,7 +81,7 @@ func Open(cfg Config) (*Store, error) {
 	if planted.NoSync { // a negative control only (internal/planted)
 		cfg.NoSync = true
 	}
-	s := &Store{cfg: cfg, log: cfg.Logger, paths: layout{root: cfg.Dir}, wo: &opt.WriteOptions{Sync: !cfg.NoSync}}
+	s := &Store{cfg: cfg, log: cfg.Logger, paths: layout{root: cfg.Dir}, wo: &opt.WriteOptions{Sync: !cfg.NoSync}, expirePage: defaultExpirePage}
 	removed, err := s.paths.prepare(!cfg.NoSync)
 	if err != nil {
 		return nil, err

@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"github.com/syndtr/goleveldb/leveldb"
+	"github.com/syndtr/goleveldb/leveldb/util"
 
 	"github.com/stratum-store/stratum/api"
 )
@@ -240,26 +241,57 @@ func (s *Store) RangeEntries(ctx context.Context, fn func(Entry) bool) error {
 // ExpireTombstones removes the tombstones whose caller time is before
 // `before` and returns how many went. After that a copy sent by repair is
 // stored again, so callers keep tombstones longer than any copy can take
-// to arrive (docs/repair.md, "Deletes").
+// to arrive (docs/repair.md, "Deletes"). It works a page of at most
+// expirePage tombstones at a time, resuming after the last one, so its
+// memory does not grow with the store (issue 15).
 func (s *Store) ExpireTombstones(ctx context.Context, before int64) (int, error) {
-	var old []api.OID
-	err := s.RangeTombstones(ctx, func(e Entry) bool {
-		if e.At < before {
-			old = append(old, e.OID)
-		}
-		return true
-	})
-	if err != nil {
-		return 0, err
-	}
 	n := 0
-	for _, oid := range old {
-		if err := s.expireOne(ctx, oid, before); err != nil {
+	var after api.OID
+	for {
+		page, err := s.oldTombstones(ctx, after, before, s.expirePage)
+		if err != nil {
 			return n, err
 		}
-		n++
+		for _, oid := range page {
+			if err := s.expireOne(ctx, oid, before); err != nil {
+				return n, err
+			}
+			n++
+		}
+		if len(page) < s.expirePage {
+			return n, nil
+		}
+		after = page[len(page)-1]
 	}
-	return n, nil
+}
+
+// defaultExpirePage is how many tombstones ExpireTombstones holds at once.
+const defaultExpirePage = 1024
+
+// oldTombstones returns, in key order, at most max OIDs whose tombstone is
+// older than before and whose key sorts after after's (all, if after is
+// zero).
+func (s *Store) oldTombstones(ctx context.Context, after api.OID, before int64, max int) ([]api.OID, error) {
+	rng := util.BytesPrefix([]byte(tombPrefix))
+	if !after.IsZero() {
+		rng.Start = append(tombKey(after), 0)
+	}
+	it := s.db.NewIterator(rng, nil)
+	defer it.Release()
+	var page []api.OID
+	for len(page) < max && it.Next() {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		oid, err := api.ParseOID(string(it.Key()[len(tombPrefix):]))
+		if err != nil {
+			continue
+		}
+		if _, at, err := parseTomb(it.Value()); err == nil && at < before {
+			page = append(page, oid)
+		}
+	}
+	return page, it.Error()
 }
 
 func (s *Store) expireOne(ctx context.Context, oid api.OID, before int64) error {

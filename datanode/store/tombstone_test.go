@@ -173,3 +173,44 @@ func TestExpireRemoveAndBatchStamps(t *testing.T) {
 		t.Fatalf("entries: %d live, %d tombstones, %d counted; want 3, 1, 3", live, dead, s.Stats().Objects)
 	}
 }
+
+// ExpireTombstones works in pages (its memory must not grow with the
+// store): with a page of 3, it expires every old tombstone among young
+// ones across many pages, leaves the young ones, and no page holds more
+// than 3.
+func TestExpireTombstonesPages(t *testing.T) {
+	cfg, _ := testConfig(t)
+	cfg.NoSync = true
+	s := mustOpen(t, cfg)
+	s.expirePage = 3
+	old := map[api.OID]bool{}
+	for i := range 40 {
+		oid := mustOID(t, api.SHA256, randomBytes(uint64(300+i), 10))
+		at := int64(5000)
+		if i%3 != 0 {
+			at = int64(i)
+			old[oid] = true
+		}
+		if _, err := s.Delete(ctx, oid, 1, at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if page, err := s.oldTombstones(ctx, api.OID{}, 2000, 3); err != nil || len(page) != 3 {
+		t.Fatalf("first page: %d OIDs, %v; want 3", len(page), err)
+	}
+	n, err := s.ExpireTombstones(ctx, 2000)
+	if err != nil || n != len(old) {
+		t.Fatalf("expired %d, %v; want %d", n, err, len(old))
+	}
+	left := 0
+	err = s.RangeTombstones(ctx, func(e Entry) bool {
+		if old[e.OID] {
+			t.Errorf("old tombstone %s (at %d) left", e.OID, e.At)
+		}
+		left++
+		return true
+	})
+	if err != nil || left != 40-len(old) {
+		t.Fatalf("%d tombstones left, %v; want the %d young ones", left, err, 40-len(old))
+	}
+}
