@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -160,7 +161,9 @@ func (n *Node) aePush(ctx context.Context, rn ring.Node, entries []api.AEEntry, 
 			continue
 		case obj.Body != nil:
 			obj.Body.Close()
-			if err := n.copyTo(ctx, rn, oid, rev); err != nil {
+			if err := n.copyTo(ctx, rn, oid, rev); errors.Is(err, errBuried) {
+				continue // deleted meanwhile: no copy sent
+			} else if err != nil {
 				return sent, err
 			}
 			sent++

@@ -4,20 +4,33 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
 	"github.com/valyala/fasthttp"
 
 	"github.com/stratum-store/stratum/api"
+	"github.com/stratum-store/stratum/datanode/store"
 	"github.com/stratum-store/stratum/ring"
 )
 
 // This file holds the read side of the batch endpoints: presence (:has)
 // and bodies (:get), each asked of every node once for all its objects.
 
-// handleReplicaHas answers which of the listed OIDs this node holds.
+// indexReply is a replica's answer to :has: per OID, whether it holds a
+// copy or a tombstone, and that entry's stamp. A peer that predates the
+// tombstone fields sends only Present.
+type indexReply struct {
+	Present []bool      `json:"present"`
+	Deleted []bool      `json:"deleted,omitempty"`
+	Stamps  []api.Stamp `json:"stamps,omitempty"`
+}
+
+// handleReplicaHas answers what this node's index holds for the listed
+// OIDs: a copy, a tombstone or nothing, with stamps.
 func (n *Node) handleReplicaHas(ctx *fasthttp.RequestCtx) error {
 	if err := n.checkPeer(ctx); err != nil {
 		return err
@@ -26,35 +39,80 @@ func (n *Node) handleReplicaHas(ctx *fasthttp.RequestCtx) error {
 	if err != nil {
 		return err
 	}
-	has, err := n.store.HasMany(n.life, oids)
+	rep, err := n.localIndex(oids)
 	if err != nil {
 		return storeError(err)
 	}
-	return n.writeJSON(ctx, fasthttp.StatusOK, map[string][]bool{"present": has})
+	return n.writeJSON(ctx, fasthttp.StatusOK, rep)
 }
 
-// presence asks every readable replica of every OID whether it holds a
-// copy, one request per node, and returns per OID how many replicas
-// answered and which of them hold it.
-func (n *Node) presence(oids []api.OID) (answers []int, holders [][]ring.Node, v *view) {
-	v = n.view.Load()
-	groups := map[ring.Node][]int{}
+// localIndex reads this node's index entry of each OID (without reading
+// or verifying the bytes).
+func (n *Node) localIndex(oids []api.OID) (indexReply, error) {
+	rep := indexReply{Present: make([]bool, len(oids)), Deleted: make([]bool, len(oids)), Stamps: make([]api.Stamp, len(oids))}
 	for i, oid := range oids {
-		key := []byte(oid.String())
-		for _, rn := range uniqueNodes(v.ring.Replicas(key), v.write.Replicas(key)) {
-			if v.state(rn.ID).ReadTarget() {
-				groups[rn] = append(groups[rn], i)
-			}
+		e, err := n.store.Meta(n.life, oid)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+		case err != nil:
+			return indexReply{}, err
+		default:
+			rep.Present[i], rep.Deleted[i], rep.Stamps[i] = !e.Deleted, e.Deleted, e.Stamp
 		}
 	}
-	answers, holders = make([]int, len(oids)), make([][]ring.Node, len(oids))
+	return rep, nil
+}
+
+// oidPresence is what the replicas asked said about one OID, judged as a
+// single read judges its answers (readOutcome): the higher stamp wins, a
+// tie goes to the tombstone.
+type oidPresence struct {
+	answers int         // definitive answers from the current placement, plus copies found on former owners
+	copies  []ring.Node // replicas with a copy
+	stamps  []api.Stamp // the stamp of each copy
+	tombs   int         // replicas with a tombstone
+	tomb    api.Stamp   // the highest tombstone stamp
+}
+
+// deleted reports whether a tombstone wins over every copy seen.
+func (p oidPresence) deleted() bool {
+	return p.tombs > 0 && p.tomb >= slices.Max(append([]api.Stamp{0}, p.stamps...))
+}
+
+// holders are the replicas whose copy is newer than every tombstone seen:
+// the ones a read may serve and a ref may count on.
+func (p oidPresence) holders() []ring.Node {
+	var out []ring.Node
+	for i, rn := range p.copies {
+		if p.tombs == 0 || p.stamps[i] > p.tomb {
+			out = append(out, rn)
+		}
+	}
+	return out
+}
+
+// presence asks every readable replica of every OID (the current owners,
+// then the former ones, view.readSet) what its index holds, one request
+// per node.
+func (n *Node) presence(oids []api.OID) ([]oidPresence, *view) {
+	v := n.view.Load()
+	groups := map[ring.Node][]int{}
+	formerOf := make([][]ring.Node, len(oids))
+	for i, oid := range oids {
+		current, former := v.readSet([]byte(oid.String()))
+		for _, rn := range append(current, former...) {
+			groups[rn] = append(groups[rn], i)
+		}
+		formerOf[i] = former
+	}
+	out := make([]oidPresence, len(oids))
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	for rn, idx := range groups {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			has, err := n.hasGroup(rn, oids, idx, v.ring.Revision())
+			rep, err := n.indexGroup(rn, oids, idx, v.ring.Revision())
 			if err != nil {
 				n.logger.Warn("batch has failed on a replica", "replica", rn.ID, "err", err)
 				return
@@ -62,33 +120,51 @@ func (n *Node) presence(oids []api.OID) (answers []int, holders [][]ring.Node, v
 			mu.Lock()
 			defer mu.Unlock()
 			for j, i := range idx {
-				answers[i]++
-				if has[j] {
-					holders[i] = append(holders[i], rn)
-				}
+				out[i].add(rn, rep, j, slices.ContainsFunc(formerOf[i], sameID(rn)))
 			}
 		}()
 	}
 	wg.Wait()
-	return answers, holders, v
+	return out, v
+}
+
+// add records replica rn's answer rep[j]; a former owner's absence (or
+// tombstone) is no answer, but its tombstone's stamp still counts.
+func (p *oidPresence) add(rn ring.Node, rep indexReply, j int, former bool) {
+	var stamp api.Stamp
+	if j < len(rep.Stamps) {
+		stamp = rep.Stamps[j]
+	}
+	switch {
+	case rep.Present[j]:
+		p.copies, p.stamps = append(p.copies, rn), append(p.stamps, stamp)
+	case j < len(rep.Deleted) && rep.Deleted[j]:
+		p.tombs, p.tomb = p.tombs+1, max(p.tomb, stamp)
+		if former {
+			return
+		}
+	case former:
+		return
+	}
+	p.answers++
 }
 
 // batchHas classifies each OID like a single read would: present once a
-// replica has it and enough answered, missing once enough answered without
-// it, unknown otherwise.
+// copy wins over every tombstone and enough answered, missing once enough
+// answered without one (or a tombstone wins), unknown otherwise.
 func (n *Node) batchHas(ctx *fasthttp.RequestCtx, level api.Consistency) error {
 	oids, err := n.readOIDList(ctx)
 	if err != nil {
 		return err
 	}
-	answers, holders, v := n.presence(oids)
+	pres, v := n.presence(oids)
 	need := level.Required(v.ring.ReplicationFactor())
 	reply := api.HasReply{Present: []string{}, Missing: []string{}}
 	for i, oid := range oids {
 		switch {
-		case answers[i] >= need && len(holders[i]) > 0:
+		case pres[i].answers >= need && len(pres[i].holders()) > 0:
 			reply.Present = append(reply.Present, oid.String())
-		case answers[i] >= need:
+		case pres[i].answers >= need:
 			reply.Missing = append(reply.Missing, oid.String())
 		default:
 			reply.Unknown = append(reply.Unknown, oid.String())
@@ -97,38 +173,40 @@ func (n *Node) batchHas(ctx *fasthttp.RequestCtx, level api.Consistency) error {
 	return n.writeJSON(ctx, fasthttp.StatusOK, reply)
 }
 
-func uniqueNodes(a, b []ring.Node) []ring.Node {
-	out := append([]ring.Node{}, a...)
-	for _, rn := range b {
-		dup := false
-		for _, x := range out {
-			dup = dup || x.ID == rn.ID
-		}
-		if !dup {
-			out = append(out, rn)
-		}
-	}
-	return out
+// hasGroup reports which of oids[idx] rn holds a copy of (a tombstone is
+// no copy).
+func (n *Node) hasGroup(rn ring.Node, oids []api.OID, idx []int, rev int64) ([]bool, error) {
+	rep, err := n.indexGroup(rn, oids, idx, rev)
+	return rep.Present, err
 }
 
-func (n *Node) hasGroup(rn ring.Node, oids []api.OID, idx []int, rev int64) ([]bool, error) {
+// indexGroup asks rn (or this node's own index) what it holds for oids[idx].
+func (n *Node) indexGroup(rn ring.Node, oids []api.OID, idx []int, rev int64) (indexReply, error) {
 	if rn.ID == n.cfg.ID {
 		group := make([]api.OID, len(idx))
 		for j, i := range idx {
 			group[j] = oids[i]
 		}
-		return n.store.HasMany(n.life, group)
+		return n.localIndex(group)
 	}
-	var out struct {
-		Present []bool `json:"present"`
-	}
+	var out indexReply
 	err := n.postOIDs(rn, api.PathReplicaHas, oids, idx, rev, n.cfg.PeerTimeout, func(body []byte) error {
 		if err := json.Unmarshal(body, &out); err != nil || len(out.Present) != len(idx) {
 			return fmt.Errorf("peer %s: bad has reply: %v", rn.ID, err)
 		}
 		return nil
 	})
-	return out.Present, err
+	return out, err
+}
+
+func uniqueNodes(a, b []ring.Node) []ring.Node {
+	out := append([]ring.Node{}, a...)
+	for _, rn := range b {
+		if !slices.ContainsFunc(out, sameID(rn)) {
+			out = append(out, rn)
+		}
+	}
+	return out
 }
 
 // postOIDs sends the OIDs oids[idx] to a peer's batch endpoint path and
@@ -152,9 +230,9 @@ func (n *Node) batchGet(ctx *fasthttp.RequestCtx, level api.Consistency) error {
 	if err != nil {
 		return err
 	}
-	answers, holders, v := n.presence(oids)
+	pres, v := n.presence(oids)
 	need := level.Required(v.ring.ReplicationFactor())
-	bodies := n.fetchBodies(oids, answers, holders, need, v.ring.Revision())
+	bodies := n.fetchBodies(oids, pres, need, v.ring.Revision())
 	ctx.SetContentType("application/octet-stream")
 	ctx.SetBodyStreamWriter(func(w *bufio.Writer) {
 		// fasthttp runs this after the handler returned, in a goroutine of
@@ -164,24 +242,24 @@ func (n *Node) batchGet(ctx *fasthttp.RequestCtx, level api.Consistency) error {
 			return
 		}
 		defer n.inflight.Done()
-		n.writeFrames(w, oids, bodies, answers, holders, need, level)
+		n.writeFrames(w, oids, bodies, pres, need, level)
 	})
 	return nil
 }
 
 // writeFrames writes one frame per OID in request order. An object whose
 // batched copy was missing or bad is read alone; an object too large for a
-// batch gets a too_large frame.
-func (n *Node) writeFrames(w *bufio.Writer, oids []api.OID, bodies [][]byte, answers []int, holders [][]ring.Node, need int, level api.Consistency) {
+// batch gets a too_large frame; one whose tombstone wins is not found.
+func (n *Node) writeFrames(w *bufio.Writer, oids []api.OID, bodies [][]byte, pres []oidPresence, need int, level api.Consistency) {
 	for i, oid := range oids {
 		if n.life.Err() != nil {
 			return
 		}
 		data, err := bodies[i], error(nil)
 		switch {
-		case answers[i] < need:
-			err = fmt.Errorf("%w: %d replicas answered", api.ErrQuorumNotReached, answers[i])
-		case len(holders[i]) == 0:
+		case pres[i].answers < need:
+			err = fmt.Errorf("%w: %d replicas answered", api.ErrQuorumNotReached, pres[i].answers)
+		case len(pres[i].holders()) == 0:
 			err = api.ErrNotFound
 		case data == nil:
 			data, err = n.readAlone(oid, level)
@@ -214,18 +292,19 @@ func (n *Node) readAlone(oid api.OID, level api.Consistency) ([]byte, error) {
 }
 
 // fetchBodies returns the verified bytes of every object that enough
-// replicas answered for and some replica holds: local copies from the
-// store, the others batched per holding node. Entries it could not get
-// verified stay nil.
-func (n *Node) fetchBodies(oids []api.OID, answers []int, holders [][]ring.Node, need int, rev int64) [][]byte {
+// replicas answered for and some replica holds a copy of newer than every
+// tombstone seen: local copies from the store, the others batched per
+// holding node. Entries it could not get verified stay nil.
+func (n *Node) fetchBodies(oids []api.OID, pres []oidPresence, need int, rev int64) [][]byte {
 	bodies := make([][]byte, len(oids))
 	groups := map[ring.Node][]int{}
 	for i := range oids {
-		if answers[i] < need || len(holders[i]) == 0 {
+		holders := pres[i].holders()
+		if pres[i].answers < need || len(holders) == 0 {
 			continue
 		}
-		src := holders[i][0]
-		for _, h := range holders[i] {
+		src := holders[0]
+		for _, h := range holders {
 			if h.ID == n.cfg.ID {
 				src = h
 			}

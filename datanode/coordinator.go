@@ -261,32 +261,23 @@ func pendingOf(replicas []ring.Node, acked, failed []string) []string {
 }
 
 // readPlacement returns the replicas a read may ask, in the order it asks
-// them (this node first, then ring order, then the owners under the
-// previous ring, peers with an open breaker last), and how many definitive
-// answers the level needs. During a drain the read set is both placements:
-// the old owners and the new; after a ring change, the former owners still
-// in the ring come after the current ones (they keep their copies until the
-// new owners confirm theirs, shed.go).
+// them (this node first, then ring order, peers with an open breaker last,
+// then the former owners), and how many definitive answers the level
+// needs. During a drain the read set is both placements: the old owners
+// and the new; after ring changes, the owners under every earlier ring
+// whose moves may be unfinished (view.readSet) come after the current
+// ones: they keep their copies until the new owners confirm theirs
+// (shed.go).
 func (n *Node) readPlacement(oid api.OID, level api.Consistency) (int64, []ring.Node, []ring.Node, int, error) {
 	v := n.view.Load()
 	if v.ring == nil {
 		return 0, nil, nil, 0, fmt.Errorf("%w: no ring yet", api.ErrNotReady)
 	}
-	key := []byte(oid.String())
 	need := level.Required(v.ring.ReplicationFactor())
+	current, former := v.readSet([]byte(oid.String()))
 	var order, last []ring.Node
-	candidates := append(v.ring.Replicas(key), v.write.Replicas(key)...)
-	var former []ring.Node // former owners, asked last: they keep a copy until the new owners confirm theirs
-	if v.prev != nil {
-		for _, rn := range v.prev.Replicas(key) {
-			if _, member := v.ring.Node(rn.ID); member && !slices.ContainsFunc(candidates, sameID(rn)) {
-				former = append(former, rn)
-			}
-		}
-	}
-	for _, rn := range candidates {
+	for _, rn := range current {
 		switch {
-		case !v.state(rn.ID).ReadTarget() || slices.ContainsFunc(order, sameID(rn)) || slices.ContainsFunc(last, sameID(rn)):
 		case rn.ID == n.cfg.ID:
 			order = append([]ring.Node{rn}, order...)
 		case n.breakerOpen(rn.Addr):
@@ -295,15 +286,10 @@ func (n *Node) readPlacement(oid api.OID, level api.Consistency) (int64, []ring.
 			order = append(order, rn)
 		}
 	}
-	order = append(order, last...)
-	for _, rn := range former {
-		if v.state(rn.ID).ReadTarget() {
-			order = append(order, rn)
-		}
-	}
-	if len(order)-len(former) < need {
+	order = append(append(order, last...), former...)
+	if len(current) < need {
 		return 0, nil, nil, 0, staleIfSmall(v.ring, need, fmt.Errorf("%w: consistency %s needs %d replicas, %d are readable",
-			api.ErrQuorumNotReached, level, need, len(order)-len(former)))
+			api.ErrQuorumNotReached, level, need, len(current)))
 	}
 	return v.ring.Revision(), order, former, need, nil
 }

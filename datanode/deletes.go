@@ -5,11 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 
 	"github.com/valyala/fasthttp"
 
 	"github.com/stratum-store/stratum/api"
+	"github.com/stratum-store/stratum/internal/planted"
 	"github.com/stratum-store/stratum/ring"
 )
 
@@ -50,6 +52,7 @@ func (n *Node) deleteOnce(ctx context.Context, oid api.OID, level api.Consistenc
 	for _, id := range down {
 		n.hint(id, oid)
 	}
+	n.buryElsewhere(v, oid, stamp, targets, down)
 	t := n.tally(oid, "delete", results, len(targets), down, need)
 	if err := t.err(level, need, len(targets)+len(down)); err != nil {
 		return api.DeleteReceipt{}, err
@@ -58,6 +61,31 @@ func (n *Node) deleteOnce(ctx context.Context, oid api.OID, level api.Consistenc
 		OID: oid.String(), Deleted: true, Existed: t.created, Consistency: level, Required: need,
 		Acked: t.acked, Failed: t.failed, RingRevision: v.ring.Revision(),
 	}, nil
+}
+
+// buryElsewhere sends the tombstone, in the background and without
+// counting it towards the delete's level, to the nodes that may still hold
+// a copy though the write placement leaves them out: a DRAINING owner
+// under the ring. A failure is logged only: the node settles the copy
+// itself when its drain or shedding pushes it and an owner answers with
+// the tombstone (shed.go, drain.go).
+func (n *Node) buryElsewhere(v *view, oid api.OID, stamp api.Stamp, targets []ring.Node, down []string) {
+	if planted.OldOwnerDeletes { // a negative control only (internal/planted)
+		return
+	}
+	for _, rn := range v.ring.Replicas([]byte(oid.String())) {
+		if slices.ContainsFunc(targets, func(t ring.Node) bool { return t.ID == rn.ID }) || slices.Contains(down, rn.ID) ||
+			!v.state(rn.ID).ReadTarget() || !n.track() {
+			continue
+		}
+		go func() {
+			defer n.inflight.Done()
+			res := n.deleteReplica(withRequestID(n.life, "delete-former-owner"), rn, oid, stamp, v.ring.Revision())
+			if res.err != nil && !errors.Is(res.err, api.ErrSuperseded) {
+				n.logger.Info("tombstone not delivered to a former owner; its drain or shedding settles it", "oid", oid, "node", rn.ID, "err", res.err)
+			}
+		}()
+	}
 }
 
 // deleteReplica writes oid's tombstone with stamp on rn. created reports
@@ -171,11 +199,16 @@ func (n *Node) sendTombstones(ctx context.Context, rn ring.Node, entries []api.A
 }
 
 // repairTombstone sends, in the background, the tombstone a read found to
-// the replicas it found still holding an older copy.
+// the nodes it found still holding an older copy: owners, and former
+// owners (a read also asks those) that are still in the ring.
 func (n *Node) repairTombstone(oid api.OID, stamp api.Stamp, holders []ring.Node) {
 	r := n.Ring()
 	for _, rn := range holders {
-		if !r.Owns(rn.ID, []byte(oid.String())) || !n.track() {
+		_, member := ringNode(r, rn.ID)
+		if planted.OldOwnerDeletes { // a negative control only: owners alone
+			member = r.Owns(rn.ID, []byte(oid.String()))
+		}
+		if !member || !n.track() {
 			continue
 		}
 		go func() {

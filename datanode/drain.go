@@ -3,9 +3,11 @@ package datanode
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/stratum-store/stratum/api"
+	"github.com/stratum-store/stratum/internal/planted"
 	"github.com/stratum-store/stratum/ring"
 )
 
@@ -63,31 +65,63 @@ func (n *Node) drainObject(ctx context.Context, oid api.OID) (copied int, ok boo
 	targets := v.write.Replicas([]byte(oid.String()))
 	ok = len(targets) >= v.ring.ReplicationFactor()
 	for _, t := range targets {
-		if t.ID == n.cfg.ID || n.copyTo(ctx, t, oid, v.ring.Revision()) != nil {
+		if t.ID == n.cfg.ID {
 			ok = false
 			continue
 		}
-		copied++
+		err := n.copyTo(ctx, t, oid, v.ring.Revision())
+		switch {
+		case errors.Is(err, errBuried):
+			return copied, true // deleted: nothing is left to hand over
+		case err != nil:
+			ok = false
+		default:
+			copied++
+		}
 	}
 	return copied, ok
 }
 
-// copyTo sends the local copy of oid, with its stamp, to t. A copy deleted
-// here meanwhile, or refused by t for a newer tombstone, needs no copy:
-// that is success.
+// errBuried says that the local copy of an object is gone because the
+// object is deleted: a target refused the copy for a newer tombstone and
+// that tombstone was applied here, or a tombstone had replaced the copy
+// meanwhile. The object is settled; it must not be counted as a copy sent.
+var errBuried = errors.New("the object is deleted: its local copy became a tombstone")
+
+// copyTo sends the local copy of oid, with its stamp, to t. A refusal for
+// a newer tombstone is never a copy delivered: the tombstone is applied
+// here instead (buryHere) and errBuried returned, so this node stops
+// holding, and later pushing, a deleted object's copy.
 func (n *Node) copyTo(ctx context.Context, t ring.Node, oid api.OID, rev int64) error {
 	p, err := n.storeGet(ctx, oid)
 	if errors.Is(err, api.ErrDeleted) {
-		return nil
+		return errBuried
 	}
 	if err != nil {
 		return err
 	}
 	p.hold(1)
 	defer p.release()
-	err = n.putReplica(ctx, t, oid, p, rev, p.stamp).err
-	if errors.Is(err, api.ErrSuperseded) {
+	res := n.putReplica(ctx, t, oid, p, rev, p.stamp)
+	if !errors.Is(res.err, api.ErrSuperseded) {
+		return res.err
+	}
+	if planted.OldOwnerDeletes { // a negative control only (internal/planted)
 		return nil
 	}
-	return err
+	return n.buryHere(ctx, oid, max(res.stamp, stampOf(res.err)))
+}
+
+// buryHere applies to the local copy of oid a tombstone with stamp that a
+// peer holds. It returns errBuried once the copy is gone, or why not (no
+// stamp known; a local copy newer than the tombstone, which stays).
+func (n *Node) buryHere(ctx context.Context, oid api.OID, stamp api.Stamp) error {
+	if stamp == 0 {
+		return fmt.Errorf("%w: %s refused without the tombstone's stamp", api.ErrSuperseded, oid)
+	}
+	n.clock.observe(stamp)
+	if _, err := n.store.Delete(ctx, oid, stamp, n.clock.running()); err != nil {
+		return storeError(err)
+	}
+	return errBuried
 }

@@ -64,6 +64,7 @@ type Node struct {
 	aePulled    atomic.Int64
 	aeLastRound atomic.Int64
 	shedKept    atomic.Int64 // copies placed elsewhere still held after the last shed round (shed.go)
+	settled     atomic.Int64 // ring revision of the last shed round that left nothing misplaced (settle.go)
 	repair      repairState
 	lastScrub   atomic.Int64  // unix nanoseconds the last complete scrub pass ended
 	downtime    atomic.Int64  // nanoseconds away before this start (recovery.go)
@@ -158,6 +159,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	n.goLoop(func() { n.valueLogLoop(lctx) })
 	n.goLoop(func() { n.handoffLoop(lctx) })
 	n.goLoop(func() { n.antiEntropyLoop(lctx) })
+	n.goLoop(func() { n.settleLoop(lctx) })
 	n.goLoop(func() { n.recoveryLoop(lctx) })
 	n.goLoop(func() { n.refs.watch(lctx) })
 	n.goLoop(func() { n.refs.primaryLoop(lctx) })

@@ -208,8 +208,9 @@ func (r *refs) list(id int, repo, prefix, after string, limit int) (api.RefList,
 }
 
 // checkObjects refuses a transaction whose new OIDs are not all stored at
-// quorum: 422 missing_object when enough replicas answered without one,
-// 503 quorum_not_reached when too few answered to say.
+// quorum: 422 missing_object when enough replicas answered and fewer than
+// a quorum hold a copy newer than every tombstone seen (a deleted object
+// is missing), 503 quorum_not_reached when too few answered to say.
 func (n *Node) checkObjects(t api.RefTxn) error {
 	var oids []api.OID
 	for _, u := range t.Updates {
@@ -225,14 +226,16 @@ func (n *Node) checkObjects(t api.RefTxn) error {
 	if len(oids) == 0 {
 		return nil
 	}
-	answers, holders, v := n.presence(oids)
+	pres, v := n.presence(oids)
 	need := api.Quorum.Required(v.ring.ReplicationFactor())
 	for i, oid := range oids {
-		switch {
-		case answers[i] < need:
-			return fmt.Errorf("%w: cannot tell whether %s is stored (%d of %d replicas answered)", api.ErrQuorumNotReached, oid, answers[i], need)
-		case len(holders[i]) < need:
-			return fmt.Errorf("%w: %s is on %d replicas, quorum is %d", api.ErrMissingObject, oid, len(holders[i]), need)
+		switch p := pres[i]; {
+		case p.answers < need:
+			return fmt.Errorf("%w: cannot tell whether %s is stored (%d of %d replicas answered)", api.ErrQuorumNotReached, oid, p.answers, need)
+		case p.deleted():
+			return fmt.Errorf("%w: %s was deleted", api.ErrMissingObject, oid)
+		case len(p.holders()) < need:
+			return fmt.Errorf("%w: %s is on %d replicas, quorum is %d", api.ErrMissingObject, oid, len(p.holders()), need)
 		}
 	}
 	return nil

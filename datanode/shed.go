@@ -2,55 +2,67 @@ package datanode
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/stratum-store/stratum/api"
+	"github.com/stratum-store/stratum/datanode/store"
+	"github.com/stratum-store/stratum/internal/planted"
 	"github.com/stratum-store/stratum/ring"
 )
 
-// Shedding: the last step of a move. After a ring change (a join, a drain,
-// a removal) a node may hold copies the view no longer places on it. Such
-// a copy is removed here only once every node of the object's write
-// placement (N of them, none DOWN) confirms, under this node's ring
-// revision, that it holds a copy; an owner that lacks one is sent this
-// copy first, and the copy is removed on a later round. So a copy leaves a
-// node only when N others hold it, and a crash at any point leaves at
-// worst a spare copy, shed on the next round. Removal leaves no tombstone:
-// the object is not deleted.
-
-// shedChunk is how many OIDs one presence request per owner carries.
-const shedChunk = 256
+// Shedding: the last step of a move (docs/repair.md, "Deletes during
+// moves"). After a ring change (a join, a drain, a removal) a node may hold
+// copies the view no longer places on it. Each is settled here by sending
+// it, with its stamp, to every node of its write placement (N of them, none
+// DOWN), under this node's ring revision. An owner's answer says what it
+// holds now:
+//
+//   - acknowledged: a verified copy. The owner's store reads and verifies
+//     the copy it has, and replaces a damaged one with this one, so an
+//     index entry whose bytes rotted is never taken for a copy.
+//   - superseded: a tombstone at least as new as this copy. The object is
+//     deleted: the tombstone is applied here (buryHere), so this node
+//     neither keeps nor ever pushes the old copy again.
+//   - anything else: unknown; the copy stays for a later round.
+//
+// The copy is removed (without a tombstone: the object is not deleted)
+// once all N owners acknowledged. So a copy leaves a node only when N
+// others hold verified copies, or as a delete, and a crash at any point
+// leaves at worst a spare copy, settled on the next round.
+//
+// Memory: the store is walked once, and copies are read and sent a group
+// at a time (aeChunk objects, aeChunkBytes bytes); nothing grows with the
+// store.
 
 // shedRound goes once over the local copies the view does not place here.
-// It returns how many it removed, and how many it still keeps (waiting for
-// an owner's confirmation).
+// It returns how many it removed or buried, and how many it still keeps
+// (waiting for an owner's confirmation).
 func (n *Node) shedRound(ctx context.Context) (removed, kept int, err error) {
 	v := n.view.Load()
 	if v.ring == nil || n.fenced.Load() {
 		return 0, 0, nil
 	}
-	var misplaced []api.OID
+	s := &shedder{n: n, v: v, pace: time.Second / time.Duration(n.cfg.AntiEntropyRate)}
 	err = n.store.Range(ctx, func(oid api.OID, _ int64) bool {
-		if !placedOn(v.write, oid, n.cfg.ID) {
-			misplaced = append(misplaced, oid)
+		if placedOn(v.write, oid, n.cfg.ID) {
+			return true
 		}
+		if !n.holdWhilePaused(ctx) {
+			return false
+		}
+		s.add(ctx, oid)
 		return true
 	})
-	if err != nil {
-		return 0, 0, err
+	s.flush(ctx)
+	if err == nil {
+		err = ctx.Err()
 	}
-	pace := time.Second / time.Duration(n.cfg.AntiEntropyRate)
-	for len(misplaced) > 0 && n.holdWhilePaused(ctx) {
-		chunk := misplaced[:min(shedChunk, len(misplaced))]
-		misplaced = misplaced[len(chunk):]
-		r, k := n.shedChunk(ctx, v, chunk, pace)
-		removed, kept = removed+r, kept+k
+	if s.removed > 0 || s.buried > 0 || s.kept > 0 {
+		n.logger.Info("shed copies placed elsewhere", "removed", s.removed, "buried", s.buried, "kept", s.kept)
 	}
-	if removed > 0 || kept > 0 {
-		n.logger.Info("shed copies placed elsewhere", "removed", removed, "kept", kept)
-	}
-	n.shedKept.Store(int64(kept + len(misplaced)))
-	return removed, kept + len(misplaced), ctx.Err()
+	n.shedKept.Store(int64(s.kept))
+	return s.removed + s.buried, s.kept, err
 }
 
 func placedOn(r *ring.Ring, oid api.OID, id string) bool {
@@ -62,52 +74,134 @@ func placedOn(r *ring.Ring, oid api.OID, id string) bool {
 	return false
 }
 
-// shedChunk asks each owner of chunk's objects which it holds, removes the
-// local copies that all N owners hold, and sends the others to the owners
-// that lack them.
-func (n *Node) shedChunk(ctx context.Context, v *view, chunk []api.OID, pace time.Duration) (removed, kept int) {
-	rev := v.ring.Revision()
-	owners := map[ring.Node][]int{}
-	confirmed := make([]int, len(chunk))
-	for i, oid := range chunk {
-		for _, rn := range v.write.Replicas([]byte(oid.String())) {
-			if v.state(rn.ID).WriteTarget() {
-				owners[rn] = append(owners[rn], i)
-			}
+// shedder holds one round's group of small copies being settled and its
+// counts.
+type shedder struct {
+	n     *Node
+	v     *view
+	pace  time.Duration
+	items []store.BatchItem
+	size  int
+
+	removed, buried, kept int
+}
+
+// add reads the local copy of oid and settles it: a large one alone, a
+// small one with its group.
+func (s *shedder) add(ctx context.Context, oid api.OID) {
+	obj, stamp, err := s.n.localCopy(ctx, oid)
+	switch {
+	case errors.Is(err, api.ErrDeleted):
+		return // deleted meanwhile: nothing to shed
+	case err != nil:
+		s.kept++ // unreadable here: the scrubber deals with it
+		return
+	case obj.Body != nil:
+		obj.Body.Close()
+		s.settleLarge(ctx, oid)
+		return
+	}
+	s.items = append(s.items, store.BatchItem{OID: oid, Data: obj.Data, Stamp: stamp})
+	if s.size += len(obj.Data); len(s.items) >= aeChunk || s.size >= aeChunkBytes {
+		s.flush(ctx)
+	}
+}
+
+// owners lists the write placement of oid that takes writes now.
+func (s *shedder) owners(oid api.OID) []ring.Node {
+	var out []ring.Node
+	for _, rn := range s.v.write.Replicas([]byte(oid.String())) {
+		if s.v.state(rn.ID).WriteTarget() {
+			out = append(out, rn)
 		}
 	}
-	lacking := map[ring.Node][]int{}
-	for rn, idx := range owners {
-		present, err := n.hasGroup(rn, chunk, idx, rev)
-		if err != nil {
-			continue // unconfirmed: kept
+	return out
+}
+
+// flush sends the group to its owners, one batch per owner, and settles
+// each copy by their answers.
+func (s *shedder) flush(ctx context.Context) {
+	if len(s.items) == 0 {
+		return
+	}
+	items := s.items
+	s.items, s.size = nil, 0
+	groups := map[ring.Node][]int{}
+	for i, it := range items {
+		for _, rn := range s.owners(it.OID) {
+			groups[rn] = append(groups[rn], i)
 		}
+	}
+	verdicts := make([]shedVerdict, len(items))
+	for rn, idx := range groups {
+		if !s.n.holdWhilePaused(ctx) {
+			break
+		}
+		res, err := s.n.putGroup(ctx, rn, items, idx, s.v.ring.Revision())
 		for j, i := range idx {
-			if present[j] {
-				confirmed[i]++
-			} else {
-				lacking[rn] = append(lacking[rn], i)
+			if err == nil {
+				verdicts[i].answer(res[j].Code, res[j].Stamp)
 			}
 		}
+		sleepCtx(ctx, s.pace*time.Duration(len(idx)))
 	}
-	need := v.ring.ReplicationFactor()
-	for i, oid := range chunk {
-		if confirmed[i] >= need && n.store.Remove(ctx, oid) == nil {
-			removed++
-		} else {
-			kept++
+	for i, it := range items {
+		s.settle(ctx, it.OID, verdicts[i])
+	}
+}
+
+// settleLarge sends a large copy to each owner alone (copyTo, which
+// buries it here on a refusal for a newer tombstone) and settles it.
+func (s *shedder) settleLarge(ctx context.Context, oid api.OID) {
+	var vd shedVerdict
+	for _, rn := range s.owners(oid) {
+		err := s.n.copyTo(ctx, rn, oid, s.v.ring.Revision())
+		if errors.Is(err, errBuried) {
+			s.buried++
+			return
+		}
+		if err == nil {
+			vd.confirmed++
+		}
+		sleepCtx(ctx, s.pace)
+	}
+	s.settle(ctx, oid, vd)
+}
+
+// settle removes the copy once N owners confirmed theirs, or buries it
+// under the newest tombstone an owner holds; otherwise it is kept.
+func (s *shedder) settle(ctx context.Context, oid api.OID, vd shedVerdict) {
+	switch {
+	case vd.tomb != 0:
+		if err := s.n.buryHere(ctx, oid, vd.tomb); errors.Is(err, errBuried) {
+			s.buried++
+			return
+		}
+	case vd.confirmed >= s.v.ring.ReplicationFactor():
+		if s.n.store.Remove(ctx, oid) == nil {
+			s.removed++
+			return
 		}
 	}
-	for rn, idx := range lacking {
-		for _, i := range idx {
-			if !n.holdWhilePaused(ctx) {
-				return removed, kept
-			}
-			if n.copyTo(ctx, rn, chunk[i], rev) == nil {
-				n.countAE("push", 1, 0)
-			}
-			sleepCtx(ctx, pace)
-		}
+	s.kept++
+}
+
+// shedVerdict is what the owners of one copy answered: how many hold a
+// verified copy, and the newest tombstone one holds (0: none).
+type shedVerdict struct {
+	confirmed int
+	tomb      api.Stamp
+}
+
+// answer records one owner's answer to the push of a copy.
+func (vd *shedVerdict) answer(code string, stamp api.Stamp) {
+	switch {
+	case code == "":
+		vd.confirmed++
+	case code == "superseded" && planted.OldOwnerDeletes:
+		// a negative control only (internal/planted): the refused push
+		// counts as delivered, and the copy stays
+	case code == "superseded":
+		vd.tomb = max(vd.tomb, stamp)
 	}
-	return removed, kept
 }

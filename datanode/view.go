@@ -3,6 +3,7 @@ package datanode
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -13,12 +14,56 @@ import (
 
 // view is a node's immutable picture of the cluster, swapped whole through
 // an atomic pointer: the ring, the ring without DRAINING nodes (where new
-// writes go), and the member records.
+// writes go), the earlier rings whose moves may be unfinished, and the
+// member records.
 type view struct {
-	ring    *ring.Ring
-	write   *ring.Ring
-	prev    *ring.Ring // the ring before ring's revision: reads also ask its owners last
+	ring  *ring.Ring
+	write *ring.Ring
+	// former are the rings before ring, newest first, at most
+	// maxFormerRings of them: their owners may still hold copies the
+	// current owners lack (moves are not known to be finished), so reads
+	// ask them last. settleLoop empties it once every node reports its
+	// moves done under the current ring.
+	former []*ring.Ring
+	// partial means rings older than former may hold copies too: the
+	// history went past maxFormerRings, or this process started without
+	// it. A read then asks every other ring node last as well.
+	partial bool
 	members map[string]api.Member
+}
+
+// maxFormerRings bounds the earlier rings a view keeps as read sources.
+// Past it the oldest is dropped and the view becomes partial (reads ask
+// every node of the ring last), until the moves are known finished.
+const maxFormerRings = 8
+
+// readSet is where a read of key looks: current are the replicas under the
+// ring and the write ring (both placements during a drain), readable ones
+// only; former are the other readable ring nodes that may still hold a
+// copy from an earlier ring (a copy there counts, an absence does not).
+func (v *view) readSet(key []byte) (current, former []ring.Node) {
+	for _, rn := range append(v.ring.Replicas(key), v.write.Replicas(key)...) {
+		if v.state(rn.ID).ReadTarget() && !slices.ContainsFunc(current, sameID(rn)) {
+			current = append(current, rn)
+		}
+	}
+	add := func(rn ring.Node) {
+		now, member := v.ring.Node(rn.ID) // the address the current ring gives it
+		if member && v.state(rn.ID).ReadTarget() && !slices.ContainsFunc(current, sameID(rn)) && !slices.ContainsFunc(former, sameID(rn)) {
+			former = append(former, now)
+		}
+	}
+	for _, r := range v.former {
+		for _, rn := range r.Replicas(key) {
+			add(rn)
+		}
+	}
+	if v.partial {
+		for _, rn := range v.ring.Nodes() {
+			add(rn)
+		}
+	}
+	return current, former
 }
 
 // state is a member's state; a ring node without a member record (the
@@ -71,11 +116,33 @@ func (n *Node) swapView(r *ring.Ring, members map[string]api.Member) {
 		n.logger.Error("view rebuild failed; keeping the previous one", "err", err)
 		return
 	}
-	v.prev = cur.prev
-	if cur.ring != nil && r != cur.ring {
-		v.prev = cur.ring
+	v.former, v.partial = cur.former, cur.partial
+	switch {
+	case cur.ring == nil:
+		v.partial = true // a new process: which rings came before is unknown
+	case r != cur.ring:
+		v.former = append([]*ring.Ring{cur.ring}, cur.former...)
+		if len(v.former) > maxFormerRings {
+			v.former, v.partial = v.former[:maxFormerRings], true
+		}
 	}
 	n.view.Store(v)
+}
+
+// settle drops the earlier rings from the view once the moves up to ring
+// revision rev are finished everywhere (settleLoop), if rev is still the
+// current revision.
+func (n *Node) settle(rev int64) {
+	n.viewMu.Lock()
+	defer n.viewMu.Unlock()
+	cur := n.view.Load()
+	if cur.ring == nil || cur.ring.Revision() != rev || (len(cur.former) == 0 && !cur.partial) {
+		return
+	}
+	v := *cur
+	v.former, v.partial = nil, false
+	n.view.Store(&v)
+	n.logger.Info("moves finished on every node; reads ask the current owners only", "revision", rev)
 }
 
 // publishRing swaps in r if it is newer than the ring in use.

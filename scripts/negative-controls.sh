@@ -12,6 +12,7 @@ controls=(
   "stratum_bug_earlyack ./tests          ^TestCrashLoop$"
   "stratum_bug_nosync   ./tests          ^TestFailingFsyncAcknowledgesNothing$"
   "stratum_bug_noringfence ./tests       ^TestStaleRingIsFenced$"
+  "stratum_bug_oldownerdeletes ./tests   ^TestDeleteDuringJoinStaysDeleted$"
 )
 failed=0
 for c in "${controls[@]}"; do

@@ -1,0 +1,84 @@
+package datanode
+
+import (
+	"context"
+	"time"
+
+	"github.com/stratum-store/stratum/api"
+)
+
+// Settling: when reads may stop asking the owners under earlier rings.
+//
+// After a ring change a copy can sit on a node the new ring no longer
+// places it on, until the node's shed round sees every new owner hold it
+// (shed.go). So a view keeps the earlier rings as read sources (view.former,
+// at most maxFormerRings, or every ring node once past that bound:
+// view.partial). A node that holds nothing the ring of revision r places
+// elsewhere records r (Node.settled, /v1/status settled_revision): each
+// misplaced copy left only once its N owners under r held it (shed.go), and
+// a replica refuses writes under older revisions. Once every node of the
+// current ring reports the current revision, every copy made under an
+// earlier ring is on its owners under this one, and the view drops the
+// earlier rings.
+//
+// A node that does not answer (down, flaky, its anti-entropy round never
+// completing) only delays the drop: shedding and moves go on without it,
+// and the history stays bounded.
+
+// settleLoop, every settleInterval, records whether this node holds
+// anything misplaced under the current ring, and, while the view keeps
+// earlier rings, whether every node has settled under the current ring.
+func (n *Node) settleLoop(ctx context.Context) {
+	every(ctx, n.settleInterval(), func() {
+		v := n.view.Load()
+		if v.ring == nil {
+			return
+		}
+		n.settleSelf(ctx, v)
+		if (len(v.former) > 0 || v.partial) && n.allSettled(v.ring.Revision()) {
+			n.settle(v.ring.Revision())
+		}
+	})
+}
+
+// settleSelf records v's ring revision as settled if the ring places every
+// local copy on this node (a draining node's copies count as placed: reads
+// ask the ring's owners and the write ring's both). Once settled under the
+// current revision it reads nothing until the ring changes.
+func (n *Node) settleSelf(ctx context.Context, v *view) {
+	rev := v.ring.Revision()
+	if n.settled.Load() >= rev {
+		return
+	}
+	misplaced := false
+	err := n.store.Range(ctx, func(oid api.OID, _ int64) bool {
+		misplaced = !placedOn(v.ring, oid, n.cfg.ID)
+		return !misplaced
+	})
+	if err == nil && !misplaced && n.view.Load().ring.Revision() == rev {
+		n.settled.Store(rev)
+	}
+}
+
+// settleInterval follows the anti-entropy interval (shed rounds come no
+// faster), within 100 ms and 10 s.
+func (n *Node) settleInterval() time.Duration {
+	d := n.cfg.AntiEntropyInterval
+	if d <= 0 || d > 10*time.Second {
+		return 10 * time.Second
+	}
+	return max(d, 100*time.Millisecond)
+}
+
+// allSettled reports whether every node of the current ring reports a
+// settled revision of at least rev.
+func (n *Node) allSettled(rev int64) bool {
+	v := n.view.Load()
+	for _, rn := range v.ring.Nodes() {
+		st, ok := n.peerStatus(api.NodeStatus{ID: rn.ID, Addr: rn.Addr})
+		if !ok || st.SettledRevision < rev {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,132 @@
+package tests
+
+import (
+	"errors"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/stratum-store/stratum/api"
+	"github.com/stratum-store/stratum/datanode"
+)
+
+// batchVerdict reads oid through node i with a batch GET and a batch has
+// at level, and returns the GET's error (nil: it returned the bytes) and
+// which list of the has reply names it.
+func batchVerdict(t *testing.T, c *Cluster, i int, oid api.OID, level api.Consistency) (getErr error, has string) {
+	t.Helper()
+	calls := 0
+	err := c.Client(i).GetMany(ctxT(t), []api.OID{oid}, level, func(got api.OID, _ []byte, err error) {
+		calls++
+		getErr = err
+	})
+	if err != nil || calls != 1 {
+		t.Fatalf("batch GET of %s through %s: %d frames, %v; want 1 frame", oid, c.Nodes[i].ID, calls, err)
+	}
+	rep, err := c.Client(i).HasMany(ctxT(t), []api.OID{oid}, level)
+	if err != nil {
+		t.Fatalf("batch has of %s through %s: %v", oid, c.Nodes[i].ID, err)
+	}
+	switch s := oid.String(); {
+	case slices.Contains(rep.Present, s):
+		has = "present"
+	case slices.Contains(rep.Missing, s):
+		has = "missing"
+	default:
+		has = "unknown"
+	}
+	return getErr, has
+}
+
+// A replica that missed a quorum delete comes back still holding its copy
+// (hints and anti-entropy held back). A batch GET and :has at quorum
+// through that very replica answer as a single GET does: the tombstones
+// of the other two win, so the object is not found and missing.
+func TestBatchReadsSeeTombstones(t *testing.T) {
+	c := MustStartCluster(t, 3, func(cfg *datanode.Config) {
+		cfg.HintInterval, cfg.AntiEntropyInterval = time.Hour, 0
+	})
+	data := []byte("stored, then deleted while n3 was away")
+	rec, err := c.Client(0).PutBytes(ctxT(t), data, api.SHA256, api.All)
+	if err != nil {
+		t.Fatal(err)
+	}
+	oid := api.MustParseOID(rec.OID)
+	c.StopNode(2)
+	if del, err := c.Client(0).Delete(ctxT(t), oid, api.Quorum); err != nil || len(del.Acked) != 2 {
+		t.Fatalf("delete at quorum with n3 down: %+v, %v; want acked by n1 and n2", del, err)
+	}
+	c.StartNode(2)
+	if got := local(t, c, 2, oid); got != "copy" {
+		t.Fatalf("n3 holds %s after its return; want its old copy (the test needs a replica that missed the delete)", got)
+	}
+	getErr, has := batchVerdict(t, c, 2, oid, api.Quorum)
+	if !errors.Is(getErr, api.ErrNotFound) {
+		t.Fatalf("batch GET at quorum of the deleted %s through n3: %v; want not found", oid, getErr)
+	}
+	if has != "missing" {
+		t.Fatalf("batch has at quorum of the deleted %s through n3: %s; want missing", oid, has)
+	}
+}
+
+// During a drain a read asks both placements, so a deleted object can
+// have two stale copies (the draining node's, and an owner's that missed
+// the delete) against two tombstones. A ref transaction that requires the
+// object is refused (422 missing_object), and the batch reads say deleted.
+func TestRefTransactionRefusesADeletedObject(t *testing.T) {
+	c := refsCluster(t, 4, 8, func(cfg *datanode.Config) {
+		cfg.HintInterval, cfg.AntiEntropyInterval = time.Hour, 0
+	})
+	data := []byte("a commit that is deleted before a ref points at it")
+	rec, err := c.Client(0).PutBytes(ctxT(t), data, api.SHA1, api.All)
+	if err != nil {
+		t.Fatal(err)
+	}
+	oid := api.MustParseOID(rec.OID)
+	owners := c.Nodes[0].Node.Ring().Replicas([]byte(oid.String()))
+	index := func(id string) int {
+		return slices.IndexFunc(c.Nodes, func(tn *TestNode) bool { return tn.ID == id })
+	}
+	stale, draining := index(owners[1].ID), index(owners[2].ID)
+	coord := index(owners[0].ID)
+	if err := c.Client(coord).SetRepairPaused(ctxT(t), true); err != nil { // the drain must not move or shed anything
+		t.Fatal(err)
+	}
+	Eventually(t, 10*time.Second, "every node sees the pause", func() bool {
+		for i := range c.Nodes {
+			if !status(t, c, i).Repair.Paused {
+				return false
+			}
+		}
+		return true
+	})
+	if err := c.Client(coord).NodeAction(ctxT(t), c.Nodes[draining].ID, "drain", false); err != nil {
+		t.Fatal(err)
+	}
+	Eventually(t, 10*time.Second, "a put of the object leaves the draining node out", func() bool {
+		r, err := c.Client(coord).PutBytes(ctxT(t), data, api.SHA1, api.One)
+		return err == nil && !slices.Contains(append(append(r.Acked, r.Pending...), r.Failed...), c.Nodes[draining].ID)
+	})
+	c.StopNode(stale)
+	del, err := c.Client(coord).Delete(ctxT(t), oid, api.Quorum)
+	if err != nil || slices.Contains(del.Acked, c.Nodes[stale].ID) || slices.Contains(del.Acked, c.Nodes[draining].ID) {
+		t.Fatalf("delete at quorum: %+v, %v; want acknowledged by neither the stopped %s nor the draining %s",
+			del, err, c.Nodes[stale].ID, c.Nodes[draining].ID)
+	}
+	c.StartNode(stale)
+	for _, i := range []int{stale, draining} {
+		if got := local(t, c, i, oid); got != "copy" {
+			t.Fatalf("%s holds %s; want its old copy (the test needs two stale copies)", c.Nodes[i].ID, got)
+		}
+	}
+	_, err = c.Client(coord).RefTxn(ctxT(t), "r", api.RefTxn{Updates: []api.RefUpdate{
+		{Name: "refs/heads/main", Old: api.ZeroOID, New: oid.String()}}}, true)
+	if !errors.Is(err, api.ErrMissingObject) {
+		t.Fatalf("ref transaction to the deleted %s: %v; want missing_object", oid, err)
+	}
+	getErr, has := batchVerdict(t, c, stale, oid, api.Quorum)
+	if !errors.Is(getErr, api.ErrNotFound) || has != "missing" {
+		t.Fatalf("batch reads at quorum of the deleted %s through %s: GET %v, has %s; want not found and missing",
+			oid, c.Nodes[stale].ID, getErr, has)
+	}
+}
