@@ -66,17 +66,17 @@ func (n *Node) deleteOnce(ctx context.Context, oid api.OID, level api.Consistenc
 // buryElsewhere sends the tombstone, in the background and without
 // counting it towards the delete's level, to the nodes that may still hold
 // a copy though the write placement leaves them out: a DRAINING owner
-// under the ring. A failure is logged only: the node settles the copy
-// itself when its drain or shedding pushes it and an owner answers with
-// the tombstone (shed.go, drain.go).
+// under the ring, and the owners under the earlier rings the view keeps
+// (view.former) that are still in the ring. A failure is logged only: such
+// a node settles its copy itself when its drain or shedding pushes it and
+// an owner answers with the tombstone (shed.go, drain.go).
 func (n *Node) buryElsewhere(v *view, oid api.OID, stamp api.Stamp, targets []ring.Node, down []string) {
 	if planted.OldOwnerDeletes { // a negative control only (internal/planted)
 		return
 	}
-	for _, rn := range v.ring.Replicas([]byte(oid.String())) {
-		if slices.ContainsFunc(targets, func(t ring.Node) bool { return t.ID == rn.ID }) || slices.Contains(down, rn.ID) ||
-			!v.state(rn.ID).ReadTarget() || !n.track() {
-			continue
+	for _, rn := range formerPlaces(v, []byte(oid.String()), targets, down) {
+		if !n.track() {
+			return
 		}
 		go func() {
 			defer n.inflight.Done()
@@ -86,6 +86,29 @@ func (n *Node) buryElsewhere(v *view, oid api.OID, stamp api.Stamp, targets []ri
 			}
 		}()
 	}
+}
+
+// formerPlaces lists the readable ring nodes that the ring or an earlier
+// ring of the view places key on, other than the write targets and the
+// DOWN ones, with their current addresses.
+func formerPlaces(v *view, key []byte, targets []ring.Node, down []string) []ring.Node {
+	var out []ring.Node
+	add := func(rn ring.Node) {
+		now, member := v.ring.Node(rn.ID)
+		if member && v.state(rn.ID).ReadTarget() && !slices.Contains(down, rn.ID) &&
+			!slices.ContainsFunc(targets, sameID(rn)) && !slices.ContainsFunc(out, sameID(rn)) {
+			out = append(out, now)
+		}
+	}
+	for _, rn := range v.ring.Replicas(key) {
+		add(rn)
+	}
+	for _, r := range v.former {
+		for _, rn := range r.Replicas(key) {
+			add(rn)
+		}
+	}
+	return out
 }
 
 // deleteReplica writes oid's tombstone with stamp on rn. created reports
