@@ -82,3 +82,11 @@ func (n *Node) allSettled(rev int64) bool {
 	}
 	return true
 }
+
+// ReadHistory reports how many earlier rings this node's reads still ask
+// (their owners last) and whether they ask every ring node because the
+// history is incomplete: for tests and diagnostics.
+func (n *Node) ReadHistory() (former int, partial bool) {
+	v := n.view.Load()
+	return len(v.former), v.partial
+}
