@@ -205,31 +205,34 @@ func (c *Client) requestJoin(ctx context.Context, self ring.Node, cfg ring.Confi
 // request of a live member (same generation, not DOWN) whose settings
 // match the ring is applied, conditioned on the member record not having
 // changed and on this leader's election key. The first request creates
-// the ring.
+// the ring. A request is the node's of its key (joins/<id>): one naming
+// another node is skipped and reported (records.go), and one admission
+// that fails does not hold up the others.
 func (d *detector) admitJoins(ctx context.Context, members map[string]api.Member, live map[string]NodeRecord) error {
 	rctx, cancel := d.c.withTimeout(ctx)
-	resp, err := d.c.etcd.Get(rctx, d.c.key("joins")+"/", clientv3.WithPrefix())
+	prefix := d.c.key("joins") + "/"
+	resp, err := d.c.etcd.Get(rctx, prefix, clientv3.WithPrefix())
 	cancel()
 	if err != nil {
 		return fmt.Errorf("controlplane: read join requests: %w", err)
 	}
-	for _, kv := range resp.Kvs {
-		var jr joinRequest
-		if json.Unmarshal(kv.Value, &jr) != nil {
-			continue
-		}
-		id := jr.Node.ID
+	var errs []error
+	for id, jr := range decodeAll(d.c, "joins", prefix, resp.Kvs, idKey, decodeJoin) {
 		m, member := members[id]
 		rec, alive := live[id]
 		if !member || !alive || rec.Generation != m.Generation || m.State == api.StateDown ||
 			rec.Addr != jr.Node.Addr || rec.Zone != jr.Node.Zone {
 			continue
 		}
-		if err := d.admit(ctx, jr); err != nil {
+		err := d.admit(ctx, jr)
+		if errors.Is(err, ErrNotLeader) {
 			return err
 		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("admit %s: %w", id, err))
+		}
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 func (d *detector) admit(ctx context.Context, jr joinRequest) error {

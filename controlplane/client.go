@@ -68,6 +68,7 @@ type Client struct {
 	etcd   *clientv3.Client
 	cfg    ClientConfig
 	logger *slog.Logger
+	bad    *badRecords // records skipped (records.go)
 }
 
 // Dial connects to etcd and checks that it answers within DialTimeout.
@@ -91,7 +92,7 @@ func Dial(ctx context.Context, cfg ClientConfig) (*Client, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	c := &Client{etcd: ec, cfg: cfg, logger: logger}
+	c := &Client{etcd: ec, cfg: cfg, logger: logger, bad: &badRecords{}}
 	pctx, cancel := context.WithTimeout(ctx, cfg.DialTimeout)
 	defer cancel()
 	if _, err := ec.Get(pctx, c.key("ring")); err != nil {

@@ -171,6 +171,7 @@ func (d *detector) tick(ctx context.Context) error {
 		return err
 	}
 	now := time.Now()
+	var errs []error
 	for id, m := range members {
 		rec, ok := live[id]
 		alive := ok && rec.Generation == m.Generation
@@ -185,11 +186,20 @@ func (d *detector) tick(ctx context.Context) error {
 		if now.Sub(d.start) < d.cfg.Grace {
 			continue
 		}
-		if err := d.judge(ctx, m, alive, now.Sub(d.lastSeen[id])); err != nil {
+		err := d.judge(ctx, m, alive, now.Sub(d.lastSeen[id]))
+		if errors.Is(err, ErrNotLeader) {
 			return err
 		}
+		if err != nil { // one member's failed verdict does not stop the others'
+			errs = append(errs, fmt.Errorf("judge %s: %w", id, err))
+		}
 	}
-	return d.admitJoins(ctx, members, live)
+	if err := d.admitJoins(ctx, members, live); errors.Is(err, ErrNotLeader) {
+		return err
+	} else if err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
 }
 
 // judge applies the state table to one member.

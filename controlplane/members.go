@@ -13,7 +13,6 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"go.etcd.io/etcd/api/v3/etcdserverpb"
-	"go.etcd.io/etcd/api/v3/mvccpb"
 
 	"github.com/stratum-store/stratum/api"
 	"github.com/stratum-store/stratum/ring"
@@ -43,27 +42,18 @@ func (c *Client) Member(ctx context.Context, id string) (m api.Member, ok bool, 
 	return m, rev != 0, err
 }
 
-// Members returns every member record, keyed by ID.
+// Members returns every member record, keyed by the ID in its key. A
+// record that does not decode or names another ID is skipped and reported
+// (records.go).
 func (c *Client) Members(ctx context.Context) (map[string]api.Member, error) {
 	rctx, cancel := c.withTimeout(ctx)
 	defer cancel()
-	resp, err := c.etcd.Get(rctx, c.key("members")+"/", clientv3.WithPrefix())
+	prefix := c.key("members") + "/"
+	resp, err := c.etcd.Get(rctx, prefix, clientv3.WithPrefix())
 	if err != nil {
 		return nil, fmt.Errorf("controlplane: list members: %w", err)
 	}
-	return decodeMembers(resp.Kvs)
-}
-
-func decodeMembers(kvs []*mvccpb.KeyValue) (map[string]api.Member, error) {
-	out := make(map[string]api.Member, len(kvs))
-	for _, kv := range kvs {
-		var m api.Member
-		if err := json.Unmarshal(kv.Value, &m); err != nil {
-			return nil, fmt.Errorf("controlplane: member record %s: %w", kv.Key, err)
-		}
-		out[m.ID] = m
-	}
-	return out, nil
+	return decodeAll(c, "members", prefix, resp.Kvs, idKey, decodeMember), nil
 }
 
 // updateMember applies edit to member id's record in a compare-and-swap on
@@ -239,12 +229,7 @@ func (c *Client) removeRecords(ctx context.Context, id string) (*etcdserverpb.Re
 // WatchMembers calls publish with the full member map now and after every
 // change, until ctx is done. Each map is a fresh copy the callee may keep.
 func (c *Client) WatchMembers(ctx context.Context, publish func(map[string]api.Member)) error {
-	return watchPrefix(ctx, c, c.key("members")+"/", "member",
-		func(id string) (string, bool) { return id, id != "" },
-		func(kv *mvccpb.KeyValue) (api.Member, error) {
-			var m api.Member
-			return m, json.Unmarshal(kv.Value, &m)
-		}, publish)
+	return watchPrefix(ctx, c, c.key("members")+"/", "members", idKey, decodeMember, publish)
 }
 
 // NodeList joins ring entries, member records and lease records into one

@@ -206,21 +206,16 @@ func (l *Lease) renewLoop(ctx context.Context) {
 	}
 }
 
-// Nodes returns the records of every live node, keyed by ID.
+// Nodes returns the records of every live node, keyed by the ID in their
+// key. A record that does not decode or names another ID is skipped and
+// reported (records.go).
 func (c *Client) Nodes(ctx context.Context) (map[string]NodeRecord, error) {
 	rctx, cancel := c.withTimeout(ctx)
 	defer cancel()
-	resp, err := c.etcd.Get(rctx, c.key("nodes")+"/", clientv3.WithPrefix())
+	prefix := c.key("nodes") + "/"
+	resp, err := c.etcd.Get(rctx, prefix, clientv3.WithPrefix())
 	if err != nil {
 		return nil, fmt.Errorf("controlplane: list nodes: %w", err)
 	}
-	out := make(map[string]NodeRecord, len(resp.Kvs))
-	for _, kv := range resp.Kvs {
-		var rec NodeRecord
-		if err := json.Unmarshal(kv.Value, &rec); err != nil {
-			return nil, fmt.Errorf("controlplane: node record %s: %w", kv.Key, err)
-		}
-		out[rec.ID] = rec
-	}
-	return out, nil
+	return decodeAll(c, "nodes", prefix, resp.Kvs, idKey, decodeNode), nil
 }

@@ -5,9 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
 
-	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/stratum-store/stratum/api"
@@ -68,44 +66,30 @@ func (c *Client) PartitionConfig(ctx context.Context) (cfg api.PartitionConfig, 
 	return cfg, true, json.Unmarshal(resp.Kvs[0].Value, &cfg)
 }
 
-// Partitions reads every partition record (a linearizable read).
+// Partitions reads every partition record (a linearizable read). A record
+// that does not decode or whose value names another partition than its
+// key is skipped and reported (records.go).
 func (c *Client) Partitions(ctx context.Context) (map[int]api.Partition, error) {
+	parts, _, err := c.partitions(ctx)
+	return parts, err
+}
+
+// partitions is Partitions, and how many records exist, readable or not.
+func (c *Client) partitions(ctx context.Context) (map[int]api.Partition, int, error) {
 	rctx, cancel := c.withTimeout(ctx)
 	defer cancel()
-	resp, err := c.etcd.Get(rctx, c.key("partitions", "p")+"/", clientv3.WithPrefix())
+	prefix := partitionsPrefix(c)
+	resp, err := c.etcd.Get(rctx, prefix, clientv3.WithPrefix())
 	if err != nil {
-		return nil, fmt.Errorf("controlplane: list partitions: %w", err)
+		return nil, 0, fmt.Errorf("controlplane: list partitions: %w", err)
 	}
-	return decodePartitions(resp.Kvs)
-}
-
-func decodePartition(kv *mvccpb.KeyValue) (api.Partition, error) {
-	var p api.Partition
-	if err := json.Unmarshal(kv.Value, &p); err != nil {
-		return p, fmt.Errorf("controlplane: partition record %s: %w", kv.Key, err)
-	}
-	p.Epoch = kv.ModRevision
-	return p, nil
-}
-
-func decodePartitions(kvs []*mvccpb.KeyValue) (map[int]api.Partition, error) {
-	out := make(map[int]api.Partition, len(kvs))
-	for _, kv := range kvs {
-		p, err := decodePartition(kv)
-		if err != nil {
-			return nil, err
-		}
-		out[p.ID] = p
-	}
-	return out, nil
+	return decodeAll(c, "partitions", prefix, resp.Kvs, partitionID, decodePartition), len(resp.Kvs), nil
 }
 
 // WatchPartitions calls publish with every partition record now and after
 // every change, until ctx is done. Each map is a fresh copy.
 func (c *Client) WatchPartitions(ctx context.Context, publish func(map[int]api.Partition)) error {
-	return watchPrefix(ctx, c, c.key("partitions", "p")+"/", "partition",
-		func(suffix string) (int, bool) { id, err := strconv.Atoi(suffix); return id, err == nil },
-		decodePartition, publish)
+	return watchPrefix(ctx, c, partitionsPrefix(c), "partitions", partitionID, decodePartition, publish)
 }
 
 // UpdatePartition writes next as partition next.ID's record if the record

@@ -75,7 +75,7 @@ func (d *detector) planRound(ctx context.Context) error {
 		}
 		d.planner.config = &cfg
 	}
-	in, err := d.c.planInput(ctx, *d.planner.config)
+	in, records, err := d.c.planInput(ctx, *d.planner.config)
 	if err != nil {
 		return err
 	}
@@ -94,11 +94,14 @@ func (d *detector) planRound(ctx context.Context) error {
 			in.PromoteOK[id] = now.Sub(d.lastSeenOrStart(id)) >= pc.PromoteWait
 		}
 	}
+	// records counts the partition records in etcd, readable or not: an
+	// unreadable one (skipped and reported) is neither missing nor created
+	// again, and the others are still planned.
 	var actions []Action
-	if n := len(in.Partitions); n > 0 && n < in.Config.Count {
+	if records > 0 && records < in.Config.Count {
 		actions = missingCreates(in)
 	} else {
-		in.AllowCreate = len(in.Partitions) == 0 && !d.planner.firstEligible.IsZero() &&
+		in.AllowCreate = records == 0 && !d.planner.firstEligible.IsZero() &&
 			(eligibleCount(in) >= in.Config.Replicas || now.Sub(d.planner.firstEligible) >= pc.CreateDelay)
 		actions = Plan(in)
 	}
@@ -137,20 +140,21 @@ func eligibleCount(in PlanInput) int {
 	return n
 }
 
-// planInput reads what Plan needs. PromoteOK is true for every node without
-// a live lease; planRound narrows it for removed members.
-func (c *Client) planInput(ctx context.Context, cfg api.PartitionConfig) (PlanInput, error) {
+// planInput reads what Plan needs, and how many partition records exist
+// (readable or not). PromoteOK is true for every node without a live
+// lease; planRound narrows it for removed members.
+func (c *Client) planInput(ctx context.Context, cfg api.PartitionConfig) (PlanInput, int, error) {
 	members, err := c.Members(ctx)
 	if err != nil {
-		return PlanInput{}, err
+		return PlanInput{}, 0, err
 	}
 	nodes, err := c.Nodes(ctx)
 	if err != nil {
-		return PlanInput{}, err
+		return PlanInput{}, 0, err
 	}
-	parts, err := c.Partitions(ctx)
+	parts, records, err := c.partitions(ctx)
 	if err != nil {
-		return PlanInput{}, err
+		return PlanInput{}, 0, err
 	}
 	in := PlanInput{Config: cfg, Partitions: parts, Members: members, Live: map[string]bool{}, PromoteOK: map[string]bool{}}
 	for id, rec := range nodes {
@@ -164,7 +168,7 @@ func (c *Client) planInput(ctx context.Context, cfg api.PartitionConfig) (PlanIn
 			}
 		}
 	}
-	return in, nil
+	return in, records, nil
 }
 
 // apply writes each action as its own transaction, conditioned on the epoch
@@ -187,7 +191,7 @@ func (d *detector) apply(ctx context.Context, actions []Action) error {
 		case err != nil:
 			return err
 		case a.Kind != ActionCreate:
-			d.cfg.Logger.Info("planner: applied", "action", a.Kind, "partition", a.Partition, "node", a.Node,
+			d.cfg.Logger.Debug("planner: applied", "action", a.Kind, "partition", a.Partition, "node", a.Node,
 				"from", a.From, "reason", a.Reason, "epoch", epoch)
 		}
 	}
@@ -213,7 +217,7 @@ func (c *Client) PlanPartitions(ctx context.Context) ([]Action, error) {
 	if err != nil || !ok {
 		return nil, err
 	}
-	in, err := c.planInput(ctx, cfg)
+	in, _, err := c.planInput(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}

@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/stratum-store/stratum/api"
@@ -52,10 +51,8 @@ func (c *Client) Tokens(ctx context.Context) ([]api.Token, error) {
 		return nil, fmt.Errorf("controlplane: list tokens: %w", err)
 	}
 	var out []api.Token
-	for _, kv := range resp.Kvs {
-		if t, err := decodeToken(kv); err == nil {
-			out = append(out, t)
-		}
+	for _, t := range decodeAll(c, "tokens", c.key("tokens")+"/", resp.Kvs, idKey, decodeToken) {
+		out = append(out, t)
 	}
 	slices.SortFunc(out, func(a, b api.Token) int {
 		if a.Name != b.Name {
@@ -80,8 +77,7 @@ func (c *Client) RevokeToken(ctx context.Context, id string) (bool, error) {
 // WatchTokens calls publish with every token record, keyed by id, now and
 // after every change, until ctx is done.
 func (c *Client) WatchTokens(ctx context.Context, publish func(map[string]api.Token)) error {
-	return watchPrefix(ctx, c, c.key("tokens")+"/", "token",
-		func(suffix string) (string, bool) { return suffix, suffix != "" }, decodeToken, publish)
+	return watchPrefix(ctx, c, c.key("tokens")+"/", "tokens", idKey, decodeToken, publish)
 }
 
 // ClusterSecret returns the cluster's shared secret, creating it on first
@@ -132,10 +128,4 @@ func (c *Client) awaitClusterSecret(ctx context.Context) (string, error) {
 			return "", fmt.Errorf("controlplane: cluster secret not created (is the control plane's detector running?): %w", ctx.Err())
 		}
 	}
-}
-
-func decodeToken(kv *mvccpb.KeyValue) (api.Token, error) {
-	var t api.Token
-	err := json.Unmarshal(kv.Value, &t)
-	return t, err
 }

@@ -13,10 +13,11 @@ import (
 // with a fresh copy now and after every change, until ctx is done. When the
 // watch breaks (compaction, a lost leader) it loads the whole prefix again,
 // so no change is missed. key maps a key's suffix after prefix to the map
-// key (false: not a record, ignored); decode reads a record's value. A
-// record that does not decode counts as absent.
-func watchPrefix[K comparable, V any](ctx context.Context, c *Client, prefix, what string,
-	key func(suffix string) (K, bool), decode func(*mvccpb.KeyValue) (V, error), publish func(map[K]V)) error {
+// key; decode reads a record's value given its map key. A record whose key
+// does not parse or whose value does not decode (records.go) counts as
+// absent and is reported under kind.
+func watchPrefix[K comparable, V any](ctx context.Context, c *Client, prefix, kind string,
+	key func(suffix string) (K, bool), decode func(K, *mvccpb.KeyValue) (V, error), publish func(map[K]V)) error {
 	for ctx.Err() == nil {
 		rctx, cancel := c.withTimeout(ctx)
 		resp, err := c.etcd.Get(rctx, prefix, clientv3.WithPrefix())
@@ -27,7 +28,7 @@ func watchPrefix[K comparable, V any](ctx context.Context, c *Client, prefix, wh
 		}
 		cur := map[K]V{}
 		for _, kv := range resp.Kvs {
-			apply(cur, prefix, kv, false, key, decode, c, what)
+			apply(cur, prefix, kv, false, key, decode, c, kind)
 		}
 		publish(maps.Clone(cur))
 		wctx, wcancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
@@ -36,7 +37,7 @@ func watchPrefix[K comparable, V any](ctx context.Context, c *Client, prefix, wh
 				break
 			}
 			for _, ev := range wr.Events {
-				apply(cur, prefix, ev.Kv, ev.Type == clientv3.EventTypeDelete, key, decode, c, what)
+				apply(cur, prefix, ev.Kv, ev.Type == clientv3.EventTypeDelete, key, decode, c, kind)
 			}
 			publish(maps.Clone(cur))
 		}
@@ -48,19 +49,19 @@ func watchPrefix[K comparable, V any](ctx context.Context, c *Client, prefix, wh
 
 // apply puts one record into cur, or removes it.
 func apply[K comparable, V any](cur map[K]V, prefix string, kv *mvccpb.KeyValue, deleted bool,
-	key func(string) (K, bool), decode func(*mvccpb.KeyValue) (V, error), c *Client, what string) {
-	k, ok := key(string(kv.Key[len(prefix):]))
-	if !ok {
-		return
-	}
+	key func(string) (K, bool), decode func(K, *mvccpb.KeyValue) (V, error), c *Client, kind string) {
 	if deleted {
-		delete(cur, k)
+		if k, ok := key(string(kv.Key[min(len(prefix), len(kv.Key)):])); ok {
+			delete(cur, k)
+		}
 		return
 	}
-	v, err := decode(kv)
+	k, v, err := decodeOne(prefix, kv, key, decode)
 	if err != nil {
-		c.logger.Error("bad record; treated as absent", "what", what, "key", string(kv.Key), "err", err)
-		delete(cur, k)
+		c.skipBad(kind, kv.Key, err)
+		if _, ok := key(string(kv.Key[min(len(prefix), len(kv.Key)):])); ok {
+			delete(cur, k)
+		}
 		return
 	}
 	cur[k] = v
