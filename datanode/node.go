@@ -177,6 +177,7 @@ func (n *Node) openStore() error {
 	}
 	n.store = st
 	n.clock = newStampClock(n.cfg.Clock, n.cfg.Store.Dir)
+	n.clock.logger = n.logger
 	n.spoolDir = filepath.Join(n.cfg.Store.Dir, "spool")
 	if err := os.RemoveAll(n.spoolDir); err != nil {
 		return fmt.Errorf("datanode: clean spool: %w", err)

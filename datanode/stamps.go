@@ -2,6 +2,7 @@ package datanode
 
 import (
 	"context"
+	"log/slog"
 	"path/filepath"
 	"sync"
 	"time"
@@ -21,12 +22,14 @@ import (
 // <data-dir>/runtime. A wall-clock jump moves neither that nor the order
 // of stamps this node issues after seeing a stamp.
 type stampClock struct {
-	wall  func() time.Time
-	mu    sync.Mutex // guards last; never held with another lock
-	last  api.Stamp
-	start time.Time // monotonic reading at Start
-	base  time.Duration
-	mark  downtime.Mark
+	wall    func() time.Time
+	mu      sync.Mutex // guards last and clamped; never held with another lock
+	last    api.Stamp
+	clamped int64        // stamps observe held back to maxStampLead
+	logger  *slog.Logger // if set, told of each stamp held back
+	start   time.Time    // monotonic reading at Start
+	base    time.Duration
+	mark    downtime.Mark
 }
 
 func newStampClock(wall func() time.Time, dir string) *stampClock {
@@ -42,18 +45,45 @@ func newStampClock(wall func() time.Time, dir string) *stampClock {
 
 // now returns a new stamp, above every earlier one.
 func (c *stampClock) now() api.Stamp {
-	phys := api.Stamp(max(c.wall().UnixMilli(), 0)) << 16
+	phys := wallStamp(c.wall())
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.last = max(c.last+1, phys)
 	return c.last
 }
 
-// observe moves the clock past a stamp seen from another node.
-func (c *stampClock) observe(s api.Stamp) {
+// maxStampLead bounds how far ahead of this node's wall clock an observed
+// stamp can move the clock. A peer whose clock (or a stamp on disk) is
+// further ahead would otherwise lift every later stamp of this node, for
+// good, and near the top of the range make the counter wrap. Past the
+// bound the clock moves only to the bound: a write or delete that must go
+// above such a stamp is refused (409 superseded, or 503 once the retry
+// fails too) until the wall clock is within the bound of it. Clock skews
+// within an hour behave as before.
+const maxStampLead = time.Hour
+
+// observe moves the clock past a stamp seen from another node, at most
+// maxStampLead ahead of the wall clock; it reports false when it clamped s.
+func (c *stampClock) observe(s api.Stamp) bool {
+	limit := wallStamp(c.wall().Add(maxStampLead))
 	c.mu.Lock()
-	c.last = max(c.last, s)
+	c.last = max(c.last, min(s, limit))
+	if s <= limit {
+		c.mu.Unlock()
+		return true
+	}
+	c.clamped++
 	c.mu.Unlock()
+	if c.logger != nil {
+		c.logger.Warn("a stamp too far ahead of this node's clock: the clock follows it only to the bound",
+			"stamp", s, "ahead", time.Duration(s>>16-limit>>16)*time.Millisecond+maxStampLead, "bound", maxStampLead)
+	}
+	return false
+}
+
+// wallStamp is the first stamp of wall-clock time t (the counter at 0).
+func wallStamp(t time.Time) api.Stamp {
+	return api.Stamp(max(t.UnixMilli(), 0)) << 16
 }
 
 // running returns the node's running time in milliseconds: the caller

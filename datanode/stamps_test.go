@@ -22,10 +22,10 @@ func TestStampClock(t *testing.T) {
 	if b <= a {
 		t.Fatalf("after the clock went back: %d, not above %d", b, a)
 	}
-	far := api.Stamp(wall.Add(24*time.Hour).UnixMilli()) << 16
-	c.observe(far)
-	if got := c.now(); got <= far {
-		t.Fatalf("after observing %d: %d; want above it", far, got)
+	near := api.Stamp(wall.Add(20*time.Minute).UnixMilli()) << 16
+	c.observe(near)
+	if got := c.now(); got <= near {
+		t.Fatalf("after observing %d (20 min ahead): %d; want above it", near, got)
 	}
 	r0 := c.running()
 	wall = wall.Add(1000 * time.Hour) // the clock jumps forward
@@ -38,5 +38,38 @@ func TestStampClock(t *testing.T) {
 	d := newStampClock(nil, c.mark.Path[:len(c.mark.Path)-len("/runtime")])
 	if d.running() < r0 {
 		t.Fatalf("a restart lost running time: %d < %d", d.running(), r0)
+	}
+}
+
+// A stamp far ahead of the local clock (a peer's clock a day ahead, or the
+// top of the range) moves the clock only to maxStampLead ahead: later
+// stamps are not inflated by it for good, and the counter never wraps.
+func TestStampClockBoundsObservedStamps(t *testing.T) {
+	wall := time.Unix(1_800_000_000, 0)
+	c := newStampClock(func() time.Time { return wall }, t.TempDir())
+	bound := api.Stamp(wall.Add(maxStampLead).UnixMilli()) << 16
+	f := func(observed api.Stamp, wantKept bool) {
+		t.Helper()
+		before := c.now()
+		if kept := c.observe(observed); kept != wantKept {
+			t.Fatalf("observe(%d): %v; want %v", observed, kept, wantKept)
+		}
+		got := c.now()
+		if got <= before {
+			t.Fatalf("after observe(%d): %d, not above the earlier %d", observed, got, before)
+		}
+		if got > bound+16 {
+			t.Fatalf("after observe(%d): %d; want at most %d (the bound, %s ahead, plus a few ticks)", observed, got, bound, maxStampLead)
+		}
+	}
+	f(api.Stamp(wall.Add(24*time.Hour).UnixMilli())<<16, false)
+	f(^api.Stamp(0), false) // the top of the range: no wrap to 0
+	f(^api.Stamp(0)-1, false)
+	if c.clamped != 3 {
+		t.Fatalf("clamped %d stamps; want 3", c.clamped)
+	}
+	wall = wall.Add(2 * maxStampLead) // the wall clock passes the bound: stamps follow it again
+	if got, want := c.now(), api.Stamp(wall.UnixMilli())<<16; got != want {
+		t.Fatalf("once the wall clock passed the bound: %d; want %d", got, want)
 	}
 }
