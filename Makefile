@@ -2,7 +2,7 @@
 GO ?= go
 BIN := bin/stratum
 
-.PHONY: run test build vet fmt-check tidy-check test-short bench compose-test fuzz negative-controls chaos chaos-short clean
+.PHONY: run test build vet fmt-check tidy-check test-short bench compose-test fuzz negative-controls chaos chaos-short model clean
 
 build:
 	CGO_ENABLED=0 $(GO) build -o $(BIN) ./cmd/stratum
@@ -75,6 +75,14 @@ chaos:
 chaos-short:
 	$(MAKE) chaos SEEDS="7 18" DURATION=30s CRASHES=10
 	$(MAKE) chaos SEEDS=326 DURATION=45s NODES=5 CHAOS_TESTS='^TestChaos$$'
+
+# The model-based store test (docs/testing.md) for longer than `make test`
+# runs it: OPS operations on each seed in SEEDS, concurrent bursts included.
+# A failing seed prints its replay command.
+OPS ?= 3000
+model:
+	STRATUM_STORE_MODEL_SEEDS="$(SEEDS)" STRATUM_STORE_MODEL_OPS=$(OPS) \
+	$(GO) test -race -count=1 -v -timeout 2h -run '^TestStoreModel$$' ./datanode/store
 
 # The Docker Compose deployment, end to end (needs Docker and docker-compose).
 compose-test:

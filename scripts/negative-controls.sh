@@ -12,6 +12,7 @@ controls=(
   "stratum_bug_earlyack ./tests          ^TestCrashLoop$"
   "stratum_bug_nosync   ./tests          ^TestFailingFsyncAcknowledgesNothing$"
   "stratum_bug_noringfence ./tests       ^TestStaleRingIsFenced$"
+  "stratum_bug_gcpending ./datanode/store ^TestStoreModel$"
   "stratum_bug_oldownerdeletes ./tests   ^TestDeleteDuringJoinStaysDeleted$"
 )
 failed=0

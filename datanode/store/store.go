@@ -52,6 +52,7 @@ type Store struct {
 	// live counts its live bytes per segment (vloggc.go).
 	vlog *valueLog
 	live logLive
+	gcMu sync.Mutex // one value log collection at a time
 }
 
 // Object is one stored object as Get returns it: Data for an object stored
@@ -106,7 +107,7 @@ func Open(cfg Config) (*Store, error) {
 		s.abort()
 		return nil, err
 	}
-	s.log.Info("store opened", "dir", cfg.Dir, "objects", s.objects.Load(), "bytes", s.bytes.Load())
+	s.log.Debug("store opened", "dir", cfg.Dir, "objects", s.objects.Load(), "bytes", s.bytes.Load())
 	return s, nil
 }
 

@@ -173,13 +173,17 @@ func (s *Store) ValueLogStats() (LogStats, error) {
 // CollectValueLog rewrites the live records of every sealed segment that
 // is at least GarbageRatio garbage and deletes the segment; it returns the
 // bytes of segment files deleted. It stops early, without harm, when ctx
-// ends.
+// ends. Concurrent calls run one after the other.
 func (s *Store) CollectValueLog(ctx context.Context) (freed int64, err error) {
 	s.closeMu.RLock()
 	defer s.closeMu.RUnlock()
 	if s.closed {
 		return 0, ErrClosed
 	}
+	// One collection at a time: two would rewrite and remove the same
+	// segment, and the second removal fails.
+	s.gcMu.Lock()
+	defer s.gcMu.Unlock()
 	segs, err := listSegments(s.paths.vlogDir())
 	if err != nil {
 		return 0, err
