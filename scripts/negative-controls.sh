@@ -14,6 +14,7 @@ controls=(
   "stratum_bug_noringfence ./tests       ^TestStaleRingIsFenced$"
   "stratum_bug_gcpending ./datanode/store ^TestStoreModel$"
   "stratum_bug_oldownerdeletes ./tests   ^TestDeleteDuringJoinStaysDeleted$"
+  "stratum_bug_oldownerdeletes ./tests   ^TestDeletesDuringMovesNeverResurrect$"
 )
 failed=0
 for c in "${controls[@]}"; do

@@ -72,8 +72,10 @@ func chaosSettings(t *testing.T) ([]int64, time.Duration, int) {
 
 // chaosNodeArgs make repair fast enough to measure convergence in a test:
 // anti-entropy every 3s (the default is 10 minutes), copying up to 5,000
-// objects a second.
-var chaosNodeArgs = []string{"--anti-entropy-interval", "3s", "--anti-entropy-rate", "5000"}
+// objects a second; and tombstones short-lived, so that a longer run sees
+// them expire while copies move: kept 60s (the default is 7 days), hints
+// 30s (it must be shorter).
+var chaosNodeArgs = []string{"--anti-entropy-interval", "3s", "--anti-entropy-rate", "5000", "--hint-max-age", "30s", "--tombstone-grace", "60s"}
 
 func runChaosSeed(t *testing.T, seed int64, dur time.Duration, nodes int, dir string) *chaosReport {
 	t.Logf("chaos seed %d for %s on %d nodes; replay: make chaos SEEDS=%d DURATION=%s NODES=%d", seed, dur, nodes, seed, dur, nodes)
@@ -81,7 +83,7 @@ func runChaosSeed(t *testing.T, seed int64, dur time.Duration, nodes int, dir st
 	c := startNetClusterWith(t, lab, netClusterConfig{Nodes: nodes, Partitions: 8, NodeArgs: chaosNodeArgs, Proxied: true, Chaos: true})
 	rep := &chaosReport{Seed: seed, Nodes: nodes, Duration: dur.String()}
 	stopRefs, waitRefs, history := runLinWorkload(c, linKeys(), seed)
-	objects := startObjectLoad(c, objectLoadConfig{Seed: seed, Writers: 2, Readers: 2, Level: api.Quorum})
+	objects := startObjectLoad(c, objectLoadConfig{Seed: seed, Writers: 2, Readers: 2, Level: api.Quorum, Mixed: true})
 	nm := &chaosNemesis{t: t, c: c, lab: lab, rng: rand.New(rand.NewSource(seed)), begin: time.Now()}
 	nm.run(dur)
 	nm.healAll()
@@ -96,11 +98,13 @@ func runChaosSeed(t *testing.T, seed int64, dur time.Duration, nodes int, dir st
 	if v := linVerdict(t, history.Ops()); v != "" {
 		rep.Linearizable = v
 	}
-	acked := objects.snapshot()
-	lost := lostObjects(c, acked)
+	present, absent := objects.settled()
+	rep.ConvergeSeconds = timeToConverge(t, c, present, absent, healed)
+	lost := lostObjects(c, present)
 	rep.Lost = len(lost)
 	rep.detail("lost", lost)
-	rep.ConvergeSeconds = timeToConverge(t, c, acked, healed)
+	objects.readThrough(absent, true)
+	rep.addHistory(objects.hist)
 	if !available {
 		rep.Failures = append(rep.Failures, "no object write acknowledged within 30s of healing")
 	}
