@@ -80,15 +80,28 @@ func retryStale[T any](ctx context.Context, n *Node, f func() (T, error)) (T, er
 // n.inflight, so Close waits for those still running after a reply; each is
 // bounded by its own deadline.
 func (n *Node) fanOut(replicas []ring.Node, call func(ring.Node) replicaResult) <-chan replicaResult {
+	return n.fanOutHeld(replicas, nil, call)
+}
+
+// fanOutHeld is fanOut for calls that each own one hold on something (a
+// payload): refused runs, instead of call, for every call not started
+// because the node is closing, so the hold is given back.
+func (n *Node) fanOutHeld(replicas []ring.Node, refused func(), call func(ring.Node) replicaResult) <-chan replicaResult {
 	results := make(chan replicaResult, len(replicas))
 	for _, rn := range replicas {
-		n.launch(results, rn, call)
+		n.launch(results, rn, call, refused)
 	}
 	return results
 }
 
-func (n *Node) launch(results chan<- replicaResult, rn ring.Node, call func(ring.Node) replicaResult) {
+// launch starts call on rn in the background, tracked by n.inflight; once
+// Close has begun it sends a shutting-down result instead and runs refused
+// (if set), which stands in for what call would have released.
+func (n *Node) launch(results chan<- replicaResult, rn ring.Node, call func(ring.Node) replicaResult, refused func()) {
 	if !n.track() {
+		if refused != nil {
+			refused()
+		}
 		results <- replicaResult{node: rn, err: fmt.Errorf("%w: node is shutting down", api.ErrNotReady)}
 		return
 	}
@@ -217,8 +230,8 @@ func (n *Node) putOnce(ctx context.Context, oid api.OID, p *payload, level api.C
 	if err != nil {
 		return api.Receipt{}, err
 	}
-	p.hold(len(targets))
-	results := n.fanOut(targets, func(rn ring.Node) replicaResult {
+	p.hold(len(targets)) // one per call; a call refused at shutdown releases its own
+	results := n.fanOutHeld(targets, p.release, func(rn ring.Node) replicaResult {
 		defer p.release()
 		res := n.putReplica(ctx, rn, oid, p, v.ring.Revision(), stamp)
 		if hintable(res.err) {
@@ -378,7 +391,7 @@ func (n *Node) read(oid api.OID, level api.Consistency, call func(ring.Node, int
 	launched, returned := 0, 0
 	next := func() {
 		if launched < len(order) {
-			n.launch(results, order[launched], func(rn ring.Node) replicaResult { return call(rn, rev) })
+			n.launch(results, order[launched], func(rn ring.Node) replicaResult { return call(rn, rev) }, nil)
 			launched++
 		}
 	}

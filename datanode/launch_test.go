@@ -1,0 +1,60 @@
+package datanode
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"os"
+	"testing"
+
+	"github.com/stratum-store/stratum/api"
+	"github.com/stratum-store/stratum/ring"
+)
+
+// A PUT whose replica calls are refused because the node is closing gives
+// back what the calls would have: the body's memory budget and its spool
+// file are released once the handler lets go of the payload.
+func TestRefusedLaunchReleasesThePayload(t *testing.T) {
+	r, err := ring.New(1, []ring.Node{{ID: "a", Addr: "a:1"}, {ID: "b", Addr: "b:1"}, {ID: "c", Addr: "c:1"}}, ring.Config{Replicas: 3, VNodes: 16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := &Node{cfg: Config{ID: "a"}, logger: slog.New(slog.DiscardHandler), bodies: memBudget{max: 1 << 20}}
+	n.view.Store(&view{ring: r, write: r})
+	n.waitInflight() // Close has begun: no new replica call starts
+	f := func(large bool) {
+		t.Helper()
+		data := []byte("a body that was read, then the node began to close")
+		oid, _ := api.Digest(api.SHA256, data)
+		held, err := n.bodies.reserveBody(int64(len(data)), 1<<10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := &payload{data: data, size: int64(len(data))}
+		if large {
+			if p.file, err = os.CreateTemp(t.TempDir(), "body-*"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		p.free = func() { n.bodies.release(held) }
+		p.hold(1) // the handler's
+		_, err = n.putOnce(context.Background(), oid, p, api.Quorum, 1)
+		if !errors.Is(err, api.ErrNotReady) && !errors.Is(err, api.ErrQuorumNotReached) {
+			t.Fatalf("put while closing: %v; want not ready or quorum not reached", err)
+		}
+		p.release()
+		if got := n.bodies.used.Load(); got != 0 {
+			t.Fatalf("body budget in use after the refused put (large=%v): %d bytes; want 0", large, got)
+		}
+		if got := p.refs.Load(); got != 0 {
+			t.Fatalf("payload holds after the refused put (large=%v): %d; want 0", large, got)
+		}
+		if large {
+			if _, err := p.file.Stat(); !errors.Is(err, os.ErrClosed) {
+				t.Fatalf("spool file after the refused put: Stat says %v; want closed", err)
+			}
+		}
+	}
+	f(false)
+	f(true)
+}
