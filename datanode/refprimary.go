@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"sync"
 	"time"
@@ -187,7 +188,7 @@ func (r *refs) takeover(ctx context.Context, id int) error {
 		}
 		ps.leaseSeq.Store(lease)
 		ps.active.Store(final)
-		r.n.logger.Info("refs: serving as primary", "partition", id, "epoch", final)
+		r.n.logger.Debug("refs: serving as primary", "partition", id, "epoch", final)
 		return nil
 	}
 	return fmt.Errorf("refs: partition %d: takeover did not settle", id)
@@ -359,7 +360,7 @@ func (r *refs) catchUp(ctx context.Context, id int) error {
 			return fmt.Errorf("refs: partition %d: add %s to in_sync: %w", id, node, err)
 		}
 		ps.active.Store(epoch)
-		r.n.logger.Info("refs: member caught up", "partition", id, "node", node, "epoch", epoch)
+		r.n.logger.Debug("refs: member caught up", "partition", id, "node", node, "epoch", epoch)
 		rec = next
 	}
 	return nil
@@ -381,8 +382,23 @@ func (r *refs) primaryLoop(ctx context.Context) {
 	}
 }
 
-// tend runs one pass over the led partitions with a few workers.
+// tend runs one pass over the led partitions with a few workers. Takeovers
+// are logged one by one at DEBUG, and at INFO as one summary line when a
+// pass leaves this node serving every partition it leads, once every
+// partition record exists (not for each partition the planner creates).
 func (r *refs) tend(ctx context.Context) {
+	before := r.servingCount()
+	defer func() {
+		after, led := r.servingCount(), len(r.led())
+		if after <= before {
+			return
+		}
+		level := slog.LevelDebug
+		if after == led && r.recordsKnown() {
+			level = slog.LevelInfo
+		}
+		r.n.logger.Log(ctx, level, "refs: serving ref partitions as primary", "partitions", after, "taken_over", after-before, "led", led)
+	}()
 	work := make(chan int)
 	var wg sync.WaitGroup
 	for w := 0; w < 8; w++ {
@@ -411,6 +427,20 @@ func (r *refs) tend(ctx context.Context) {
 	}
 	close(work)
 	wg.Wait()
+}
+
+// recordsKnown reports whether this node knows every partition's record.
+func (r *refs) recordsKnown() bool {
+	cfg := r.cfg.Load()
+	if cfg == nil {
+		return false
+	}
+	for id := 0; id < cfg.Count; id++ {
+		if _, ok := r.record(id); !ok {
+			return false
+		}
+	}
+	return true
 }
 
 func keys(m map[string]error) []string {

@@ -151,7 +151,8 @@ func (n *Node) publishRing(r *ring.Ring) {
 		return
 	}
 	n.swapView(r, nil)
-	n.logger.Info("ring published", "revision", r.Revision(), "nodes", r.Len())
+	n.prunePeers()
+	n.logger.Debug("ring published", "revision", r.Revision(), "nodes", r.Len())
 	// A removal deletes the member record, then the ring entry; whichever
 	// arrives last must still fence this node.
 	if v := n.view.Load(); v.members != nil {
@@ -160,6 +161,23 @@ func (n *Node) publishRing(r *ring.Ring) {
 				n.fence("removed from the cluster")
 			}
 		}
+	}
+}
+
+// prunePeers drops the peer clients of addresses the current ring no
+// longer has (nodes removed, or moved to another address); reads reach the
+// owners under earlier rings at their current addresses (view.readSet).
+func (n *Node) prunePeers() {
+	v := n.view.Load()
+	if n.peers == nil || v.ring == nil {
+		return
+	}
+	keep := map[string]bool{}
+	for _, rn := range v.ring.Nodes() {
+		keep[rn.Addr] = true
+	}
+	if k := n.peers.retain(keep); k > 0 {
+		n.logger.Debug("dropped clients of addresses no longer in the ring", "count", k)
 	}
 }
 
