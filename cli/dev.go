@@ -76,6 +76,11 @@ func runDev(c *ucli.Context) error {
 		return err
 	}
 	printDevBanner(c, m, nodes)
+	if err := waitDevReady(c.Context, nodes); err != nil {
+		fmt.Fprintln(c.App.Writer, "stopping")
+		return nil
+	}
+	fmt.Fprintln(c.App.Writer, "ready; Ctrl-C stops the cluster")
 	select {
 	case <-c.Context.Done():
 		fmt.Fprintln(c.App.Writer, "stopping")
@@ -108,7 +113,7 @@ func startDevNodes(c *ucli.Context, cp *controlplane.Client, dir string) ([]*dat
 		cfg.Logger = logger
 		cfg.Auth = c.Bool("auth")
 		if ca != nil {
-			cert, key, err := ca.Issue(cfg.ID, []string{"127.0.0.1", "localhost"}, 30*24*time.Hour)
+			cert, key, err := ca.IssueNode(cfg.ID, []string{"127.0.0.1", "localhost"}, 30*24*time.Hour)
 			if err != nil {
 				return nodes, err
 			}
@@ -140,7 +145,23 @@ func printDevBanner(c *ucli.Context, m *controlplane.Member, nodes []*datanode.N
 		url := scheme + "://" + n.Addr()
 		fmt.Fprintf(w, "node %s  %s  try: %s %s/v1/cluster\n", n.ID(), url, curl, url)
 	}
-	fmt.Fprintln(w, "ready; Ctrl-C stops the cluster")
+}
+
+// waitDevReady waits until every node is ready as its /readyz means it
+// (every API serves, ref partitions included), or ctx is done.
+func waitDevReady(ctx context.Context, nodes []*datanode.Node) error {
+	t := time.NewTicker(50 * time.Millisecond)
+	defer t.Stop()
+	for _, n := range nodes {
+		for n.Readiness() != nil {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-t.C:
+			}
+		}
+	}
+	return nil
 }
 
 // closeAll stops every node, reporting (not hiding) any node that did not
@@ -162,7 +183,7 @@ func devEtcdTLS(mcfg *controlplane.MemberConfig, certDir string) (*tls.Config, e
 	if err != nil {
 		return nil, err
 	}
-	cert, key, err := ca.Issue("etcd", []string{"127.0.0.1", "localhost"}, 30*24*time.Hour)
+	cert, key, err := ca.IssueMember("etcd", []string{"127.0.0.1", "localhost"}, 30*24*time.Hour)
 	if err != nil {
 		return nil, err
 	}

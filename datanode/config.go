@@ -125,6 +125,13 @@ type Config struct {
 	RefTimeout       time.Duration
 	RefRetryWindow   time.Duration
 	RefCheckInterval time.Duration
+	// ReadyWaitsForPartitions makes readiness (/readyz) wait for the ref
+	// partitions: their configuration, every record, and the partitions
+	// this node is primary of served (docs/operations.md, Readiness).
+	// Default true: every cluster the CLI starts runs a partition planner
+	// on its detector leader. Set it false only where no planner runs (then
+	// readiness waits for partitions only once a configuration exists).
+	ReadyWaitsForPartitions bool
 	// HintInterval is how often the hinted-handoff loop delivers hints to
 	// peers that are back; default 1s. HintRate caps delivery in objects per
 	// second; default 200. HintMaxAge is how long a hint is kept before it
@@ -202,6 +209,8 @@ func DefaultConfig() Config {
 		AntiEntropyInterval: 10 * time.Minute,
 		AntiEntropyRate:     200,
 		TombstoneGrace:      7 * 24 * time.Hour,
+
+		ReadyWaitsForPartitions: true,
 	}
 }
 

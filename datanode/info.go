@@ -45,17 +45,30 @@ func (n *Node) handleInfo(ctx *fasthttp.RequestCtx, path string) error {
 	return fmt.Errorf("%w: %s", api.ErrRouteNotFound, path)
 }
 
-// serveReadyz is 200 while the node can serve: it has a ring and is not
-// fenced. Losing etcd keeps it 200 (a load balancer must not take the whole
-// cluster out) and says so in the body.
+// serveReadyz is 200 while the node serves every advertised API
+// (Readiness). Losing etcd keeps it 200 (a load balancer must not take the
+// whole cluster out) and says so in the body.
 func (n *Node) serveReadyz(ctx *fasthttp.RequestCtx) error {
+	if err := n.Readiness(); err != nil {
+		return err
+	}
+	return n.writeJSON(ctx, fasthttp.StatusOK, map[string]string{"status": "ready", "control_plane": n.controlPlaneWord()})
+}
+
+// Readiness is nil when the node is ready (docs/operations.md, Readiness):
+// it has a ring, is not fenced, and the ref partitions do not hold it back
+// (refs.ready). Otherwise it says why, wrapping api.ErrNotReady.
+func (n *Node) Readiness() error {
 	switch {
 	case n.Fenced():
 		return fmt.Errorf("%w: fenced: generation %s was replaced or declared DOWN; restart the process", api.ErrNotReady, n.generation)
 	case !n.Ready():
 		return fmt.Errorf("%w: node %s has no ring yet", api.ErrNotReady, n.cfg.ID)
 	}
-	return n.writeJSON(ctx, fasthttp.StatusOK, map[string]string{"status": "ready", "control_plane": n.controlPlaneWord()})
+	if err := n.refs.ready(); err != nil {
+		return fmt.Errorf("%w: node %s: %v", api.ErrNotReady, n.cfg.ID, err)
+	}
+	return nil
 }
 
 func (n *Node) controlPlaneWord() string {

@@ -187,6 +187,7 @@ func (c *Cluster) NodeConfig(i int) datanode.Config {
 	cfg.Store.Logger = cfg.Logger
 	cfg.LeaseTTL = 2 * time.Second
 	cfg.PeerTimeout = 2 * time.Second
+	cfg.ReadyWaitsForPartitions = false // no partition planner runs in process
 	if c.Tune != nil {
 		c.Tune(&cfg)
 	}

@@ -53,6 +53,14 @@ func (n *procNode) URL() string { return "http://" + n.Addr }
 // served. Data nodes get extra as further flags.
 func startProcCluster(t *testing.T, nodes, partitions int, extra ...string) *procCluster {
 	t.Helper()
+	c := launchProcCluster(t, nodes, partitions, extra...)
+	c.settle(c.etcdURL, partitions)
+	return c
+}
+
+// launchProcCluster starts the processes without waiting for anything.
+func launchProcCluster(t *testing.T, nodes, partitions int, extra ...string) *procCluster {
+	t.Helper()
 	c := &procCluster{t: t, bin: buildBinary(t), dir: t.TempDir()}
 	c.etcdURL = fmt.Sprintf("http://127.0.0.1:%d", freePort(t))
 	peerURL := fmt.Sprintf("http://127.0.0.1:%d", freePort(t))
@@ -62,7 +70,6 @@ func startProcCluster(t *testing.T, nodes, partitions int, extra ...string) *pro
 	for i := 0; i < nodes; i++ {
 		c.addNode(extra...)
 	}
-	c.settle(c.etcdURL, partitions)
 	return c
 }
 
