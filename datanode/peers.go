@@ -52,6 +52,27 @@ func (p *peers) get(addr string) (*fasthttp.HostClient, *breaker) {
 	return c, p.breakers[addr]
 }
 
+// retain drops the client and breaker of every address not in keep and
+// closes the dropped clients' idle connections, so the maps hold the
+// current peers only, not every address ever seen. A call still running
+// on a dropped client finishes; the next call builds a fresh one.
+func (p *peers) retain(keep map[string]bool) (dropped int) {
+	p.mu.Lock()
+	var gone []*fasthttp.HostClient
+	for addr, c := range p.clients {
+		if !keep[addr] {
+			gone = append(gone, c)
+			delete(p.clients, addr)
+			delete(p.breakers, addr)
+		}
+	}
+	p.mu.Unlock()
+	for _, c := range gone {
+		c.CloseIdleConnections()
+	}
+	return len(gone)
+}
+
 // states lists every peer's breaker, sorted by address.
 func (p *peers) states() []api.BreakerState {
 	p.mu.Lock()
