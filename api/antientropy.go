@@ -33,19 +33,30 @@ type AEDigestReply struct {
 }
 
 // AEListRequest asks for the shared OIDs of some buckets (at most
-// AEBuckets; callers send a few at a time so one reply stays small).
+// AEBuckets), a page at a time: the entries whose OID sorts after After
+// ("" from the start), at most Limit of them (0, or more than
+// AEListMaxPage, means AEListMaxPage).
 type AEListRequest struct {
 	Peer         string `json:"peer"`
 	RingRevision int64  `json:"ring_revision"`
 	Buckets      []int  `json:"buckets"`
+	After        string `json:"after,omitempty"`
+	Limit        int    `json:"limit,omitempty"`
 }
 
-// AEListReply lists the callee's entries of the buckets that both should
-// hold: its copies, and its tombstones (Deleted), each with its stamp.
-// Digests count copies only; tombstones are listed so that a copy on one
-// side and a newer tombstone on the other resolve to the tombstone.
+// AEListMaxPage is the most entries one AEListReply carries, so a reply's
+// size does not grow with the store.
+const AEListMaxPage = 4096
+
+// AEListReply lists, in OID order, the callee's entries of the buckets that
+// both should hold: its copies, and its tombstones (Deleted), each with its
+// stamp. Digests count copies only; tombstones are listed so that a copy on
+// one side and a newer tombstone on the other resolve to the tombstone.
+// More says the page is full and entries after the last one may follow:
+// ask again with After set to the last OID.
 type AEListReply struct {
 	Entries []AEEntry `json:"entries"`
+	More    bool      `json:"more,omitempty"`
 }
 
 // AEEntry is one OID of an AEListReply.

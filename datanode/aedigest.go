@@ -92,24 +92,49 @@ func (n *Node) localDigests(ctx context.Context, v *view, peer string) (*aeDiges
 	return d, err
 }
 
-// localList returns the local entries (copies and tombstones) of the
-// given buckets shared with peer, in OID order.
-func (n *Node) localList(ctx context.Context, v *view, peer string, buckets []int) ([]api.AEEntry, error) {
-	var want [api.AEBuckets]bool
-	for _, b := range buckets {
-		if b >= 0 && b < api.AEBuckets {
-			want[b] = true
-		}
-	}
+// localList returns a page of the local entries (copies and tombstones)
+// of the given buckets shared with peer, in OID order: those after after,
+// at most limit of them, and whether more may follow. It seeks to each
+// bucket and reads at most limit+1 entries of each kind there, so its
+// memory and reads do not grow with the store.
+func (n *Node) localList(ctx context.Context, v *view, peer string, buckets []int, after string, limit int) ([]api.AEEntry, bool, error) {
+	bs := slices.Clone(buckets)
+	slices.Sort(bs)
+	bs = slices.Compact(bs)
 	var out []api.AEEntry
-	err := n.store.RangeEntries(ctx, func(e store.Entry) bool {
-		if want[aeBucket(e.OID)] && shared(v, e.OID, n.cfg.ID, peer) {
-			out = append(out, api.AEEntry{OID: e.OID.String(), Stamp: e.Stamp, Deleted: e.Deleted})
+	for _, b := range bs {
+		if b < 0 || b >= api.AEBuckets || len(out) > limit {
+			continue
 		}
-		return true
-	})
-	slices.SortFunc(out, func(a, b api.AEEntry) int { return strings.Compare(a.OID, b.OID) })
-	return out, err
+		from, to := fmt.Sprintf("%02x", b), ""
+		if b+1 < api.AEBuckets {
+			to = fmt.Sprintf("%02x", b+1)
+		}
+		if to != "" && after >= to {
+			continue
+		}
+		from = max(from, after+"\x00") // strictly after after
+		room := limit + 1 - len(out)
+		var kinds [2][]api.AEEntry
+		for k, tombstones := range []bool{false, true} {
+			err := n.store.RangeEntriesFrom(ctx, tombstones, from, to, func(e store.Entry) bool {
+				if shared(v, e.OID, n.cfg.ID, peer) {
+					kinds[k] = append(kinds[k], api.AEEntry{OID: e.OID.String(), Stamp: e.Stamp, Deleted: e.Deleted})
+				}
+				return len(kinds[k]) < room
+			})
+			if err != nil {
+				return nil, false, err
+			}
+		}
+		merged := append(kinds[0], kinds[1]...)
+		slices.SortFunc(merged, func(a, b api.AEEntry) int { return strings.Compare(a.OID, b.OID) })
+		out = append(out, merged[:min(room, len(merged))]...)
+	}
+	if len(out) > limit {
+		return out[:limit], true, nil
+	}
+	return out, false, nil
 }
 
 // handleAEDigest answers a peer's digest request over this node's copies.
@@ -136,11 +161,15 @@ func (n *Node) handleAEList(ctx *fasthttp.RequestCtx) error {
 	if len(req.Buckets) == 0 || len(req.Buckets) > api.AEBuckets {
 		return fmt.Errorf("%w: buckets must list 1 to %d buckets", api.ErrBadRequest, api.AEBuckets)
 	}
-	entries, err := n.localList(n.life, v, req.Peer, req.Buckets)
+	limit := req.Limit
+	if limit <= 0 || limit > api.AEListMaxPage {
+		limit = api.AEListMaxPage
+	}
+	entries, more, err := n.localList(n.life, v, req.Peer, req.Buckets, req.After, limit)
 	if err != nil {
 		return storeError(err)
 	}
-	return n.writeJSON(ctx, fasthttp.StatusOK, api.AEListReply{Entries: entries})
+	return n.writeJSON(ctx, fasthttp.StatusOK, api.AEListReply{Entries: entries, More: more})
 }
 
 // aeRequest checks a node-to-node anti-entropy call (fence, generation),
@@ -186,20 +215,24 @@ func (n *Node) remoteDigests(rn ring.Node, rev int64) (api.AEDigestReply, error)
 	return out, err
 }
 
-// remoteList asks rn for its shared entries of buckets, sorted.
-func (n *Node) remoteList(rn ring.Node, rev int64, buckets []int) ([]api.AEEntry, error) {
+// remoteList asks rn for a page of its shared entries of buckets after
+// after, sorted, and whether more may follow.
+func (n *Node) remoteList(rn ring.Node, rev int64, buckets []int, after string, limit int) ([]api.AEEntry, bool, error) {
 	var out api.AEListReply
-	req := api.AEListRequest{Peer: n.cfg.ID, RingRevision: rev, Buckets: buckets}
+	req := api.AEListRequest{Peer: n.cfg.ID, RingRevision: rev, Buckets: buckets, After: after, Limit: limit}
 	if err := n.callAE(rn, api.PathAEList, rev, req, &out); err != nil {
-		return nil, err
+		return nil, false, err
+	}
+	if out.More && len(out.Entries) == 0 {
+		return nil, false, fmt.Errorf("peer %s: ae-list: more entries announced after an empty page", rn.ID)
 	}
 	for _, e := range out.Entries {
 		if _, err := api.ParseOID(e.OID); err != nil {
-			return nil, fmt.Errorf("peer %s: ae-list: %w", rn.ID, err)
+			return nil, false, fmt.Errorf("peer %s: ae-list: %w", rn.ID, err)
 		}
 	}
 	slices.SortFunc(out.Entries, func(a, b api.AEEntry) int { return strings.Compare(a.OID, b.OID) })
-	return out.Entries, nil
+	return out.Entries, out.More, nil
 }
 
 // aeDiff is what one side of an anti-entropy comparison must send: copies

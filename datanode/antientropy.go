@@ -6,6 +6,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/stratum-store/stratum/api"
@@ -91,7 +93,22 @@ func (n *Node) syncPeer(ctx context.Context, v *view, rn ring.Node, pace time.Du
 	for len(differ) > 0 && ctx.Err() == nil && !n.aeBusy() {
 		group := differ[:min(aeListBuckets, len(differ))]
 		differ = differ[len(group):]
-		d, err := n.bucketDiff(ctx, v, rn, group)
+		p, l, err := n.syncBuckets(ctx, v, rn, group, pace)
+		pushed, pulled = pushed+p, pulled+l
+		if err != nil {
+			return pushed, pulled, err
+		}
+	}
+	return pushed, pulled, ctx.Err()
+}
+
+// syncBuckets lists a group of buckets on both sides a page at a time
+// (bucketDiff) and copies each page's differences.
+func (n *Node) syncBuckets(ctx context.Context, v *view, rn ring.Node, group []int, pace time.Duration) (pushed, pulled int, err error) {
+	rev := v.ring.Revision()
+	for after, more := "", true; more && ctx.Err() == nil && !n.aeBusy(); {
+		var d aeDiff
+		d, after, more, err = n.bucketDiff(ctx, v, rn, group, after)
 		if err != nil {
 			return pushed, pulled, err
 		}
@@ -120,17 +137,50 @@ func (n *Node) syncPeer(ctx context.Context, v *view, rn ring.Node, pace time.Du
 	return pushed, pulled, ctx.Err()
 }
 
-// bucketDiff lists buckets on both sides and compares them (diffEntries).
-func (n *Node) bucketDiff(ctx context.Context, v *view, rn ring.Node, buckets []int) (aeDiff, error) {
-	theirs, err := n.remoteList(rn, v.ring.Revision(), buckets)
+// aeListPage is how many entries one side lists per page of a bucket
+// group.
+const aeListPage = api.AEListMaxPage
+
+// bucketDiff lists a page of the buckets after after on both sides and
+// compares them (diffEntries) up to the smaller of the two pages' last
+// OIDs, so each side's page covers the same OIDs. It returns where the
+// next page starts and whether there is one.
+func (n *Node) bucketDiff(ctx context.Context, v *view, rn ring.Node, buckets []int, after string) (d aeDiff, next string, more bool, err error) {
+	theirs, theirMore, err := n.remoteList(rn, v.ring.Revision(), buckets, after, aeListPage)
 	if err != nil {
-		return aeDiff{}, err
+		return aeDiff{}, "", false, err
 	}
-	mine, err := n.localList(ctx, v, rn.ID, buckets)
+	mine, myMore, err := n.localList(ctx, v, rn.ID, buckets, after, aeListPage)
 	if err != nil {
-		return aeDiff{}, err
+		return aeDiff{}, "", false, err
 	}
-	return diffEntries(mine, theirs), nil
+	mine, theirs, next, more = pageBound(mine, myMore, theirs, theirMore)
+	return diffEntries(mine, theirs), next, more, nil
+}
+
+// pageBound cuts two sorted pages at the smaller of their last OIDs when
+// either is full, so both cover the same OIDs, and says where the next
+// page starts.
+func pageBound(mine []api.AEEntry, myMore bool, theirs []api.AEEntry, theirMore bool) ([]api.AEEntry, []api.AEEntry, string, bool) {
+	var bound string
+	switch {
+	case myMore && theirMore:
+		bound = min(mine[len(mine)-1].OID, theirs[len(theirs)-1].OID)
+	case myMore:
+		bound = mine[len(mine)-1].OID
+	case theirMore:
+		bound = theirs[len(theirs)-1].OID
+	default:
+		return mine, theirs, "", false
+	}
+	upTo := func(es []api.AEEntry) []api.AEEntry {
+		i, _ := slices.BinarySearchFunc(es, bound, func(e api.AEEntry, b string) int { return strings.Compare(e.OID, b) })
+		for i < len(es) && es[i].OID == bound {
+			i++
+		}
+		return es[:i]
+	}
+	return upTo(mine), upTo(theirs), bound, true
 }
 
 // aePush sends rn the local copies of oids, small ones in batches, large

@@ -1,0 +1,51 @@
+package store
+
+import (
+	"context"
+
+	"github.com/syndtr/goleveldb/leveldb/util"
+
+	"github.com/stratum-store/stratum/api"
+)
+
+// RangeEntriesFrom calls fn with every copy (or, with tombstones, every
+// tombstone) whose OID string sorts at or after from and before to (to ""
+// has no bound), in OID order, until fn returns false or ctx is done. It
+// seeks to from, so it reads only the entries of the range: anti-entropy
+// lists a bucket (a first OID byte) a page at a time with it.
+func (s *Store) RangeEntriesFrom(ctx context.Context, tombstones bool, from, to string, fn func(Entry) bool) error {
+	if tombstones {
+		return s.scanRange(ctx, tombPrefix, from, to, func(oid api.OID, v []byte) (bool, error) {
+			stamp, at, err := parseTomb(v)
+			return err == nil && !fn(Entry{OID: oid, Stamp: stamp, Deleted: true, At: at}), err
+		})
+	}
+	return s.scanRange(ctx, sizePrefix, from, to, func(oid api.OID, v []byte) (bool, error) {
+		size, stamp, err := parseSizeEntry(v)
+		return err == nil && !fn(Entry{OID: oid, Size: size, Stamp: stamp}), err
+	})
+}
+
+// scanRange is scanPrefix over the keys from prefix+from up to prefix+to.
+func (s *Store) scanRange(ctx context.Context, prefix, from, to string, fn func(oid api.OID, v []byte) (stop bool, err error)) error {
+	r := util.BytesPrefix([]byte(prefix))
+	r.Start = []byte(prefix + from)
+	if to != "" {
+		r.Limit = []byte(prefix + to)
+	}
+	it := s.db.NewIterator(r, nil)
+	defer it.Release()
+	for it.Next() {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		oid, err := api.ParseOID(string(it.Key()[len(prefix):]))
+		if err != nil {
+			continue
+		}
+		if stop, err := fn(oid, it.Value()); err == nil && stop {
+			return nil
+		}
+	}
+	return it.Error()
+}
