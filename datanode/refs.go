@@ -27,8 +27,7 @@ type refs struct {
 	mu    sync.Mutex // guards parts (the map only; never held during I/O)
 	parts map[int]*partState
 
-	// noConfig: a read of etcd made while this node had a ring found no
-	// partition configuration (no planner has run yet).
+	// noConfig: a read of etcd found no partition configuration.
 	noConfig atomic.Bool
 	// wasReady latches once this node served its share of the partitions:
 	// from then on partitions no longer hold its readiness back.
@@ -162,13 +161,12 @@ func (r *refs) partitionOf(repo string) (int, error) {
 // watch follows the partition configuration and records until ctx is done.
 func (r *refs) watch(ctx context.Context) {
 	for r.cfg.Load() == nil && ctx.Err() == nil {
-		hadRing := r.n.Ring() != nil
 		cfg, ok, err := r.n.cfg.Control.PartitionConfig(ctx)
 		if err == nil && ok {
 			r.cfg.Store(&cfg)
 			break
 		}
-		if err == nil && hadRing {
+		if err == nil {
 			r.noConfig.Store(true)
 		}
 		sleepCtx(ctx, 500*time.Millisecond)
@@ -177,21 +175,22 @@ func (r *refs) watch(ctx context.Context) {
 }
 
 // ready returns nil when the ref partitions do not hold this node's
-// readiness back (docs/operations.md, Readiness): no planner has written a
-// partition configuration yet, or this node knows every partition's record
-// and serves as primary every partition whose record names it. Once that
-// held, it latches: losing etcd later must not take the cluster out of a
-// load balancer.
+// readiness back (docs/operations.md, Readiness): this node knows the
+// partition configuration and every partition's record, and serves as
+// primary every partition whose record names it. Without
+// Config.ReadyWaitsForPartitions (no planner runs), a configuration found
+// absent in etcd also does. Once it held, it latches: losing etcd later
+// must not take the cluster out of a load balancer.
 func (r *refs) ready() error {
 	if r.wasReady.Load() {
 		return nil
 	}
 	cfg := r.cfg.Load()
-	if cfg == nil {
-		if r.noConfig.Load() {
-			return nil
-		}
-		return errors.New("partition configuration not read yet")
+	switch {
+	case cfg == nil && !r.n.cfg.ReadyWaitsForPartitions && r.noConfig.Load():
+		return nil
+	case cfg == nil:
+		return errors.New("the partition configuration is not known yet (the planner writes it)")
 	}
 	missing, led, unserved := 0, 0, 0
 	for id := 0; id < cfg.Count; id++ {
