@@ -44,36 +44,47 @@ func certsCommand() *ucli.Command {
 					fmt.Fprintf(c.App.Writer, "wrote %s and ca-key.pem (keep the key offline)\n", path)
 					return nil
 				}},
-			{Name: "node", Usage: "create DIR/NAME.pem and DIR/NAME-key.pem signed by DIR's CA", ArgsUsage: "NAME", Flags: []ucli.Flag{dir, days,
-				&ucli.StringSliceFlag{Name: "host", Usage: "an IP address or DNS name peers and clients reach the node at (repeat; required)"}},
-				Action: func(c *ucli.Context) error {
-					name := c.Args().First()
-					if c.NArg() != 1 || name == "" || strings.ContainsAny(name, `/\`) || strings.HasPrefix(name, ".") {
-						return usagef("certs node takes one argument, the node's name (no slashes); flags go before it")
-					}
-					if len(c.StringSlice("host")) == 0 {
-						return usagef("certs node needs at least one --host the node is reached at")
-					}
-					ca, err := pki.LoadCA(c.String("dir"))
-					if err != nil {
-						return err
-					}
-					cert, key, err := ca.Issue(name, c.StringSlice("host"), days2(c))
-					if err != nil {
-						return err
-					}
-					base := filepath.Join(c.String("dir"), name)
-					if err := pki.WriteFile(base+".pem", cert, 0o644); err != nil {
-						return err
-					}
-					if err := pki.WriteFile(base+"-key.pem", key, 0o600); err != nil {
-						return err
-					}
-					fmt.Fprintf(c.App.Writer, "wrote %s.pem and %s-key.pem for %s\n", base, base, strings.Join(c.StringSlice("host"), ", "))
-					return nil
-				}},
+			issueCommand("node", "a data node's certificate, its identity stratum-node:NAME (NAME is the node's --id)", (*pki.CA).IssueNode, dir, days),
+			issueCommand("member", "an etcd member's certificate (stratum controlplane --tls-*), the only kind members accept on their peer port", (*pki.CA).IssueMember, dir, days),
+			issueCommand("client", "a certificate for an operator's tool or an etcd client: neither a node nor a member", (*pki.CA).Issue, dir, days),
 		},
 	}
+}
+
+// issueCommand is `stratum certs node|member|client NAME`: DIR/NAME.pem and
+// DIR/NAME-key.pem signed by DIR's CA, made by issue.
+func issueCommand(kind, what string, issue func(*pki.CA, string, []string, time.Duration) ([]byte, []byte, error), dir, days ucli.Flag) *ucli.Command {
+	return &ucli.Command{Name: kind, Usage: "create DIR/NAME.pem and DIR/NAME-key.pem signed by DIR's CA: " + what, ArgsUsage: "NAME", Flags: []ucli.Flag{dir, days,
+		&ucli.StringSliceFlag{Name: "host", Usage: "an IP address or DNS name it is reached at (repeat; required)"}},
+		Action: func(c *ucli.Context) error {
+			name := c.Args().First()
+			if c.NArg() != 1 || name == "" || strings.ContainsAny(name, `/\`) || strings.HasPrefix(name, ".") {
+				return usagef("certs %s takes one argument, the name (no slashes); flags go before it", kind)
+			}
+			if kind == "node" && !pki.NodeIDPattern.MatchString(name) {
+				return usagef("certs node: %q is not a node ID (1-64 letters, digits, '.', '_' or '-')", name)
+			}
+			if len(c.StringSlice("host")) == 0 {
+				return usagef("certs %s needs at least one --host it is reached at", kind)
+			}
+			ca, err := pki.LoadCA(c.String("dir"))
+			if err != nil {
+				return err
+			}
+			cert, key, err := issue(ca, name, c.StringSlice("host"), days2(c))
+			if err != nil {
+				return err
+			}
+			base := filepath.Join(c.String("dir"), name)
+			if err := pki.WriteFile(base+".pem", cert, 0o644); err != nil {
+				return err
+			}
+			if err := pki.WriteFile(base+"-key.pem", key, 0o600); err != nil {
+				return err
+			}
+			fmt.Fprintf(c.App.Writer, "wrote %s.pem and %s-key.pem (%s %s) for %s\n", base, base, kind, name, strings.Join(c.StringSlice("host"), ", "))
+			return nil
+		}}
 }
 
 func days2(c *ucli.Context) time.Duration { return time.Duration(c.Int("days")) * 24 * time.Hour }

@@ -2,10 +2,14 @@ package controlplane
 
 import (
 	"context"
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
+	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -13,6 +17,8 @@ import (
 	"go.etcd.io/etcd/client/pkg/v3/transport"
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap"
+
+	"github.com/stratum-store/stratum/internal/pki"
 )
 
 // MemberConfig configures one embedded etcd member.
@@ -47,8 +53,16 @@ type MemberConfig struct {
 	// TLSCertFile, TLSKeyFile and TLSCAFile, when set (all three), make the
 	// member serve clients and peers over TLS with this certificate and
 	// accept only callers presenting a certificate signed by the CA
-	// (client-certificate auth on both). The URLs must then be https.
+	// (client-certificate auth on both). The URLs must then be https. On
+	// the peer port a caller's certificate must also carry one of
+	// PeerCommonNames, and so must this member's own (StartMember checks).
 	TLSCertFile, TLSKeyFile, TLSCAFile string
+	// PeerCommonNames are the certificate common names the member accepts
+	// on its peer port, with TLS (etcd's AllowedCNs); default
+	// pki.MemberCommonName, the name `stratum certs member` gives. No data
+	// node's certificate carries it, so a data node cannot open the peer
+	// port (raft, snapshots, lease renewals without auth checks).
+	PeerCommonNames []string
 	// BcryptCost is the cost of the password hashes of etcd users (etcd
 	// access control, access.go); 0 keeps etcd's default, 10. Every client
 	// login pays one check, so tests, whose etcd runs under the race
@@ -175,6 +189,9 @@ func embedConfig(cfg MemberConfig) (*embed.Config, error) {
 	if cfg.TLSCertFile != "" {
 		info := transport.TLSInfo{CertFile: cfg.TLSCertFile, KeyFile: cfg.TLSKeyFile, TrustedCAFile: cfg.TLSCAFile, ClientCertAuth: true}
 		ec.ClientTLSInfo, ec.PeerTLSInfo = info, info
+		if ec.PeerTLSInfo.AllowedCNs, err = peerCommonNames(cfg); err != nil {
+			return nil, err
+		}
 	}
 	if cfg.EtcdLogLevel != "" {
 		ec.LogLevel = cfg.EtcdLogLevel
@@ -182,6 +199,30 @@ func embedConfig(cfg MemberConfig) (*embed.Config, error) {
 		ec.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.NewNop())
 	}
 	return ec, nil
+}
+
+// peerCommonNames is what the peer port asks of a certificate's common
+// name (which etcd also asks of the member dialled), after checking that
+// this member's own certificate carries one.
+func peerCommonNames(cfg MemberConfig) ([]string, error) {
+	names := orDefault(cfg.PeerCommonNames, []string{pki.MemberCommonName})
+	pemBytes, err := os.ReadFile(cfg.TLSCertFile)
+	if err != nil {
+		return nil, fmt.Errorf("controlplane: MemberConfig.TLSCertFile: %w", err)
+	}
+	block, _ := pem.Decode(pemBytes)
+	if block == nil {
+		return nil, fmt.Errorf("controlplane: MemberConfig.TLSCertFile %s holds no PEM certificate", cfg.TLSCertFile)
+	}
+	cert, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("controlplane: MemberConfig.TLSCertFile %s: %w", cfg.TLSCertFile, err)
+	}
+	if !slices.Contains(names, cert.Subject.CommonName) {
+		return nil, fmt.Errorf("controlplane: MemberConfig.TLSCertFile %s has common name %q; members accept peers named %q only: issue it with `stratum certs member`",
+			cfg.TLSCertFile, cert.Subject.CommonName, names)
+	}
+	return names, nil
 }
 
 func orDefault(v, def []string) []string {

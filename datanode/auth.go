@@ -27,8 +27,10 @@ const headerClusterSecret = "X-Stratum-Cluster-Secret"
 // credentials, 403 when a token's scopes fall short.
 func (n *Node) authorize(ctx *fasthttp.RequestCtx, path string) error {
 	internal := strings.HasPrefix(path, "/internal/")
-	if n.cfg.TLS != nil && internal && !pki.Verified(ctx.TLSConnectionState()) {
-		return fmt.Errorf("%w: node-to-node calls need a cluster node certificate", api.ErrUnauthenticated)
+	if n.cfg.TLS != nil && internal {
+		if err := checkNodeCertificate(ctx); err != nil {
+			return err
+		}
 	}
 	if !n.cfg.Auth || path == "/healthz" || path == "/readyz" {
 		return nil
@@ -49,11 +51,32 @@ func (n *Node) authorize(ctx *fasthttp.RequestCtx, path string) error {
 	return nil
 }
 
+// checkNodeCertificate lets a node-to-node call through only with a
+// verified node certificate (pki.NodeID) naming the node the call claims
+// to come from (X-Stratum-Node): 401 without a verified certificate, 403
+// for an operator's or an etcd member's certificate, or one naming
+// another node.
+func checkNodeCertificate(ctx *fasthttp.RequestCtx) error {
+	state := ctx.TLSConnectionState()
+	if !pki.Verified(state) {
+		return fmt.Errorf("%w: node-to-node calls need a cluster node certificate", api.ErrUnauthenticated)
+	}
+	id, ok := pki.NodeID(state)
+	if !ok {
+		return fmt.Errorf("%w: node-to-node calls need a node certificate (URI SAN %s:<id>); this one names no node", api.ErrForbidden, pki.NodeURIScheme)
+	}
+	if claimed := string(ctx.Request.Header.Peek(api.HeaderNode)); claimed != id {
+		return fmt.Errorf("%w: the certificate is node %s's; the call claims %s %q", api.ErrForbidden, id, api.HeaderNode, claimed)
+	}
+	return nil
+}
+
 // isNode reports whether the caller proved it is a cluster node: a
 // verified node certificate with TLS, the cluster secret without.
 func (n *Node) isNode(ctx *fasthttp.RequestCtx) bool {
 	if n.cfg.TLS != nil {
-		return pki.Verified(ctx.TLSConnectionState())
+		_, ok := pki.NodeID(ctx.TLSConnectionState())
+		return ok
 	}
 	s := ctx.Request.Header.Peek(headerClusterSecret)
 	return n.secret != "" && subtle.ConstantTimeCompare(s, []byte(n.secret)) == 1

@@ -3,6 +3,8 @@ package tests
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -22,7 +24,9 @@ import (
 
 // A cluster on TLS: clients reach it over https and writes replicate over
 // mutual TLS; plain HTTP gets nothing; a node-to-node route refuses a
-// caller without a node certificate (401), and a node whose peer
+// caller without a certificate (401), and one whose certificate is not
+// the node the call claims to come from (another node's, an operator's,
+// an etcd member's, all from the cluster CA: 403); and a node whose peer
 // configuration carries no client certificate has its replica calls
 // refused by every peer.
 func TestTLSClusterRefusesNonMembers(t *testing.T) {
@@ -32,7 +36,7 @@ func TestTLSClusterRefusesNonMembers(t *testing.T) {
 	}
 	noClientCert := map[string]bool{"n4": true}
 	c := MustStartCluster(t, 3, func(cfg *datanode.Config) {
-		cert, key, err := ca.Issue(cfg.ID, []string{"127.0.0.1"}, time.Hour)
+		cert, key, err := ca.IssueNode(cfg.ID, []string{"127.0.0.1"}, time.Hour)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -73,10 +77,13 @@ func TestTLSClusterRefusesNonMembers(t *testing.T) {
 		}
 	}
 
-	post := func(cfg *tls.Config) (int, string) {
+	post := func(cfg *tls.Config, claim string) (int, string) {
 		t.Helper()
 		hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: cfg}}
-		resp, err := hc.Post("https://"+c.Nodes[0].Addr+api.PathReplicaHas, "application/json", strings.NewReader(`{"oids":[]}`))
+		req, _ := http.NewRequest(http.MethodPost, "https://"+c.Nodes[0].Addr+api.PathReplicaHas, strings.NewReader(`{"oids":[]}`))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set(api.HeaderNode, claim)
+		resp, err := hc.Do(req)
 		if err != nil {
 			t.Fatalf("POST %s: %v", api.PathReplicaHas, err)
 		}
@@ -84,13 +91,33 @@ func TestTLSClusterRefusesNonMembers(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, string(b)
 	}
-	if status, body := post(trust); status != http.StatusUnauthorized || errorCode([]byte(body)) != "unauthenticated" {
+	if status, body := post(trust, "n2"); status != http.StatusUnauthorized || errorCode([]byte(body)) != "unauthenticated" {
 		t.Fatalf("node-to-node route without a client certificate: %d %s; want 401 unauthenticated", status, body)
 	}
-	cert, key, _ := ca.Issue("n2", []string{"127.0.0.1"}, time.Hour)
-	member, _ := pki.ClientConfig(cert, key, ca.CertPEM)
-	if status, body := post(member); status == http.StatusUnauthorized {
-		t.Fatalf("node-to-node route with a node certificate: %d %s; the certificate must pass", status, body)
+	withCert := func(issue func(*pki.CA, string, []string, time.Duration) ([]byte, []byte, error), name string) *tls.Config {
+		cert, key, err := issue(ca, name, []string{"127.0.0.1"}, time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg, _ := pki.ClientConfig(cert, key, ca.CertPEM)
+		return cfg
+	}
+	n2 := withCert((*pki.CA).IssueNode, "n2")
+	if status, body := post(n2, "n2"); status == http.StatusUnauthorized || status == http.StatusForbidden {
+		t.Fatalf("node-to-node route with n2's certificate claiming n2: %d %s; the certificate must pass", status, body)
+	}
+	for _, bad := range []struct {
+		what, claim string
+		cfg         *tls.Config
+	}{
+		{"n2's certificate claiming n3", "n3", n2},
+		{"n2's certificate claiming nothing", "", n2},
+		{"an operator's certificate named n3", "n3", withCert((*pki.CA).Issue, "n3")},
+		{"an etcd member's certificate", "n3", withCert((*pki.CA).IssueMember, "n3")},
+	} {
+		if status, body := post(bad.cfg, bad.claim); status != http.StatusForbidden || errorCode([]byte(body)) != "forbidden" {
+			t.Errorf("node-to-node route with %s: got %d %s; want 403 forbidden", bad.what, status, body)
+		}
 	}
 
 	// n4 joins with no client certificate for its peers: it serves clients,
@@ -132,6 +159,13 @@ func TestCertsAndDevTLSWithTheBinary(t *testing.T) {
 	if _, err := pki.ServerConfig(certPEM, keyPEM, ca.CertPEM); err != nil {
 		t.Fatalf("the issued certificate and key do not load: %v", err)
 	}
+	if block, _ := pem.Decode(certPEM); block == nil {
+		t.Fatal("certs node wrote no PEM certificate")
+	} else if cert, err := x509.ParseCertificate(block.Bytes); err != nil {
+		t.Fatal(err)
+	} else if id, ok := pki.NodeIDOf(cert); id != "n1" || !ok {
+		t.Fatalf("the node identity of `certs node n1`'s certificate: got %q %v; want n1", id, ok)
+	}
 	for _, bad := range []struct {
 		args []string
 		want string
@@ -139,6 +173,7 @@ func TestCertsAndDevTLSWithTheBinary(t *testing.T) {
 		{[]string{"certs", "ca", "--dir", certs}, "exists"},
 		{[]string{"certs", "node", "--dir", certs, "n2"}, "--host"},
 		{[]string{"certs", "node", "--dir", certs, "--host", "127.0.0.1", "../n2"}, "no slashes"},
+		{[]string{"certs", "node", "--dir", certs, "--host", "127.0.0.1", "n 2"}, "not a node ID"},
 		{[]string{"certs", "node", "--dir", dir + "/none", "--host", "127.0.0.1", "n2"}, "no such file"},
 	} {
 		out, errOut, code := run(t, bin, "", bad.args...)
@@ -202,7 +237,11 @@ func TestTLSEverywhereWithProcesses(t *testing.T) {
 	}
 	caFile := filepath.Join(certs, "ca.pem")
 	issue := func(name string) []string {
-		cert, key, err := ca.Issue(name, []string{"127.0.0.1"}, time.Hour)
+		f := (*pki.CA).IssueNode
+		if strings.HasPrefix(name, "cp-") {
+			f = (*pki.CA).IssueMember
+		}
+		cert, key, err := f(ca, name, []string{"127.0.0.1"}, time.Hour)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -212,7 +251,8 @@ func TestTLSEverywhereWithProcesses(t *testing.T) {
 		return []string{"--tls-cert", cf, "--tls-key", kf, "--tls-ca", caFile}
 	}
 	// Three etcd members: their peer traffic is TLS with client
-	// certificates too, so they form a cluster only with theirs.
+	// certificates too, so they form a cluster only with member
+	// certificates (`stratum certs member`).
 	var clientURLs, initial []string
 	peerURLs := map[string]string{}
 	for _, name := range []string{"a", "b", "c"} {

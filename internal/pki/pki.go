@@ -4,20 +4,33 @@
 // (clients and peers verify it against the CA) and as its client
 // certificate (peers accept node-to-node calls only from it).
 //
+// A certificate's names are its identity (docs/security.md):
+//
+//	node n1         IssueNode: URI SAN stratum-node:n1 (and CN n1); peers
+//	                accept node-to-node calls claiming to come from n1 only
+//	                with it (NodeID)
+//	etcd member     IssueMember: CN MemberCommonName; etcd members accept
+//	                each other on the peer port only with it
+//	anything else   Issue: an operator's tool, an etcd client; neither a
+//	                node nor a member
+//
 // Files are PEM: <dir>/ca.pem and ca-key.pem, <dir>/<name>.pem and
 // <name>-key.pem. Keys are ECDSA P-256 and written 0600.
 //
 //	ca, _ := pki.NewCA("stratum test", 24*time.Hour)
-//	cert, key, _ := ca.Issue("n1", []string{"127.0.0.1", "localhost"}, 24*time.Hour)
+//	cert, key, _ := ca.IssueNode("n1", []string{"127.0.0.1", "localhost"}, 24*time.Hour)
 //	srv, _ := pki.ServerConfig(certPEM, keyPEM, caPEM) // verifies client certs when given
 //	peer, _ := pki.ClientConfig(certPEM, keyPEM, caPEM)
+//	id, ok := pki.NodeID(ctx.TLSConnectionState())     // "n1", true for n1's certificate
 //
 // # Caveats
 //
 // A node's certificate must name every address peers and clients use to
 // reach it (IP addresses and DNS names): verification is by the address
-// dialled. Anyone holding a node certificate and key is a cluster member
-// to every other node, so keep the key files readable by the service only.
+// dialled. Anyone holding a node certificate and key is that node to every
+// other node, so keep the key files readable by the service only. The
+// identity is only as good as the CA's key: whoever holds ca-key.pem can
+// issue any identity.
 package pki
 
 import (
@@ -33,8 +46,10 @@ import (
 	"fmt"
 	"math/big"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"time"
 
 	"github.com/stratum-store/stratum/internal/atomicfile"
@@ -75,10 +90,52 @@ func NewCA(name string, validity time.Duration) (*CA, error) {
 	return &CA{Cert: cert, Key: key, CertPEM: encode("CERTIFICATE", der)}, nil
 }
 
+// NodeURIScheme is the scheme of the URI SAN that names a node:
+// stratum-node:<id>.
+const NodeURIScheme = "stratum-node"
+
+// MemberCommonName is the common name of every etcd member's certificate:
+// members accept peers presenting it only (etcd's AllowedCNs). It is no
+// node ID (those have no spaces), so no node certificate carries it.
+const MemberCommonName = "stratum etcd member"
+
+// NodeIDPattern is what a node ID looks like (the same rule as the control
+// plane's).
+var NodeIDPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
+
 // Issue makes a certificate for name, valid for server and client
 // authentication, naming hosts (IP addresses or DNS names), and returns it
-// and its key as PEM.
+// and its key as PEM. It proves no node or member identity: it is for an
+// operator's tools and etcd clients. Nodes get IssueNode, etcd members
+// IssueMember.
 func (ca *CA) Issue(name string, hosts []string, validity time.Duration) (certPEM, keyPEM []byte, err error) {
+	if name == MemberCommonName {
+		return nil, nil, errors.New("pki: an etcd member's certificate comes from IssueMember")
+	}
+	return ca.issue(name, hosts, nil, validity)
+}
+
+// IssueNode makes node id's certificate: Issue's, with the URI SAN
+// stratum-node:<id> that peers check against the node a call claims to
+// come from (NodeID).
+func (ca *CA) IssueNode(id string, hosts []string, validity time.Duration) (certPEM, keyPEM []byte, err error) {
+	if !NodeIDPattern.MatchString(id) {
+		return nil, nil, fmt.Errorf("pki: node ID %q: want 1-64 letters, digits, '.', '_' or '-'", id)
+	}
+	return ca.issue(id, hosts, &url.URL{Scheme: NodeURIScheme, Opaque: id}, validity)
+}
+
+// IssueMember makes the certificate of etcd member name: common name
+// MemberCommonName (what members ask of each other on the peer port), the
+// member's name in a URI SAN stratum-etcd-member:<name> for people.
+func (ca *CA) IssueMember(name string, hosts []string, validity time.Duration) (certPEM, keyPEM []byte, err error) {
+	if name == "" {
+		return nil, nil, errors.New("pki: a member certificate needs the member's name")
+	}
+	return ca.issue(MemberCommonName, hosts, &url.URL{Scheme: "stratum-etcd-member", Opaque: url.PathEscape(name)}, validity)
+}
+
+func (ca *CA) issue(name string, hosts []string, uri *url.URL, validity time.Duration) (certPEM, keyPEM []byte, err error) {
 	if name == "" || len(hosts) == 0 {
 		return nil, nil, errors.New("pki: a certificate needs a name and at least one host")
 	}
@@ -93,6 +150,9 @@ func (ca *CA) Issue(name string, hosts []string, validity time.Duration) (certPE
 		NotAfter:     time.Now().Add(validity),
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+	}
+	if uri != nil {
+		tmpl.URIs = []*url.URL{uri}
 	}
 	for _, h := range hosts {
 		if ip := net.ParseIP(h); ip != nil {
@@ -196,6 +256,32 @@ func TrustConfig(caPEM []byte) (*tls.Config, error) {
 func Verified(state *tls.ConnectionState) bool {
 	return state != nil && len(state.VerifiedChains) > 0
 }
+
+// NodeID is the node a verified client certificate names (its
+// stratum-node:<id> URI SAN); ok is false without a verified certificate
+// or when it names no node, or more than one.
+func NodeID(state *tls.ConnectionState) (id string, ok bool) {
+	if !Verified(state) || len(state.VerifiedChains[0]) == 0 {
+		return "", false
+	}
+	return NodeIDOf(state.VerifiedChains[0][0])
+}
+
+// NodeIDOf is the node cert names in its URI SAN stratum-node:<id>; ok is
+// false when it names none, more than one, or an ID of the wrong shape.
+func NodeIDOf(cert *x509.Certificate) (id string, ok bool) {
+	for _, u := range cert.URIs {
+		if u.Scheme != NodeURIScheme {
+			continue
+		}
+		if ok || !NodeIDPattern.MatchString(u.Opaque) {
+			return "", false
+		}
+		id, ok = u.Opaque, true
+	}
+	return id, ok
+}
+
 
 func load(certPEM, keyPEM, caPEM []byte) (tls.Certificate, *x509.CertPool, error) {
 	pair, err := tls.X509KeyPair(certPEM, keyPEM)

@@ -118,3 +118,84 @@ func TestCAFilesRoundTrip(t *testing.T) {
 		t.Fatal("a junk CA file loaded")
 	}
 }
+
+// A certificate's names are its identity: NodeID names the node of a
+// node certificate after a real handshake, and nothing for an operator's
+// or an etcd member's certificate from the same CA, nor for a node
+// certificate the server could not verify.
+func TestCertificateNamesAreIdentities(t *testing.T) {
+	ca, err := NewCA("test", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, _ := NewCA("other", time.Hour)
+	srvCert, srvKey, _ := ca.IssueNode("srv", []string{"127.0.0.1"}, time.Hour)
+	srv, err := ServerConfig(srvCert, srvKey, ca.CertPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := func(issuer *CA, issue func(*CA, string, []string, time.Duration) ([]byte, []byte, error), name, wantID string, wantOK bool) {
+		t.Helper()
+		cert, key, err := issue(issuer, name, []string{"127.0.0.1"}, time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cli, _ := ClientConfig(cert, key, ca.CertPEM)
+		id, ok := handshakeNodeID(t, srv, cli)
+		if id != wantID || ok != wantOK {
+			t.Fatalf("NodeID of %s: got %q %v; want %q %v", name, id, ok, wantID, wantOK)
+		}
+	}
+	f(ca, (*CA).IssueNode, "n1", "n1", true)
+	f(ca, (*CA).Issue, "n1", "", false)        // an operator's certificate with a node's name
+	f(ca, (*CA).IssueMember, "n1", "", false)  // an etcd member's
+	f(other, (*CA).IssueNode, "n1", "", false) // another CA's node
+	if _, _, err := ca.IssueNode("bad id", []string{"127.0.0.1"}, time.Hour); err == nil {
+		t.Fatal("IssueNode accepted an ID with a space")
+	}
+	if _, _, err := ca.Issue(MemberCommonName, []string{"127.0.0.1"}, time.Hour); err == nil {
+		t.Fatal("Issue made a certificate with the members' common name")
+	}
+}
+
+// handshakeNodeID serves one TLS connection with srv, dials it with cli
+// and returns NodeID of what the server saw.
+func handshakeNodeID(t *testing.T, srv, cli *tls.Config) (string, bool) {
+	t.Helper()
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", srv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	type result struct {
+		id string
+		ok bool
+	}
+	seen := make(chan result, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			seen <- result{}
+			return
+		}
+		defer c.Close()
+		tc := c.(*tls.Conn)
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		if tc.Handshake() != nil {
+			seen <- result{}
+			return
+		}
+		st := tc.ConnectionState()
+		id, ok := NodeID(&st)
+		seen <- result{id, ok}
+		c.Write([]byte("x"))
+	}()
+	conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", ln.Addr().String(), cli)
+	if err == nil {
+		conn.SetDeadline(time.Now().Add(5 * time.Second))
+		conn.Read(make([]byte, 1))
+		conn.Close()
+	}
+	r := <-seen
+	return r.id, r.ok
+}
