@@ -282,7 +282,6 @@ func NodeIDOf(cert *x509.Certificate) (id string, ok bool) {
 	return id, ok
 }
 
-
 func load(certPEM, keyPEM, caPEM []byte) (tls.Certificate, *x509.CertPool, error) {
 	pair, err := tls.X509KeyPair(certPEM, keyPEM)
 	if err != nil {
