@@ -8,6 +8,8 @@ import (
 	"io"
 	"os"
 
+	"github.com/syndtr/goleveldb/leveldb"
+
 	"github.com/stratum-store/stratum/api"
 )
 
@@ -39,8 +41,25 @@ func (s *Store) intact(ctx context.Context, oid api.OID) bool {
 	return true
 }
 
-// get is Get inside an operation already begun.
+// errEntryChanged: the copy a read was about to use went away with its
+// index entry (a delete, a removal, a collection) between the index read
+// and the read of the bytes. Nothing is damaged; get reads again.
+var errEntryChanged = errors.New("store: index entry changed during the read")
+
+// get is Get inside an operation already begun. A read that raced a
+// delete, removal or collection of the copy starts again, so it returns
+// the object or not-found, never a false ErrCorrupt.
 func (s *Store) get(ctx context.Context, oid api.OID) (Object, error) {
+	for range 4 {
+		obj, err := s.getOnce(ctx, oid)
+		if !errors.Is(err, errEntryChanged) {
+			return obj, err
+		}
+	}
+	return Object{}, fmt.Errorf("store: get %s: the copy kept changing during the read; retry", oid)
+}
+
+func (s *Store) getOnce(ctx context.Context, oid api.OID) (Object, error) {
 	v, err := s.db.Get(objectKey(oid), nil)
 	if err != nil {
 		if st, deleted, terr := s.tombstone(oid); terr == nil && deleted {
@@ -55,7 +74,9 @@ func (s *Store) get(ctx context.Context, oid api.OID) (Object, error) {
 		return s.getLarge(ctx, oid, v)
 	}
 	if v[0] == codecLog {
-		if v, err = s.loggedValue(oid, v); err != nil {
+		if v, err = s.loggedValue(oid, v); errors.Is(err, errEntryChanged) {
+			return Object{}, err
+		} else if err != nil {
 			return Object{}, s.corrupt(oid, err)
 		}
 	}
@@ -139,11 +160,13 @@ func (s *Store) loggedValue(oid api.OID, v []byte) ([]byte, error) {
 			return value, err
 		}
 		now, gerr := s.db.Get(objectKey(oid), nil)
-		if gerr != nil || bytes.Equal(now, v) || len(now) == 0 {
+		switch {
+		case errors.Is(gerr, leveldb.ErrNotFound):
+			return nil, errEntryChanged // deleted or removed, then collected
+		case gerr != nil || bytes.Equal(now, v) || len(now) == 0:
 			return nil, err
-		}
-		if now[0] != codecLog {
-			return now, nil
+		case now[0] != codecLog:
+			return nil, errEntryChanged // replaced: read it as what it is now
 		}
 		v = now
 	}

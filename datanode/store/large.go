@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -224,6 +225,15 @@ func (s *Store) getLarge(ctx context.Context, oid api.OID, entry []byte) (Object
 		return Object{}, s.corrupt(oid, fmt.Errorf("index entry: %w", err))
 	}
 	f, err := os.Open(s.paths.objectPath(oid))
+	if errors.Is(err, fs.ErrNotExist) {
+		// A delete or removal writes the index, then removes the file: if
+		// the entry changed meanwhile, read again (get); if not, the file
+		// may be back (a re-put renamed it in before indexing it).
+		if now, gerr := s.db.Get(objectKey(oid), nil); errors.Is(gerr, leveldb.ErrNotFound) || gerr == nil && !bytes.Equal(now, entry) {
+			return Object{}, errEntryChanged
+		}
+		f, err = os.Open(s.paths.objectPath(oid))
+	}
 	if errors.Is(err, fs.ErrNotExist) {
 		return Object{}, s.corrupt(oid, errors.New("indexed but its file is missing"))
 	}

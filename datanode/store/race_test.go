@@ -180,3 +180,59 @@ func eventually(t *testing.T, cond func() bool, what string) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// A Get that runs while the object is deleted, removed or collected
+// returns the object or not-found (deleted), never ErrCorrupt: the copy
+// it was about to read went away with its index entry, it was not
+// damaged.
+func TestGetRacingARemovalIsNeverCorrupt(t *testing.T) {
+	cfg, logged := testConfig(t)
+	cfg.LargeThreshold = 1 << 10
+	cfg.SegmentSize = 1 << 10
+	cfg.NoSync = true
+	s := mustOpen(t, cfg)
+	f := func(name string, data []byte, remove func(oid api.OID, round int) error) {
+		t.Helper()
+		oid := mustOID(t, api.SHA256, data)
+		for round := range 300 {
+			if _, err := s.PutStamped(ctx, oid, data, api.Stamp(2*round+1)); err != nil {
+				t.Fatalf("%s: round %d: put: %v", name, round, err)
+			}
+			got := make(chan error, 1)
+			go func() {
+				obj, err := s.Get(ctx, oid)
+				if err == nil && obj.Body != nil {
+					_, err = io.Copy(io.Discard, obj.Body)
+					obj.Body.Close()
+				}
+				got <- err
+			}()
+			if err := remove(oid, round); err != nil {
+				t.Fatalf("%s: round %d: %v", name, round, err)
+			}
+			if err := <-got; err != nil && !errors.Is(err, ErrNotFound) {
+				t.Fatalf("%s: round %d: Get racing the removal: %v; want the object or not found", name, round, err)
+			}
+		}
+	}
+	f("large, delete", randomBytes(40, 8<<10), func(oid api.OID, round int) error {
+		_, err := s.Delete(ctx, oid, api.Stamp(2*round+2), 1)
+		return err
+	})
+	f("large, remove", randomBytes(42, 8<<10), func(oid api.OID, round int) error { return s.Remove(ctx, oid) })
+	small := randomBytes(41, 900)
+	f("small, remove and collect", small, func(oid api.OID, round int) error {
+		if err := s.Remove(ctx, oid); err != nil {
+			return err
+		}
+		filler := randomBytes(uint64(1000+round), 900) // seals the segment
+		if _, err := s.Put(ctx, mustOID(t, api.SHA256, filler), filler); err != nil {
+			return err
+		}
+		_, err := s.CollectValueLog(ctx)
+		return err
+	})
+	if n := logged.Load(); n != 0 {
+		t.Fatalf("%d errors logged; want none (nothing was damaged)", n)
+	}
+}
