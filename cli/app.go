@@ -76,9 +76,11 @@ func newApp(stdout, stderr io.Writer) *ucli.App {
 			certsCommand(),
 			tokenCommand(),
 			accessCommand(),
+			completionCommand(),
 		},
-		ExitErrHandler:  func(*ucli.Context, error) {},
-		HideHelpCommand: true,
+		EnableBashCompletion: true,
+		ExitErrHandler:       func(*ucli.Context, error) {},
+		HideHelpCommand:      true,
 		OnUsageError: func(_ *ucli.Context, err error, _ bool) error {
 			return usageError{err}
 		},
