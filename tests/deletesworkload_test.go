@@ -33,6 +33,7 @@ func deletesTune(cfg *datanode.Config) {
 // holds a copy of a deleted object. This is the negative control of
 // stratum_bug_oldownerdeletes. STRATUM_DELETES_SEED replays another seed.
 func TestDeletesDuringMovesNeverResurrect(t *testing.T) {
+	start := time.Now()
 	seed := int64(envInt(t, "STRATUM_DELETES_SEED", 15))
 	t.Logf("seed %d (STRATUM_DELETES_SEED=%d replays it)", seed, seed)
 	c := MustStartCluster(t, 3, deletesTune)
@@ -50,13 +51,18 @@ func TestDeletesDuringMovesNeverResurrect(t *testing.T) {
 			t.Fatalf("drain n1: %v", err)
 		}
 	})
-	if !waitDrained(c, "n1", 45*time.Second) {
-		t.Logf("n1 not drained 45s after its drain began (TestDeleteDuringDrainStaysDeleted checks that a drain ends); checking anyway")
-	}
+	l := load.deletesAcked()
+	waitAcked(t, load, 0, l+10) // deletes while n1 hands its copies over
 	load.stop()
 	lastDelete := time.Now()
+	if !waitDrained(c, "n1", 45*time.Second) {
+		t.Logf("n1 not drained 45s after the load stopped (TestDeleteDuringDrainStaysDeleted checks that a drain ends); checking anyway; it holds: %v",
+			heldBy(t, c, 0, load))
+	}
+	t.Logf("%.1fs: load stopped, n1 drained or given up; settling", time.Since(start).Seconds())
 
 	settleAfterDeletes(t, c, lastDelete.Add(deletesGrace(c)))
+	t.Logf("%.1fs: settled; reading everything back", time.Since(start).Seconds())
 	present, absent := load.settled()
 	held := copiesOfDeleted(t, c, absent)
 	load.urls, load.names = nil, nil // from now on through every node, n4 too
@@ -83,6 +89,27 @@ func TestDeletesDuringMovesNeverResurrect(t *testing.T) {
 		t.Fatalf("got %d deletes acknowledged, %d reads that had to find nothing, %d objects deleted at the end; want at least 50, 100 and 20: the workload did not run",
 			load.deletes.Acknowledged, v.Absent, len(absent))
 	}
+}
+
+// heldBy describes the copies node i holds of the load's objects, each
+// with its writes.
+func heldBy(t *testing.T, c *Cluster, i int, l *objectLoad) []string {
+	l.hist.mu.Lock()
+	defer l.hist.mu.Unlock()
+	var out []string
+	for oid := range l.hist.writes {
+		if local(t, c, i, oid) == "copy" && len(out) < 5 {
+			out = append(out, l.hist.describe(oid, objRead{began: time.Now(), via: "held by " + c.Nodes[i].ID}, "a copy"))
+		}
+	}
+	return out
+}
+
+// deletesAcked is how many deletes the load has acknowledged so far.
+func (l *objectLoad) deletesAcked() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.deletes.Acknowledged
 }
 
 // waitDrained reports whether id is recorded as drained within d.
@@ -116,11 +143,8 @@ func deletesDuring(t *testing.T, c *Cluster, l *objectLoad, what string, move fu
 	t.Helper()
 	pauseRepair(t, c, true)
 	move()
-	l.mu.Lock()
-	before := l.deletes.Acknowledged
-	l.mu.Unlock()
-	waitAcked(t, l, 0, before+25)
-	t.Logf("%d deletes acknowledged during %s, repair paused", 25, what)
+	waitAcked(t, l, 0, l.deletesAcked()+25)
+	t.Logf("25 deletes acknowledged during %s, repair paused", what)
 	pauseRepair(t, c, false)
 }
 
