@@ -1,7 +1,9 @@
 package tests
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"net/http"
 	"strings"
 	"sync"
@@ -22,14 +24,15 @@ import (
 // writes that etcd refused.
 type heldControl struct {
 	datanode.ControlPlane
-	mu        sync.Mutex
-	held      bool
-	stash     map[int]api.Partition
-	publish   func(map[int]api.Partition)
-	rereg     chan struct{} // closed: re-registrations may proceed
-	lease     datanode.Lease
-	refused   int // UpdatePartition calls that failed
-	registers int // successful Register and Reregister calls
+	mu          sync.Mutex
+	held        bool
+	stash       map[int]api.Partition
+	publish     func(map[int]api.Partition)
+	membersHeld bool          // member watch deliveries are dropped while set
+	rereg       chan struct{} // closed: re-registrations may proceed
+	lease       datanode.Lease
+	refused     int // UpdatePartition calls that failed
+	registers   int // successful Register and Reregister calls
 }
 
 func newHeldControl(cp datanode.ControlPlane) *heldControl {
@@ -49,6 +52,25 @@ func (h *heldControl) WatchPartitions(ctx context.Context, publish func(map[int]
 		h.mu.Unlock()
 		publish(m)
 	})
+}
+
+// WatchMembers drops deliveries while membersHeld: the node keeps the
+// member view it had (the next delivery after that is the full map).
+func (h *heldControl) WatchMembers(ctx context.Context, publish func(map[string]api.Member)) error {
+	return h.ControlPlane.WatchMembers(ctx, func(m map[string]api.Member) {
+		h.mu.Lock()
+		held := h.membersHeld
+		h.mu.Unlock()
+		if !held {
+			publish(m)
+		}
+	})
+}
+
+func (h *heldControl) holdMembers() {
+	h.mu.Lock()
+	h.membersHeld = true
+	h.mu.Unlock()
 }
 
 // holdWatch stops delivering partition records; releaseWatch delivers the
@@ -240,4 +262,77 @@ func TestRefTakeoverConfirmsTheRecord(t *testing.T) {
 		got, err := c.Client(0).GetRef(ctx, repo, ref)
 		return err == nil && got == v2
 	})
+}
+
+// TestRefRestartFencesApplyInFlight: a primary sent an apply and was
+// restarted gracefully before the message arrived (a slow link); the
+// replica's view of the members lags, so the old process's generation still
+// passes. After the new process has taken the partition over, the delayed
+// apply must be refused: taken at the version the new process is about to
+// reuse, it would leave the replica with other refs at the same version,
+// still counted in sync, and a later failover would lose an acknowledged
+// update (issue 15.6).
+func TestRefRestartFencesApplyInFlight(t *testing.T) {
+	c, held := startHeldCluster(t)
+	ctx := ctxT(t)
+	repo, ref := "restart/repo", "refs/heads/main"
+	v1, v2, vx := strings.Repeat("1", 40), strings.Repeat("2", 40), strings.Repeat("d", 40)
+	if _, err := c.Client(0).RefTxn(ctx, repo, api.RefTxn{Updates: []api.RefUpdate{{Name: ref, Old: api.ZeroOID, New: v1}}}, false); err != nil {
+		t.Fatal(err)
+	}
+	parts, err := c.CP.Partitions(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := c.Client(0).Partitions(ctx)
+	if err != nil || len(rep.Partitions) != 1 {
+		t.Fatalf("n1 /v1/partitions: %+v %v", rep, err)
+	}
+	// The message the old process sent and the link delayed.
+	delayed, _ := json.Marshal(api.RefApplyRequest{Partition: 0, Epoch: parts[0].Epoch, Seq: rep.Partitions[0].Version.Seq + 1,
+		Changes: []api.RefChange{{Repo: repo, Name: ref, OID: vx}}})
+	oldGen := c.Nodes[0].Node.Generation()
+	held["n2"].holdMembers()
+	c.StopNode(0)
+	c.StartNode(0)
+	Eventually(t, 30*time.Second, "the restarted n1 serves partition 0", func() bool { return reportsServing(c.URL(0), 0) })
+
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, c.URL(1)+api.PathRefApply, bytes.NewReader(delayed))
+	req.Header.Set(api.HeaderNode, "n1")
+	req.Header.Set(api.HeaderGeneration, oldGen)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode == http.StatusOK {
+		t.Errorf("n2 took the old process's delayed apply after the restarted primary took over: %d; want 409 stale_epoch", resp.StatusCode)
+	}
+	if _, err := c.Client(0).RefTxn(ctx, repo, api.RefTxn{Updates: []api.RefUpdate{{Name: ref, Old: v1, New: v2}}}, false); err != nil {
+		t.Fatalf("v1 -> v2 through the restarted primary: %v", err)
+	}
+	// Fail over, as the planner would, to an in-sync member (n2 if it is
+	// one): it must hold the acknowledged v2.
+	c.StopNode(0)
+	cur, err := c.CP.Partitions(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	promoted := cur[0]
+	promoted.InSync = nil
+	for _, m := range cur[0].InSync {
+		if m != "n1" {
+			promoted.InSync = append(promoted.InSync, m)
+		}
+	}
+	promoted.Primary = promoted.InSync[0]
+	promoted.PruneStores()
+	if _, err := c.CP.UpdatePartition(ctx, cur[0].Epoch, promoted); err != nil {
+		t.Fatalf("promote %s: %v", promoted.Primary, err)
+	}
+	i := map[string]int{"n2": 1, "n3": 2}[promoted.Primary]
+	Eventually(t, 30*time.Second, promoted.Primary+" serves partition 0", func() bool { return reportsServing(c.URL(i), 0) })
+	if got, err := c.Client(i).GetRef(ctx, repo, ref); err != nil || got != v2 {
+		t.Fatalf("after failing over to %s the ref is %s (%v); want the acknowledged %s", promoted.Primary, got, err, v2)
+	}
 }
