@@ -81,11 +81,21 @@
 //
 // A Store is safe for concurrent use. Puts of distinct objects run in
 // parallel; the commit step of a put (existence check, rename, index write)
-// holds one of 256 stripe locks, chosen by the OID's first byte. No code
-// holds two stripes, and none holds a stripe while reading a body. Close
-// waits for the operations in flight; later calls return ErrClosed. Every
-// operation checks ctx before it starts, and streaming ones between chunks
-// of 256 KiB.
+// holds one of 256 stripe locks, chosen by the OID's first byte. Only
+// PutBatch and the value log collector hold several stripes, taken in
+// ascending order (lockOIDs); none holds a stripe while reading a body.
+// Operations on one OID (puts, deletes, removals, quarantine, expiry) take
+// effect one at a time, each at one point under its stripe, so their
+// answers and the final state are those of some order of them; Get, which
+// takes no stripe, reads again when the entry it read changes under it. A
+// re-put of a large object verifies its body against a hard link to the
+// stored copy (large.go), so a delete or removal landing meanwhile never
+// leaves an entry without bytes. A value log record appended but not yet
+// indexed pins its segment against the collector (vloggc.go), and one
+// collection runs at a time. TestStoreModel checks all of this against a
+// model. Close waits for the operations in flight; later calls return
+// ErrClosed. Every operation checks ctx before it starts, and streaming
+// ones between chunks of 256 KiB.
 //
 // # Caveats
 //
@@ -107,6 +117,6 @@
 //     process's puts plus the count made at Open.
 //   - Open walks objects/ to find files without an index entry: its time
 //     grows with the number of large objects.
-//   - There is no delete: objects are immutable and stay until the directory
-//     is removed.
+//   - Objects are immutable; Delete replaces a copy with a stamped
+//     tombstone (tombstone.go) and Remove drops a copy without one.
 package store
