@@ -82,12 +82,9 @@ func (n *Node) readFrames(r io.Reader) ([]store.BatchItem, error) {
 }
 
 func (n *Node) readOIDList(ctx *fasthttp.RequestCtx) ([]api.OID, error) {
-	var list api.OIDList
-	if err := json.NewDecoder(io.LimitReader(n.bodyReader(ctx), api.MaxBatchBytes)).Decode(&list); err != nil {
-		return nil, fmt.Errorf("%w: body must be {\"oids\":[...]}: %v", api.ErrBadRequest, err)
-	}
-	if len(list.OIDs) > api.MaxBatchObjects {
-		return nil, fmt.Errorf("%w: %d OIDs, at most %d per batch", api.ErrTooLarge, len(list.OIDs), api.MaxBatchObjects)
+	list, err := n.decodeOIDList(ctx) // held against the body budget, stops at MaxBatchObjects
+	if err != nil {
+		return nil, err
 	}
 	oids := make([]api.OID, len(list.OIDs))
 	for i, s := range list.OIDs {

@@ -1,7 +1,6 @@
 package datanode
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -43,9 +42,11 @@ func (n *Node) handleRepos(ctx *fasthttp.RequestCtx, path string) error {
 	}
 	var body []byte
 	if ctx.IsPost() {
-		if body, err = readLimited(n.bodyReader(ctx), maxRefBody); err != nil {
+		var release func()
+		if body, release, err = n.readRefTxnBody(ctx); err != nil { // at most MaxJSONBody and MaxRefUpdates, held against the body budget
 			return err
 		}
+		defer release()
 	}
 	forwarded := len(ctx.Request.Header.Peek(api.HeaderForwarded)) > 0
 	deadline := time.Now().Add(n.cfg.RefRetryWindow)
@@ -107,9 +108,9 @@ func (n *Node) serveRefs(ctx *fasthttp.RequestCtx, id int, repo, ref string, bod
 }
 
 func (n *Node) serveTxn(ctx *fasthttp.RequestCtx, repo string, body []byte) error {
-	var t api.RefTxn
-	if err := json.Unmarshal(body, &t); err != nil {
-		return fmt.Errorf("%w: body must be {\"updates\":[{\"name\",\"old\",\"new\"}...]}: %v", api.ErrBadRequest, err)
+	t, err := decodeRefTxn(body) // stops at MaxRefUpdates
+	if err != nil {
+		return err
 	}
 	if err := api.ValidateRefTxn(t); err != nil {
 		return err

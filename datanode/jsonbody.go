@@ -1,0 +1,203 @@
+package datanode
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/stratum-store/stratum/api"
+)
+
+// MaxJSONBody bounds a JSON request body: an OID list of
+// api.MaxBatchObjects (10,000 OIDs of 64 hex characters, about 0.7 MB) or
+// a ref transaction of api.MaxRefUpdates (1,000 updates with names of up
+// to 1 KiB, about 1.2 MB) fits with room to spare. A longer declared body
+// is refused 413 before a byte of it is read.
+const MaxJSONBody = 4 << 20
+
+// A JSON body is held against the node's body budget (Config.MaxBodyMemory)
+// like an object body, and decoded as a stream that stops at the item
+// limit: a body of "{}," items would otherwise become tens of millions of
+// structs, about 1-2 GB, before any count was checked.
+
+// jsonBody reserves the memory of ctx's JSON body (its declared length, or
+// MaxJSONBody when it is chunked) and returns a reader that fails with
+// api.ErrTooLarge past MaxJSONBody, and the function that gives the
+// memory back.
+func (n *Node) jsonBody(ctx *fasthttp.RequestCtx) (io.Reader, func(), error) {
+	size := int64(ctx.Request.Header.ContentLength())
+	if size > MaxJSONBody {
+		return nil, nil, fmt.Errorf("%w: a JSON body of %d bytes, at most %d", api.ErrTooLarge, size, MaxJSONBody)
+	}
+	if size < 0 {
+		size = MaxJSONBody
+	}
+	if err := n.bodies.reserve(size); err != nil {
+		return nil, nil, err
+	}
+	return &cappedReader{r: n.bodyReader(ctx), left: MaxJSONBody}, func() { n.bodies.release(size) }, nil
+}
+
+// cappedReader reads at most left bytes and fails with api.ErrTooLarge on
+// the next.
+type cappedReader struct {
+	r    io.Reader
+	left int64
+}
+
+func (c *cappedReader) Read(p []byte) (int, error) {
+	if c.left <= 0 {
+		var one [1]byte
+		if k, _ := c.r.Read(one[:]); k > 0 {
+			return 0, fmt.Errorf("%w: a JSON body over %d bytes", api.ErrTooLarge, MaxJSONBody)
+		}
+		return 0, io.EOF
+	}
+	if int64(len(p)) > c.left {
+		p = p[:c.left]
+	}
+	k, err := c.r.Read(p)
+	c.left -= int64(k)
+	return k, err
+}
+
+// readRefTxnBody reads ctx's ref transaction body whole (a node that is
+// not the partition's primary forwards it as it came), held against the
+// body budget until release is called, decoding it as it arrives so that
+// the api.MaxRefUpdates+1st update stops the read (413).
+func (n *Node) readRefTxnBody(ctx *fasthttp.RequestCtx) (body []byte, release func(), err error) {
+	r, release, err := n.jsonBody(ctx)
+	if err != nil {
+		return nil, func() {}, err
+	}
+	var buf bytes.Buffer
+	if _, err := decodeRefTxnFrom(io.TeeReader(r, &buf)); err != nil {
+		release()
+		return nil, func() {}, err
+	}
+	return buf.Bytes(), release, nil
+}
+
+// decodeOIDList decodes ctx's {"oids":[...]} body, stopping at the
+// api.MaxBatchObjects+1st OID (413).
+func (n *Node) decodeOIDList(ctx *fasthttp.RequestCtx) (api.OIDList, error) {
+	r, release, err := n.jsonBody(ctx)
+	if err != nil {
+		return api.OIDList{}, err
+	}
+	defer release()
+	var list api.OIDList
+	err = decodeArray(r, "oids", api.MaxBatchObjects, func(dec *json.Decoder) error {
+		var s string
+		err := dec.Decode(&s)
+		list.OIDs = append(list.OIDs, s)
+		return err
+	})
+	return list, jsonError(err, `{"oids":[...]}`)
+}
+
+// decodeRefTxn decodes a ref transaction, stopping at the
+// api.MaxRefUpdates+1st update (413).
+func decodeRefTxn(body []byte) (api.RefTxn, error) { return decodeRefTxnFrom(bytesReader(body)) }
+
+func decodeRefTxnFrom(r io.Reader) (api.RefTxn, error) {
+	var t api.RefTxn
+	err := decodeArray(r, "updates", api.MaxRefUpdates, func(dec *json.Decoder) error {
+		var u api.RefUpdate
+		err := dec.Decode(&u)
+		t.Updates = append(t.Updates, u)
+		return err
+	})
+	return t, jsonError(err, `{"updates":[{"name","old","new"}...]}`)
+}
+
+// jsonError passes a sentinel error (too large, busy, timeout) on and
+// makes anything else a 400 that names the expected shape.
+func jsonError(err error, shape string) error {
+	var remote *api.RemoteError
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, api.ErrTooLarge), errors.Is(err, api.ErrBusy), errors.As(err, &remote):
+		return err
+	case isTimeout(err):
+		return bodyReadError(err)
+	case shape == "":
+		return fmt.Errorf("%w: reading body: %v", api.ErrBadRequest, err)
+	}
+	return fmt.Errorf("%w: body must be %s: %v", api.ErrBadRequest, shape, err)
+}
+
+// decodeArray decodes a JSON object from r, calling item for each element
+// of the array under key (null is an empty array) and skipping other
+// fields; more than max elements is api.ErrTooLarge, found at element
+// max+1, before the rest of the body is read. Only white space may follow
+// the object.
+func decodeArray(r io.Reader, key string, max int, item func(*json.Decoder) error) error {
+	dec := json.NewDecoder(r)
+	if err := expectDelim(dec, '{'); err != nil {
+		return err
+	}
+	count := 0
+	for dec.More() {
+		k, err := dec.Token()
+		if err != nil {
+			return err
+		}
+		if k != key {
+			var skip json.RawMessage
+			if err := dec.Decode(&skip); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := decodeElements(dec, key, max, &count, item); err != nil {
+			return err
+		}
+	}
+	if err := expectDelim(dec, '}'); err != nil {
+		return err
+	}
+	if tok, err := dec.Token(); err != io.EOF {
+		return fmt.Errorf("more after the JSON object: %v %v", tok, err)
+	}
+	return nil
+}
+
+// decodeElements decodes the array (or null) that comes next in dec.
+func decodeElements(dec *json.Decoder, key string, max int, count *int, item func(*json.Decoder) error) error {
+	tok, err := dec.Token()
+	switch {
+	case err != nil:
+		return err
+	case tok == nil:
+		return nil
+	case tok != json.Delim('['):
+		return fmt.Errorf("%q is not an array", key)
+	}
+	for ; dec.More(); *count++ {
+		if *count == max {
+			return fmt.Errorf("%w: more than %d items in %q", api.ErrTooLarge, max, key)
+		}
+		if err := item(dec); err != nil {
+			return err
+		}
+	}
+	return expectDelim(dec, ']')
+}
+
+// expectDelim reads the next token and fails unless it is d.
+func expectDelim(dec *json.Decoder, d json.Delim) error {
+	tok, err := dec.Token()
+	if err != nil {
+		return err
+	}
+	if tok != d {
+		return fmt.Errorf("want %q, got %v", d, tok)
+	}
+	return nil
+}
