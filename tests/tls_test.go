@@ -330,3 +330,46 @@ func waitReadyTLS(t *testing.T, caFile string, urls ...string) {
 	}
 	waitReadyWith(t, &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: trust}}, urls...)
 }
+
+// With auth on, a client route skips the API token only for a node's
+// certificate: an operator's or an etcd member's certificate from the same
+// CA is a client like any other and gets 401 without a token.
+func TestOnlyNodeCertificatesSkipTokens(t *testing.T) {
+	ca, err := pki.NewCA("stratum test", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := MustStartCluster(t, 1, func(cfg *datanode.Config) {
+		cert, key, err := ca.IssueNode(cfg.ID, []string{"127.0.0.1"}, time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.TLS, _ = pki.ServerConfig(cert, key, ca.CertPEM)
+		cfg.PeerTLS, _ = pki.ClientConfig(cert, key, ca.CertPEM)
+		cfg.Auth = true
+	})
+	get := func(issue func(*pki.CA, string, []string, time.Duration) ([]byte, []byte, error), name string) int {
+		t.Helper()
+		cert, key, err := issue(ca, name, []string{"127.0.0.1"}, time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg, _ := pki.ClientConfig(cert, key, ca.CertPEM)
+		hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: cfg}}
+		resp, err := hc.Get("https://" + c.Nodes[0].Addr + api.PathCluster)
+		if err != nil {
+			t.Fatalf("GET %s with %s's certificate: %v", api.PathCluster, name, err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if got := get((*pki.CA).IssueNode, "n2"); got != http.StatusOK {
+		t.Errorf("GET %s with node n2's certificate and no token: %d; want 200", api.PathCluster, got)
+	}
+	if got := get((*pki.CA).Issue, "ops"); got != http.StatusUnauthorized {
+		t.Errorf("GET %s with an operator's certificate and no token: %d; want 401", api.PathCluster, got)
+	}
+	if got := get((*pki.CA).IssueMember, "cp1"); got != http.StatusUnauthorized {
+		t.Errorf("GET %s with an etcd member's certificate and no token: %d; want 401", api.PathCluster, got)
+	}
+}
