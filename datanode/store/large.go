@@ -66,10 +66,31 @@ type keptCopy struct {
 }
 
 // keepCopy returns a keptCopy of oid's stored file if it is indexed and
-// intact, and nil (the body must be spooled) otherwise, or when the file
-// system cannot link. It holds oid's stripe lock, so the copy cannot go
-// between the check and the link.
+// its bytes verify, and nil (the body must be spooled) otherwise, or when
+// the file system cannot link. The link is taken under oid's stripe lock,
+// so the copy cannot go between the index read and the link; the link is
+// verified after the lock is released.
 func (s *Store) keepCopy(ctx context.Context, oid api.OID) (*keptCopy, error) {
+	k, err := s.linkCopy(oid)
+	if k == nil || err != nil {
+		return nil, err
+	}
+	codec, size, err := parseFileEntry(k.entry)
+	if err == nil {
+		var got int64
+		if got, err = s.measure(k.path, oid, codec); err == nil && got != size {
+			err = fmt.Errorf("%d bytes, the index says %d", got, size)
+		}
+	}
+	if err != nil { // a damaged copy: the put stores the body instead
+		s.discard(k)
+		return nil, ctx.Err()
+	}
+	return k, nil
+}
+
+// linkCopy links oid's object file under tmp, under oid's stripe lock.
+func (s *Store) linkCopy(oid api.OID) (*keptCopy, error) {
 	mu := s.stripe(oid)
 	mu.Lock()
 	defer mu.Unlock()
@@ -79,7 +100,7 @@ func (s *Store) keepCopy(ctx context.Context, oid api.OID) (*keptCopy, error) {
 		return nil, nil
 	case err != nil:
 		return nil, s.indexError("put", oid, err)
-	case len(v) == 0 || (v[0] != codecFileRaw && v[0] != codecFileZstd) || !s.intact(ctx, oid):
+	case len(v) == 0 || (v[0] != codecFileRaw && v[0] != codecFileZstd):
 		return nil, nil
 	}
 	link := filepath.Join(s.paths.tmpDir(), fmt.Sprintf("kept-%s-%d", oid, s.kept.Add(1)))
