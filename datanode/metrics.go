@@ -3,6 +3,7 @@ package datanode
 import (
 	"errors"
 	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -100,6 +101,25 @@ func newMetrics(n *Node) *metrics {
 	gauge("stratum_under_replicated_objects", "Objects the current or last anti-entropy round of this node found missing on it or a peer and has not copied yet.",
 		func() float64 { return float64(n.repair.progress().Remaining) })
 	gauge("stratum_repair_paused", "1 while repair and rebalancing are paused cluster-wide.", func() float64 { return b2f(n.repair.paused.Load()) })
+	gauge("stratum_partitions", "Ref partitions in the cluster (0 before the planner wrote the configuration).", func() float64 {
+		if cfg := n.refs.cfg.Load(); cfg != nil {
+			return float64(cfg.Count)
+		}
+		return 0
+	})
+	gauge("stratum_disk_free_bytes", "Bytes free to this process on the data directory's filesystem.", func() float64 { return float64(diskSpace(n.cfg.Store.Dir).free) })
+	gauge("stratum_disk_size_bytes", "Size of the data directory's filesystem.", func() float64 { return float64(diskSpace(n.cfg.Store.Dir).size) })
+	// Series that alerts and the dashboard use exist from the start, at 0.
+	for _, op := range []string{"put", "get", "delete"} {
+		m.quorumFailures.WithLabelValues(op)
+	}
+	for _, outcome := range []string{"ok", "conflict", "missing_object", "unknown", "refused"} {
+		m.refTxns.WithLabelValues(outcome)
+	}
+	for _, dir := range []string{"push", "pull"} {
+		m.aeObjects.WithLabelValues(dir)
+		m.aeBytes.WithLabelValues(dir)
+	}
 	m.reg.MustRegister(m.requests, m.latency, m.quorumFailures, m.replicaLatency, m.readRepairs, m.scrubbed, m.scrubDamaged, m.scrubRepaired, m.refTxns, m.hintsDelivered, m.aeObjects, m.aeRounds, m.deletes, m.tombstonesExpired, m.valueLogFreed, m.aeBytes, m.scrubbedBytes, breakerCollector{n})
 	m.handler = fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}))
 	return m
@@ -170,4 +190,15 @@ func routeOf(path string) string {
 		return path
 	}
 	return "other"
+}
+
+type diskUsage struct{ free, size uint64 }
+
+// diskSpace reads the filesystem of dir (zero when it cannot).
+func diskSpace(dir string) diskUsage {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(dir, &st); err != nil {
+		return diskUsage{}
+	}
+	return diskUsage{free: st.Bavail * uint64(st.Bsize), size: st.Blocks * uint64(st.Bsize)}
 }
