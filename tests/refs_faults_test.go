@@ -36,7 +36,9 @@ func TestRefsPrimaryCutFromEtcdReregisters(t *testing.T) {
 		t.Logf("round %d: %s (primary of %s) cut from etcd for %s", round, victim.ID, k.repo, cut)
 		lab.cut(victim.ID, "cp")
 		time.Sleep(cut)
+		after := c.primaryOf(k.repo).Primary
 		lab.heal()
+		t.Logf("round %d: at the heal the primary of %s is %s", round, k.repo, after)
 		if c.recover(victim) {
 			t.Logf("round %d: %s was declared DOWN (fenced); restarted it", round, victim.ID)
 		}
