@@ -2,6 +2,8 @@ package cli
 
 import (
 	"fmt"
+	"log/slog"
+	"os"
 	"strings"
 
 	ucli "github.com/urfave/cli/v2"
@@ -52,4 +54,48 @@ func withSources(f ucli.Flag) ucli.Flag {
 		return altsrc.NewDurationFlag(f)
 	}
 	panic(fmt.Sprintf("cli: flag %v has a type the config file cannot fill", f.Names()))
+}
+
+// flagSource says where a configurable flag's value came from, in the
+// precedence order of configurable: "the --NAME flag", "the environment
+// (STRATUM_NAME)", "the config file PATH" or "the default".
+func flagSource(c *ucli.Context, name string) string {
+	if onCommandLine(c, name) {
+		return "the --" + name + " flag"
+	}
+	env := envName(name)[0]
+	if _, ok := os.LookupEnv(env); ok {
+		return "the environment (" + env + ")"
+	}
+	if c.IsSet(name) && c.String("config") != "" {
+		return "the config file " + c.String("config")
+	}
+	return "the default"
+}
+
+// onCommandLine reports whether --name (or -name) appears among the
+// command's arguments, which its parents' contexts keep whole (c itself
+// keeps only the positional ones).
+func onCommandLine(c *ucli.Context, name string) bool {
+	for _, ctx := range c.Lineage()[1:] {
+		for _, a := range ctx.Args().Slice() {
+			if a == "--" {
+				break
+			}
+			flag := strings.TrimLeft(a, "-")
+			if strings.HasPrefix(a, "-") && (flag == name || strings.HasPrefix(flag, name+"=")) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// warnAuthOff logs a WARN when a data node runs without API tokens, and
+// which setting turned them off.
+func warnAuthOff(c *ucli.Context, logger *slog.Logger) {
+	if !c.Bool("auth") {
+		logger.Warn("auth is off: any client that reaches this node can read, write, delete and run admin actions (docs/security.md)",
+			"setting", "auth=false", "from", flagSource(c, "auth"))
+	}
 }

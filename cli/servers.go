@@ -183,6 +183,7 @@ func datanodeConfig(c *ucli.Context, cp *controlplane.Client, logger *slog.Logge
 	cfg.AntiEntropyRate = c.Int("anti-entropy-rate")
 	cfg.HintMaxAge = c.Duration("hint-max-age")
 	cfg.Auth = c.Bool("auth")
+	warnAuthOff(c, logger)
 	cfg.HeaderTimeout = c.Duration("header-timeout")
 	cfg.MinBodyRate = int64(c.Int("min-body-rate"))
 	cfg.MaxInflight = c.Int("max-inflight")
