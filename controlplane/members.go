@@ -18,7 +18,9 @@ import (
 	"github.com/stratum-store/stratum/ring"
 )
 
-// member reads one member record and its ModRevision (0 if absent).
+// member reads one member record and its ModRevision (0 if absent). A
+// record that does not decode or names another ID than id is an error
+// (records.go).
 func (c *Client) member(ctx context.Context, id string) (api.Member, int64, error) {
 	resp, err := c.etcd.Get(ctx, c.key("members", id))
 	if err != nil {
@@ -27,8 +29,8 @@ func (c *Client) member(ctx context.Context, id string) (api.Member, int64, erro
 	if len(resp.Kvs) == 0 {
 		return api.Member{}, 0, nil
 	}
-	var m api.Member
-	if err := json.Unmarshal(resp.Kvs[0].Value, &m); err != nil {
+	m, err := decodeMember(id, resp.Kvs[0])
+	if err != nil {
 		return api.Member{}, 0, fmt.Errorf("controlplane: member record %s: %w", id, err)
 	}
 	return m, resp.Kvs[0].ModRevision, nil
