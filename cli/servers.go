@@ -36,7 +36,7 @@ func controlplaneCommand() *ucli.Command {
 			&ucli.StringFlag{Name: "initial-cluster-state", Value: "new", Usage: "new or existing"},
 			&ucli.StringFlag{Name: "initial-cluster-token", Value: "stratum"},
 			&ucli.StringFlag{Name: "etcd-prefix", Value: "/stratum/", Usage: "key prefix of this cluster in etcd"},
-			&ucli.StringFlag{Name: "tls-cert", Usage: "this member's certificate (stratum certs node); with --tls-key and --tls-ca, etcd serves clients and peers over TLS and accepts only certificates signed by the CA (URLs must be https)"},
+			&ucli.StringFlag{Name: "tls-cert", Usage: "this member's certificate (stratum certs member); with --tls-key and --tls-ca, etcd serves clients and peers over TLS and accepts only certificates signed by the CA, on the peer port only member certificates (URLs must be https)"},
 			&ucli.StringFlag{Name: "tls-key", Usage: "this member's certificate key"},
 			&ucli.StringFlag{Name: "tls-ca", Usage: "the cluster CA's certificate"},
 		}, append(etcdAuthFlags(), detectorFlags()...)...),

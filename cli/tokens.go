@@ -22,7 +22,7 @@ func etcdClientFlags() []ucli.Flag {
 	return append([]ucli.Flag{
 		&ucli.StringSliceFlag{Name: "etcd", Value: ucli.NewStringSlice("http://127.0.0.1:2379"), Usage: "etcd endpoints", EnvVars: []string{"STRATUM_ETCD"}},
 		&ucli.StringFlag{Name: "etcd-prefix", Value: "/stratum/", Usage: "key prefix of this cluster in etcd"},
-		&ucli.StringFlag{Name: "tls-cert", Usage: "certificate for an https etcd (stratum certs node)"},
+		&ucli.StringFlag{Name: "tls-cert", Usage: "certificate for an https etcd (stratum certs client)"},
 		&ucli.StringFlag{Name: "tls-key", Usage: "its key"},
 		&ucli.StringFlag{Name: "tls-ca", Usage: "the cluster CA's certificate"},
 	}, etcdAuthFlags()...)
