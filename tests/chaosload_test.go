@@ -422,7 +422,7 @@ func (l *objectLoad) settled() (present map[api.OID][]byte, absent []api.OID) {
 // readThrough reads every object of oids at the load's level, alone
 // through one node (the next in turn) or, with every, through every node
 // of the load (l.urls), four at a time; then all the small ones in batch
-// GETs through every node. The answers go into the history, whose checker
+// GETs through every node (readBatches). The answers go into the history, whose checker
 // then judges them like the workload's own reads. A read without a
 // definitive answer is retried a few times.
 func (l *objectLoad) readThrough(oids []api.OID, every bool) {
@@ -442,22 +442,36 @@ func (l *objectLoad) readThrough(oids []api.OID, every bool) {
 			}
 		}()
 	}
-	var small []api.OID
 	for k, oid := range oids {
 		for i := range cls {
 			if every || i == k%len(cls) {
 				jobs <- job{oid, i}
 			}
 		}
-		if len(l.acked[oid].data) <= largeObjectBytes {
-			small = append(small, oid)
-		}
 	}
 	close(jobs)
 	wg.Wait()
-	for i, cl := range cls {
-		for start := 0; start < len(small); start += 1000 {
-			l.getBatch(cl, l.names[i]+" (final)", small[start:min(start+1000, len(small))])
+	l.readBatches(l.small(oids))
+}
+
+// small returns the objects of oids at most 1 MiB large, which batch GETs
+// return.
+func (l *objectLoad) small(oids []api.OID) []api.OID {
+	var out []api.OID
+	for _, oid := range oids {
+		if len(l.acked[oid].data) <= largeObjectBytes {
+			out = append(out, oid)
+		}
+	}
+	return out
+}
+
+// readBatches reads oids (small objects) in batch GETs through every node
+// of the load and records the answers in the history.
+func (l *objectLoad) readBatches(oids []api.OID) {
+	for i, cl := range l.nodeClients() {
+		for start := 0; start < len(oids); start += 1000 {
+			l.getBatch(cl, l.names[i]+" (final)", oids[start:min(start+1000, len(oids))])
 		}
 	}
 }

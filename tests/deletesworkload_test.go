@@ -25,8 +25,9 @@ func deletesTune(cfg *datanode.Config) {
 // and then the first one drains, each move held open by a repair pause so
 // that deletes land while the old owners still hold their copies. After
 // the moves, the tombstones' expiry (3 s) and more repair rounds, every
-// deleted object is read through every node and every other through one,
-// alone, and all of them in batches through every node, and the
+// deleted object is read through every node, alone and in a batch GET,
+// and every small object that must exist in batch GETs through every
+// node, and the
 // history checker (objhistory_test.go) judges every read of the run: no
 // read that began after a delete's acknowledgement finds the object (no
 // resurrection), none finds a 404 for one that must exist; and no node
@@ -55,8 +56,8 @@ func TestDeletesDuringMovesNeverResurrect(t *testing.T) {
 	waitAcked(t, load, 0, l+10) // deletes while n1 hands its copies over
 	load.stop()
 	lastDelete := time.Now()
-	if !waitDrained(c, "n1", 45*time.Second) {
-		t.Logf("n1 not drained 45s after the load stopped (TestDeleteDuringDrainStaysDeleted checks that a drain ends); checking anyway; it holds: %v",
+	if !waitDrained(c, "n1", 20*time.Second) {
+		t.Logf("n1 not drained 20s after the load stopped (TestDeleteDuringDrainStaysDeleted checks that a drain ends); checking anyway; it holds: %v",
 			heldBy(t, c, 0, load))
 	}
 	t.Logf("%.1fs: load stopped, n1 drained or given up; settling", time.Since(start).Seconds())
@@ -69,8 +70,8 @@ func TestDeletesDuringMovesNeverResurrect(t *testing.T) {
 	for i := range c.Nodes {
 		load.urls, load.names = append(load.urls, c.URL(i)), append(load.names, c.Nodes[i].ID)
 	}
-	load.readThrough(oidsOf(present), false)
 	load.readThrough(absent, true)
+	load.readBatches(load.small(oidsOf(present)))
 
 	v := load.hist.check()
 	t.Logf("%d puts (%d acked), %d batch puts, %d deletes (%d acked), %d puts of deleted objects acked, %d reads, %d batch reads; %d reads judged, %d had to find nothing; %d objects present and %d deleted at the end",
@@ -176,7 +177,7 @@ func deletesGrace(c *Cluster) time.Duration {
 // the bound is logged, and the checks run anyway.
 func settleAfterDeletes(t *testing.T, c *Cluster, expired time.Time) {
 	t.Helper()
-	deadline := expired.Add(45 * time.Second)
+	deadline := expired.Add(20 * time.Second)
 	for {
 		var unsettled []string
 		if time.Now().Before(expired) {
@@ -197,7 +198,7 @@ func settleAfterDeletes(t *testing.T, c *Cluster, expired time.Time) {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Logf("not settled 45s after the tombstones expired: %v", unsettled)
+			t.Logf("not settled 20s after the tombstones expired: %v", unsettled)
 			return
 		}
 		time.Sleep(100 * time.Millisecond)
