@@ -132,8 +132,13 @@ func runGet(c *ucli.Context) error {
 	defer body.Close()
 	if out := c.String("output"); out != "" {
 		// Renamed into place only after the body verified: a failed get
-		// leaves no partial file.
-		return atomicfile.Write(out, 0o644, body)
+		// leaves no partial file. The new file keeps an existing one's
+		// mode (a 0600 file stays private).
+		mode := os.FileMode(0o644)
+		if fi, err := os.Stat(out); err == nil {
+			mode = fi.Mode().Perm()
+		}
+		return atomicfile.Write(out, mode, body)
 	}
 	_, err = io.Copy(c.App.Writer, body)
 	return err
