@@ -39,6 +39,7 @@ type Node struct {
 	coalesce *coalescer
 	metrics  *metrics
 	errors   errorLog // recent server-side errors, for the status page
+	samples  *sampler // the status page's charts (samples.go)
 	bodies   memBudget
 	server   *fasthttp.Server
 	ln       net.Listener
@@ -101,6 +102,7 @@ func New(cfg Config) (*Node, error) {
 		generation: gen,
 		logger:     logger.With("node", cfg.ID, "generation", gen),
 		refresh:    make(chan struct{}, 1),
+		samples:    newSampler(),
 	}
 	n.view.Store(&view{})
 	return n, nil
@@ -163,6 +165,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	n.goLoop(func() { n.recoveryLoop(lctx) })
 	n.goLoop(func() { n.refs.watch(lctx) })
 	n.goLoop(func() { n.refs.primaryLoop(lctx) })
+	n.goLoop(func() { n.sampleLoop(lctx) })
 	if err := n.cfg.Control.MarkActive(ctx, n.cfg.ID, n.generation); err != nil {
 		return fmt.Errorf("datanode: mark active: %w", err)
 	}

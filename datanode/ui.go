@@ -3,7 +3,11 @@ package datanode
 import (
 	"bytes"
 	_ "embed"
+	"fmt"
 	"html/template"
+	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -26,10 +30,12 @@ type uiPage struct {
 	Cluster  api.ClusterDoc
 	Draining bool
 	Errors   []recentError
+	Charts   []template.HTML
 }
 
 func (n *Node) serveUI(ctx *fasthttp.RequestCtx) error {
-	page := uiPage{Status: n.Status(), Cluster: n.Cluster(ctx), Draining: n.draining.Load(), Errors: n.errors.list()}
+	page := uiPage{Status: n.Status(), Cluster: n.Cluster(ctx), Draining: n.draining.Load(), Errors: n.errors.list(),
+		Charts: renderCharts(n.samples.ring.list(), time.Now())}
 	var buf bytes.Buffer
 	if err := uiTemplate.Execute(&buf, page); err != nil {
 		return err
@@ -70,4 +76,114 @@ func (l *errorLog) list() []recentError {
 		out[len(out)-1-i] = e
 	}
 	return out
+}
+
+// A chart of the last sampleWindow: one line per series, drawn as inline
+// SVG on the server (no script, no external asset).
+type chart struct {
+	id, title, unit string
+	series          []chartSeries
+}
+
+type chartSeries struct {
+	name   string
+	values []float64 // one per sample
+}
+
+var chartColors = []string{"#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"}
+
+// renderCharts draws the status page's charts from the samples.
+func renderCharts(samples []sample, now time.Time) []template.HTML {
+	pick := func(f func(sample) float64) []float64 {
+		out := make([]float64, len(samples))
+		for i, s := range samples {
+			out[i] = f(s)
+		}
+		return out
+	}
+	var nodes []string
+	for _, s := range samples {
+		for id := range s.Bytes {
+			if !slices.Contains(nodes, id) {
+				nodes = append(nodes, id)
+			}
+		}
+	}
+	slices.Sort(nodes)
+	var bytes []chartSeries
+	for _, id := range nodes {
+		bytes = append(bytes, chartSeries{id, pick(func(s sample) float64 { return float64(s.Bytes[id]) })})
+	}
+	charts := []chart{
+		{"requests", "object PUT and GET per second", "/s", []chartSeries{
+			{"PUT", pick(func(s sample) float64 { return s.PutRate })}, {"GET", pick(func(s sample) float64 { return s.GetRate })}}},
+		{"latency", "object PUT and GET p99", "ms", []chartSeries{
+			{"PUT", pick(func(s sample) float64 { return s.PutP99 * 1000 })}, {"GET", pick(func(s sample) float64 { return s.GetP99 * 1000 })}}},
+		{"errors", "5xx answers per second", "/s", []chartSeries{{"5xx", pick(func(s sample) float64 { return s.Errors })}}},
+		{"bytes", "bytes stored per node", "B", bytes},
+		{"repair", "repair: objects left and copied (this node's round)", "", []chartSeries{
+			{"left", pick(func(s sample) float64 { return float64(s.RepairRemaining) })},
+			{"copied", pick(func(s sample) float64 { return float64(s.RepairCopied) })}}},
+	}
+	out := make([]template.HTML, len(charts))
+	for i, c := range charts {
+		out[i] = c.svg(samples, now)
+	}
+	return out
+}
+
+const chartW, chartH, chartPad = 360.0, 110.0, 4.0
+
+// svg draws c. The <svg> carries data-max, each line data-series,
+// data-points and data-last, so a test can read what is drawn.
+func (c chart) svg(samples []sample, now time.Time) template.HTML {
+	top := 0.0
+	for _, s := range c.series {
+		for _, v := range s.values {
+			top = max(top, v)
+		}
+	}
+	scale := top
+	if scale == 0 {
+		scale = 1
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, `<figure class="chart"><figcaption>%s <span class="muted">(max %s%s, last 15 min)</span></figcaption>`,
+		template.HTMLEscapeString(c.title), fmtValue(top), c.unit)
+	fmt.Fprintf(&b, `<svg id="chart-%s" data-max="%g" width="%g" height="%g" viewBox="0 0 %g %g" role="img" aria-label="%s">`,
+		c.id, top, chartW, chartH, chartW, chartH, template.HTMLEscapeString(c.title))
+	fmt.Fprintf(&b, `<rect x="0" y="0" width="%g" height="%g" fill="#fafafa" stroke="#ddd"/>`, chartW, chartH)
+	start := now.Add(-sampleWindow)
+	for i, s := range c.series {
+		var pts []string
+		for j, v := range s.values {
+			x := chartW * float64(samples[j].At.Sub(start)) / float64(sampleWindow)
+			y := chartH - chartPad - (chartH-2*chartPad)*v/scale
+			pts = append(pts, strconv.FormatFloat(max(0, x), 'f', 1, 64)+","+strconv.FormatFloat(y, 'f', 1, 64))
+		}
+		last := 0.0
+		if len(s.values) > 0 {
+			last = s.values[len(s.values)-1]
+		}
+		fmt.Fprintf(&b, `<polyline class="series" data-series="%s" data-points="%d" data-last="%g" fill="none" stroke="%s" stroke-width="1.5" points="%s"/>`,
+			template.HTMLEscapeString(s.name), len(pts), last, chartColors[i%len(chartColors)], strings.Join(pts, " "))
+		fmt.Fprintf(&b, `<text x="6" y="%g" font-size="11" fill="%s">%s %s%s</text>`,
+			14+12*float64(i), chartColors[i%len(chartColors)], template.HTMLEscapeString(s.name), fmtValue(last), c.unit)
+	}
+	b.WriteString(`</svg></figure>`)
+	return template.HTML(b.String())
+}
+
+func fmtValue(v float64) string {
+	switch {
+	case v >= 1e9:
+		return strconv.FormatFloat(v/1e9, 'f', 1, 64) + "G"
+	case v >= 1e6:
+		return strconv.FormatFloat(v/1e6, 'f', 1, 64) + "M"
+	case v >= 1e4:
+		return strconv.FormatFloat(v/1e3, 'f', 1, 64) + "k"
+	case v == float64(int64(v)):
+		return strconv.FormatInt(int64(v), 10)
+	}
+	return strconv.FormatFloat(v, 'f', 2, 64)
 }
