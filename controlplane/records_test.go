@@ -156,3 +156,37 @@ func TestBadRecordsAreSkippedNotFatal(t *testing.T) {
 		}
 	}
 }
+
+// An admission that fails (here: a0 registered and asked to join with an
+// empty address, which no ring accepts) does not hold up the join
+// requests after it: n4 is admitted.
+func TestOneFailedAdmissionDoesNotBlockTheOthers(t *testing.T) {
+	c := mustEtcd(t)
+	ctx := ctxT(t)
+	cfg := ring.Config{Replicas: 1, VNodes: ring.DefaultVNodes}
+	if err := c.JoinRing(ctx, ring.Node{ID: "n1", Addr: "a:1"}, cfg); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []ring.Node{{ID: "a0", Addr: ""}, {ID: "n4", Addr: "a:4"}} {
+		l, err := c.Register(ctx, n, "g-"+n.ID, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { l.Close(ctx) })
+		join, _ := json.Marshal(joinRequest{Node: n, Replicas: cfg.Replicas, VNodes: cfg.VNodes})
+		if _, err := c.etcd.Put(ctx, c.key("joins", n.ID), string(join)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	runDetector(t, c, testDetectorConfig("leader"))
+	eventually(t, "n4 admitted to the ring after a0's admission failed", func() bool {
+		r, err := c.LoadRing(ctx)
+		_, ok := r.Node("n4")
+		return err == nil && ok
+	})
+	if r, _ := c.LoadRing(ctx); r != nil {
+		if _, ok := r.Node("a0"); ok {
+			t.Fatal("a0 was admitted with an empty address")
+		}
+	}
+}
