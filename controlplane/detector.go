@@ -104,7 +104,7 @@ func (c *Client) campaignAndLead(ctx context.Context, cfg DetectorConfig) error 
 		cfg.Logger.Warn("detector: could not ensure the cluster secret", "err", err)
 	}
 	d := &detector{c: c, cfg: cfg, fence: clientv3.Compare(clientv3.CreateRevision(el.Key()), "=", el.Rev()),
-		start: time.Now(), lastSeen: map[string]time.Time{}, planner: &plannerState{}}
+		start: time.Now(), lastSeen: map[string]time.Time{}, planState: &plannerState{}}
 	err = d.lead(ctx, sess)
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
 	defer cancel()
@@ -125,12 +125,12 @@ func (c *Client) DetectorLeader(ctx context.Context) (string, error) {
 
 // detector is one leadership term. lastSeen uses the monotonic clock.
 type detector struct {
-	c        *Client
-	cfg      DetectorConfig
-	fence    clientv3.Cmp
-	start    time.Time
-	lastSeen map[string]time.Time
-	planner  *plannerState
+	c         *Client
+	cfg       DetectorConfig
+	fence     clientv3.Cmp
+	start     time.Time
+	lastSeen  map[string]time.Time
+	planState *plannerState
 }
 
 func (d *detector) lead(ctx context.Context, sess *concurrency.Session) error {

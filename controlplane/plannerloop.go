@@ -8,6 +8,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/stratum-store/stratum/api"
+	"github.com/stratum-store/stratum/controlplane/planner"
 )
 
 // PlannerConfig configures the partition planner, which runs on the
@@ -45,7 +46,7 @@ func (c PlannerConfig) withDefaults() PlannerConfig {
 		c.Interval = time.Second
 	}
 	if c.MaxMoves <= 0 {
-		c.MaxMoves = 32
+		c.MaxMoves = planner.DefaultMaxMoves
 	}
 	if c.CreateDelay <= 0 {
 		c.CreateDelay = 10 * time.Second
@@ -68,14 +69,14 @@ func (d *detector) planRound(ctx context.Context) error {
 	if pc.Disabled {
 		return nil
 	}
-	if d.planner.config == nil {
+	if d.planState.config == nil {
 		cfg, err := d.c.EnsurePartitionConfig(ctx, pc.Partitions)
 		if err != nil {
 			return err
 		}
-		d.planner.config = &cfg
+		d.planState.config = &cfg
 	}
-	in, records, err := d.c.planInput(ctx, *d.planner.config)
+	in, records, err := d.c.planInput(ctx, *d.planState.config)
 	if err != nil {
 		return err
 	}
@@ -85,8 +86,8 @@ func (d *detector) planRound(ctx context.Context) error {
 		if !live {
 			continue
 		}
-		if m, ok := in.Members[id]; ok && m.State == api.StateActive && d.planner.firstEligible.IsZero() {
-			d.planner.firstEligible = now
+		if m, ok := in.Members[id]; ok && m.State == api.StateActive && d.planState.firstEligible.IsZero() {
+			d.planState.firstEligible = now
 		}
 	}
 	for id := range in.PromoteOK {
@@ -97,13 +98,13 @@ func (d *detector) planRound(ctx context.Context) error {
 	// records counts the partition records in etcd, readable or not: an
 	// unreadable one (skipped and reported) is neither missing nor created
 	// again, and the others are still planned.
-	var actions []Action
+	var actions []planner.Action
 	if records > 0 && records < in.Config.Count {
 		actions = missingCreates(in)
 	} else {
-		in.AllowCreate = records == 0 && !d.planner.firstEligible.IsZero() &&
-			(eligibleCount(in) >= in.Config.Replicas || now.Sub(d.planner.firstEligible) >= pc.CreateDelay)
-		actions = Plan(in)
+		in.AllowCreate = records == 0 && !d.planState.firstEligible.IsZero() &&
+			(eligibleCount(in) >= in.Config.Replicas || now.Sub(d.planState.firstEligible) >= pc.CreateDelay)
+		actions = planner.Plan(in)
 	}
 	return d.apply(ctx, actions)
 }
@@ -111,12 +112,12 @@ func (d *detector) planRound(ctx context.Context) error {
 // missingCreates finishes a creation that a previous leader left half
 // done (it crashed between the per-partition transactions): it plans a
 // fresh creation and keeps the records that do not exist yet.
-func missingCreates(in PlanInput) []Action {
+func missingCreates(in planner.PlanInput) []planner.Action {
 	fresh := in
 	fresh.Partitions, fresh.AllowCreate = map[int]api.Partition{}, true
-	var out []Action
-	for _, a := range Plan(fresh) {
-		if _, exists := in.Partitions[a.Partition]; !exists && a.Kind == ActionCreate {
+	var out []planner.Action
+	for _, a := range planner.Plan(fresh) {
+		if _, exists := in.Partitions[a.Partition]; !exists && a.Kind == planner.ActionCreate {
 			out = append(out, a)
 		}
 	}
@@ -130,7 +131,7 @@ func (d *detector) lastSeenOrStart(id string) time.Time {
 	return d.start
 }
 
-func eligibleCount(in PlanInput) int {
+func eligibleCount(in planner.PlanInput) int {
 	n := 0
 	for id, m := range in.Members {
 		if m.State == api.StateActive && in.Live[id] {
@@ -143,20 +144,20 @@ func eligibleCount(in PlanInput) int {
 // planInput reads what Plan needs, and how many partition records exist
 // (readable or not). PromoteOK is true for every node without a live
 // lease; planRound narrows it for removed members.
-func (c *Client) planInput(ctx context.Context, cfg api.PartitionConfig) (PlanInput, int, error) {
+func (c *Client) planInput(ctx context.Context, cfg api.PartitionConfig) (planner.PlanInput, int, error) {
 	members, err := c.Members(ctx)
 	if err != nil {
-		return PlanInput{}, 0, err
+		return planner.PlanInput{}, 0, err
 	}
 	nodes, err := c.Nodes(ctx)
 	if err != nil {
-		return PlanInput{}, 0, err
+		return planner.PlanInput{}, 0, err
 	}
 	parts, records, err := c.partitions(ctx)
 	if err != nil {
-		return PlanInput{}, 0, err
+		return planner.PlanInput{}, 0, err
 	}
-	in := PlanInput{Config: cfg, Partitions: parts, Members: members, Live: map[string]bool{}, PromoteOK: map[string]bool{}}
+	in := planner.PlanInput{Config: cfg, Partitions: parts, Members: members, Live: map[string]bool{}, PromoteOK: map[string]bool{}}
 	for id, rec := range nodes {
 		m, ok := members[id]
 		in.Live[id] = ok && m.Generation == rec.Generation
@@ -175,10 +176,10 @@ func (c *Client) planInput(ctx context.Context, cfg api.PartitionConfig) (PlanIn
 // it was planned from and on this leader's election key. A promotion is also
 // conditioned on the old primary still having no node record. A stale
 // action fails harmlessly and is planned again next round if still needed.
-func (d *detector) apply(ctx context.Context, actions []Action) error {
+func (d *detector) apply(ctx context.Context, actions []planner.Action) error {
 	for _, a := range actions {
 		conds := []clientv3.Cmp{d.fence}
-		if a.Kind == ActionPromote {
+		if a.Kind == planner.ActionPromote {
 			conds = append(conds, clientv3.Compare(clientv3.CreateRevision(d.c.key("nodes", a.From)), "=", 0))
 		}
 		epoch, err := d.c.UpdatePartition(ctx, a.Epoch, a.Next, conds...)
@@ -190,12 +191,12 @@ func (d *detector) apply(ctx context.Context, actions []Action) error {
 			d.cfg.Logger.Debug("planner: action raced a change", "action", a.Kind, "partition", a.Partition)
 		case err != nil:
 			return err
-		case a.Kind != ActionCreate:
+		case a.Kind != planner.ActionCreate:
 			d.cfg.Logger.Debug("planner: applied", "action", a.Kind, "partition", a.Partition, "node", a.Node,
 				"from", a.From, "reason", a.Reason, "epoch", epoch)
 		}
 	}
-	if len(actions) > 0 && actions[0].Kind == ActionCreate {
+	if len(actions) > 0 && actions[0].Kind == planner.ActionCreate {
 		d.cfg.Logger.Info("planner: created partitions", "count", len(actions))
 	}
 	return nil
@@ -212,7 +213,7 @@ func (d *detector) stillLeader(ctx context.Context) bool {
 // PlanPartitions computes, without applying it, the round the planner would
 // run now (for `stratum partitions plan`). A primary without a lease counts
 // as replaceable.
-func (c *Client) PlanPartitions(ctx context.Context) ([]Action, error) {
+func (c *Client) PlanPartitions(ctx context.Context) ([]planner.Action, error) {
 	cfg, ok, err := c.PartitionConfig(ctx)
 	if err != nil || !ok {
 		return nil, err
@@ -221,5 +222,5 @@ func (c *Client) PlanPartitions(ctx context.Context) ([]Action, error) {
 	if err != nil {
 		return nil, err
 	}
-	return Plan(in), nil
+	return planner.Plan(in), nil
 }
