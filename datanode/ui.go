@@ -115,11 +115,11 @@ func renderCharts(samples []sample, now time.Time) []template.HTML {
 		bytes = append(bytes, chartSeries{id, pick(func(s sample) float64 { return float64(s.Bytes[id]) })})
 	}
 	charts := []chart{
-		{"requests", "object PUT and GET per second", "/s", []chartSeries{
+		{"requests", "object PUT and GET per second, coordinated by this node", "/s", []chartSeries{
 			{"PUT", pick(func(s sample) float64 { return s.PutRate })}, {"GET", pick(func(s sample) float64 { return s.GetRate })}}},
-		{"latency", "object PUT and GET p99", "ms", []chartSeries{
+		{"latency", "object PUT and GET p99, this node", "ms", []chartSeries{
 			{"PUT", pick(func(s sample) float64 { return s.PutP99 * 1000 })}, {"GET", pick(func(s sample) float64 { return s.GetP99 * 1000 })}}},
-		{"errors", "5xx answers per second", "/s", []chartSeries{{"5xx", pick(func(s sample) float64 { return s.Errors })}}},
+		{"errors", "5xx answers per second, this node", "/s", []chartSeries{{"5xx", pick(func(s sample) float64 { return s.Errors })}}},
 		{"bytes", "bytes stored per node", "B", bytes},
 		{"repair", "repair: objects left and copied (this node's round)", "", []chartSeries{
 			{"left", pick(func(s sample) float64 { return float64(s.RepairRemaining) })},
