@@ -1,11 +1,13 @@
 package datanode
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"testing"
 
 	"github.com/stratum-store/stratum/api"
+	"github.com/stratum-store/stratum/datanode/store"
 	"github.com/stratum-store/stratum/ring"
 )
 
@@ -81,5 +83,50 @@ func TestShedVerdict(t *testing.T) {
 	}
 	if want := (shedVerdict{confirmed: 2, tomb: 7}); vd != want {
 		t.Fatalf("verdict %+v; want %+v", vd, want)
+	}
+}
+
+// rangePages hands over every selected copy once, in OID order, at most
+// rangePage at a time, and stops when fn says so.
+func TestRangePagesWalkTheCopiesOnce(t *testing.T) {
+	s, err := store.Open(store.DefaultConfig(t.TempDir()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	ctx := context.Background()
+	var want []string
+	for i := range 1000 {
+		data := fmt.Appendf(nil, "walked object %d", i)
+		oid, _ := api.Digest(api.SHA1, data)
+		if _, err := s.Put(ctx, oid, data); err != nil {
+			t.Fatal(err)
+		}
+		if oid.String()[1]%3 == 0 {
+			want = append(want, oid.String())
+		}
+	}
+	slices.Sort(want)
+	n := &Node{store: s}
+	keep := func(oid api.OID) bool { return oid.String()[1]%3 == 0 }
+	var got []string
+	pages := 0
+	err = n.rangePages(ctx, keep, func(page []api.OID) bool {
+		if len(page) == 0 || len(page) > rangePage {
+			t.Fatalf("a page of %d; want 1 to %d", len(page), rangePage)
+		}
+		pages++
+		for _, oid := range page {
+			got = append(got, oid.String())
+		}
+		return true
+	})
+	if err != nil || !slices.Equal(got, want) || pages < 2 {
+		t.Fatalf("%d pages, %d OIDs (%v); want all %d selected, in order, over several pages", pages, len(got), err, len(want))
+	}
+	pages = 0
+	n.rangePages(ctx, keep, func([]api.OID) bool { pages++; return false })
+	if pages != 1 {
+		t.Fatalf("fn said stop, yet got %d pages; want 1", pages)
 	}
 }

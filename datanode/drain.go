@@ -46,14 +46,17 @@ func (n *Node) runDrain(ctx context.Context) {
 // copy stores a new one, so a drained node never counts a bad copy as one of
 // the N. short counts objects that still lack copies.
 func (n *Node) drainPass(ctx context.Context) (copied, short int, err error) {
-	err = n.store.Range(ctx, func(oid api.OID, _ int64) bool {
-		if !n.holdWhilePaused(ctx) {
-			return false
-		}
-		c, ok := n.drainObject(ctx, oid)
-		copied += c
-		if !ok {
-			short++
+	all := func(api.OID) bool { return true }
+	err = n.rangePages(ctx, all, func(page []api.OID) bool {
+		for _, oid := range page {
+			if !n.holdWhilePaused(ctx) {
+				return false
+			}
+			c, ok := n.drainObject(ctx, oid)
+			copied += c
+			if !ok {
+				short++
+			}
 		}
 		return true
 	})

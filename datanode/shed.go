@@ -31,9 +31,9 @@ import (
 // others hold verified copies, or as a delete, and a crash at any point
 // leaves at worst a spare copy, settled on the next round.
 //
-// Memory: the store is walked once, and copies are read and sent a group
-// at a time (aeChunk objects, aeChunkBytes bytes); nothing grows with the
-// store.
+// Memory: the store is walked once, a page of OIDs at a time (rangePages),
+// and copies are read and sent a group at a time (aeChunk objects,
+// aeChunkBytes bytes); nothing grows with the store.
 
 // shedRound goes once over the local copies the view does not place here.
 // It returns how many it removed or buried, and how many it still keeps
@@ -44,14 +44,14 @@ func (n *Node) shedRound(ctx context.Context) (removed, kept int, err error) {
 		return 0, 0, nil
 	}
 	s := &shedder{n: n, v: v, pace: time.Second / time.Duration(n.cfg.AntiEntropyRate)}
-	err = n.store.Range(ctx, func(oid api.OID, _ int64) bool {
-		if placedOn(v.write, oid, n.cfg.ID) {
-			return true
+	misplaced := func(oid api.OID) bool { return !placedOn(v.write, oid, n.cfg.ID) }
+	err = n.rangePages(ctx, misplaced, func(page []api.OID) bool {
+		for _, oid := range page {
+			if !n.holdWhilePaused(ctx) {
+				return false
+			}
+			s.add(ctx, oid)
 		}
-		if !n.holdWhilePaused(ctx) {
-			return false
-		}
-		s.add(ctx, oid)
 		return true
 	})
 	s.flush(ctx)
@@ -63,6 +63,38 @@ func (n *Node) shedRound(ctx context.Context) (removed, kept int, err error) {
 	}
 	n.shedKept.Store(int64(s.kept))
 	return s.removed + s.buried, s.kept, err
+}
+
+// rangePage is how many OIDs rangePages hands over at a time.
+const rangePage = 256
+
+// rangePages walks the local copies in OID order and hands fn those that
+// keep selects, at most rangePage at a time, until fn returns false. The
+// store's iterator is held only while a page is read, never while fn
+// works, so a long walk (a throttled shed round, a drain pass) neither
+// grows with the store nor pins old index files.
+func (n *Node) rangePages(ctx context.Context, keep func(api.OID) bool, fn func([]api.OID) bool) error {
+	from := ""
+	for {
+		var page []api.OID
+		scanned := false
+		err := n.store.RangeEntriesFrom(ctx, false, from, "", func(e store.Entry) bool {
+			scanned = true
+			from = e.OID.String() + "\x00" // strictly after it
+			if keep(e.OID) {
+				page = append(page, e.OID)
+			}
+			return len(page) < rangePage
+		})
+		switch {
+		case err != nil:
+			return err
+		case len(page) > 0 && !fn(page):
+			return ctx.Err()
+		case !scanned:
+			return nil
+		}
+	}
 }
 
 func placedOn(r *ring.Ring, oid api.OID, id string) bool {
