@@ -26,6 +26,9 @@ func (n *Node) handleAdmin(ctx *fasthttp.RequestCtx, path string) error {
 	if !ok || id == "" || (action != "drain" && action != "remove") {
 		return fmt.Errorf("%w: %s", api.ErrRouteNotFound, path)
 	}
+	if err := api.ValidateNodeID(id); err != nil { // as sent: %2F and the like are refused, not decoded
+		return err
+	}
 	if !ctx.IsPost() {
 		return fmt.Errorf("%w: use POST for %s", api.ErrMethodNotAllowed, action)
 	}

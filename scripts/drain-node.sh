@@ -7,10 +7,11 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 id=${1:?usage: drain-node.sh ID [TIMEOUT_SECONDS]}
 timeout=${2:-600}
+valid_id "$id"
 api POST "/v1/admin/nodes/$id/drain" >/dev/null
 echo "draining $id"
 for _ in $(seq 1 "$timeout"); do
-  line=$(api GET /v1/admin/nodes | tr -d '\n ' | grep -o "{\"id\":\"$id\"[^}]*}" || true)
+  line=$(api GET /v1/admin/nodes | tr -d '\n ' | grep -o "{\"id\":\"${id//./\\.}\"[^}]*}" || true)
   [ -n "$line" ] || die "node $id disappeared while draining"
   if printf '%s' "$line" | grep -q '"drained":true' && printf '%s' "$line" | grep -q '"partitions":0'; then
     echo "$id drained: safe to remove"

@@ -7,7 +7,7 @@ addrs=$(api GET /v1/ring | field addr)
 [ -n "$addrs" ] || die "the ring lists no nodes"
 bad=0
 for a in $addrs; do
-  if ready=$(curl -sS -m 5 "http://$a/readyz" 2>/dev/null) && printf '%s' "$ready" | grep -q '"ready"'; then
+  if ready=$(api_at "$(node_url "$a")" GET /readyz 2>/dev/null) && printf '%s' "$ready" | grep -q '"ready"'; then
     cp=$(printf '%s' "$ready" | field control_plane)
     echo "$a ready control_plane=$cp"
   else

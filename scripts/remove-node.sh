@@ -5,6 +5,7 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 id=${1:?usage: remove-node.sh ID [--force]}
+valid_id "$id"
 q=""
 [ "${2:-}" = "--force" ] && q="?force=true"
 api POST "/v1/admin/nodes/$id/remove$q" >/dev/null

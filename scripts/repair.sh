@@ -18,7 +18,7 @@ watch_repair() {
   while :; do
     busy=0
     for addr in $(nodes); do
-      doc=$(curl -sS --max-time 5 "http://$addr/v1/admin/rebalance" 2>/dev/null) || { echo "$addr: unreachable"; busy=1; continue; }
+      doc=$(api_at "$(node_url "$addr")" GET /v1/admin/rebalance 2>&1) || { echo "$addr: unreachable: $doc"; busy=1; continue; }
       doc=$(printf '%s' "$doc" | tr -d '\n ')
       line="$addr: copied $(printf '%s' "$doc" | field copied) of $(printf '%s' "$doc" | field found), remaining $(printf '%s' "$doc" | field remaining)"
       printf '%s' "$doc" | grep -q '"paused":true' && line="$line, PAUSED" && busy=1
