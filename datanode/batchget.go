@@ -53,7 +53,7 @@ func (n *Node) localIndex(oids []api.OID) (indexReply, error) {
 	for i, oid := range oids {
 		e, err := n.store.Meta(n.life, oid)
 		switch {
-		case errors.Is(err, store.ErrNotFound):
+		case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrCorrupt): // a damaged entry is no copy
 		case err != nil:
 			return indexReply{}, err
 		default:
@@ -171,13 +171,6 @@ func (n *Node) batchHas(ctx *fasthttp.RequestCtx, level api.Consistency) error {
 		}
 	}
 	return n.writeJSON(ctx, fasthttp.StatusOK, reply)
-}
-
-// hasGroup reports which of oids[idx] rn holds a copy of (a tombstone is
-// no copy).
-func (n *Node) hasGroup(rn ring.Node, oids []api.OID, idx []int, rev int64) ([]bool, error) {
-	rep, err := n.indexGroup(rn, oids, idx, rev)
-	return rep.Present, err
 }
 
 // indexGroup asks rn (or this node's own index) what it holds for oids[idx].
