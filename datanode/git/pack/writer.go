@@ -21,6 +21,7 @@ type Writer struct {
 	off   int64
 	count uint32
 	added uint32
+	last  int64 // offset of the last entry
 	err   error
 }
 
@@ -79,6 +80,7 @@ func (pw *Writer) entry(kind uint8, extra, data []byte) (int64, error) {
 		return 0, fmt.Errorf("pack: more than the %d objects declared", pw.count)
 	}
 	off := pw.off
+	pw.last = off
 	pw.write(append(appendEntryHeader(nil, kind, uint64(len(data))), extra...))
 	pw.zw.Reset(pw)
 	pw.zw.Write(data)
@@ -88,6 +90,9 @@ func (pw *Writer) entry(kind uint8, extra, data []byte) (int64, error) {
 	pw.added++
 	return off, pw.err
 }
+
+// lastOff is the offset of the last entry written.
+func (pw *Writer) lastOff() int64 { return pw.last }
 
 // Close writes the trailing checksum. It fails if fewer objects were added
 // than declared.
