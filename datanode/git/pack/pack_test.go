@@ -23,10 +23,13 @@ func TestReadsStockGitPacks(t *testing.T) {
 		t.Fatalf("generated repository has %d objects; want at least 2000", len(want))
 	}
 	revs := r.Git(nil, "rev-list", "--objects", "--all")
-	for _, c := range []struct{ name, flag string }{{"ofs-delta", "--delta-base-offset"}, {"ref-delta", "--no-reuse-delta"}} {
+	for _, c := range []struct {
+		name, flag string
+		cache      int64
+	}{{"ofs-delta", "--delta-base-offset", 0}, {"ref-delta", "--no-reuse-delta", 0}, {"no cache: bases re-read from the spool", "--delta-base-offset", 1}} {
 		t.Run(c.name, func(t *testing.T) {
 			p := r.Git(revs, "pack-objects", "--stdout", c.flag)
-			got, res, err := readAll(t, p, Config{TempDir: t.TempDir()})
+			got, res, err := readAll(t, p, Config{TempDir: t.TempDir(), CacheBytes: c.cache})
 			if err != nil {
 				t.Fatalf("Read: %v", err)
 			}

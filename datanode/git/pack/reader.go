@@ -67,6 +67,7 @@ type reader struct {
 	extID   []object.ID
 	cache   *lru
 	zr      io.ReadCloser
+	sbuf    *bufio.Reader
 	res     Result
 }
 
@@ -289,19 +290,23 @@ func (rd *reader) inflate(src io.Reader, size int64, dst []byte) ([]byte, error)
 	if err != nil {
 		return nil, rd.zlibErr(err)
 	}
-	var n int64
 	if dst == nil {
-		n, err = io.Copy(io.Discard, io.LimitReader(rd.zr, size+1))
+		n, err := io.Copy(io.Discard, io.LimitReader(rd.zr, size))
+		if err != nil {
+			return nil, rd.zlibErr(err)
+		}
+		if n != size {
+			return nil, fmt.Errorf("%w: inflates to %d bytes, header says %d", ErrCorrupt, n, size)
+		}
 	} else {
-		w := bytes.NewBuffer(dst)
-		n, err = io.Copy(w, io.LimitReader(rd.zr, size+1))
-		dst = w.Bytes()
-	}
-	if err != nil {
-		return nil, rd.zlibErr(err)
-	}
-	if n != size {
-		return nil, fmt.Errorf("%w: inflates to %d bytes or more, header says %d", ErrCorrupt, n, size)
+		start := len(dst)
+		dst = append(dst, make([]byte, size)...)
+		if n, err := io.ReadFull(rd.zr, dst[start:]); err != nil {
+			if errors.Is(err, io.ErrUnexpectedEOF) && !rd.s.eof {
+				return nil, fmt.Errorf("%w: inflates to %d bytes, header says %d", ErrCorrupt, n, size)
+			}
+			return nil, rd.zlibErr(err)
+		}
 	}
 	// Read to the end of the stream: consumes and verifies the Adler-32.
 	var one [1]byte
@@ -321,7 +326,14 @@ func (rd *reader) zlibErr(err error) error {
 	return fmt.Errorf("%w: zlib: %v", ErrCorrupt, err)
 }
 
-// spoolReader reads the stored pack from off.
+// spoolReader reads the stored pack from off. It reuses one buffer: use
+// it for one entry at a time.
 func (rd *reader) spoolReader(off int64) *bufio.Reader {
-	return bufio.NewReaderSize(io.NewSectionReader(rd.spool, off, 1<<62), 16<<10)
+	sr := io.NewSectionReader(rd.spool, off, 1<<62)
+	if rd.sbuf == nil {
+		rd.sbuf = bufio.NewReaderSize(sr, 16<<10)
+	} else {
+		rd.sbuf.Reset(sr)
+	}
+	return rd.sbuf
 }
