@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/valyala/fasthttp"
 
@@ -148,7 +149,7 @@ func decodeArray(r io.Reader, key string, max int, item func(*json.Decoder) erro
 		if err != nil {
 			return err
 		}
-		if k != key {
+		if name, _ := k.(string); !strings.EqualFold(name, key) { // as encoding/json matches field names
 			var skip json.RawMessage
 			if err := dec.Decode(&skip); err != nil {
 				return err
