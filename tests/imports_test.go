@@ -13,10 +13,17 @@ func under(pkg, root string) bool { return pkg == root || strings.HasPrefix(pkg,
 // forbiddenImport states the house import direction (../shared/STYLE.md):
 // ring and api import nothing of ours, api/client never reaches the servers,
 // controlplane and datanode never import each other, the client or cli.
+// The pure planner (controlplane/planner) imports only api, for the records
+// it plans, and ring. internal/* packages are leaves shared by the servers
+// and the CLI, so they import none of datanode, controlplane or cli.
 func forbiddenImport(from, to string) bool {
 	switch {
 	case under(from, "ring"), from == "api":
 		return true
+	case under(from, "controlplane/planner"):
+		return to != "api" && to != "ring"
+	case under(from, "internal"):
+		return under(to, "datanode") || under(to, "controlplane") || under(to, "cli")
 	case under(from, "api/client"):
 		return under(to, "controlplane") || under(to, "datanode") || under(to, "cli")
 	case under(from, "controlplane"):
@@ -43,6 +50,119 @@ func TestForbiddenImportRules(t *testing.T) {
 	f("datanode/store", "api", false)
 	f("controlplane", "ring", false)
 	f("cli", "datanode", false)
+	f("controlplane/planner", "api", false)
+	f("controlplane/planner", "ring", false)
+	f("controlplane/planner", "controlplane", true)
+	f("controlplane/planner", "api/client", true)
+	f("controlplane/planner", "internal/atomicfile", true)
+	f("controlplane", "controlplane/planner", false)
+	f("internal/pki", "internal/atomicfile", false)
+	f("internal/pki", "api", false)
+	f("internal/pki", "controlplane", true)
+	f("internal/planted", "datanode", true)
+	f("internal/atomicfile", "datanode/store", true)
+	f("internal/x", "cli", true)
+}
+
+// pure lists the packages that must stay pure functions of their input:
+// no I/O, no clock, no logging, no etcd, HTTP or storage engine.
+var pure = []string{"ring", "controlplane/planner"}
+
+// forbiddenDep says whether pure package pkg may not depend on dep,
+// directly or through any path (go list -deps). ring reaches no network
+// package at all. The planner reaches net/http and time only through api,
+// whose record types (Partition, Member) it plans, until those move to a
+// leaf package (issue 16.2); forbiddenDirect keeps them out of its own code.
+func forbiddenDep(pkg, dep string) bool {
+	for _, p := range []string{"go.etcd.io/", "google.golang.org/grpc", "github.com/valyala/fasthttp", "github.com/syndtr/goleveldb"} {
+		if strings.HasPrefix(dep, p) {
+			return true
+		}
+	}
+	if under(pkg, "ring") && (under(dep, "net") || dep == "os/exec") { // fmt brings os itself
+		return true
+	}
+	if rel, ours := strings.CutPrefix(dep, module+"/"); ours {
+		return rel != pkg && forbiddenImport(pkg, rel)
+	}
+	return false
+}
+
+// forbiddenDirect says whether pure package pkg may not import dep itself:
+// the standard library's I/O, clock, randomness, logging and concurrency.
+func forbiddenDirect(pkg, dep string) bool {
+	for _, p := range []string{"net", "os", "io", "time", "log", "syscall", "sync", "math/rand", "crypto/rand", "runtime", "unsafe", "plugin"} {
+		if under(dep, p) {
+			return true
+		}
+	}
+	return forbiddenDep(pkg, dep)
+}
+
+func TestForbiddenDepRules(t *testing.T) {
+	f := func(rule func(string, string) bool, pkg, dep string, want bool) {
+		t.Helper()
+		if got := rule(pkg, dep); got != want {
+			t.Fatalf("rule(%q, %q) = %t; want %t", pkg, dep, got, want)
+		}
+	}
+	f(forbiddenDep, "ring", "net/http", true)
+	f(forbiddenDep, "ring", "os/exec", true)
+	f(forbiddenDep, "ring", "os", false) // fmt imports os
+	f(forbiddenDep, "ring", "crypto/sha256", false)
+	f(forbiddenDep, "ring", module+"/api", true)
+	f(forbiddenDep, "controlplane/planner", "go.etcd.io/etcd/client/v3", true)
+	f(forbiddenDep, "controlplane/planner", "google.golang.org/grpc", true)
+	f(forbiddenDep, "controlplane/planner", "github.com/valyala/fasthttp", true)
+	f(forbiddenDep, "controlplane/planner", "github.com/syndtr/goleveldb/leveldb", true)
+	f(forbiddenDep, "controlplane/planner", module+"/api", false)
+	f(forbiddenDep, "controlplane/planner", module+"/controlplane", true)
+	f(forbiddenDep, "controlplane/planner", module+"/controlplane/planner", false)
+	f(forbiddenDep, "controlplane/planner", "net/http", false) // through api only
+	f(forbiddenDirect, "controlplane/planner", "net/http", true)
+	f(forbiddenDirect, "controlplane/planner", "time", true)
+	f(forbiddenDirect, "controlplane/planner", "log/slog", true)
+	f(forbiddenDirect, "controlplane/planner", "math/rand/v2", true)
+	f(forbiddenDirect, "controlplane/planner", "os", true)
+	f(forbiddenDirect, "controlplane/planner", "crypto/sha256", false)
+	f(forbiddenDirect, "controlplane/planner", "slices", false)
+	f(forbiddenDirect, "ring", "encoding/binary", false)
+}
+
+// TestPurePackages runs go list over the pure packages and fails on any
+// dependency, direct or transitive, they may not have.
+func TestPurePackages(t *testing.T) {
+	var pkgs []string
+	for _, p := range pure {
+		pkgs = append(pkgs, module+"/"+p)
+	}
+	args := append([]string{"list", "-f", `{{.ImportPath}}|{{join .Imports " "}}|{{join .Deps " "}}`}, pkgs...)
+	out, err := exec.Command("go", args...).Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if len(lines) != len(pure) {
+		t.Fatalf("go list showed %d packages; want %d (%v)", len(lines), len(pure), pure)
+	}
+	for _, line := range lines {
+		fields := strings.Split(line, "|")
+		pkg := strings.TrimPrefix(fields[0], module+"/")
+		imports, deps := strings.Fields(fields[1]), strings.Fields(fields[2])
+		if len(deps) == 0 {
+			t.Fatalf("%s: go list showed no dependencies; the check saw nothing", pkg)
+		}
+		for _, d := range imports {
+			if forbiddenDirect(pkg, d) {
+				t.Errorf("%s imports %s: a pure package does no I/O, reads no clock and logs nothing", pkg, d)
+			}
+		}
+		for _, d := range deps {
+			if forbiddenDep(pkg, d) {
+				t.Errorf("%s depends on %s (go list -deps): a pure package reaches no etcd, HTTP, storage engine or server package", pkg, d)
+			}
+		}
+	}
 }
 
 // TestImportDirection runs go list over the module and fails on any edge
