@@ -2,6 +2,13 @@
 // (Member) and a typed client (Client) for the records the cluster keeps in
 // etcd. Data nodes never talk to etcd directly; they go through Client.
 //
+// The failure detector's leader (RunDetector, detector.go) also runs the
+// partition planner's loop (plannerloop.go): it reads the records, calls
+// planner.Plan from the pure package controlplane/planner, and writes each
+// action as a transaction fenced by its election key. This package keeps
+// the record access, the loop and the detector; what to change is decided
+// in controlplane/planner alone.
+//
 // A laptop runs one member; production runs three, or points the data nodes
 // at an existing etcd cluster. A complete single-member control plane with
 // one node registered:
