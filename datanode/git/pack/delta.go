@@ -1,6 +1,9 @@
 package pack
 
-import "fmt"
+import (
+	"fmt"
+	"slices"
+)
 
 // deltaVarint reads a delta header size: 7 bits per byte, little-endian.
 func deltaVarint(d []byte) (uint64, []byte, error) {
@@ -48,7 +51,10 @@ func ApplyDelta(dst, base, delta []byte, maxSize int64) ([]byte, error) {
 		return nil, fmt.Errorf("%w: delta result of %d bytes, max %d", ErrTooLarge, rsize, maxSize)
 	}
 	start := len(dst)
-	dst = append(dst[:start:start], make([]byte, 0, rsize)...)
+	// Reserve no more than the base and the delta hold, not the size the
+	// delta claims: a lying header costs nothing; a real result grows as
+	// it is written.
+	dst = slices.Grow(dst[:start:start], int(min(rsize, uint64(len(base)+len(delta)))))
 	for len(d) > 0 {
 		cmd := d[0]
 		d = d[1:]

@@ -179,7 +179,7 @@ func (rd *reader) readEntry() error {
 		}
 		return nil
 	}
-	body, err := rd.inflate(rd.s, e.size, make([]byte, 0, e.size))
+	body, err := rd.inflate(rd.s, e.size, []byte{})
 	if err != nil {
 		return fmt.Errorf("%w: entry at %d", err, e.off)
 	}
@@ -299,11 +299,9 @@ func (rd *reader) inflate(src io.Reader, size int64, dst []byte) ([]byte, error)
 			return nil, fmt.Errorf("%w: inflates to %d bytes, header says %d", ErrCorrupt, n, size)
 		}
 	} else {
-		start := len(dst)
-		dst = append(dst, make([]byte, size)...)
-		if n, err := io.ReadFull(rd.zr, dst[start:]); err != nil {
+		if dst, err = readGrowing(rd.zr, dst, size); err != nil {
 			if errors.Is(err, io.ErrUnexpectedEOF) && !rd.s.eof {
-				return nil, fmt.Errorf("%w: inflates to %d bytes, header says %d", ErrCorrupt, n, size)
+				return nil, fmt.Errorf("%w: inflates to %d bytes, header says %d", ErrCorrupt, len(dst), size)
 			}
 			return nil, rd.zlibErr(err)
 		}
@@ -336,4 +334,28 @@ func (rd *reader) spoolReader(off int64) *bufio.Reader {
 		rd.sbuf.Reset(sr)
 	}
 	return rd.sbuf
+}
+
+// readGrowing appends exactly size bytes from r to dst, growing dst as the
+// bytes arrive rather than trusting size up front: a header that lies costs
+// no more memory than the data that backs it.
+func readGrowing(r io.Reader, dst []byte, size int64) ([]byte, error) {
+	start := len(dst)
+	for int64(len(dst)-start) < size {
+		if len(dst) == cap(dst) {
+			want := int64(len(dst)-start) * 2
+			want = min(max(want, 64<<10), size) + int64(start)
+			dst = append(dst[:cap(dst)], make([]byte, want-int64(cap(dst)))...)[:len(dst)]
+		}
+		limit := min(int64(cap(dst)), int64(start)+size)
+		n, err := r.Read(dst[len(dst):limit])
+		dst = dst[:len(dst)+n]
+		if err == io.EOF && int64(len(dst)-start) < size {
+			return dst, io.ErrUnexpectedEOF
+		}
+		if err != nil && err != io.EOF {
+			return dst, err
+		}
+	}
+	return dst, nil
 }

@@ -117,14 +117,14 @@ func (rd *reader) body(i int) ([]byte, error) {
 	}
 	e := rd.entries[i]
 	if e.kind < typeOfsDelta {
-		b, err := rd.inflate(rd.spoolReader(e.dataOff), e.size, make([]byte, 0, e.size))
+		b, err := rd.inflate(rd.spoolReader(e.dataOff), e.size, []byte{})
 		return b, spoolErr(err, e.off)
 	}
 	base, err := rd.body(e.base)
 	if err != nil {
 		return nil, err
 	}
-	delta, err := rd.inflate(rd.spoolReader(e.dataOff), e.size, make([]byte, 0, e.size))
+	delta, err := rd.inflate(rd.spoolReader(e.dataOff), e.size, []byte{})
 	if err != nil {
 		return nil, spoolErr(err, e.off)
 	}
