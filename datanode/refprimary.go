@@ -371,6 +371,7 @@ func (r *refs) catchUp(ctx context.Context, id int) error {
 func (r *refs) primaryLoop(ctx context.Context) {
 	t := time.NewTicker(r.n.cfg.RefCheckInterval)
 	defer t.Stop()
+	var sum takeoverSummary
 	for {
 		select {
 		case <-ctx.Done():
@@ -378,27 +379,42 @@ func (r *refs) primaryLoop(ctx context.Context) {
 		case <-r.kick:
 		case <-t.C:
 		}
+		before := r.servingCount()
 		r.tend(ctx)
+		sum.pass(ctx, r, before)
 	}
 }
 
-// tend runs one pass over the led partitions with a few workers. Takeovers
-// are logged one by one at DEBUG, and at INFO as one summary line when a
-// pass leaves this node serving every partition it leads, once every
-// partition record exists (not for each partition the planner creates).
+// takeoverQuiet is how long takeovers must have stopped before they are
+// summed up in one INFO line.
+const takeoverQuiet = 3 * time.Second
+
+// takeoverSummary gathers takeovers into one INFO line: a start-up or a
+// failover is a burst of them (and a record change makes the primary
+// confirm its partition again), which an operator wants to read as one
+// event. The line is logged once this node serves every partition it
+// leads, every record is known, and no takeover happened for takeoverQuiet;
+// each pass's takeovers are logged at DEBUG.
+type takeoverSummary struct {
+	taken int
+	last  time.Time
+}
+
+func (s *takeoverSummary) pass(ctx context.Context, r *refs, before int) {
+	after, led := r.servingCount(), len(r.led())
+	if after > before {
+		s.taken += after - before
+		s.last = time.Now()
+		r.n.logger.Debug("refs: took over partitions", "taken_over", after-before, "serving", after, "led", led)
+	}
+	if s.taken > 0 && after == led && time.Since(s.last) >= takeoverQuiet && r.recordsKnown() {
+		r.n.logger.Log(ctx, slog.LevelInfo, "refs: serving ref partitions as primary", "partitions", after, "takeovers", s.taken, "led", led)
+		s.taken = 0
+	}
+}
+
+// tend runs one pass over the led partitions with a few workers.
 func (r *refs) tend(ctx context.Context) {
-	before := r.servingCount()
-	defer func() {
-		after, led := r.servingCount(), len(r.led())
-		if after <= before {
-			return
-		}
-		level := slog.LevelDebug
-		if after == led && r.recordsKnown() {
-			level = slog.LevelInfo
-		}
-		r.n.logger.Log(ctx, level, "refs: serving ref partitions as primary", "partitions", after, "taken_over", after-before, "led", led)
-	}()
 	work := make(chan int)
 	var wg sync.WaitGroup
 	for w := 0; w < 8; w++ {

@@ -2,10 +2,13 @@ package tests
 
 import (
 	"fmt"
+	"log/slog"
 	"os/exec"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/stratum-store/stratum/datanode"
 )
 
 // TestDevStartupLogIsShort: `stratum dev` with 3 nodes, at the default log
@@ -48,4 +51,33 @@ func TestDevStartupLogIsShort(t *testing.T) {
 		}
 	}
 	t.Logf("%d INFO lines at start-up:\n%s", len(info), strings.Join(info, "\n"))
+}
+
+// TestFailoverTakeoverIsOneInfoLine: when a node stops, each node that
+// takes over its ref partitions logs the takeovers as one INFO line, once
+// it serves every partition it leads; each partition's takeover is DEBUG.
+func TestFailoverTakeoverIsOneInfoLine(t *testing.T) {
+	const summary = `msg="refs: serving ref partitions as primary"`
+	logs := map[string]*syncBuffer{"n1": {}, "n2": {}, "n3": {}}
+	c := refsCluster(t, 3, 32, func(cfg *datanode.Config) {
+		cfg.Logger = slog.New(slog.NewTextHandler(logs[cfg.ID], &slog.HandlerOptions{Level: slog.LevelInfo})).With("node", cfg.ID)
+	})
+	for _, id := range []string{"n1", "n2", "n3"} {
+		Eventually(t, 30*time.Second, id+" logs its start-up summary", func() bool { return strings.Contains(logs[id].String(), summary) })
+	}
+	marks := map[string]int{"n1": len(logs["n1"].String()), "n2": len(logs["n2"].String())}
+	since := func(id string) string { return logs[id].String()[marks[id]:] }
+	c.StopNode(2)
+	c.waitPartitionsServing(t, 32)
+	Eventually(t, 30*time.Second, "a takeover summary after n3 stopped", func() bool {
+		return strings.Contains(since("n1")+since("n2"), summary)
+	})
+	for _, id := range []string{"n1", "n2"} {
+		if n := strings.Count(since(id), summary); n > 1 {
+			t.Fatalf("%s logged %d takeover summaries after n3 stopped; want at most 1:\n%s", id, n, since(id))
+		}
+		if n := strings.Count(since(id), `msg="refs: serving as primary"`); n != 0 {
+			t.Fatalf("%s logged %d per-partition takeovers at INFO; want 0 (they are DEBUG):\n%s", id, n, since(id))
+		}
+	}
 }
