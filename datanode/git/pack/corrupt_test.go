@@ -139,6 +139,16 @@ func TestCorruptPacks(t *testing.T) {
 	f("bad entry type 5", rawPack(t, func(w *Writer) error { _, err := w.entry(5, nil, nil); return err }), Config{}, ErrCorrupt)
 }
 
+// TestReadHonoursContext: a cancelled context stops the read.
+func TestReadHonoursContext(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err := Read(ctx, bytes.NewReader(smallPack(t)), Config{}, func(Object) error { return nil })
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("got %v; want context.Canceled", err)
+	}
+}
+
 // TestCallbackErrorStopsRead: the caller's error comes back unchanged.
 func TestCallbackErrorStopsRead(t *testing.T) {
 	stop := errors.New("stop")

@@ -26,7 +26,8 @@ func TestReadsStockGitPacks(t *testing.T) {
 	for _, c := range []struct {
 		name, flag string
 		cache      int64
-	}{{"ofs-delta", "--delta-base-offset", 0}, {"ref-delta", "--no-reuse-delta", 0}, {"no cache: bases re-read from the spool", "--delta-base-offset", 1}} {
+		ref        bool // git writes REF_DELTA without --delta-base-offset
+	}{{"ofs-delta", "--delta-base-offset", 0, false}, {"ref-delta", "--no-reuse-delta", 0, true}, {"no cache: bases re-read from the spool", "--delta-base-offset", 1, false}} {
 		t.Run(c.name, func(t *testing.T) {
 			p := r.Git(revs, "pack-objects", "--stdout", c.flag)
 			got, res, err := readAll(t, p, Config{TempDir: t.TempDir(), CacheBytes: c.cache})
@@ -39,7 +40,10 @@ func TestReadsStockGitPacks(t *testing.T) {
 			if res.Deltas < 100 || res.Objects != len(want) {
 				t.Fatalf("got %d objects, %d deltas; want %d objects and at least 100 deltas", res.Objects, res.Deltas, len(want))
 			}
-			t.Logf("%d objects, %d deltas, %d bytes", res.Objects, res.Deltas, len(p))
+			if c.ref != (res.RefDeltas == res.Deltas) || (!c.ref && res.RefDeltas != 0) {
+				t.Fatalf("got %d REF deltas of %d; want all REF: %v", res.RefDeltas, res.Deltas, c.ref)
+			}
+			t.Logf("%d objects, %d deltas (%d REF), %d bytes", res.Objects, res.Deltas, res.RefDeltas, len(p))
 		})
 	}
 }

@@ -36,6 +36,7 @@ type Object struct {
 type Result struct {
 	Objects       int      // entries in the pack
 	Deltas        int      // of which deltas
+	RefDeltas     int      // of which REF_DELTA (the others are OFS_DELTA)
 	ExternalBases int      // thin-pack bases taken from Config.Base
 	Checksum      [20]byte // the trailer
 }
@@ -168,6 +169,9 @@ func (rd *reader) readEntry() error {
 	idx := len(rd.entries)
 	if e.otype == 0 {
 		rd.res.Deltas++
+		if kind == typeRefDelta {
+			rd.res.RefDeltas++
+		}
 		if _, err := rd.inflate(rd.s, e.size, nil); err != nil {
 			return fmt.Errorf("%w: entry at %d", err, e.off)
 		}
