@@ -35,7 +35,9 @@ func (n *Node) settleLoop(ctx context.Context) {
 			return
 		}
 		n.settleSelf(ctx, v)
-		if (len(v.former) > 0 || v.partial) && n.allSettled(v.ring.Revision()) {
+		// Peers are asked only once this node itself is settled: until
+		// then the answer cannot be yes.
+		if (len(v.former) > 0 || v.partial) && n.settled.Load() >= v.ring.Revision() && n.allSettled(v.ring.Revision()) {
 			n.settle(v.ring.Revision())
 		}
 	})
@@ -61,13 +63,13 @@ func (n *Node) settleSelf(ctx context.Context, v *view) {
 }
 
 // settleInterval follows the anti-entropy interval (shed rounds come no
-// faster), within 100 ms and 10 s.
+// faster), within 1 s and 10 s.
 func (n *Node) settleInterval() time.Duration {
 	d := n.cfg.AntiEntropyInterval
 	if d <= 0 || d > 10*time.Second {
 		return 10 * time.Second
 	}
-	return max(d, 100*time.Millisecond)
+	return max(d, time.Second)
 }
 
 // allSettled reports whether every node of the current ring reports a
