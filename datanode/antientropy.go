@@ -31,18 +31,14 @@ const (
 )
 
 // antiEntropyLoop runs a round every AntiEntropyInterval until ctx is
-// done, each followed by a shed round (shed.go), also when the round could
-// not sync with some peer: shedding confirms every copy with its N owners
-// itself, so one unreachable peer holds back only the copies it owns, not
-// every move in the cluster. A draining node sheds in its drain; a busy
-// one skips.
+// done, each complete round followed by a shed round (shed.go).
 func (n *Node) antiEntropyLoop(ctx context.Context) {
 	if n.cfg.AntiEntropyInterval <= 0 {
 		return
 	}
 	every(ctx, n.cfg.AntiEntropyInterval, func() {
-		if n.antiEntropyRound(ctx) || (!n.draining.Load() && !n.aeBusy() && ctx.Err() == nil) {
-			n.shedRound(ctx)
+		if n.antiEntropyRound(ctx) {
+			n.shedRound(ctx) // a complete round first: owners have what they should
 		}
 	})
 }
