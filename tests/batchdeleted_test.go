@@ -69,9 +69,10 @@ func TestBatchReadsSeeTombstones(t *testing.T) {
 	}
 }
 
-// During a drain a read asks both placements, so a deleted object can
-// have two stale copies (the draining node's, and an owner's that missed
-// the delete) against two tombstones. A ref transaction that requires the
+// A drain lets a quorum delete succeed on the write placement (an owner
+// and the node that replaces the draining one) while the two other owners
+// are away, so the deleted object has two stale copies against two
+// tombstones once they return. A ref transaction that requires the
 // object is refused (422 missing_object), and the batch reads say deleted.
 func TestRefTransactionRefusesADeletedObject(t *testing.T) {
 	c := refsCluster(t, 4, 8, func(cfg *datanode.Config) {
@@ -108,12 +109,24 @@ func TestRefTransactionRefusesADeletedObject(t *testing.T) {
 		return err == nil && !slices.Contains(append(append(r.Acked, r.Pending...), r.Failed...), c.Nodes[draining].ID)
 	})
 	c.StopNode(stale)
+	c.StopNode(draining) // deletes reach a draining owner too: it must miss this one
 	del, err := c.Client(coord).Delete(ctxT(t), oid, api.Quorum)
 	if err != nil || slices.Contains(del.Acked, c.Nodes[stale].ID) || slices.Contains(del.Acked, c.Nodes[draining].ID) {
 		t.Fatalf("delete at quorum: %+v, %v; want acknowledged by neither the stopped %s nor the draining %s",
 			del, err, c.Nodes[stale].ID, c.Nodes[draining].ID)
 	}
 	c.StartNode(stale)
+	c.StartNode(draining)
+	Eventually(t, 20*time.Second, "both returned nodes readable again", func() bool {
+		nodes, err := c.Client(coord).Nodes(ctxT(t))
+		back := 0
+		for _, ns := range nodes {
+			if (ns.ID == c.Nodes[stale].ID || ns.ID == c.Nodes[draining].ID) && ns.Live && ns.State != api.StateDown {
+				back++
+			}
+		}
+		return err == nil && back == 2
+	})
 	for _, i := range []int{stale, draining} {
 		if got := local(t, c, i, oid); got != "copy" {
 			t.Fatalf("%s holds %s; want its old copy (the test needs two stale copies)", c.Nodes[i].ID, got)
