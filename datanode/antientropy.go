@@ -112,6 +112,8 @@ func (n *Node) syncBuckets(ctx context.Context, v *view, rn ring.Node, group []i
 		if err != nil {
 			return pushed, pulled, err
 		}
+		d.push = forWriteOwner(v, d.push, rn.ID)
+		d.pull = forWriteOwner(v, d.pull, n.cfg.ID)
 		n.repair.found.Add(int64(len(d.push) + len(d.pull) + len(d.bury) + len(d.buryHere)))
 		k, err := n.aePush(ctx, rn, d.push, rev, pace)
 		pushed += k
@@ -354,4 +356,23 @@ func (n *Node) countAE(direction string, k int, bytes int64) {
 	} else {
 		n.aePulled.Add(int64(k))
 	}
+}
+
+// forWriteOwner keeps the entries whose copies belong on node id: those the
+// write ring places there while id takes writes. A draining node (or one
+// that only reads place there) is never sent a copy: its copies are on
+// their way out, and a copy sent to it would have to be shed again, so a
+// drain would never finish. Tombstones are not filtered: a former owner
+// must still learn of a delete (docs/repair.md, "Deletes during moves").
+func forWriteOwner(v *view, entries []api.AEEntry, id string) []api.AEEntry {
+	if !v.state(id).WriteTarget() {
+		return nil
+	}
+	kept := entries[:0:0]
+	for _, e := range entries {
+		if v.write.Owns(id, []byte(e.OID)) {
+			kept = append(kept, e)
+		}
+	}
+	return kept
 }

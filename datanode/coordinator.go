@@ -513,10 +513,13 @@ func (n *Node) readRepair(oid api.OID, p *payload, lacking []ring.Node, stamp ap
 	if p.file != nil {
 		return
 	}
-	r := n.Ring()
+	v := n.view.Load()
+	r := v.ring
 	for _, rn := range lacking {
-		if !r.Owns(rn.ID, []byte(oid.String())) || !n.track() {
-			continue // placement moved on, or the node is closing
+		// Only a node that takes writes for oid gets a copy: a draining
+		// node's copies are on their way out (forWriteOwner).
+		if !v.write.Owns(rn.ID, []byte(oid.String())) || !v.state(rn.ID).WriteTarget() || !n.track() {
+			continue // placement moved on, the node drains, or this node is closing
 		}
 		p.hold(1)
 		go func() {
