@@ -139,3 +139,7 @@ func (a controlAdapter) WatchTokens(ctx context.Context, publish func(map[string
 func (a controlAdapter) ClusterSecret(ctx context.Context) (string, error) {
 	return a.c.ClusterSecret(ctx)
 }
+
+// BadRecords forwards the control-plane client's count of skipped records
+// (datanode.BadRecordSource), so every node exports it as a metric.
+func (a controlAdapter) BadRecords() map[string]uint64 { return a.c.BadRecords() }

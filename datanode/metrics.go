@@ -2,6 +2,7 @@ package datanode
 
 import (
 	"errors"
+	"slices"
 	"strconv"
 	"syscall"
 	"time"
@@ -121,6 +122,9 @@ func newMetrics(n *Node) *metrics {
 		m.aeBytes.WithLabelValues(dir)
 	}
 	m.reg.MustRegister(m.requests, m.latency, m.quorumFailures, m.replicaLatency, m.readRepairs, m.scrubbed, m.scrubDamaged, m.scrubRepaired, m.refTxns, m.hintsDelivered, m.aeObjects, m.aeRounds, m.deletes, m.tombstonesExpired, m.valueLogFreed, m.aeBytes, m.scrubbedBytes, breakerCollector{n})
+	if src, ok := n.cfg.Control.(BadRecordSource); ok {
+		m.reg.MustRegister(badRecordCollector{src})
+	}
 	m.handler = fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}))
 	return m
 }
@@ -201,4 +205,35 @@ func diskSpace(dir string) diskUsage {
 		return diskUsage{}
 	}
 	return diskUsage{free: st.Bavail * uint64(st.Bsize), size: st.Blocks * uint64(st.Bsize)}
+}
+
+// BadRecordSource is what a ControlPlane may also offer: how many records
+// under each key prefix it skipped because they did not decode or named
+// another ID than their key (docs/security.md). A node whose control plane
+// offers it exports stratum_controlplane_bad_records_total{prefix}.
+type BadRecordSource interface {
+	BadRecords() map[string]uint64
+}
+
+// badRecordPrefixes are the prefixes whose series exist from the start.
+var badRecordPrefixes = []string{"nodes", "members", "joins", "partitions", "tokens"}
+
+var badRecordsDesc = prometheus.NewDesc("stratum_controlplane_bad_records_total",
+	"Control-plane records skipped (undecodable, or naming another ID than their key), by key prefix.", []string{"prefix"}, nil)
+
+// badRecordCollector exports a BadRecordSource at scrape time.
+type badRecordCollector struct{ src BadRecordSource }
+
+func (c badRecordCollector) Describe(ch chan<- *prometheus.Desc) { ch <- badRecordsDesc }
+
+func (c badRecordCollector) Collect(ch chan<- prometheus.Metric) {
+	counts := c.src.BadRecords()
+	for _, p := range badRecordPrefixes {
+		ch <- prometheus.MustNewConstMetric(badRecordsDesc, prometheus.CounterValue, float64(counts[p]), p)
+	}
+	for p, v := range counts {
+		if !slices.Contains(badRecordPrefixes, p) {
+			ch <- prometheus.MustNewConstMetric(badRecordsDesc, prometheus.CounterValue, float64(v), p)
+		}
+	}
 }

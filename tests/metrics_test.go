@@ -76,3 +76,23 @@ func TestStatusPageShowsNodes(t *testing.T) {
 		}
 	}
 }
+
+// TestBadControlPlaneRecordsAreCounted: a record that does not decode is
+// skipped by every reader and shows in each node's
+// stratum_controlplane_bad_records_total, while the node keeps serving.
+func TestBadControlPlaneRecordsAreCounted(t *testing.T) {
+	c := MustStartCluster(t, 3, nil)
+	sample := `stratum_controlplane_bad_records_total\{prefix="members"\}`
+	if v := metric(t, c, 0, sample); v != 0 {
+		t.Fatalf("%s before any bad record: %v; want 0 (the series exists from the start)", sample, v)
+	}
+	if _, err := c.CP.Etcd().Put(ctxT(t), "/stratum/members/zz", "{not json"); err != nil {
+		t.Fatal(err)
+	}
+	Eventually(t, 15*time.Second, "the bad member record counted in /metrics", func() bool {
+		return metric(t, c, 0, sample) >= 1
+	})
+	if _, err := c.Client(1).PutBytes(ctxT(t), []byte("still serving"), api.SHA256, api.Quorum); err != nil {
+		t.Fatalf("put after a bad record: %v", err)
+	}
+}
