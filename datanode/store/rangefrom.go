@@ -26,7 +26,9 @@ func (s *Store) RangeEntriesFrom(ctx context.Context, tombstones bool, from, to 
 	})
 }
 
-// scanRange is scanPrefix over the keys from prefix+from up to prefix+to.
+// scanRange walks the index keys under prefix from prefix+from up to (not
+// including) prefix+to, or to the end of the prefix when to is "", handing
+// each OID and value to fn as scanPrefix does.
 func (s *Store) scanRange(ctx context.Context, prefix, from, to string, fn func(oid api.OID, v []byte) (stop bool, err error)) error {
 	r := util.BytesPrefix([]byte(prefix))
 	r.Start = []byte(prefix + from)

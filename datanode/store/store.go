@@ -13,7 +13,6 @@ import (
 	"github.com/syndtr/goleveldb/leveldb"
 	lerrors "github.com/syndtr/goleveldb/leveldb/errors"
 	"github.com/syndtr/goleveldb/leveldb/opt"
-	"github.com/syndtr/goleveldb/leveldb/util"
 
 	"github.com/stratum-store/stratum/api"
 	"github.com/stratum-store/stratum/internal/planted"
@@ -243,19 +242,5 @@ func (s *Store) RangeCopies(ctx context.Context, fn func(Entry) bool) error {
 // value to fn until fn reports stop or ctx is done. Keys that do not parse
 // as an OID, and entries fn reports an error for, are skipped.
 func (s *Store) scanPrefix(ctx context.Context, prefix string, fn func(oid api.OID, v []byte) (stop bool, err error)) error {
-	it := s.db.NewIterator(util.BytesPrefix([]byte(prefix)), nil)
-	defer it.Release()
-	for it.Next() {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		oid, err := api.ParseOID(string(it.Key()[len(prefix):]))
-		if err != nil {
-			continue
-		}
-		if stop, err := fn(oid, it.Value()); err == nil && stop {
-			return nil
-		}
-	}
-	return it.Error()
+	return s.scanRange(ctx, prefix, "", "", fn)
 }
