@@ -31,17 +31,34 @@ const (
 )
 
 // antiEntropyLoop runs a round every AntiEntropyInterval until ctx is
-// done, each complete round followed by a shed round (shed.go).
+// done, each complete round followed by a shed round (shed.go). A round
+// that could not sync with some peer (one unreachable but not DOWN) is
+// followed by a shed round too, but only every shedAfterIncomplete such
+// rounds in a row: shedding confirms every copy with its N owners itself,
+// so it is safe after any round, and one unreachable peer then holds back
+// only the copies it owns instead of every move in the cluster; the
+// spacing keeps a cluster with a flapping peer from offering every
+// misplaced copy again after each short round.
 func (n *Node) antiEntropyLoop(ctx context.Context) {
 	if n.cfg.AntiEntropyInterval <= 0 {
 		return
 	}
+	incomplete := 0
 	every(ctx, n.cfg.AntiEntropyInterval, func() {
 		if n.antiEntropyRound(ctx) {
+			incomplete = 0
 			n.shedRound(ctx) // a complete round first: owners have what they should
+			return
+		}
+		if incomplete++; incomplete%shedAfterIncomplete == 0 && !n.draining.Load() && !n.aeBusy() && ctx.Err() == nil {
+			n.shedRound(ctx)
 		}
 	})
 }
+
+// shedAfterIncomplete is how many incomplete anti-entropy rounds in a row
+// are followed by one shed round.
+const shedAfterIncomplete = 5
 
 // aeBusy reports foreground load: more than half the body memory budget
 // in use. A round is skipped (or cut short) then.
