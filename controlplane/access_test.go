@@ -20,22 +20,8 @@ import (
 // starve it: that is why the planner does not grant partitions one by one
 // (access.go).
 func TestLeaseSurvivesAuthChanges(t *testing.T) {
-	root := mustEtcd(t)
 	ctx := ctxT(t)
-	if err := root.EnableAccess(ctx, "rootpw"); err != nil {
-		t.Fatal(err)
-	}
-	dial := func(user, pw string) *Client {
-		cfg := DefaultClientConfig(root.cfg.Endpoints...)
-		cfg.Username, cfg.Password = user, pw
-		c, err := Dial(ctx, cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { c.Close() })
-		return c
-	}
-	root = dial(RootUser, "rootpw")
+	root, dial := mustAccessEtcd(t)
 	if err := root.GrantNode(ctx, "n1", "pw1"); err != nil {
 		t.Fatal(err)
 	}
@@ -120,4 +106,27 @@ func TestJoinRequestsAdmittedOnlyWhenTheyMatch(t *testing.T) {
 	if err := c.requestJoin(wctx, ring.Node{ID: "n3", Addr: "a:3"}, ring.Config{Replicas: 2, VNodes: cfg.VNodes}); !errors.Is(err, ErrRingConflict) {
 		t.Fatalf("waiting to join with replicas=2 on a replicas=1 ring: %v; want ErrRingConflict", err)
 	}
+}
+
+// mustAccessEtcd starts an etcd with access control on (root's password
+// "rootpw") and returns a client logged in as root and a dial function for
+// other users; every client is closed when the test ends.
+func mustAccessEtcd(t *testing.T) (root *Client, dial func(user, pw string) *Client) {
+	t.Helper()
+	first := mustEtcd(t)
+	ctx := ctxT(t)
+	if err := first.EnableAccess(ctx, "rootpw"); err != nil {
+		t.Fatal(err)
+	}
+	dial = func(user, pw string) *Client {
+		cfg := DefaultClientConfig(first.cfg.Endpoints...)
+		cfg.Username, cfg.Password = user, pw
+		c, err := Dial(ctx, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	return dial(RootUser, "rootpw"), dial
 }

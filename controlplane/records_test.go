@@ -16,22 +16,8 @@ import (
 // the ring, and when n2 dies the forged liveness record does not keep it
 // ACTIVE. Each forged record is skipped and counted.
 func TestRecordIdentityComesFromTheKey(t *testing.T) {
-	root := mustEtcd(t)
 	ctx := ctxT(t)
-	if err := root.EnableAccess(ctx, "rootpw"); err != nil {
-		t.Fatal(err)
-	}
-	dial := func(user, pw string) *Client {
-		cfg := DefaultClientConfig(root.cfg.Endpoints...)
-		cfg.Username, cfg.Password = user, pw
-		c, err := Dial(ctx, cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { c.Close() })
-		return c
-	}
-	root = dial(RootUser, "rootpw")
+	root, dial := mustAccessEtcd(t)
 	for _, id := range []string{"n2", "n9"} {
 		if err := root.GrantNode(ctx, id, "pw-"+id); err != nil {
 			t.Fatal(err)
