@@ -1,6 +1,7 @@
 package backend
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -35,18 +36,8 @@ func (m *Memory) Refs(_ context.Context, repo string) ([]Ref, error) {
 	for name, oid := range m.refs[repo] {
 		out = append(out, Ref{Name: name, OID: oid})
 	}
-	slices.SortFunc(out, func(a, b Ref) int { return compare(a.Name, b.Name) })
+	slices.SortFunc(out, func(a, b Ref) int { return cmp.Compare(a.Name, b.Name) })
 	return out, nil
-}
-
-func compare(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // Get implements Backend.
