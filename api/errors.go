@@ -5,15 +5,17 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+
+	"github.com/stratum-store/stratum/api/objid"
 )
 
 // Sentinel errors of the wire contract. Servers map them to a status and a
 // code with StatusOf; clients map a code back with ErrorForCode, so callers on
 // either side use errors.Is.
 var (
-	ErrInvalidOID         = errors.New("invalid object id")
-	ErrDigestMismatch     = errors.New("body does not hash to the object id")
-	ErrCollision          = errors.New("sha1 collision detected")
+	ErrInvalidOID         = objid.ErrInvalid
+	ErrDigestMismatch     = objid.ErrDigestMismatch
+	ErrCollision          = objid.ErrCollision
 	ErrTooLarge           = errors.New("object too large")
 	ErrNotFound           = errors.New("object not found")
 	ErrQuorumNotReached   = errors.New("quorum not reached")

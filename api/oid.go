@@ -1,146 +1,39 @@
 package api
 
-import (
-	"crypto/sha256"
-	"encoding/hex"
-	"fmt"
-	"hash"
+import "github.com/stratum-store/stratum/api/objid"
 
-	"github.com/pjbgf/sha1cd"
+// The object identity lives in the leaf package objid (no net/http), so
+// the storage engine can name and verify objects without the wire
+// contract; the wire contract re-exports it under its established names.
+type (
+	// OID is a parsed, validated object ID (objid.OID).
+	OID = objid.OID
+	// Algorithm names the hash that produced an OID (objid.Algorithm).
+	Algorithm = objid.Algorithm
+	// Hasher computes an OID incrementally (objid.Hasher).
+	Hasher = objid.Hasher
 )
 
-// Algorithm names the hash that produced an OID.
-type Algorithm uint8
-
-// The supported hash algorithms. The zero value is invalid.
+// The supported hash algorithms.
 const (
-	SHA1   Algorithm = 1
-	SHA256 Algorithm = 2
+	SHA1   = objid.SHA1
+	SHA256 = objid.SHA256
 )
-
-// String returns "sha1" or "sha256".
-func (a Algorithm) String() string {
-	switch a {
-	case SHA1:
-		return "sha1"
-	case SHA256:
-		return "sha256"
-	}
-	return "unknown"
-}
-
-// HexLen is the length of an OID of this algorithm in hex characters.
-func (a Algorithm) HexLen() int {
-	switch a {
-	case SHA1:
-		return 40
-	case SHA256:
-		return 64
-	}
-	return 0
-}
-
-// OID is a parsed, validated object ID. The zero OID is invalid.
-type OID struct {
-	hex string
-}
 
 // ParseOID validates s: exactly 40 or 64 characters of lowercase hex.
-// Any other input yields an error wrapping ErrInvalidOID.
-func ParseOID(s string) (OID, error) {
-	if len(s) != 40 && len(s) != 64 {
-		return OID{}, fmt.Errorf("%w: %d characters, want 40 (sha1) or 64 (sha256)", ErrInvalidOID, len(s))
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
-			return OID{}, fmt.Errorf("%w: character %d is %q, want lowercase hex", ErrInvalidOID, i, c)
-		}
-	}
-	return OID{hex: s}, nil
-}
+func ParseOID(s string) (OID, error) { return objid.Parse(s) }
 
-// MustParseOID is ParseOID for constants in tests and examples; it panics on
-// invalid input.
-func MustParseOID(s string) OID {
-	o, err := ParseOID(s)
-	if err != nil {
-		panic(err)
-	}
-	return o
-}
-
-// String returns the lowercase hex form.
-func (o OID) String() string { return o.hex }
-
-// IsZero reports whether o is the zero (invalid) OID.
-func (o OID) IsZero() bool { return o.hex == "" }
-
-// Algorithm tells which hash produced o.
-func (o OID) Algorithm() Algorithm {
-	if len(o.hex) == 40 {
-		return SHA1
-	}
-	if len(o.hex) == 64 {
-		return SHA256
-	}
-	return 0
-}
-
-// Hasher computes an OID incrementally: write the object's bytes to it, then
-// call Sum. For SHA-1 it detects collision attacks.
-type Hasher struct {
-	algo Algorithm
-	h    hash.Hash
-}
+// MustParseOID is ParseOID for constants in tests; it panics on bad input.
+func MustParseOID(s string) OID { return objid.MustParse(s) }
 
 // NewHasher returns a Hasher for algo.
-func NewHasher(algo Algorithm) *Hasher {
-	if algo == SHA1 {
-		return &Hasher{algo: algo, h: sha1cd.New()}
-	}
-	return &Hasher{algo: SHA256, h: sha256.New()}
-}
-
-// Write adds p to the digest. It never fails.
-func (h *Hasher) Write(p []byte) (int, error) { return h.h.Write(p) }
-
-// Sum returns the OID of everything written so far, or ErrCollision when
-// SHA-1 collision detection fired.
-func (h *Hasher) Sum() (OID, error) {
-	if h.algo == SHA1 {
-		sum, collided := h.h.(sha1cd.CollisionResistantHash).CollisionResistantSum(nil)
-		if collided {
-			return OID{}, fmt.Errorf("%w: sha1 collision attack detected", ErrCollision)
-		}
-		return OID{hex: hex.EncodeToString(sum)}, nil
-	}
-	return OID{hex: hex.EncodeToString(h.h.Sum(nil))}, nil
-}
+func NewHasher(algo Algorithm) *Hasher { return objid.NewHasher(algo) }
 
 // Digest returns the OID of data under algo.
-func Digest(algo Algorithm, data []byte) (OID, error) {
-	h := NewHasher(algo)
-	h.Write(data)
-	return h.Sum()
-}
+func Digest(algo Algorithm, data []byte) (OID, error) { return objid.Digest(algo, data) }
 
 // Check compares a finished Hasher with the OID the caller claimed.
-func Check(want OID, h *Hasher) error {
-	got, err := h.Sum()
-	if err != nil {
-		return err
-	}
-	if got != want {
-		return fmt.Errorf("%w: body hashes to %s, not %s", ErrDigestMismatch, got, want)
-	}
-	return nil
-}
+func Check(want OID, h *Hasher) error { return objid.Check(want, h) }
 
-// Verify checks that data hashes to oid: nil, ErrDigestMismatch or
-// ErrCollision (wrapped).
-func Verify(oid OID, data []byte) error {
-	h := NewHasher(oid.Algorithm())
-	h.Write(data)
-	return Check(oid, h)
-}
+// Verify checks that data hashes to oid.
+func Verify(oid OID, data []byte) error { return objid.Verify(oid, data) }

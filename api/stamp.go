@@ -3,22 +3,16 @@ package api
 import (
 	"fmt"
 	"strconv"
+
+	"github.com/stratum-store/stratum/api/objid"
 )
 
-// Stamp orders the writes and deletes of one object. It is a hybrid
-// logical clock value: the coordinator's wall-clock milliseconds in the
-// high 48 bits and a counter in the low 16, never lower than any stamp the
-// node has seen (docs/consistency.md, "Deletes"). A replica applies a write
-// or a delete only over an older stamp, and a tie goes to the delete, so
-// replicas that saw the same operations in any order agree. Stamp 0 is
-// "unknown": copies written before stamps existed, or copied from one.
-type Stamp uint64
+// Stamp orders the writes and deletes of one object (objid.Stamp).
+type Stamp = objid.Stamp
 
 // HeaderStamp carries a stamp on replica calls: the stamp of a write or
 // delete sent, and the stamp of the copy or tombstone a replica holds.
 const HeaderStamp = "X-Stratum-Stamp"
-
-func (s Stamp) String() string { return strconv.FormatUint(uint64(s), 10) }
 
 // ParseStamp parses a decimal stamp; "" is stamp 0.
 func ParseStamp(s string) (Stamp, error) {

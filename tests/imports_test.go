@@ -2,6 +2,7 @@ package tests
 
 import (
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -11,17 +12,31 @@ const module = "github.com/stratum-store/stratum"
 func under(pkg, root string) bool { return pkg == root || strings.HasPrefix(pkg, root+"/") }
 
 // forbiddenImport states the house import direction (../shared/STYLE.md):
-// ring and api import nothing of ours, api/client never reaches the servers,
+// ring imports nothing of ours and api only api/objid, api/client never reaches the servers,
 // controlplane and datanode never import each other, the client or cli.
 // The pure planner (controlplane/planner) imports only api, for the records
 // it plans, and ring. internal/* packages are leaves shared by the servers
 // and the CLI, so they import none of datanode, controlplane or cli.
+//
+// The object identity (api/objid) is a leaf. The storage engine and
+// hinted handoff (datanode/store, datanode/hints) import only it, internal
+// leaves and the engine: not api, the wire contract, which would bring
+// net/http into the engine (TestEnginesReachNoHTTP checks the transitive
+// closure). The Git gateway (datanode/git/...) may use api/client: it
+// reaches the cluster through the public API, as any Git server in front
+// of a store would, so every call is authorised like a user's.
 func forbiddenImport(from, to string) bool {
 	switch {
-	case under(from, "ring"), from == "api":
+	case under(from, "ring"), under(from, "api/objid"):
 		return true
+	case from == "api":
+		return to != "api/objid"
+	case under(from, "datanode/store"), under(from, "datanode/hints"):
+		return !under(to, "api/objid") && !under(to, "internal") && !under(to, "datanode/store")
+	case under(from, "datanode/git") && under(to, "api/client"):
+		return false
 	case under(from, "controlplane/planner"):
-		return to != "api" && to != "ring"
+		return to != "api" && to != "ring" && to != "api/objid"
 	case under(from, "internal"):
 		return under(to, "datanode") || under(to, "controlplane") || under(to, "cli")
 	case under(from, "api/client"):
@@ -62,6 +77,15 @@ func TestForbiddenImportRules(t *testing.T) {
 	f("internal/planted", "datanode", true)
 	f("internal/atomicfile", "datanode/store", true)
 	f("internal/x", "cli", true)
+	f("api/objid", "api", true)
+	f("api", "api/objid", false) // api re-exports the identity
+	f("api", "ring", true)
+	f("datanode/store", "api", true)
+	f("datanode/store", "api/objid", false)
+	f("datanode/hints", "datanode/store", false)
+	f("datanode/hints", "api", true)
+	f("datanode/git/backend", "api/client", false)
+	f("datanode/refs", "api/client", true)
 }
 
 // pure lists the packages that must stay pure functions of their input:
@@ -162,6 +186,42 @@ func TestPurePackages(t *testing.T) {
 				t.Errorf("%s depends on %s (go list -deps): a pure package reaches no etcd, HTTP, storage engine or server package", pkg, d)
 			}
 		}
+	}
+}
+
+// engines are the storage packages: they reach no HTTP, etcd or RPC
+// package, directly or through another package (issue 16.2).
+var engines = []string{"datanode/store", "datanode/hints"}
+
+func engineForbids(dep string) bool {
+	for _, p := range []string{"net/http", "github.com/valyala/fasthttp", "go.etcd.io/", "google.golang.org/grpc", module + "/api/client"} {
+		if under(dep, p) || strings.HasPrefix(dep, p) {
+			return true
+		}
+	}
+	return dep == module+"/api"
+}
+
+// TestEnginesReachNoHTTP runs go list -deps over the storage engine and
+// hinted handoff and fails on any HTTP, etcd or wire-contract dependency.
+func TestEnginesReachNoHTTP(t *testing.T) {
+	for _, pkg := range engines {
+		out, err := exec.Command("go", "list", "-deps", module+"/"+pkg).Output()
+		if err != nil {
+			t.Fatalf("go list -deps %s: %v", pkg, err)
+		}
+		deps := strings.Fields(string(out))
+		if !slices.Contains(deps, module+"/api/objid") {
+			t.Fatalf("%s: go list -deps shows no api/objid (%d deps); the check saw nothing", pkg, len(deps))
+		}
+		for _, d := range deps {
+			if engineForbids(d) {
+				t.Errorf("%s depends on %s: the storage engine reaches no HTTP, etcd or wire-contract package", pkg, d)
+			}
+		}
+	}
+	if !engineForbids("net/http") || !engineForbids(module+"/api") || engineForbids(module+"/api/objid") || engineForbids("crypto/sha256") {
+		t.Fatal("engineForbids: the rule itself is wrong")
 	}
 }
 

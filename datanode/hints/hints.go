@@ -14,7 +14,7 @@ import (
 	"github.com/syndtr/goleveldb/leveldb/opt"
 	"github.com/syndtr/goleveldb/leveldb/util"
 
-	"github.com/stratum-store/stratum/api"
+	"github.com/stratum-store/stratum/api/objid"
 )
 
 // Options bound a Queue.
@@ -32,7 +32,7 @@ type Options struct {
 // Hint is one pending handoff: Peer should hold OID.
 type Hint struct {
 	Peer    string
-	OID     api.OID
+	OID     objid.OID
 	Created time.Time
 }
 
@@ -87,13 +87,13 @@ func Open(dir string, opts Options) (*Queue, error) {
 // Close closes the database.
 func (q *Queue) Close() error { return q.db.Close() }
 
-func indexKey(peer string, oid api.OID) []byte {
+func indexKey(peer string, oid objid.OID) []byte {
 	return []byte("o/" + peer + "\x00" + oid.String())
 }
 
 func orderPrefix(peer string) []byte { return []byte("t/" + peer + "\x00") }
 
-func orderKey(peer string, created int64, oid api.OID) []byte {
+func orderKey(peer string, created int64, oid objid.OID) []byte {
 	k := orderPrefix(peer)
 	k = binary.BigEndian.AppendUint64(k, uint64(created))
 	return append(k, oid.String()...)
@@ -110,7 +110,7 @@ func splitIndexKey(k []byte) (peer, oid string, ok bool) {
 // Add records that peer should hold oid. It is durable when it returns
 // (unless NoSync). A hint already queued is kept as it is (its age is not
 // reset); a hint for a peer that has MaxPerPeer is dropped and counted.
-func (q *Queue) Add(peer string, oid api.OID) error {
+func (q *Queue) Add(peer string, oid objid.OID) error {
 	if peer == "" || bytes.IndexByte([]byte(peer), 0) >= 0 {
 		return fmt.Errorf("hints: bad peer ID %q", peer)
 	}
@@ -167,7 +167,7 @@ func decodeOrderKey(peer string, k []byte) (Hint, bool) {
 	if len(rest) < 8 {
 		return Hint{}, false
 	}
-	oid, err := api.ParseOID(string(rest[8:]))
+	oid, err := objid.Parse(string(rest[8:]))
 	if err != nil {
 		return Hint{}, false
 	}
@@ -175,7 +175,7 @@ func decodeOrderKey(peer string, k []byte) (Hint, bool) {
 }
 
 // Remove deletes the hint (peer, oid) if it is queued.
-func (q *Queue) Remove(peer string, oid api.OID) error {
+func (q *Queue) Remove(peer string, oid objid.OID) error {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	ik := indexKey(peer, oid)

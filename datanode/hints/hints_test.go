@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stratum-store/stratum/api"
+	"github.com/stratum-store/stratum/api/objid"
 )
 
 // MustOpen opens a queue in a fresh directory and checks, at cleanup, that
@@ -32,9 +32,9 @@ func MustOpen(t *testing.T, dir string, opts Options) *Queue {
 	return q
 }
 
-func oidN(t *testing.T, i int) api.OID {
+func oidN(t *testing.T, i int) objid.OID {
 	t.Helper()
-	oid, err := api.Digest(api.SHA1, []byte(fmt.Sprintf("blob %d", i)))
+	oid, err := objid.Digest(objid.SHA1, []byte(fmt.Sprintf("blob %d", i)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,11 +55,11 @@ func TestAddIsIdempotentAndListsOldestFirst(t *testing.T) {
 		t.Fatalf("Pending() = %d; want %d", got, want)
 	}
 	list := q.List("n3", 10)
-	var got []api.OID
+	var got []objid.OID
 	for _, h := range list {
 		got = append(got, h.OID)
 	}
-	want := []api.OID{oidN(t, 0), oidN(t, 1), oidN(t, 2), oidN(t, 3), oidN(t, 4)}
+	want := []objid.OID{oidN(t, 0), oidN(t, 1), oidN(t, 2), oidN(t, 3), oidN(t, 4)}
 	if !slices.Equal(got, want) || !list[0].Created.Equal(first) {
 		t.Fatalf("List = %v (first created %v); want %v (first created %v)", got, list[0].Created, want, first)
 	}

@@ -8,14 +8,14 @@ import (
 
 	"github.com/syndtr/goleveldb/leveldb"
 
-	"github.com/stratum-store/stratum/api"
+	"github.com/stratum-store/stratum/api/objid"
 )
 
 // BatchItem is one small object of a PutBatch.
 type BatchItem struct {
-	OID   api.OID
+	OID   objid.OID
 	Data  []byte
-	Stamp api.Stamp // the write's stamp (tombstone.go); 0 for a plain copy
+	Stamp objid.Stamp // the write's stamp (tombstone.go); 0 for a plain copy
 }
 
 // BatchResult is one item's outcome: Err is nil when the copy is stored
@@ -64,7 +64,7 @@ func (s *Store) PutBatch(ctx context.Context, items []BatchItem) ([]BatchResult,
 	// that succeeded: a later item of the same OID is a put over that
 	// copy (issue 15.4). An item that failed leaves its OID out, so the
 	// next one is planned against the index again.
-	done := map[api.OID]api.Stamp{}
+	done := map[objid.OID]objid.Stamp{}
 	for i, it := range items {
 		if out[i].Err != nil {
 			continue
@@ -131,7 +131,7 @@ func (s *Store) logBatch(items []BatchItem, out []BatchResult, p *pins) ([][]byt
 	if s.cfg.NoValueLog {
 		return entries, nil
 	}
-	var oids []api.OID
+	var oids []objid.OID
 	var values [][]byte
 	var at []int
 	for i, it := range items {
@@ -159,7 +159,7 @@ func (s *Store) logBatch(items []BatchItem, out []BatchResult, p *pins) ([][]byt
 
 // inlineOrLogged returns the o/ value of data: a value log entry (the
 // value appended and durable) or, without the value log, the inline value.
-func (s *Store) inlineOrLogged(oid api.OID, data []byte, p *pins) ([]byte, error) {
+func (s *Store) inlineOrLogged(oid objid.OID, data []byte, p *pins) ([]byte, error) {
 	v := s.codecs.encodeInline(data)
 	if s.cfg.NoValueLog {
 		return v, nil
@@ -168,13 +168,13 @@ func (s *Store) inlineOrLogged(oid api.OID, data []byte, p *pins) ([]byte, error
 }
 
 func (s *Store) checkBatchItem(it BatchItem) error {
-	if _, err := api.ParseOID(it.OID.String()); err != nil {
+	if _, err := objid.Parse(it.OID.String()); err != nil {
 		return fmt.Errorf("store: %w", err)
 	}
 	if int64(len(it.Data)) > s.cfg.LargeThreshold {
 		return fmt.Errorf("store: put %s: %w: %d bytes is above the batch limit %d; put it alone", it.OID, ErrTooLarge, len(it.Data), s.cfg.LargeThreshold)
 	}
-	if err := api.Verify(it.OID, it.Data); err != nil {
+	if err := objid.Verify(it.OID, it.Data); err != nil {
 		return fmt.Errorf("store: put %s: %w", it.OID, err)
 	}
 	return nil
@@ -183,7 +183,7 @@ func (s *Store) checkBatchItem(it BatchItem) error {
 // lockStripes locks the distinct stripes of items in ascending order and
 // returns the function that unlocks them.
 func (s *Store) lockStripes(items []BatchItem) func() {
-	oids := make([]api.OID, 0, len(items))
+	oids := make([]objid.OID, 0, len(items))
 	for _, it := range items {
 		if !it.OID.IsZero() { // a zero OID was refused by checkBatchItem; nothing to lock
 			oids = append(oids, it.OID)
@@ -196,7 +196,7 @@ func (s *Store) lockStripes(items []BatchItem) func() {
 // returns the function that unlocks them. Every caller that holds more
 // than one stripe takes them this way, so two can never wait on each
 // other in a cycle.
-func (s *Store) lockOIDs(oids []api.OID) func() {
+func (s *Store) lockOIDs(oids []objid.OID) func() {
 	idx := make([]int, 0, len(oids))
 	for _, oid := range oids {
 		i, _ := strconv.ParseUint(shard(oid), 16, 8)
@@ -216,7 +216,7 @@ func (s *Store) lockOIDs(oids []api.OID) func() {
 
 // HasMany reports, for each OID, whether a copy is indexed here (without
 // reading or verifying it).
-func (s *Store) HasMany(ctx context.Context, oids []api.OID) ([]bool, error) {
+func (s *Store) HasMany(ctx context.Context, oids []objid.OID) ([]bool, error) {
 	out := make([]bool, len(oids))
 	for i, oid := range oids {
 		if err := ctx.Err(); err != nil {

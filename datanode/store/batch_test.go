@@ -7,14 +7,14 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/stratum-store/stratum/api"
+	"github.com/stratum-store/stratum/api/objid"
 )
 
 func batchItems(n int, prefix string) []BatchItem {
 	var items []BatchItem
 	for i := 0; i < n; i++ {
 		data := []byte(fmt.Sprintf("%s %d", prefix, i))
-		oid, _ := api.Digest(api.SHA256, data)
+		oid, _ := objid.Digest(objid.SHA256, data)
 		items = append(items, BatchItem{OID: oid, Data: data})
 	}
 	return items
@@ -37,7 +37,7 @@ func TestPutBatch(t *testing.T) {
 	for i, r := range res {
 		switch {
 		case i == 7:
-			if !errors.Is(r.Err, api.ErrDigestMismatch) {
+			if !errors.Is(r.Err, objid.ErrDigestMismatch) {
 				t.Fatalf("item 7 (bad bytes): %v; want digest mismatch", r.Err)
 			}
 		case r.Err != nil:
@@ -58,7 +58,7 @@ func TestPutBatch(t *testing.T) {
 	s.Close()
 	s, _ = Open(DefaultConfig(dir))
 	defer s.Close()
-	has, err := s.HasMany(context.Background(), []api.OID{items[0].OID, items[7].OID, items[49].OID})
+	has, err := s.HasMany(context.Background(), []objid.OID{items[0].OID, items[7].OID, items[49].OID})
 	if err != nil || !has[0] || has[1] || !has[2] {
 		t.Fatalf("HasMany after reopen: %v %v; want [true false true]", has, err)
 	}
@@ -74,7 +74,7 @@ func TestPutBatchConcurrent(t *testing.T) {
 	defer s.Close()
 	items := batchItems(200, "overlap")
 	var mu sync.Mutex
-	createdBy := map[api.OID]int{}
+	createdBy := map[objid.OID]int{}
 	var wg sync.WaitGroup
 	for w := 0; w < 8; w++ {
 		wg.Add(1)
@@ -119,7 +119,7 @@ func BenchmarkPutBatch1KiB(b *testing.B) {
 		for j := 0; j < 100; j++ {
 			data := make([]byte, 1024)
 			copy(data, fmt.Sprintf("%d-%d", i, j))
-			oid, _ := api.Digest(api.SHA256, data)
+			oid, _ := objid.Digest(objid.SHA256, data)
 			items = append(items, BatchItem{OID: oid, Data: data})
 		}
 		if _, err := s.PutBatch(context.Background(), items); err != nil {
@@ -138,13 +138,13 @@ func TestPutBatchDuplicatesAreAppliedInOrder(t *testing.T) {
 		err     error
 	}
 	data := []byte("one object listed twice")
-	oid := mustOID(t, api.SHA256, data)
+	oid := mustOID(t, objid.SHA256, data)
 	const (
 		absent = iota
 		present
 		deleted
 	)
-	f := func(name string, before int, beforeStamp api.Stamp, items []BatchItem, wants []want, afterDeleted bool, afterStamp api.Stamp) {
+	f := func(name string, before int, beforeStamp objid.Stamp, items []BatchItem, wants []want, afterDeleted bool, afterStamp objid.Stamp) {
 		t.Run(name, func(t *testing.T) {
 			cfg, _ := testConfig(t)
 			s := mustOpen(t, cfg)
@@ -179,7 +179,7 @@ func TestPutBatchDuplicatesAreAppliedInOrder(t *testing.T) {
 			}
 		})
 	}
-	it := func(stamp api.Stamp) BatchItem { return BatchItem{OID: oid, Data: data, Stamp: stamp} }
+	it := func(stamp objid.Stamp) BatchItem { return BatchItem{OID: oid, Data: data, Stamp: stamp} }
 	bad := BatchItem{OID: oid, Data: []byte("not what the oid says"), Stamp: 50}
 	ok, made, superseded := want{}, want{created: true}, want{err: ErrSuperseded}
 	f("first superseded by the tombstone, second newer", deleted, 10, []BatchItem{it(5), it(20)}, []want{superseded, made}, false, 20)
@@ -189,6 +189,6 @@ func TestPutBatchDuplicatesAreAppliedInOrder(t *testing.T) {
 	f("a present copy: neither lowers its stamp", present, 30, []BatchItem{it(3), it(10)}, []want{ok, ok}, false, 30)
 	f("absent: the newer second raises the stamp", absent, 0, []BatchItem{it(5), it(20)}, []want{made, ok}, false, 20)
 	f("absent: the older second keeps it", absent, 0, []BatchItem{it(20), it(5)}, []want{made, ok}, false, 20)
-	f("a bad first item does not hide the second", absent, 0, []BatchItem{bad, it(7)}, []want{{err: api.ErrDigestMismatch}, made}, false, 7)
+	f("a bad first item does not hide the second", absent, 0, []BatchItem{bad, it(7)}, []want{{err: objid.ErrDigestMismatch}, made}, false, 7)
 	f("three times over a tombstone", deleted, 10, []BatchItem{it(5), it(12), it(11)}, []want{superseded, made, ok}, false, 12)
 }

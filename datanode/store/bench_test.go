@@ -5,7 +5,7 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/stratum-store/stratum/api"
+	"github.com/stratum-store/stratum/api/objid"
 )
 
 // BenchmarkPut4KiB measures synced puts of distinct, compressible 4 KiB
@@ -23,7 +23,7 @@ func BenchmarkPut4KiB(b *testing.B) {
 		data := append([]byte(nil), base...)
 		for pb.Next() {
 			binary.LittleEndian.PutUint64(data, next.Add(1))
-			oid := mustOID(b, api.SHA1, data)
+			oid := mustOID(b, objid.SHA1, data)
 			if created, err := s.Put(ctx, oid, data); err != nil || !created {
 				b.Fatalf("Put: created=%t err=%v", created, err)
 			}
@@ -37,10 +37,10 @@ func BenchmarkGet4KiB(b *testing.B) {
 	cfg := DefaultConfig(b.TempDir())
 	cfg.NoSync = true // only the reads are measured
 	s := mustOpen(b, cfg)
-	oids := make([]api.OID, 1024)
+	oids := make([]objid.OID, 1024)
 	for i := range oids {
 		data := textBytes(uint64(i), 4<<10)
-		oids[i] = mustOID(b, api.SHA1, data)
+		oids[i] = mustOID(b, objid.SHA1, data)
 		if _, err := s.Put(ctx, oids[i], data); err != nil {
 			b.Fatal(err)
 		}

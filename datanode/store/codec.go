@@ -8,7 +8,7 @@ import (
 
 	"github.com/klauspost/compress/zstd"
 
-	"github.com/stratum-store/stratum/api"
+	"github.com/stratum-store/stratum/api/objid"
 )
 
 // Index keys. Every stored object has exactly two, written in one batch:
@@ -27,8 +27,8 @@ const (
 	tombPrefix   = "t/"
 )
 
-func objectKey(oid api.OID) []byte { return []byte(objectPrefix + oid.String()) }
-func sizeKey(oid api.OID) []byte   { return []byte(sizePrefix + oid.String()) }
+func objectKey(oid objid.OID) []byte { return []byte(objectPrefix + oid.String()) }
+func sizeKey(oid objid.OID) []byte   { return []byte(sizePrefix + oid.String()) }
 
 // Codec bytes: the first byte of every o/ value. They are part of the
 // on-disk format: never renumber them.
@@ -136,7 +136,7 @@ func parseFileEntry(v []byte) (codec byte, size int64, err error) {
 
 // sizeValue is an s/ value: the size, and the stamp unless it is 0 (the
 // format written before stamps existed, which still reads as stamp 0).
-func sizeValue(size int64, stamp api.Stamp) []byte {
+func sizeValue(size int64, stamp objid.Stamp) []byte {
 	v := binary.AppendUvarint(nil, uint64(size))
 	if stamp != 0 {
 		v = binary.AppendUvarint(v, uint64(stamp))
@@ -145,7 +145,7 @@ func sizeValue(size int64, stamp api.Stamp) []byte {
 }
 
 // parseSizeEntry decodes an s/ value.
-func parseSizeEntry(v []byte) (int64, api.Stamp, error) {
+func parseSizeEntry(v []byte) (int64, objid.Stamp, error) {
 	n, k := binary.Uvarint(v)
 	if k <= 0 || n > 1<<62 {
 		return 0, 0, errors.New("malformed size")
@@ -157,7 +157,7 @@ func parseSizeEntry(v []byte) (int64, api.Stamp, error) {
 	if k2 <= 0 || k+k2 != len(v) {
 		return 0, 0, errors.New("malformed size entry stamp")
 	}
-	return int64(n), api.Stamp(st), nil
+	return int64(n), objid.Stamp(st), nil
 }
 
 // parseSize decodes a uvarint size that must fill v exactly.

@@ -8,12 +8,12 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/stratum-store/stratum/api"
+	"github.com/stratum-store/stratum/api/objid"
 )
 
 // assertCorrupt checks that Get refuses the copy, serves none of it, and
 // logs the damage.
-func assertCorrupt(t *testing.T, s *Store, oid api.OID, logged interface{ Load() int64 }, what string) {
+func assertCorrupt(t *testing.T, s *Store, oid objid.OID, logged interface{ Load() int64 }, what string) {
 	t.Helper()
 	before := logged.Load()
 	obj, err := s.Get(ctx, oid)
@@ -23,7 +23,7 @@ func assertCorrupt(t *testing.T, s *Store, oid api.OID, logged interface{ Load()
 	if obj.Data != nil || obj.Body != nil {
 		t.Fatalf("%s: Get served a corrupt copy", what)
 	}
-	if errors.Is(err, api.ErrDigestMismatch) {
+	if errors.Is(err, objid.ErrDigestMismatch) {
 		t.Fatalf("%s: %v must not read as the caller's digest mismatch", what, err)
 	}
 	if logged.Load() == before {
@@ -53,7 +53,7 @@ func TestGetDetectsCorruptFile(t *testing.T) {
 	s := mustOpen(t, cfg)
 	size := int(cfg.LargeThreshold) + 10<<10
 	for _, data := range [][]byte{randomBytes(8, size), textBytes(8, size)} {
-		oid := mustOID(t, api.SHA1, data)
+		oid := mustOID(t, objid.SHA1, data)
 		if _, err := s.Put(ctx, oid, data); err != nil {
 			t.Fatal(err)
 		}
@@ -82,7 +82,7 @@ func TestGetDetectsCorruptIndexValue(t *testing.T) {
 	cfg.NoValueLog = true // the values themselves in the index (TestValueLogDamage covers the log)
 	s := mustOpen(t, cfg)
 	good := textBytes(9, 4<<10)
-	oid := mustOID(t, api.SHA256, good)
+	oid := mustOID(t, objid.SHA256, good)
 	if _, err := s.Put(ctx, oid, good); err != nil {
 		t.Fatal(err)
 	}
@@ -127,7 +127,7 @@ func TestBodyDetectsChangeAfterVerification(t *testing.T) {
 	cfg, logged := testConfig(t)
 	s := mustOpen(t, cfg)
 	data := randomBytes(10, int(cfg.LargeThreshold)+1)
-	oid := mustOID(t, api.SHA1, data)
+	oid := mustOID(t, objid.SHA1, data)
 	if _, err := s.Put(ctx, oid, data); err != nil {
 		t.Fatal(err)
 	}
@@ -151,13 +151,13 @@ func TestPutReplacesADamagedCopy(t *testing.T) {
 	cfg, _ := testConfig(t)
 	s := mustOpen(t, cfg)
 	small := textBytes(11, 4<<10)
-	soid := mustOID(t, api.SHA256, small)
+	soid := mustOID(t, objid.SHA256, small)
 	large := randomBytes(12, int(cfg.LargeThreshold)+10)
-	loid := mustOID(t, api.SHA256, large)
+	loid := mustOID(t, objid.SHA256, large)
 	batched := textBytes(13, 2<<10)
-	boid := mustOID(t, api.SHA256, batched)
+	boid := mustOID(t, objid.SHA256, batched)
 	for _, p := range []struct {
-		oid  api.OID
+		oid  objid.OID
 		data []byte
 	}{{soid, small}, {loid, large}, {boid, batched}} {
 		if _, err := s.Put(ctx, p.oid, p.data); err != nil {
@@ -179,7 +179,7 @@ func TestPutReplacesADamagedCopy(t *testing.T) {
 		t.Fatalf("batch re-put over a damaged copy: %+v %v; want a new copy", res, err)
 	}
 	for _, p := range [][]byte{small, large, batched} {
-		if got := mustGet(t, s, mustOID(t, api.SHA256, p)); !bytes.Equal(got, p) {
+		if got := mustGet(t, s, mustOID(t, objid.SHA256, p)); !bytes.Equal(got, p) {
 			t.Fatal("replaced copy does not read back")
 		}
 	}
@@ -196,7 +196,7 @@ func TestQuarantine(t *testing.T) {
 	cfg, _ := testConfig(t)
 	s := mustOpen(t, cfg)
 	large := randomBytes(21, int(cfg.LargeThreshold)+5)
-	oid := mustOID(t, api.SHA256, large)
+	oid := mustOID(t, objid.SHA256, large)
 	if _, err := s.Put(ctx, oid, large); err != nil {
 		t.Fatal(err)
 	}

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/stratum-store/stratum/api"
+	"github.com/stratum-store/stratum/api/objid"
 	"github.com/stratum-store/stratum/datanode/store"
 )
 
@@ -21,7 +21,7 @@ func Example() {
 
 	ctx := context.Background()
 	data := []byte("blob 11\x00hello world")
-	oid, _ := api.Digest(api.SHA1, data)
+	oid, _ := objid.Digest(objid.SHA1, data)
 	created, err := st.Put(ctx, oid, data)
 	fmt.Println(created, err)
 	created, err = st.Put(ctx, oid, data)

@@ -10,7 +10,7 @@ import (
 
 	"github.com/syndtr/goleveldb/leveldb"
 
-	"github.com/stratum-store/stratum/api"
+	"github.com/stratum-store/stratum/api/objid"
 )
 
 // Get returns a verified copy of the object: Data for an object at or below
@@ -18,7 +18,7 @@ import (
 // start and verified by a full pass before Get returns; the caller closes
 // it. A copy that fails verification is logged and reported as an error
 // wrapping ErrCorrupt, never served. A missing object is ErrNotFound.
-func (s *Store) Get(ctx context.Context, oid api.OID) (Object, error) {
+func (s *Store) Get(ctx context.Context, oid objid.OID) (Object, error) {
 	end, err := s.begin(ctx, oid)
 	if err != nil {
 		return Object{}, err
@@ -30,7 +30,7 @@ func (s *Store) Get(ctx context.Context, oid api.OID) (Object, error) {
 // intact reports whether the indexed copy of oid reads back and verifies.
 // A put that finds a copy already indexed asks this before it answers
 // "already present": a damaged copy is replaced, not acknowledged.
-func (s *Store) intact(ctx context.Context, oid api.OID) bool {
+func (s *Store) intact(ctx context.Context, oid objid.OID) bool {
 	obj, err := s.get(ctx, oid)
 	if err != nil {
 		return false
@@ -49,7 +49,7 @@ var errEntryChanged = errors.New("store: index entry changed during the read")
 // get is Get inside an operation already begun. A read that raced a
 // delete, removal or collection of the copy starts again, so it returns
 // the object or not-found, never a false ErrCorrupt.
-func (s *Store) get(ctx context.Context, oid api.OID) (Object, error) {
+func (s *Store) get(ctx context.Context, oid objid.OID) (Object, error) {
 	for range 4 {
 		obj, err := s.getOnce(ctx, oid)
 		if !errors.Is(err, errEntryChanged) {
@@ -59,7 +59,7 @@ func (s *Store) get(ctx context.Context, oid api.OID) (Object, error) {
 	return Object{}, fmt.Errorf("store: get %s: the copy kept changing during the read; retry", oid)
 }
 
-func (s *Store) getOnce(ctx context.Context, oid api.OID) (Object, error) {
+func (s *Store) getOnce(ctx context.Context, oid objid.OID) (Object, error) {
 	v, err := s.db.Get(objectKey(oid), nil)
 	if err != nil {
 		if st, deleted, terr := s.tombstone(oid); terr == nil && deleted {
@@ -84,7 +84,7 @@ func (s *Store) getOnce(ctx context.Context, oid api.OID) (Object, error) {
 	if err != nil {
 		return Object{}, s.corrupt(oid, err)
 	}
-	if err := api.Verify(oid, data); err != nil {
+	if err := objid.Verify(oid, data); err != nil {
 		return Object{}, s.corrupt(oid, err)
 	}
 	return Object{Size: int64(len(data)), Data: data}, nil
@@ -95,16 +95,16 @@ func (s *Store) getOnce(ctx context.Context, oid api.OID) (Object, error) {
 // Get's verification pass ends in an ErrCorrupt error instead of io.EOF.
 type body struct {
 	s       *Store
-	oid     api.OID
+	oid     objid.OID
 	f       *os.File
 	r       io.Reader
 	release func()
-	h       *api.Hasher
+	h       *objid.Hasher
 	left    int64
 	err     error
 }
 
-func (s *Store) newBody(oid api.OID, f *os.File, codec byte, size int64) (*body, error) {
+func (s *Store) newBody(oid objid.OID, f *os.File, codec byte, size int64) (*body, error) {
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return nil, fmt.Errorf("store: get %s: %w", oid, err)
 	}
@@ -112,7 +112,7 @@ func (s *Store) newBody(oid api.OID, f *os.File, codec byte, size int64) (*body,
 	if err != nil {
 		return nil, s.corrupt(oid, err)
 	}
-	return &body{s: s, oid: oid, f: f, r: r, release: release, h: api.NewHasher(oid.Algorithm()), left: size}, nil
+	return &body{s: s, oid: oid, f: f, r: r, release: release, h: objid.NewHasher(oid.Algorithm()), left: size}, nil
 }
 
 // Read reads the object; it never returns more than its size.
@@ -129,7 +129,7 @@ func (b *body) Read(p []byte) (int, error) {
 	switch {
 	case b.left == 0:
 		b.err = io.EOF
-		if cerr := api.Check(b.oid, b.h); cerr != nil {
+		if cerr := objid.Check(b.oid, b.h); cerr != nil {
 			b.err = b.s.corrupt(b.oid, fmt.Errorf("changed after verification: %w", cerr))
 		}
 	case errors.Is(err, io.EOF):
@@ -153,7 +153,7 @@ func (b *body) Close() error {
 // loggedValue is logged, read again when it fails and the index entry
 // changed meanwhile: the value log collector moved the record and deleted
 // its old segment between this Get's index read and its record read.
-func (s *Store) loggedValue(oid api.OID, v []byte) ([]byte, error) {
+func (s *Store) loggedValue(oid objid.OID, v []byte) ([]byte, error) {
 	for attempt := 0; ; attempt++ {
 		value, err := s.logged(oid, v)
 		if err == nil || attempt == 3 {
@@ -174,7 +174,7 @@ func (s *Store) loggedValue(oid api.OID, v []byte) ([]byte, error) {
 
 // logged reads the inline value that the value log entry v of oid points
 // at; an error means the entry or the record is damaged.
-func (s *Store) logged(oid api.OID, v []byte) ([]byte, error) {
+func (s *Store) logged(oid objid.OID, v []byte) ([]byte, error) {
 	p, err := parseLogEntry(v)
 	if err != nil {
 		return nil, err

@@ -11,7 +11,7 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/stratum-store/stratum/api"
+	"github.com/stratum-store/stratum/api/objid"
 )
 
 // testLog sends the store's log to t.Log and counts error records, so a
@@ -76,9 +76,9 @@ func assertNoTempFiles(t testing.TB, s *Store) {
 	}
 }
 
-func mustOID(t testing.TB, algo api.Algorithm, data []byte) api.OID {
+func mustOID(t testing.TB, algo objid.Algorithm, data []byte) objid.OID {
 	t.Helper()
-	oid, err := api.Digest(algo, data)
+	oid, err := objid.Digest(algo, data)
 	if err != nil {
 		t.Fatalf("Digest: %v", err)
 	}
@@ -115,7 +115,7 @@ func textBytes(seed uint64, n int) []byte {
 }
 
 // mustGet reads the whole object back, from Data or Body.
-func mustGet(t testing.TB, s *Store, oid api.OID) []byte {
+func mustGet(t testing.TB, s *Store, oid objid.OID) []byte {
 	t.Helper()
 	obj, err := s.Get(context.Background(), oid)
 	if err != nil {
@@ -134,11 +134,11 @@ func mustGet(t testing.TB, s *Store, oid api.OID) []byte {
 
 // Test hooks: reach past the store's API into its leveldb index.
 
-func (s *Store) rawValue(oid api.OID) ([]byte, error) { return s.db.Get(objectKey(oid), nil) }
+func (s *Store) rawValue(oid objid.OID) ([]byte, error) { return s.db.Get(objectKey(oid), nil) }
 
 // storedValue is oid's o/ value with a value log entry resolved to the
 // inline value it points at.
-func (s *Store) storedValue(oid api.OID) ([]byte, error) {
+func (s *Store) storedValue(oid objid.OID) ([]byte, error) {
 	v, err := s.rawValue(oid)
 	if err != nil || len(v) == 0 || v[0] != codecLog {
 		return v, err
@@ -146,13 +146,13 @@ func (s *Store) storedValue(oid api.OID) ([]byte, error) {
 	return s.logged(oid, v)
 }
 
-func (s *Store) setRawValue(oid api.OID, v []byte) error {
+func (s *Store) setRawValue(oid objid.OID, v []byte) error {
 	return s.db.Put(objectKey(oid), v, nil)
 }
 
 // forget deletes oid's index entries, as an index rebuilt by leveldb.Recover
 // might have lost them.
-func (s *Store) forget(oid api.OID) error {
+func (s *Store) forget(oid objid.OID) error {
 	if err := s.db.Delete(objectKey(oid), nil); err != nil {
 		return err
 	}

@@ -13,7 +13,7 @@ import (
 	"github.com/syndtr/goleveldb/leveldb/opt"
 	"github.com/syndtr/goleveldb/leveldb/util"
 
-	"github.com/stratum-store/stratum/api"
+	"github.com/stratum-store/stratum/api/objid"
 )
 
 // openIndex opens the leveldb index with checksums verified on every read.
@@ -59,7 +59,7 @@ func openIndex(cfg Config, path string) (*leveldb.DB, error) {
 }
 
 // has reports whether oid is indexed.
-func (s *Store) has(oid api.OID) (bool, error) {
+func (s *Store) has(oid objid.OID) (bool, error) {
 	ok, err := s.db.Has(sizeKey(oid), nil)
 	if err != nil {
 		return false, s.indexError("put", oid, err)
@@ -117,7 +117,7 @@ func (s *Store) sweepShard(dir string) error {
 		return fmt.Errorf("store: sweep: %w", err)
 	}
 	for _, e := range entries {
-		oid, err := api.ParseOID(e.Name())
+		oid, err := objid.Parse(e.Name())
 		if err != nil || filepath.Join(s.paths.objectsDir(), shard(oid)) != dir {
 			s.log.Warn("unexpected file in the objects directory; left alone", "path", filepath.Join(dir, e.Name()))
 			continue
@@ -129,7 +129,7 @@ func (s *Store) sweepShard(dir string) error {
 	return nil
 }
 
-func (s *Store) sweepFile(oid api.OID) error {
+func (s *Store) sweepFile(oid objid.OID) error {
 	v, err := s.db.Get(objectKey(oid), nil)
 	switch {
 	case err == nil && len(v) > 0 && (v[0] == codecFileRaw || v[0] == codecFileZstd):
@@ -148,7 +148,7 @@ func (s *Store) sweepFile(oid api.OID) error {
 
 // adopt indexes an object file that has no index entry if it verifies as
 // zstd or raw, and removes it otherwise.
-func (s *Store) adopt(oid api.OID) error {
+func (s *Store) adopt(oid objid.OID) error {
 	path := s.paths.objectPath(oid)
 	if _, deleted, err := s.tombstone(oid); err != nil || deleted {
 		s.log.Warn("removing object file of a deleted object", "oid", oid.String())
@@ -170,7 +170,7 @@ func (s *Store) adopt(oid api.OID) error {
 
 // measure reads the file at path as codec and returns the object's size if
 // it hashes to oid.
-func (s *Store) measure(path string, oid api.OID, codec byte) (int64, error) {
+func (s *Store) measure(path string, oid objid.OID, codec byte) (int64, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return 0, err
@@ -181,7 +181,7 @@ func (s *Store) measure(path string, oid api.OID, codec byte) (int64, error) {
 		return 0, err
 	}
 	defer release()
-	h := api.NewHasher(oid.Algorithm())
+	h := objid.NewHasher(oid.Algorithm())
 	n, err := io.Copy(h, io.LimitReader(r, s.cfg.MaxObjectSize+1))
 	switch {
 	case err != nil:
@@ -189,5 +189,5 @@ func (s *Store) measure(path string, oid api.OID, codec byte) (int64, error) {
 	case n > s.cfg.MaxObjectSize:
 		return 0, fmt.Errorf("more than MaxObjectSize %d bytes", s.cfg.MaxObjectSize)
 	}
-	return n, api.Check(oid, h)
+	return n, objid.Check(oid, h)
 }

@@ -13,7 +13,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 	"github.com/syndtr/goleveldb/leveldb"
 
-	"github.com/stratum-store/stratum/api"
+	"github.com/stratum-store/stratum/api/objid"
 )
 
 // putLarge streams an object above LargeThreshold into a temp file while
@@ -25,7 +25,7 @@ import (
 // commit may then have to store the object after all: keepCopy took a hard
 // link to the copy's file before the streaming, and that is what the
 // commit stores (issue 15.1). A commit never indexes bytes it does not have.
-func (s *Store) putLarge(ctx context.Context, oid api.OID, r io.Reader, size int64, stamp api.Stamp) (bool, error) {
+func (s *Store) putLarge(ctx context.Context, oid objid.OID, r io.Reader, size int64, stamp objid.Stamp) (bool, error) {
 	kept, err := s.keepCopy(ctx, oid)
 	if err != nil {
 		return false, err
@@ -70,7 +70,7 @@ type keptCopy struct {
 // the file system cannot link. The link is taken under oid's stripe lock,
 // so the copy cannot go between the index read and the link; the link is
 // verified after the lock is released.
-func (s *Store) keepCopy(ctx context.Context, oid api.OID) (*keptCopy, error) {
+func (s *Store) keepCopy(ctx context.Context, oid objid.OID) (*keptCopy, error) {
 	k, err := s.linkCopy(oid)
 	if k == nil || err != nil {
 		return nil, err
@@ -90,7 +90,7 @@ func (s *Store) keepCopy(ctx context.Context, oid api.OID) (*keptCopy, error) {
 }
 
 // linkCopy links oid's object file under tmp, under oid's stripe lock.
-func (s *Store) linkCopy(oid api.OID) (*keptCopy, error) {
+func (s *Store) linkCopy(oid objid.OID) (*keptCopy, error) {
 	mu := s.stripe(oid)
 	mu.Lock()
 	defer mu.Unlock()
@@ -114,7 +114,7 @@ func (s *Store) linkCopy(oid api.OID) (*keptCopy, error) {
 // placeKept moves a kept copy back to oid's object path, once its bytes
 // verify again (a quarantine may have taken the copy for damage the link
 // shares). The caller holds oid's stripe lock.
-func (s *Store) placeKept(k *keptCopy, oid api.OID) error {
+func (s *Store) placeKept(k *keptCopy, oid objid.OID) error {
 	codec, size, err := parseFileEntry(k.entry)
 	if err != nil {
 		return s.corrupt(oid, err)
@@ -141,14 +141,14 @@ func (s *Store) discard(k *keptCopy) {
 
 // verifyOnly checks the body of an object that is already stored, writing
 // nothing: a put of bad bytes fails whether or not a copy exists.
-func (s *Store) verifyOnly(ctx context.Context, oid api.OID, r io.Reader, size int64) error {
-	h := api.NewHasher(oid.Algorithm())
+func (s *Store) verifyOnly(ctx context.Context, oid objid.OID, r io.Reader, size int64) error {
+	h := objid.NewHasher(oid.Algorithm())
 	err := copyExactly(ctx, h, r, size)
 	if err == nil {
 		err = expectEOF(r)
 	}
 	if err == nil {
-		err = api.Check(oid, h)
+		err = objid.Check(oid, h)
 	}
 	if err != nil {
 		return fmt.Errorf("store: put %s: %w", oid, err)
@@ -159,7 +159,7 @@ func (s *Store) verifyOnly(ctx context.Context, oid api.OID, r io.Reader, size i
 // spool writes the body into a new file under tmp, compressed if a sample of
 // its start compresses below 90 %, and returns the file's path once the
 // body is verified and (unless NoSync) fsync'd. On error nothing is left.
-func (s *Store) spool(ctx context.Context, oid api.OID, r io.Reader, size int64) (path string, codec byte, err error) {
+func (s *Store) spool(ctx context.Context, oid objid.OID, r io.Reader, size int64) (path string, codec byte, err error) {
 	f, err := os.CreateTemp(s.paths.tmpDir(), "put-*")
 	if err != nil {
 		return "", 0, err
@@ -174,7 +174,7 @@ func (s *Store) spool(ctx context.Context, oid api.OID, r io.Reader, size int64)
 			os.Remove(f.Name())
 		}
 	}()
-	h := api.NewHasher(oid.Algorithm())
+	h := objid.NewHasher(oid.Algorithm())
 	sample := make([]byte, min(size, sampleSize))
 	if err = readFull(r, sample); err != nil {
 		return "", 0, err
@@ -189,7 +189,7 @@ func (s *Store) spool(ctx context.Context, oid api.OID, r io.Reader, size int64)
 	if err = s.fill(ctx, io.MultiWriter(h, w), sample, r, size); err != nil {
 		return "", 0, err
 	}
-	if err = api.Check(oid, h); err != nil {
+	if err = objid.Check(oid, h); err != nil {
 		return "", 0, err
 	}
 	return f.Name(), codec, s.finish(f, enc)
@@ -224,7 +224,7 @@ func (s *Store) finish(f *os.File, enc *zstd.Encoder) error {
 
 // place renames a spooled file to its object path and makes the rename
 // durable. The caller holds oid's stripe lock.
-func (s *Store) place(tmp string, oid api.OID) error {
+func (s *Store) place(tmp string, oid objid.OID) error {
 	if err := s.paths.ensureShard(oid, !s.cfg.NoSync); err != nil {
 		return err
 	}
@@ -240,7 +240,7 @@ func (s *Store) place(tmp string, oid api.OID) error {
 
 // getLarge opens the file of a large object, verifies it in a full pass and
 // returns a body positioned at its start.
-func (s *Store) getLarge(ctx context.Context, oid api.OID, entry []byte) (Object, error) {
+func (s *Store) getLarge(ctx context.Context, oid objid.OID, entry []byte) (Object, error) {
 	codec, size, err := parseFileEntry(entry)
 	if err != nil {
 		return Object{}, s.corrupt(oid, fmt.Errorf("index entry: %w", err))
@@ -274,13 +274,13 @@ func (s *Store) getLarge(ctx context.Context, oid api.OID, entry []byte) (Object
 }
 
 // verifyFile reads the whole object from f and checks its size and digest.
-func (s *Store) verifyFile(ctx context.Context, oid api.OID, f *os.File, codec byte, size int64) error {
+func (s *Store) verifyFile(ctx context.Context, oid objid.OID, f *os.File, codec byte, size int64) error {
 	r, release, err := decodeFile(f, codec)
 	if err != nil {
 		return s.corrupt(oid, err)
 	}
 	defer release()
-	h := api.NewHasher(oid.Algorithm())
+	h := objid.NewHasher(oid.Algorithm())
 	err = copyExactly(ctx, h, r, size)
 	if ctx.Err() != nil {
 		return ctx.Err()
@@ -289,7 +289,7 @@ func (s *Store) verifyFile(ctx context.Context, oid api.OID, f *os.File, codec b
 		err = expectEOF(r)
 	}
 	if err == nil {
-		err = api.Check(oid, h)
+		err = objid.Check(oid, h)
 	}
 	if err != nil {
 		return s.corrupt(oid, fmt.Errorf("file: %w", err))

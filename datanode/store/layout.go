@@ -7,11 +7,11 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/stratum-store/stratum/api"
+	"github.com/stratum-store/stratum/api/objid"
 )
 
 // layout names the store's directories. Every object path is built from
-// api.OID.String(), which is validated lowercase hex: no caller-supplied
+// objid.OID.String(), which is validated lowercase hex: no caller-supplied
 // text ever reaches a path.
 type layout struct{ root string }
 
@@ -22,9 +22,9 @@ func (l layout) vlogDir() string    { return filepath.Join(l.root, "vlog") }
 
 // shard is the first byte of the OID in hex: the object's directory and
 // its lock stripe.
-func shard(oid api.OID) string { return oid.String()[:2] }
+func shard(oid objid.OID) string { return oid.String()[:2] }
 
-func (l layout) objectPath(oid api.OID) string {
+func (l layout) objectPath(oid objid.OID) string {
 	return filepath.Join(l.objectsDir(), shard(oid), oid.String())
 }
 
@@ -53,7 +53,7 @@ func (l layout) prepare(sync bool) (removed int, err error) {
 // ensureShard creates oid's shard directory if it is missing, durably when
 // sync is set. Callers hold oid's stripe lock, so no other put can use the
 // directory before its creation is durable.
-func (l layout) ensureShard(oid api.OID, sync bool) error {
+func (l layout) ensureShard(oid objid.OID, sync bool) error {
 	err := os.Mkdir(filepath.Dir(l.objectPath(oid)), 0o755)
 	switch {
 	case errors.Is(err, fs.ErrExist):

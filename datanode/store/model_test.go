@@ -12,7 +12,7 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/stratum-store/stratum/api"
+	"github.com/stratum-store/stratum/api/objid"
 )
 
 // TestStoreModel runs seeded random operations against one store, some
@@ -74,7 +74,7 @@ func parseSeeds(t *testing.T, v string) []uint64 {
 
 // mobject is one object of a run's universe.
 type mobject struct {
-	oid   api.OID
+	oid   objid.OID
 	data  []byte
 	large bool
 }
@@ -109,9 +109,9 @@ func newModelRun(t *testing.T, seed uint64, ops int) *modelRun {
 		default:
 			data = r.bytes(seed*100+uint64(i), int(cfg.LargeThreshold)+1+r.rng.IntN(20<<10))
 		}
-		algo := api.SHA256
+		algo := objid.SHA256
 		if i%3 == 0 {
-			algo = api.SHA1
+			algo = objid.SHA1
 		}
 		r.objs = append(r.objs, mobject{oid: mustOID(t, algo, data), data: data, large: int64(len(data)) > cfg.LargeThreshold})
 	}
@@ -154,14 +154,14 @@ func (r *modelRun) run() {
 type planned struct {
 	kind  string
 	obj   int
-	stamp api.Stamp
+	stamp objid.Stamp
 	at    int64
 	items []plannedItem
 }
 
 type plannedItem struct {
 	obj   int
-	stamp api.Stamp
+	stamp objid.Stamp
 	bad   bool
 }
 
@@ -175,7 +175,7 @@ func (r *modelRun) plan(rng *rand.Rand, hot []int, concurrent bool) planned {
 		}
 		return rng.IntN(len(r.objs))
 	}
-	stamp := func() api.Stamp { return api.Stamp(rng.IntN(40)) }
+	stamp := func() objid.Stamp { return objid.Stamp(rng.IntN(40)) }
 	kinds := []string{"put", "put", "putStamped", "putStamped", "putStamped", "putReader", "putReader", "batch", "batch",
 		"delete", "delete", "delete", "remove", "get", "get", "expire", "collect", "collect"}
 	if !concurrent {
@@ -344,7 +344,7 @@ func (r *modelRun) execBatch(p planned, g int, out map[int]*mop) {
 		mi := mitem{stamp: it.stamp, created: res[k].Created, err: res[k].Err}
 		switch {
 		case it.bad:
-			mi.fail = api.ErrDigestMismatch
+			mi.fail = objid.ErrDigestMismatch
 		case r.objs[it.obj].large:
 			mi.fail = ErrTooLarge
 		}
@@ -356,7 +356,7 @@ func (r *modelRun) execBatch(p planned, g int, out map[int]*mop) {
 }
 
 // read returns the whole object, from Data or Body.
-func (r *modelRun) read(oid api.OID) ([]byte, error) {
+func (r *modelRun) read(oid objid.OID) ([]byte, error) {
 	obj, err := r.s.Get(ctx, oid)
 	if err != nil || obj.Body == nil {
 		return obj.Data, err

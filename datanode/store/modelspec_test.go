@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/stratum-store/stratum/api"
+	"github.com/stratum-store/stratum/api/objid"
 )
 
 // The model of TestStoreModel: what one OID must read as after a sequence
@@ -30,7 +30,7 @@ func (s mstate) String() string { return [...]string{"absent", "present", "damag
 // tombstone, and a tombstone's caller time.
 type mobj struct {
 	st    mstate
-	stamp api.Stamp
+	stamp objid.Stamp
 	at    int64
 }
 
@@ -59,7 +59,7 @@ const (
 // mitem is one put of an OID and its outcome. fail, if set, is the error
 // the item must get whatever the state (bad bytes, too large for a batch).
 type mitem struct {
-	stamp   api.Stamp
+	stamp   objid.Stamp
 	fail    error
 	created bool
 	err     error
@@ -71,7 +71,7 @@ type mop struct {
 	kind    opKind
 	g       int
 	items   []mitem
-	stamp   api.Stamp
+	stamp   objid.Stamp
 	at      int64
 	deleted bool
 	err     error

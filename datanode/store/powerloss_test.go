@@ -10,7 +10,7 @@ import (
 
 	"github.com/syndtr/goleveldb/leveldb/storage"
 
-	"github.com/stratum-store/stratum/api"
+	"github.com/stratum-store/stratum/api/objid"
 )
 
 var errPowerOff = errors.New("power is off")
@@ -183,13 +183,13 @@ func TestPowerLossKeepsAcknowledgedPuts(t *testing.T) {
 			s := mustOpen(t, cfg)
 			stor.cutAfterWrites(50 + int(seed)*40)
 			var mu sync.Mutex
-			acked := map[api.OID][]byte{}
+			acked := map[objid.OID][]byte{}
 			var wg sync.WaitGroup
 			for w := range 8 {
 				wg.Go(func() {
 					for i := 0; i < 1000; i++ {
 						data := textBytes(seed<<32|uint64(w)<<16|uint64(i), 100+(i*997)%(12<<10))
-						oid := mustOID(t, api.SHA1, data)
+						oid := mustOID(t, objid.SHA1, data)
 						if _, err := s.Put(ctx, oid, data); err != nil {
 							return // the power is off
 						}
@@ -224,10 +224,10 @@ func TestPowerLossSimulatorLosesUnsyncedPuts(t *testing.T) {
 	cfg, _ := testConfig(t)
 	cfg.Storage, cfg.NoSync = stor, true
 	s := mustOpen(t, cfg)
-	var oids []api.OID
+	var oids []objid.OID
 	for i := range 20 {
 		data := textBytes(uint64(i), 500)
-		oid := mustOID(t, api.SHA256, data)
+		oid := mustOID(t, objid.SHA256, data)
 		if _, err := s.Put(ctx, oid, data); err != nil {
 			t.Fatal(err)
 		}

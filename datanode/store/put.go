@@ -9,7 +9,7 @@ import (
 
 	"github.com/syndtr/goleveldb/leveldb"
 
-	"github.com/stratum-store/stratum/api"
+	"github.com/stratum-store/stratum/api/objid"
 )
 
 // chunkSize is the unit in which bodies are streamed; ctx is checked
@@ -17,10 +17,10 @@ import (
 const chunkSize = 256 << 10
 
 // Put stores data under oid after verifying that data hashes to oid; errors
-// wrap api.ErrDigestMismatch or api.ErrCollision and then nothing is
+// wrap objid.ErrDigestMismatch or objid.ErrCollision and then nothing is
 // stored. created is false when a copy was already present. Put returns
 // only after the copy is durable, unless Config.NoSync.
-func (s *Store) Put(ctx context.Context, oid api.OID, data []byte) (created bool, err error) {
+func (s *Store) Put(ctx context.Context, oid objid.OID, data []byte) (created bool, err error) {
 	return s.PutStamped(ctx, oid, data, 0)
 }
 
@@ -28,7 +28,7 @@ func (s *Store) Put(ctx context.Context, oid api.OID, data []byte) (created bool
 // tombstone with a stamp at least as high it stores nothing and fails with
 // a *StampError wrapping ErrSuperseded; over an intact copy it raises the
 // copy's stamp.
-func (s *Store) PutStamped(ctx context.Context, oid api.OID, data []byte, stamp api.Stamp) (created bool, err error) {
+func (s *Store) PutStamped(ctx context.Context, oid objid.OID, data []byte, stamp objid.Stamp) (created bool, err error) {
 	end, err := s.begin(ctx, oid)
 	if err != nil {
 		return false, err
@@ -48,12 +48,12 @@ func (s *Store) PutStamped(ctx context.Context, oid api.OID, data []byte, stamp 
 // Objects at or below LargeThreshold are read into memory; larger ones are
 // streamed through a temp file, never held whole. A body shorter or longer
 // than size fails with an error wrapping ErrSizeMismatch and stores nothing.
-func (s *Store) PutReader(ctx context.Context, oid api.OID, r io.Reader, size int64) (created bool, err error) {
+func (s *Store) PutReader(ctx context.Context, oid objid.OID, r io.Reader, size int64) (created bool, err error) {
 	return s.PutReaderStamped(ctx, oid, r, size, 0)
 }
 
 // PutReaderStamped is PutReader with the write's stamp, as PutStamped.
-func (s *Store) PutReaderStamped(ctx context.Context, oid api.OID, r io.Reader, size int64, stamp api.Stamp) (created bool, err error) {
+func (s *Store) PutReaderStamped(ctx context.Context, oid objid.OID, r io.Reader, size int64, stamp objid.Stamp) (created bool, err error) {
 	end, err := s.begin(ctx, oid)
 	if err != nil {
 		return false, err
@@ -75,7 +75,7 @@ func (s *Store) PutReaderStamped(ctx context.Context, oid api.OID, r io.Reader, 
 	return s.putSmall(oid, data, stamp)
 }
 
-func (s *Store) checkSize(oid api.OID, size int64) error {
+func (s *Store) checkSize(oid objid.OID, size int64) error {
 	switch {
 	case size < 0:
 		return fmt.Errorf("store: put %s: %w: negative size %d", oid, ErrSizeMismatch, size)
@@ -85,8 +85,8 @@ func (s *Store) checkSize(oid api.OID, size int64) error {
 	return nil
 }
 
-func (s *Store) putSmall(oid api.OID, data []byte, stamp api.Stamp) (bool, error) {
-	if err := api.Verify(oid, data); err != nil {
+func (s *Store) putSmall(oid objid.OID, data []byte, stamp objid.Stamp) (bool, error) {
+	if err := objid.Verify(oid, data); err != nil {
 		return false, fmt.Errorf("store: put %s: %w", oid, err)
 	}
 	value := s.codecs.encodeInline(data)
@@ -109,8 +109,8 @@ func (s *Store) putSmall(oid api.OID, data []byte, stamp api.Stamp) (bool, error
 
 // logValue appends value to the value log and returns its index entry;
 // the record's segment stays pinned (vloggc.go) until p is released.
-func (s *Store) logValue(oid api.OID, value []byte, p *pins) ([]byte, error) {
-	ptrs, err := s.vlog.append([]api.OID{oid}, [][]byte{value})
+func (s *Store) logValue(oid objid.OID, value []byte, p *pins) ([]byte, error) {
+	ptrs, err := s.vlog.append([]objid.OID{oid}, [][]byte{value})
 	if err != nil {
 		return nil, fmt.Errorf("store: put %s: %w", oid, err)
 	}
@@ -136,12 +136,12 @@ func (p *pins) release(l *logLive) {
 // and applies the stamp rules of tombstone.go. place, if set, moves the
 // object's file into place before the index entry is written: an index
 // entry never names a file that is not there.
-func (s *Store) commit(oid api.OID, size int64, stamp api.Stamp, value []byte, place func() error) (bool, error) {
+func (s *Store) commit(oid objid.OID, size int64, stamp objid.Stamp, value []byte, place func() error) (bool, error) {
 	return s.commitWith(oid, size, stamp, func() ([]byte, error) { return value, nil }, place)
 }
 
 // commitWith is commit with the o/ value made only if it is to be stored.
-func (s *Store) commitWith(oid api.OID, size int64, stamp api.Stamp, value func() ([]byte, error), place func() error) (bool, error) {
+func (s *Store) commitWith(oid objid.OID, size int64, stamp objid.Stamp, value func() ([]byte, error), place func() error) (bool, error) {
 	mu := s.stripe(oid)
 	mu.Lock()
 	defer mu.Unlock()
@@ -185,9 +185,9 @@ func (s *Store) commitWith(oid api.OID, size int64, stamp api.Stamp, value func(
 
 // plannedWrite is what planWrite decided for one object.
 type plannedWrite struct {
-	store   bool      // write the bytes (b already drops a tombstone)
-	present bool      // a (damaged) copy is indexed and counted
-	stamp   api.Stamp // the copy's stamp once b is written
+	store   bool        // write the bytes (b already drops a tombstone)
+	present bool        // a (damaged) copy is indexed and counted
+	stamp   objid.Stamp // the copy's stamp once b is written
 }
 
 // planWrite decides, under oid's stripe lock, what a write with stamp
@@ -195,7 +195,7 @@ type plannedWrite struct {
 // tombstone, whose deletion it adds to b), only raise an intact copy's
 // stamp (added to b), or nothing. A newer tombstone is a *StampError
 // wrapping ErrSuperseded.
-func (s *Store) planWrite(ctx context.Context, b *leveldb.Batch, oid api.OID, stamp api.Stamp) (plannedWrite, error) {
+func (s *Store) planWrite(ctx context.Context, b *leveldb.Batch, oid objid.OID, stamp objid.Stamp) (plannedWrite, error) {
 	e, err := s.meta(oid)
 	switch {
 	case errors.Is(err, ErrNotFound):
@@ -222,7 +222,7 @@ func (s *Store) planWrite(ctx context.Context, b *leveldb.Batch, oid api.OID, st
 
 // writePlan writes what planWrite put in b when nothing else is stored
 // (a stamp raise), or returns err.
-func (s *Store) writePlan(b *leveldb.Batch, oid api.OID, err error) error {
+func (s *Store) writePlan(b *leveldb.Batch, oid objid.OID, err error) error {
 	if err != nil || b.Len() == 0 {
 		return err
 	}

@@ -10,14 +10,14 @@ import (
 
 	"github.com/syndtr/goleveldb/leveldb"
 
-	"github.com/stratum-store/stratum/api"
+	"github.com/stratum-store/stratum/api/objid"
 )
 
 // Quarantine takes a damaged copy out of service: its index entries are
 // deleted (so the object reads as missing here and a put stores it again)
 // and a large object's file is moved to Dir/quarantine/ for inspection
 // rather than deleted. It refuses an intact copy.
-func (s *Store) Quarantine(ctx context.Context, oid api.OID) error {
+func (s *Store) Quarantine(ctx context.Context, oid objid.OID) error {
 	unlock, err := s.lockObject(ctx, oid)
 	if err != nil {
 		return err
@@ -47,7 +47,7 @@ func (s *Store) Quarantine(ctx context.Context, oid api.OID) error {
 	return nil
 }
 
-func (s *Store) moveToQuarantine(oid api.OID) error {
+func (s *Store) moveToQuarantine(oid objid.OID) error {
 	path := s.paths.objectPath(oid)
 	if _, err := os.Stat(path); err != nil {
 		return nil // a small object, or the file is already gone

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stratum-store/stratum/api"
+	"github.com/stratum-store/stratum/api/objid"
 )
 
 // onDrained is a body that calls hook once, right after it has handed out
@@ -34,13 +34,13 @@ func (b *onDrained) Read(p []byte) (int, error) {
 // commit index a value it does not have: the put either stores the object
 // (and it reads back) or fails; it never acknowledges an empty entry.
 func TestLargeReputRacingADeleteNeverIndexesNothing(t *testing.T) {
-	f := func(name string, meanwhile func(t *testing.T, s *Store, oid api.OID), wantErr error, wantStamp api.Stamp) {
+	f := func(name string, meanwhile func(t *testing.T, s *Store, oid objid.OID), wantErr error, wantStamp objid.Stamp) {
 		t.Run(name, func(t *testing.T) {
 			cfg, _ := testConfig(t)
 			cfg.LargeThreshold = 1 << 10
 			s := mustOpen(t, cfg)
 			data := randomBytes(7, 40<<10)
-			oid := mustOID(t, api.SHA256, data)
+			oid := mustOID(t, objid.SHA256, data)
 			if _, err := s.PutStamped(ctx, oid, data, 5); err != nil {
 				t.Fatal(err)
 			}
@@ -79,22 +79,22 @@ func TestLargeReputRacingADeleteNeverIndexesNothing(t *testing.T) {
 			}
 		})
 	}
-	f("delete with a lower stamp", func(t *testing.T, s *Store, oid api.OID) {
+	f("delete with a lower stamp", func(t *testing.T, s *Store, oid objid.OID) {
 		if deleted, err := s.Delete(ctx, oid, 10, 1); err != nil || !deleted {
 			t.Fatalf("delete meanwhile: %t, %v", deleted, err)
 		}
 	}, nil, 20)
-	f("delete with a higher stamp", func(t *testing.T, s *Store, oid api.OID) {
+	f("delete with a higher stamp", func(t *testing.T, s *Store, oid objid.OID) {
 		if deleted, err := s.Delete(ctx, oid, 30, 1); err != nil || !deleted {
 			t.Fatalf("delete meanwhile: %t, %v", deleted, err)
 		}
 	}, ErrSuperseded, 0)
-	f("remove (shed)", func(t *testing.T, s *Store, oid api.OID) {
+	f("remove (shed)", func(t *testing.T, s *Store, oid objid.OID) {
 		if err := s.Remove(ctx, oid); err != nil {
 			t.Fatalf("remove meanwhile: %v", err)
 		}
 	}, nil, 20)
-	f("quarantine", func(t *testing.T, s *Store, oid api.OID) {
+	f("quarantine", func(t *testing.T, s *Store, oid objid.OID) {
 		flipByte(t, s.paths.objectPath(oid), 100)
 		if err := s.Quarantine(ctx, oid); err != nil {
 			t.Fatalf("quarantine meanwhile: %v", err)
@@ -110,17 +110,17 @@ func TestLargeReputRacingADeleteNeverIndexesNothing(t *testing.T) {
 // after its fsync (the value log's fsync is injectable) while another put
 // seals the segment and the collector runs.
 func TestCollectorKeepsASegmentWithAPendingAppend(t *testing.T) {
-	f := func(name string, put func(s *Store, oid api.OID, data []byte) error) {
+	f := func(name string, put func(s *Store, oid objid.OID, data []byte) error) {
 		t.Run(name, func(t *testing.T) {
 			cfg, _ := testConfig(t)
 			cfg.SegmentSize = 1 << 10 // every record of 2000 bytes gets a segment of its own
 			s := mustOpen(t, cfg)
 			first := randomBytes(30, 2000)
-			if _, err := s.Put(ctx, mustOID(t, api.SHA256, first), first); err != nil {
+			if _, err := s.Put(ctx, mustOID(t, objid.SHA256, first), first); err != nil {
 				t.Fatal(err)
 			}
 			pending, other := randomBytes(31, 2000), randomBytes(32, 2000)
-			po, oo := mustOID(t, api.SHA256, pending), mustOID(t, api.SHA256, other)
+			po, oo := mustOID(t, objid.SHA256, pending), mustOID(t, objid.SHA256, other)
 			active, _ := s.vlog.activeSegment()
 			held := segmentName(active + 1) // where the pending record goes
 			synced, release := make(chan struct{}), make(chan struct{})
@@ -148,18 +148,18 @@ func TestCollectorKeepsASegmentWithAPendingAppend(t *testing.T) {
 					t.Fatalf("put: %v", err)
 				}
 			}
-			for oid, data := range map[api.OID][]byte{po: pending, oo: other} {
+			for oid, data := range map[objid.OID][]byte{po: pending, oo: other} {
 				if got, err := s.Get(ctx, oid); err != nil || !bytes.Equal(got.Data, data) {
 					t.Fatalf("Get of an acknowledged put after a collection: %v; want its %d bytes", err, len(data))
 				}
 			}
 		})
 	}
-	f("put", func(s *Store, oid api.OID, data []byte) error {
+	f("put", func(s *Store, oid objid.OID, data []byte) error {
 		_, err := s.Put(ctx, oid, data)
 		return err
 	})
-	f("batch", func(s *Store, oid api.OID, data []byte) error {
+	f("batch", func(s *Store, oid objid.OID, data []byte) error {
 		res, err := s.PutBatch(ctx, []BatchItem{{OID: oid, Data: data}})
 		if err == nil {
 			err = res[0].Err
@@ -191,11 +191,11 @@ func TestGetRacingARemovalIsNeverCorrupt(t *testing.T) {
 	cfg.SegmentSize = 1 << 10
 	cfg.NoSync = true
 	s := mustOpen(t, cfg)
-	f := func(name string, data []byte, remove func(oid api.OID, round int) error) {
+	f := func(name string, data []byte, remove func(oid objid.OID, round int) error) {
 		t.Helper()
-		oid := mustOID(t, api.SHA256, data)
+		oid := mustOID(t, objid.SHA256, data)
 		for round := range 300 {
-			if _, err := s.PutStamped(ctx, oid, data, api.Stamp(2*round+1)); err != nil {
+			if _, err := s.PutStamped(ctx, oid, data, objid.Stamp(2*round+1)); err != nil {
 				t.Fatalf("%s: round %d: put: %v", name, round, err)
 			}
 			got := make(chan error, 1)
@@ -215,18 +215,18 @@ func TestGetRacingARemovalIsNeverCorrupt(t *testing.T) {
 			}
 		}
 	}
-	f("large, delete", randomBytes(40, 8<<10), func(oid api.OID, round int) error {
-		_, err := s.Delete(ctx, oid, api.Stamp(2*round+2), 1)
+	f("large, delete", randomBytes(40, 8<<10), func(oid objid.OID, round int) error {
+		_, err := s.Delete(ctx, oid, objid.Stamp(2*round+2), 1)
 		return err
 	})
-	f("large, remove", randomBytes(42, 8<<10), func(oid api.OID, round int) error { return s.Remove(ctx, oid) })
+	f("large, remove", randomBytes(42, 8<<10), func(oid objid.OID, round int) error { return s.Remove(ctx, oid) })
 	small := randomBytes(41, 900)
-	f("small, remove and collect", small, func(oid api.OID, round int) error {
+	f("small, remove and collect", small, func(oid objid.OID, round int) error {
 		if err := s.Remove(ctx, oid); err != nil {
 			return err
 		}
 		filler := randomBytes(uint64(1000+round), 900) // seals the segment
-		if _, err := s.Put(ctx, mustOID(t, api.SHA256, filler), filler); err != nil {
+		if _, err := s.Put(ctx, mustOID(t, objid.SHA256, filler), filler); err != nil {
 			return err
 		}
 		_, err := s.CollectValueLog(ctx)

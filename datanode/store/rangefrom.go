@@ -5,7 +5,7 @@ import (
 
 	"github.com/syndtr/goleveldb/leveldb/util"
 
-	"github.com/stratum-store/stratum/api"
+	"github.com/stratum-store/stratum/api/objid"
 )
 
 // RangeEntriesFrom calls fn with every copy (or, with tombstones, every
@@ -15,12 +15,12 @@ import (
 // lists a bucket (a first OID byte) a page at a time with it.
 func (s *Store) RangeEntriesFrom(ctx context.Context, tombstones bool, from, to string, fn func(Entry) bool) error {
 	if tombstones {
-		return s.scanRange(ctx, tombPrefix, from, to, func(oid api.OID, v []byte) (bool, error) {
+		return s.scanRange(ctx, tombPrefix, from, to, func(oid objid.OID, v []byte) (bool, error) {
 			stamp, at, err := parseTomb(v)
 			return err == nil && !fn(Entry{OID: oid, Stamp: stamp, Deleted: true, At: at}), err
 		})
 	}
-	return s.scanRange(ctx, sizePrefix, from, to, func(oid api.OID, v []byte) (bool, error) {
+	return s.scanRange(ctx, sizePrefix, from, to, func(oid objid.OID, v []byte) (bool, error) {
 		size, stamp, err := parseSizeEntry(v)
 		return err == nil && !fn(Entry{OID: oid, Size: size, Stamp: stamp}), err
 	})
@@ -29,7 +29,7 @@ func (s *Store) RangeEntriesFrom(ctx context.Context, tombstones bool, from, to 
 // scanRange walks the index keys under prefix from prefix+from up to (not
 // including) prefix+to, or to the end of the prefix when to is "", handing
 // each OID and value to fn as scanPrefix does.
-func (s *Store) scanRange(ctx context.Context, prefix, from, to string, fn func(oid api.OID, v []byte) (stop bool, err error)) error {
+func (s *Store) scanRange(ctx context.Context, prefix, from, to string, fn func(oid objid.OID, v []byte) (stop bool, err error)) error {
 	r := util.BytesPrefix([]byte(prefix))
 	r.Start = []byte(prefix + from)
 	if to != "" {
@@ -41,7 +41,7 @@ func (s *Store) scanRange(ctx context.Context, prefix, from, to string, fn func(
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		oid, err := api.ParseOID(string(it.Key()[len(prefix):]))
+		oid, err := objid.Parse(string(it.Key()[len(prefix):]))
 		if err != nil {
 			continue
 		}

@@ -6,7 +6,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/stratum-store/stratum/api"
+	"github.com/stratum-store/stratum/api/objid"
 )
 
 // TestOpenRecoversCorruptIndex damages leveldb's manifest: Open must
@@ -14,10 +14,10 @@ import (
 func TestOpenRecoversCorruptIndex(t *testing.T) {
 	cfg, _ := testConfig(t)
 	s := mustOpen(t, cfg)
-	objects := map[api.OID][]byte{}
+	objects := map[objid.OID][]byte{}
 	for i := range 30 {
 		data := textBytes(uint64(i), 3000)
-		oid := mustOID(t, api.SHA1, data)
+		oid := mustOID(t, objid.SHA1, data)
 		if _, err := s.Put(ctx, oid, data); err != nil {
 			t.Fatal(err)
 		}

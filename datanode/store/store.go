@@ -14,7 +14,7 @@ import (
 	lerrors "github.com/syndtr/goleveldb/leveldb/errors"
 	"github.com/syndtr/goleveldb/leveldb/opt"
 
-	"github.com/stratum-store/stratum/api"
+	"github.com/stratum-store/stratum/api/objid"
 	"github.com/stratum-store/stratum/internal/planted"
 )
 
@@ -151,7 +151,7 @@ func (s *Store) Close() error {
 
 // begin starts an operation on oid: it fails on a closed store, an invalid
 // OID or a done ctx, and otherwise returns the function that ends it.
-func (s *Store) begin(ctx context.Context, oid api.OID) (end func(), err error) {
+func (s *Store) begin(ctx context.Context, oid objid.OID) (end func(), err error) {
 	s.closeMu.RLock()
 	switch {
 	case s.closed:
@@ -159,7 +159,7 @@ func (s *Store) begin(ctx context.Context, oid api.OID) (end func(), err error) 
 	case ctx.Err() != nil:
 		err = ctx.Err()
 	default:
-		if _, perr := api.ParseOID(oid.String()); perr != nil {
+		if _, perr := objid.Parse(oid.String()); perr != nil {
 			err = fmt.Errorf("store: %w", perr)
 		}
 	}
@@ -178,7 +178,7 @@ func (s *Store) Stats() Stats {
 // Stat returns the size of the object without reading or verifying it, or
 // an error wrapping ErrNotFound (a *StampError wrapping ErrDeleted too when
 // a tombstone is there).
-func (s *Store) Stat(ctx context.Context, oid api.OID) (int64, error) {
+func (s *Store) Stat(ctx context.Context, oid objid.OID) (int64, error) {
 	e, err := s.Meta(ctx, oid)
 	if err == nil && e.Deleted {
 		err = &StampError{Kind: ErrDeleted, Stamp: e.Stamp}
@@ -189,7 +189,7 @@ func (s *Store) Stat(ctx context.Context, oid api.OID) (int64, error) {
 // lockObject begins an operation on oid and takes its stripe lock, for the
 // read-decide-write steps (delete, remove, quarantine, expiry) that must
 // not interleave with a put of the same object. The caller calls unlock.
-func (s *Store) lockObject(ctx context.Context, oid api.OID) (unlock func(), err error) {
+func (s *Store) lockObject(ctx context.Context, oid objid.OID) (unlock func(), err error) {
 	end, err := s.begin(ctx, oid)
 	if err != nil {
 		return nil, err
@@ -199,7 +199,7 @@ func (s *Store) lockObject(ctx context.Context, oid api.OID) (unlock func(), err
 	return func() { mu.Unlock(); end() }, nil
 }
 
-func (s *Store) stripe(oid api.OID) *sync.Mutex {
+func (s *Store) stripe(oid objid.OID) *sync.Mutex {
 	i, _ := strconv.ParseUint(shard(oid), 16, 8)
 	return &s.stripes[i]
 }
@@ -207,13 +207,13 @@ func (s *Store) stripe(oid api.OID) *sync.Mutex {
 // corrupt logs a copy that fails verification and returns the error that
 // reports it. The cause is not wrapped: a damaged copy is ErrCorrupt, not a
 // digest mismatch of the caller's request.
-func (s *Store) corrupt(oid api.OID, cause error) error {
+func (s *Store) corrupt(oid objid.OID, cause error) error {
 	s.log.Error("stored copy is corrupt; not serving it", "oid", oid.String(), "err", cause)
 	return fmt.Errorf("%w: %s: %v", ErrCorrupt, oid, cause)
 }
 
 // indexError translates a leveldb read error.
-func (s *Store) indexError(op string, oid api.OID, err error) error {
+func (s *Store) indexError(op string, oid objid.OID, err error) error {
 	switch {
 	case errors.Is(err, leveldb.ErrNotFound):
 		return fmt.Errorf("%w: %s", ErrNotFound, oid)
@@ -226,13 +226,13 @@ func (s *Store) indexError(op string, oid api.OID, err error) error {
 // Range calls fn with the OID and size of every stored object, in OID order
 // per algorithm, until fn returns false or ctx is done. It reads only the
 // index's size entries. Objects stored during the walk may or may not be seen.
-func (s *Store) Range(ctx context.Context, fn func(oid api.OID, size int64) bool) error {
+func (s *Store) Range(ctx context.Context, fn func(oid objid.OID, size int64) bool) error {
 	return s.RangeCopies(ctx, func(e Entry) bool { return fn(e.OID, e.Size) })
 }
 
 // RangeCopies is Range with each copy's whole entry (size and stamp).
 func (s *Store) RangeCopies(ctx context.Context, fn func(Entry) bool) error {
-	return s.scanPrefix(ctx, sizePrefix, func(oid api.OID, v []byte) (bool, error) {
+	return s.scanPrefix(ctx, sizePrefix, func(oid objid.OID, v []byte) (bool, error) {
 		size, stamp, err := parseSizeEntry(v)
 		return err == nil && !fn(Entry{OID: oid, Size: size, Stamp: stamp}), err
 	})
@@ -241,6 +241,6 @@ func (s *Store) RangeCopies(ctx context.Context, fn func(Entry) bool) error {
 // scanPrefix walks the index keys under prefix in order, handing each OID and
 // value to fn until fn reports stop or ctx is done. Keys that do not parse
 // as an OID, and entries fn reports an error for, are skipped.
-func (s *Store) scanPrefix(ctx context.Context, prefix string, fn func(oid api.OID, v []byte) (stop bool, err error)) error {
+func (s *Store) scanPrefix(ctx context.Context, prefix string, fn func(oid objid.OID, v []byte) (stop bool, err error)) error {
 	return s.scanRange(ctx, prefix, "", "", fn)
 }

@@ -12,7 +12,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/stratum-store/stratum/api"
+	"github.com/stratum-store/stratum/api/objid"
 )
 
 var ctx = context.Background()
@@ -22,8 +22,8 @@ func TestRoundTrip(t *testing.T) {
 	s := mustOpen(t, cfg)
 	th := int(cfg.LargeThreshold)
 	var want Stats
-	seen := map[api.OID]bool{} // tiny sizes give the same bytes twice
-	f := func(algo api.Algorithm, size int, text, viaReader bool) {
+	seen := map[objid.OID]bool{} // tiny sizes give the same bytes twice
+	f := func(algo objid.Algorithm, size int, text, viaReader bool) {
 		t.Helper()
 		seed := uint64(size)<<3 | uint64(algo)<<2 | b2u(text)<<1 | b2u(viaReader)
 		data := randomBytes(seed, size)
@@ -65,7 +65,7 @@ func TestRoundTrip(t *testing.T) {
 		checkEncoding(t, s, oid, size, text)
 	}
 	for _, size := range []int{0, 1, 4 << 10, 1 << 20, th + 1} {
-		for _, algo := range []api.Algorithm{api.SHA1, api.SHA256} {
+		for _, algo := range []objid.Algorithm{objid.SHA1, objid.SHA256} {
 			for _, text := range []bool{true, false} {
 				f(algo, size, text, false)
 				f(algo, size, text, true)
@@ -86,7 +86,7 @@ func b2u(b bool) uint64 {
 
 // checkEncoding checks where and how an object was stored: compressible
 // objects (of a useful size) compressed, random ones raw.
-func checkEncoding(t *testing.T, s *Store, oid api.OID, size int, text bool) {
+func checkEncoding(t *testing.T, s *Store, oid objid.OID, size int, text bool) {
 	t.Helper()
 	raw, err := s.rawValue(oid)
 	if err != nil {
@@ -121,9 +121,9 @@ func TestRoundTrip64MiB(t *testing.T) {
 	const size = 64 << 20
 	cfg, _ := testConfig(t)
 	s := mustOpen(t, cfg)
-	for _, algo := range []api.Algorithm{api.SHA256, api.SHA1} {
+	for _, algo := range []objid.Algorithm{objid.SHA256, objid.SHA1} {
 		gen := func() io.Reader { return io.LimitReader(chacha(uint64(algo)), size) }
-		h := api.NewHasher(algo)
+		h := objid.NewHasher(algo)
 		io.Copy(h, gen())
 		oid, err := h.Sum()
 		if err != nil {
@@ -136,13 +136,13 @@ func TestRoundTrip64MiB(t *testing.T) {
 		if err != nil || obj.Body == nil || obj.Size != size {
 			t.Fatalf("Get: %+v, %v; want a body of %d bytes", obj, err, size)
 		}
-		back := api.NewHasher(algo)
+		back := objid.NewHasher(algo)
 		n, err := io.Copy(back, obj.Body)
 		obj.Body.Close()
 		if err != nil || n != size {
 			t.Fatalf("read body: %d bytes, %v; want %d, nil", n, err, size)
 		}
-		if err := api.Check(oid, back); err != nil {
+		if err := objid.Check(oid, back); err != nil {
 			t.Fatalf("body read back: %v", err)
 		}
 	}
@@ -153,7 +153,7 @@ func TestRoundTrip64MiB(t *testing.T) {
 
 // assertAbsent checks that a failed put left nothing: no index entry, no
 // object file, no temp file.
-func assertAbsent(t *testing.T, s *Store, oid api.OID) {
+func assertAbsent(t *testing.T, s *Store, oid objid.OID) {
 	t.Helper()
 	if _, err := s.Stat(ctx, oid); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("Stat after failed put: %v; want ErrNotFound", err)
@@ -172,12 +172,12 @@ func TestPutDigestMismatchStoresNothing(t *testing.T) {
 	s := mustOpen(t, cfg)
 	for _, size := range []int{0, 100, int(cfg.LargeThreshold) + 1} {
 		data := textBytes(1, size)
-		wrong := mustOID(t, api.SHA1, append([]byte("x"), data...))
-		if _, err := s.Put(ctx, wrong, data); !errors.Is(err, api.ErrDigestMismatch) {
+		wrong := mustOID(t, objid.SHA1, append([]byte("x"), data...))
+		if _, err := s.Put(ctx, wrong, data); !errors.Is(err, objid.ErrDigestMismatch) {
 			t.Fatalf("Put %d bytes under a wrong OID: %v; want ErrDigestMismatch", size, err)
 		}
 		assertAbsent(t, s, wrong)
-		if _, err := s.PutReader(ctx, wrong, bytes.NewReader(data), int64(size)); !errors.Is(err, api.ErrDigestMismatch) {
+		if _, err := s.PutReader(ctx, wrong, bytes.NewReader(data), int64(size)); !errors.Is(err, objid.ErrDigestMismatch) {
 			t.Fatalf("PutReader %d bytes under a wrong OID: %v; want ErrDigestMismatch", size, err)
 		}
 		assertAbsent(t, s, wrong)
@@ -190,15 +190,15 @@ func TestPutSHA1CollisionRejected(t *testing.T) {
 	if err != nil {
 		t.Fatalf("collision pair: %v", err)
 	}
-	h := api.NewHasher(api.SHA1)
+	h := objid.NewHasher(objid.SHA1)
 	h.Write(data)
-	if _, err := h.Sum(); !errors.Is(err, api.ErrCollision) {
+	if _, err := h.Sum(); !errors.Is(err, objid.ErrCollision) {
 		t.Skipf("%s does not trigger collision detection: %v", path, err)
 	}
 	cfg, _ := testConfig(t)
 	s := mustOpen(t, cfg)
-	oid := mustOID(t, api.SHA1, []byte("any sha1 will do"))
-	if _, err := s.Put(ctx, oid, data); !errors.Is(err, api.ErrCollision) {
+	oid := mustOID(t, objid.SHA1, []byte("any sha1 will do"))
+	if _, err := s.Put(ctx, oid, data); !errors.Is(err, objid.ErrCollision) {
 		t.Fatalf("Put of a colliding file: %v; want ErrCollision", err)
 	}
 	assertAbsent(t, s, oid)
@@ -209,7 +209,7 @@ func TestPutReaderSizeMismatchStoresNothing(t *testing.T) {
 	s := mustOpen(t, cfg)
 	for _, size := range []int{1, 100, int(cfg.LargeThreshold) + 1, int(cfg.LargeThreshold) + 300<<10} {
 		data := randomBytes(2, size)
-		oid := mustOID(t, api.SHA256, data)
+		oid := mustOID(t, objid.SHA256, data)
 		f := func(body []byte, what string) {
 			t.Helper()
 			_, err := s.PutReader(ctx, oid, bytes.NewReader(body), int64(size))
@@ -222,7 +222,7 @@ func TestPutReaderSizeMismatchStoresNothing(t *testing.T) {
 		f(append(data[:size:size], 0), "long")
 		f(nil, "empty")
 	}
-	if _, err := s.PutReader(ctx, mustOID(t, api.SHA1, nil), bytes.NewReader(nil), -1); !errors.Is(err, ErrSizeMismatch) {
+	if _, err := s.PutReader(ctx, mustOID(t, objid.SHA1, nil), bytes.NewReader(nil), -1); !errors.Is(err, ErrSizeMismatch) {
 		t.Fatalf("PutReader size -1: %v; want ErrSizeMismatch", err)
 	}
 }
@@ -232,7 +232,7 @@ func TestPutTooLarge(t *testing.T) {
 	cfg.LargeThreshold, cfg.MaxObjectSize = 1<<10, 4<<10
 	s := mustOpen(t, cfg)
 	data := textBytes(3, 4<<10+1)
-	oid := mustOID(t, api.SHA1, data)
+	oid := mustOID(t, objid.SHA1, data)
 	if _, err := s.Put(ctx, oid, data); !errors.Is(err, ErrTooLarge) {
 		t.Fatalf("Put above MaxObjectSize: %v; want ErrTooLarge", err)
 	}
@@ -240,7 +240,7 @@ func TestPutTooLarge(t *testing.T) {
 		t.Fatalf("PutReader above MaxObjectSize: %v; want ErrTooLarge", err)
 	}
 	assertAbsent(t, s, oid)
-	if created, err := s.Put(ctx, mustOID(t, api.SHA1, data[:4<<10]), data[:4<<10]); err != nil || !created {
+	if created, err := s.Put(ctx, mustOID(t, objid.SHA1, data[:4<<10]), data[:4<<10]); err != nil || !created {
 		t.Fatalf("Put at MaxObjectSize: created=%t err=%v; want true, nil", created, err)
 	}
 }
@@ -250,7 +250,7 @@ func TestPutIdempotent(t *testing.T) {
 	s := mustOpen(t, cfg)
 	for _, size := range []int{10, int(cfg.LargeThreshold) + 1} {
 		data := textBytes(4, size)
-		oid := mustOID(t, api.SHA256, data)
+		oid := mustOID(t, objid.SHA256, data)
 		if created, err := s.Put(ctx, oid, data); err != nil || !created {
 			t.Fatalf("first put: created=%t err=%v; want true, nil", created, err)
 		}
@@ -262,7 +262,7 @@ func TestPutIdempotent(t *testing.T) {
 			t.Fatalf("second PutReader: created=%t err=%v; want false, nil", created, err)
 		}
 		bad := append([]byte("y"), data[1:]...)
-		if _, err := s.PutReader(ctx, oid, bytes.NewReader(bad), int64(size)); !errors.Is(err, api.ErrDigestMismatch) {
+		if _, err := s.PutReader(ctx, oid, bytes.NewReader(bad), int64(size)); !errors.Is(err, objid.ErrDigestMismatch) {
 			t.Fatalf("re-put of bad bytes for a stored OID: %v; want ErrDigestMismatch", err)
 		}
 		if got := s.Stats(); got != before {
@@ -280,7 +280,7 @@ func TestConcurrentPutsOneCreated(t *testing.T) {
 	s := mustOpen(t, cfg)
 	for _, size := range []int{1000, 200 << 10} {
 		data := randomBytes(5, size)
-		oid := mustOID(t, api.SHA1, data)
+		oid := mustOID(t, objid.SHA1, data)
 		var wg sync.WaitGroup
 		results := make(chan error, 16)
 		var mu sync.Mutex
@@ -322,13 +322,13 @@ func TestReopenKeepsEverything(t *testing.T) {
 	cfg, _ := testConfig(t)
 	cfg.LargeThreshold = 8 << 10
 	s := mustOpen(t, cfg)
-	objects := map[api.OID][]byte{}
+	objects := map[objid.OID][]byte{}
 	for i := range 40 {
 		data := textBytes(uint64(i), i*i*20)
 		if i%3 == 0 {
 			data = randomBytes(uint64(i), i*i*20)
 		}
-		oid := mustOID(t, api.Algorithm(1+i%2), data)
+		oid := mustOID(t, objid.Algorithm(1+i%2), data)
 		if _, err := s.Put(ctx, oid, data); err != nil {
 			t.Fatal(err)
 		}
@@ -352,7 +352,7 @@ func TestReopenKeepsEverything(t *testing.T) {
 func TestClosedStore(t *testing.T) {
 	cfg, _ := testConfig(t)
 	s := mustOpen(t, cfg)
-	oid := mustOID(t, api.SHA1, []byte("x"))
+	oid := mustOID(t, objid.SHA1, []byte("x"))
 	if err := s.Close(); err != nil {
 		t.Fatalf("first Close: %v; want nil", err)
 	}
@@ -376,15 +376,15 @@ func TestClosedStore(t *testing.T) {
 func TestInvalidOIDAndDoneContext(t *testing.T) {
 	cfg, _ := testConfig(t)
 	s := mustOpen(t, cfg)
-	if _, err := s.Put(ctx, api.OID{}, nil); !errors.Is(err, api.ErrInvalidOID) {
+	if _, err := s.Put(ctx, objid.OID{}, nil); !errors.Is(err, objid.ErrInvalid) {
 		t.Fatalf("Put with the zero OID: %v; want ErrInvalidOID", err)
 	}
-	if _, err := s.Get(ctx, api.OID{}); !errors.Is(err, api.ErrInvalidOID) {
+	if _, err := s.Get(ctx, objid.OID{}); !errors.Is(err, objid.ErrInvalid) {
 		t.Fatalf("Get with the zero OID: %v; want ErrInvalidOID", err)
 	}
 	done, cancel := context.WithCancel(ctx)
 	cancel()
-	oid := mustOID(t, api.SHA1, nil)
+	oid := mustOID(t, objid.SHA1, nil)
 	if _, err := s.Put(done, oid, nil); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Put with a done ctx: %v; want context.Canceled", err)
 	}
@@ -411,7 +411,7 @@ func TestPutReaderStopsWhenContextEnds(t *testing.T) {
 	s := mustOpen(t, cfg)
 	size := 4 << 20
 	data := randomBytes(6, size)
-	oid := mustOID(t, api.SHA256, data)
+	oid := mustOID(t, objid.SHA256, data)
 	cctx, cancel := context.WithCancel(ctx)
 	r := &cancelingReader{r: bytes.NewReader(data), after: 1 << 20, cancel: cancel}
 	if _, err := s.PutReader(cctx, oid, r, int64(size)); !errors.Is(err, context.Canceled) {
@@ -424,9 +424,9 @@ func TestOpenCleansUp(t *testing.T) {
 	cfg, _ := testConfig(t)
 	s := mustOpen(t, cfg)
 	size := int(cfg.LargeThreshold) + 1
-	var large []api.OID // indexed, raw; compressed; then both forgotten
+	var large []objid.OID // indexed, raw; compressed; then both forgotten
 	for i, data := range [][]byte{randomBytes(7, size), textBytes(7, size), randomBytes(8, size), textBytes(8, size)} {
-		oid := mustOID(t, api.SHA1, data)
+		oid := mustOID(t, objid.SHA1, data)
 		if _, err := s.Put(ctx, oid, data); err != nil {
 			t.Fatal(err)
 		}
@@ -438,7 +438,7 @@ func TestOpenCleansUp(t *testing.T) {
 		large = append(large, oid)
 	}
 	small := []byte("stored inline")
-	smallOID := mustOID(t, api.SHA1, small)
+	smallOID := mustOID(t, objid.SHA1, small)
 	if _, err := s.Put(ctx, smallOID, small); err != nil {
 		t.Fatal(err)
 	}
@@ -452,7 +452,7 @@ func TestOpenCleansUp(t *testing.T) {
 		}
 	}
 	write(filepath.Join(s.paths.tmpDir(), "put-123"))
-	garbage := mustOID(t, api.SHA256, []byte("orphan"))
+	garbage := mustOID(t, objid.SHA256, []byte("orphan"))
 	write(s.paths.objectPath(garbage))
 	write(s.paths.objectPath(smallOID))
 	stranger := filepath.Join(s.paths.objectsDir(), "ab", "not-an-oid")
@@ -461,7 +461,7 @@ func TestOpenCleansUp(t *testing.T) {
 
 	s2 := mustOpen(t, cfg)
 	assertNoTempFiles(t, s2)
-	for _, oid := range []api.OID{garbage, smallOID} {
+	for _, oid := range []objid.OID{garbage, smallOID} {
 		if _, err := os.Stat(s2.paths.objectPath(oid)); !errors.Is(err, os.ErrNotExist) {
 			t.Fatalf("unindexed file %s after Open: %v; want removed", oid, err)
 		}

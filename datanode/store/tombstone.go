@@ -9,10 +9,10 @@ import (
 	"github.com/syndtr/goleveldb/leveldb"
 	"github.com/syndtr/goleveldb/leveldb/util"
 
-	"github.com/stratum-store/stratum/api"
+	"github.com/stratum-store/stratum/api/objid"
 )
 
-// Deletes and stamps. Every write and delete carries an api.Stamp; for one
+// Deletes and stamps. Every write and delete carries an objid.Stamp; for one
 // OID the store keeps either a copy (o/ and s/, the stamp of the newest
 // write in s/) or a tombstone (t/), never both. The rules, applied under
 // the OID's stripe lock:
@@ -34,14 +34,14 @@ import (
 // uses a clock that a wall-clock jump cannot move) that ExpireTombstones
 // compares, so the store itself reads no clock.
 
-func tombKey(oid api.OID) []byte { return []byte(tombPrefix + oid.String()) }
+func tombKey(oid objid.OID) []byte { return []byte(tombPrefix + oid.String()) }
 
-func tombValue(stamp api.Stamp, at int64) []byte {
+func tombValue(stamp objid.Stamp, at int64) []byte {
 	v := binary.AppendUvarint(nil, uint64(stamp))
 	return binary.AppendUvarint(v, uint64(at))
 }
 
-func parseTomb(v []byte) (api.Stamp, int64, error) {
+func parseTomb(v []byte) (objid.Stamp, int64, error) {
 	st, k := binary.Uvarint(v)
 	if k <= 0 {
 		return 0, 0, errors.New("malformed tombstone")
@@ -50,7 +50,7 @@ func parseTomb(v []byte) (api.Stamp, int64, error) {
 	if k2 <= 0 || k+k2 != len(v) {
 		return 0, 0, errors.New("malformed tombstone time")
 	}
-	return api.Stamp(st), int64(at), nil
+	return objid.Stamp(st), int64(at), nil
 }
 
 // StampError reports a stamp that decided an operation: Kind is
@@ -59,7 +59,7 @@ func parseTomb(v []byte) (api.Stamp, int64, error) {
 // whether that is a tombstone.
 type StampError struct {
 	Kind    error
-	Stamp   api.Stamp
+	Stamp   objid.Stamp
 	Deleted bool
 }
 
@@ -77,7 +77,7 @@ func (e *StampError) Is(target error) bool {
 }
 
 // StampOf returns the stored stamp an error reports, if it is a *StampError.
-func StampOf(err error) (api.Stamp, bool) {
+func StampOf(err error) (objid.Stamp, bool) {
 	if se, ok := errors.AsType[*StampError](err); ok {
 		return se.Stamp, true
 	}
@@ -87,16 +87,16 @@ func StampOf(err error) (api.Stamp, bool) {
 // Entry is what the index holds for one OID: a copy (Size, Stamp) or a
 // tombstone (Deleted, Stamp, At).
 type Entry struct {
-	OID     api.OID
+	OID     objid.OID
 	Size    int64
-	Stamp   api.Stamp
+	Stamp   objid.Stamp
 	Deleted bool
 	At      int64 // a tombstone's caller time
 }
 
 // Meta returns the index entry of oid: its copy or its tombstone, without
 // reading or verifying the bytes; ErrNotFound when there is neither.
-func (s *Store) Meta(ctx context.Context, oid api.OID) (Entry, error) {
+func (s *Store) Meta(ctx context.Context, oid objid.OID) (Entry, error) {
 	end, err := s.begin(ctx, oid)
 	if err != nil {
 		return Entry{}, err
@@ -105,7 +105,7 @@ func (s *Store) Meta(ctx context.Context, oid api.OID) (Entry, error) {
 	return s.meta(oid)
 }
 
-func (s *Store) meta(oid api.OID) (Entry, error) {
+func (s *Store) meta(oid objid.OID) (Entry, error) {
 	v, err := s.db.Get(sizeKey(oid), nil)
 	if err == nil {
 		size, stamp, err := parseSizeEntry(v)
@@ -129,7 +129,7 @@ func (s *Store) meta(oid api.OID) (Entry, error) {
 }
 
 // tombstone returns the stamp of oid's tombstone, if it has one.
-func (s *Store) tombstone(oid api.OID) (api.Stamp, bool, error) {
+func (s *Store) tombstone(oid objid.OID) (objid.Stamp, bool, error) {
 	v, err := s.db.Get(tombKey(oid), nil)
 	if errors.Is(err, leveldb.ErrNotFound) {
 		return 0, false, nil
@@ -149,7 +149,7 @@ func (s *Store) tombstone(oid api.OID) (api.Stamp, bool, error) {
 // removed after it). It applies the rules above: a copy with a stamp at
 // least as high stays and the error is a *StampError wrapping
 // ErrSuperseded. deleted reports whether a copy was removed.
-func (s *Store) Delete(ctx context.Context, oid api.OID, stamp api.Stamp, at int64) (deleted bool, err error) {
+func (s *Store) Delete(ctx context.Context, oid objid.OID, stamp objid.Stamp, at int64) (deleted bool, err error) {
 	unlock, err := s.lockObject(ctx, oid)
 	if err != nil {
 		return false, err
@@ -183,7 +183,7 @@ func (s *Store) Delete(ctx context.Context, oid api.OID, stamp api.Stamp, at int
 // object is not deleted, this node just no longer keeps it (a rebalanced
 // copy whose new owners hold theirs). Removing an absent object is not an
 // error.
-func (s *Store) Remove(ctx context.Context, oid api.OID) error {
+func (s *Store) Remove(ctx context.Context, oid objid.OID) error {
 	unlock, err := s.lockObject(ctx, oid)
 	if err != nil {
 		return err
@@ -207,7 +207,7 @@ func (s *Store) Remove(ctx context.Context, oid api.OID) error {
 // went, and updates the counts. A crash before the file is gone leaves an
 // orphan that Open removes (adopt checks for a tombstone) or re-indexes
 // (after Remove, which is harmless: a spare copy).
-func (s *Store) dropCopy(oid api.OID, size int64) {
+func (s *Store) dropCopy(oid objid.OID, size int64) {
 	if err := removeIfPresent(s.paths.objectPath(oid)); err != nil {
 		s.log.Error("cannot remove object file", "oid", oid.String(), "err", err)
 	}
@@ -218,7 +218,7 @@ func (s *Store) dropCopy(oid api.OID, size int64) {
 // RangeTombstones calls fn with every tombstone, in OID order, until fn
 // returns false or ctx is done.
 func (s *Store) RangeTombstones(ctx context.Context, fn func(Entry) bool) error {
-	return s.scanPrefix(ctx, tombPrefix, func(oid api.OID, v []byte) (bool, error) {
+	return s.scanPrefix(ctx, tombPrefix, func(oid objid.OID, v []byte) (bool, error) {
 		stamp, at, err := parseTomb(v)
 		return err == nil && !fn(Entry{OID: oid, Stamp: stamp, Deleted: true, At: at}), err
 	})
@@ -246,7 +246,7 @@ func (s *Store) RangeEntries(ctx context.Context, fn func(Entry) bool) error {
 // memory does not grow with the store (issue 15).
 func (s *Store) ExpireTombstones(ctx context.Context, before int64) (int, error) {
 	n := 0
-	var after api.OID
+	var after objid.OID
 	for {
 		page, err := s.oldTombstones(ctx, after, before, s.expirePage)
 		if err != nil {
@@ -271,19 +271,19 @@ const defaultExpirePage = 1024
 // oldTombstones returns, in key order, at most max OIDs whose tombstone is
 // older than before and whose key sorts after after's (all, if after is
 // zero).
-func (s *Store) oldTombstones(ctx context.Context, after api.OID, before int64, max int) ([]api.OID, error) {
+func (s *Store) oldTombstones(ctx context.Context, after objid.OID, before int64, max int) ([]objid.OID, error) {
 	rng := util.BytesPrefix([]byte(tombPrefix))
 	if !after.IsZero() {
 		rng.Start = append(tombKey(after), 0)
 	}
 	it := s.db.NewIterator(rng, nil)
 	defer it.Release()
-	var page []api.OID
+	var page []objid.OID
 	for len(page) < max && it.Next() {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		oid, err := api.ParseOID(string(it.Key()[len(tombPrefix):]))
+		oid, err := objid.Parse(string(it.Key()[len(tombPrefix):]))
 		if err != nil {
 			continue
 		}
@@ -294,7 +294,7 @@ func (s *Store) oldTombstones(ctx context.Context, after api.OID, before int64, 
 	return page, it.Error()
 }
 
-func (s *Store) expireOne(ctx context.Context, oid api.OID, before int64) error {
+func (s *Store) expireOne(ctx context.Context, oid objid.OID, before int64) error {
 	unlock, err := s.lockObject(ctx, oid)
 	if err != nil {
 		return err

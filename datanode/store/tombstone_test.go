@@ -6,7 +6,7 @@ import (
 	"os"
 	"testing"
 
-	"github.com/stratum-store/stratum/api"
+	"github.com/stratum-store/stratum/api/objid"
 )
 
 // The stamp rules of tombstone.go, step by step on one small and one large
@@ -17,23 +17,23 @@ func TestDeleteAndStampRules(t *testing.T) {
 		cfg, _ := testConfig(t)
 		s := mustOpen(t, cfg)
 		data := randomBytes(uint64(size), size)
-		oid := mustOID(t, api.SHA256, data)
+		oid := mustOID(t, objid.SHA256, data)
 		ctx := context.Background()
-		put := func(stamp api.Stamp, wantCreated bool, wantErr error) {
+		put := func(stamp objid.Stamp, wantCreated bool, wantErr error) {
 			t.Helper()
 			created, err := s.PutStamped(ctx, oid, data, stamp)
 			if !errors.Is(err, wantErr) || (err == nil && created != wantCreated) {
 				t.Fatalf("size %d: put stamp %d: created %v, err %v; want created %v, err %v", size, stamp, created, err, wantCreated, wantErr)
 			}
 		}
-		del := func(stamp api.Stamp, wantDeleted bool, wantErr error) {
+		del := func(stamp objid.Stamp, wantDeleted bool, wantErr error) {
 			t.Helper()
 			deleted, err := s.Delete(ctx, oid, stamp, 100)
 			if !errors.Is(err, wantErr) || deleted != wantDeleted {
 				t.Fatalf("size %d: delete stamp %d: deleted %v, err %v; want %v, %v", size, stamp, deleted, err, wantDeleted, wantErr)
 			}
 		}
-		state := func(wantDeleted bool, wantStamp api.Stamp, wantObjects int64) {
+		state := func(wantDeleted bool, wantStamp objid.Stamp, wantObjects int64) {
 			t.Helper()
 			e, err := s.Meta(ctx, oid)
 			if err != nil || e.Deleted != wantDeleted || e.Stamp != wantStamp || s.Stats().Objects != wantObjects {
@@ -80,7 +80,7 @@ func TestTombstoneSurvivesReopenAndOrphanIsNotAdopted(t *testing.T) {
 	cfg, _ := testConfig(t)
 	s := mustOpen(t, cfg)
 	data := randomBytes(7, 2<<20)
-	oid := mustOID(t, api.SHA256, data)
+	oid := mustOID(t, objid.SHA256, data)
 	ctx := context.Background()
 	if _, err := s.PutStamped(ctx, oid, data, 1); err != nil {
 		t.Fatal(err)
@@ -117,11 +117,11 @@ func TestExpireRemoveAndBatchStamps(t *testing.T) {
 	cfg, _ := testConfig(t)
 	s := mustOpen(t, cfg)
 	ctx := context.Background()
-	var oids []api.OID
+	var oids []objid.OID
 	var items []BatchItem
 	for i := range 4 {
 		d := randomBytes(uint64(100+i), 500)
-		oid := mustOID(t, api.SHA1, d)
+		oid := mustOID(t, objid.SHA1, d)
 		oids = append(oids, oid)
 		items = append(items, BatchItem{OID: oid, Data: d, Stamp: 10})
 	}
@@ -136,7 +136,7 @@ func TestExpireRemoveAndBatchStamps(t *testing.T) {
 	if n, err := s.ExpireTombstones(ctx, 2000); n != 1 || err != nil {
 		t.Fatalf("expired %d, %v; want 1", n, err)
 	}
-	f := func(oid api.OID, wantErr error) {
+	f := func(oid objid.OID, wantErr error) {
 		t.Helper()
 		if _, err := s.Meta(ctx, oid); !errors.Is(err, wantErr) {
 			t.Fatalf("meta %s: %v; want %v", oid, err, wantErr)
@@ -183,9 +183,9 @@ func TestExpireTombstonesPages(t *testing.T) {
 	cfg.NoSync = true
 	s := mustOpen(t, cfg)
 	s.expirePage = 3
-	old := map[api.OID]bool{}
+	old := map[objid.OID]bool{}
 	for i := range 40 {
-		oid := mustOID(t, api.SHA256, randomBytes(uint64(300+i), 10))
+		oid := mustOID(t, objid.SHA256, randomBytes(uint64(300+i), 10))
 		at := int64(5000)
 		if i%3 != 0 {
 			at = int64(i)
@@ -195,7 +195,7 @@ func TestExpireTombstonesPages(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if page, err := s.oldTombstones(ctx, api.OID{}, 2000, 3); err != nil || len(page) != 3 {
+	if page, err := s.oldTombstones(ctx, objid.OID{}, 2000, 3); err != nil || len(page) != 3 {
 		t.Fatalf("first page: %d OIDs, %v; want 3", len(page), err)
 	}
 	n, err := s.ExpireTombstones(ctx, 2000)

@@ -13,7 +13,7 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/stratum-store/stratum/api"
+	"github.com/stratum-store/stratum/api/objid"
 )
 
 // The value log keeps small objects' bytes out of leveldb (WiscKey, as in
@@ -175,7 +175,7 @@ func (l *valueLog) startSegment(seg uint64) error {
 // ptrs[0].seg, which the append has pinned: the caller unpins it
 // (logLive.unpin) once its index write is done or abandoned. On error
 // nothing stays pinned.
-func (l *valueLog) append(oids []api.OID, values [][]byte) ([]logPtr, error) {
+func (l *valueLog) append(oids []objid.OID, values [][]byte) ([]logPtr, error) {
 	size := 0
 	for i := range values {
 		size += recordHeader + 1 + len(oids[i].String()) + len(values[i])

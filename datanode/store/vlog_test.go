@@ -8,7 +8,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/stratum-store/stratum/api"
+	"github.com/stratum-store/stratum/api/objid"
 )
 
 // segments lists the value log's segment files.
@@ -30,7 +30,7 @@ func TestValueLogReopenRotationAndMixedCodecs(t *testing.T) {
 	cfg.SegmentSize = 64 << 10
 	s := mustOpen(t, cfg)
 	var mu sync.Mutex
-	objs := map[api.OID][]byte{}
+	objs := map[objid.OID][]byte{}
 	var wg sync.WaitGroup
 	for g := range 8 {
 		wg.Add(1)
@@ -38,7 +38,7 @@ func TestValueLogReopenRotationAndMixedCodecs(t *testing.T) {
 			defer wg.Done()
 			for i := range 25 {
 				data := randomBytes(uint64(g*100+i), 1000+37*i)
-				oid := mustOID(t, api.SHA256, data)
+				oid := mustOID(t, objid.SHA256, data)
 				if created, err := s.Put(ctx, oid, data); err != nil || !created {
 					t.Errorf("put: %t %v", created, err)
 				}
@@ -52,7 +52,7 @@ func TestValueLogReopenRotationAndMixedCodecs(t *testing.T) {
 	items := make([]BatchItem, 50)
 	for i := range items {
 		items[i].Data = textBytes(uint64(5000+i), 2000)
-		items[i].OID = mustOID(t, api.SHA1, items[i].Data)
+		items[i].OID = mustOID(t, objid.SHA1, items[i].Data)
 		objs[items[i].OID] = items[i].Data
 	}
 	if res, err := s.PutBatch(ctx, items); err != nil || !res[0].Created {
@@ -71,7 +71,7 @@ func TestValueLogReopenRotationAndMixedCodecs(t *testing.T) {
 		t.Fatalf("a reopen without writes made segments %v -> %v", segs, got)
 	}
 	inline := textBytes(9999, 3000)
-	inlineOID := mustOID(t, api.SHA256, inline)
+	inlineOID := mustOID(t, objid.SHA256, inline)
 	if _, err := s.Put(ctx, inlineOID, inline); err != nil {
 		t.Fatal(err)
 	}
@@ -88,7 +88,7 @@ func TestValueLogReopenRotationAndMixedCodecs(t *testing.T) {
 	cfg.NoValueLog = false
 	s = mustOpen(t, cfg)
 	more := randomBytes(77, 5000)
-	moreOID := mustOID(t, api.SHA256, more)
+	moreOID := mustOID(t, objid.SHA256, more)
 	if _, err := s.Put(ctx, moreOID, more); err != nil {
 		t.Fatal(err)
 	}
@@ -113,8 +113,8 @@ func TestValueLogDamage(t *testing.T) {
 	cfg, logged := testConfig(t)
 	s := mustOpen(t, cfg)
 	a, b := randomBytes(1, 4096), randomBytes(2, 4096)
-	oa, ob := mustOID(t, api.SHA256, a), mustOID(t, api.SHA256, b)
-	for oid, data := range map[api.OID][]byte{oa: a, ob: b} {
+	oa, ob := mustOID(t, objid.SHA256, a), mustOID(t, objid.SHA256, b)
+	for oid, data := range map[objid.OID][]byte{oa: a, ob: b} {
 		if _, err := s.Put(ctx, oid, data); err != nil {
 			t.Fatal(err)
 		}
@@ -176,11 +176,11 @@ func TestValueLogCollect(t *testing.T) {
 	cfg, logged := testConfig(t)
 	cfg.SegmentSize = 64 << 10
 	s := mustOpen(t, cfg)
-	var oids []api.OID
-	objs := map[api.OID][]byte{}
+	var oids []objid.OID
+	objs := map[objid.OID][]byte{}
 	for i := range 300 {
 		data := randomBytes(uint64(i), 2000+i)
-		oid := mustOID(t, api.SHA256, data)
+		oid := mustOID(t, objid.SHA256, data)
 		if _, err := s.Put(ctx, oid, data); err != nil {
 			t.Fatal(err)
 		}
@@ -191,7 +191,7 @@ func TestValueLogCollect(t *testing.T) {
 	for i, oid := range oids {
 		switch i % 3 {
 		case 0:
-			if _, err := s.Delete(ctx, oid, api.Stamp(1<<40), 1); err != nil {
+			if _, err := s.Delete(ctx, oid, objid.Stamp(1<<40), 1); err != nil {
 				t.Fatal(err)
 			}
 			delete(objs, oid)
@@ -262,10 +262,10 @@ func TestValueLogCollectTornTail(t *testing.T) {
 	cfg, _ := testConfig(t)
 	cfg.SegmentSize = 16 << 10
 	s := mustOpen(t, cfg)
-	var oids []api.OID
+	var oids []objid.OID
 	for i := range 12 {
 		data := randomBytes(uint64(900+i), 3000)
-		oid := mustOID(t, api.SHA256, data)
+		oid := mustOID(t, objid.SHA256, data)
 		if _, err := s.Put(ctx, oid, data); err != nil {
 			t.Fatal(err)
 		}
@@ -279,7 +279,7 @@ func TestValueLogCollectTornTail(t *testing.T) {
 	}
 	f.Write([]byte{200, 0, 0, 0, 1, 2, 3, 4, 5}) // a header promising 200 bytes, then a crash
 	f.Close()
-	var inFirst []api.OID
+	var inFirst []objid.OID
 	for _, oid := range oids {
 		if p, ok := s.indexedPtr(oid); ok && p.seg == first {
 			inFirst = append(inFirst, oid)
@@ -312,7 +312,7 @@ func TestValueLogSyncFailureAcknowledgesNothing(t *testing.T) {
 	cfg, _ := testConfig(t)
 	s := mustOpen(t, cfg)
 	a, b := randomBytes(11, 4096), randomBytes(12, 4096)
-	oa, ob := mustOID(t, api.SHA256, a), mustOID(t, api.SHA256, b)
+	oa, ob := mustOID(t, objid.SHA256, a), mustOID(t, objid.SHA256, b)
 	s.vlog.syncFile = func(*os.File) error { return errors.New("injected EIO") }
 	if _, err := s.Put(ctx, oa, a); err == nil {
 		t.Fatal("put acknowledged though its fsync failed")
@@ -332,7 +332,7 @@ func TestValueLogSyncFailureAcknowledgesNothing(t *testing.T) {
 	}
 	s.Close()
 	s = mustOpen(t, cfg)
-	for oid, data := range map[api.OID][]byte{oa: a, ob: b} {
+	for oid, data := range map[objid.OID][]byte{oa: a, ob: b} {
 		if created, err := s.Put(ctx, oid, data); err != nil || !created {
 			t.Fatalf("put after reopen: %t %v", created, err)
 		}

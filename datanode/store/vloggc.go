@@ -14,7 +14,7 @@ import (
 	"github.com/syndtr/goleveldb/leveldb"
 	"github.com/syndtr/goleveldb/leveldb/util"
 
-	"github.com/stratum-store/stratum/api"
+	"github.com/stratum-store/stratum/api/objid"
 	"github.com/stratum-store/stratum/internal/planted"
 )
 
@@ -112,7 +112,7 @@ func (s *Store) countLive() error {
 
 // indexedPtr returns oid's value log pointer if its index entry is one;
 // callers hold oid's stripe lock.
-func (s *Store) indexedPtr(oid api.OID) (logPtr, bool) {
+func (s *Store) indexedPtr(oid objid.OID) (logPtr, bool) {
 	v, err := s.db.Get(objectKey(oid), nil)
 	if err != nil || len(v) == 0 || v[0] != codecLog {
 		return logPtr{}, false
@@ -124,7 +124,7 @@ func (s *Store) indexedPtr(oid api.OID) (logPtr, bool) {
 // dropEntries adds the deletion of oid's o/ and s/ entries to b and
 // returns what to call once b is written: it counts a value log record
 // the entry pointed at as garbage. Callers hold oid's stripe lock.
-func (s *Store) dropEntries(b *leveldb.Batch, oid api.OID) (written func()) {
+func (s *Store) dropEntries(b *leveldb.Batch, oid objid.OID) (written func()) {
 	old, logged := s.indexedPtr(oid)
 	b.Delete(objectKey(oid))
 	b.Delete(sizeKey(oid))
@@ -226,7 +226,7 @@ func (s *Store) CollectValueLog(ctx context.Context) (freed int64, err error) {
 const gcChunk = 256
 
 type gcRecord struct {
-	oid   api.OID
+	oid   objid.OID
 	ptr   logPtr
 	value []byte
 }
@@ -306,7 +306,7 @@ func readRecord(r *bufio.Reader, seg uint64, off int64) (gcRecord, int64, error)
 	}
 	rec := gcRecord{ptr: logPtr{seg: seg, off: off + recordHeader, n: int(n)}}
 	if hex, value, err := splitPayload(payload); err == nil {
-		if oid, err := api.ParseOID(hex); err == nil {
+		if oid, err := objid.Parse(hex); err == nil {
 			rec.oid, rec.value = oid, value
 		}
 	}
@@ -317,12 +317,12 @@ func readRecord(r *bufio.Reader, seg uint64, off int64) (gcRecord, int64, error)
 // at to the active segment and repoints their entries, under their stripe
 // locks (lockOIDs).
 func (s *Store) moveRecords(chunk []gcRecord) error {
-	locked := make([]api.OID, len(chunk))
+	locked := make([]objid.OID, len(chunk))
 	for i, r := range chunk {
 		locked[i] = r.oid
 	}
 	defer s.lockOIDs(locked)()
-	var oids []api.OID
+	var oids []objid.OID
 	var values [][]byte
 	var old []logPtr
 	for _, r := range chunk {
