@@ -7,6 +7,7 @@ import (
 	"net/http"
 
 	"github.com/stratum-store/stratum/api/objid"
+	"github.com/stratum-store/stratum/api/refdata"
 )
 
 // Sentinel errors of the wire contract. Servers map them to a status and a
@@ -56,13 +57,13 @@ var (
 	ErrSuperseded = errors.New("superseded by a newer write or delete")
 
 	// Refs (docs/refs.md).
-	ErrInvalidRepo    = errors.New("invalid repository name")
-	ErrInvalidRefName = errors.New("invalid ref name")
+	ErrInvalidRepo    = refdata.ErrInvalidRepo
+	ErrInvalidRefName = refdata.ErrInvalidRefName
 	ErrRefConflict    = errors.New("ref transaction conflict: an old value did not match")
 	ErrMissingObject  = errors.New("a new ref value names an object not stored at quorum")
 	ErrNotPrimary     = errors.New("not the partition primary; nothing was applied, retry")
-	ErrStaleEpoch     = errors.New("stale partition epoch")
-	ErrOutOfSync      = errors.New("replica out of sync with the primary")
+	ErrStaleEpoch     = refdata.ErrStaleEpoch
+	ErrOutOfSync      = refdata.ErrOutOfSync
 	ErrOutcomeUnknown = errors.New("transaction outcome unknown: it may or may not have been applied")
 	ErrNoPartitions   = errors.New("partitions not assigned yet")
 )

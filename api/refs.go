@@ -3,8 +3,8 @@ package api
 import (
 	"crypto/sha256"
 	"encoding/binary"
-	"encoding/hex"
-	"strings"
+
+	"github.com/stratum-store/stratum/api/refdata"
 )
 
 // Ref routes. {repo} may contain '/' and is followed by the literal segment
@@ -118,12 +118,6 @@ type RefTxn struct {
 	Updates []RefUpdate `json:"updates"`
 }
 
-// Ref is one ref and the OID it points at.
-type Ref struct {
-	Name string `json:"name"`
-	OID  string `json:"oid"`
-}
-
 // RefTxnResult answers a transaction: on 200 the refs' new values (a deleted
 // ref has the zero OID); on 409 (code "ref_conflict") the current values of
 // the refs whose Old did not match.
@@ -149,46 +143,27 @@ type RefList struct {
 	Next string `json:"next,omitempty"`
 }
 
-// IsZeroOID reports whether s is an all-zero object ID (40 or 64 zeros).
-func IsZeroOID(s string) bool {
-	return (len(s) == 40 || len(s) == 64) && strings.Trim(s, "0") == ""
-}
+// The ref data model lives in the leaf package refdata (the ref store
+// needs it without the wire contract); the wire contract re-exports it.
+type (
+	// Ref is one ref and the OID it points at.
+	Ref = refdata.Ref
+	// RefVersion orders the states of one partition's replica.
+	RefVersion = refdata.Version
+	// RefChange is one ref's new value inside a replicated transaction.
+	RefChange = refdata.Change
+	// RefSnapshot is a partition's whole state on one replica.
+	RefSnapshot = refdata.Snapshot
+)
 
 // ZeroOID is the SHA-1 length zero OID, as Git writes it.
-const ZeroOID = "0000000000000000000000000000000000000000"
+const ZeroOID = refdata.ZeroOID
 
-// RefVersion orders the states of one partition's replica: the epoch in
-// which its last transaction was applied, then that transaction's sequence
-// number. Txn is the identity of that last transaction (RefTxnID of its
-// changes): a replica holding other changes at the same (epoch, seq) is in
-// another state, and two versions are equal only with equal Txn.
-type RefVersion struct {
-	Epoch int64  `json:"epoch"`
-	Seq   uint64 `json:"seq"`
-	Txn   string `json:"txn,omitempty"`
-}
+// IsZeroOID reports whether s is an all-zero object ID.
+func IsZeroOID(s string) bool { return refdata.IsZeroOID(s) }
 
-// RefTxnID is the identity of a replicated transaction: the hex SHA-256 of
-// its changes, each as three length-prefixed fields. A replica compares it
-// when it receives an apply at the version it already holds, so a retry is
-// told from a different transaction that reuses the version.
-func RefTxnID(changes []RefChange) string {
-	h := sha256.New()
-	var n [8]byte
-	for _, c := range changes {
-		for _, f := range []string{c.Repo, c.Name, c.OID} {
-			binary.BigEndian.PutUint64(n[:], uint64(len(f)))
-			h.Write(n[:])
-			h.Write([]byte(f))
-		}
-	}
-	return hex.EncodeToString(h.Sum(nil))
-}
-
-// Less orders versions by epoch, then sequence (Txn does not order).
-func (v RefVersion) Less(o RefVersion) bool {
-	return v.Epoch < o.Epoch || (v.Epoch == o.Epoch && v.Seq < o.Seq)
-}
+// RefTxnID is the identity of a replicated transaction (refdata.TxnID).
+func RefTxnID(changes []RefChange) string { return refdata.TxnID(changes) }
 
 // RefReplicaState is a replica's answer to begin and install: its version
 // of the partition and the ID of its ref store.
@@ -203,14 +178,6 @@ type RefBeginRequest struct {
 	Epoch     int64 `json:"epoch"`
 }
 
-// RefChange is one ref's new value inside a replicated transaction; an empty
-// or zero OID deletes it.
-type RefChange struct {
-	Repo string `json:"repo"`
-	Name string `json:"name"`
-	OID  string `json:"oid"`
-}
-
 // RefApplyRequest replicates one committed-to-be transaction. The replica
 // takes RefTxnID(Changes) as its identity: the same (Epoch, Seq) with other
 // changes is refused (out_of_sync), never taken for a retry.
@@ -219,13 +186,6 @@ type RefApplyRequest struct {
 	Epoch     int64       `json:"epoch"`
 	Seq       uint64      `json:"seq"`
 	Changes   []RefChange `json:"changes"`
-}
-
-// RefSnapshot is a partition's whole state on one replica.
-type RefSnapshot struct {
-	Partition int         `json:"partition"`
-	Version   RefVersion  `json:"version"`
-	Refs      []RefChange `json:"refs"`
 }
 
 // RefInstallRequest replaces a replica's partition state with Snapshot,

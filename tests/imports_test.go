@@ -18,25 +18,28 @@ func under(pkg, root string) bool { return pkg == root || strings.HasPrefix(pkg,
 // it plans, and ring. internal/* packages are leaves shared by the servers
 // and the CLI, so they import none of datanode, controlplane or cli.
 //
-// The object identity (api/objid) is a leaf. The storage engine and
-// hinted handoff (datanode/store, datanode/hints) import only it, internal
-// leaves and the engine: not api, the wire contract, which would bring
+// The object identity (api/objid) and the ref data model (api/refdata)
+// are leaves. The storage engine and hinted handoff (datanode/store,
+// datanode/hints) import only objid, internal leaves and the engine, and
+// the ref store only refdata and internal leaves: not api, the wire contract, which would bring
 // net/http into the engine (TestEnginesReachNoHTTP checks the transitive
 // closure). The Git gateway (datanode/git/...) may use api/client: it
 // reaches the cluster through the public API, as any Git server in front
 // of a store would, so every call is authorised like a user's.
 func forbiddenImport(from, to string) bool {
 	switch {
-	case under(from, "ring"), under(from, "api/objid"):
+	case under(from, "ring"), under(from, "api/objid"), under(from, "api/refdata"):
 		return true
 	case from == "api":
-		return to != "api/objid"
+		return to != "api/objid" && to != "api/refdata"
 	case under(from, "datanode/store"), under(from, "datanode/hints"):
 		return !under(to, "api/objid") && !under(to, "internal") && !under(to, "datanode/store")
+	case under(from, "datanode/refstore"):
+		return !under(to, "api/refdata") && !under(to, "internal")
 	case under(from, "datanode/git") && under(to, "api/client"):
 		return false
 	case under(from, "controlplane/planner"):
-		return to != "api" && to != "ring" && to != "api/objid"
+		return to != "api" && to != "ring" && to != "api/objid" && to != "api/refdata"
 	case under(from, "internal"):
 		return under(to, "datanode") || under(to, "controlplane") || under(to, "cli")
 	case under(from, "api/client"):
@@ -62,7 +65,6 @@ func TestForbiddenImportRules(t *testing.T) {
 	f("api/client", "datanode", true)
 	f("datanode", "controlplane", true)
 	f("datanode", "datanode/store", false)
-	f("datanode/store", "api", false)
 	f("controlplane", "ring", false)
 	f("cli", "datanode", false)
 	f("controlplane/planner", "api", false)
@@ -85,6 +87,10 @@ func TestForbiddenImportRules(t *testing.T) {
 	f("datanode/hints", "datanode/store", false)
 	f("datanode/hints", "api", true)
 	f("datanode/git/backend", "api/client", false)
+	f("datanode/refstore", "api", true)
+	f("datanode/refstore", "api/refdata", false)
+	f("api/refdata", "api/objid", true)
+	f("api", "api/refdata", false)
 	f("datanode/refs", "api/client", true)
 }
 
@@ -189,9 +195,9 @@ func TestPurePackages(t *testing.T) {
 	}
 }
 
-// engines are the storage packages: they reach no HTTP, etcd or RPC
+// engines are the storage packages (objects, hints, refs): they reach no HTTP, etcd or RPC
 // package, directly or through another package (issue 16.2).
-var engines = []string{"datanode/store", "datanode/hints"}
+var engines = []string{"datanode/store", "datanode/hints", "datanode/refstore"}
 
 func engineForbids(dep string) bool {
 	for _, p := range []string{"net/http", "github.com/valyala/fasthttp", "go.etcd.io/", "google.golang.org/grpc", module + "/api/client"} {
@@ -211,8 +217,8 @@ func TestEnginesReachNoHTTP(t *testing.T) {
 			t.Fatalf("go list -deps %s: %v", pkg, err)
 		}
 		deps := strings.Fields(string(out))
-		if !slices.Contains(deps, module+"/api/objid") {
-			t.Fatalf("%s: go list -deps shows no api/objid (%d deps); the check saw nothing", pkg, len(deps))
+		if !slices.Contains(deps, module+"/"+pkg) || len(deps) < 10 {
+			t.Fatalf("%s: go list -deps shows %d deps without the package itself; the check saw nothing", pkg, len(deps))
 		}
 		for _, d := range deps {
 			if engineForbids(d) {

@@ -5,14 +5,14 @@
 //
 //  1. Fencing. Each partition has a floor: the highest epoch this replica
 //     has been told about (by Begin, Apply or Install). Anything carrying an
-//     older epoch is refused with api.ErrStaleEpoch. Raising the floor is
+//     older epoch is refused with refdata.ErrStaleEpoch. Raising the floor is
 //     synced to disk, so a restart does not forget a fence.
 //  2. Order. Each partition has a version (epoch, seq, txn) naming its
-//     state, txn being api.RefTxnID of the last transaction's changes.
+//     state, txn being refdata.TxnID of the last transaction's changes.
 //     Apply accepts only the next sequence number, or the very same
 //     transaction again (same epoch, seq and changes: a retry, which
 //     changes nothing). A gap, or other changes at the version already
-//     held, is api.ErrOutOfSync and the primary must catch this replica up
+//     held, is refdata.ErrOutOfSync and the primary must catch this replica up
 //     with a snapshot (Install) instead.
 //
 // Every mutation is one leveldb batch written with Sync, so after a crash a
@@ -24,7 +24,7 @@
 //	v<pid:4>                  version: epoch int64, seq uint64, big-endian, then txn (text; absent in stores written before it)
 //	r<pid:4><repo>\x00<name>  the OID the ref points at (text)
 //
-// Repository names cannot contain a NUL byte (api.ValidateRepo), so the key
+// Repository names cannot contain a NUL byte (refdata.ValidateRepo), so the key
 // of one repository's refs is an unambiguous prefix.
 package refstore
 
@@ -39,7 +39,7 @@ import (
 	"github.com/syndtr/goleveldb/leveldb/opt"
 	"github.com/syndtr/goleveldb/leveldb/util"
 
-	"github.com/stratum-store/stratum/api"
+	"github.com/stratum-store/stratum/api/refdata"
 )
 
 // Store is one node's ref tables. It is safe for concurrent use: mutations
@@ -55,7 +55,7 @@ type Store struct {
 
 type meta struct {
 	floor   int64
-	version api.RefVersion
+	version refdata.Version
 }
 
 // Options tune Open.
@@ -123,7 +123,7 @@ func (s *Store) loadMeta() error {
 			case tag == 'f' && len(v) == 8:
 				m.floor = int64(binary.BigEndian.Uint64(v))
 			case tag == 'v' && len(v) >= 16:
-				m.version = api.RefVersion{Epoch: int64(binary.BigEndian.Uint64(v)), Seq: binary.BigEndian.Uint64(v[8:16]), Txn: string(v[16:])}
+				m.version = refdata.Version{Epoch: int64(binary.BigEndian.Uint64(v)), Seq: binary.BigEndian.Uint64(v[8:16]), Txn: string(v[16:])}
 			default:
 				it.Release()
 				return fmt.Errorf("refstore: bad meta record %q", k)
@@ -149,7 +149,7 @@ func (s *Store) Floor(p int) int64 {
 }
 
 // Version returns the version of partition p's state here.
-func (s *Store) Version(p int) api.RefVersion {
+func (s *Store) Version(p int) refdata.Version {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.meta[p].version
@@ -158,12 +158,12 @@ func (s *Store) Version(p int) api.RefVersion {
 // Begin raises partition p's floor to epoch, so nothing older is accepted
 // from now on, and returns the local version. An epoch below the floor is
 // refused: a newer primary has already fenced this replica.
-func (s *Store) Begin(p int, epoch int64) (api.RefVersion, error) {
+func (s *Store) Begin(p int, epoch int64) (refdata.Version, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	m := s.meta[p]
 	if epoch < m.floor {
-		return m.version, fmt.Errorf("%w: partition %d: epoch %d < floor %d", api.ErrStaleEpoch, p, epoch, m.floor)
+		return m.version, fmt.Errorf("%w: partition %d: epoch %d < floor %d", refdata.ErrStaleEpoch, p, epoch, m.floor)
 	}
 	if epoch > m.floor {
 		b := new(leveldb.Batch)
@@ -178,27 +178,27 @@ func (s *Store) Begin(p int, epoch int64) (api.RefVersion, error) {
 }
 
 // Apply makes one replicated transaction durable: the changes, the new
-// version (epoch, seq, api.RefTxnID(changes)) and the raised floor, in one
+// version (epoch, seq, refdata.TxnID(changes)) and the raised floor, in one
 // synced batch. The same transaction again is a retry and changes nothing;
-// other changes at the version held are refused with api.ErrOutOfSync.
-func (s *Store) Apply(p int, epoch int64, seq uint64, changes []api.RefChange) error {
+// other changes at the version held are refused with refdata.ErrOutOfSync.
+func (s *Store) Apply(p int, epoch int64, seq uint64, changes []refdata.Change) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	m := s.meta[p]
-	v := api.RefVersion{Epoch: epoch, Seq: seq, Txn: api.RefTxnID(changes)}
+	v := refdata.Version{Epoch: epoch, Seq: seq, Txn: refdata.TxnID(changes)}
 	switch {
 	case epoch < m.floor:
-		return fmt.Errorf("%w: partition %d: epoch %d < floor %d", api.ErrStaleEpoch, p, epoch, m.floor)
+		return fmt.Errorf("%w: partition %d: epoch %d < floor %d", refdata.ErrStaleEpoch, p, epoch, m.floor)
 	case m.version == v:
 		return nil // a retry of what is already here
 	case m.version.Epoch == epoch && m.version.Seq == seq:
-		return fmt.Errorf("%w: partition %d: version (%d, %d) holds transaction %.12s, not %.12s", api.ErrOutOfSync, p, epoch, seq, m.version.Txn, v.Txn)
+		return fmt.Errorf("%w: partition %d: version (%d, %d) holds transaction %.12s, not %.12s", refdata.ErrOutOfSync, p, epoch, seq, m.version.Txn, v.Txn)
 	case seq != m.version.Seq+1:
-		return fmt.Errorf("%w: partition %d: at %d, got seq %d", api.ErrOutOfSync, p, m.version.Seq, seq)
+		return fmt.Errorf("%w: partition %d: at %d, got seq %d", refdata.ErrOutOfSync, p, m.version.Seq, seq)
 	}
 	b := new(leveldb.Batch)
 	for _, c := range changes {
-		if api.IsZeroOID(c.OID) || c.OID == "" {
+		if refdata.IsZeroOID(c.OID) || c.OID == "" {
 			b.Delete(refKey(p, c.Repo, c.Name))
 		} else {
 			b.Put(refKey(p, c.Repo, c.Name), []byte(c.OID))
@@ -216,9 +216,9 @@ func (s *Store) Apply(p int, epoch int64, seq uint64, changes []api.RefChange) e
 // Snapshot returns partition p's whole state and its version.
 // The version and the leveldb snapshot are taken together under the mutex;
 // the iteration runs outside it.
-func (s *Store) Snapshot(p int) (api.RefSnapshot, error) {
+func (s *Store) Snapshot(p int) (refdata.Snapshot, error) {
 	s.mu.Lock()
-	snap := api.RefSnapshot{Partition: p, Version: s.meta[p].version, Refs: []api.RefChange{}}
+	snap := refdata.Snapshot{Partition: p, Version: s.meta[p].version, Refs: []refdata.Change{}}
 	ls, err := s.db.GetSnapshot()
 	s.mu.Unlock()
 	if err != nil {
@@ -232,7 +232,7 @@ func (s *Store) Snapshot(p int) (api.RefSnapshot, error) {
 		if !ok {
 			return snap, fmt.Errorf("refstore: bad ref key %q", it.Key())
 		}
-		snap.Refs = append(snap.Refs, api.RefChange{Repo: repo, Name: name, OID: string(it.Value())})
+		snap.Refs = append(snap.Refs, refdata.Change{Repo: repo, Name: name, OID: string(it.Value())})
 	}
 	return snap, it.Error()
 }
@@ -240,12 +240,12 @@ func (s *Store) Snapshot(p int) (api.RefSnapshot, error) {
 // Install replaces partition p's state with snap in one synced batch,
 // fenced by epoch: a primary catching this replica up, or a new primary
 // adopting the most advanced state during its takeover.
-func (s *Store) Install(p int, epoch int64, snap api.RefSnapshot) error {
+func (s *Store) Install(p int, epoch int64, snap refdata.Snapshot) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	m := s.meta[p]
 	if epoch < m.floor {
-		return fmt.Errorf("%w: partition %d: epoch %d < floor %d", api.ErrStaleEpoch, p, epoch, m.floor)
+		return fmt.Errorf("%w: partition %d: epoch %d < floor %d", refdata.ErrStaleEpoch, p, epoch, m.floor)
 	}
 	b := new(leveldb.Batch)
 	it := s.db.NewIterator(util.BytesPrefix(partPrefix(p)), nil)
@@ -257,7 +257,7 @@ func (s *Store) Install(p int, epoch int64, snap api.RefSnapshot) error {
 		return fmt.Errorf("refstore: install: %w", err)
 	}
 	for _, c := range snap.Refs {
-		if !api.IsZeroOID(c.OID) && c.OID != "" {
+		if !refdata.IsZeroOID(c.OID) && c.OID != "" {
 			b.Put(refKey(p, c.Repo, c.Name), []byte(c.OID))
 		}
 	}
@@ -285,7 +285,7 @@ func (s *Store) Get(p int, repo, name string) (oid string, ok bool, err error) {
 // List returns up to limit refs of repo whose names start with prefix and
 // sort after after, from one consistent leveldb snapshot, and the name to
 // continue from when there are more.
-func (s *Store) List(p int, repo, prefix, after string, limit int) (refs []api.Ref, next string, err error) {
+func (s *Store) List(p int, repo, prefix, after string, limit int) (refs []refdata.Ref, next string, err error) {
 	snap, err := s.db.GetSnapshot()
 	if err != nil {
 		return nil, "", fmt.Errorf("refstore: list: %w", err)
@@ -297,13 +297,13 @@ func (s *Store) List(p int, repo, prefix, after string, limit int) (refs []api.R
 	}
 	it := snap.NewIterator(rng, nil)
 	defer it.Release()
-	refs = []api.Ref{}
+	refs = []refdata.Ref{}
 	for it.Next() {
 		_, name, _ := splitRefKey(it.Key())
 		if len(refs) == limit {
 			return refs, refs[len(refs)-1].Name, it.Error()
 		}
-		refs = append(refs, api.Ref{Name: name, OID: string(it.Value())})
+		refs = append(refs, refdata.Ref{Name: name, OID: string(it.Value())})
 	}
 	return refs, "", it.Error()
 }

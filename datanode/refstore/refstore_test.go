@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/stratum-store/stratum/api"
+	"github.com/stratum-store/stratum/api/refdata"
 )
 
 const (
@@ -23,35 +23,35 @@ func mustOpen(t *testing.T, dir string) *Store {
 	return s
 }
 
-func set(repo, name, oid string) api.RefChange {
-	return api.RefChange{Repo: repo, Name: name, OID: oid}
+func set(repo, name, oid string) refdata.Change {
+	return refdata.Change{Repo: repo, Name: name, OID: oid}
 }
 
 func TestApplyOrderAndFencing(t *testing.T) {
 	s := mustOpen(t, t.TempDir())
 	step := func(epoch int64, seq uint64, want error) {
 		t.Helper()
-		err := s.Apply(7, epoch, seq, []api.RefChange{set("r", "refs/heads/main", fmt.Sprintf("%040d", seq))})
+		err := s.Apply(7, epoch, seq, []refdata.Change{set("r", "refs/heads/main", fmt.Sprintf("%040d", seq))})
 		if !errors.Is(err, want) && !(want == nil && err == nil) {
 			t.Fatalf("Apply(epoch %d, seq %d) = %v; want %v", epoch, seq, err, want)
 		}
 	}
 	step(10, 1, nil)
 	step(10, 1, nil) // a retry of the same (epoch, seq)
-	step(10, 3, api.ErrOutOfSync)
+	step(10, 3, refdata.ErrOutOfSync)
 	step(10, 2, nil)
 	if _, err := s.Begin(7, 20); err != nil {
 		t.Fatal(err)
 	}
-	step(10, 3, api.ErrStaleEpoch) // fenced by Begin
+	step(10, 3, refdata.ErrStaleEpoch) // fenced by Begin
 	step(20, 3, nil)
-	if _, err := s.Begin(7, 15); !errors.Is(err, api.ErrStaleEpoch) {
+	if _, err := s.Begin(7, 15); !errors.Is(err, refdata.ErrStaleEpoch) {
 		t.Fatalf("Begin below the floor = %v; want ErrStaleEpoch", err)
 	}
-	if got, want := s.Version(7), (api.RefVersion{Epoch: 20, Seq: 3, Txn: api.RefTxnID([]api.RefChange{set("r", "refs/heads/main", fmt.Sprintf("%040d", 3))})}); got != want {
+	if got, want := s.Version(7), (refdata.Version{Epoch: 20, Seq: 3, Txn: refdata.TxnID([]refdata.Change{set("r", "refs/heads/main", fmt.Sprintf("%040d", 3))})}); got != want {
 		t.Fatalf("version %+v; want %+v", got, want)
 	}
-	if s.Version(8) != (api.RefVersion{}) || s.Floor(8) != 0 {
+	if s.Version(8) != (refdata.Version{}) || s.Floor(8) != 0 {
 		t.Fatal("an untouched partition must be at version zero")
 	}
 }
@@ -68,20 +68,20 @@ func TestApplyRefusesOtherChangesAtTheSameVersion(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	x := []api.RefChange{set("r", "refs/heads/main", oidA)}
-	y := []api.RefChange{set("r", "refs/heads/main", oidB)}
+	x := []refdata.Change{set("r", "refs/heads/main", oidA)}
+	y := []refdata.Change{set("r", "refs/heads/main", oidB)}
 	if err := s.Apply(4, 10, 1, x); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Apply(4, 10, 1, x); err != nil {
 		t.Fatalf("the same transaction again = %v; want nil (a retry)", err)
 	}
-	if err := s.Apply(4, 10, 1, y); !errors.Is(err, api.ErrOutOfSync) {
+	if err := s.Apply(4, 10, 1, y); !errors.Is(err, refdata.ErrOutOfSync) {
 		t.Fatalf("other changes at the version held = %v; want ErrOutOfSync", err)
 	}
 	s.Close()
 	s = mustOpen(t, dir) // the identity is on disk, not in memory
-	if err := s.Apply(4, 10, 1, y); !errors.Is(err, api.ErrOutOfSync) {
+	if err := s.Apply(4, 10, 1, y); !errors.Is(err, refdata.ErrOutOfSync) {
 		t.Fatalf("after reopen, other changes at the version held = %v; want ErrOutOfSync", err)
 	}
 	if oid, _, _ := s.Get(4, "r", "refs/heads/main"); oid != oidA {
@@ -95,7 +95,7 @@ func TestStateSurvivesReopen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Apply(1, 5, 1, []api.RefChange{set("org/a", "refs/heads/main", oidA), set("org/a", "refs/tags/v1", oidB)}); err != nil {
+	if err := s.Apply(1, 5, 1, []refdata.Change{set("org/a", "refs/heads/main", oidA), set("org/a", "refs/tags/v1", oidB)}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.Begin(1, 9); err != nil {
@@ -103,7 +103,7 @@ func TestStateSurvivesReopen(t *testing.T) {
 	}
 	s.Close()
 	s = mustOpen(t, dir)
-	if v := s.Version(1); s.Floor(1) != 9 || v.Epoch != 5 || v.Seq != 1 || v.Txn != api.RefTxnID([]api.RefChange{set("org/a", "refs/heads/main", oidA), set("org/a", "refs/tags/v1", oidB)}) {
+	if v := s.Version(1); s.Floor(1) != 9 || v.Epoch != 5 || v.Seq != 1 || v.Txn != refdata.TxnID([]refdata.Change{set("org/a", "refs/heads/main", oidA), set("org/a", "refs/tags/v1", oidB)}) {
 		t.Fatalf("after reopen floor %d version %+v; want 9 and {5 1}", s.Floor(1), s.Version(1))
 	}
 	oid, ok, err := s.Get(1, "org/a", "refs/tags/v1")
@@ -114,7 +114,7 @@ func TestStateSurvivesReopen(t *testing.T) {
 
 func TestDeleteAndList(t *testing.T) {
 	s := mustOpen(t, t.TempDir())
-	var changes []api.RefChange
+	var changes []refdata.Change
 	for i := 0; i < 5; i++ {
 		changes = append(changes, set("repo", fmt.Sprintf("refs/heads/b%d", i), oidA))
 	}
@@ -122,7 +122,7 @@ func TestDeleteAndList(t *testing.T) {
 	if err := s.Apply(3, 1, 1, changes); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Apply(3, 1, 2, []api.RefChange{set("repo", "refs/heads/b1", api.ZeroOID)}); err != nil {
+	if err := s.Apply(3, 1, 2, []refdata.Change{set("repo", "refs/heads/b1", refdata.ZeroOID)}); err != nil {
 		t.Fatal(err)
 	}
 	page, next, err := s.List(3, "repo", "refs/heads/", "", 2)
@@ -141,11 +141,11 @@ func TestDeleteAndList(t *testing.T) {
 
 func TestInstallReplacesState(t *testing.T) {
 	s := mustOpen(t, t.TempDir())
-	if err := s.Apply(2, 4, 1, []api.RefChange{set("r", "refs/heads/old", oidA)}); err != nil {
+	if err := s.Apply(2, 4, 1, []refdata.Change{set("r", "refs/heads/old", oidA)}); err != nil {
 		t.Fatal(err)
 	}
-	snap := api.RefSnapshot{Partition: 2, Version: api.RefVersion{Epoch: 6, Seq: 9}, Refs: []api.RefChange{set("r", "refs/heads/new", oidB)}}
-	if err := s.Install(2, 3, snap); !errors.Is(err, api.ErrStaleEpoch) {
+	snap := refdata.Snapshot{Partition: 2, Version: refdata.Version{Epoch: 6, Seq: 9}, Refs: []refdata.Change{set("r", "refs/heads/new", oidB)}}
+	if err := s.Install(2, 3, snap); !errors.Is(err, refdata.ErrStaleEpoch) {
 		t.Fatalf("Install below the floor = %v; want ErrStaleEpoch", err)
 	}
 	if err := s.Install(2, 8, snap); err != nil {
@@ -155,7 +155,7 @@ func TestInstallReplacesState(t *testing.T) {
 	if err != nil || len(got.Refs) != 1 || got.Refs[0].Name != "refs/heads/new" || got.Version != snap.Version || s.Floor(2) != 8 {
 		t.Fatalf("after install snapshot %+v floor %d err %v; want only refs/heads/new at {6 9}, floor 8", got, s.Floor(2), err)
 	}
-	if err := s.Apply(2, 8, 10, []api.RefChange{set("r", "refs/heads/next", oidA)}); err != nil {
+	if err := s.Apply(2, 8, 10, []refdata.Change{set("r", "refs/heads/next", oidA)}); err != nil {
 		t.Fatalf("the next seq after an install must apply: %v", err)
 	}
 }
