@@ -29,7 +29,8 @@ type server struct {
 	*httptest.Server
 	t   testing.TB
 	mem *backend.Memory
-	// beforeServe, if set, runs at the start of every POST, before Serve.
+	// beforeServe, if set (by setHook), runs at the start of every POST,
+	// before Serve.
 	beforeServe func()
 	limits      Limits
 	mu          sync.Mutex
@@ -41,6 +42,13 @@ func newServer(t testing.TB) *server {
 	s.Server = httptest.NewServer(http.HandlerFunc(s.handle))
 	t.Cleanup(s.Close)
 	return s
+}
+
+// setHook sets beforeServe.
+func (s *server) setHook(fn func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.beforeServe = fn
 }
 
 // url is the repository's URL for git.
@@ -76,8 +84,11 @@ func (s *server) receive(ctx context.Context, w http.ResponseWriter, r *http.Req
 		}
 		body = zr
 	}
-	if s.beforeServe != nil {
-		s.beforeServe()
+	s.mu.Lock()
+	hook := s.beforeServe
+	s.mu.Unlock()
+	if hook != nil {
+		hook()
 	}
 	w.Header().Set("Content-Type", "application/x-git-receive-pack-result")
 	res, err := Serve(ctx, body, w, s.mem, testRepo, s.limits)
