@@ -45,7 +45,11 @@ func (n *Node) authorize(ctx *fasthttp.RequestCtx, path string) error {
 	if err != nil {
 		return err
 	}
-	if need := scopeOf(string(ctx.Method()), path); !tok.Allows(need) {
+	need := scopeOf(string(ctx.Method()), path)
+	if g, ok := gitScope(ctx, path); ok { // fetch or push: the service says (gitroutes.go)
+		need = g
+	}
+	if !tok.Allows(need) {
 		return fmt.Errorf("%w: token %s (%s) lacks the %s scope", api.ErrForbidden, tok.ID, tok.Name, need)
 	}
 	return nil
@@ -92,7 +96,7 @@ func (n *Node) token(ctx *fasthttp.RequestCtx, basic bool) (api.Token, error) {
 	raw, ok := strings.CutPrefix(h, "Bearer ")
 	if cred, isBasic := strings.CutPrefix(h, "Basic "); isBasic {
 		if !basic {
-			return api.Token{}, fmt.Errorf("%w: basic auth is accepted only on GET /ui/; send Authorization: Bearer <token>", api.ErrUnauthenticated)
+			return api.Token{}, fmt.Errorf("%w: basic auth is accepted only on GET /ui/ and Git routes (/git/); send Authorization: Bearer <token>", api.ErrUnauthenticated)
 		}
 		if b, err := base64.StdEncoding.DecodeString(strings.TrimSpace(cred)); err == nil {
 			_, raw, ok = strings.Cut(string(b), ":")

@@ -9,6 +9,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/stratum-store/stratum/api"
+	"github.com/stratum-store/stratum/datanode/git/smarthttp"
 )
 
 // This file keeps a web browser from being turned against the cluster
@@ -17,7 +18,8 @@ import (
 // (form or text content types) without asking anyone, so:
 //
 //   - basic auth (a token as the password) is accepted only on the routes
-//     of basicRoutes, which only read;
+//     of basicRoutes: the status page, which only reads, and Git's routes,
+//     whose POSTs need a content type no form can send;
 //   - a state-changing request (any method but GET, HEAD and OPTIONS) that a
 //     browser marks as cross-site (Sec-Fetch-Site, or an Origin that is not
 //     this host) is refused 403, whatever its credentials;
@@ -36,13 +38,16 @@ type basicRoute struct {
 }
 
 // basicRoutes are the only routes that take basic auth: the status page,
-// which a browser opens after its prompt. Git's smart HTTP routes
-// (/git/...) will join them; their POSTs carry application/x-git-*
-// content types, which a cross-site page cannot send without a preflight,
-// and the cross-site check below still applies to them.
+// which a browser opens after its prompt, and Git's smart HTTP routes,
+// whose client sends the token as the password its credential helper
+// gives. A Git POST must carry an application/x-git-* content type (415
+// otherwise, before anything is read or changed), which a cross-site page
+// cannot send without a CORS preflight, which nodes never grant; the
+// cross-site check below applies to them too.
 var basicRoutes = []basicRoute{
 	{methods: []string{fasthttp.MethodGet, fasthttp.MethodHead}, path: "/ui/"},
 	{methods: []string{fasthttp.MethodGet, fasthttp.MethodHead}, path: "/ui"},
+	{methods: []string{fasthttp.MethodGet, fasthttp.MethodHead, fasthttp.MethodPost}, path: smarthttp.PathPrefix, prefix: true},
 }
 
 // basicAllowed reports whether a request with method on path may prove

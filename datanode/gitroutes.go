@@ -1,0 +1,223 @@
+package datanode
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/tls"
+	"encoding/base64"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/stratum-store/stratum/api"
+	"github.com/stratum-store/stratum/datanode/git/backend"
+	"github.com/stratum-store/stratum/datanode/git/receivepack"
+	"github.com/stratum-store/stratum/datanode/git/smarthttp"
+)
+
+// This file mounts Git's smart HTTP protocol (datanode/git/smarthttp) on
+// every data node, under /git/{repo}/ (docs/git.md). A Git request is
+// served through the node's own public API: its backend.Client calls this
+// node with the caller's token, so a fetch or a push is authorised,
+// replicated and verified exactly as the caller's own API calls would be,
+// and the node coordinates every object and ref call as usual.
+//
+// Access (auth.go, browser.go): the token may come as the basic-auth
+// password (git's credential helpers send it so); fetching needs read
+// scope, pushing write scope; a 401 carries a basic-auth challenge so git
+// asks its credential helper. Errors before any Git data is sent are
+// text/plain, which git prints as "remote: <message>".
+
+// isGitPath reports whether a raw path is a Git route.
+func isGitPath(path string) bool { return strings.HasPrefix(path, smarthttp.PathPrefix) }
+
+// gitScope is the scope a Git route needs, and false for other paths. A
+// path that is no valid Git route needs read scope: its error is answered
+// only to a caller the node knows.
+func gitScope(ctx *fasthttp.RequestCtx, path string) (string, bool) {
+	if !isGitPath(path) {
+		return "", false
+	}
+	req, err := smarthttp.ParseRoute(string(ctx.Method()), path, string(ctx.QueryArgs().Peek("service")))
+	if err != nil {
+		return api.ScopeRead, true
+	}
+	return req.Scope(), true
+}
+
+// writeGitError answers err as git wants it before any Git data: its
+// status, a text/plain message, and a basic-auth challenge on a 401.
+func (n *Node) writeGitError(ctx *fasthttp.RequestCtx, err error) {
+	n.writeError(ctx, err) // logs it and sets the node's headers
+	status, body := smarthttp.ErrorText(err)
+	ctx.SetStatusCode(status)
+	ctx.SetContentType("text/plain; charset=utf-8")
+	ctx.SetBodyString(body)
+	if status == fasthttp.StatusUnauthorized {
+		ctx.Response.Header.Set("WWW-Authenticate", smarthttp.Challenge)
+	}
+}
+
+// serveGit answers a Git route; it answers its own errors.
+func (n *Node) serveGit(ctx *fasthttp.RequestCtx, path string) error {
+	req, err := smarthttp.ParseRoute(string(ctx.Method()), path, string(ctx.QueryArgs().Peek("service")))
+	if err == nil {
+		err = req.CheckHeaders(string(ctx.Request.Header.ContentType()),
+			string(ctx.Request.Header.Peek("Content-Encoding")), string(ctx.Request.Header.Peek("Git-Protocol")))
+	}
+	if err == nil && req.Advertise {
+		err = n.gitAdvertise(ctx, req)
+	} else if err == nil {
+		err = n.gitServe(ctx, req)
+	}
+	if err != nil {
+		n.writeGitError(ctx, err)
+	}
+	return nil
+}
+
+// gitAdvertise answers info/refs. The advertisement is one line per ref,
+// built before the status is chosen, so a failure is a plain HTTP error.
+func (n *Node) gitAdvertise(ctx *fasthttp.RequestCtx, req smarthttp.Request) error {
+	cctx, cancel := context.WithTimeout(n.life, n.cfg.RequestTimeout)
+	defer cancel()
+	b, done, err := n.gitBackend(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
+	var buf bytes.Buffer
+	if err := n.gitProtocol().Advertise(cctx, &buf, b, req); err != nil {
+		return err
+	}
+	gitHeaders(ctx, req)
+	ctx.SetBody(buf.Bytes())
+	return nil
+}
+
+// gitServe answers a POST: the status is 200 from here on, and the
+// service streams its answer (a pack, a report) while it reads the body.
+func (n *Node) gitServe(ctx *fasthttp.RequestCtx, req smarthttp.Request) error {
+	p := n.gitProtocol()
+	body, err := p.Body(req, n.bodyReader(ctx))
+	if err != nil {
+		return err
+	}
+	b, done, err := n.gitBackend(ctx)
+	if err != nil {
+		return err
+	}
+	gitHeaders(ctx, req)
+	ctx.SetBodyStreamWriter(func(w *bufio.Writer) {
+		// fasthttp runs this after the handler returned, in a goroutine of
+		// its own, and lets it read the request body: it is counted in
+		// n.inflight and bounded by RequestTimeout and the node's life.
+		defer done()
+		if !n.track() {
+			return
+		}
+		defer n.inflight.Done()
+		cctx, cancel := context.WithTimeout(n.life, n.cfg.RequestTimeout)
+		defer cancel()
+		fw := &flushWriter{w: w, last: time.Now()}
+		if err := p.Serve(cctx, body, fw, b, req); err != nil {
+			n.logger.Warn("git request failed", "repo", req.Repo, "service", req.Service, "err", err)
+		}
+		w.Flush()
+	})
+	return nil
+}
+
+func gitHeaders(ctx *fasthttp.RequestCtx, req smarthttp.Request) {
+	ctx.SetContentType(req.ContentType())
+	for _, h := range req.ResponseHeaders() {
+		ctx.Response.Header.Set(h[0], h[1])
+	}
+}
+
+// gitProtocol plugs the Git services in. A push is bounded by the node's
+// largest request body (Store.MaxObjectSize) and spools its pack in the
+// node's spool directory, on the data disk.
+func (n *Node) gitProtocol() smarthttp.Protocol {
+	limits := receivepack.Limits{MaxPackBytes: n.cfg.Store.MaxObjectSize, MaxObjectSize: n.cfg.Store.MaxObjectSize, TempDir: n.spoolDir}
+	return smarthttp.Protocol{
+		AdvertiseUpload: uploadUnavailable,
+		ServeUpload: func(ctx context.Context, _ io.Reader, w io.Writer, b backend.Backend, repo string, v2 bool) error {
+			return uploadUnavailable(ctx, w, b, repo, v2)
+		},
+		AdvertiseReceive: receivepack.Advertise,
+		ServeReceive: func(ctx context.Context, r io.Reader, w io.Writer, b backend.Backend, repo string) error {
+			res, err := receivepack.Serve(ctx, r, w, b, repo, limits)
+			n.logger.Info("git push", "repo", repo, "refs", len(res.Commands), "stored", res.Stored, "unpack", res.Unpack, "err", err)
+			return err
+		},
+	}
+}
+
+func uploadUnavailable(context.Context, io.Writer, backend.Backend, string, bool) error {
+	return api.ErrNotReady
+}
+
+// gitBackend is the caller's view of the cluster: this node's API with the
+// caller's token. Its transport pools connections for the request's calls
+// (a Git request makes one per batch); done closes them. With TLS it
+// trusts the cluster's CA but presents no client certificate: a node
+// certificate would make each call a node's, allowed whatever the
+// caller's token says.
+func (n *Node) gitBackend(ctx *fasthttp.RequestCtx) (b *backend.Client, done func(), err error) {
+	scheme, tc := "http", (*tls.Config)(nil)
+	if n.cfg.TLS != nil {
+		scheme, tc = "https", n.cfg.PeerTLS.Clone()
+		tc.Certificates, tc.GetClientCertificate = nil, nil
+	}
+	tr := &http.Transport{TLSClientConfig: tc, MaxIdleConnsPerHost: 8, IdleConnTimeout: 90 * time.Second}
+	b, err = backend.NewClient(backend.ClientConfig{
+		Endpoint: scheme + "://" + n.Addr(), Token: n.callerToken(ctx), Transport: tr,
+		Timeout: n.cfg.RequestTimeout, MaxBatchObject: n.cfg.Store.LargeThreshold,
+	})
+	return b, tr.CloseIdleConnections, err
+}
+
+// callerToken is the token the caller proved itself with (authorize has
+// checked it), as a bearer token or the basic-auth password; "" with auth
+// off.
+func (n *Node) callerToken(ctx *fasthttp.RequestCtx) string {
+	if !n.cfg.Auth {
+		return ""
+	}
+	h := string(ctx.Request.Header.Peek(api.HeaderAuthorization))
+	if raw, ok := strings.CutPrefix(h, "Bearer "); ok {
+		return strings.TrimSpace(raw)
+	}
+	if cred, ok := strings.CutPrefix(h, "Basic "); ok {
+		if b, err := base64.StdEncoding.DecodeString(strings.TrimSpace(cred)); err == nil {
+			_, pw, _ := strings.Cut(string(b), ":")
+			return strings.TrimSpace(pw)
+		}
+	}
+	return ""
+}
+
+// flushWriter sends what the service wrote at least every 100 ms, so that
+// progress and keep-alive packets reach git while a pack is being built,
+// without a chunk per pkt-line.
+type flushWriter struct {
+	w    *bufio.Writer
+	last time.Time
+}
+
+func (f *flushWriter) Write(p []byte) (int, error) {
+	n, err := f.w.Write(p)
+	if err == nil && time.Since(f.last) > 100*time.Millisecond {
+		err, f.last = f.w.Flush(), time.Now()
+	}
+	return n, err
+}
+
+// Flush sends what is buffered now (a service may call it after a
+// keep-alive packet).
+func (f *flushWriter) Flush() error { f.last = time.Now(); return f.w.Flush() }
