@@ -1,0 +1,83 @@
+// Package uploadpack is the server side of `git fetch` and `git clone`
+// (Git's upload-pack) over smart HTTP, for a repository whose objects and
+// refs live in a stratum cluster behind a backend.Backend.
+//
+// The HTTP layer (package smarthttp) owns the routes and headers and calls
+// two functions:
+//
+//   - Advertise, for `GET info/refs?service=git-upload-pack` after the
+//     "# service=" header: the v0 ref advertisement with capabilities, or the
+//     v2 capability advertisement when the client sent `Git-Protocol:
+//     version=2`;
+//   - Serve, for the body of `POST git-upload-pack`: one v2 command
+//     (ls-refs, fetch) or one round of the v0 stateless negotiation.
+//
+// # HEAD
+//
+// stratum's refs have no symbolic refs, so HEAD is not stored: it is
+// advertised as a symref to refs/heads/main if that branch exists, else to
+// refs/heads/master, else to the first branch by name. A repository with no
+// branch advertises no HEAD (git then warns that it cloned an empty
+// repository or checks nothing out).
+//
+// # Protocol support
+//
+// Protocol v2: ls-refs with symrefs, peel (annotated tags under refs/tags/
+// only) and ref-prefix; fetch with want, have, done, the acknowledgments
+// section with "ready", wait-for-done, thin-pack and ofs-delta (accepted;
+// see Deltas), no-progress, include-tag, shallow, deepen, deepen-since and
+// deepen-not, and the packfile section on side-band-64k with progress on
+// band 2 and errors on band 3. Protocol v0 (stateless, as over HTTP):
+// multi_ack_detailed, side-band-64k, the same shallow and deepen requests,
+// no-progress, include-tag. Not supported: deepen-relative, partial clone
+// (filter), ref-in-want, sideband-all, packfile-uris, SHA-256 repositories.
+//
+// A want must be a ref's value or a commit reachable from one
+// (allow-reachable-sha1-in-want): the store holds every repository's
+// objects, and this check keeps a reader inside the repository it may
+// read. Anything else is refused with Git's "not our ref" error.
+//
+// # What goes in the pack
+//
+// The objects reachable from the wants and not from the commits the client
+// has (its common haves and the excluded parents of the commits sent), as
+// `git rev-list --objects wants --not haves` computes them: a walk of the
+// commits newest first that stops once every queued commit is one the
+// client has, then a walk of the trees level by level that skips every
+// subtree the client's boundary trees hold. Shallow boundaries (the
+// client's, and the new ones of deepen requests) are walked as commits
+// without parents, as Git does.
+//
+// # Deltas
+//
+// The pack holds whole objects only: no delta is computed or reused, so a
+// clone transfers about twice what stock git sends (measured in the project
+// notes: 278 MB instead of 130 MB for a 92,000-object repository), and no
+// thin pack is ever sent.
+//
+// # Reads and memory
+//
+// Objects are read with Backend.Get in batches of 256 IDs: one call per
+// level of trees, per level of the commit walk, per 256 objects of the
+// pack. Commits and trees are read twice, once to walk and once to write,
+// so that no body is held longer than its batch. A linear history costs
+// one Get per commit in the walk (a parent's ID is known only once its child
+// is read).
+//
+// Memory is bounded by the size of the request, not of the objects: about
+// 100 bytes per commit walked (its tree, parents and time), about 80 bytes
+// per object sent or skipped (its ID and mark, and its place in the list to
+// send), and one batch of object bodies (256 objects) at a time; the pack
+// itself is streamed as it is written, in side-band packets of 64 KiB.
+// For a 100,000-object repository that is about 10 MB plus one batch.
+//
+// # Caveats
+//
+// A have is taken as common when the store holds the object, whichever
+// repository it came from: a client that names an object learns, from the
+// ACK, whether the store holds it (its content is never sent unless it is
+// reachable from this repository's refs). Refs are read once per request:
+// over stateless HTTP, a ref that moves between the advertisement and the
+// fetch is still served if the client's want is reachable from the new
+// refs.
+package uploadpack

@@ -1,0 +1,127 @@
+package uploadpack
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+
+	"github.com/stratum-store/stratum/datanode/git/object"
+	"github.com/stratum-store/stratum/datanode/git/pack"
+	"github.com/stratum-store/stratum/datanode/git/pktline"
+)
+
+// output is where a pack goes: band 1 of a side band with progress on band
+// 2 and errors on band 3, or the bare stream for a v0 client that did not
+// ask for side-band-64k (then no progress and no error text).
+type output struct {
+	sb       *pktline.SidebandWriter // nil without side band
+	data     *bufio.Writer           // pack bytes, in packets of the largest size
+	progress bool
+}
+
+func newOutput(w io.Writer, sideband, progress bool) *output {
+	if !sideband {
+		return &output{data: bufio.NewWriterSize(w, 64<<10)}
+	}
+	sb := pktline.NewSidebandWriter(w)
+	return &output{sb: sb, data: bufio.NewWriterSize(sb, pktline.MaxSidebandData), progress: progress}
+}
+
+func (o *output) progressf(format string, a ...any) {
+	if o.sb != nil && o.progress {
+		o.sb.Progress(fmt.Sprintf(format, a...))
+	}
+}
+
+// fail sends err on band 3, where git prints it and stops.
+func (o *output) fail(err error) {
+	if o.sb != nil {
+		o.data.Flush()
+		o.sb.Error(errText(err) + "\n")
+	}
+}
+
+// sendPack decides what to send (see objectWalk) and streams the pack.
+func (f *fetch) sendPack(out *output) error {
+	ow := newObjectWalk(f.o, func(n int) { out.progressf("Counting objects: %d\r", n) })
+	if err := f.walk(ow); err != nil {
+		return err
+	}
+	out.progressf("Counting objects: %d, done.\n", len(ow.send))
+	return f.writePack(out, ow.send)
+}
+
+func (f *fetch) walk(ow *objectWalk) error {
+	if err := f.markHaves(ow); err != nil {
+		return err
+	}
+	cw := newCommitWalk(f.o, f.plan.grafts)
+	included, err := cw.run(f.wantCommits(), f.haveCommits())
+	if err != nil {
+		return err
+	}
+	if err := ow.commits(included, cw, f.haveCommits()); err != nil {
+		return err
+	}
+	var trees []object.ID
+	for _, id := range f.req.wants {
+		p := f.wants[id]
+		ow.tagChain(p)
+		switch p.ttype {
+		case object.Tree:
+			trees = append(trees, p.target)
+		case object.Blob:
+			ow.unmarked([]object.ID{p.target}, mSend)
+		}
+	}
+	if err := ow.trees(trees, mSend); err != nil {
+		return err
+	}
+	if f.req.includeTag {
+		ow.includeTags(f.rs)
+	}
+	return nil
+}
+
+// markHaves marks the client's tags, trees and blobs among its haves (its
+// commits are the walk's excludes).
+func (f *fetch) markHaves(ow *objectWalk) error {
+	var trees []object.ID
+	for _, id := range f.common {
+		p := f.have[id]
+		ow.unmarked(p.chain, mHave)
+		switch p.ttype {
+		case object.Tree:
+			trees = append(trees, p.target)
+		case object.Blob:
+			ow.unmarked([]object.ID{p.target}, mHave)
+		}
+	}
+	return ow.trees(trees, mHave)
+}
+
+// writePack reads the objects to send in batches and streams them as whole
+// (undeltified) objects.
+func (f *fetch) writePack(out *output, ids []object.ID) error {
+	pw, err := pack.NewWriter(out.data, uint32(len(ids)))
+	if err != nil {
+		return err
+	}
+	n := 0
+	err = f.o.read(ids, func(id object.ID, t object.Type, body []byte) error {
+		n++
+		if n%1000 == 0 {
+			out.progressf("Writing objects: %3d%% (%d/%d)\r", n*100/len(ids), n, len(ids))
+		}
+		_, err := pw.Add(t, body)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if err := pw.Close(); err != nil {
+		return err
+	}
+	out.progressf("Writing objects: 100%% (%d/%d), done.\n", n, len(ids))
+	return out.data.Flush()
+}

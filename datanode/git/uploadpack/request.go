@@ -1,0 +1,79 @@
+package uploadpack
+
+import (
+	"strconv"
+	"strings"
+
+	"github.com/stratum-store/stratum/datanode/git/object"
+)
+
+// fetchRequest is a fetch, from protocol v0 (wants with capabilities,
+// then haves) or v2 (the fetch command's arguments).
+type fetchRequest struct {
+	wants, haves, shallows []object.ID
+	depth                  int
+	since                  int64    // deepen-since, 0 if not asked
+	deepenNot              []string // ref names
+	done, waitForDone      bool
+	multiAck               bool // v0 multi_ack_detailed
+	sideband               bool // v0 side-band-64k; always in v2
+	noProgress, includeTag bool
+}
+
+// deepens reports whether the client asked for a new shallow boundary.
+func (r *fetchRequest) deepens() bool { return r.depth > 0 || r.since != 0 || len(r.deepenNot) > 0 }
+
+// parseShallowArg handles the shallow and deepen arguments common to v0 and
+// v2. It reports whether line was one of them.
+func (r *fetchRequest) parseShallowArg(line string) (bool, error) {
+	switch {
+	case strings.HasPrefix(line, "shallow "):
+		id, err := parseOID(line, "shallow ")
+		r.shallows = append(r.shallows, id)
+		return true, err
+	case strings.HasPrefix(line, "deepen "):
+		n, err := strconv.Atoi(line[len("deepen "):])
+		if err != nil || n <= 0 {
+			return true, protocolErr("invalid deepen: %q", line)
+		}
+		r.depth = n
+	case strings.HasPrefix(line, "deepen-since "):
+		n, err := strconv.ParseInt(line[len("deepen-since "):], 10, 64)
+		if err != nil || n <= 0 {
+			return true, protocolErr("invalid deepen-since: %q", line)
+		}
+		r.since = n
+	case strings.HasPrefix(line, "deepen-not "):
+		name := line[len("deepen-not "):]
+		if name == "" {
+			return true, protocolErr("invalid deepen-not: %q", line)
+		}
+		r.deepenNot = append(r.deepenNot, name)
+	default:
+		return false, nil
+	}
+	if r.depth > 0 && (r.since != 0 || len(r.deepenNot) > 0) {
+		return true, protocolErr("deepen and deepen-since (or deepen-not) cannot be used together")
+	}
+	return true, nil
+}
+
+// parseOID parses the object ID after prefix in line.
+func parseOID(line, prefix string) (object.ID, error) {
+	s := strings.TrimPrefix(line, prefix)
+	id, err := object.ParseID(s)
+	if err != nil {
+		return id, protocolErr("expected an object ID after %q, got %q", strings.TrimSpace(prefix), s)
+	}
+	return id, nil
+}
+
+// hasCap reports whether a v0 capability list (space separated) has c.
+func hasCap(caps, c string) bool {
+	for _, f := range strings.Fields(caps) {
+		if f == c {
+			return true
+		}
+	}
+	return false
+}
