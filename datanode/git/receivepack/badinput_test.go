@@ -156,3 +156,38 @@ func TestObjectFailingFsckIsRefused(t *testing.T) {
 		t.Fatalf("after a refused push: %d Put calls, refs %q; want none", s.mem.Puts, s.refs())
 	}
 }
+
+// TestConnectivityRule: a tree entry naming a blob that is nowhere is
+// missing, as is a tag's target; a gitlink (mode 160000, a commit of
+// another repository) is not followed, as git does not.
+func TestConnectivityRule(t *testing.T) {
+	blob, _, _ := smallHistory(t)
+	bid, _ := object.ParseID(id(t, blob))
+	other, _ := object.ParseID(strings.Repeat("cd", 20))
+	commitOf := func(tree obj) obj {
+		return obj{object.Commit, fmt.Appendf(nil,
+			"tree %s\nauthor A <a@example.com> 1700000000 +0000\ncommitter C <c@example.com> 1700000000 +0000\n\nm\n", id(t, tree))}
+	}
+	withBlob := obj{object.Tree, object.WriteTree([]object.TreeEntry{{Mode: object.ModeFile, Name: "f", ID: bid}})}
+	withLink := obj{object.Tree, object.WriteTree([]object.TreeEntry{{Mode: object.ModeFile, Name: "f", ID: bid},
+		{Mode: object.ModeSubmodule, Name: "sub", ID: other}})}
+	tag := obj{object.Tag, fmt.Appendf(nil, "object %s\ntype commit\ntag v1\ntagger T <t@example.com> 1700000000 +0000\n\nv1\n", other)}
+	cases := []struct {
+		name string
+		tip  obj
+		objs []obj
+		want string
+	}{
+		{"blob missing", commitOf(withBlob), []obj{withBlob, commitOf(withBlob)}, "ng refs/heads/x missing necessary objects"},
+		{"blob in the pack", commitOf(withBlob), []obj{blob, withBlob, commitOf(withBlob)}, "ok refs/heads/x"},
+		{"gitlink not followed", commitOf(withLink), []obj{blob, withLink, commitOf(withLink)}, "ok refs/heads/x"},
+		{"tag target missing", tag, []obj{tag}, "ng refs/heads/x missing necessary objects"},
+	}
+	for _, c := range cases {
+		s := newServer(t)
+		lines := pktLines(t, s.post(t, request0(create(id(t, c.tip), "report-status"), rawPack(t, c.objs...))), false)
+		if len(lines) != 3 || lines[0] != "unpack ok" || lines[1] != c.want {
+			t.Errorf("%s: got %q; want unpack ok, %s", c.name, lines, c.want)
+		}
+	}
+}

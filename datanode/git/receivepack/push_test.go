@@ -53,8 +53,16 @@ func TestPushThenThinPush(t *testing.T) {
 	s := newServer(t)
 	r := gittest.New(t, false)
 	history(t, r, "", 60, 1)
-	if out, ok := gitPush(t, r, s.url(), "refs/heads/*:refs/heads/*", "refs/tags/*:refs/tags/*"); !ok {
+	// A post buffer smaller than the pack makes git probe with an empty
+	// request first, then stream the body chunked.
+	if out, ok := gitPush(t, r, "-c", "http.postBuffer=65536", s.url(), "refs/heads/*:refs/heads/*", "refs/tags/*:refs/tags/*"); !ok {
 		t.Fatalf("first push failed:\n%s", out)
+	}
+	s.mu.Lock()
+	posts, probe := len(s.results), len(s.results[0].Commands)
+	s.mu.Unlock()
+	if posts != 2 || probe != 0 {
+		t.Fatalf("first push: %d POSTs, the first with %d commands; want git's probe, then the push", posts, probe)
 	}
 	if got, want := s.refs(), localRefs(t, r); got != want {
 		t.Fatalf("refs after the first push:\n%s\nwant:\n%s", got, want)

@@ -198,12 +198,16 @@ func fileContent(rng *rand.Rand, path string, c int) []byte {
 	return b.Bytes()
 }
 
-// gitPush runs git push in r and returns what git printed (stdout, which
-// --porcelain gives one line per ref, then stderr) and whether it
-// succeeded.
+// gitPush runs git push in r (leading "-c", "key=value" pairs go to git
+// itself) and returns what git printed (stdout, where --porcelain puts one
+// line per ref, then stderr) and whether it succeeded.
 func gitPush(t testing.TB, r *gittest.Repo, args ...string) (string, bool) {
 	t.Helper()
-	stdout, stderr, err := r.Exec(nil, append([]string{"push", "--porcelain"}, args...)...)
+	var cfg []string
+	for len(args) > 1 && args[0] == "-c" { // git's own -c goes before "push"
+		cfg, args = append(cfg, args[:2]...), args[2:]
+	}
+	stdout, stderr, err := r.Exec(nil, append(append(cfg, "push", "--porcelain"), args...)...)
 	return string(stdout) + string(stderr), err == nil
 }
 
