@@ -17,7 +17,7 @@ const Agent = "stratum/1"
 // offered: every Git since 1.6 picks the detailed and 64k variants.
 var v0Capabilities = []string{
 	"multi_ack_detailed", "thin-pack", "side-band-64k", "ofs-delta", "shallow",
-	"deepen-since", "deepen-not", "no-progress", "include-tag",
+	"deepen-since", "deepen-not", "deepen-relative", "no-progress", "include-tag",
 	"allow-tip-sha1-in-want", "allow-reachable-sha1-in-want", "object-format=sha1",
 }
 

@@ -25,11 +25,11 @@
 // Protocol v2: ls-refs with symrefs, peel (annotated tags under refs/tags/
 // only) and ref-prefix; fetch with want, have, done, the acknowledgments
 // section with "ready", wait-for-done, thin-pack and ofs-delta (accepted;
-// see Deltas), no-progress, include-tag, shallow, deepen, deepen-since and
-// deepen-not, and the packfile section on side-band-64k with progress on
+// see Deltas), no-progress, include-tag, shallow, deepen, deepen-relative,
+// deepen-since and deepen-not, and the packfile section on side-band-64k with progress on
 // band 2 and errors on band 3. Protocol v0 (stateless, as over HTTP):
 // multi_ack_detailed, side-band-64k, the same shallow and deepen requests,
-// no-progress, include-tag. Not supported: deepen-relative, partial clone
+// no-progress, include-tag. Not supported: partial clone
 // (filter), ref-in-want, sideband-all, packfile-uris, SHA-256 repositories.
 //
 // A want must be a ref's value or a commit reachable from one

@@ -72,18 +72,37 @@ func (f *fetch) checkWants() error {
 }
 
 // checkReachable refuses any of ids that is not a commit reachable from a
-// ref tip. It walks the history from the tips breadth-first until it has
-// found them all: a client asks for such a commit only when a ref moved
-// between its requests, so the commit is usually near a tip.
+// ref tip.
 func (f *fetch) checkReachable(ids []object.ID) error {
-	if len(ids) == 0 {
-		return nil
-	}
-	lost := map[object.ID]bool{}
 	for _, id := range ids {
 		if f.wants[id].typ != object.Commit {
 			return notOurRef(id)
 		}
+	}
+	found, err := f.reachable(ids)
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		if !found[id] {
+			return notOurRef(id)
+		}
+	}
+	return nil
+}
+
+// reachable returns which of the commits ids are reachable from a ref tip.
+// It walks the history from the tips breadth-first until it has found them
+// all: a client names such a commit when a ref moved between its requests
+// or as its shallow boundary, so it is usually near a tip. An ID that is
+// not reachable costs a walk of the whole history.
+func (f *fetch) reachable(ids []object.ID) (map[object.ID]bool, error) {
+	found := map[object.ID]bool{}
+	if len(ids) == 0 {
+		return found, nil
+	}
+	lost := map[object.ID]bool{}
+	for _, id := range ids {
 		lost[id] = true
 	}
 	var tips []object.ID
@@ -92,24 +111,24 @@ func (f *fetch) checkReachable(ids []object.ID) error {
 	}
 	tipCommits, err := f.peelToCommits(tips)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	visited := map[object.ID]bool{}
 	for level := dedup(tipCommits, visited); len(level) > 0 && len(lost) > 0; {
 		if err := f.o.loadCommits(level); err != nil {
-			return err
+			return nil, err
 		}
 		var next []object.ID
 		for _, id := range level {
-			delete(lost, id)
+			if lost[id] {
+				delete(lost, id)
+				found[id] = true
+			}
 			next = append(next, dedup(f.o.commits[id].parents, visited)...)
 		}
 		level = next
 	}
-	for id := range lost {
-		return notOurRef(id)
-	}
-	return nil
+	return found, nil
 }
 
 // peelToCommits peels ids and keeps the commits among their targets.

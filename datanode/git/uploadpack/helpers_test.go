@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 	"os/exec"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -87,12 +89,43 @@ func load(t testing.TB, m *backend.Memory, repo string, r *gittest.Repo) {
 	}
 }
 
+// testServer is a loopback HTTP server over Advertise and Serve. It
+// records the object count of each pack it sends.
+type testServer struct {
+	*httptest.Server
+	mu    sync.Mutex
+	packs []int
+}
+
+// lastPack is the object count of the last pack sent, -1 if none.
+func (s *testServer) lastPack() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.packs) == 0 {
+		return -1
+	}
+	return s.packs[len(s.packs)-1]
+}
+
+// record finds a pack header at the start of a band-1 packet in a
+// response and notes its object count.
+func (s *testServer) record(resp []byte) {
+	i := bytes.Index(resp, []byte("\x01PACK\x00\x00\x00\x02"))
+	if i < 0 || len(resp) < i+13 {
+		return
+	}
+	s.mu.Lock()
+	s.packs = append(s.packs, int(binary.BigEndian.Uint32(resp[i+9:])))
+	s.mu.Unlock()
+}
+
 // server serves the smart HTTP routes of every repository of b the way
 // smarthttp will: GET /<repo>/info/refs?service=git-upload-pack and POST
 // /<repo>/git-upload-pack, protocol v2 when the Git-Protocol header asks.
-func server(t testing.TB, b backend.Backend) *httptest.Server {
+func server(t testing.TB, b backend.Backend) *testServer {
 	t.Helper()
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	ts := &testServer{}
+	ts.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		v2 := strings.Contains(r.Header.Get("Git-Protocol"), "version=2")
 		switch {
 		case r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/info/refs"):
@@ -116,15 +149,17 @@ func server(t testing.TB, b backend.Backend) *httptest.Server {
 				body = zr
 			}
 			w.Header().Set("Content-Type", "application/x-git-upload-pack-result")
-			if err := Serve(r.Context(), body, w, b, repo, v2); err != nil {
+			var resp bytes.Buffer
+			if err := Serve(r.Context(), body, io.MultiWriter(w, &resp), b, repo, v2); err != nil {
 				t.Logf("Serve: %v", err)
 			}
+			ts.record(resp.Bytes())
 		default:
 			http.NotFound(w, r)
 		}
 	}))
-	t.Cleanup(srv.Close)
-	return srv
+	t.Cleanup(ts.Close)
+	return ts
 }
 
 // gitIn runs git in dir with a deadline, returning stdout, stderr and the

@@ -15,6 +15,8 @@ type fetchRequest struct {
 	since                  int64    // deepen-since, 0 if not asked
 	deepenNot              []string // ref names
 	done, waitForDone      bool
+	deepenRelative         bool // deepen counts from the client's boundary
+	wantsOnly              bool // v0: the body ended after the wants (a stateless client's first deepen request)
 	multiAck               bool // v0 multi_ack_detailed
 	sideband               bool // v0 side-band-64k; always in v2
 	noProgress, includeTag bool
@@ -49,6 +51,8 @@ func (r *fetchRequest) parseShallowArg(line string) (bool, error) {
 			return true, protocolErr("invalid deepen-not: %q", line)
 		}
 		r.deepenNot = append(r.deepenNot, name)
+	case line == "deepen-relative":
+		r.deepenRelative = true
 	default:
 		return false, nil
 	}

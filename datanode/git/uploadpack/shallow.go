@@ -37,9 +37,12 @@ func (f *fetch) planShallow(wants []object.ID, clientShallow []object.ID) error 
 	}
 	var kept, border map[object.ID]bool
 	var err error
-	if f.req.depth > 0 {
+	switch {
+	case f.req.depth > 0 && f.req.deepenRelative:
+		kept, border, err = f.keepRelative(clientShallow)
+	case f.req.depth > 0:
 		kept, border, err = f.keepByDepth(wants, clientShallow, f.req.depth)
-	} else {
+	default:
 		kept, border, err = f.keepByRevList(wants)
 	}
 	if err != nil {
@@ -59,6 +62,27 @@ func (f *fetch) planShallow(wants []object.ID, clientShallow []object.ID) error 
 	}
 	sortIDs(p.shallow)
 	return nil
+}
+
+// keepRelative is deepen with deepen-relative (git fetch --deepen N): N
+// more commits behind the client's boundary commits that are reachable
+// from a ref (others could belong to another repository).
+func (f *fetch) keepRelative(clientShallow []object.ID) (kept, border map[object.ID]bool, err error) {
+	found, err := f.reachable(clientShallow)
+	if err != nil {
+		return nil, nil, err
+	}
+	var roots []object.ID
+	for _, id := range clientShallow {
+		if found[id] {
+			roots = append(roots, id)
+		}
+	}
+	depth := f.req.depth
+	if depth < infiniteDepth {
+		depth++
+	}
+	return f.keepByDepth(roots, clientShallow, depth)
 }
 
 // keepByDepth walks breadth-first from wants (depth 1): commits at depth

@@ -37,7 +37,7 @@ func serveV0(ctx context.Context, pr *pktline.Reader, w io.Writer, b backend.Bac
 		if err := writeShallowInfo(pw, f.plan); err != nil {
 			return err
 		}
-		if err := pw.Flush(); err != nil {
+		if err := pw.Flush(); err != nil || req.wantsOnly {
 			return err
 		}
 	}
@@ -80,6 +80,7 @@ func (r *fetchRequest) parseV0Want(line string) error {
 		return protocolErr("protocol error, expected to get object ID, not '%s'", line)
 	}
 	hex, caps, _ := strings.Cut(line[len("want "):], " ")
+	r.deepenRelative = r.deepenRelative || hasCap(caps, "deepen-relative")
 	id, err := parseOID("want "+hex, "want ")
 	if err != nil {
 		return err
@@ -95,9 +96,12 @@ func (r *fetchRequest) parseV0Want(line string) error {
 }
 
 // parseV0Haves reads the have lines up to a flush (r.done false) or "done".
+// A body that ends right after the wants is a stateless client's first
+// request of a shallow fetch: it wants the shallow list alone.
 func (r *fetchRequest) parseV0Haves(pr *pktline.Reader) error {
-	for {
+	for first := true; ; first = false {
 		k, line, eof, err := readLine(pr)
+		r.wantsOnly = first && eof
 		if err != nil || k == pktline.Flush || eof {
 			return err
 		}
