@@ -27,6 +27,10 @@ type Limits struct {
 	// If zero, 1000 objects and 16 MiB.
 	BatchObjects int
 	BatchBytes   int64
+	// PutConcurrency is how many Put batches may be in flight at once; it
+	// bounds the memory of storing to about PutConcurrency x BatchBytes.
+	// If zero, 4.
+	PutConcurrency int
 	// CacheBytes bounds the pack reader's cache of delta bases. If zero,
 	// 64 MiB.
 	CacheBytes int64
@@ -40,7 +44,7 @@ func DefaultLimits() Limits {
 	return Limits{
 		MaxPackBytes: 512 << 20, MaxObjects: 2_000_000, MaxObjectSize: 512 << 20,
 		MaxCommands: api.MaxRefUpdates, MaxPushOptions: 100,
-		BatchObjects: 1000, BatchBytes: 16 << 20, CacheBytes: 64 << 20,
+		BatchObjects: 1000, BatchBytes: 16 << 20, PutConcurrency: 4, CacheBytes: 64 << 20,
 	}
 }
 
@@ -56,8 +60,9 @@ func (l Limits) Validate() error {
 		return fmt.Errorf("receivepack: Limits.MaxCommands %d: must be 0 to %d", l.MaxCommands, api.MaxRefUpdates)
 	case l.MaxPushOptions < 0:
 		return fmt.Errorf("receivepack: Limits.MaxPushOptions %d: must be >= 0", l.MaxPushOptions)
-	case l.BatchObjects < 0 || l.BatchBytes < 0:
-		return fmt.Errorf("receivepack: Limits.BatchObjects %d, BatchBytes %d: must be >= 0", l.BatchObjects, l.BatchBytes)
+	case l.BatchObjects < 0 || l.BatchBytes < 0 || l.PutConcurrency < 0:
+		return fmt.Errorf("receivepack: Limits.BatchObjects %d, BatchBytes %d, PutConcurrency %d: must be >= 0",
+			l.BatchObjects, l.BatchBytes, l.PutConcurrency)
 	case l.CacheBytes < 0:
 		return fmt.Errorf("receivepack: Limits.CacheBytes %d: must be >= 0", l.CacheBytes)
 	}
@@ -87,6 +92,9 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.BatchObjects == 0 {
 		l.BatchObjects = d.BatchObjects
+	}
+	if l.PutConcurrency == 0 {
+		l.PutConcurrency = d.PutConcurrency
 	}
 	return l
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"sync"
 
 	"github.com/stratum-store/stratum/api"
 	"github.com/stratum-store/stratum/datanode/git/backend"
@@ -56,37 +57,94 @@ func missing(ctx context.Context, b backend.Backend, u *unpacked, tips []string,
 
 // store puts the spooled objects with Backend.Put in batches of at most
 // Limits.BatchObjects objects and BatchBytes bytes (one object may exceed
-// it alone). It returns how many it stored.
+// it alone), up to Limits.PutConcurrency batches at a time: against a
+// cluster each Put waits for a quorum, and overlapping them hides that
+// latency. Every Put has returned when store does. It returns how many
+// objects were stored, and the first error.
 func (u *unpacked) store(ctx context.Context, b backend.Backend, l Limits) (int, error) {
 	if _, err := u.spool.Seek(0, io.SeekStart); err != nil {
 		return 0, fmt.Errorf("temporary file: %w", err)
 	}
+	p := newPutter(ctx, b, l.PutConcurrency)
 	r := bufio.NewReaderSize(u.spool, 256<<10)
 	var batch []backend.Object
 	var size int64
-	stored := 0
-	flush := func() error {
-		if len(batch) == 0 {
-			return nil
-		}
-		if err := b.Put(ctx, batch); err != nil {
-			return fmt.Errorf("storing objects: %w", err)
-		}
-		stored += len(batch)
-		batch, size = batch[:0], 0
-		return nil
-	}
 	for _, s := range u.objs {
 		data := make([]byte, s.size)
 		if _, err := io.ReadFull(r, data); err != nil {
-			return stored, fmt.Errorf("temporary file: %w", err)
+			p.fail(fmt.Errorf("temporary file: %w", err))
+			break
 		}
 		batch = append(batch, backend.Object{OID: toOID(s.id), Data: data})
 		if size += s.size; len(batch) >= l.BatchObjects || size >= l.BatchBytes {
-			if err := flush(); err != nil {
-				return stored, err
+			if !p.put(batch) {
+				break
 			}
+			batch, size = nil, 0
 		}
 	}
-	return stored, flush()
+	if len(batch) > 0 {
+		p.put(batch)
+	}
+	return p.wait()
+}
+
+// putter runs Backend.Put calls, at most n at once, and keeps the first
+// error; after it, no new Put starts and the running ones are cancelled.
+type putter struct {
+	ctx    context.Context
+	cancel context.CancelFunc
+	b      backend.Backend
+	sem    chan struct{}
+	wg     sync.WaitGroup
+	mu     sync.Mutex
+	stored int
+	err    error
+}
+
+func newPutter(ctx context.Context, b backend.Backend, n int) *putter {
+	ctx, cancel := context.WithCancel(ctx)
+	return &putter{ctx: ctx, cancel: cancel, b: b, sem: make(chan struct{}, n)}
+}
+
+// put starts a Put of batch once a slot is free; it reports false if the
+// store has already failed.
+func (p *putter) put(batch []backend.Object) bool {
+	select {
+	case p.sem <- struct{}{}:
+	case <-p.ctx.Done():
+		p.fail(p.ctx.Err())
+		return false
+	}
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		defer func() { <-p.sem }()
+		if err := p.b.Put(p.ctx, batch); err != nil {
+			p.fail(fmt.Errorf("storing objects: %w", err))
+			return
+		}
+		p.mu.Lock()
+		p.stored += len(batch)
+		p.mu.Unlock()
+	}()
+	return true
+}
+
+func (p *putter) fail(err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.err == nil {
+		p.err = err
+		p.cancel()
+	}
+}
+
+// wait waits for every Put and returns the count stored and the first error.
+func (p *putter) wait() (int, error) {
+	p.wg.Wait()
+	p.cancel()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.stored, p.err
 }
