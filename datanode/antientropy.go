@@ -62,7 +62,7 @@ const shedAfterIncomplete = 5
 
 // aeBusy reports foreground load: more than half the body memory budget
 // in use. A round is skipped (or cut short) then.
-func (n *Node) aeBusy() bool { return n.bodies.used.Load() > n.bodies.max/2 }
+func (n *Node) aeBusy() bool { return n.bodies.Used() > n.bodies.Max()/2 }
 
 // antiEntropyRound syncs with every readable peer of the ring once. A
 // fenced or draining node takes no part (the drain moves its objects). It

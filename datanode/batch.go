@@ -47,11 +47,11 @@ func (n *Node) readBatchBody(ctx *fasthttp.RequestCtx) (items []store.BatchItem,
 	if size < 0 || size > api.MaxBatchBytes {
 		size = api.MaxBatchBytes
 	}
-	held, err := n.bodies.reserveBody(size, api.MaxBatchBytes)
+	held, err := n.bodies.ReserveBody(size, api.MaxBatchBytes)
 	if err != nil {
 		return nil, nil, err
 	}
-	release = func() { n.bodies.release(held) }
+	release = func() { n.bodies.Release(held) }
 	if items, err = n.readFrames(n.bodyReader(ctx)); err != nil {
 		release()
 		return nil, nil, err
@@ -138,7 +138,7 @@ func (n *Node) groupForWrite(items []store.BatchItem, out []api.BatchPutItem, le
 	v := n.view.Load()
 	need := 0
 	groups := map[ring.Node][]int{}
-	stamp := n.clock.now() // the client's frames carry no stamp that counts
+	stamp := n.clock.Now() // the client's frames carry no stamp that counts
 	for i, it := range items {
 		items[i].Stamp = stamp
 		out[i].OID = it.OID.String()
@@ -257,7 +257,7 @@ func (n *Node) handleReplicaBatch(ctx *fasthttp.RequestCtx) error {
 	}
 	defer release()
 	for _, it := range items {
-		n.clock.observe(it.Stamp)
+		n.clock.Observe(it.Stamp)
 	}
 	res, err := n.storeBatch(items)
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	"github.com/stratum-store/stratum/api"
+	"github.com/stratum-store/stratum/datanode/requestid"
 	"github.com/stratum-store/stratum/datanode/store"
 	"github.com/stratum-store/stratum/ring"
 )
@@ -52,7 +53,7 @@ func newCoalescer(n *Node) *coalescer {
 // put writes one small object to rn through the coalescer and waits for its
 // own outcome. Each request it rides in is bounded by the peer deadline.
 func (c *coalescer) put(ctx context.Context, rn ring.Node, rev int64, oid api.OID, data []byte, stamp api.Stamp) replicaResult {
-	pw := &pendingWrite{id: requestID(ctx), item: store.BatchItem{OID: oid, Data: data, Stamp: stamp}, done: make(chan replicaResult, 1)}
+	pw := &pendingWrite{id: requestid.From(ctx), item: store.BatchItem{OID: oid, Data: data, Stamp: stamp}, done: make(chan replicaResult, 1)}
 	key := coalesceKey{rn, rev}
 	c.mu.Lock()
 	q := c.queues[key]
@@ -105,7 +106,7 @@ func (c *coalescer) deliver(key coalesceKey, batch []*pendingWrite) {
 	// The batch request carries the first writer's request ID; the others
 	// are logged here, so each request ID leads to the batch it rode in.
 	c.n.logger.Debug("coalesced replica batch", "replica", key.node.ID, "request_id", ids[0], "request_ids", ids)
-	res, err := c.n.putGroup(withRequestID(c.n.life, ids[0]), key.node, items, idx, key.rev)
+	res, err := c.n.putGroup(requestid.With(c.n.life, ids[0]), key.node, items, idx, key.rev)
 	for i, pw := range batch {
 		r := replicaResult{node: key.node, err: err}
 		if err == nil {

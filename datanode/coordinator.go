@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/stratum-store/stratum/api"
+	"github.com/stratum-store/stratum/datanode/breaker"
+	"github.com/stratum-store/stratum/datanode/requestid"
 	"github.com/stratum-store/stratum/internal/planted"
 	"github.com/stratum-store/stratum/ring"
 )
@@ -158,11 +160,11 @@ func (n *Node) Put(ctx context.Context, oid api.OID, p *payload, level api.Consi
 // stamp, and once more above the stamp a replica answered "superseded"
 // with; each try is retried on a stale ring.
 func retrySuperseded[T any](ctx context.Context, n *Node, f func(api.Stamp) (T, error)) (T, error) {
-	stamp := n.clock.now()
+	stamp := n.clock.Now()
 	v, err := retryStale(ctx, n, func() (T, error) { return f(stamp) })
 	if st, ok := errors.AsType[supersededError](err); ok {
-		n.clock.observe(st.stamp)
-		stamp = n.clock.now()
+		n.clock.Observe(st.stamp)
+		stamp = n.clock.Now()
 		v, err = retryStale(ctx, n, func() (T, error) { return f(stamp) })
 	}
 	return v, err
@@ -311,7 +313,7 @@ func sameID(a ring.Node) func(ring.Node) bool { return func(b ring.Node) bool { 
 
 func (n *Node) breakerOpen(addr string) bool {
 	_, b := n.peers.get(addr)
-	return b.snapshot(addr).State == breakerOpen
+	return b.Snapshot().State == breaker.Open
 }
 
 // Get reads an object at the given consistency and returns the first copy
@@ -525,7 +527,7 @@ func (n *Node) readRepair(oid api.OID, p *payload, lacking []ring.Node, stamp ap
 		go func() {
 			defer n.inflight.Done()
 			defer p.release()
-			res := n.putReplica(withRequestID(n.life, "read-repair"), rn, oid, p, r.Revision(), stamp)
+			res := n.putReplica(requestid.With(n.life, "read-repair"), rn, oid, p, r.Revision(), stamp)
 			n.metrics.readRepairs.WithLabelValues(outcomeWord(res.err)).Inc()
 			if res.err != nil {
 				n.logger.Warn("read repair failed", "oid", oid, "replica", rn.ID, "err", res.err)

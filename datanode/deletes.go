@@ -11,6 +11,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/stratum-store/stratum/api"
+	"github.com/stratum-store/stratum/datanode/requestid"
 	"github.com/stratum-store/stratum/internal/planted"
 	"github.com/stratum-store/stratum/ring"
 )
@@ -80,7 +81,7 @@ func (n *Node) buryElsewhere(v *view, oid api.OID, stamp api.Stamp, targets []ri
 		}
 		go func() {
 			defer n.inflight.Done()
-			res := n.deleteReplica(withRequestID(n.life, "delete-former-owner"), rn, oid, stamp, v.ring.Revision())
+			res := n.deleteReplica(requestid.With(n.life, "delete-former-owner"), rn, oid, stamp, v.ring.Revision())
 			if res.err != nil && !errors.Is(res.err, api.ErrSuperseded) {
 				n.logger.Info("tombstone not delivered to a former owner; its drain or shedding settles it", "oid", oid, "node", rn.ID, "err", res.err)
 			}
@@ -116,7 +117,7 @@ func formerPlaces(v *view, key []byte, targets []ring.Node, down []string) []rin
 func (n *Node) deleteReplica(ctx context.Context, rn ring.Node, oid api.OID, stamp api.Stamp, rev int64) replicaResult {
 	res := replicaResult{node: rn}
 	if rn.ID == n.cfg.ID {
-		res.created, res.err = n.store.Delete(ctx, oid, stamp, n.clock.running())
+		res.created, res.err = n.store.Delete(ctx, oid, stamp, n.clock.Running())
 		res.err = storeError(res.err)
 		return res
 	}
@@ -139,8 +140,8 @@ func (n *Node) replicaDelete(ctx *fasthttp.RequestCtx, oid api.OID) error {
 	if stamp == 0 {
 		return fmt.Errorf("%w: a replica delete needs %s", api.ErrBadRequest, api.HeaderStamp)
 	}
-	n.clock.observe(stamp)
-	existed, err := n.store.Delete(n.requestContext(ctx), oid, stamp, n.clock.running())
+	n.clock.Observe(stamp)
+	existed, err := n.store.Delete(n.requestContext(ctx), oid, stamp, n.clock.Running())
 	if err != nil {
 		return storeError(err)
 	}
@@ -160,8 +161,8 @@ func (n *Node) applyTombstones(ctx context.Context, entries []api.AEEntry) ([]ap
 		if e.Stamp == 0 {
 			return nil, fmt.Errorf("%w: tombstone of %s without a stamp", api.ErrBadRequest, oid)
 		}
-		n.clock.observe(e.Stamp)
-		existed, err := n.store.Delete(ctx, oid, e.Stamp, n.clock.running())
+		n.clock.Observe(e.Stamp)
+		existed, err := n.store.Delete(ctx, oid, e.Stamp, n.clock.Running())
 		out[i].Created = existed
 		if err != nil {
 			_, out[i].Code = api.StatusOf(storeError(err))
@@ -236,7 +237,7 @@ func (n *Node) repairTombstone(oid api.OID, stamp api.Stamp, holders []ring.Node
 		}
 		go func() {
 			defer n.inflight.Done()
-			res := n.deleteReplica(withRequestID(n.life, "read-repair"), rn, oid, stamp, r.Revision())
+			res := n.deleteReplica(requestid.With(n.life, "read-repair"), rn, oid, stamp, r.Revision())
 			if res.err != nil && !errors.Is(res.err, api.ErrSuperseded) {
 				n.logger.Warn("tombstone repair failed", "oid", oid, "replica", rn.ID, "err", res.err)
 			}

@@ -122,8 +122,8 @@ func (n *Node) buryHere(ctx context.Context, oid api.OID, stamp api.Stamp) error
 	if stamp == 0 {
 		return fmt.Errorf("%w: %s refused without the tombstone's stamp", api.ErrSuperseded, oid)
 	}
-	n.clock.observe(stamp)
-	if _, err := n.store.Delete(ctx, oid, stamp, n.clock.running()); err != nil {
+	n.clock.Observe(stamp)
+	if _, err := n.store.Delete(ctx, oid, stamp, n.clock.Running()); err != nil {
 		return storeError(err)
 	}
 	return errBuried

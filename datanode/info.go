@@ -95,7 +95,7 @@ func (n *Node) Status() api.StatusDoc {
 	st := n.store.Stats()
 	doc := api.StatusDoc{Version: 1, ID: n.cfg.ID, Addr: n.self.Addr, Zone: n.cfg.Zone, Generation: n.generation,
 		Ready: n.Ready(), Fenced: n.Fenced(), ControlPlane: n.controlPlaneWord(), Objects: st.Objects, Bytes: st.Bytes,
-		BodyMemory: n.bodies.used.Load(), HintsPending: n.hints.Pending(), HintsDropped: n.hints.Dropped(), HintsExpired: n.hints.Expired(),
+		BodyMemory: n.bodies.Used(), HintsPending: n.hints.Pending(), HintsDropped: n.hints.Dropped(), HintsExpired: n.hints.Expired(),
 		AEPushed: n.aePushed.Load(), AEPulled: n.aePulled.Load(), Misplaced: n.shedKept.Load(),
 		SettledRevision: n.settled.Load()}
 	if ns := n.aeLastRound.Load(); ns != 0 {

@@ -37,10 +37,10 @@ func (n *Node) jsonBody(ctx *fasthttp.RequestCtx) (io.Reader, func(), error) {
 	if size < 0 {
 		size = MaxJSONBody
 	}
-	if err := n.bodies.reserve(size); err != nil {
+	if err := n.bodies.Reserve(size); err != nil {
 		return nil, nil, err
 	}
-	return &cappedReader{r: n.bodyReader(ctx), left: MaxJSONBody}, func() { n.bodies.release(size) }, nil
+	return &cappedReader{r: n.bodyReader(ctx), left: MaxJSONBody}, func() { n.bodies.Release(size) }, nil
 }
 
 // cappedReader reads at most left bytes and fails with api.ErrTooLarge on

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/stratum-store/stratum/api"
+	"github.com/stratum-store/stratum/datanode/budget"
 	"github.com/stratum-store/stratum/ring"
 )
 
@@ -19,14 +20,14 @@ func TestRefusedLaunchReleasesThePayload(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := &Node{cfg: Config{ID: "a"}, logger: slog.New(slog.DiscardHandler), bodies: memBudget{max: 1 << 20}}
+	n := &Node{cfg: Config{ID: "a"}, logger: slog.New(slog.DiscardHandler), bodies: budget.New(1<<20, api.ErrBusy)}
 	n.view.Store(&view{ring: r, write: r})
 	n.waitInflight() // Close has begun: no new replica call starts
 	f := func(large bool) {
 		t.Helper()
 		data := []byte("a body that was read, then the node began to close")
 		oid, _ := api.Digest(api.SHA256, data)
-		held, err := n.bodies.reserveBody(int64(len(data)), 1<<10)
+		held, err := n.bodies.ReserveBody(int64(len(data)), 1<<10)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -36,14 +37,14 @@ func TestRefusedLaunchReleasesThePayload(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		p.free = func() { n.bodies.release(held) }
+		p.free = func() { n.bodies.Release(held) }
 		p.hold(1) // the handler's
 		_, err = n.putOnce(context.Background(), oid, p, api.Quorum, 1)
 		if !errors.Is(err, api.ErrNotReady) && !errors.Is(err, api.ErrQuorumNotReached) {
 			t.Fatalf("put while closing: %v; want not ready or quorum not reached", err)
 		}
 		p.release()
-		if got := n.bodies.used.Load(); got != 0 {
+		if got := n.bodies.Used(); got != 0 {
 			t.Fatalf("body budget in use after the refused put (large=%v): %d bytes; want 0", large, got)
 		}
 		if got := p.refs.Load(); got != 0 {

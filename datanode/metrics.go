@@ -13,6 +13,7 @@ import (
 	"github.com/valyala/fasthttp/fasthttpadaptor"
 
 	"github.com/stratum-store/stratum/api"
+	"github.com/stratum-store/stratum/datanode/breaker"
 )
 
 // metrics are one node's Prometheus metrics, in a registry of its own (no
@@ -93,7 +94,7 @@ func newMetrics(n *Node) *metrics {
 	})
 	gauge("stratum_store_objects", "Objects in this node's store.", func() float64 { return float64(n.store.Stats().Objects) })
 	gauge("stratum_store_bytes", "Logical bytes in this node's store.", func() float64 { return float64(n.store.Stats().Bytes) })
-	gauge("stratum_body_memory_bytes", "Request bodies held in memory.", func() float64 { return float64(n.bodies.used.Load()) })
+	gauge("stratum_body_memory_bytes", "Request bodies held in memory.", func() float64 { return float64(n.bodies.Used()) })
 	gauge("stratum_etcd_session_up", "1 while the node's registration lease is alive.", func() float64 { return b2f(n.ControlPlaneOK()) })
 	gauge("stratum_partitions_led", "Partitions whose record names this node primary.", func() float64 { return float64(len(n.refs.led())) })
 	gauge("stratum_partitions_serving", "Partitions this node serves as primary now.", func() float64 { return float64(n.refs.servingCount()) })
@@ -175,7 +176,7 @@ func (c breakerCollector) Collect(ch chan<- prometheus.Metric) {
 		return
 	}
 	for _, b := range c.n.peers.states() {
-		v := map[string]float64{breakerClosed: 0, breakerHalfOpen: 1, breakerOpen: 2}[b.State]
+		v := map[string]float64{breaker.Closed: 0, breaker.HalfOpen: 1, breaker.Open: 2}[b.State]
 		ch <- prometheus.MustNewConstMetric(breakerDesc, prometheus.GaugeValue, v, b.Peer)
 	}
 }

@@ -17,7 +17,11 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/stratum-store/stratum/api"
+	"github.com/stratum-store/stratum/datanode/budget"
+	"github.com/stratum-store/stratum/datanode/connlimit"
 	"github.com/stratum-store/stratum/datanode/hints"
+	"github.com/stratum-store/stratum/datanode/series"
+	"github.com/stratum-store/stratum/datanode/stampclock"
 	"github.com/stratum-store/stratum/datanode/store"
 	"github.com/stratum-store/stratum/ring"
 )
@@ -31,16 +35,16 @@ type Node struct {
 	self       ring.Node
 
 	store    *store.Store
-	clock    *stampClock  // stamps of writes and deletes; running time (stamps.go)
-	hints    *hints.Queue // hinted handoffs this node coordinated (handoff.go)
+	clock    *stampclock.Clock // stamps of writes and deletes; running time
+	hints    *hints.Queue      // hinted handoffs this node coordinated (handoff.go)
 	refs     *refs
 	spoolDir string
 	peers    *peers
 	coalesce *coalescer
 	metrics  *metrics
-	errors   errorLog // recent server-side errors, for the status page
-	samples  *sampler // the status page's charts (samples.go)
-	bodies   memBudget
+	errors   errorLog        // recent server-side errors, for the status page
+	samples  *series.Sampler // the status page's charts (samples.go)
+	bodies   *budget.Budget
 	server   *fasthttp.Server
 	ln       net.Listener
 
@@ -97,12 +101,12 @@ func New(cfg Config) (*Node, error) {
 	}
 	gen := uuid.NewString()
 	n := &Node{
-		bodies:     memBudget{max: cfg.MaxBodyMemory},
+		bodies:     budget.New(cfg.MaxBodyMemory, api.ErrBusy),
 		cfg:        cfg,
 		generation: gen,
 		logger:     logger.With("node", cfg.ID, "generation", gen),
 		refresh:    make(chan struct{}, 1),
-		samples:    newSampler(),
+		samples:    series.NewSampler(),
 	}
 	n.view.Store(&view{})
 	return n, nil
@@ -179,8 +183,7 @@ func (n *Node) openStore() error {
 		return fmt.Errorf("datanode: open store: %w", err)
 	}
 	n.store = st
-	n.clock = newStampClock(n.cfg.Clock, n.cfg.Store.Dir)
-	n.clock.logger = n.logger
+	n.clock = stampclock.New(n.cfg.Clock, n.cfg.Store.Dir, n.logger)
 	n.spoolDir = filepath.Join(n.cfg.Store.Dir, "spool")
 	if err := os.RemoveAll(n.spoolDir); err != nil {
 		return fmt.Errorf("datanode: clean spool: %w", err)
@@ -196,7 +199,7 @@ func (n *Node) listen() error {
 	if n.cfg.TLS != nil {
 		ln = tls.NewListener(ln, n.cfg.TLS)
 	}
-	n.ln = newConnLimit(ln, n.cfg.MaxConns)
+	n.ln = connlimit.New(ln, n.cfg.MaxConns)
 	addr := n.cfg.AdvertiseAddr
 	if addr == "" {
 		addr = ln.Addr().String()

@@ -9,6 +9,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/stratum-store/stratum/api"
+	"github.com/stratum-store/stratum/datanode/requestid"
 )
 
 // handleObject serves the public object API: PUT, GET, HEAD and DELETE of
@@ -51,16 +52,16 @@ func (n *Node) handleObject(ctx *fasthttp.RequestCtx, oid api.OID) error {
 
 func (n *Node) handlePut(ctx *fasthttp.RequestCtx, rctx context.Context, oid api.OID, level api.Consistency) error {
 	size := int64(ctx.Request.Header.ContentLength())
-	held, err := n.bodies.reserveBody(size, n.cfg.Store.LargeThreshold)
+	held, err := n.bodies.ReserveBody(size, n.cfg.Store.LargeThreshold)
 	if err != nil {
 		return err
 	}
 	p, err := readPayload(n.bodyReader(ctx), oid, size, n.cfg.Store.MaxObjectSize, n.cfg.Store.LargeThreshold, n.spoolDir)
 	if err != nil {
-		n.bodies.release(held)
+		n.bodies.Release(held)
 		return err
 	}
-	p.free = func() { n.bodies.release(held) } // after the last background replica write
+	p.free = func() { n.bodies.Release(held) } // after the last background replica write
 	p.hold(1)
 	defer p.release()
 	rec, err := n.Put(rctx, oid, p, level)
@@ -101,8 +102,7 @@ func (n *Node) objectHeaders(ctx *fasthttp.RequestCtx, oid api.OID, size int64) 
 // lifetime (not the RequestCtx, which fasthttp recycles while replica calls
 // may still run) plus the request's ID.
 func (n *Node) requestContext(ctx *fasthttp.RequestCtx) context.Context {
-	id, _ := ctx.UserValue(requestIDKey{}).(string)
-	return withRequestID(n.life, id)
+	return requestid.With(n.life, requestid.Of(ctx))
 }
 
 // releasingReader releases a spooled payload when fasthttp closes the body

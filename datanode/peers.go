@@ -14,6 +14,8 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/stratum-store/stratum/api"
+	"github.com/stratum-store/stratum/datanode/breaker"
+	"github.com/stratum-store/stratum/datanode/requestid"
 )
 
 // peers holds one keep-alive HTTP client and one circuit breaker per peer
@@ -23,14 +25,14 @@ type peers struct {
 	cfg      Config
 	mu       sync.Mutex
 	clients  map[string]*fasthttp.HostClient
-	breakers map[string]*breaker
+	breakers map[string]*breaker.Breaker
 }
 
 func newPeers(cfg Config) *peers {
-	return &peers{cfg: cfg, clients: map[string]*fasthttp.HostClient{}, breakers: map[string]*breaker{}}
+	return &peers{cfg: cfg, clients: map[string]*fasthttp.HostClient{}, breakers: map[string]*breaker.Breaker{}}
 }
 
-func (p *peers) get(addr string) (*fasthttp.HostClient, *breaker) {
+func (p *peers) get(addr string) (*fasthttp.HostClient, *breaker.Breaker) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	c, ok := p.clients[addr]
@@ -47,7 +49,7 @@ func (p *peers) get(addr string) (*fasthttp.HostClient, *breaker) {
 			TLSConfig:                 p.cfg.PeerTLS,
 		}
 		p.clients[addr] = c
-		p.breakers[addr] = newBreaker(p.cfg.BreakerThreshold, p.cfg.BreakerCooldown)
+		p.breakers[addr] = breaker.New(p.cfg.BreakerThreshold, p.cfg.BreakerCooldown)
 	}
 	return c, p.breakers[addr]
 }
@@ -77,7 +79,7 @@ func (p *peers) retain(keep map[string]bool) (dropped int) {
 func (p *peers) states() []api.BreakerState {
 	p.mu.Lock()
 	addrs := make([]string, 0, len(p.breakers))
-	bs := make(map[string]*breaker, len(p.breakers))
+	bs := make(map[string]*breaker.Breaker, len(p.breakers))
 	for a, b := range p.breakers {
 		addrs, bs[a] = append(addrs, a), b
 	}
@@ -85,7 +87,8 @@ func (p *peers) states() []api.BreakerState {
 	sort.Strings(addrs)
 	out := make([]api.BreakerState, 0, len(addrs))
 	for _, a := range addrs {
-		out = append(out, bs[a].snapshot(a))
+		s := bs[a].Snapshot()
+		out = append(out, api.BreakerState{Peer: a, State: s.State, Failures: s.Failures})
 	}
 	return out
 }
@@ -108,8 +111,8 @@ func (n *Node) peerURL(addr, path string) string {
 // newPeerRequest builds a node-to-node request to path on addr.
 func (n *Node) newPeerRequest(ctx context.Context, method, addr, path string, rev int64) *fasthttp.Request {
 	req := fasthttp.AcquireRequest()
-	if id := requestID(ctx); id != "" {
-		req.Header.Set(HeaderRequestID, id)
+	if id := requestid.From(ctx); id != "" {
+		req.Header.Set(requestid.Header, id)
 	}
 	req.Header.SetMethod(method)
 	req.SetRequestURI(n.peerURL(addr, path))
@@ -130,17 +133,17 @@ func (n *Node) do(addr string, req *fasthttp.Request, resp *fasthttp.Response, t
 	deadline := time.Now().Add(timeout)
 	var err error
 	for attempt := 0; ; attempt++ {
-		if !br.allow() {
+		if !br.Allow() {
 			return fmt.Errorf("%w: %s", api.ErrPeerUnavailable, addr)
 		}
 		t0 := time.Now()
 		err = client.DoDeadline(req, resp, deadline)
-		br.record(err != nil)
+		br.Record(err != nil)
 		n.metrics.replicaLatency.WithLabelValues(addr, outcome(err, resp)).Observe(time.Since(t0).Seconds())
 		if err == nil || !retryable || attempt >= n.cfg.PeerRetries {
 			break
 		}
-		wait := backoff(n.cfg.RetryBackoff, attempt+1)
+		wait := breaker.Backoff(n.cfg.RetryBackoff, attempt+1)
 		if time.Until(deadline) < wait+n.cfg.RetryBackoff {
 			break
 		}

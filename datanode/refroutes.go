@@ -12,6 +12,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/stratum-store/stratum/api"
+	"github.com/stratum-store/stratum/datanode/requestid"
 )
 
 // maxRefBody bounds a ref request body (MaxRefUpdates updates of names up
@@ -155,7 +156,7 @@ func (n *Node) forwardRefs(ctx *fasthttp.RequestCtx, primary string, body []byte
 	req.SetRequestURI(n.peerURL(rn.Addr, string(ctx.Request.Header.RequestURI())))
 	req.Header.Set(api.HeaderForwarded, n.cfg.ID)
 	n.addNodeCredential(req) // the primary trusts this node's check of the client
-	req.Header.Set(HeaderRequestID, requestID(n.requestContext(ctx)))
+	req.Header.Set(requestid.Header, requestid.From(n.requestContext(ctx)))
 	if body != nil {
 		req.Header.SetContentType("application/json")
 		req.SetBody(body)

@@ -11,6 +11,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/stratum-store/stratum/api"
+	"github.com/stratum-store/stratum/datanode/requestid"
 	"github.com/stratum-store/stratum/datanode/store"
 	"github.com/stratum-store/stratum/internal/planted"
 	"github.com/stratum-store/stratum/ring"
@@ -267,21 +268,21 @@ func (n *Node) replicaPut(ctx *fasthttp.RequestCtx, oid api.OID) error {
 	if size < 0 {
 		return fmt.Errorf("%w: replica PUT needs a Content-Length", api.ErrBadRequest)
 	}
-	held, err := n.bodies.reserveBody(size, n.cfg.Store.LargeThreshold)
+	held, err := n.bodies.ReserveBody(size, n.cfg.Store.LargeThreshold)
 	if err != nil {
 		return err
 	}
-	defer n.bodies.release(held)
+	defer n.bodies.Release(held)
 	stamp, err := api.ParseStamp(string(ctx.Request.Header.Peek(api.HeaderStamp)))
 	if err != nil {
 		return err
 	}
-	n.clock.observe(stamp)
+	n.clock.Observe(stamp)
 	created, err := n.store.PutReaderStamped(n.requestContext(ctx), oid, n.bodyReader(ctx), size, stamp)
 	if err != nil {
 		return storeError(err)
 	}
-	n.logger.Debug("replica write", "request_id", ctx.UserValue(requestIDKey{}), "oid", oid, "created", created)
+	n.logger.Debug("replica write", "request_id", requestid.Of(ctx), "oid", oid, "created", created)
 	ctx.Response.Header.Set(api.HeaderCreated, strconv.FormatBool(created))
 	ctx.SetStatusCode(fasthttp.StatusCreated)
 	if !created {

@@ -17,6 +17,7 @@ import (
 	"github.com/valyala/fasthttp/pprofhandler"
 
 	"github.com/stratum-store/stratum/api"
+	"github.com/stratum-store/stratum/datanode/requestid"
 )
 
 // HeaderErrorCode repeats an error reply's code in a header, so replies
@@ -65,8 +66,8 @@ func counted(path string) bool {
 func (n *Node) handle(ctx *fasthttp.RequestCtx) {
 	start := time.Now()
 	path := rawPath(ctx)
-	id := incomingRequestID(ctx)
-	ctx.SetUserValue(requestIDKey{}, id)
+	id := requestid.Incoming(ctx)
+	requestid.Set(ctx, id)
 	if err := n.admit(ctx, path); err != nil {
 		n.writeError(ctx, err)
 		if strings.HasPrefix(path, "/ui") && errors.Is(err, api.ErrUnauthenticated) {
@@ -80,7 +81,7 @@ func (n *Node) handle(ctx *fasthttp.RequestCtx) {
 			n.active.Add(-1)
 			n.metrics.observe(routeOf(path), string(ctx.Method()), fasthttp.StatusTooManyRequests, time.Since(start))
 			n.writeError(ctx, fmt.Errorf("%w: %d requests in flight, the limit is %d; retry later", api.ErrBusy, n.cfg.MaxInflight, n.cfg.MaxInflight))
-			ctx.Response.Header.Set(HeaderRequestID, id)
+			ctx.Response.Header.Set(requestid.Header, id)
 			ctx.SetConnectionClose()
 			return
 		}
@@ -88,7 +89,7 @@ func (n *Node) handle(ctx *fasthttp.RequestCtx) {
 	}
 	defer func() {
 		status := ctx.Response.StatusCode()
-		ctx.Response.Header.Set(HeaderRequestID, id)
+		ctx.Response.Header.Set(requestid.Header, id)
 		n.metrics.observe(routeOf(path), string(ctx.Method()), status, time.Since(start))
 		n.logger.Debug("request", "method", string(ctx.Method()), "path", path, "status", status,
 			"request_id", id, "took", time.Since(start))
@@ -185,7 +186,7 @@ func (n *Node) writeError(ctx *fasthttp.RequestCtx, err error) {
 	if st := stampOf(err); st != 0 {
 		ctx.Response.Header.Set(api.HeaderStamp, st.String())
 	}
-	n.logger.Debug("request failed", "request_id", ctx.UserValue(requestIDKey{}), "code", code, "err", err)
+	n.logger.Debug("request failed", "request_id", requestid.Of(ctx), "code", code, "err", err)
 	ctx.Response.Header.Set(api.HeaderNode, n.cfg.ID)
 	if r := n.Ring(); r != nil {
 		ctx.Response.Header.Set(api.HeaderRingRevision, strconv.FormatInt(r.Revision(), 10))

@@ -14,6 +14,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/stratum-store/stratum/api"
+	"github.com/stratum-store/stratum/datanode/series"
 )
 
 // The status page: server-rendered from ui.html, embedded in the binary,
@@ -35,7 +36,7 @@ type uiPage struct {
 
 func (n *Node) serveUI(ctx *fasthttp.RequestCtx) error {
 	page := uiPage{Status: n.Status(), Cluster: n.Cluster(ctx), Draining: n.draining.Load(), Errors: n.errors.list(),
-		Charts: renderCharts(n.samples.ring.list(), time.Now())}
+		Charts: renderCharts(n.samples.Ring().List(), time.Now())}
 	var buf bytes.Buffer
 	if err := uiTemplate.Execute(&buf, page); err != nil {
 		return err
@@ -78,7 +79,7 @@ func (l *errorLog) list() []recentError {
 	return out
 }
 
-// A chart of the last sampleWindow: one line per series, drawn as inline
+// A chart of the last series.Window: one line per series, drawn as inline
 // SVG on the server (no script, no external asset).
 type chart struct {
 	id, title, unit string
@@ -93,8 +94,8 @@ type chartSeries struct {
 var chartColors = []string{"#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"}
 
 // renderCharts draws the status page's charts from the samples.
-func renderCharts(samples []sample, now time.Time) []template.HTML {
-	pick := func(f func(sample) float64) []float64 {
+func renderCharts(samples []series.Sample, now time.Time) []template.HTML {
+	pick := func(f func(series.Sample) float64) []float64 {
 		out := make([]float64, len(samples))
 		for i, s := range samples {
 			out[i] = f(s)
@@ -112,18 +113,18 @@ func renderCharts(samples []sample, now time.Time) []template.HTML {
 	slices.Sort(nodes)
 	var bytes []chartSeries
 	for _, id := range nodes {
-		bytes = append(bytes, chartSeries{id, pick(func(s sample) float64 { return float64(s.Bytes[id]) })})
+		bytes = append(bytes, chartSeries{id, pick(func(s series.Sample) float64 { return float64(s.Bytes[id]) })})
 	}
 	charts := []chart{
 		{"requests", "object PUT and GET per second, coordinated by this node", "/s", []chartSeries{
-			{"PUT", pick(func(s sample) float64 { return s.PutRate })}, {"GET", pick(func(s sample) float64 { return s.GetRate })}}},
+			{"PUT", pick(func(s series.Sample) float64 { return s.PutRate })}, {"GET", pick(func(s series.Sample) float64 { return s.GetRate })}}},
 		{"latency", "object PUT and GET p99, this node", "ms", []chartSeries{
-			{"PUT", pick(func(s sample) float64 { return s.PutP99 * 1000 })}, {"GET", pick(func(s sample) float64 { return s.GetP99 * 1000 })}}},
-		{"errors", "5xx answers per second, this node", "/s", []chartSeries{{"5xx", pick(func(s sample) float64 { return s.Errors })}}},
+			{"PUT", pick(func(s series.Sample) float64 { return s.PutP99 * 1000 })}, {"GET", pick(func(s series.Sample) float64 { return s.GetP99 * 1000 })}}},
+		{"errors", "5xx answers per second, this node", "/s", []chartSeries{{"5xx", pick(func(s series.Sample) float64 { return s.Errors })}}},
 		{"bytes", "bytes stored per node", "B", bytes},
 		{"repair", "repair: objects left and copied (this node's round)", "", []chartSeries{
-			{"left", pick(func(s sample) float64 { return float64(s.RepairRemaining) })},
-			{"copied", pick(func(s sample) float64 { return float64(s.RepairCopied) })}}},
+			{"left", pick(func(s series.Sample) float64 { return float64(s.RepairRemaining) })},
+			{"copied", pick(func(s series.Sample) float64 { return float64(s.RepairCopied) })}}},
 	}
 	out := make([]template.HTML, len(charts))
 	for i, c := range charts {
@@ -136,7 +137,7 @@ const chartW, chartH, chartPad = 360.0, 110.0, 4.0
 
 // svg draws c. The <svg> carries data-max, each line data-series,
 // data-points and data-last, so a test can read what is drawn.
-func (c chart) svg(samples []sample, now time.Time) template.HTML {
+func (c chart) svg(samples []series.Sample, now time.Time) template.HTML {
 	top := 0.0
 	for _, s := range c.series {
 		for _, v := range s.values {
@@ -153,11 +154,11 @@ func (c chart) svg(samples []sample, now time.Time) template.HTML {
 	fmt.Fprintf(&b, `<svg id="chart-%s" data-max="%g" width="%g" height="%g" viewBox="0 0 %g %g" role="img" aria-label="%s">`,
 		c.id, top, chartW, chartH, chartW, chartH, template.HTMLEscapeString(c.title))
 	fmt.Fprintf(&b, `<rect x="0" y="0" width="%g" height="%g" fill="#fafafa" stroke="#ddd"/>`, chartW, chartH)
-	start := now.Add(-sampleWindow)
+	start := now.Add(-series.Window)
 	for i, s := range c.series {
 		var pts []string
 		for j, v := range s.values {
-			x := chartW * float64(samples[j].At.Sub(start)) / float64(sampleWindow)
+			x := chartW * float64(samples[j].At.Sub(start)) / float64(series.Window)
 			y := chartH - chartPad - (chartH-2*chartPad)*v/scale
 			pts = append(pts, strconv.FormatFloat(max(0, x), 'f', 1, 64)+","+strconv.FormatFloat(y, 'f', 1, 64))
 		}

@@ -1,20 +1,18 @@
-package datanode
+package series
 
 import (
 	"math"
 	"testing"
 	"time"
-
-	"github.com/stratum-store/stratum/api"
 )
 
 func TestSampleRingKeepsTheLastSamplesOldestFirst(t *testing.T) {
-	r := newSampleRing(4)
+	r := NewRing(4)
 	t0 := time.Unix(0, 0)
 	for i := range 10 {
-		r.add(sample{At: t0.Add(time.Duration(i) * time.Second)})
+		r.Add(Sample{At: t0.Add(time.Duration(i) * time.Second)})
 	}
-	got := r.list()
+	got := r.List()
 	if len(got) != 4 {
 		t.Fatalf("ring of 4 after 10 adds holds %d samples; want 4", len(got))
 	}
@@ -29,8 +27,8 @@ func TestP99OfTheIntervalBetweenTwoHistograms(t *testing.T) {
 	inf := math.Inf(1)
 	f := func(prev, cur map[float64]float64, want float64) {
 		t.Helper()
-		if got := p99(prev, cur); got != want {
-			t.Fatalf("p99(%v, %v) = %v; want %v", prev, cur, got, want)
+		if got := P99(prev, cur); got != want {
+			t.Fatalf("P99(%v, %v) = %v; want %v", prev, cur, got, want)
 		}
 	}
 	f(map[float64]float64{}, map[float64]float64{}, 0)
@@ -41,11 +39,11 @@ func TestP99OfTheIntervalBetweenTwoHistograms(t *testing.T) {
 }
 
 func TestSamplerRatesArePerSecondBetweenTotals(t *testing.T) {
-	s := newSampler()
+	s := NewSampler()
 	t0 := time.Unix(100, 0)
-	s.take(requestTotals{at: t0, put: 10, get: 4}, nil, api.RepairProgress{})
-	s.take(requestTotals{at: t0.Add(5 * time.Second), put: 60, get: 4, errors: 5}, map[string]int64{"n1": 7}, api.RepairProgress{})
-	got := s.ring.list()
+	s.Take(Totals{At: t0, Put: 10, Get: 4}, nil, 0, 0)
+	s.Take(Totals{At: t0.Add(5 * time.Second), Put: 60, Get: 4, Errors: 5}, map[string]int64{"n1": 7}, 0, 0)
+	got := s.Ring().List()
 	if len(got) != 1 || got[0].PutRate != 10 || got[0].GetRate != 0 || got[0].Errors != 1 || got[0].Bytes["n1"] != 7 {
 		t.Fatalf("samples %+v; want one with 10 PUT/s, 0 GET/s, 1 error/s, n1 7 bytes", got)
 	}

@@ -1,4 +1,4 @@
-package datanode
+package stampclock
 
 import (
 	"testing"
@@ -12,64 +12,64 @@ import (
 // clock either.
 func TestStampClock(t *testing.T) {
 	wall := time.Unix(1_800_000_000, 0)
-	c := newStampClock(func() time.Time { return wall }, t.TempDir())
-	a := c.now()
+	c := New(func() time.Time { return wall }, t.TempDir(), nil)
+	a := c.Now()
 	if a>>16 != api.Stamp(wall.UnixMilli()) {
 		t.Fatalf("stamp %d: physical part %d; want %d", a, a>>16, wall.UnixMilli())
 	}
 	wall = wall.Add(-time.Hour) // the clock jumps back
-	b := c.now()
+	b := c.Now()
 	if b <= a {
 		t.Fatalf("after the clock went back: %d, not above %d", b, a)
 	}
 	near := api.Stamp(wall.Add(20*time.Minute).UnixMilli()) << 16
-	c.observe(near)
-	if got := c.now(); got <= near {
+	c.Observe(near)
+	if got := c.Now(); got <= near {
 		t.Fatalf("after observing %d (20 min ahead): %d; want above it", near, got)
 	}
-	r0 := c.running()
+	r0 := c.Running()
 	wall = wall.Add(1000 * time.Hour) // the clock jumps forward
-	if got := c.running(); got-r0 > 1000 {
+	if got := c.Running(); got-r0 > 1000 {
 		t.Fatalf("running time moved %d ms with the wall clock; want it to ignore the jump", got-r0)
 	}
-	if err := c.save(); err != nil {
+	if err := c.Save(); err != nil {
 		t.Fatal(err)
 	}
-	d := newStampClock(nil, c.mark.Path[:len(c.mark.Path)-len("/runtime")])
-	if d.running() < r0 {
-		t.Fatalf("a restart lost running time: %d < %d", d.running(), r0)
+	d := New(nil, c.mark.Path[:len(c.mark.Path)-len("/runtime")], nil)
+	if d.Running() < r0 {
+		t.Fatalf("a restart lost running time: %d < %d", d.Running(), r0)
 	}
 }
 
 // A stamp far ahead of the local clock (a peer's clock a day ahead, or the
-// top of the range) moves the clock only to maxStampLead ahead: later
+// top of the range) moves the clock only to MaxLead ahead: later
 // stamps are not inflated by it for good, and the counter never wraps.
 func TestStampClockBoundsObservedStamps(t *testing.T) {
 	wall := time.Unix(1_800_000_000, 0)
-	c := newStampClock(func() time.Time { return wall }, t.TempDir())
-	bound := api.Stamp(wall.Add(maxStampLead).UnixMilli()) << 16
+	c := New(func() time.Time { return wall }, t.TempDir(), nil)
+	bound := api.Stamp(wall.Add(MaxLead).UnixMilli()) << 16
 	f := func(observed api.Stamp, wantKept bool) {
 		t.Helper()
-		before := c.now()
-		if kept := c.observe(observed); kept != wantKept {
+		before := c.Now()
+		if kept := c.Observe(observed); kept != wantKept {
 			t.Fatalf("observe(%d): %v; want %v", observed, kept, wantKept)
 		}
-		got := c.now()
+		got := c.Now()
 		if got <= before {
 			t.Fatalf("after observe(%d): %d, not above the earlier %d", observed, got, before)
 		}
 		if got > bound+16 {
-			t.Fatalf("after observe(%d): %d; want at most %d (the bound, %s ahead, plus a few ticks)", observed, got, bound, maxStampLead)
+			t.Fatalf("after observe(%d): %d; want at most %d (the bound, %s ahead, plus a few ticks)", observed, got, bound, MaxLead)
 		}
 	}
 	f(api.Stamp(wall.Add(24*time.Hour).UnixMilli())<<16, false)
 	f(^api.Stamp(0), false) // the top of the range: no wrap to 0
 	f(^api.Stamp(0)-1, false)
-	if c.clamped != 3 {
-		t.Fatalf("clamped %d stamps; want 3", c.clamped)
+	if c.Clamped() != 3 {
+		t.Fatalf("clamped %d stamps; want 3", c.Clamped())
 	}
-	wall = wall.Add(2 * maxStampLead) // the wall clock passes the bound: stamps follow it again
-	if got, want := c.now(), api.Stamp(wall.UnixMilli())<<16; got != want {
+	wall = wall.Add(2 * MaxLead) // the wall clock passes the bound: stamps follow it again
+	if got, want := c.Now(), api.Stamp(wall.UnixMilli())<<16; got != want {
 		t.Fatalf("once the wall clock passed the bound: %d; want %d", got, want)
 	}
 }

@@ -1,4 +1,21 @@
-package datanode
+// Package connlimit caps the connections a server keeps open.
+//
+// Each open connection holds a goroutine and read and write buffers, so
+// their count bounds that memory (docs/performance.md, Memory). A Listener
+// answers a connection beyond the cap at once, in the accept loop, with
+// 429 busy and the JSON error body the API uses, and closes it: the client
+// learns to back off instead of hanging in the kernel's backlog.
+//
+//	ln = connlimit.New(ln, 10_000)
+//	server.Serve(ln)
+//
+// # Caveats
+//
+// Node-to-node connections count too: keep the cap well above the peers'
+// keep-alive pools, or nodes refuse each other under load. A connection
+// gives its slot back only when closed, so a handler that leaks
+// connections shrinks the cap.
+package connlimit
 
 import (
 	"crypto/tls"
@@ -8,27 +25,23 @@ import (
 	"time"
 )
 
-// connLimit is a listener that keeps at most cap(slots) connections open.
-// A connection beyond that is answered at once, in the accept loop, with
-// 429 busy and the JSON error, and closed: each open connection holds a
-// goroutine and read and write buffers, so the count bounds that memory
-// (docs/performance.md, Memory). Node-to-node connections count too; keep
-// the cap well above the peers' keep-alive pools.
-type connLimit struct {
+// Listener is a listener that keeps at most cap(slots) connections open.
+type Listener struct {
 	net.Listener
 	slots  chan struct{}
 	reject []byte
 }
 
-func newConnLimit(ln net.Listener, max int) *connLimit {
+// New wraps ln so that at most max of its connections are open at once.
+func New(ln net.Listener, max int) *Listener {
 	body := fmt.Sprintf(`{"error":{"code":"busy","message":"this node holds its maximum of %d open connections; retry later"}}`, max)
 	reject := fmt.Sprintf("HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json\r\nContent-Length: %d\r\nRetry-After: 1\r\nConnection: close\r\n\r\n%s",
 		len(body), body)
-	return &connLimit{Listener: ln, slots: make(chan struct{}, max), reject: []byte(reject)}
+	return &Listener{Listener: ln, slots: make(chan struct{}, max), reject: []byte(reject)}
 }
 
 // Accept returns the next connection that fits under the cap.
-func (l *connLimit) Accept() (net.Conn, error) {
+func (l *Listener) Accept() (net.Conn, error) {
 	for {
 		c, err := l.Listener.Accept()
 		if err != nil {
