@@ -2,6 +2,7 @@ package uploadpack
 
 import (
 	"context"
+	"errors"
 	"io"
 	"strings"
 
@@ -81,7 +82,8 @@ func advertiseV0(pw *pktline.Writer, rs *refSet) error {
 // errText is the message a client prints for err: Git's wording for the
 // errors this package makes, "upload-pack: " and the error otherwise.
 func errText(err error) string {
-	if ge, ok := err.(*gitError); ok {
+	var ge *gitError
+	if errors.As(err, &ge) {
 		return ge.msg
 	}
 	return "upload-pack: " + err.Error()

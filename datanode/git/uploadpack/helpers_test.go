@@ -197,3 +197,9 @@ func sortedLines(s string) []string {
 	sort.Strings(l)
 	return l
 }
+
+// pktlineData frames s as one data pkt-line.
+func pktlineData(s string) (string, error) {
+	b, err := pktline.AppendData(nil, []byte(s))
+	return string(b), err
+}

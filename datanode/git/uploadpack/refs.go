@@ -77,7 +77,6 @@ func (rs *refSet) peelTags(o *objects) error {
 // chooseHead is the branch HEAD stands for: refs/heads/main if it exists,
 // else refs/heads/master, else the first branch by name, else none.
 func chooseHead(refs []ref) string {
-	first := ""
 	for _, want := range []string{"refs/heads/main", "refs/heads/master"} {
 		for _, r := range refs {
 			if r.name == want {
@@ -90,7 +89,7 @@ func chooseHead(refs []ref) string {
 			return r.name
 		}
 	}
-	return first
+	return ""
 }
 
 // tips is the set of objects a client may want without a reachability
