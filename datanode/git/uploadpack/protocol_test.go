@@ -112,3 +112,21 @@ func TestV2Acknowledgments(t *testing.T) {
 		t.Fatalf("response with wait-for-done: got %q; want %q and a flush", head, want)
 	}
 }
+
+// TestBoundaryTrees: the client has main's tip and wants a branch forked
+// from main~3. The fork point is not one of its haves, only an ancestor of
+// one; its trees must still count as the client's, or the pack would
+// carry every file of main~3 the branch did not change.
+func TestBoundaryTrees(t *testing.T) {
+	src := gittest.New(t, true)
+	generate(t, src, "main", "", 0, 8, 0)
+	generate(t, src, "side", "refs/heads/main~3", 100, 1, 0)
+	m := backend.NewMemory()
+	load(t, m, "r", src)
+	main, side := src.Line(nil, "rev-parse", "main"), src.Line(nil, "rev-parse", "side")
+	_, ids, _ := v2Fetch(t, m, "r", "want "+side, "have "+main, "done")
+	want := sortedLines(string(src.Git(nil, "rev-list", "--objects", "--no-object-names", "side", "^"+main)))
+	if !slices.Equal(ids, want) {
+		t.Fatalf("pack: got %d objects; want the %d of rev-list --objects side ^main", len(ids), len(want))
+	}
+}
