@@ -203,7 +203,8 @@ func fileContent(rng *rand.Rand, path string, c int) []byte {
 // line per ref, then stderr) and whether it succeeded.
 func gitPush(t testing.TB, r *gittest.Repo, args ...string) (string, bool) {
 	t.Helper()
-	var cfg []string
+	// A stalled transfer aborts after 30 s instead of hanging the test.
+	cfg := []string{"-c", "http.lowSpeedLimit=1", "-c", "http.lowSpeedTime=30"}
 	for len(args) > 1 && args[0] == "-c" { // git's own -c goes before "push"
 		cfg, args = append(cfg, args[:2]...), args[2:]
 	}
