@@ -96,6 +96,21 @@ func (p Partition) Has(id string) bool { return contains(p.Replicas, id) }
 // IsInSync reports whether id is in the in-sync set.
 func (p Partition) IsInSync(id string) bool { return contains(p.InSync, id) }
 
+// WithoutID returns the member list without id, as a new slice: records
+// are published whole and never edited (a shallow copy shares its lists),
+// and an empty result is [] rather than nil, so a record lists no member
+// as "[]", never "null". The planner and a partition's primary both build
+// the next record's Replicas and InSync with it.
+func WithoutID(list []string, id string) []string {
+	out := make([]string, 0, len(list))
+	for _, x := range list {
+		if x != id {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
 func contains(list []string, id string) bool {
 	for _, x := range list {
 		if x == id {

@@ -1,7 +1,9 @@
 package api
 
 import (
+	"encoding/json"
 	"maps"
+	"strings"
 	"testing"
 )
 
@@ -38,4 +40,21 @@ func TestRefTxnIDTellsChangesApart(t *testing.T) {
 	f([]RefChange{{Repo: "a/", Name: "brefs/heads/main", OID: "11"}}, false)
 	f(append(base, RefChange{Repo: "a/b", Name: "refs/heads/x", OID: ""}), false)
 	f(nil, false)
+}
+
+// WithoutID builds a new list (the published one is untouched) and an
+// empty one encodes as [], never null.
+func TestWithoutIDLeavesTheListAndNeverReturnsNil(t *testing.T) {
+	f := func(list []string, id, want string) {
+		t.Helper()
+		before := strings.Join(list, ",")
+		got, _ := json.Marshal(WithoutID(list, id))
+		if string(got) != want || strings.Join(list, ",") != before {
+			t.Fatalf("WithoutID(%q, %q) = %s, list now %v; want %s, list unchanged", before, id, got, list, want)
+		}
+	}
+	f([]string{"n1", "n2", "n3"}, "n2", `["n1","n3"]`)
+	f([]string{"n1", "n2"}, "n4", `["n1","n2"]`)
+	f([]string{"n1"}, "n1", `[]`)
+	f(nil, "n1", `[]`)
 }

@@ -13,6 +13,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/stratum-store/stratum/api"
+	"github.com/stratum-store/stratum/internal/retry"
 	"github.com/stratum-store/stratum/ring"
 )
 
@@ -194,7 +195,7 @@ func (c *Client) requestJoin(ctx context.Context, self ring.Node, cfg ring.Confi
 				return nil
 			}
 		}
-		sleepCtx(ctx, 200*time.Millisecond)
+		retry.Sleep(ctx, 200*time.Millisecond)
 		if ctx.Err() != nil {
 			return fmt.Errorf("controlplane: waiting for the control plane to add %s to the ring: %w", self.ID, ctx.Err())
 		}

@@ -11,6 +11,7 @@ import (
 	"go.etcd.io/etcd/client/v3/concurrency"
 
 	"github.com/stratum-store/stratum/api"
+	"github.com/stratum-store/stratum/internal/retry"
 )
 
 // DetectorConfig configures the failure detector; see docs/membership.md.
@@ -83,7 +84,7 @@ func (c *Client) RunDetector(ctx context.Context, cfg DetectorConfig) error {
 		}
 		if err != nil && ctx.Err() == nil {
 			cfg.Logger.Warn("detector: leadership attempt ended", "err", err)
-			sleepCtx(ctx, time.Second)
+			retry.Sleep(ctx, time.Second)
 		}
 	}
 	return ctx.Err()

@@ -12,6 +12,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/stratum-store/stratum/api"
+	"github.com/stratum-store/stratum/internal/retry"
 	"github.com/stratum-store/stratum/ring"
 )
 
@@ -181,7 +182,7 @@ func (l *Lease) renewLoop(ctx context.Context) {
 	every := max(l.ttl/3, 100*time.Millisecond)
 	wait := every
 	for {
-		sleepCtx(ctx, wait)
+		retry.Sleep(ctx, wait)
 		if ctx.Err() != nil {
 			return
 		}

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/stratum-store/stratum/internal/retry"
 )
 
 // The cluster-wide repair pause (docs/repair.md): while <prefix>repair/paused
@@ -38,7 +40,7 @@ func (c *Client) WatchRepairPaused(ctx context.Context, publish func(bool)) erro
 		resp, err := c.etcd.Get(rctx, key)
 		cancel()
 		if err != nil {
-			sleepCtx(ctx, 500*time.Millisecond)
+			retry.Sleep(ctx, 500*time.Millisecond)
 			continue
 		}
 		publish(len(resp.Kvs) > 0)
@@ -52,7 +54,7 @@ func (c *Client) WatchRepairPaused(ctx context.Context, publish func(bool)) erro
 			}
 		}
 		wcancel()
-		sleepCtx(ctx, 100*time.Millisecond)
+		retry.Sleep(ctx, 100*time.Millisecond)
 	}
 	return ctx.Err()
 }

@@ -10,6 +10,7 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/stratum-store/stratum/internal/retry"
 	"github.com/stratum-store/stratum/ring"
 )
 
@@ -179,12 +180,12 @@ func (c *Client) WatchRing(ctx context.Context, publish func(*ring.Ring)) error 
 		cancel()
 		if err != nil {
 			c.logger.Warn("ring read failed; retrying", "err", err)
-			sleepCtx(ctx, 500*time.Millisecond)
+			retry.Sleep(ctx, 500*time.Millisecond)
 			continue
 		}
 		last = c.publishIfNewer(rec, rev, last, publish)
 		c.watchFrom(ctx, storeRev, &last, publish)
-		sleepCtx(ctx, 100*time.Millisecond)
+		retry.Sleep(ctx, 100*time.Millisecond)
 	}
 	return ctx.Err()
 }
@@ -220,13 +221,4 @@ func (c *Client) publishIfNewer(rec RingRecord, rev, last int64, publish func(*r
 	}
 	publish(r)
 	return rev
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
-	}
 }

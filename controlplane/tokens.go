@@ -13,6 +13,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/stratum-store/stratum/api"
+	"github.com/stratum-store/stratum/internal/retry"
 )
 
 // API tokens live under <prefix>tokens/<id> (their records: a name, the
@@ -123,7 +124,7 @@ func (c *Client) awaitClusterSecret(ctx context.Context) (string, error) {
 			c.logger.Info("waiting for the control plane's detector leader to create the cluster secret")
 			logged = true
 		}
-		sleepCtx(ctx, 500*time.Millisecond)
+		retry.Sleep(ctx, 500*time.Millisecond)
 		if ctx.Err() != nil {
 			return "", fmt.Errorf("controlplane: cluster secret not created (is the control plane's detector running?): %w", ctx.Err())
 		}

@@ -7,6 +7,8 @@ import (
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/stratum-store/stratum/internal/retry"
 )
 
 // watchPrefix keeps a map of the records under prefix and calls publish
@@ -23,7 +25,7 @@ func watchPrefix[K comparable, V any](ctx context.Context, c *Client, prefix, ki
 		resp, err := c.etcd.Get(rctx, prefix, clientv3.WithPrefix())
 		cancel()
 		if err != nil {
-			sleepCtx(ctx, 500*time.Millisecond)
+			retry.Sleep(ctx, 500*time.Millisecond)
 			continue
 		}
 		cur := map[K]V{}
@@ -42,7 +44,7 @@ func watchPrefix[K comparable, V any](ctx context.Context, c *Client, prefix, ki
 			publish(maps.Clone(cur))
 		}
 		wcancel()
-		sleepCtx(ctx, 100*time.Millisecond)
+		retry.Sleep(ctx, 100*time.Millisecond)
 	}
 	return ctx.Err()
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/stratum-store/stratum/api"
 	"github.com/stratum-store/stratum/datanode/store"
+	"github.com/stratum-store/stratum/internal/retry"
 	"github.com/stratum-store/stratum/ring"
 )
 
@@ -215,7 +216,7 @@ func (n *Node) aePush(ctx context.Context, rn ring.Node, entries []api.AEEntry, 
 		}
 		k, err := n.pushBatch(ctx, rn, items, rev)
 		sent += k
-		sleepCtx(ctx, pace*time.Duration(len(items)))
+		retry.Sleep(ctx, pace*time.Duration(len(items)))
 		items, size = nil, 0
 		return err
 	}
@@ -237,7 +238,7 @@ func (n *Node) aePush(ctx context.Context, rn ring.Node, entries []api.AEEntry, 
 			}
 			sent++
 			n.countAE("push", 1, obj.Size)
-			sleepCtx(ctx, pace)
+			retry.Sleep(ctx, pace)
 			continue
 		}
 		items = append(items, store.BatchItem{OID: oid, Data: obj.Data, Stamp: stamp})
@@ -287,7 +288,7 @@ func (n *Node) aePull(ctx context.Context, rn ring.Node, entries []api.AEEntry, 
 		if err != nil {
 			return got, err
 		}
-		sleepCtx(ctx, pace*time.Duration(len(chunk)))
+		retry.Sleep(ctx, pace*time.Duration(len(chunk)))
 	}
 	return got, ctx.Err()
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/stratum-store/stratum/api"
 	"github.com/stratum-store/stratum/internal/pki"
+	"github.com/stratum-store/stratum/internal/retry"
 )
 
 // This file is who may do what (docs/security.md). Without Config.Auth and
@@ -142,7 +143,7 @@ func (n *Node) watchTokens(ctx context.Context) {
 		err := n.cfg.Control.WatchTokens(ctx, func(m map[string]api.Token) { n.tokens.Store(&m) })
 		if ctx.Err() == nil {
 			n.logger.Warn("token watch ended; restarting", "err", err)
-			sleepCtx(ctx, time.Second)
+			retry.Sleep(ctx, time.Second)
 		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/stratum-store/stratum/api"
 	"github.com/stratum-store/stratum/internal/planted"
+	"github.com/stratum-store/stratum/internal/retry"
 	"github.com/stratum-store/stratum/ring"
 )
 
@@ -36,7 +37,7 @@ func (n *Node) runDrain(ctx context.Context) {
 				return
 			}
 		}
-		sleepCtx(ctx, time.Second)
+		retry.Sleep(ctx, time.Second)
 	}
 }
 

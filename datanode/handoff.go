@@ -10,6 +10,7 @@ import (
 	"github.com/stratum-store/stratum/api"
 	"github.com/stratum-store/stratum/datanode/hints"
 	"github.com/stratum-store/stratum/datanode/store"
+	"github.com/stratum-store/stratum/internal/retry"
 	"github.com/stratum-store/stratum/ring"
 )
 
@@ -107,7 +108,7 @@ func (n *Node) deliverHints(ctx context.Context, peer string, pace time.Duration
 			n.logger.Debug("hint not delivered", "peer", peer, "oid", h.OID, "err", err)
 			return
 		}
-		sleepCtx(ctx, pace)
+		retry.Sleep(ctx, pace)
 		if ctx.Err() != nil {
 			return
 		}

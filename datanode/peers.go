@@ -16,6 +16,7 @@ import (
 	"github.com/stratum-store/stratum/api"
 	"github.com/stratum-store/stratum/datanode/breaker"
 	"github.com/stratum-store/stratum/datanode/requestid"
+	"github.com/stratum-store/stratum/internal/retry"
 )
 
 // peers holds one keep-alive HTTP client and one circuit breaker per peer
@@ -143,7 +144,7 @@ func (n *Node) do(addr string, req *fasthttp.Request, resp *fasthttp.Response, t
 		if err == nil || !retryable || attempt >= n.cfg.PeerRetries {
 			break
 		}
-		wait := breaker.Backoff(n.cfg.RetryBackoff, attempt+1)
+		wait := retry.Backoff(n.cfg.RetryBackoff, attempt+1)
 		if time.Until(deadline) < wait+n.cfg.RetryBackoff {
 			break
 		}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/stratum-store/stratum/datanode/downtime"
+	"github.com/stratum-store/stratum/internal/retry"
 )
 
 // Downtime recovery (docs/architecture.md): a ready node records every
@@ -36,7 +37,7 @@ func (n *Node) recoveryLoop(ctx context.Context) {
 		// for a minute at most; ordinary anti-entropy takes over after that.
 		done := n.antiEntropyRound(ctx)
 		for try := 1; !done && try < 60 && ctx.Err() == nil; try++ {
-			sleepCtx(ctx, time.Second)
+			retry.Sleep(ctx, time.Second)
 			done = n.antiEntropyRound(ctx)
 		}
 		if done {

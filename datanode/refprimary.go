@@ -89,7 +89,7 @@ func (r *refs) compare(id int, repo string, t api.RefTxn) (changes []api.RefChan
 // Members that fail are removed from in_sync (fenced by the epoch); if that
 // is impossible the outcome is unknown and this node steps down.
 func (r *refs) replicate(ctx context.Context, id int, rec api.Partition, req api.RefApplyRequest) error {
-	failed := r.fanOut(without(rec.InSync, r.n.cfg.ID), func(node string) error {
+	failed := r.fanOut(api.WithoutID(rec.InSync, r.n.cfg.ID), func(node string) error {
 		return r.n.refCall(ctx, node, "POST", api.PathRefApply, req, nil)
 	})
 	if len(failed) == 0 {
@@ -97,7 +97,7 @@ func (r *refs) replicate(ctx context.Context, id int, rec api.Partition, req api
 	}
 	next := rec
 	for node := range failed {
-		next.InSync = without(next.InSync, node)
+		next.InSync = api.WithoutID(next.InSync, node)
 	}
 	next.PruneStores()
 	epoch, err := r.n.cfg.Control.UpdatePartition(ctx, rec.Epoch, next)
@@ -243,7 +243,7 @@ func (r *refs) beginAll(ctx context.Context, id int, rec api.Partition) (map[str
 func (r *refs) dropDown(ctx context.Context, id int, rec api.Partition, failed map[string]error) error {
 	for node, cause := range failed {
 		next := rec
-		next.InSync = without(rec.InSync, node)
+		next.InSync = api.WithoutID(rec.InSync, node)
 		next.PruneStores()
 		epoch, err := r.n.cfg.Control.DropDownFromInSync(ctx, rec.Epoch, next, node)
 		if err != nil {
@@ -307,7 +307,7 @@ func (r *refs) converge(ctx context.Context, id int, rec api.Partition, answers 
 			return r.n.refCall(ctx, node, "POST", api.PathRefInstall, api.RefInstallRequest{Epoch: rec.Epoch, Snapshot: snap}, nil)
 		})
 		for node := range failed {
-			next.InSync = without(next.InSync, node) // it answered begin: it can serve nothing older
+			next.InSync = api.WithoutID(next.InSync, node) // it answered begin: it can serve nothing older
 		}
 	}
 	if maps.Equal(next.Stores, rec.Stores) && len(next.InSync) == len(rec.InSync) {

@@ -13,6 +13,7 @@ import (
 	"github.com/stratum-store/stratum/api"
 	"github.com/stratum-store/stratum/datanode/refstore"
 	"github.com/stratum-store/stratum/internal/planted"
+	"github.com/stratum-store/stratum/internal/retry"
 )
 
 // refs is a node's part in the ref protocol of docs/refs.md: the newest
@@ -169,7 +170,7 @@ func (r *refs) watch(ctx context.Context) {
 		if err == nil {
 			r.noConfig.Store(true)
 		}
-		sleepCtx(ctx, 500*time.Millisecond)
+		retry.Sleep(ctx, 500*time.Millisecond)
 	}
 	r.n.cfg.Control.WatchPartitions(ctx, r.publish)
 }
@@ -235,17 +236,6 @@ func (r *refs) led() []int {
 		}
 	}
 	slices.Sort(out)
-	return out
-}
-
-// without returns list without id, as a new slice.
-func without(list []string, id string) []string {
-	out := make([]string, 0, len(list))
-	for _, x := range list {
-		if x != id {
-			out = append(out, x)
-		}
-	}
 	return out
 }
 

@@ -10,6 +10,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/stratum-store/stratum/api"
+	"github.com/stratum-store/stratum/internal/retry"
 )
 
 // Repair pause and progress (docs/repair.md). The pause is cluster-wide, in
@@ -67,7 +68,7 @@ func (n *Node) holdWhilePaused(ctx context.Context) bool {
 		if ctx.Err() != nil {
 			return false
 		}
-		sleepCtx(ctx, 100*time.Millisecond)
+		retry.Sleep(ctx, 100*time.Millisecond)
 	}
 	return ctx.Err() == nil
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/stratum-store/stratum/api"
+	"github.com/stratum-store/stratum/internal/retry"
 )
 
 // watchRing follows ring changes until ctx is done. A request to refresh
@@ -65,7 +66,7 @@ func (n *Node) keepRegistered(ctx context.Context) {
 				return
 			}
 			n.logger.Warn("re-registration failed", "err", err)
-			sleepCtx(ctx, time.Second)
+			retry.Sleep(ctx, time.Second)
 		}
 	}
 }
@@ -80,13 +81,4 @@ func (n *Node) reregister(ctx context.Context) error {
 	n.setLease(l) // a new registration: every partition must be taken over again
 	n.refs.wake()
 	return nil
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
-	}
 }

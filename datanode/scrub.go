@@ -8,6 +8,7 @@ import (
 
 	"github.com/stratum-store/stratum/api"
 	"github.com/stratum-store/stratum/datanode/store"
+	"github.com/stratum-store/stratum/internal/retry"
 )
 
 // scrubLoop re-verifies every local copy once per ScrubInterval, at most
@@ -49,7 +50,7 @@ func (n *Node) scrubPass(ctx context.Context) (checked, repaired int, err error)
 				repaired++
 			}
 		}
-		sleepCtx(ctx, pace)
+		retry.Sleep(ctx, pace)
 		return ctx.Err() == nil
 	})
 	return checked, repaired, err

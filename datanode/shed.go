@@ -8,6 +8,7 @@ import (
 	"github.com/stratum-store/stratum/api"
 	"github.com/stratum-store/stratum/datanode/store"
 	"github.com/stratum-store/stratum/internal/planted"
+	"github.com/stratum-store/stratum/internal/retry"
 	"github.com/stratum-store/stratum/ring"
 )
 
@@ -175,7 +176,7 @@ func (s *shedder) flush(ctx context.Context) {
 				verdicts[i].answer(res[j].Code, res[j].Stamp)
 			}
 		}
-		sleepCtx(ctx, s.pace*time.Duration(len(idx)))
+		retry.Sleep(ctx, s.pace*time.Duration(len(idx)))
 	}
 	for i, it := range items {
 		s.settle(ctx, it.OID, verdicts[i])
@@ -195,7 +196,7 @@ func (s *shedder) settleLarge(ctx context.Context, oid api.OID) {
 		if err == nil {
 			vd.confirmed++
 		}
-		sleepCtx(ctx, s.pace)
+		retry.Sleep(ctx, s.pace)
 	}
 	s.settle(ctx, oid, vd)
 }

@@ -62,16 +62,6 @@ func best(p int, nodes []string, key func(string) int) string {
 	return c[0]
 }
 
-func without(list []string, n string) []string {
-	out := make([]string, 0, len(list))
-	for _, x := range list {
-		if x != n {
-			out = append(out, x)
-		}
-	}
-	return out
-}
-
 func clonePartition(p api.Partition) api.Partition {
 	p.Replicas, p.InSync, p.Stores = slices.Clone(p.Replicas), slices.Clone(p.InSync), maps.Clone(p.Stores)
 	return p

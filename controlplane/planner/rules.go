@@ -24,7 +24,7 @@ func (pl *planner) promote(p api.Partition) (Action, bool) {
 		return Action{}, false
 	}
 	next := clonePartition(p)
-	next.Primary, next.InSync = to, without(p.InSync, p.Primary)
+	next.Primary, next.InSync = to, api.WithoutID(p.InSync, p.Primary)
 	return pl.action(ActionPromote, p, to, next, "primary "+p.Primary+" lost its lease"), true
 }
 
@@ -71,7 +71,7 @@ func (pl *planner) removeDraining(p api.Partition) (Action, bool) {
 		if s, _ := pl.state(n); n == p.Primary || s != api.StateDraining {
 			continue
 		}
-		if others := filter(without(p.InSync, n), pl.liveActive); len(others) >= pl.in.Config.Replicas {
+		if others := filter(api.WithoutID(p.InSync, n), pl.liveActive); len(others) >= pl.in.Config.Replicas {
 			return pl.remove(p, n, "member is DRAINING"), true
 		}
 	}
@@ -83,7 +83,7 @@ func (pl *planner) rebalance(p api.Partition) (Action, bool) {
 	if len(p.Replicas) != pl.in.Config.Replicas {
 		return Action{}, false
 	}
-	loaded := filter(without(p.Replicas, p.Primary), pl.liveActive)
+	loaded := filter(api.WithoutID(p.Replicas, p.Primary), pl.liveActive)
 	from := best(p.ID, loaded, func(n string) int { return -pl.replicas[n] })
 	to := pl.leastLoadedOutsider(p)
 	if from == "" || to == "" || pl.replicas[to] > pl.replicas[from]-2 {
@@ -102,7 +102,7 @@ func (pl *planner) trim(p api.Partition) (Action, bool) {
 	if len(p.Replicas) <= pl.in.Config.Replicas || len(filter(p.InSync, pl.liveActive)) <= pl.in.Config.Replicas {
 		return Action{}, false
 	}
-	cands := without(p.InSync, p.Primary)
+	cands := api.WithoutID(p.InSync, p.Primary)
 	n := best(p.ID, cands, func(n string) int { return -pl.replicas[n] })
 	if n == "" {
 		return Action{}, false
@@ -122,7 +122,7 @@ func (pl *planner) balancePrimary(p api.Partition) (Action, bool) {
 
 // primaryTargets are the replicas a live primary may hand over to.
 func (pl *planner) primaryTargets(p api.Partition) []string {
-	return filter(without(p.InSync, p.Primary), pl.liveActive)
+	return filter(api.WithoutID(p.InSync, p.Primary), pl.liveActive)
 }
 
 // liveActive reports whether n is Live and ACTIVE: fit to take a primary
@@ -146,7 +146,7 @@ func (pl *planner) add(p api.Partition, n, reason string) Action {
 
 func (pl *planner) remove(p api.Partition, n, reason string) Action {
 	next := clonePartition(p)
-	next.Replicas, next.InSync = without(p.Replicas, n), without(p.InSync, n)
+	next.Replicas, next.InSync = api.WithoutID(p.Replicas, n), api.WithoutID(p.InSync, n)
 	return pl.action(ActionRemoveReplica, p, n, next, reason)
 }
 

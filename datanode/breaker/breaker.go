@@ -1,5 +1,5 @@
-// Package breaker holds a circuit breaker and the retry backoff a node
-// uses on its calls to one peer.
+// Package breaker holds the circuit breaker a node keeps for its calls
+// to one peer.
 //
 // A breaker watches transport failures only: a peer that answers, even
 // with an error reply, is reachable, and retrying it harder would not
@@ -17,7 +17,6 @@
 package breaker
 
 import (
-	"math/rand/v2"
 	"sync"
 	"time"
 )
@@ -98,12 +97,4 @@ func (b *Breaker) Snapshot() Snapshot {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return Snapshot{State: b.state, Failures: b.failures}
-}
-
-// Backoff is the wait before retry attempt (1, 2, ...): exponential from
-// base with full jitter, so peers that failed together do not retry
-// together.
-func Backoff(base time.Duration, attempt int) time.Duration {
-	max := base << (attempt - 1)
-	return time.Duration(rand.Int64N(int64(max) + 1))
 }

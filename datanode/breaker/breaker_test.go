@@ -34,17 +34,3 @@ func TestBreakerStates(t *testing.T) {
 		t.Fatalf("failures after success: %d; want 0", s.Failures)
 	}
 }
-
-func TestBackoffIsBoundedAndJittered(t *testing.T) {
-	seen := map[time.Duration]bool{}
-	for i := 0; i < 200; i++ {
-		d := Backoff(20*time.Millisecond, 3)
-		if d < 0 || d > 80*time.Millisecond {
-			t.Fatalf("Backoff(20ms, 3) = %s; want within [0, 80ms]", d)
-		}
-		seen[d] = true
-	}
-	if len(seen) < 50 {
-		t.Fatalf("backoff took %d distinct values in 200 draws; want jitter", len(seen))
-	}
-}
