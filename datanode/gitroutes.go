@@ -17,6 +17,7 @@ import (
 	"github.com/stratum-store/stratum/datanode/git/backend"
 	"github.com/stratum-store/stratum/datanode/git/receivepack"
 	"github.com/stratum-store/stratum/datanode/git/smarthttp"
+	"github.com/stratum-store/stratum/datanode/git/uploadpack"
 )
 
 // This file mounts Git's smart HTTP protocol (datanode/git/smarthttp) on
@@ -49,10 +50,25 @@ func gitScope(ctx *fasthttp.RequestCtx, path string) (string, bool) {
 	return req.Scope(), true
 }
 
+// gitRouteLabel is a Git path's metric label (never the repository).
+func gitRouteLabel(path string) string { return smarthttp.RouteLabel(path) }
+
+// refusedGit turns the JSON answer of a Git request that admit refused
+// into what git prints: text, and a basic challenge on a 401.
+func refusedGit(ctx *fasthttp.RequestCtx, path string, err error) {
+	if isGitPath(path) {
+		gitText(ctx, err)
+	}
+}
+
 // writeGitError answers err as git wants it before any Git data: its
 // status, a text/plain message, and a basic-auth challenge on a 401.
 func (n *Node) writeGitError(ctx *fasthttp.RequestCtx, err error) {
 	n.writeError(ctx, err) // logs it and sets the node's headers
+	gitText(ctx, err)
+}
+
+func gitText(ctx *fasthttp.RequestCtx, err error) {
 	status, body := smarthttp.ErrorText(err)
 	ctx.SetStatusCode(status)
 	ctx.SetContentType("text/plain; charset=utf-8")
@@ -145,10 +161,8 @@ func gitHeaders(ctx *fasthttp.RequestCtx, req smarthttp.Request) {
 func (n *Node) gitProtocol() smarthttp.Protocol {
 	limits := receivepack.Limits{MaxPackBytes: n.cfg.Store.MaxObjectSize, MaxObjectSize: n.cfg.Store.MaxObjectSize, TempDir: n.spoolDir}
 	return smarthttp.Protocol{
-		AdvertiseUpload: uploadUnavailable,
-		ServeUpload: func(ctx context.Context, _ io.Reader, w io.Writer, b backend.Backend, repo string, v2 bool) error {
-			return uploadUnavailable(ctx, w, b, repo, v2)
-		},
+		AdvertiseUpload:  uploadpack.Advertise,
+		ServeUpload:      uploadpack.Serve,
 		AdvertiseReceive: receivepack.Advertise,
 		ServeReceive: func(ctx context.Context, r io.Reader, w io.Writer, b backend.Backend, repo string) error {
 			res, err := receivepack.Serve(ctx, r, w, b, repo, limits)
@@ -156,10 +170,6 @@ func (n *Node) gitProtocol() smarthttp.Protocol {
 			return err
 		},
 	}
-}
-
-func uploadUnavailable(context.Context, io.Writer, backend.Backend, string, bool) error {
-	return api.ErrNotReady
 }
 
 // gitBackend is the caller's view of the cluster: this node's API with the

@@ -184,6 +184,9 @@ func (c breakerCollector) Collect(ch chan<- prometheus.Metric) {
 // routeOf names a raw path's route for metric labels (bounded cardinality:
 // OIDs and node IDs never become labels).
 func routeOf(path string) string {
+	if isGitPath(path) {
+		return gitRouteLabel(path)
+	}
 	for _, p := range []string{"/v1/objects/", "/internal/v1/replica/", "/v1/admin/nodes", "/v1/admin/rebalance", "/debug/pprof/", "/v1/repos/", "/internal/v1/refs/"} {
 		if len(path) >= len(p) && path[:len(p)] == p {
 			return p

@@ -74,6 +74,7 @@ func (n *Node) handle(ctx *fasthttp.RequestCtx) {
 			// a browser prompts; a read token is the password
 			ctx.Response.Header.Set("WWW-Authenticate", `Basic realm="stratum: a read token as the password"`)
 		}
+		refusedGit(ctx, path, err) // git wants text and a basic challenge (gitroutes.go)
 		return
 	}
 	if counted(path) {
@@ -117,6 +118,8 @@ func (n *Node) handle(ctx *fasthttp.RequestCtx) {
 		err = n.handleAEList(ctx)
 	case strings.HasPrefix(path, api.PathReplicas):
 		err = n.withOID(ctx, strings.TrimPrefix(path, api.PathReplicas), n.handleReplica)
+	case isGitPath(path):
+		err = n.serveGit(ctx, path)
 	case strings.HasPrefix(path, api.PathRepos):
 		err = n.handleRepos(ctx, path)
 	case strings.HasPrefix(path, "/internal/v1/refs/"):
