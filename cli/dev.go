@@ -145,6 +145,10 @@ func printDevBanner(c *ucli.Context, m *controlplane.Member, nodes []*datanode.N
 		url := scheme + "://" + n.Addr()
 		fmt.Fprintf(w, "node %s  %s  try: %s %s/v1/cluster\n", n.ID(), url, curl, url)
 	}
+	if len(nodes) > 0 { // any node serves Git; a push creates the repository (docs/git.md)
+		gitCA := map[bool]string{true: "-c http.sslCAInfo=" + joinDir(c.String("dir"), "certs", "ca.pem") + " ", false: ""}[c.Bool("tls")]
+		fmt.Fprintf(w, "git: git %sclone %s://%s/git/demo/hello.git  (push to any node's /git/<repo>)\n", gitCA, scheme, nodes[0].Addr())
+	}
 }
 
 // waitDevReady waits until every node is ready as its /readyz means it

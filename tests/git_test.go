@@ -1,11 +1,14 @@
 package tests
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stratum-store/stratum/api"
 	"github.com/stratum-store/stratum/datanode"
@@ -179,5 +182,35 @@ func TestGitWithANodeStopped(t *testing.T) {
 		if got := strings.TrimSpace(mustGit(t, dir, "rev-parse", "HEAD")); got != next {
 			t.Fatalf("a clone through %s with n3 stopped: HEAD %s; want %s", c.Nodes[i].ID, got, next)
 		}
+	}
+}
+
+// `stratum dev` (what `make run` starts) prints one clone URL; the
+// README's commands work against it: push a repository to it, clone it
+// back through another node, fetch a later push.
+func TestDevPrintsACloneURL(t *testing.T) {
+	bin := buildBinary(t)
+	base := freePorts(t, 3)
+	p := startDev(t, bin, "--dir", t.TempDir(), "--base-port", fmt.Sprint(base), "--nodes", "3",
+		"--etcd-client-port", fmt.Sprint(freePort(t)), "--etcd-peer-port", fmt.Sprint(freePort(t)))
+	var url string
+	Eventually(t, 60*time.Second, "the banner's clone URL", func() bool {
+		m := regexp.MustCompile(`(?m)^git: git clone (\S+)`).FindStringSubmatch(p.stdout.String())
+		if m != nil {
+			url = m[1]
+		}
+		return m != nil
+	})
+	if want := fmt.Sprintf("http://127.0.0.1:%d/git/demo/hello.git", base); url != want {
+		t.Fatalf("stratum dev prints clone URL %q; want %q", url, want)
+	}
+	src := genRepo(t, 10)
+	mustGit(t, src, "push", "-q", url, "main")
+	clone := mustClone(t, strings.Replace(url, fmt.Sprint(base), fmt.Sprint(base+1), 1), "hello")
+	next := addCommit(t, src, "more.txt", "more\n")
+	mustGit(t, src, "push", "-q", url, "main")
+	mustGit(t, clone, "pull", "-q", "--ff-only")
+	if got := strings.TrimSpace(mustGit(t, clone, "rev-parse", "HEAD")); got != next {
+		t.Fatalf("the clone after a pull: HEAD %s; want %s", got, next)
 	}
 }
