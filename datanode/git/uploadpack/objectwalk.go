@@ -12,25 +12,47 @@ const (
 	mSend uint8 = 2 // in the pack
 )
 
+// Kinds of objects to send, in the order the pack holds them.
+const (
+	kCommitOrTag uint8 = iota
+	kTree
+	kBlob
+)
+
+// sendEntry is an object to send: its kind and, for trees and blobs, a
+// hash of its path, so that the versions of one file sit next to each other
+// in the pack and can be written as deltas of each other.
+type sendEntry struct {
+	id   object.ID
+	kind uint8
+	path uint32
+}
+
 // objectWalk decides which objects go into the pack: what is reachable from
 // the wants and not from what the client has. It keeps, per object, its ID
 // and a mark (about 60 bytes with the map's overhead) and the list of
-// objects to send (20 bytes each); object bodies only one batch at a time.
+// objects to send (28 bytes each); object bodies only one batch at a time.
 type objectWalk struct {
 	o        *objects
 	marks    map[object.ID]uint8
-	send     []object.ID
+	send     []sendEntry
 	progress func(n int) // called as objects are counted
+}
+
+// pathID is a tree to read, with its path.
+type pathID struct {
+	id   object.ID
+	path string
 }
 
 func newObjectWalk(o *objects, progress func(int)) *objectWalk {
 	return &objectWalk{o: o, marks: map[object.ID]uint8{}, progress: progress}
 }
 
-func (w *objectWalk) add(id object.ID) {
+func (w *objectWalk) add(id object.ID, kind uint8, path string) {
 	if w.marks[id] == 0 {
 		w.marks[id] = mSend
-		w.send = append(w.send, id)
+		w.send = append(w.send, sendEntry{id: id, kind: kind, path: pathHash(path)})
 		if len(w.send)%1000 == 0 {
 			w.progress(len(w.send))
 		}
@@ -61,7 +83,7 @@ func (w *objectWalk) commits(included []object.ID, walk *commitWalk, have []obje
 		return err
 	}
 	for _, id := range included {
-		w.add(id)
+		w.add(id, kCommitOrTag, "")
 	}
 	return w.trees(trees, mSend)
 }
@@ -72,28 +94,15 @@ func (w *objectWalk) commits(included []object.ID, walk *commitWalk, have []obje
 // already in the pack. Submodule entries (commits of another repository)
 // are not followed, as Git does not.
 func (w *objectWalk) trees(roots []object.ID, mark uint8) error {
-	level := w.unmarked(roots, mark)
+	var level []pathID
+	for _, id := range roots {
+		if w.marks[id] == 0 {
+			w.mark(id, mark, kTree, "")
+			level = append(level, pathID{id: id})
+		}
+	}
 	for len(level) > 0 {
-		var next []object.ID
-		err := w.o.read(level, func(id object.ID, t object.Type, body []byte) error {
-			if t != object.Tree {
-				return fmt.Errorf("uploadpack: %s is a %s, expected a tree", id, t)
-			}
-			entries, err := object.ParseTree(body)
-			if err != nil {
-				return fmt.Errorf("uploadpack: tree %s: %w", id, err)
-			}
-			for _, e := range entries {
-				if e.Mode == object.ModeSubmodule || w.marks[e.ID] != 0 {
-					continue
-				}
-				if e.IsDir() {
-					next = append(next, e.ID)
-				}
-				w.mark(e.ID, mark)
-			}
-			return nil
-		})
+		next, err := w.treeLevel(level, mark)
 		if err != nil {
 			return err
 		}
@@ -102,33 +111,68 @@ func (w *objectWalk) trees(roots []object.ID, mark uint8) error {
 	return nil
 }
 
-// unmarked marks and returns those of ids not marked yet.
-func (w *objectWalk) unmarked(ids []object.ID, mark uint8) []object.ID {
-	var out []object.ID
-	for _, id := range ids {
-		if w.marks[id] == 0 {
-			w.mark(id, mark)
-			out = append(out, id)
-		}
+// treeLevel reads the trees of one level and returns the next level.
+func (w *objectWalk) treeLevel(level []pathID, mark uint8) ([]pathID, error) {
+	paths := make(map[object.ID]string, len(level))
+	ids := make([]object.ID, len(level))
+	for i, t := range level {
+		paths[t.id], ids[i] = t.path, t.id
 	}
-	return out
+	var next []pathID
+	err := w.o.read(ids, func(id object.ID, t object.Type, body []byte) error {
+		if t != object.Tree {
+			return fmt.Errorf("uploadpack: %s is a %s, expected a tree", id, t)
+		}
+		entries, err := object.ParseTree(body)
+		if err != nil {
+			return fmt.Errorf("uploadpack: tree %s: %w", id, err)
+		}
+		for _, e := range entries {
+			if e.Mode == object.ModeSubmodule || w.marks[e.ID] != 0 {
+				continue
+			}
+			path := paths[id] + "/" + e.Name
+			if e.IsDir() {
+				next = append(next, pathID{id: e.ID, path: path})
+				w.mark(e.ID, mark, kTree, path)
+			} else {
+				w.mark(e.ID, mark, kBlob, path)
+			}
+		}
+		return nil
+	})
+	return next, err
 }
 
-func (w *objectWalk) mark(id object.ID, mark uint8) {
+// one marks a single object (a wanted or had tree root or blob).
+func (w *objectWalk) one(id object.ID, mark, kind uint8) {
+	if w.marks[id] == 0 {
+		w.mark(id, mark, kind, "")
+	}
+}
+
+func (w *objectWalk) mark(id object.ID, mark, kind uint8, path string) {
 	if mark == mSend {
-		w.add(id)
+		w.add(id, kind, path)
 	} else {
 		w.marks[id] = mHave
 	}
+}
+
+// pathHash is FNV-1a of a path.
+func pathHash(path string) uint32 {
+	h := uint32(2166136261)
+	for i := 0; i < len(path); i++ {
+		h = (h ^ uint32(path[i])) * 16777619
+	}
+	return h
 }
 
 // tags sends the tag objects of a tag chain whose target is sent or
 // wanted: include-tag, and wants that are annotated tags.
 func (w *objectWalk) tagChain(p *peeled) {
 	for _, t := range p.chain {
-		if w.marks[t] == 0 {
-			w.add(t)
-		}
+		w.one(t, mSend, kCommitOrTag)
 	}
 }
 

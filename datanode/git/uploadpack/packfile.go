@@ -6,7 +6,6 @@ import (
 	"io"
 
 	"github.com/stratum-store/stratum/datanode/git/object"
-	"github.com/stratum-store/stratum/datanode/git/pack"
 	"github.com/stratum-store/stratum/datanode/git/pktline"
 )
 
@@ -71,7 +70,7 @@ func (f *fetch) walk(ow *objectWalk) error {
 		case object.Tree:
 			trees = append(trees, p.target)
 		case object.Blob:
-			ow.unmarked([]object.ID{p.target}, mSend)
+			ow.one(p.target, mSend, kBlob)
 		}
 	}
 	if err := ow.trees(trees, mSend); err != nil {
@@ -89,39 +88,15 @@ func (f *fetch) markHaves(ow *objectWalk) error {
 	var trees []object.ID
 	for _, id := range f.common {
 		p := f.have[id]
-		ow.unmarked(p.chain, mHave)
+		for _, t := range p.chain {
+			ow.one(t, mHave, kCommitOrTag)
+		}
 		switch p.ttype {
 		case object.Tree:
 			trees = append(trees, p.target)
 		case object.Blob:
-			ow.unmarked([]object.ID{p.target}, mHave)
+			ow.one(p.target, mHave, kBlob)
 		}
 	}
 	return ow.trees(trees, mHave)
-}
-
-// writePack reads the objects to send in batches and streams them as whole
-// (undeltified) objects.
-func (f *fetch) writePack(out *output, ids []object.ID) error {
-	pw, err := pack.NewWriter(out.data, uint32(len(ids)))
-	if err != nil {
-		return err
-	}
-	n := 0
-	err = f.o.read(ids, func(id object.ID, t object.Type, body []byte) error {
-		n++
-		if n%1000 == 0 {
-			out.progressf("Writing objects: %3d%% (%d/%d)\r", n*100/len(ids), n, len(ids))
-		}
-		_, err := pw.Add(t, body)
-		return err
-	})
-	if err != nil {
-		return err
-	}
-	if err := pw.Close(); err != nil {
-		return err
-	}
-	out.progressf("Writing objects: 100%% (%d/%d), done.\n", n, len(ids))
-	return out.data.Flush()
 }

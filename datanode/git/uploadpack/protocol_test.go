@@ -17,6 +17,12 @@ import (
 // lines before the packfile section, the IDs in the pack and the progress
 // text of band 2.
 func v2Fetch(t *testing.T, b backend.Backend, repo string, args ...string) (head []string, ids []string, progress string) {
+	head, ids, progress, _ = v2FetchPack(t, b, repo, args...)
+	return head, ids, progress
+}
+
+// v2FetchPack is v2Fetch that also returns what pack.Read found.
+func v2FetchPack(t *testing.T, b backend.Backend, repo string, args ...string) (head []string, ids []string, progress string, res pack.Result) {
 	t.Helper()
 	var out bytes.Buffer
 	req := pkts(append(append([]string{"command=fetch", "agent=test", "\x01"}, args...), "")...)
@@ -34,7 +40,7 @@ func v2Fetch(t *testing.T, b backend.Backend, repo string, args ...string) (head
 			line = "(delim)"
 		}
 		if k == pktline.Flush {
-			return head, nil, ""
+			return head, nil, "", res
 		}
 		head = append(head, line)
 		if line == "packfile" {
@@ -43,7 +49,7 @@ func v2Fetch(t *testing.T, b backend.Backend, repo string, args ...string) (head
 	}
 	var prog bytes.Buffer
 	sb := pktline.NewSidebandReader(pr, &prog)
-	_, err := pack.Read(context.Background(), sb, pack.Config{}, func(o pack.Object) error {
+	res, err := pack.Read(context.Background(), sb, pack.Config{}, func(o pack.Object) error {
 		ids = append(ids, o.ID.String())
 		return nil
 	})
@@ -51,7 +57,7 @@ func v2Fetch(t *testing.T, b backend.Backend, repo string, args ...string) (head
 		t.Fatalf("reading the pack: %v", err)
 	}
 	slices.Sort(ids)
-	return head, ids, prog.String()
+	return head, ids, prog.String(), res
 }
 
 // TestIncludeTag: with include-tag the pack carries the annotated tags
@@ -129,4 +135,24 @@ func TestBoundaryTrees(t *testing.T) {
 	if !slices.Equal(ids, want) {
 		t.Fatalf("pack: got %d objects; want the %d of rev-list --objects side ^main", len(ids), len(want))
 	}
+}
+
+// TestDeltas: with ofs-delta, the versions of a file are sent as deltas of
+// each other (the same objects, fewer bytes); without it, whole objects.
+func TestDeltas(t *testing.T) {
+	src := gittest.New(t, true)
+	generate(t, src, "main", "", 0, 60, 0)
+	m := backend.NewMemory()
+	load(t, m, "r", src)
+	tip := src.Line(nil, "rev-parse", "main")
+	want := sortedLines(string(src.Git(nil, "rev-list", "--objects", "--no-object-names", "main")))
+	_, whole, _, res := v2FetchPack(t, m, "r", "want "+tip, "done")
+	if !slices.Equal(whole, want) || res.Deltas != 0 {
+		t.Fatalf("without ofs-delta: got %d objects, %d deltas; want %d, none", len(whole), res.Deltas, len(want))
+	}
+	_, ids, progress, res := v2FetchPack(t, m, "r", "want "+tip, "ofs-delta", "done")
+	if !slices.Equal(ids, want) || res.Deltas < len(want)/3 || res.RefDeltas != 0 {
+		t.Fatalf("with ofs-delta: got %d objects, %d deltas (%d REF); want %d, a third or more OFS deltas", len(ids), res.Deltas, res.RefDeltas, len(want))
+	}
+	t.Logf("%d objects, %d deltas; %q", len(ids), res.Deltas, progress)
 }

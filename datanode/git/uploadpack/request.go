@@ -20,6 +20,7 @@ type fetchRequest struct {
 	multiAck               bool // v0 multi_ack_detailed
 	sideband               bool // v0 side-band-64k; always in v2
 	noProgress, includeTag bool
+	ofsDelta               bool // the client reads OFS_DELTA entries
 }
 
 // deepens reports whether the client asked for a new shallow boundary.

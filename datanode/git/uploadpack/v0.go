@@ -91,6 +91,7 @@ func (r *fetchRequest) parseV0Want(line string) error {
 		r.sideband = hasCap(caps, "side-band-64k")
 		r.noProgress = hasCap(caps, "no-progress")
 		r.includeTag = hasCap(caps, "include-tag")
+		r.ofsDelta = hasCap(caps, "ofs-delta")
 	}
 	return nil
 }

@@ -166,7 +166,7 @@ func (r *fetchRequest) parseV2Arg(a string) error {
 	}
 	flags := map[string]*bool{
 		"done": &r.done, "wait-for-done": &r.waitForDone, "no-progress": &r.noProgress,
-		"include-tag": &r.includeTag, "thin-pack": new(bool), "ofs-delta": new(bool),
+		"include-tag": &r.includeTag, "thin-pack": new(bool), "ofs-delta": &r.ofsDelta,
 	}
 	if p, ok := flags[a]; ok {
 		*p = true
