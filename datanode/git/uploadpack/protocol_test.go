@@ -156,3 +156,31 @@ func TestDeltas(t *testing.T) {
 	}
 	t.Logf("%d objects, %d deltas; %q", len(ids), res.Deltas, progress)
 }
+
+// TestShallowStaysInRepository: a client that names another repository's
+// commit as its shallow boundary and asks to deepen (absolutely, relatively
+// or to the whole history) gets no "unshallow" for it and none of that
+// repository's objects.
+func TestShallowStaysInRepository(t *testing.T) {
+	src := gittest.New(t, true)
+	generate(t, src, "main", "", 0, 3, 0)
+	other := gittest.New(t, true)
+	generate(t, other, "secret", "", 500, 3, 0)
+	m := backend.NewMemory()
+	load(t, m, "r", src)
+	load(t, m, "other", other)
+	tip, secret := src.Line(nil, "rev-parse", "main"), other.Line(nil, "rev-parse", "secret")
+	leaked := sortedLines(string(other.Git(nil, "rev-list", "--objects", "--no-object-names", "secret~1")))
+	for _, deepen := range [][]string{{"deepen 2147483647"}, {"deepen 5", "deepen-relative"}, {"deepen 5"}} {
+		args := append([]string{"want " + tip, "shallow " + secret}, deepen...)
+		head, ids, _ := v2Fetch(t, m, "r", append(args, "done")...)
+		if slices.Contains(head, "unshallow "+secret) {
+			t.Fatalf("%q: the other repository's commit was unshallowed: %q", deepen, head)
+		}
+		for _, id := range ids {
+			if slices.Contains(leaked, id) {
+				t.Fatalf("%q: the pack holds %s of the other repository", deepen, id)
+			}
+		}
+	}
+}

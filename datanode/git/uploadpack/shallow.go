@@ -41,7 +41,7 @@ func (f *fetch) planShallow(wants []object.ID, clientShallow []object.ID) error 
 	case f.req.depth > 0 && f.req.deepenRelative:
 		kept, border, err = f.keepRelative(clientShallow)
 	case f.req.depth > 0:
-		kept, border, err = f.keepByDepth(wants, clientShallow, f.req.depth)
+		kept, border, err = f.keepByDepth(wants, f.req.depth)
 	default:
 		kept, border, err = f.keepByRevList(wants)
 	}
@@ -82,18 +82,20 @@ func (f *fetch) keepRelative(clientShallow []object.ID) (kept, border map[object
 	if depth < infiniteDepth {
 		depth++
 	}
-	return f.keepByDepth(roots, clientShallow, depth)
+	return f.keepByDepth(roots, depth)
 }
 
 // keepByDepth walks breadth-first from wants (depth 1): commits at depth
 // below the limit are kept, commits at the limit are the boundary. One
 // batch of reads per level.
-func (f *fetch) keepByDepth(wants, clientShallow []object.ID, depth int) (kept, border map[object.ID]bool, err error) {
+func (f *fetch) keepByDepth(wants []object.ID, depth int) (kept, border map[object.ID]bool, err error) {
 	kept, border = map[object.ID]bool{}, map[object.ID]bool{}
 	if depth >= infiniteDepth {
-		for _, id := range clientShallow {
-			kept[id] = true
-		}
+		// --unshallow: the whole history of the wants, which unshallows
+		// every client boundary in it. (Git unshallows every client
+		// boundary, even one no want reaches; here a boundary must be
+		// reached from a want, or a client could name another
+		// repository's commit and receive its history.)
 		depth = math.MaxInt
 	}
 	visited := map[object.ID]bool{}
