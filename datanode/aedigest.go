@@ -197,12 +197,12 @@ func (n *Node) aeRequest(ctx *fasthttp.RequestCtx, req any, peer *string, rev *i
 func (n *Node) callAE(rn ring.Node, path string, rev int64, body, out any) error {
 	// A digest or list scans the peer's whole store: allow it more time
 	// than one object's call.
-	return n.callPeer(n.life, rn.Addr, fasthttp.MethodPost, path, rev, body, 4*n.cfg.PeerTimeout, func(b []byte) error {
+	return n.callPeer(n.life, peerCall{addr: rn.Addr, method: fasthttp.MethodPost, path: path, rev: rev, body: body, timeout: 4 * n.cfg.PeerTimeout, read: func(b []byte) error {
 		if err := json.Unmarshal(b, out); err != nil {
 			return fmt.Errorf("peer %s: bad %s reply: %v", rn.ID, path, err)
 		}
 		return nil
-	})
+	}})
 }
 
 // remoteDigests asks rn for its digests of the OIDs shared with this node.

@@ -338,7 +338,8 @@ func (n *Node) fetchVerified(rn ring.Node, chunk []api.OID, rev int64) (items []
 		idx[i] = i
 	}
 	timeout := n.cfg.peerTimeout(int64(len(chunk)) * n.cfg.Store.LargeThreshold)
-	err = n.postOIDs(rn, api.PathReplicaGet, chunk, idx, rev, timeout, func(body []byte) error {
+	c := peerCall{addr: rn.Addr, path: api.PathReplicaGet, rev: rev, timeout: timeout}
+	c.read = func(body []byte) error {
 		r := bufio.NewReader(bytes.NewReader(body))
 		for _, want := range chunk {
 			f, err := api.ReadStampedFrame(r, n.cfg.Store.LargeThreshold)
@@ -357,7 +358,8 @@ func (n *Node) fetchVerified(rn ring.Node, chunk []api.OID, rev int64) (items []
 			}
 		}
 		return nil
-	})
+	}
+	err = n.postOIDs(c, chunk, idx)
 	return items, large, err
 }
 

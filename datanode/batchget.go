@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"slices"
 	"sync"
-	"time"
 
 	"github.com/valyala/fasthttp"
 
@@ -183,12 +182,14 @@ func (n *Node) indexGroup(rn ring.Node, oids []api.OID, idx []int, rev int64) (i
 		return n.localIndex(group)
 	}
 	var out indexReply
-	err := n.postOIDs(rn, api.PathReplicaHas, oids, idx, rev, n.cfg.PeerTimeout, func(body []byte) error {
+	c := peerCall{addr: rn.Addr, path: api.PathReplicaHas, rev: rev, timeout: n.cfg.PeerTimeout}
+	c.read = func(body []byte) error {
 		if err := json.Unmarshal(body, &out); err != nil || len(out.Present) != len(idx) {
 			return fmt.Errorf("peer %s: bad has reply: %v", rn.ID, err)
 		}
 		return nil
-	})
+	}
+	err := n.postOIDs(c, oids, idx)
 	return out, err
 }
 
@@ -202,14 +203,16 @@ func uniqueNodes(a, b []ring.Node) []ring.Node {
 	return out
 }
 
-// postOIDs sends the OIDs oids[idx] to a peer's batch endpoint path and
-// hands the reply body to read before the response is released.
-func (n *Node) postOIDs(rn ring.Node, path string, oids []api.OID, idx []int, rev int64, timeout time.Duration, read func([]byte) error) error {
+// postOIDs posts the OIDs oids[idx] to a peer's batch endpoint (c.path,
+// under c.rev) as c's body, and hands the reply body to c.read before the
+// response is released.
+func (n *Node) postOIDs(c peerCall, oids []api.OID, idx []int) error {
 	list := api.OIDList{OIDs: make([]string, len(idx))}
 	for j, i := range idx {
 		list.OIDs[j] = oids[i].String()
 	}
-	return n.callPeer(n.life, rn.Addr, fasthttp.MethodPost, path, rev, list, timeout, read)
+	c.method, c.body = fasthttp.MethodPost, list
+	return n.callPeer(n.life, c)
 }
 
 // batchGet streams the objects as frames, in request order. It learns
@@ -334,7 +337,8 @@ func (n *Node) fetchGroup(rn ring.Node, oids []api.OID, idx []int, rev int64, bo
 		return
 	}
 	timeout := n.cfg.peerTimeout(int64(len(idx)) * n.cfg.Store.LargeThreshold)
-	err := n.postOIDs(rn, api.PathReplicaGet, oids, idx, rev, timeout, func(body []byte) error {
+	c := peerCall{addr: rn.Addr, path: api.PathReplicaGet, rev: rev, timeout: timeout}
+	c.read = func(body []byte) error {
 		r := bufio.NewReader(bytes.NewReader(body))
 		for _, i := range idx {
 			oid, data, code, err := api.ReadFrame(r, n.cfg.Store.LargeThreshold)
@@ -346,7 +350,8 @@ func (n *Node) fetchGroup(rn ring.Node, oids []api.OID, idx []int, rev int64, bo
 			}
 		}
 		return nil
-	})
+	}
+	err := n.postOIDs(c, oids, idx)
 	if err != nil {
 		n.logger.Warn("batch fetch failed", "replica", rn.ID, "err", err)
 	}

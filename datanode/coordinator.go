@@ -113,12 +113,21 @@ func (n *Node) launch(results chan<- replicaResult, rn ring.Node, call func(ring
 	}()
 }
 
-// writePlacement returns the view, the replicas a write goes to (DOWN ones
-// left out) and how many acknowledgements the level needs.
-func (n *Node) writePlacement(oid api.OID, level api.Consistency) (*view, []ring.Node, []string, int, error) {
+// writePlan is where one write of an object goes, decided before any call
+// is made: the decision is kept apart from the write.
+type writePlan struct {
+	view    *view       // the view placed under; its ring's revision fences every replica call
+	targets []ring.Node // the replicas the write is sent to
+	down    []string    // owners left out (DOWN or draining): hinted, and counted as failed
+	need    int         // acknowledgements the level needs
+}
+
+// writePlacement returns the plan of a write of oid at level: the replicas
+// it goes to (DOWN ones left out) and how many acknowledgements it needs.
+func (n *Node) writePlacement(oid api.OID, level api.Consistency) (writePlan, error) {
 	v := n.view.Load()
 	if v.ring == nil {
-		return nil, nil, nil, 0, fmt.Errorf("%w: no ring yet", api.ErrNotReady)
+		return writePlan{}, fmt.Errorf("%w: no ring yet", api.ErrNotReady)
 	}
 	need := level.Required(v.ring.ReplicationFactor())
 	if planted.EarlyAck { // a negative control only (internal/planted)
@@ -136,9 +145,9 @@ func (n *Node) writePlacement(oid api.OID, level api.Consistency) (*view, []ring
 	if len(targets) < need {
 		err := fmt.Errorf("%w: consistency %s needs %d replicas, %d are eligible (down or draining: %v)",
 			api.ErrQuorumNotReached, level, need, len(targets), down)
-		return nil, nil, nil, 0, staleIfSmall(v.ring, need, err)
+		return writePlan{}, staleIfSmall(v.ring, need, err)
 	}
-	return v, targets, down, need, nil
+	return writePlan{view: v, targets: targets, down: down, need: need}, nil
 }
 
 // Put stores an object at the given consistency. The payload is already
@@ -228,10 +237,11 @@ func (t writeTally) err(level api.Consistency, need, replicas int) error {
 }
 
 func (n *Node) putOnce(ctx context.Context, oid api.OID, p *payload, level api.Consistency, stamp api.Stamp) (api.Receipt, error) {
-	v, targets, down, need, err := n.writePlacement(oid, level)
+	pl, err := n.writePlacement(oid, level)
 	if err != nil {
 		return api.Receipt{}, err
 	}
+	v, targets, down, need := pl.view, pl.targets, pl.down, pl.need
 	p.hold(len(targets)) // one per call; a call refused at shutdown releases its own
 	results := n.fanOutHeld(targets, p.release, func(rn ring.Node) replicaResult {
 		defer p.release()
@@ -275,6 +285,15 @@ func pendingOf(replicas []ring.Node, acked, failed []string) []string {
 	return out
 }
 
+// readPlan is the replicas one read of an object may ask, decided before
+// any call is made.
+type readPlan struct {
+	rev    int64       // the ring revision every replica call carries
+	order  []ring.Node // the replicas, in the order they are asked
+	former []ring.Node // the tail of order that are owners under earlier rings only
+	need   int         // definitive answers the level needs
+}
+
 // readPlacement returns the replicas a read may ask, in the order it asks
 // them (this node first, then ring order, peers with an open breaker last,
 // then the former owners), and how many definitive answers the level
@@ -283,10 +302,10 @@ func pendingOf(replicas []ring.Node, acked, failed []string) []string {
 // whose moves may be unfinished (view.readSet) come after the current
 // ones: they keep their copies until the new owners confirm theirs
 // (shed.go).
-func (n *Node) readPlacement(oid api.OID, level api.Consistency) (int64, []ring.Node, []ring.Node, int, error) {
+func (n *Node) readPlacement(oid api.OID, level api.Consistency) (readPlan, error) {
 	v := n.view.Load()
 	if v.ring == nil {
-		return 0, nil, nil, 0, fmt.Errorf("%w: no ring yet", api.ErrNotReady)
+		return readPlan{}, fmt.Errorf("%w: no ring yet", api.ErrNotReady)
 	}
 	need := level.Required(v.ring.ReplicationFactor())
 	current, former := v.readSet([]byte(oid.String()))
@@ -303,10 +322,10 @@ func (n *Node) readPlacement(oid api.OID, level api.Consistency) (int64, []ring.
 	}
 	order = append(append(order, last...), former...)
 	if len(current) < need {
-		return 0, nil, nil, 0, staleIfSmall(v.ring, need, fmt.Errorf("%w: consistency %s needs %d replicas, %d are readable",
+		return readPlan{}, staleIfSmall(v.ring, need, fmt.Errorf("%w: consistency %s needs %d replicas, %d are readable",
 			api.ErrQuorumNotReached, level, need, len(current)))
 	}
-	return v.ring.Revision(), order, former, need, nil
+	return readPlan{rev: v.ring.Revision(), order: order, former: former, need: need}, nil
 }
 
 func sameID(a ring.Node) func(ring.Node) bool { return func(b ring.Node) bool { return a.ID == b.ID } }
@@ -385,10 +404,11 @@ type readOutcome struct {
 }
 
 func (n *Node) read(oid api.OID, level api.Consistency, call func(ring.Node, int64) replicaResult) (replicaResult, error) {
-	rev, order, former, need, err := n.readPlacement(oid, level)
+	pl, err := n.readPlacement(oid, level)
 	if err != nil {
 		return replicaResult{}, err
 	}
+	rev, order, former, need := pl.rev, pl.order, pl.former, pl.need
 	results := make(chan replicaResult, len(order))
 	launched, returned := 0, 0
 	next := func() {

@@ -39,10 +39,11 @@ func (n *Node) Delete(ctx context.Context, oid api.OID, level api.Consistency) (
 }
 
 func (n *Node) deleteOnce(ctx context.Context, oid api.OID, level api.Consistency, stamp api.Stamp) (api.DeleteReceipt, error) {
-	v, targets, down, need, err := n.writePlacement(oid, level)
+	pl, err := n.writePlacement(oid, level)
 	if err != nil {
 		return api.DeleteReceipt{}, err
 	}
+	v, targets, down, need := pl.view, pl.targets, pl.down, pl.need
 	results := n.fanOut(targets, func(rn ring.Node) replicaResult {
 		res := n.deleteReplica(ctx, rn, oid, stamp, v.ring.Revision())
 		if hintable(res.err) {
@@ -206,9 +207,10 @@ func (n *Node) sendTombstones(ctx context.Context, rn ring.Node, entries []api.A
 	if rn.ID == n.cfg.ID {
 		res, err = n.applyTombstones(ctx, entries)
 	} else {
-		err = n.callPeer(ctx, rn.Addr, fasthttp.MethodPost, api.PathReplicaDelete, rev, api.ReplicaDeleteRequest{Entries: entries}, n.cfg.PeerTimeout, func(b []byte) error {
-			return json.Unmarshal(b, &res)
-		})
+		err = n.callPeer(ctx, peerCall{addr: rn.Addr, method: fasthttp.MethodPost, path: api.PathReplicaDelete, rev: rev,
+			body: api.ReplicaDeleteRequest{Entries: entries}, timeout: n.cfg.PeerTimeout, read: func(b []byte) error {
+				return json.Unmarshal(b, &res)
+			}})
 	}
 	if err != nil {
 		return 0, err

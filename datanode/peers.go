@@ -187,15 +187,26 @@ func (n *Node) replyError(addr string, resp *fasthttp.Response) error {
 	return err
 }
 
-// callPeer sends one node-to-node request to addr, with body encoded as
-// JSON (none when nil), through the peer's breaker and retries (every
-// caller's request is idempotent), and hands the reply body to read, which
-// must not keep it past the call. A non-2xx reply is the sentinel it names.
-func (n *Node) callPeer(ctx context.Context, addr, method, path string, rev int64, body any, timeout time.Duration, read func([]byte) error) error {
-	req := n.newPeerRequest(ctx, method, addr, path, rev)
+// peerCall is one node-to-node JSON call: what callPeer sends, and to
+// whom. Every such call is idempotent, so transport failures are retried
+// within Timeout.
+type peerCall struct {
+	addr    string             // the peer's address
+	method  string             // fasthttp.MethodPost, ...
+	path    string             // an api.Path*, with any query
+	rev     int64              // the ring revision: the fencing token the peer checks
+	body    any                // encoded as JSON; no body when nil
+	timeout time.Duration      // for the whole call, retries included
+	read    func([]byte) error // gets the reply body, which it must not keep past the call
+}
+
+// callPeer sends c through the peer's breaker and retries, and hands the
+// reply body to c.read. A non-2xx reply is the sentinel it names.
+func (n *Node) callPeer(ctx context.Context, c peerCall) error {
+	req := n.newPeerRequest(ctx, c.method, c.addr, c.path, c.rev)
 	defer fasthttp.ReleaseRequest(req)
-	if body != nil {
-		b, err := json.Marshal(body)
+	if c.body != nil {
+		b, err := json.Marshal(c.body)
 		if err != nil {
 			return err
 		}
@@ -204,8 +215,8 @@ func (n *Node) callPeer(ctx context.Context, addr, method, path string, rev int6
 	}
 	resp := fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseResponse(resp)
-	if err := n.do(addr, req, resp, timeout, true); err != nil {
+	if err := n.do(c.addr, req, resp, c.timeout, true); err != nil {
 		return err
 	}
-	return read(resp.Body())
+	return c.read(resp.Body())
 }

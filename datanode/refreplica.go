@@ -101,7 +101,7 @@ func (n *Node) refCall(ctx context.Context, node, method, path string, body, out
 	if !ok {
 		return fmt.Errorf("%w: %s is not in the ring", api.ErrUnknownNode, node)
 	}
-	return n.callPeer(ctx, rn.Addr, method, path, n.view.Load().ring.Revision(), body, n.cfg.RefTimeout, func(b []byte) error {
+	return n.callPeer(ctx, peerCall{addr: rn.Addr, method: method, path: path, rev: n.view.Load().ring.Revision(), body: body, timeout: n.cfg.RefTimeout, read: func(b []byte) error {
 		if out == nil {
 			return nil
 		}
@@ -109,5 +109,5 @@ func (n *Node) refCall(ctx context.Context, node, method, path string, body, out
 			return fmt.Errorf("%w: %s answered %s with bad JSON: %v", api.ErrInternal, node, path, err)
 		}
 		return nil
-	})
+	}})
 }
