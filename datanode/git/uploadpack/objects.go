@@ -41,6 +41,9 @@ func newObjects(ctx context.Context, b backend.Backend) *objects {
 func (o *objects) read(ids []object.ID, fn func(id object.ID, t object.Type, body []byte) error) error {
 	oids := make([]api.OID, 0, min(len(ids), batchSize))
 	for start := 0; start < len(ids); start += batchSize {
+		if err := o.ctx.Err(); err != nil {
+			return fmt.Errorf("uploadpack: %w", err)
+		}
 		chunk := ids[start:min(start+batchSize, len(ids))]
 		oids = oids[:0]
 		for _, id := range chunk {
