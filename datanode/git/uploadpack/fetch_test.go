@@ -55,14 +55,13 @@ func TestFetchNegotiates(t *testing.T) {
 			srv := server(t, m)
 			dir := t.TempDir()
 			mustGit(t, dir, "-c", "protocol.version="+proto, "clone", "-q", "--bare", srv.URL+"/r", "c")
-			c := &gittest.Repo{Dir: filepath.Join(dir, "c")}
 			local := gittest.New(t, true)
-			local.Dir = c.Dir
+			local.Dir = filepath.Join(dir, "c") // generate in the clone
 			generate(t, local, "local", "refs/heads/main", 100, 300, 0)
 			old := src.Line(nil, "rev-parse", "main")
 			generate(t, src, "main", "refs/heads/main", 20, 2, 0)
 			load(t, m, "r", src)
-			o, e, err := gitIn(t, c.Dir, []string{"GIT_TRACE_PACKET=1"}, "-c", "protocol.version="+proto, "fetch", srv.URL+"/r", "main:main")
+			o, e, err := gitIn(t, local.Dir, []string{"GIT_TRACE_PACKET=1"}, "-c", "protocol.version="+proto, "fetch", srv.URL+"/r", "main:main")
 			if err != nil {
 				t.Fatalf("fetch: %v\n%s%.2000s", err, o, e)
 			}
@@ -171,5 +170,36 @@ func sameShallow(t *testing.T, ours, theirs, step string) {
 	}
 	if osh != tsh {
 		t.Fatalf("%s: shallow boundary differs from stock git's:\nours   %s\ntheirs %s", step, osh, tsh)
+	}
+}
+
+// TestShallowThenFetch: a shallow clone (as CI makes) fetches new commits
+// without deepening: the same commits and boundary as with stock git, and
+// only the new objects.
+func TestShallowThenFetch(t *testing.T) {
+	for _, proto := range []string{"2", "0"} {
+		t.Run("v"+proto, func(t *testing.T) {
+			src := gittest.New(t, true)
+			generate(t, src, "main", "", 0, 10, 0)
+			m := backend.NewMemory()
+			load(t, m, "r", src)
+			srv := server(t, m)
+			dir := t.TempDir()
+			for url, to := range map[string]string{srv.URL + "/r": "ours", "file://" + src.Dir: "theirs"} {
+				mustGit(t, dir, "-c", "protocol.version="+proto, "clone", "-q", "--no-checkout", "--depth", "1", url, to)
+			}
+			old := src.Line(nil, "rev-parse", "main")
+			generate(t, src, "main", "refs/heads/main", 10, 3, 0)
+			load(t, m, "r", src)
+			for _, to := range []string{"ours", "theirs"} {
+				mustGit(t, filepath.Join(dir, to), "-c", "protocol.version="+proto, "fetch", "-q")
+			}
+			sameShallow(t, filepath.Join(dir, "ours"), filepath.Join(dir, "theirs"), "fetch")
+			want := len(sortedLines(string(src.Git(nil, "rev-list", "--objects", "main", "--not", old))))
+			if got := srv.lastPack(); got != want {
+				t.Fatalf("pack: got %d objects; want the %d new ones", got, want)
+			}
+			mustGit(t, filepath.Join(dir, "ours"), "fsck", "--strict", "--no-dangling")
+		})
 	}
 }
