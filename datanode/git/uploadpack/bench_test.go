@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stratum-store/stratum/api"
 	"github.com/stratum-store/stratum/datanode/git/backend"
 	"github.com/stratum-store/stratum/datanode/git/internal/gittest"
 )
@@ -37,14 +38,17 @@ func BenchmarkClone(b *testing.B) {
 	b.Run("serve", func(b *testing.B) {
 		req := pkts("command=fetch", "\x01", "want "+tip, "include-tag", "ofs-delta", "done", "")
 		var w countingWriter
+		cb := &countingBackend{Backend: m}
 		peak := heapPeak()
 		for b.Loop() {
 			w = 0
-			if err := Serve(context.Background(), strings.NewReader(req), &w, m, "r", true); err != nil {
+			if err := Serve(context.Background(), strings.NewReader(req), &w, cb, "r", true); err != nil {
 				b.Fatal(err)
 			}
 		}
 		b.ReportMetric(float64(peak())/(1<<20), "peak-heap-MB")
+		b.ReportMetric(float64(cb.calls)/float64(b.N), "gets/op")
+		b.ReportMetric(float64(cb.oids)/float64(b.N), "oids-read/op")
 		b.ReportMetric(float64(objects*b.N)/b.Elapsed().Seconds(), "objects/s")
 		b.ReportMetric(float64(w), "response-bytes")
 		b.ReportMetric(float64(len(src.Git(nil, "pack-objects", "--all", "--stdout"))), "git-pack-bytes")
@@ -113,4 +117,16 @@ func heapPeak() func() uint64 {
 		<-done
 		return peak
 	}
+}
+
+// countingBackend counts Get calls and the IDs they ask for.
+type countingBackend struct {
+	backend.Backend
+	calls, oids int
+}
+
+func (c *countingBackend) Get(ctx context.Context, oids []api.OID, fn func(api.OID, []byte, error)) error {
+	c.calls++
+	c.oids += len(oids)
+	return c.Backend.Get(ctx, oids, fn)
 }
