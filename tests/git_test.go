@@ -12,6 +12,7 @@ import (
 
 	"github.com/stratum-store/stratum/api"
 	"github.com/stratum-store/stratum/datanode"
+	"github.com/stratum-store/stratum/internal/pki"
 )
 
 // gitCluster is a 3-node cluster with ref partitions, as `make run` starts.
@@ -154,6 +155,7 @@ func TestGitAuth(t *testing.T) {
 	if err == nil || !strings.Contains(errOut, "lacks the write scope") || !strings.Contains(errOut, "403") {
 		t.Fatalf("a push with a read token: %v\n%s\nwant a 403 whose reason git prints", err, errOut)
 	}
+	t.Logf("git's answer to a push with a read token:\n%s", errOut)
 	mustGit(t, src, "push", "-q", gitURL(c, 1, repo, pushTok), "main")
 	if ref, err := c.Client(0).GetRef(ctxT(t), repo, "refs/heads/main"); err != nil || ref != strings.TrimSpace(mustGit(t, src, "rev-parse", "main")) {
 		t.Fatalf("main of the repository the push created: %q, %v", ref, err)
@@ -212,5 +214,51 @@ func TestDevPrintsACloneURL(t *testing.T) {
 	mustGit(t, clone, "pull", "-q", "--ff-only")
 	if got := strings.TrimSpace(mustGit(t, clone, "rev-parse", "HEAD")); got != next {
 		t.Fatalf("the clone after a pull: HEAD %s; want %s", got, next)
+	}
+}
+
+// Over TLS with auth on, git works with the cluster's CA, and a node's
+// calls to itself for a Git request carry the caller's token, never the
+// node's certificate (which would allow anything): a write-only token may
+// open a push, but the push's reads (refs, which objects exist) are
+// refused, so the push fails.
+func TestGitOverTLSActsAsTheCaller(t *testing.T) {
+	ca, err := pki.NewCA("stratum git test", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caFile := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(caFile, ca.CertPEM, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c := mustStartClusterWith(t, 3, func(cfg *datanode.Config) {
+		cert, key, err := ca.IssueNode(cfg.ID, []string{"127.0.0.1"}, time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.TLS, _ = pki.ServerConfig(cert, key, ca.CertPEM)
+		cfg.PeerTLS, _ = pki.ClientConfig(cert, key, ca.CertPEM)
+		cfg.Auth, cfg.ReadyWaitsForPartitions = true, true
+		cfg.RefCheckInterval = 200 * time.Millisecond
+	}, func(c *Cluster) { _, c.Token = mustToken(t, c, "harness", api.ScopeAdmin) })
+	c.planner(t, "planner", 4, 3)
+	for _, tn := range c.Nodes { // the harness's client speaks plain HTTP: ask the nodes
+		Eventually(t, 30*time.Second, tn.ID+" serves its partitions", func() bool { return tn.Node.Readiness() == nil })
+	}
+	_, pushTok := mustToken(t, c, "ci", api.ScopeRead, api.ScopeWrite)
+	_, writeOnly := mustToken(t, c, "writer", api.ScopeWrite)
+	url := func(i int, tok string) string {
+		return "https://git:" + tok + "@" + c.Nodes[i].Addr + "/git/demo/tls.git"
+	}
+	src := genRepo(t, 10)
+	mustGit(t, src, "config", "http.sslCAInfo", caFile)
+	_, errOut, err := gitRun(t, src, nil, "push", url(0, writeOnly), "main")
+	if err == nil || !strings.Contains(errOut, "lacks the read scope") {
+		t.Fatalf("a push with a write-only token over TLS: %v\n%s\nwant its reads refused (the node called itself as the caller)", err, errOut)
+	}
+	mustGit(t, src, "push", "-q", url(0, pushTok), "main")
+	clone := mustClone(t, url(1, pushTok), "tls", "-c", "http.sslCAInfo="+caFile)
+	if got, want := mustGit(t, clone, "rev-parse", "HEAD"), mustGit(t, src, "rev-parse", "main"); got != want {
+		t.Fatalf("a clone over TLS: HEAD %s; want %s", got, want)
 	}
 }
