@@ -167,8 +167,10 @@ func (f *fetch) findCommon() error {
 	if err != nil {
 		return err
 	}
+	seen := map[object.ID]bool{}
 	for i, id := range f.req.haves {
-		if present[i] && !slices.Contains(f.common, id) {
+		if present[i] && !seen[id] {
+			seen[id] = true
 			f.common = append(f.common, id)
 		}
 	}
@@ -251,6 +253,7 @@ func (f *fetch) readyToSend() (bool, error) {
 		if !ok || err != nil {
 			return false, err
 		}
+		theyHave[f.wants[id].target] = true // a later want may stop here
 	}
 	return true, nil
 }

@@ -168,7 +168,7 @@ func pathHash(path string) uint32 {
 	return h
 }
 
-// tags sends the tag objects of a tag chain whose target is sent or
+// tagChain sends the tag objects of a tag chain whose target is sent or
 // wanted: include-tag, and wants that are annotated tags.
 func (w *objectWalk) tagChain(p *peeled) {
 	for _, t := range p.chain {
