@@ -76,8 +76,11 @@
 // list to send), and while writing one batch of object bodies (256 objects,
 // copied so that they can be written in pack order) plus the delta base (one
 // object). The pack is streamed as it is written, in side-band packets of
-// 64 KiB. For a 100,000-object repository that is about 10 MB plus one
-// batch; a batch of 256 objects is at most 256 times the largest object.
+// 64 KiB. A batch of 256 objects is at most 256 times the largest object.
+// Measured (BenchmarkClone with UPLOADPACK_BENCH_COMMITS=8000, a clone of
+// 48,000 objects and 8,000 commits): the heap grows by at most 9.7 MB with
+// GOGC=10 (so that uncollected garbage hardly counts), about 200 bytes per
+// object; 27 MB with the default GOGC=100.
 //
 // # Caveats
 //
