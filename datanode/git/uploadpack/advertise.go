@@ -19,7 +19,7 @@ const Agent = "stratum/1"
 var v0Capabilities = []string{
 	"multi_ack_detailed", "thin-pack", "side-band-64k", "ofs-delta", "shallow",
 	"deepen-since", "deepen-not", "deepen-relative", "no-progress", "include-tag",
-	"allow-tip-sha1-in-want", "allow-reachable-sha1-in-want", "object-format=sha1",
+	"allow-tip-sha1-in-want", "allow-reachable-sha1-in-want", "filter", "object-format=sha1",
 }
 
 // Advertise writes the upload-pack part of the answer to
@@ -43,7 +43,7 @@ func Advertise(ctx context.Context, w io.Writer, b backend.Backend, repo string,
 }
 
 func advertiseV2(pw *pktline.Writer) error {
-	for _, l := range []string{"version 2", "agent=" + Agent, "ls-refs", "fetch=shallow wait-for-done", "object-format=sha1"} {
+	for _, l := range []string{"version 2", "agent=" + Agent, "ls-refs", "fetch=shallow wait-for-done filter", "object-format=sha1"} {
 		if err := pw.WriteString(l + "\n"); err != nil {
 			return err
 		}

@@ -49,3 +49,38 @@ func countObjects(t *testing.T, dir string) int {
 	out := strings.TrimSpace(mustGit(t, dir, "rev-list", "--objects", "--all"))
 	return len(strings.Split(out, "\n"))
 }
+
+// TestPartialClone: a blob:none clone gets commits and trees only; checking
+// out fetches the blobs it needs by ID (wants of blobs reachable from a
+// ref), and the work tree matches the source.
+func TestPartialClone(t *testing.T) {
+	src := gittest.New(t, true)
+	generate(t, src, "main", "", 0, 20, 0)
+	m := backend.NewMemory()
+	load(t, m, "r", src)
+	srv := server(t, m)
+	omitted := strings.Count(string(src.Git(nil, "rev-list", "--objects", "--all", "--filter=blob:none", "--filter-print-omitted")), "\n~")
+	for _, proto := range []string{"2", "0"} {
+		t.Run("v"+proto, func(t *testing.T) {
+			dir := t.TempDir()
+			mustGit(t, dir, "-c", "protocol.version="+proto, "clone", "-q", "--filter=blob:none", "--no-checkout", srv.URL+"/r", "c")
+			c := filepath.Join(dir, "c")
+			missing := strings.Count(mustGit(t, c, "rev-list", "--objects", "--missing=print", "--all"), "\n?")
+			if missing != omitted || missing == 0 {
+				t.Fatalf("after a blob:none clone: %d objects missing; want the %d blobs", missing, omitted)
+			}
+			packs := srv.packCount()
+			mustGit(t, c, "-c", "protocol.version="+proto, "checkout", "-q", "main")
+			if srv.packCount() == packs {
+				t.Fatalf("checkout fetched no pack; want the blobs of main fetched by ID")
+			}
+			if got, want := mustGit(t, c, "ls-files", "-s"), string(src.Git(nil, "ls-tree", "-r", "main")); len(strings.Split(got, "\n")) != len(strings.Split(want, "\n")) {
+				t.Fatalf("checked out index:\n%s\nwant the entries of\n%s", got, want)
+			}
+			if out := mustGit(t, c, "status", "--porcelain"); out != "" {
+				t.Fatalf("work tree after checkout: %q; want clean", out)
+			}
+			mustGit(t, c, "fsck", "--strict")
+		})
+	}
+}

@@ -24,18 +24,25 @@
 //
 // Protocol v2: ls-refs with symrefs, peel (annotated tags under refs/tags/
 // only) and ref-prefix; fetch with want, have, done, the acknowledgments
-// section with "ready", wait-for-done, thin-pack and ofs-delta (accepted;
-// see Deltas), no-progress, include-tag, shallow, deepen, deepen-relative,
-// deepen-since and deepen-not, and the packfile section on side-band-64k with progress on
-// band 2 and errors on band 3. Protocol v0 (stateless, as over HTTP):
-// multi_ack_detailed, side-band-64k, the same shallow and deepen requests,
-// no-progress, include-tag. Not supported: partial clone
-// (filter), ref-in-want, sideband-all, packfile-uris, SHA-256 repositories.
+// section with "ready", wait-for-done, thin-pack and ofs-delta (see
+// Deltas), no-progress, include-tag, shallow, deepen, deepen-relative,
+// deepen-since and deepen-not, filter blob:none, and the packfile section
+// on side-band-64k with progress on band 2 and errors on band 3. Protocol
+// v0 (stateless, as over HTTP): multi_ack_detailed, side-band-64k, the
+// same shallow, deepen and filter requests, no-progress, include-tag. Not
+// supported: filters other than blob:none, ref-in-want, sideband-all,
+// packfile-uris, unborn, SHA-256 repositories.
 //
-// A want must be a ref's value or a commit reachable from one
+// Partial clone works: a blob:none fetch sends commits and trees only, and
+// the client's later fetch of the blobs it needs names them by ID.
+//
+// A want must be a ref's value or an object reachable from one
 // (allow-reachable-sha1-in-want): the store holds every repository's
 // objects, and this check keeps a reader inside the repository it may
-// read. Anything else is refused with Git's "not our ref" error.
+// read. Anything else is refused with Git's "not our ref" error. A commit
+// is looked for by a walk of the commits from the tips; a tree or blob
+// (a partial clone's lazy fetch) by a walk of every commit and tree of the
+// history, as costly as a clone's walk.
 //
 // # What goes in the pack
 //

@@ -31,8 +31,8 @@ func TestEmptyRepository(t *testing.T) {
 }
 
 // TestWants: a commit reachable from a ref may be fetched by ID; an
-// unknown object, and an object the store holds for another repository,
-// are refused with git's "not our ref" error, which git prints.
+// unknown object, and a commit or blob the store holds for another
+// repository, are refused with git's "not our ref" error, which git prints.
 func TestWants(t *testing.T) {
 	src := gittest.New(t, true)
 	generate(t, src, "main", "", 0, 10, 0)
@@ -44,6 +44,7 @@ func TestWants(t *testing.T) {
 	srv := server(t, m)
 	ancestor := src.Line(nil, "rev-parse", "main~3")
 	secret := other.Line(nil, "rev-parse", "secret")
+	secretBlob := other.Line(nil, "rev-parse", "secret:d0/f0")
 	unknown := strings.Repeat("ab", 20)
 	for _, proto := range []string{"2", "0"} {
 		t.Run("v"+proto, func(t *testing.T) {
@@ -58,7 +59,7 @@ func TestWants(t *testing.T) {
 				t.Fatalf("fetch of a commit reachable from main: %v\n%s", err, e)
 			}
 			mustGit(t, c, "cat-file", "-e", ancestor)
-			for _, oid := range []string{unknown, secret} {
+			for _, oid := range []string{unknown, secret, secretBlob} {
 				e, err := fetch(oid)
 				if err == nil || !strings.Contains(e, "remote error: upload-pack: not our ref "+oid) {
 					t.Fatalf("fetch of %s: got %v\n%s; want git's \"not our ref\" error", oid, err, e)
@@ -138,7 +139,8 @@ func TestServeErrors(t *testing.T) {
 	f(false, []string{"want " + tip, "", "hove " + tip, "done"}, "upload-pack: expected SHA1 list, got 'hove "+tip+"'")
 	f(true, []string{"command=push", "\x01", ""}, `upload-pack: unknown command "push"`)
 	f(true, []string{"command=fetch", "object-format=sha256", "\x01", ""}, `upload-pack: object-format "sha256" is not supported (sha1 only)`)
-	f(true, []string{"command=fetch", "\x01", "want " + tip, "filter blob:none", ""}, "upload-pack: unexpected line: 'filter blob:none'")
+	f(true, []string{"command=fetch", "\x01", "want " + tip, "filter tree:0", ""}, `upload-pack: filter "tree:0" is not supported (only blob:none)`)
+	f(true, []string{"command=fetch", "\x01", "want " + tip, "sideband-all", ""}, "upload-pack: unexpected line: 'sideband-all'")
 	f(true, []string{"command=fetch", "\x01", "want " + tip, "deepen-not nosuchref", "done", ""}, "upload-pack: ambiguous deepen-not: nosuchref")
 	f(true, []string{"command=ls-refs", "\x01", "peel", "symref", ""}, "upload-pack: unexpected line: 'symref'")
 }

@@ -71,16 +71,23 @@ func (f *fetch) checkWants() error {
 	return f.checkReachable(others)
 }
 
-// checkReachable refuses any of ids that is not a commit reachable from a
-// ref tip.
+// checkReachable refuses any of ids that is not reachable from a ref tip:
+// commits by a walk of the commits, trees and blobs (a partial clone's
+// lazy fetch asks for blobs by ID) by a walk of every tree of the history.
 func (f *fetch) checkReachable(ids []object.ID) error {
+	var commits, others []object.ID
 	for _, id := range ids {
-		if f.wants[id].typ != object.Commit {
-			return notOurRef(id)
+		if f.wants[id].typ == object.Commit {
+			commits = append(commits, id)
+		} else {
+			others = append(others, id)
 		}
 	}
-	found, err := f.reachable(ids)
+	found, err := f.reachable(commits)
 	if err != nil {
+		return err
+	}
+	if err := f.reachableObjects(others, found); err != nil {
 		return err
 	}
 	for _, id := range ids {
@@ -89,6 +96,48 @@ func (f *fetch) checkReachable(ids []object.ID) error {
 		}
 	}
 	return nil
+}
+
+// reachableObjects adds to found those of ids (any type) reachable from a
+// ref: it walks every commit and tree of the repository (blobs are named
+// by their trees, not read), so it costs a clone's walk.
+func (f *fetch) reachableObjects(ids []object.ID, found map[object.ID]bool) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	var tips []object.ID
+	for _, r := range f.rs.refs {
+		tips = append(tips, r.id)
+	}
+	peeled, err := f.o.peel(tips)
+	if err != nil {
+		return err
+	}
+	ow := newObjectWalk(f.o, func(int) {})
+	var commits, trees []object.ID
+	for _, p := range peeled {
+		ow.tagChain(p)
+		switch p.ttype {
+		case object.Commit:
+			commits = append(commits, p.target)
+		case object.Tree:
+			trees = append(trees, p.target)
+		case object.Blob:
+			ow.one(p.target, mSend, kBlob)
+		}
+	}
+	cw := newCommitWalk(f.o, nil)
+	all, err := cw.run(commits, nil)
+	if err == nil {
+		err = ow.commits(all, cw, nil)
+	}
+	if err == nil {
+		err = ow.trees(trees, mSend)
+	}
+	for _, id := range ids {
+		found[id] = found[id] || ow.marks[id] == mSend
+	}
+	return err
 }
 
 // reachable returns which of the commits ids are reachable from a ref tip.

@@ -107,16 +107,35 @@ func (s *testServer) lastPack() int {
 	return s.packs[len(s.packs)-1]
 }
 
-// record finds a pack header at the start of a band-1 packet in a
-// response and notes its object count.
-func (s *testServer) record(resp []byte) {
-	i := bytes.Index(resp, []byte("\x01PACK\x00\x00\x00\x02"))
-	if i < 0 || len(resp) < i+13 {
+// packCount is the number of packs sent so far.
+func (s *testServer) packCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.packs)
+}
+
+// Write notes the object count of a pack whose header starts a band-1
+// packet in p (SidebandWriter writes one packet per call), before the
+// bytes reach the client: so a test that waits for git sees the count.
+func (s *testServer) record(p []byte) {
+	i := bytes.Index(p, []byte("\x01PACK\x00\x00\x00\x02"))
+	if i < 0 || len(p) < i+13 {
 		return
 	}
 	s.mu.Lock()
-	s.packs = append(s.packs, int(binary.BigEndian.Uint32(resp[i+9:])))
+	s.packs = append(s.packs, int(binary.BigEndian.Uint32(p[i+9:])))
 	s.mu.Unlock()
+}
+
+// recorder passes writes to w after ts has looked at them.
+type recorder struct {
+	ts *testServer
+	w  io.Writer
+}
+
+func (r recorder) Write(p []byte) (int, error) {
+	r.ts.record(p)
+	return r.w.Write(p)
 }
 
 // server serves the smart HTTP routes of every repository of b the way
@@ -149,11 +168,9 @@ func server(t testing.TB, b backend.Backend) *testServer {
 				body = zr
 			}
 			w.Header().Set("Content-Type", "application/x-git-upload-pack-result")
-			var resp bytes.Buffer
-			if err := Serve(r.Context(), body, io.MultiWriter(w, &resp), b, repo, v2); err != nil {
+			if err := Serve(r.Context(), body, recorder{ts, w}, b, repo, v2); err != nil {
 				t.Logf("Serve: %v", err)
 			}
-			ts.record(resp.Bytes())
 		default:
 			http.NotFound(w, r)
 		}

@@ -33,10 +33,11 @@ type sendEntry struct {
 // and a mark (about 60 bytes with the map's overhead) and the list of
 // objects to send (28 bytes each); object bodies only one batch at a time.
 type objectWalk struct {
-	o        *objects
-	marks    map[object.ID]uint8
-	send     []sendEntry
-	progress func(n int) // called as objects are counted
+	o         *objects
+	omitBlobs bool // filter blob:none: blobs met in trees are not sent
+	marks     map[object.ID]uint8
+	send      []sendEntry
+	progress  func(n int) // called as objects are counted
 }
 
 // pathID is a tree to read, with its path.
@@ -128,7 +129,7 @@ func (w *objectWalk) treeLevel(level []pathID, mark uint8) ([]pathID, error) {
 			return fmt.Errorf("uploadpack: tree %s: %w", id, err)
 		}
 		for _, e := range entries {
-			if e.Mode == object.ModeSubmodule || w.marks[e.ID] != 0 {
+			if e.Mode == object.ModeSubmodule || w.marks[e.ID] != 0 || (w.omitBlobs && !e.IsDir()) {
 				continue
 			}
 			path := paths[id] + "/" + e.Name

@@ -43,6 +43,7 @@ func (o *output) fail(err error) {
 // sendPack decides what to send (see objectWalk) and streams the pack.
 func (f *fetch) sendPack(out *output) error {
 	ow := newObjectWalk(f.o, func(n int) { out.progressf("Counting objects: %d\r", n) })
+	ow.omitBlobs = f.req.filter == "blob:none"
 	if err := f.walk(ow); err != nil {
 		return err
 	}

@@ -20,15 +20,33 @@ type fetchRequest struct {
 	multiAck               bool // v0 multi_ack_detailed
 	sideband               bool // v0 side-band-64k; always in v2
 	noProgress, includeTag bool
-	ofsDelta               bool // the client reads OFS_DELTA entries
+	ofsDelta               bool   // the client reads OFS_DELTA entries
+	filter                 string // "blob:none" or "" (no filter)
+}
+
+// parseFilter takes a "filter <spec>" line: blob:none is the one filter
+// supported (a partial clone without blobs, fetched later as needed).
+func (r *fetchRequest) parseFilter(line string) (bool, error) {
+	spec, ok := strings.CutPrefix(line, "filter ")
+	if !ok {
+		return false, nil
+	}
+	if spec != "blob:none" {
+		return true, protocolErr("filter %q is not supported (only blob:none)", spec)
+	}
+	r.filter = spec
+	return true, nil
 }
 
 // deepens reports whether the client asked for a new shallow boundary.
 func (r *fetchRequest) deepens() bool { return r.depth > 0 || r.since != 0 || len(r.deepenNot) > 0 }
 
-// parseShallowArg handles the shallow and deepen arguments common to v0 and
-// v2. It reports whether line was one of them.
+// parseShallowArg handles the shallow, deepen and filter arguments common
+// to v0 and v2. It reports whether line was one of them.
 func (r *fetchRequest) parseShallowArg(line string) (bool, error) {
+	if ok, err := r.parseFilter(line); ok {
+		return true, err
+	}
 	switch {
 	case strings.HasPrefix(line, "shallow "):
 		id, err := parseOID(line, "shallow ")
