@@ -24,7 +24,7 @@ func FuzzServe(f *testing.F) {
 	tip, old := src.Line(nil, "rev-parse", "main"), src.Line(nil, "rev-parse", "main~2")
 	f.Add([]byte(pkts("want "+tip+" multi_ack_detailed side-band-64k ofs-delta include-tag", "deepen 2", "", "have "+old, "done")), false)
 	f.Add([]byte(pkts("want "+tip+" side-band-64k", "shallow "+old, "deepen-since 1700000100", "", "have "+old, "")), false)
-	f.Add([]byte(pkts("command=fetch", "object-format=sha1", "\x01", "want "+tip, "have "+old, "include-tag", "ofs-delta", "deepen-not refs/tags/v3", "done", "")), true)
+	f.Add([]byte(pkts("command=fetch", "object-format=sha1", "\x01", "want "+tip, "have "+old, "include-tag", "ofs-delta", "deepen-not refs/tags/v3", "filter blob:none", "done", "")), true)
 	f.Add([]byte(pkts("command=ls-refs", "\x01", "peel", "symrefs", "ref-prefix refs/tags/", "")), true)
 	f.Fuzz(func(t *testing.T, body []byte, v2 bool) {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
