@@ -5,6 +5,7 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -17,8 +18,10 @@ import (
 
 // This file is who may do what (docs/security.md). Without Config.Auth and
 // Config.TLS, everyone may do everything. With TLS, node-to-node routes
-// need a verified node certificate. With Auth, every route but /healthz and
-// /readyz needs a node's credential or a token whose scopes cover it.
+// (scopeNode in the route table, routes.go) need a verified node
+// certificate. With Auth, every route but the public ones (/healthz and
+// /readyz) needs a node's credential or a token whose scopes cover the
+// route's scope.
 
 // headerClusterSecret carries the cluster secret on node-to-node calls
 // when auth is on and TLS is off.
@@ -27,30 +30,27 @@ const headerClusterSecret = "X-Stratum-Cluster-Secret"
 // authorize refuses a request its caller may not make: 401 without valid
 // credentials, 403 when a token's scopes fall short.
 func (n *Node) authorize(ctx *fasthttp.RequestCtx, path string) error {
-	internal := strings.HasPrefix(path, "/internal/")
-	if n.cfg.TLS != nil && internal {
+	r := routeAt(path)
+	if n.cfg.TLS != nil && r.scope == scopeNode {
 		if err := checkNodeCertificate(ctx); err != nil {
 			return err
 		}
 	}
-	if !n.cfg.Auth || path == "/healthz" || path == "/readyz" {
+	if !n.cfg.Auth || r.scope == scopePublic {
 		return nil
 	}
 	if n.isNode(ctx) {
 		return nil // a node may do anything a client may, and more
 	}
-	if internal {
+	if r.scope == scopeNode {
 		return fmt.Errorf("%w: node-to-node calls need the cluster's credential", api.ErrUnauthenticated)
 	}
-	tok, err := n.token(ctx, basicAllowed(string(ctx.Method()), path))
+	method := string(ctx.Method())
+	tok, err := n.token(ctx, slices.Contains(r.basic, method))
 	if err != nil {
 		return err
 	}
-	need := scopeOf(string(ctx.Method()), path)
-	if g, ok := gitScope(ctx, path); ok { // fetch or push: the service says (gitroutes.go)
-		need = g
-	}
-	if !tok.Allows(need) {
+	if need := r.needs(ctx, method, path); !tok.Allows(need) {
 		return fmt.Errorf("%w: token %s (%s) lacks the %s scope", api.ErrForbidden, tok.ID, tok.Name, need)
 	}
 	return nil
@@ -88,7 +88,7 @@ func (n *Node) isNode(ctx *fasthttp.RequestCtx) bool {
 }
 
 // token finds the request's token among the live records: a bearer
-// token, or, where basic is true (basicAllowed), the password of HTTP
+// token, or, where basic is true (the route's basic methods), the password of HTTP
 // basic auth (what a browser sends after the status page's prompt;
 // curl -u :TOKEN). A browser resends cached basic credentials to any
 // route, even for another site's page, so other routes refuse them.
@@ -119,22 +119,6 @@ func (n *Node) token(ctx *fasthttp.RequestCtx, basic bool) (api.Token, error) {
 		return api.Token{}, fmt.Errorf("%w: unknown or revoked token", api.ErrUnauthenticated)
 	}
 	return tok, nil
-}
-
-// scopeOf is the scope a client request needs: admin under /v1/admin/,
-// write for what changes objects or refs, read for the rest.
-func scopeOf(method, path string) string {
-	switch {
-	case strings.HasPrefix(path, api.PathAdmin):
-		return api.ScopeAdmin
-	case path == api.PathBatchPut:
-		return api.ScopeWrite
-	case path == api.PathBatchGet || path == api.PathBatchHas:
-		return api.ScopeRead
-	case method == fasthttp.MethodPut || method == fasthttp.MethodDelete || method == fasthttp.MethodPost:
-		return api.ScopeWrite
-	}
-	return api.ScopeRead
 }
 
 // watchTokens keeps n.tokens current until ctx is done.

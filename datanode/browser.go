@@ -9,7 +9,6 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/stratum-store/stratum/api"
-	"github.com/stratum-store/stratum/datanode/git/smarthttp"
 )
 
 // This file keeps a web browser from being turned against the cluster
@@ -18,54 +17,23 @@ import (
 // (form or text content types) without asking anyone, so:
 //
 //   - basic auth (a token as the password) is accepted only on the routes
-//     of basicRoutes: the status page, which only reads, and Git's routes,
-//     whose POSTs need a content type no form can send;
+//     whose table entry lists basic methods (routes.go): the status page,
+//     which only reads, and Git's smart HTTP routes, whose client sends
+//     the token as the password its credential helper gives; a Git POST
+//     must carry an application/x-git-* content type (415 otherwise,
+//     before anything is read or changed), which a cross-site page cannot
+//     send without a CORS preflight, which nodes never grant;
 //   - a state-changing request (any method but GET, HEAD and OPTIONS) that a
 //     browser marks as cross-site (Sec-Fetch-Site, or an Origin that is not
 //     this host) is refused 403, whatever its credentials;
-//   - JSON routes take only Content-Type: application/json, which no
-//     cross-site form can send (415 otherwise).
+//   - JSON routes (json in the route table: batch GET and HAS take an OID
+//     list, a ref transaction its updates) take only Content-Type:
+//     application/json on POST, which no cross-site form can send (415
+//     otherwise). Node-to-node routes need a node's credential, which no
+//     browser holds.
 //
 // Programs (the CLI, api/client, curl in the scripts) send neither
 // Sec-Fetch-Site nor Origin, and send bearer tokens.
-
-// basicRoute is a route that takes HTTP basic auth: its methods, and its
-// path exactly or, with prefix, any path under it.
-type basicRoute struct {
-	methods []string
-	path    string
-	prefix  bool
-}
-
-// basicRoutes are the only routes that take basic auth: the status page,
-// which a browser opens after its prompt, and Git's smart HTTP routes,
-// whose client sends the token as the password its credential helper
-// gives. A Git POST must carry an application/x-git-* content type (415
-// otherwise, before anything is read or changed), which a cross-site page
-// cannot send without a CORS preflight, which nodes never grant; the
-// cross-site check below applies to them too.
-var basicRoutes = []basicRoute{
-	{methods: []string{fasthttp.MethodGet, fasthttp.MethodHead}, path: "/ui/"},
-	{methods: []string{fasthttp.MethodGet, fasthttp.MethodHead}, path: "/ui"},
-	{methods: []string{fasthttp.MethodGet, fasthttp.MethodHead, fasthttp.MethodPost}, path: smarthttp.PathPrefix, prefix: true},
-}
-
-// basicAllowed reports whether a request with method on path may prove
-// itself with HTTP basic auth.
-func basicAllowed(method, path string) bool {
-	for _, r := range basicRoutes {
-		match := path == r.path || (r.prefix && strings.HasPrefix(path, r.path))
-		if !match {
-			continue
-		}
-		for _, m := range r.methods {
-			if m == method {
-				return true
-			}
-		}
-	}
-	return false
-}
 
 // safeMethod reports whether method only reads.
 func safeMethod(method string) bool {
@@ -94,20 +62,10 @@ func refuseCrossSite(ctx *fasthttp.RequestCtx) error {
 	return nil
 }
 
-// jsonRoute reports whether a client request's body is JSON: batch GET
-// and HAS take an OID list, a ref transaction its updates. (Node-to-node
-// routes need a node's credential, which no browser holds.)
-func jsonRoute(method, path string) bool {
-	if method != fasthttp.MethodPost {
-		return false
-	}
-	return path == api.PathBatchGet || path == api.PathBatchHas || strings.HasPrefix(path, api.PathRepos)
-}
-
 // requireJSON refuses (415) a JSON route's request whose Content-Type is
 // not application/json (parameters such as charset allowed).
 func requireJSON(ctx *fasthttp.RequestCtx, path string) error {
-	if !jsonRoute(string(ctx.Method()), path) {
+	if !ctx.IsPost() || !routeAt(path).json {
 		return nil
 	}
 	ct := string(ctx.Request.Header.ContentType())

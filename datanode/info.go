@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 
@@ -14,36 +13,6 @@ import (
 	"github.com/stratum-store/stratum/api"
 	"github.com/stratum-store/stratum/datanode/store"
 )
-
-// handleInfo serves the routes that are not about one object: health,
-// readiness, the ring, this node's status, the cluster's, and admin.
-func (n *Node) handleInfo(ctx *fasthttp.RequestCtx, path string) error {
-	if path == api.PathAdminNodes || strings.HasPrefix(path, api.PathAdminNodes+"/") {
-		return n.handleAdmin(ctx, path)
-	}
-	if path == api.PathAdminRebalance || strings.HasPrefix(path, api.PathAdminRebalance+"/") {
-		return n.handleRebalance(ctx, path)
-	}
-	if !ctx.IsGet() && !ctx.IsHead() {
-		switch path {
-		case api.PathHealthz, api.PathReadyz, api.PathRing, api.PathStatus, api.PathCluster:
-			return fmt.Errorf("%w: %s %s", api.ErrMethodNotAllowed, ctx.Method(), path)
-		}
-	}
-	switch path {
-	case api.PathHealthz:
-		return n.writeJSON(ctx, fasthttp.StatusOK, map[string]string{"status": "ok"})
-	case api.PathReadyz:
-		return n.serveReadyz(ctx)
-	case api.PathRing:
-		return n.serveRing(ctx)
-	case api.PathStatus:
-		return n.writeJSON(ctx, fasthttp.StatusOK, n.Status())
-	case api.PathCluster:
-		return n.writeJSON(ctx, fasthttp.StatusOK, n.Cluster(ctx))
-	}
-	return fmt.Errorf("%w: %s", api.ErrRouteNotFound, path)
-}
 
 // serveReadyz is 200 while the node serves every advertised API
 // (Readiness). Losing etcd keeps it 200 (a load balancer must not take the

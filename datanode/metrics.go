@@ -181,25 +181,6 @@ func (c breakerCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-// routeOf names a raw path's route for metric labels (bounded cardinality:
-// OIDs and node IDs never become labels).
-func routeOf(path string) string {
-	if isGitPath(path) {
-		return gitRouteLabel(path)
-	}
-	for _, p := range []string{"/v1/objects/", "/internal/v1/replica/", "/v1/admin/nodes", "/v1/admin/rebalance", "/debug/pprof/", "/v1/repos/", "/internal/v1/refs/"} {
-		if len(path) >= len(p) && path[:len(p)] == p {
-			return p
-		}
-	}
-	switch path {
-	case "/v1/objects:put", "/v1/objects:get", "/v1/objects:has", "/internal/v1/replica-batch", "/internal/v1/replica-has",
-		"/internal/v1/replica-get", "/internal/v1/replica-delete", "/internal/v1/ae-digest", "/internal/v1/ae-list", "/v1/ring", "/v1/partitions/plan", "/ui/", "/v1/cluster", "/v1/partitions", "/v1/status", "/healthz", "/readyz", "/metrics":
-		return path
-	}
-	return "other"
-}
-
 type diskUsage struct{ free, size uint64 }
 
 // diskSpace reads the filesystem of dir (zero when it cannot).

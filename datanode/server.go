@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
-	"github.com/valyala/fasthttp/pprofhandler"
 
 	"github.com/stratum-store/stratum/api"
 	"github.com/stratum-store/stratum/datanode/requestid"
@@ -54,15 +53,9 @@ func (n *Node) bodyDeadline(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
 	return fasthttp.RequestConfig{ReadTimeout: d}
 }
 
-// counted reports whether a request counts toward MaxInflight: client
-// requests do; node-to-node calls and the health and metrics endpoints,
-// which must answer under load, do not.
-func counted(path string) bool {
-	return !strings.HasPrefix(path, "/internal/") && path != "/healthz" && path != "/readyz" && path != "/metrics"
-}
-
-// handle routes on the raw request path: fasthttp normalises ctx.Path()
-// (decoding %2f and resolving ".."), and an OID must be judged as sent.
+// handle routes on the raw request path through the route table
+// (routes.go): fasthttp normalises ctx.Path() (decoding %2f and resolving
+// ".."), and an OID must be judged as sent.
 func (n *Node) handle(ctx *fasthttp.RequestCtx) {
 	start := time.Now()
 	path := rawPath(ctx)
@@ -70,11 +63,9 @@ func (n *Node) handle(ctx *fasthttp.RequestCtx) {
 	requestid.Set(ctx, id)
 	if err := n.admit(ctx, path); err != nil {
 		n.writeError(ctx, err)
-		if strings.HasPrefix(path, "/ui") && errors.Is(err, api.ErrUnauthenticated) {
-			// a browser prompts; a read token is the password
-			ctx.Response.Header.Set("WWW-Authenticate", `Basic realm="stratum: a read token as the password"`)
+		if r := routeAt(path); r.refused != nil {
+			r.refused(ctx, err) // a browser's or git's challenge
 		}
-		refusedGit(ctx, path, err) // git wants text and a basic challenge (gitroutes.go)
 		return
 	}
 	if counted(path) {
@@ -98,46 +89,7 @@ func (n *Node) handle(ctx *fasthttp.RequestCtx) {
 	if r := n.Ring(); r != nil {
 		ctx.Response.Header.Set(api.HeaderRingRevision, strconv.FormatInt(r.Revision(), 10))
 	}
-	var err error
-	switch {
-	case strings.HasPrefix(path, api.PathObjects):
-		err = n.withOID(ctx, strings.TrimPrefix(path, api.PathObjects), n.handleObject)
-	case path == api.PathBatchPut || path == api.PathBatchGet || path == api.PathBatchHas:
-		err = n.handleBatch(ctx, path)
-	case path == api.PathReplicaBatch && ctx.IsPost():
-		err = n.handleReplicaBatch(ctx)
-	case path == api.PathReplicaHas && ctx.IsPost():
-		err = n.handleReplicaHas(ctx)
-	case path == api.PathReplicaDelete && ctx.IsPost():
-		err = n.handleReplicaDelete(ctx)
-	case path == api.PathReplicaGet && ctx.IsPost():
-		err = n.handleReplicaGet(ctx)
-	case path == api.PathAEDigest && ctx.IsPost():
-		err = n.handleAEDigest(ctx)
-	case path == api.PathAEList && ctx.IsPost():
-		err = n.handleAEList(ctx)
-	case strings.HasPrefix(path, api.PathReplicas):
-		err = n.withOID(ctx, strings.TrimPrefix(path, api.PathReplicas), n.handleReplica)
-	case isGitPath(path):
-		err = n.serveGit(ctx, path)
-	case strings.HasPrefix(path, api.PathRepos):
-		err = n.handleRepos(ctx, path)
-	case strings.HasPrefix(path, "/internal/v1/refs/"):
-		err = n.handleRefInternal(ctx, path)
-	case path == api.PathPartitions && ctx.IsGet():
-		err = n.writeJSON(ctx, fasthttp.StatusOK, n.refs.report())
-	case path == api.PathPartitionPlan && ctx.IsGet():
-		err = n.servePlan(ctx)
-	case path == "/ui/" || path == "/ui":
-		err = n.serveUI(ctx)
-	case path == "/metrics":
-		n.metrics.handler(ctx)
-	case n.cfg.Pprof && strings.HasPrefix(path, "/debug/pprof/"):
-		pprofhandler.PprofHandler(ctx)
-	default:
-		err = n.handleInfo(ctx, path)
-	}
-	if err != nil {
+	if err := routeFor(string(ctx.Method()), path).serve(n, ctx, path); err != nil {
 		n.writeError(ctx, err)
 	}
 }
