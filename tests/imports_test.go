@@ -46,8 +46,28 @@ func forbiddenImport(from, to string) bool {
 		return under(to, "controlplane") || under(to, "datanode") || under(to, "cli")
 	case under(from, "controlplane"):
 		return under(to, "datanode") || under(to, "cli") || under(to, "api/client")
+	case leaf(from):
+		return to == "datanode" || under(to, "controlplane") || under(to, "cli") || under(to, "api/client")
 	case under(from, "datanode"):
 		return under(to, "controlplane") || under(to, "cli") || under(to, "api/client")
+	}
+	return false
+}
+
+// leaves are the helper packages split out of the datanode root (issue
+// 16.1): each holds one mechanism and imports no datanode root, so the
+// root can use them and they can be tested alone. leafHTTP lists those of
+// them that are about HTTP; the others import no HTTP package themselves.
+var leaves = []string{"datanode/breaker", "datanode/budget", "datanode/connlimit", "datanode/requestid",
+	"datanode/series", "datanode/stampclock", "internal/retry"}
+
+var leafHTTP = map[string]bool{"datanode/requestid": true}
+
+func leaf(pkg string) bool {
+	for _, l := range leaves {
+		if under(pkg, l) {
+			return true
+		}
 	}
 	return false
 }
@@ -92,6 +112,40 @@ func TestForbiddenImportRules(t *testing.T) {
 	f("api/refdata", "api/objid", true)
 	f("api", "api/refdata", false)
 	f("datanode/refs", "api/client", true)
+	f("datanode/breaker", "datanode", true)
+	f("datanode/stampclock", "datanode/downtime", false)
+	f("internal/retry", "datanode", true)
+}
+
+// TestLeafPackages fails when a leaf helper package imports the datanode
+// root, or an HTTP package without being about HTTP (its own imports: the
+// api package some use for wire types still brings net/http along).
+func TestLeafPackages(t *testing.T) {
+	var pkgs []string
+	for _, p := range leaves {
+		pkgs = append(pkgs, module+"/"+p)
+	}
+	args := append([]string{"list", "-f", `{{.ImportPath}}|{{join .Imports " "}}`}, pkgs...)
+	out, err := exec.Command("go", args...).Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if len(lines) != len(leaves) {
+		t.Fatalf("go list showed %d packages; want %d (%v)", len(lines), len(leaves), leaves)
+	}
+	for _, line := range lines {
+		pkg, imports, _ := strings.Cut(line, "|")
+		pkg = strings.TrimPrefix(pkg, module+"/")
+		for _, d := range strings.Fields(imports) {
+			if (d == "net/http" || strings.HasPrefix(d, "github.com/valyala/fasthttp")) && !leafHTTP[pkg] {
+				t.Errorf("%s imports %s: a leaf helper that is not about HTTP imports no HTTP package", pkg, d)
+			}
+			if d == module+"/datanode" {
+				t.Errorf("%s imports the datanode root: a leaf helper imports no root", pkg)
+			}
+		}
+	}
 }
 
 // pure lists the packages that must stay pure functions of their input:
