@@ -1,5 +1,5 @@
 // Package stampclock issues the stamps that order the writes and deletes
-// of one object (api.Stamp), and keeps the node's running time, the clock
+// of one object (objid.Stamp), and keeps the node's running time, the clock
 // tombstones age by.
 //
 // A stamp is a hybrid logical clock value: wall-clock milliseconds in the
@@ -28,7 +28,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/stratum-store/stratum/api"
+	"github.com/stratum-store/stratum/api/objid"
 	"github.com/stratum-store/stratum/datanode/downtime"
 )
 
@@ -37,7 +37,7 @@ import (
 type Clock struct {
 	wall    func() time.Time
 	mu      sync.Mutex // guards last and clamped; never held with another lock
-	last    api.Stamp
+	last    objid.Stamp
 	clamped int64        // stamps Observe held back to MaxLead
 	logger  *slog.Logger // if set, told of each stamp held back
 	start   time.Time    // monotonic reading at Start
@@ -60,7 +60,7 @@ func New(wall func() time.Time, dir string, logger *slog.Logger) *Clock {
 }
 
 // Now returns a new stamp, above every earlier one.
-func (c *Clock) Now() api.Stamp {
+func (c *Clock) Now() objid.Stamp {
 	phys := firstStamp(c.wall())
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -80,7 +80,7 @@ const MaxLead = time.Hour
 
 // Observe moves the clock past a stamp seen from another node, at most
 // MaxLead ahead of the wall clock; it reports false when it clamped s.
-func (c *Clock) Observe(s api.Stamp) bool {
+func (c *Clock) Observe(s objid.Stamp) bool {
 	limit := firstStamp(c.wall().Add(MaxLead))
 	c.mu.Lock()
 	c.last = max(c.last, min(s, limit))
@@ -98,8 +98,8 @@ func (c *Clock) Observe(s api.Stamp) bool {
 }
 
 // firstStamp is the first stamp of wall-clock time t (the counter at 0).
-func firstStamp(t time.Time) api.Stamp {
-	return api.Stamp(max(t.UnixMilli(), 0)) << 16
+func firstStamp(t time.Time) objid.Stamp {
+	return objid.Stamp(max(t.UnixMilli(), 0)) << 16
 }
 
 // Running returns the node's running time in milliseconds: the caller

@@ -4,7 +4,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stratum-store/stratum/api"
+	"github.com/stratum-store/stratum/api/objid"
 )
 
 // Stamps never go back, whatever the wall clock does, and always pass a
@@ -14,7 +14,7 @@ func TestStampClock(t *testing.T) {
 	wall := time.Unix(1_800_000_000, 0)
 	c := New(func() time.Time { return wall }, t.TempDir(), nil)
 	a := c.Now()
-	if a>>16 != api.Stamp(wall.UnixMilli()) {
+	if a>>16 != objid.Stamp(wall.UnixMilli()) {
 		t.Fatalf("stamp %d: physical part %d; want %d", a, a>>16, wall.UnixMilli())
 	}
 	wall = wall.Add(-time.Hour) // the clock jumps back
@@ -22,7 +22,7 @@ func TestStampClock(t *testing.T) {
 	if b <= a {
 		t.Fatalf("after the clock went back: %d, not above %d", b, a)
 	}
-	near := api.Stamp(wall.Add(20*time.Minute).UnixMilli()) << 16
+	near := objid.Stamp(wall.Add(20*time.Minute).UnixMilli()) << 16
 	c.Observe(near)
 	if got := c.Now(); got <= near {
 		t.Fatalf("after observing %d (20 min ahead): %d; want above it", near, got)
@@ -47,8 +47,8 @@ func TestStampClock(t *testing.T) {
 func TestStampClockBoundsObservedStamps(t *testing.T) {
 	wall := time.Unix(1_800_000_000, 0)
 	c := New(func() time.Time { return wall }, t.TempDir(), nil)
-	bound := api.Stamp(wall.Add(MaxLead).UnixMilli()) << 16
-	f := func(observed api.Stamp, wantKept bool) {
+	bound := objid.Stamp(wall.Add(MaxLead).UnixMilli()) << 16
+	f := func(observed objid.Stamp, wantKept bool) {
 		t.Helper()
 		before := c.Now()
 		if kept := c.Observe(observed); kept != wantKept {
@@ -62,14 +62,14 @@ func TestStampClockBoundsObservedStamps(t *testing.T) {
 			t.Fatalf("after observe(%d): %d; want at most %d (the bound, %s ahead, plus a few ticks)", observed, got, bound, MaxLead)
 		}
 	}
-	f(api.Stamp(wall.Add(24*time.Hour).UnixMilli())<<16, false)
-	f(^api.Stamp(0), false) // the top of the range: no wrap to 0
-	f(^api.Stamp(0)-1, false)
+	f(objid.Stamp(wall.Add(24*time.Hour).UnixMilli())<<16, false)
+	f(^objid.Stamp(0), false) // the top of the range: no wrap to 0
+	f(^objid.Stamp(0)-1, false)
 	if c.Clamped() != 3 {
 		t.Fatalf("clamped %d stamps; want 3", c.Clamped())
 	}
 	wall = wall.Add(2 * MaxLead) // the wall clock passes the bound: stamps follow it again
-	if got, want := c.Now(), api.Stamp(wall.UnixMilli())<<16; got != want {
+	if got, want := c.Now(), objid.Stamp(wall.UnixMilli())<<16; got != want {
 		t.Fatalf("once the wall clock passed the bound: %d; want %d", got, want)
 	}
 }
