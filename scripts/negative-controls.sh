@@ -15,7 +15,6 @@ controls=(
   "stratum_bug_gcpending ./datanode/store ^TestStoreModel$ 6"
   "stratum_bug_gcpending ./datanode/store ^TestCollectorKeepsASegmentWithAPendingAppend$"
   "stratum_bug_oldownerdeletes ./tests   ^TestDeleteDuringJoinStaysDeleted$"
-  "stratum_bug_oldownerdeletes ./tests   ^TestDeletesDuringMovesNeverResurrect$"
 )
 failed=0
 for c in "${controls[@]}"; do
