@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sync/atomic"
 	"time"
 
 	"github.com/stratum-store/stratum/api"
@@ -348,9 +347,8 @@ func (n *Node) breakerOpen(addr string) bool {
 // if that copy fails verification, every replica is asked for its copy.
 func (n *Node) Get(ctx context.Context, oid api.OID, level api.Consistency) (*payload, error) {
 	res, err := retryStale(ctx, n, func() (replicaResult, error) {
-		var bodyAsked atomic.Bool
-		return n.read(oid, level, func(rn ring.Node, rev int64) replicaResult {
-			if bodyAsked.CompareAndSwap(false, true) {
+		return n.read(oid, level, func(rn ring.Node, rev int64, first bool) replicaResult {
+			if first { // the first in order: this node when it holds a replica
 				return n.getReplica(ctx, rn, oid, rev)
 			}
 			return n.headReplica(ctx, rn, oid, rev)
@@ -371,7 +369,7 @@ func (n *Node) Get(ctx context.Context, oid api.OID, level api.Consistency) (*pa
 		return body.obj, nil
 	}
 	res, err = retryStale(ctx, n, func() (replicaResult, error) {
-		return n.read(oid, level, func(rn ring.Node, rev int64) replicaResult { return n.getReplica(ctx, rn, oid, rev) })
+		return n.read(oid, level, func(rn ring.Node, rev int64, _ bool) replicaResult { return n.getReplica(ctx, rn, oid, rev) })
 	})
 	return res.obj, err
 }
@@ -380,7 +378,7 @@ func (n *Node) Get(ctx context.Context, oid api.OID, level api.Consistency) (*pa
 // report presence without re-reading their copy.
 func (n *Node) Head(ctx context.Context, oid api.OID, level api.Consistency) (int64, error) {
 	res, err := retryStale(ctx, n, func() (replicaResult, error) {
-		return n.read(oid, level, func(rn ring.Node, rev int64) replicaResult {
+		return n.read(oid, level, func(rn ring.Node, rev int64, _ bool) replicaResult {
 			return n.headReplica(ctx, rn, oid, rev)
 		})
 	})
@@ -403,7 +401,9 @@ type readOutcome struct {
 	former    []ring.Node // owners under the previous ring only: a copy there counts, an absence does not
 }
 
-func (n *Node) read(oid api.OID, level api.Consistency, call func(ring.Node, int64) replicaResult) (replicaResult, error) {
+// read asks the replicas of oid in placement order (this node first when
+// it holds one); call's first is true for the first replica asked only.
+func (n *Node) read(oid api.OID, level api.Consistency, call func(rn ring.Node, rev int64, first bool) replicaResult) (replicaResult, error) {
 	pl, err := n.readPlacement(oid, level)
 	if err != nil {
 		return replicaResult{}, err
@@ -413,7 +413,8 @@ func (n *Node) read(oid api.OID, level api.Consistency, call func(ring.Node, int
 	launched, returned := 0, 0
 	next := func() {
 		if launched < len(order) {
-			n.launch(results, order[launched], func(rn ring.Node) replicaResult { return call(rn, rev) }, nil)
+			first := launched == 0
+			n.launch(results, order[launched], func(rn ring.Node) replicaResult { return call(rn, rev, first) }, nil)
 			launched++
 		}
 	}

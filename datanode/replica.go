@@ -256,6 +256,10 @@ func (n *Node) handleReplica(ctx *fasthttp.RequestCtx, oid api.OID) error {
 			return err
 		}
 		ctx.Response.Header.Set(headerSize, strconv.FormatInt(size, 10))
+		// Without a Content-Length the fasthttp client reads the answer
+		// as a body that ends at close and drops the connection: every
+		// HEAD then dialled anew (a quarter of a GET's CPU, 2026-12-04).
+		ctx.Response.Header.SetContentLength(int(size))
 		return nil
 	case fasthttp.MethodDelete:
 		return n.replicaDelete(ctx, oid)
