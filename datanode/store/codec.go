@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 
 	"github.com/klauspost/compress/zstd"
 
@@ -77,15 +78,20 @@ func (c *codecs) close() {
 }
 
 // encodeInline returns the o/ value of a small object: zstd when that is
-// smaller, raw otherwise.
+// smaller, raw otherwise. Bytes that look random (entropySample) are
+// stored raw without a trial: compressing them costs a put about 7 % of
+// its CPU and never pays (docs/performance.md).
 func (c *codecs) encodeInline(data []byte) []byte {
-	if len(data) > 0 {
+	if len(data) > 0 && !looksRandom(data) {
 		v := c.enc.EncodeAll(data, []byte{codecZstd})
 		if len(v) < 1+len(data) {
 			return v
 		}
 	}
-	return append([]byte{codecRaw}, data...)
+	v := make([]byte, 1+len(data))
+	v[0] = codecRaw
+	copy(v[1:], data)
+	return v
 }
 
 // decodeInline returns the object bytes of an inline o/ value. Errors mean
@@ -103,6 +109,46 @@ func (c *codecs) decodeInline(v []byte) ([]byte, error) {
 	}
 	return nil, fmt.Errorf("codec byte %#x is not an inline codec", v[0])
 }
+
+// entropySample is how many bytes looksRandom reads; randomBits is the
+// order-0 entropy, in bits per byte, above which a sample counts as
+// random. Uniform random bytes measure about 7.6 on 512 bytes (the
+// estimate is low on short samples); English text and source code about
+// 4.5 to 5.5; zstd output and JPEG above 7.5.
+const (
+	entropySample = 512
+	randomBits    = 7.2
+)
+
+// looksRandom reports whether data is at least 2 samples long and its
+// first entropySample bytes have an order-0 entropy above randomBits. It
+// reads no more than the sample, so its cost does not grow with the
+// object. It misses data whose redundancy is only in repeats (a random
+// block written twice): such data is stored raw, which is correct, only
+// larger.
+func looksRandom(data []byte) bool {
+	if len(data) < 2*entropySample {
+		return false
+	}
+	var counts [256]uint16
+	for _, b := range data[:entropySample] {
+		counts[b]++
+	}
+	// H = log2(N) - sum(n log2 n) / N, with n log2 n from a table.
+	var sum float64
+	for _, n := range counts {
+		sum += nLog2n[n]
+	}
+	return math.Log2(entropySample)-sum/entropySample > randomBits
+}
+
+// nLog2n[n] is n*log2(n), for the counts of one sample.
+var nLog2n = func() (t [entropySample + 1]float64) {
+	for n := 1; n <= entropySample; n++ {
+		t[n] = float64(n) * math.Log2(float64(n))
+	}
+	return t
+}()
 
 // compressible reports whether a sample shrinks below 90 % of its size.
 func (c *codecs) compressible(sample []byte) bool {

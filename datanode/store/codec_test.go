@@ -1,0 +1,76 @@
+package store
+
+import (
+	"bytes"
+	"math/rand"
+	"strings"
+	"testing"
+)
+
+// Random bytes skip the trial compression and are stored raw; text,
+// source code and repeated bytes are still compressed; short objects are
+// always tried. Every value decodes to its bytes.
+func TestEncodeInlineSkipsRandomBytes(t *testing.T) {
+	c, err := newCodecs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.close()
+	random := make([]byte, 4096)
+	rand.New(rand.NewSource(1)).Read(random)
+	source := []byte(strings.Repeat("func (s *Store) Put(ctx context.Context, oid OID, data []byte) error {\n\treturn nil\n}\n", 60))
+	zeros := make([]byte, 4096)
+	short := []byte(strings.Repeat("ab", 300)) // under two samples: tried, and it shrinks
+	for _, tc := range []struct {
+		name   string
+		data   []byte
+		random bool
+		codec  byte
+	}{
+		{"random", random, true, codecRaw},
+		{"source", source, false, codecZstd},
+		{"zeros", zeros, false, codecZstd},
+		{"short", short, false, codecZstd},
+	} {
+		if got := looksRandom(tc.data); got != tc.random {
+			t.Errorf("%s: looksRandom = %v; want %v", tc.name, got, tc.random)
+		}
+		v := c.encodeInline(tc.data)
+		if v[0] != tc.codec {
+			t.Errorf("%s: codec %d; want %d", tc.name, v[0], tc.codec)
+		}
+		back, err := c.decodeInline(v)
+		if err != nil || !bytes.Equal(back, tc.data) {
+			t.Errorf("%s: decode: %v, equal %v", tc.name, err, bytes.Equal(back, tc.data))
+		}
+	}
+}
+
+func BenchmarkEncodeInlineRandom4K(b *testing.B) {
+	c, _ := newCodecs()
+	defer c.close()
+	data := make([]byte, 4096)
+	rand.New(rand.NewSource(1)).Read(data)
+	b.SetBytes(int64(len(data)))
+	for i := 0; i < b.N; i++ {
+		c.encodeInline(data)
+	}
+}
+
+func BenchmarkLooksRandom(b *testing.B) {
+	data := make([]byte, 4096)
+	rand.New(rand.NewSource(1)).Read(data)
+	for i := 0; i < b.N; i++ {
+		looksRandom(data)
+	}
+}
+
+func BenchmarkZstdTrialRandom4K(b *testing.B) {
+	c, _ := newCodecs()
+	defer c.close()
+	data := make([]byte, 4096)
+	rand.New(rand.NewSource(1)).Read(data)
+	for i := 0; i < b.N; i++ {
+		c.enc.EncodeAll(data, []byte{codecZstd})
+	}
+}
