@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Runs `stratum bench` against a fresh local cluster (stratum dev on ports
-# 9201-9203), once per workload, and prints each result table.
+# 9201-9203), once per workload, and prints each result table. When the
+# developers' ceiling tool sits beside the checkout (optional-outside),
+# it first measures the machine's bare fan-out ceiling and prints the 4 KiB
+# PUT and GET rates as ratios to it (docs/performance.md).
 # Usage: scripts/bench-cluster.sh [OBJECTS]   (default 10000)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,7 +26,16 @@ run_fresh() { # args: bench flags
   rm -rf "$dir"
 }
 
-run_fresh -n "$objects" -c 16 --size 4096
+ceiling=../shared/tools/ceiling/run.sh # optional-outside: the developers' tool, absent from a clone
+if [ -x "$ceiling" ]; then # optional-outside
+  read -r cput cget < <("$ceiling" | sed -n 's/.*ceiling_put=\([0-9]*\) ceiling_get=\([0-9]*\).*/\1 \2/p') || true # optional-outside
+  echo "ceiling (same run): put ${cput}/s get ${cget}/s"
+fi
+out=$(run_fresh -n "$objects" -c 16 --size 4096)
+echo "$out"
+if [ -n "${cput:-}" ] && [ -n "${cget:-}" ]; then
+  echo "$out" | awk -v cp="$cput" -v cg="$cget" '$1 == "put" { printf "ratio to the ceiling: put %.2fx", $4 / cp } $1 == "get" { printf ", get %.2fx\n", $4 / cg }'
+fi
 run_fresh -n "$objects" -c 16 --size 4096 --ring
 run_fresh -n "$objects" -c 16 --size 1024
 run_fresh -n $((objects * 5)) -c 8 --size 1024 --batch 1000
