@@ -220,15 +220,15 @@ func (n *Node) postOIDs(c peerCall, oids []api.OID, idx []int) error {
 // local copies from the store and fetches the others in one request per
 // holding node; an object whose fetched copy fails verification is read
 // again alone. An object that cannot be returned gets a missing frame with
-// its error code, decided as a single read would decide it.
+// its error code, decided as a single read would decide it. At `one`, the
+// objects this node owns and holds as small copies skip the presence
+// round (localOne).
 func (n *Node) batchGet(ctx *fasthttp.RequestCtx, level api.Consistency) error {
 	oids, err := n.readOIDList(ctx)
 	if err != nil {
 		return err
 	}
-	pres, v := n.presence(oids)
-	need := level.Required(v.ring.ReplicationFactor())
-	bodies := n.fetchBodies(oids, pres, need, v.ring.Revision())
+	bodies, pres, need := n.gatherBodies(oids, level)
 	ctx.SetContentType("application/octet-stream")
 	ctx.SetBodyStreamWriter(func(w *bufio.Writer) {
 		// fasthttp runs this after the handler returned, in a goroutine of
@@ -385,4 +385,59 @@ func (n *Node) handleReplicaGet(ctx *fasthttp.RequestCtx) error {
 	ctx.SetContentType("application/octet-stream")
 	ctx.SetBody(buf.Bytes())
 	return nil
+}
+
+// gatherBodies returns, per OID, the verified bytes a batch GET can send
+// (nil where it cannot), what the replicas said, and how many answers the
+// level needs.
+func (n *Node) gatherBodies(oids []api.OID, level api.Consistency) ([][]byte, []oidPresence, int) {
+	bodies, pres, rest := n.localOne(oids, level)
+	if len(rest) == 0 {
+		return bodies, pres, 1
+	}
+	sub := make([]api.OID, len(rest))
+	for j, i := range rest {
+		sub[j] = oids[i]
+	}
+	subPres, v := n.presence(sub)
+	need := level.Required(v.ring.ReplicationFactor())
+	subBodies := n.fetchBodies(sub, subPres, need, v.ring.Revision())
+	for j, i := range rest {
+		pres[i], bodies[i] = subPres[j], subBodies[j]
+	}
+	return bodies, pres, need
+}
+
+// localOne answers, at `one`, the OIDs this node owns (current placement)
+// and holds as a small copy, from that copy: one definitive answer is all
+// `one` asks, and a single `one` GET reads the local copy first too
+// (docs/consistency.md: it may return an object whose delete this replica
+// missed). Those need no presence round on the peers, which is most of a
+// clone's cost when Git serves through a node that owns its objects. It
+// returns the bodies, the presence of the answered ones (this node's
+// copy), and the indexes of the OIDs left to the presence round: all of
+// them at any other level.
+func (n *Node) localOne(oids []api.OID, level api.Consistency) ([][]byte, []oidPresence, []int) {
+	bodies, pres := make([][]byte, len(oids)), make([]oidPresence, len(oids))
+	rest := make([]int, 0, len(oids))
+	v := n.view.Load()
+	self := ring.Node{ID: n.cfg.ID, Addr: n.Addr()}
+	for i, oid := range oids {
+		if level != api.One || !slices.ContainsFunc(v.ring.Replicas([]byte(oid.String())), sameID(self)) {
+			rest = append(rest, i)
+			continue
+		}
+		obj, err := n.store.Get(n.life, oid)
+		switch {
+		case err != nil: // absent, deleted, damaged: the presence round decides
+			rest = append(rest, i)
+		case obj.Body != nil: // a large object: batches carry small ones only
+			obj.Body.Close()
+			rest = append(rest, i)
+		default:
+			bodies[i] = obj.Data
+			pres[i] = oidPresence{answers: 1, copies: []ring.Node{self}, stamps: []api.Stamp{0}}
+		}
+	}
+	return bodies, pres, rest
 }

@@ -102,31 +102,58 @@ func (c *Client) Refs(ctx context.Context, repo string) ([]Ref, error) {
 	}
 }
 
-// Get implements Backend with batch GETs at quorum, MaxBatchObjects at a
-// time; an object stored as a large object (answered too_large in a
+// Get implements Backend with batch GETs, MaxBatchObjects at a time: first
+// at `one`, which the serving node answers from its own copies without
+// asking its peers (Git objects are immutable and verified on read, and a
+// ref that reaches one was accepted only once it was stored at quorum);
+// what that pass did not return is asked again at quorum, whose answer
+// stands. An object stored as a large object (answered too_large in a
 // batch) is read alone.
 func (c *Client) Get(ctx context.Context, oids []api.OID, fn func(api.OID, []byte, error)) error {
 	for len(oids) > 0 {
 		n := min(len(oids), api.MaxBatchObjects)
-		var large []api.OID
-		err := c.c.GetMany(ctx, oids[:n], api.Quorum, func(oid api.OID, data []byte, err error) {
-			switch {
-			case errors.Is(err, api.ErrTooLarge):
-				large = append(large, oid)
-			case errors.Is(err, api.ErrDeleted) && !errors.Is(err, ErrNotFound):
-				fn(oid, nil, fmt.Errorf("%w: %s (deleted)", ErrNotFound, oid))
-			default:
-				fn(oid, data, err)
+		var again []api.OID
+		err := c.c.GetMany(ctx, oids[:n], api.One, func(oid api.OID, data []byte, err error) {
+			if err != nil {
+				again = append(again, oid)
+				return
 			}
+			fn(oid, data, nil)
 		})
 		if err != nil {
 			return fmt.Errorf("reading %d objects: %w", n, err)
 		}
-		for _, oid := range large {
-			data, err := c.c.GetBytes(ctx, oid, api.Quorum)
-			fn(oid, data, err)
+		if err := c.getQuorum(ctx, again, fn); err != nil {
+			return err
 		}
 		oids = oids[n:]
+	}
+	return nil
+}
+
+// getQuorum reads oids (at most MaxBatchObjects) with a batch GET at
+// quorum, and each large one alone.
+func (c *Client) getQuorum(ctx context.Context, oids []api.OID, fn func(api.OID, []byte, error)) error {
+	if len(oids) == 0 {
+		return nil
+	}
+	var large []api.OID
+	err := c.c.GetMany(ctx, oids, api.Quorum, func(oid api.OID, data []byte, err error) {
+		switch {
+		case errors.Is(err, api.ErrTooLarge):
+			large = append(large, oid)
+		case errors.Is(err, api.ErrDeleted) && !errors.Is(err, ErrNotFound):
+			fn(oid, nil, fmt.Errorf("%w: %s (deleted)", ErrNotFound, oid))
+		default:
+			fn(oid, data, err)
+		}
+	})
+	if err != nil {
+		return fmt.Errorf("reading %d objects: %w", len(oids), err)
+	}
+	for _, oid := range large {
+		data, err := c.c.GetBytes(ctx, oid, api.Quorum)
+		fn(oid, data, err)
 	}
 	return nil
 }
