@@ -43,10 +43,24 @@ func batchVerdict(t *testing.T, c *Cluster, i int, oid api.OID, level api.Consis
 // through that very replica answer as a single GET does: the tombstones
 // of the other two win, so the object is not found and missing.
 func TestBatchReadsSeeTombstones(t *testing.T) {
+	c, oid := missedDelete(t, []byte("stored, then deleted while n3 was away"))
+	getErr, has := batchVerdict(t, c, 2, oid, api.Quorum)
+	if !errors.Is(getErr, api.ErrNotFound) {
+		t.Fatalf("batch GET at quorum of the deleted %s through n3: %v; want not found", oid, getErr)
+	}
+	if has != "missing" {
+		t.Fatalf("batch has at quorum of the deleted %s through n3: %s; want missing", oid, has)
+	}
+}
+
+// missedDelete starts 3 nodes with hints and anti-entropy held back,
+// stores data on all three, deletes it at quorum while n3 is stopped and
+// restarts n3, which still holds its copy.
+func missedDelete(t *testing.T, data []byte) (*Cluster, api.OID) {
+	t.Helper()
 	c := MustStartCluster(t, 3, func(cfg *datanode.Config) {
 		cfg.HintInterval, cfg.AntiEntropyInterval = time.Hour, 0
 	})
-	data := []byte("stored, then deleted while n3 was away")
 	rec, err := c.Client(0).PutBytes(ctxT(t), data, api.SHA256, api.All)
 	if err != nil {
 		t.Fatal(err)
@@ -61,13 +75,7 @@ func TestBatchReadsSeeTombstones(t *testing.T) {
 	if got := local(t, c, 2, oid); got != "copy" {
 		t.Fatalf("n3 holds %s after its return; want its old copy (the test needs a replica that missed the delete)", got)
 	}
-	getErr, has := batchVerdict(t, c, 2, oid, api.Quorum)
-	if !errors.Is(getErr, api.ErrNotFound) {
-		t.Fatalf("batch GET at quorum of the deleted %s through n3: %v; want not found", oid, getErr)
-	}
-	if has != "missing" {
-		t.Fatalf("batch has at quorum of the deleted %s through n3: %s; want missing", oid, has)
-	}
+	return c, oid
 }
 
 // waitHintsHeld waits until node i holds at least k hints: the delete it

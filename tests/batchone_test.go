@@ -4,10 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"testing"
-	"time"
 
 	"github.com/stratum-store/stratum/api"
-	"github.com/stratum-store/stratum/datanode"
 )
 
 // peerHasCalls is how many presence requests node i has answered.
@@ -63,24 +61,8 @@ func TestBatchGetAtOneReadsOwnCopies(t *testing.T) {
 // at `one` through it returns that copy, as a single `one` GET through it
 // does (docs/consistency.md), and a batch GET at quorum does not.
 func TestBatchGetAtOneLikeASingleGet(t *testing.T) {
-	c := MustStartCluster(t, 3, func(cfg *datanode.Config) {
-		cfg.HintInterval, cfg.AntiEntropyInterval = time.Hour, 0
-	})
 	data := []byte("stored, then deleted at quorum while n3 was away")
-	rec, err := c.Client(0).PutBytes(ctxT(t), data, api.SHA256, api.All)
-	if err != nil {
-		t.Fatal(err)
-	}
-	oid := api.MustParseOID(rec.OID)
-	c.StopNode(2)
-	if del, err := c.Client(0).Delete(ctxT(t), oid, api.Quorum); err != nil || len(del.Acked) != 2 {
-		t.Fatalf("delete at quorum with n3 down: %+v, %v; want acked by n1 and n2", del, err)
-	}
-	waitHintsHeld(t, c, 0, 1)
-	c.StartNode(2)
-	if got := local(t, c, 2, oid); got != "copy" {
-		t.Fatalf("n3 holds %s after its return; want its old copy (the test needs a replica that missed the delete)", got)
-	}
+	c, oid := missedDelete(t, data)
 	single, singleErr := c.Client(2).GetBytes(ctxT(t), oid, api.One)
 	var batch []byte
 	batchErr := errors.New("no frame")
