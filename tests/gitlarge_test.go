@@ -3,7 +3,9 @@ package tests
 import (
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/stratum-store/stratum/datanode"
 	"github.com/stratum-store/stratum/datanode/store"
 )
 
@@ -17,7 +19,9 @@ func TestGitLargeRepositoryRoundTrip(t *testing.T) {
 	if testing.Short() {
 		t.Skip("pushes and clones 20,000 objects")
 	}
-	c := gitCluster(t, nil)
+	// Replica batches of 1,000 objects (several MiB) are slow under -race on
+	// a loaded machine: the harness's 2 s peer timeout failed a push in CI.
+	c := gitCluster(t, func(cfg *datanode.Config) { cfg.PeerTimeout = 15 * time.Second })
 	src := genRepo(t, 2600)
 	addRandomFile(t, src, "big.bin", int(store.DefaultLargeThreshold)*2+5, 11)
 	const emptyTree = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
