@@ -75,11 +75,12 @@ objects=$(git -C "$src" rev-list --objects --all | wc -l)
 packsize=$(du -sk "$src/.git/objects/pack" | cut -f1)
 echo "repository: $objects objects, $commits commits on main, pack ${packsize} KiB"
 
-# stock git: a bare repository served by git daemon (push enabled).
+# stock git: a bare repository served by git daemon (push enabled), started
+# as git-daemon itself so that cleanup stops the server, not a wrapper.
 bare=$work/served/repo.git
 git init -q --bare "$bare"
 git -C "$bare" config receive.fsckObjects true
-git daemon --reuseaddr --listen=127.0.0.1 --port=9399 --base-path="$work/served" --export-all \
+"$(git --exec-path)/git-daemon" --reuseaddr --listen=127.0.0.1 --port=9399 --base-path="$work/served" --export-all \
   --enable=receive-pack --informative-errors "$work/served" >/dev/null 2>&1 &
 pids+=($!)
 gurl=git://127.0.0.1:9399/repo.git
