@@ -310,3 +310,37 @@ func TestImportDirection(t *testing.T) {
 		t.Fatal("go list showed no internal imports; the check saw nothing")
 	}
 }
+
+// apiAllows says whether the wire contract may depend on dep, directly or
+// through its leaves: STYLE.md's rule that api imports only the standard
+// library and a hash library at most. Its only imports of ours are its own
+// leaves, api/objid and api/refdata, which it re-exports (api.OID); they
+// hold to the same rule, so the closure is the standard library, them and
+// sha1cd (SHA-1 with collision detection).
+func apiAllows(dep string) bool {
+	first, _, _ := strings.Cut(dep, "/")
+	return !strings.Contains(first, ".") || dep == module+"/api" ||
+		dep == module+"/api/objid" || dep == module+"/api/refdata" || under(dep, "github.com/pjbgf/sha1cd")
+}
+
+// TestAPIReachesOnlyTheStandardLibrary runs go list -deps over api and
+// fails on any dependency outside the standard library, api's two leaves
+// and sha1cd.
+func TestAPIReachesOnlyTheStandardLibrary(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", module+"/api").Output()
+	if err != nil {
+		t.Fatalf("go list -deps api: %v", err)
+	}
+	deps := strings.Fields(string(out))
+	if !slices.Contains(deps, module+"/api/objid") || len(deps) < 10 {
+		t.Fatalf("go list -deps api shows %d deps without api/objid; the check saw nothing", len(deps))
+	}
+	for _, d := range deps {
+		if !apiAllows(d) {
+			t.Errorf("api depends on %s: the wire contract reaches only the standard library, its leaves and a hash library", d)
+		}
+	}
+	if apiAllows(module+"/ring") || apiAllows("github.com/valyala/fasthttp") || !apiAllows("net/http") || !apiAllows("github.com/pjbgf/sha1cd/ubc") {
+		t.Fatal("apiAllows: the rule itself is wrong")
+	}
+}
