@@ -3,9 +3,11 @@ package tests
 import (
 	"bytes"
 	"errors"
+	"slices"
 	"testing"
 
 	"github.com/stratum-store/stratum/api"
+	"github.com/stratum-store/stratum/ring"
 )
 
 // peerHasCalls is how many presence requests node i has answered.
@@ -37,9 +39,12 @@ func batchGetAll(t *testing.T, c *Cluster, i int, want map[api.OID][]byte, level
 // A batch GET at `one` answers the objects the coordinator owns from its
 // own copies, with no presence request to its peers (what a Git clone
 // pays per object); at quorum the peers are asked, which shows that the
-// counter counts these requests. In a 4-node cluster, where the
-// coordinator owns only some of the objects, a batch at `one` still
-// returns every object.
+// counter counts these requests. Then a fourth node joins with repair
+// paused, so it owns objects it does not hold yet and the others hold
+// copies they no longer own: a batch at `one` through the new node and
+// through a former owner still returns every object (what it does not
+// hold as an owner goes through the presence round, former owners
+// included).
 func TestBatchGetAtOneReadsOwnCopies(t *testing.T) {
 	c := MustStartCluster(t, 3, nil)
 	want := putMany(t, c, 0, 40, api.All)
@@ -53,8 +58,26 @@ func TestBatchGetAtOneReadsOwnCopies(t *testing.T) {
 		t.Fatalf("a batch GET at quorum made no presence request to n2 or n3 (counter %v): the counter does not count them", after)
 	}
 
-	c4 := MustStartCluster(t, 4, nil)
-	batchGetAll(t, c4, 0, putMany(t, c4, 0, 60, api.All), api.One)
+	more := putMany(t, c, 0, 60, api.All)
+	setRepairPaused(t, c, true)
+	c.AddNode()
+	c.WaitRingConverged()
+	setRepairPaused(t, c, true)
+	owned := 0
+	for oid := range more {
+		if got := local(t, c, 3, oid); got != "nothing" {
+			t.Fatalf("n4 holds %s for %s with repair paused; want nothing (the test needs an owner without the copy)", got, oid)
+		}
+		if slices.ContainsFunc(c.Nodes[3].Node.Ring().Replicas([]byte(oid.String())), func(rn ring.Node) bool { return rn.ID == c.Nodes[3].ID }) {
+			owned++
+		}
+	}
+	if owned == 0 {
+		t.Fatal("n4 owns none of the 60 objects after its join; the test needs some")
+	}
+	for _, i := range []int{3, 0} {
+		batchGetAll(t, c, i, more, api.One)
+	}
 }
 
 // A replica that missed a quorum delete still holds its copy. A batch GET
