@@ -78,7 +78,7 @@ func (c *codecs) close() {
 }
 
 // encodeInline returns the o/ value of a small object: zstd when that is
-// smaller, raw otherwise. Bytes that look random (entropySample) are
+// smaller, raw otherwise. Bytes that look random (looksRandom) are
 // stored raw without a trial: compressing them costs a put about 7 % of
 // its CPU and never pays (docs/performance.md).
 func (c *codecs) encodeInline(data []byte) []byte {
