@@ -120,10 +120,10 @@ run clone "$gurl" git
 run clone "$surl2" stratum # through another node than the push
 [ "$(git -C "$work/clone-git" for-each-ref | sort)" = "$(git -C "$work/clone-stratum" for-each-ref | sort)" ] ||
   { echo "bench-git: the two clones' refs differ" >&2; exit 1; }
-git -C "$src" commit -q --allow-empty -m "one more" 2>/dev/null || true
 echo "new file" > "$work/new.txt"
 blob=$(git -C "$src" hash-object -w "$work/new.txt")
-tree=$(printf '100644 blob %s\tnew.txt\n' "$blob" | git -C "$src" mktree)
+# one new commit on main: its tree is main's plus one new file
+tree=$( (git -C "$src" ls-tree main; printf '100644 blob %s\tnew.txt\n' "$blob") | git -C "$src" mktree)
 c=$(git -C "$src" commit-tree "$tree" -p main -m "one more")
 git -C "$src" update-ref refs/heads/main "$c"
 git -C "$src" push -q "$gurl" main
