@@ -42,7 +42,7 @@ bench: build
 # `make test`).
 FUZZTIME ?= 30s
 fuzz:
-	@for pkg in ./api ./api/objid ./ring ./controlplane ./tests ./datanode/git/pktline ./datanode/git/object ./datanode/git/pack ./datanode/git/receivepack; do \
+	@for pkg in ./api ./api/objid ./ring ./controlplane ./tests ./datanode/httpbody ./datanode/git/pktline ./datanode/git/object ./datanode/git/pack ./datanode/git/receivepack; do \
 	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
 	    echo "== $$pkg $$f"; $(GO) test $$pkg -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) || exit 1; \
 	  done; \

@@ -7,6 +7,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/stratum-store/stratum/api"
+	"github.com/stratum-store/stratum/datanode/httpbody"
 )
 
 // handleAdmin serves GET /v1/admin/nodes and
@@ -20,7 +21,7 @@ func (n *Node) handleAdmin(ctx *fasthttp.RequestCtx, path string) error {
 		if err != nil {
 			return fmt.Errorf("%w: control plane: %v", api.ErrNotReady, err)
 		}
-		return n.writeJSON(ctx, fasthttp.StatusOK, map[string]any{"nodes": nodes})
+		return httpbody.WriteJSON(ctx, fasthttp.StatusOK, map[string]any{"nodes": nodes})
 	}
 	id, action, ok := strings.Cut(strings.TrimPrefix(path, api.PathAdminNodes+"/"), "/")
 	if !ok || id == "" || (action != "drain" && action != "remove") {
@@ -42,5 +43,5 @@ func (n *Node) handleAdmin(ctx *fasthttp.RequestCtx, path string) error {
 		return err
 	}
 	n.logger.Info("admin action", "action", action, "node", id)
-	return n.writeJSON(ctx, fasthttp.StatusOK, map[string]string{"node": id, "action": action, "status": "ok"})
+	return httpbody.WriteJSON(ctx, fasthttp.StatusOK, map[string]string{"node": id, "action": action, "status": "ok"})
 }

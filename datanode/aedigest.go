@@ -14,6 +14,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/stratum-store/stratum/api"
+	"github.com/stratum-store/stratum/datanode/httpbody"
 	"github.com/stratum-store/stratum/datanode/store"
 	"github.com/stratum-store/stratum/ring"
 )
@@ -148,7 +149,7 @@ func (n *Node) handleAEDigest(ctx *fasthttp.RequestCtx) error {
 	if err != nil {
 		return storeError(err)
 	}
-	return n.writeJSON(ctx, fasthttp.StatusOK, d.reply(v.ring.Revision()))
+	return httpbody.WriteJSON(ctx, fasthttp.StatusOK, d.reply(v.ring.Revision()))
 }
 
 // handleAEList answers a peer's list request for some buckets.
@@ -169,7 +170,7 @@ func (n *Node) handleAEList(ctx *fasthttp.RequestCtx) error {
 	if err != nil {
 		return storeError(err)
 	}
-	return n.writeJSON(ctx, fasthttp.StatusOK, api.AEListReply{Entries: entries, More: more})
+	return httpbody.WriteJSON(ctx, fasthttp.StatusOK, api.AEListReply{Entries: entries, More: more})
 }
 
 // aeRequest checks a node-to-node anti-entropy call (fence, generation),
@@ -180,7 +181,7 @@ func (n *Node) aeRequest(ctx *fasthttp.RequestCtx, req any, peer *string, rev *i
 	if err := n.checkPeer(ctx); err != nil {
 		return nil, err
 	}
-	if err := json.NewDecoder(io.LimitReader(n.bodyReader(ctx), 1<<20)).Decode(req); err != nil {
+	if err := json.NewDecoder(io.LimitReader(httpbody.Reader(ctx), 1<<20)).Decode(req); err != nil {
 		return nil, fmt.Errorf("%w: bad anti-entropy request: %v", api.ErrBadRequest, err)
 	}
 	if *peer != string(ctx.Request.Header.Peek(api.HeaderNode)) {

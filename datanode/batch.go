@@ -12,6 +12,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/stratum-store/stratum/api"
+	"github.com/stratum-store/stratum/datanode/httpbody"
 	"github.com/stratum-store/stratum/datanode/store"
 	"github.com/stratum-store/stratum/ring"
 )
@@ -52,7 +53,7 @@ func (n *Node) readBatchBody(ctx *fasthttp.RequestCtx) (items []store.BatchItem,
 		return nil, nil, err
 	}
 	release = func() { n.bodies.Release(held) }
-	if items, err = n.readFrames(n.bodyReader(ctx)); err != nil {
+	if items, err = n.readFrames(httpbody.Reader(ctx)); err != nil {
 		release()
 		return nil, nil, err
 	}
@@ -82,7 +83,7 @@ func (n *Node) readFrames(r io.Reader) ([]store.BatchItem, error) {
 }
 
 func (n *Node) readOIDList(ctx *fasthttp.RequestCtx) ([]api.OID, error) {
-	list, err := n.decodeOIDList(ctx) // held against the body budget, stops at MaxBatchObjects
+	list, err := httpbody.OIDList(ctx, n.bodies) // held against the body budget, stops at MaxBatchObjects
 	if err != nil {
 		return nil, err
 	}
@@ -129,7 +130,7 @@ func (n *Node) batchPut(ctx *fasthttp.RequestCtx, level api.Consistency) error {
 			reply.Stored++
 		}
 	}
-	return n.writeJSON(ctx, fasthttp.StatusOK, reply)
+	return httpbody.WriteJSON(ctx, fasthttp.StatusOK, reply)
 }
 
 // groupForWrite verifies each item and assigns it to its eligible write
@@ -263,5 +264,5 @@ func (n *Node) handleReplicaBatch(ctx *fasthttp.RequestCtx) error {
 	if err != nil {
 		return storeError(err)
 	}
-	return n.writeJSON(ctx, fasthttp.StatusOK, res)
+	return httpbody.WriteJSON(ctx, fasthttp.StatusOK, res)
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/stratum-store/stratum/api"
+	"github.com/stratum-store/stratum/datanode/httpbody"
 	"github.com/stratum-store/stratum/datanode/store"
 	"github.com/stratum-store/stratum/ring"
 )
@@ -42,7 +43,7 @@ func (n *Node) handleReplicaHas(ctx *fasthttp.RequestCtx) error {
 	if err != nil {
 		return storeError(err)
 	}
-	return n.writeJSON(ctx, fasthttp.StatusOK, rep)
+	return httpbody.WriteJSON(ctx, fasthttp.StatusOK, rep)
 }
 
 // localIndex reads this node's index entry of each OID (without reading
@@ -169,7 +170,7 @@ func (n *Node) batchHas(ctx *fasthttp.RequestCtx, level api.Consistency) error {
 			reply.Unknown = append(reply.Unknown, oid.String())
 		}
 	}
-	return n.writeJSON(ctx, fasthttp.StatusOK, reply)
+	return httpbody.WriteJSON(ctx, fasthttp.StatusOK, reply)
 }
 
 // indexGroup asks rn (or this node's own index) what it holds for oids[idx].

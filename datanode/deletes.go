@@ -11,6 +11,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/stratum-store/stratum/api"
+	"github.com/stratum-store/stratum/datanode/httpbody"
 	"github.com/stratum-store/stratum/datanode/requestid"
 	"github.com/stratum-store/stratum/internal/planted"
 	"github.com/stratum-store/stratum/ring"
@@ -179,7 +180,7 @@ func (n *Node) handleReplicaDelete(ctx *fasthttp.RequestCtx) error {
 		return err
 	}
 	var req api.ReplicaDeleteRequest
-	body, err := readLimited(n.bodyReader(ctx), api.MaxBatchBytes)
+	body, err := httpbody.ReadLimited(httpbody.Reader(ctx), api.MaxBatchBytes)
 	if err != nil {
 		return err
 	}
@@ -193,7 +194,7 @@ func (n *Node) handleReplicaDelete(ctx *fasthttp.RequestCtx) error {
 	if err != nil {
 		return err
 	}
-	return n.writeJSON(ctx, fasthttp.StatusOK, res)
+	return httpbody.WriteJSON(ctx, fasthttp.StatusOK, res)
 }
 
 // sendTombstones applies entries on rn and returns how many it holds now

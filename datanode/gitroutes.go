@@ -18,6 +18,7 @@ import (
 	"github.com/stratum-store/stratum/datanode/git/receivepack"
 	"github.com/stratum-store/stratum/datanode/git/smarthttp"
 	"github.com/stratum-store/stratum/datanode/git/uploadpack"
+	"github.com/stratum-store/stratum/datanode/httpbody"
 )
 
 // This file mounts Git's smart HTTP protocol (datanode/git/smarthttp) on
@@ -119,7 +120,7 @@ func (n *Node) gitAdvertise(ctx *fasthttp.RequestCtx, req smarthttp.Request) err
 // service streams its answer (a pack, a report) while it reads the body.
 func (n *Node) gitServe(ctx *fasthttp.RequestCtx, req smarthttp.Request) error {
 	p := n.gitProtocol()
-	body, err := p.Body(req, n.bodyReader(ctx))
+	body, err := p.Body(req, httpbody.Reader(ctx))
 	if err != nil {
 		return err
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/stratum-store/stratum/api"
+	"github.com/stratum-store/stratum/datanode/httpbody"
 	"github.com/stratum-store/stratum/datanode/store"
 )
 
@@ -21,7 +22,7 @@ func (n *Node) serveReadyz(ctx *fasthttp.RequestCtx) error {
 	if err := n.Readiness(); err != nil {
 		return err
 	}
-	return n.writeJSON(ctx, fasthttp.StatusOK, map[string]string{"status": "ready", "control_plane": n.controlPlaneWord()})
+	return httpbody.WriteJSON(ctx, fasthttp.StatusOK, map[string]string{"status": "ready", "control_plane": n.controlPlaneWord()})
 }
 
 // Readiness is nil when the node is ready (docs/operations.md, Readiness):
@@ -56,7 +57,7 @@ func (n *Node) serveRing(ctx *fasthttp.RequestCtx) error {
 	for _, rn := range r.Nodes() {
 		doc.Nodes = append(doc.Nodes, api.RingNode{ID: rn.ID, Addr: rn.Addr, Zone: rn.Zone})
 	}
-	return n.writeJSON(ctx, fasthttp.StatusOK, doc)
+	return httpbody.WriteJSON(ctx, fasthttp.StatusOK, doc)
 }
 
 // Status describes this node.

@@ -9,6 +9,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/stratum-store/stratum/api"
+	"github.com/stratum-store/stratum/datanode/httpbody"
 	"github.com/stratum-store/stratum/datanode/requestid"
 )
 
@@ -44,7 +45,7 @@ func (n *Node) handleObject(ctx *fasthttp.RequestCtx, oid api.OID) error {
 			n.countQuorumFailure("delete", err)
 			return err
 		}
-		return n.writeJSON(ctx, fasthttp.StatusOK, rec)
+		return httpbody.WriteJSON(ctx, fasthttp.StatusOK, rec)
 	}
 	ctx.Response.Header.Set("Allow", "PUT, GET, HEAD, DELETE")
 	return fmt.Errorf("%w: %s on an object; use PUT, GET, HEAD or DELETE", api.ErrMethodNotAllowed, ctx.Method())
@@ -56,7 +57,7 @@ func (n *Node) handlePut(ctx *fasthttp.RequestCtx, rctx context.Context, oid api
 	if err != nil {
 		return err
 	}
-	p, err := readPayload(n.bodyReader(ctx), oid, size, n.cfg.Store.MaxObjectSize, n.cfg.Store.LargeThreshold, n.spoolDir)
+	p, err := readPayload(httpbody.Reader(ctx), oid, size, n.cfg.Store.MaxObjectSize, n.cfg.Store.LargeThreshold, n.spoolDir)
 	if err != nil {
 		n.bodies.Release(held)
 		return err
@@ -73,7 +74,7 @@ func (n *Node) handlePut(ctx *fasthttp.RequestCtx, rctx context.Context, oid api
 	if rec.Created {
 		status = fasthttp.StatusCreated
 	}
-	return n.writeJSON(ctx, status, rec)
+	return httpbody.WriteJSON(ctx, status, rec)
 }
 
 func (n *Node) handleGet(ctx *fasthttp.RequestCtx, rctx context.Context, oid api.OID, level api.Consistency) error {

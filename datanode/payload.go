@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 
 	"github.com/stratum-store/stratum/api"
+	"github.com/stratum-store/stratum/datanode/httpbody"
 )
 
 // payload is an object's verified bytes, held in memory when small or in an
@@ -89,7 +90,7 @@ func spool(r io.Reader, size, max int64, dir string) (*payload, error) {
 	n, err := io.Copy(f, io.LimitReader(r, max+1))
 	switch {
 	case err != nil:
-		err = bodyReadError(err)
+		err = httpbody.ReadError(err)
 	case n > max:
 		err = fmt.Errorf("%w: more than %d bytes", api.ErrTooLarge, max)
 	case size >= 0 && n != size:
@@ -100,13 +101,4 @@ func spool(r io.Reader, size, max int64, dir string) (*payload, error) {
 		return nil, err
 	}
 	return &payload{file: f, size: n}, nil
-}
-
-// bodyReadError classifies a failed body read: a deadline that passed is
-// the client's slowness (408), anything else a bad request (400).
-func bodyReadError(err error) error {
-	if isTimeout(err) {
-		return fmt.Errorf("%w: reading body: %v", api.ErrRequestTimeout, err)
-	}
-	return fmt.Errorf("%w: reading body: %v", api.ErrBadRequest, err)
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/stratum-store/stratum/api"
+	"github.com/stratum-store/stratum/datanode/httpbody"
 )
 
 // This file is the replica's side of docs/refs.md: the four internal
@@ -26,7 +27,7 @@ func (n *Node) handleRefInternal(ctx *fasthttp.RequestCtx, path string) error {
 	switch {
 	case path == api.PathRefBegin && ctx.IsPost():
 		var req api.RefBeginRequest
-		if err := n.decodeBody(ctx, &req); err != nil {
+		if err := httpbody.DecodeJSON(ctx, maxRefBody, &req); err != nil {
 			return err
 		}
 		v, err := st.Begin(req.Partition, req.Epoch)
@@ -34,17 +35,17 @@ func (n *Node) handleRefInternal(ctx *fasthttp.RequestCtx, path string) error {
 			return err
 		}
 		n.refs.noteFence(req.Partition, req.Epoch)
-		return n.writeJSON(ctx, fasthttp.StatusOK, api.RefReplicaState{Version: v, Store: st.ID()})
+		return httpbody.WriteJSON(ctx, fasthttp.StatusOK, api.RefReplicaState{Version: v, Store: st.ID()})
 	case path == api.PathRefApply && ctx.IsPost():
 		var req api.RefApplyRequest
-		if err := n.decodeBody(ctx, &req); err != nil {
+		if err := httpbody.DecodeJSON(ctx, maxRefBody, &req); err != nil {
 			return err
 		}
 		if err := st.Apply(req.Partition, req.Epoch, req.Seq, req.Changes); err != nil {
 			return err
 		}
 		n.refs.noteFence(req.Partition, req.Epoch)
-		return n.writeJSON(ctx, fasthttp.StatusOK, st.Version(req.Partition))
+		return httpbody.WriteJSON(ctx, fasthttp.StatusOK, st.Version(req.Partition))
 	case path == api.PathRefSnapshot && ctx.IsGet():
 		id, err1 := strconv.Atoi(string(ctx.QueryArgs().Peek("partition")))
 		epoch, err2 := strconv.ParseInt(string(ctx.QueryArgs().Peek("epoch")), 10, 64)
@@ -58,17 +59,17 @@ func (n *Node) handleRefInternal(ctx *fasthttp.RequestCtx, path string) error {
 		if err != nil {
 			return err
 		}
-		return n.writeJSON(ctx, fasthttp.StatusOK, snap)
+		return httpbody.WriteJSON(ctx, fasthttp.StatusOK, snap)
 	case path == api.PathRefInstall && ctx.IsPost():
 		var req api.RefInstallRequest
-		if err := n.decodeBody(ctx, &req); err != nil {
+		if err := httpbody.DecodeJSON(ctx, maxRefBody, &req); err != nil {
 			return err
 		}
 		if err := st.Install(req.Snapshot.Partition, req.Epoch, req.Snapshot); err != nil {
 			return err
 		}
 		n.refs.noteFence(req.Snapshot.Partition, req.Epoch)
-		return n.writeJSON(ctx, fasthttp.StatusOK, api.RefReplicaState{Version: st.Version(req.Snapshot.Partition), Store: st.ID()})
+		return httpbody.WriteJSON(ctx, fasthttp.StatusOK, api.RefReplicaState{Version: st.Version(req.Snapshot.Partition), Store: st.ID()})
 	}
 	return api.ErrRouteNotFound
 }
@@ -80,17 +81,6 @@ func (r *refs) noteFence(id int, epoch int64) {
 	if a := ps.active.Load(); a != 0 && epoch > a && ps.rec.Load().Primary == r.n.cfg.ID {
 		r.stepDown(id, "a newer epoch reached this replica", fmt.Errorf("epoch %d > %d", epoch, a))
 	}
-}
-
-func (n *Node) decodeBody(ctx *fasthttp.RequestCtx, v any) error {
-	b, err := readLimited(n.bodyReader(ctx), maxRefBody)
-	if err != nil {
-		return err
-	}
-	if err := json.Unmarshal(b, v); err != nil {
-		return fmt.Errorf("%w: body: %v", api.ErrBadRequest, err)
-	}
-	return nil
 }
 
 // refCall sends one ref protocol message to node and decodes its JSON

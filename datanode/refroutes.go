@@ -3,7 +3,6 @@ package datanode
 import (
 	"errors"
 	"fmt"
-	"io"
 	"net/url"
 	"strconv"
 	"strings"
@@ -12,6 +11,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/stratum-store/stratum/api"
+	"github.com/stratum-store/stratum/datanode/httpbody"
 	"github.com/stratum-store/stratum/datanode/requestid"
 )
 
@@ -44,7 +44,7 @@ func (n *Node) handleRepos(ctx *fasthttp.RequestCtx, path string) error {
 	var body []byte
 	if ctx.IsPost() {
 		var release func()
-		if body, release, err = n.readRefTxnBody(ctx); err != nil { // at most MaxJSONBody and MaxRefUpdates, held against the body budget
+		if body, release, err = httpbody.RefTxn(ctx, n.bodies); err != nil { // at most httpbody.MaxJSON and MaxRefUpdates, held against the body budget
 			return err
 		}
 		defer release()
@@ -90,7 +90,7 @@ func (n *Node) serveRefs(ctx *fasthttp.RequestCtx, id int, repo, ref string, bod
 		if !found {
 			return fmt.Errorf("%w: ref %s of %s", api.ErrNotFound, ref, repo)
 		}
-		return n.writeJSON(ctx, fasthttp.StatusOK, api.Ref{Name: ref, OID: oid})
+		return httpbody.WriteJSON(ctx, fasthttp.StatusOK, api.Ref{Name: ref, OID: oid})
 	}
 	args := ctx.QueryArgs()
 	limit := api.MaxRefListLimit
@@ -105,11 +105,11 @@ func (n *Node) serveRefs(ctx *fasthttp.RequestCtx, id int, repo, ref string, bod
 	if err != nil {
 		return err
 	}
-	return n.writeJSON(ctx, fasthttp.StatusOK, list)
+	return httpbody.WriteJSON(ctx, fasthttp.StatusOK, list)
 }
 
 func (n *Node) serveTxn(ctx *fasthttp.RequestCtx, repo string, body []byte) error {
-	t, err := decodeRefTxn(body) // stops at MaxRefUpdates
+	t, err := httpbody.DecodeRefTxn(body) // stops at MaxRefUpdates
 	if err != nil {
 		return err
 	}
@@ -130,7 +130,7 @@ func (n *Node) serveTxn(ctx *fasthttp.RequestCtx, repo string, body []byte) erro
 	if err != nil {
 		return err
 	}
-	return n.writeJSON(ctx, fasthttp.StatusOK, res)
+	return httpbody.WriteJSON(ctx, fasthttp.StatusOK, res)
 }
 
 // writeConflict answers 409 with the JSON error and the current values of
@@ -138,7 +138,7 @@ func (n *Node) serveTxn(ctx *fasthttp.RequestCtx, repo string, body []byte) erro
 func (n *Node) writeConflict(ctx *fasthttp.RequestCtx, err error, res api.RefTxnResult) error {
 	_, code := api.StatusOf(err)
 	ctx.Response.Header.Set(HeaderErrorCode, code)
-	return n.writeJSON(ctx, fasthttp.StatusConflict, api.RefConflict{
+	return httpbody.WriteJSON(ctx, fasthttp.StatusConflict, api.RefConflict{
 		Error: api.ErrorDetail{Code: code, Message: err.Error()}, RefTxnResult: res})
 }
 
@@ -243,17 +243,6 @@ func (n *Node) checkObjects(t api.RefTxn) error {
 	return nil
 }
 
-func readLimited(r io.Reader, max int64) ([]byte, error) {
-	b, err := io.ReadAll(io.LimitReader(r, max+1))
-	if err != nil {
-		return nil, bodyReadError(err)
-	}
-	if int64(len(b)) > max {
-		return nil, fmt.Errorf("%w: body over %d bytes", api.ErrTooLarge, max)
-	}
-	return b, nil
-}
-
 // servePlan answers GET /v1/partitions/plan with the planner round that
 // would run now.
 func (n *Node) servePlan(ctx *fasthttp.RequestCtx) error {
@@ -264,5 +253,5 @@ func (n *Node) servePlan(ctx *fasthttp.RequestCtx) error {
 	if actions == nil {
 		actions = []api.PartitionAction{}
 	}
-	return n.writeJSON(ctx, fasthttp.StatusOK, map[string]any{"actions": actions})
+	return httpbody.WriteJSON(ctx, fasthttp.StatusOK, map[string]any{"actions": actions})
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/stratum-store/stratum/api"
+	"github.com/stratum-store/stratum/datanode/httpbody"
 	"github.com/stratum-store/stratum/internal/retry"
 )
 
@@ -125,7 +126,7 @@ func (r *repairState) progress() api.RepairProgress {
 func (n *Node) handleRebalance(ctx *fasthttp.RequestCtx, path string) error {
 	switch {
 	case path == api.PathAdminRebalance && ctx.IsGet():
-		return n.writeJSON(ctx, fasthttp.StatusOK, n.repair.progress())
+		return httpbody.WriteJSON(ctx, fasthttp.StatusOK, n.repair.progress())
 	case path == api.PathAdminRebalance+"/pause" || path == api.PathAdminRebalance+"/resume":
 		if !ctx.IsPost() {
 			return fmt.Errorf("%w: use POST for %s", api.ErrMethodNotAllowed, path)
@@ -137,7 +138,7 @@ func (n *Node) handleRebalance(ctx *fasthttp.RequestCtx, path string) error {
 			return fmt.Errorf("%w: control plane: %v", api.ErrNotReady, err)
 		}
 		n.logger.Info("admin action", "action", "rebalance", "paused", paused)
-		return n.writeJSON(ctx, fasthttp.StatusOK, map[string]bool{"paused": paused})
+		return httpbody.WriteJSON(ctx, fasthttp.StatusOK, map[string]bool{"paused": paused})
 	}
 	return fmt.Errorf("%w: %s %s", api.ErrRouteNotFound, ctx.Method(), path)
 }

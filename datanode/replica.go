@@ -1,16 +1,17 @@
 package datanode
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"strconv"
 	"syscall"
 
 	"github.com/valyala/fasthttp"
 
 	"github.com/stratum-store/stratum/api"
+	"github.com/stratum-store/stratum/datanode/httpbody"
 	"github.com/stratum-store/stratum/datanode/requestid"
 	"github.com/stratum-store/stratum/datanode/store"
 	"github.com/stratum-store/stratum/internal/planted"
@@ -154,7 +155,7 @@ func (n *Node) fetchRemoteOnce(ctx context.Context, rn ring.Node, oid api.OID, r
 func (n *Node) readRemoteBody(resp *fasthttp.Response, rn ring.Node, oid api.OID, size int64) (*payload, error) {
 	body := resp.BodyStream()
 	if body == nil {
-		body = bytesReader(resp.Body())
+		body = bytes.NewReader(resp.Body())
 	}
 	p, err := readPayload(body, oid, size, size, n.cfg.Store.LargeThreshold, n.spoolDir)
 	if errors.Is(err, api.ErrDigestMismatch) {
@@ -282,7 +283,7 @@ func (n *Node) replicaPut(ctx *fasthttp.RequestCtx, oid api.OID) error {
 		return err
 	}
 	n.clock.Observe(stamp)
-	created, err := n.store.PutReaderStamped(n.requestContext(ctx), oid, n.bodyReader(ctx), size, stamp)
+	created, err := n.store.PutReaderStamped(n.requestContext(ctx), oid, httpbody.Reader(ctx), size, stamp)
 	if err != nil {
 		return storeError(err)
 	}
@@ -370,11 +371,4 @@ func stampOf(err error) api.Stamp {
 	}
 	st, _ := store.StampOf(err)
 	return st
-}
-
-func (n *Node) bodyReader(ctx *fasthttp.RequestCtx) io.Reader {
-	if r := ctx.RequestBodyStream(); r != nil {
-		return r
-	}
-	return bytesReader(ctx.PostBody())
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/stratum-store/stratum/api"
 	"github.com/stratum-store/stratum/datanode/git/smarthttp"
+	"github.com/stratum-store/stratum/datanode/httpbody"
 )
 
 // The route table: every path the node serves is one entry of routes,
@@ -211,19 +212,19 @@ func basicChallenge(ctx *fasthttp.RequestCtx, err error) {
 // The small handlers that live in the table alone.
 
 func serveHealthz(n *Node, ctx *fasthttp.RequestCtx, _ string) error {
-	return n.writeJSON(ctx, fasthttp.StatusOK, map[string]string{"status": "ok"})
+	return httpbody.WriteJSON(ctx, fasthttp.StatusOK, map[string]string{"status": "ok"})
 }
 
 func serveStatus(n *Node, ctx *fasthttp.RequestCtx, _ string) error {
-	return n.writeJSON(ctx, fasthttp.StatusOK, n.Status())
+	return httpbody.WriteJSON(ctx, fasthttp.StatusOK, n.Status())
 }
 
 func serveCluster(n *Node, ctx *fasthttp.RequestCtx, _ string) error {
-	return n.writeJSON(ctx, fasthttp.StatusOK, n.Cluster(ctx))
+	return httpbody.WriteJSON(ctx, fasthttp.StatusOK, n.Cluster(ctx))
 }
 
 func servePartitions(n *Node, ctx *fasthttp.RequestCtx, _ string) error {
-	return n.writeJSON(ctx, fasthttp.StatusOK, n.refs.report())
+	return httpbody.WriteJSON(ctx, fasthttp.StatusOK, n.refs.report())
 }
 
 func serveMetrics(n *Node, ctx *fasthttp.RequestCtx, _ string) error {

@@ -1,14 +1,9 @@
 package datanode
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"net"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -16,6 +11,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/stratum-store/stratum/api"
+	"github.com/stratum-store/stratum/datanode/httpbody"
 	"github.com/stratum-store/stratum/datanode/requestid"
 )
 
@@ -151,13 +147,6 @@ func (n *Node) writeError(ctx *fasthttp.RequestCtx, err error) {
 	ctx.SetBody(body)
 }
 
-// isTimeout reports whether err is a read deadline passing: a client too
-// slow with its header or body.
-func isTimeout(err error) bool {
-	var ne net.Error
-	return errors.Is(err, os.ErrDeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout())
-}
-
 // handleTransportError answers requests fasthttp rejected before routing,
 // with the JSON error body: an oversized body is 413 too_large, not a bare 400.
 func (n *Node) handleTransportError(ctx *fasthttp.RequestCtx, err error) {
@@ -171,26 +160,13 @@ func (n *Node) handleTransportError(ctx *fasthttp.RequestCtx, err error) {
 		ctx.SetConnectionClose()
 		return
 	}
-	if isTimeout(err) {
+	if httpbody.IsTimeout(err) {
 		n.writeError(ctx, errors.Join(api.ErrRequestTimeout, err))
 		ctx.SetConnectionClose()
 		return
 	}
 	n.writeError(ctx, errors.Join(api.ErrBadRequest, err))
 }
-
-func (n *Node) writeJSON(ctx *fasthttp.RequestCtx, status int, v any) error {
-	body, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		return err
-	}
-	ctx.SetContentType("application/json")
-	ctx.SetStatusCode(status)
-	ctx.SetBody(append(body, '\n'))
-	return nil
-}
-
-func bytesReader(b []byte) io.Reader { return bytes.NewReader(b) }
 
 // fasthttpLogger sends fasthttp's own messages to the node's logger.
 type fasthttpLogger struct{ l *slog.Logger }

@@ -1,4 +1,4 @@
-package datanode
+package httpbody
 
 import (
 	"bytes"
@@ -24,21 +24,21 @@ func FuzzDecodeRefTxn(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, in []byte) {
-		got, err := decodeRefTxn(in)
+		got, err := DecodeRefTxn(in)
 		if len(got.Updates) > api.MaxRefUpdates+1 {
 			t.Fatalf("%d updates decoded; want at most %d", len(got.Updates), api.MaxRefUpdates+1)
 		}
 		var want api.RefTxn
 		stdErr := json.Unmarshal(in, &want)
 		if stdErr == nil && err != nil && !errors.Is(err, api.ErrTooLarge) && string(bytes.TrimSpace(in)) != "null" {
-			t.Fatalf("decodeRefTxn(%q): %v; encoding/json accepts it", in, err)
+			t.Fatalf("DecodeRefTxn(%q): %v; encoding/json accepts it", in, err)
 		}
 		once := bytes.Count(bytes.ToLower(in), []byte(`"updates"`)) == 1 && !bytes.Contains(in, []byte(`\u`)) // encoding/json folds case and escapes in keys
 		if err == nil && stdErr == nil && once && len(want.Updates) != len(got.Updates) {
-			t.Fatalf("decodeRefTxn(%q): %d updates; encoding/json: %d", in, len(got.Updates), len(want.Updates))
+			t.Fatalf("DecodeRefTxn(%q): %d updates; encoding/json: %d", in, len(got.Updates), len(want.Updates))
 		}
 		if err != nil && !errors.Is(err, api.ErrTooLarge) && !errors.Is(err, api.ErrBadRequest) {
-			t.Fatalf("decodeRefTxn(%q): %v; want too_large or bad_request", in, err)
+			t.Fatalf("DecodeRefTxn(%q): %v; want too_large or bad_request", in, err)
 		}
 	})
 }

@@ -1,4 +1,15 @@
-package datanode
+// Package httpbody reads request bodies and writes JSON replies for the
+// data node's handlers: object and JSON bodies held against the node's
+// body budget (Config.MaxBodyMemory), streaming JSON decoders that stop at
+// an item limit before the rest of a body is read, and the classification
+// of a failed read (a client too slow: 408; anything else: 400).
+//
+// # Caveats
+//
+// A fasthttp handler must not keep the reader Reader returns, nor the
+// bytes of a body it did not copy, past its return: fasthttp recycles
+// the RequestCtx.
+package httpbody
 
 import (
 	"bytes"
@@ -6,41 +17,44 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"os"
 	"strings"
 
 	"github.com/valyala/fasthttp"
 
 	"github.com/stratum-store/stratum/api"
+	"github.com/stratum-store/stratum/datanode/budget"
 )
 
-// MaxJSONBody bounds a JSON request body: an OID list of
+// MaxJSON bounds a JSON request body: an OID list of
 // api.MaxBatchObjects (10,000 OIDs of 64 hex characters, about 0.7 MB) or
 // a ref transaction of api.MaxRefUpdates (1,000 updates with names of up
 // to 1 KiB, about 1.2 MB) fits with room to spare. A longer declared body
 // is refused 413 before a byte of it is read.
-const MaxJSONBody = 4 << 20
+const MaxJSON = 4 << 20
 
 // A JSON body is held against the node's body budget (Config.MaxBodyMemory)
 // like an object body, and decoded as a stream that stops at the item
 // limit: a body of "{}," items would otherwise become tens of millions of
 // structs, about 1-2 GB, before any count was checked.
 
-// jsonBody reserves the memory of ctx's JSON body (its declared length, or
-// MaxJSONBody when it is chunked) and returns a reader that fails with
-// api.ErrTooLarge past MaxJSONBody, and the function that gives the
-// memory back.
-func (n *Node) jsonBody(ctx *fasthttp.RequestCtx) (io.Reader, func(), error) {
+// JSON reserves the memory of ctx's JSON body in b (its declared length,
+// or MaxJSON when it is chunked) and returns a reader that fails with
+// api.ErrTooLarge past MaxJSON, and the function that gives the memory
+// back.
+func JSON(ctx *fasthttp.RequestCtx, b *budget.Budget) (io.Reader, func(), error) {
 	size := int64(ctx.Request.Header.ContentLength())
-	if size > MaxJSONBody {
-		return nil, nil, fmt.Errorf("%w: a JSON body of %d bytes, at most %d", api.ErrTooLarge, size, MaxJSONBody)
+	if size > MaxJSON {
+		return nil, nil, fmt.Errorf("%w: a JSON body of %d bytes, at most %d", api.ErrTooLarge, size, MaxJSON)
 	}
 	if size < 0 {
-		size = MaxJSONBody
+		size = MaxJSON
 	}
-	if err := n.bodies.Reserve(size); err != nil {
+	if err := b.Reserve(size); err != nil {
 		return nil, nil, err
 	}
-	return &cappedReader{r: n.bodyReader(ctx), left: MaxJSONBody}, func() { n.bodies.Release(size) }, nil
+	return &cappedReader{r: Reader(ctx), left: MaxJSON}, func() { b.Release(size) }, nil
 }
 
 // cappedReader reads at most left bytes and fails with api.ErrTooLarge on
@@ -54,7 +68,7 @@ func (c *cappedReader) Read(p []byte) (int, error) {
 	if c.left <= 0 {
 		var one [1]byte
 		if k, _ := c.r.Read(one[:]); k > 0 {
-			return 0, fmt.Errorf("%w: a JSON body over %d bytes", api.ErrTooLarge, MaxJSONBody)
+			return 0, fmt.Errorf("%w: a JSON body over %d bytes", api.ErrTooLarge, MaxJSON)
 		}
 		return 0, io.EOF
 	}
@@ -66,12 +80,12 @@ func (c *cappedReader) Read(p []byte) (int, error) {
 	return k, err
 }
 
-// readRefTxnBody reads ctx's ref transaction body whole (a node that is
+// RefTxn reads ctx's ref transaction body whole (a node that is
 // not the partition's primary forwards it as it came), held against the
 // body budget until release is called, decoding it as it arrives so that
 // the api.MaxRefUpdates+1st update stops the read (413).
-func (n *Node) readRefTxnBody(ctx *fasthttp.RequestCtx) (body []byte, release func(), err error) {
-	r, release, err := n.jsonBody(ctx)
+func RefTxn(ctx *fasthttp.RequestCtx, b *budget.Budget) (body []byte, release func(), err error) {
+	r, release, err := JSON(ctx, b)
 	if err != nil {
 		return nil, func() {}, err
 	}
@@ -83,10 +97,10 @@ func (n *Node) readRefTxnBody(ctx *fasthttp.RequestCtx) (body []byte, release fu
 	return buf.Bytes(), release, nil
 }
 
-// decodeOIDList decodes ctx's {"oids":[...]} body, stopping at the
+// OIDList decodes ctx's {"oids":[...]} body, stopping at the
 // api.MaxBatchObjects+1st OID (413).
-func (n *Node) decodeOIDList(ctx *fasthttp.RequestCtx) (api.OIDList, error) {
-	r, release, err := n.jsonBody(ctx)
+func OIDList(ctx *fasthttp.RequestCtx, b *budget.Budget) (api.OIDList, error) {
+	r, release, err := JSON(ctx, b)
 	if err != nil {
 		return api.OIDList{}, err
 	}
@@ -101,9 +115,9 @@ func (n *Node) decodeOIDList(ctx *fasthttp.RequestCtx) (api.OIDList, error) {
 	return list, jsonError(err, `{"oids":[...]}`)
 }
 
-// decodeRefTxn decodes a ref transaction, stopping at the
+// DecodeRefTxn decodes a ref transaction, stopping at the
 // api.MaxRefUpdates+1st update (413).
-func decodeRefTxn(body []byte) (api.RefTxn, error) { return decodeRefTxnFrom(bytesReader(body)) }
+func DecodeRefTxn(body []byte) (api.RefTxn, error) { return decodeRefTxnFrom(bytes.NewReader(body)) }
 
 func decodeRefTxnFrom(r io.Reader) (api.RefTxn, error) {
 	var t api.RefTxn
@@ -125,8 +139,8 @@ func jsonError(err error, shape string) error {
 		return nil
 	case errors.Is(err, api.ErrTooLarge), errors.Is(err, api.ErrBusy), errors.As(err, &remote):
 		return err
-	case isTimeout(err):
-		return bodyReadError(err)
+	case IsTimeout(err):
+		return ReadError(err)
 	case shape == "":
 		return fmt.Errorf("%w: reading body: %v", api.ErrBadRequest, err)
 	}
@@ -200,5 +214,67 @@ func expectDelim(dec *json.Decoder, d json.Delim) error {
 	if tok != d {
 		return fmt.Errorf("want %q, got %v", d, tok)
 	}
+	return nil
+}
+
+// Reader is ctx's request body: its stream when the server streams bodies,
+// else the bytes already read.
+func Reader(ctx *fasthttp.RequestCtx) io.Reader {
+	if r := ctx.RequestBodyStream(); r != nil {
+		return r
+	}
+	return bytes.NewReader(ctx.PostBody())
+}
+
+// ReadLimited reads r whole, failing with api.ErrTooLarge past max bytes.
+func ReadLimited(r io.Reader, max int64) ([]byte, error) {
+	b, err := io.ReadAll(io.LimitReader(r, max+1))
+	if err != nil {
+		return nil, ReadError(err)
+	}
+	if int64(len(b)) > max {
+		return nil, fmt.Errorf("%w: body over %d bytes", api.ErrTooLarge, max)
+	}
+	return b, nil
+}
+
+// DecodeJSON reads ctx's body whole (at most max bytes) and decodes it
+// into v; a body that is not v's JSON is a 400.
+func DecodeJSON(ctx *fasthttp.RequestCtx, max int64, v any) error {
+	b, err := ReadLimited(Reader(ctx), max)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("%w: body: %v", api.ErrBadRequest, err)
+	}
+	return nil
+}
+
+// ReadError classifies a failed body read: a deadline that passed is
+// the client's slowness (408), anything else a bad request (400).
+func ReadError(err error) error {
+	if IsTimeout(err) {
+		return fmt.Errorf("%w: reading body: %v", api.ErrRequestTimeout, err)
+	}
+	return fmt.Errorf("%w: reading body: %v", api.ErrBadRequest, err)
+}
+
+// IsTimeout reports whether err is a read deadline passing: a client too
+// slow with its header or body.
+func IsTimeout(err error) bool {
+	var ne net.Error
+	return errors.Is(err, os.ErrDeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout())
+}
+
+// WriteJSON answers with status and v as indented JSON.
+func WriteJSON(ctx *fasthttp.RequestCtx, status int, v any) error {
+	body, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	ctx.SetContentType("application/json")
+	ctx.SetStatusCode(status)
+	ctx.SetBody(append(body, '\n'))
 	return nil
 }
