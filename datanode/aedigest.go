@@ -15,6 +15,7 @@ import (
 
 	"github.com/stratum-store/stratum/api"
 	"github.com/stratum-store/stratum/datanode/httpbody"
+	"github.com/stratum-store/stratum/datanode/peer"
 	"github.com/stratum-store/stratum/datanode/store"
 	"github.com/stratum-store/stratum/ring"
 )
@@ -198,7 +199,7 @@ func (n *Node) aeRequest(ctx *fasthttp.RequestCtx, req any, peer *string, rev *i
 func (n *Node) callAE(rn ring.Node, path string, rev int64, body, out any) error {
 	// A digest or list scans the peer's whole store: allow it more time
 	// than one object's call.
-	return n.callPeer(n.life, peerCall{addr: rn.Addr, method: fasthttp.MethodPost, path: path, rev: rev, body: body, timeout: 4 * n.cfg.PeerTimeout, read: func(b []byte) error {
+	return n.peers.Call(n.life, peer.Call{Addr: rn.Addr, Method: fasthttp.MethodPost, Path: path, Rev: rev, Body: body, Timeout: 4 * n.cfg.PeerTimeout, Read: func(b []byte) error {
 		if err := json.Unmarshal(b, out); err != nil {
 			return fmt.Errorf("peer %s: bad %s reply: %v", rn.ID, path, err)
 		}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/stratum-store/stratum/api"
+	"github.com/stratum-store/stratum/datanode/peer"
 	"github.com/stratum-store/stratum/datanode/store"
 	"github.com/stratum-store/stratum/internal/retry"
 	"github.com/stratum-store/stratum/ring"
@@ -338,8 +339,8 @@ func (n *Node) fetchVerified(rn ring.Node, chunk []api.OID, rev int64) (items []
 		idx[i] = i
 	}
 	timeout := n.cfg.peerTimeout(int64(len(chunk)) * n.cfg.Store.LargeThreshold)
-	c := peerCall{addr: rn.Addr, path: api.PathReplicaGet, rev: rev, timeout: timeout}
-	c.read = func(body []byte) error {
+	c := peer.Call{Addr: rn.Addr, Path: api.PathReplicaGet, Rev: rev, Timeout: timeout}
+	c.Read = func(body []byte) error {
 		r := bufio.NewReader(bytes.NewReader(body))
 		for _, want := range chunk {
 			f, err := api.ReadStampedFrame(r, n.cfg.Store.LargeThreshold)

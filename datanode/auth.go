@@ -12,6 +12,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/stratum-store/stratum/api"
+	"github.com/stratum-store/stratum/datanode/peer"
 	"github.com/stratum-store/stratum/internal/pki"
 	"github.com/stratum-store/stratum/internal/retry"
 )
@@ -22,10 +23,6 @@ import (
 // certificate. With Auth, every route but the public ones (/healthz and
 // /readyz) needs a node's credential or a token whose scopes cover the
 // route's scope.
-
-// headerClusterSecret carries the cluster secret on node-to-node calls
-// when auth is on and TLS is off.
-const headerClusterSecret = "X-Stratum-Cluster-Secret"
 
 // authorize refuses a request its caller may not make: 401 without valid
 // credentials, 403 when a token's scopes fall short.
@@ -83,7 +80,7 @@ func (n *Node) isNode(ctx *fasthttp.RequestCtx) bool {
 		_, ok := pki.NodeID(ctx.TLSConnectionState())
 		return ok
 	}
-	s := ctx.Request.Header.Peek(headerClusterSecret)
+	s := ctx.Request.Header.Peek(peer.HeaderClusterSecret)
 	return n.secret != "" && subtle.ConstantTimeCompare(s, []byte(n.secret)) == 1
 }
 
@@ -129,14 +126,5 @@ func (n *Node) watchTokens(ctx context.Context) {
 			n.logger.Warn("token watch ended; restarting", "err", err)
 			retry.Sleep(ctx, time.Second)
 		}
-	}
-}
-
-// addNodeCredential marks a node-to-node request as this node's: the
-// cluster secret without TLS, whether or not this node has auth on (with
-// TLS the client certificate does it).
-func (n *Node) addNodeCredential(req *fasthttp.Request) {
-	if n.secret != "" {
-		req.Header.Set(headerClusterSecret, n.secret)
 	}
 }

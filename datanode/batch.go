@@ -216,12 +216,12 @@ func (n *Node) putGroup(ctx context.Context, rn ring.Node, items []store.BatchIt
 	for _, it := range group {
 		api.WriteStampedFrame(&body, it.OID, it.Data, it.Stamp)
 	}
-	req := n.newPeerRequest(ctx, fasthttp.MethodPost, rn.Addr, api.PathReplicaBatch, rev)
+	req := n.peers.NewRequest(ctx, fasthttp.MethodPost, rn.Addr, api.PathReplicaBatch, rev)
 	defer fasthttp.ReleaseRequest(req)
 	req.SetBodyRaw(body.Bytes())
 	resp := fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseResponse(resp)
-	if err := n.do(rn.Addr, req, resp, n.cfg.peerTimeout(int64(size)), true); err != nil {
+	if err := n.peers.Do(rn.Addr, req, resp, n.cfg.peerTimeout(int64(size)), true); err != nil {
 		return nil, err
 	}
 	var res []api.ReplicaBatchResult

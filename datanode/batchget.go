@@ -13,6 +13,7 @@ import (
 
 	"github.com/stratum-store/stratum/api"
 	"github.com/stratum-store/stratum/datanode/httpbody"
+	"github.com/stratum-store/stratum/datanode/peer"
 	"github.com/stratum-store/stratum/datanode/store"
 	"github.com/stratum-store/stratum/ring"
 )
@@ -183,8 +184,8 @@ func (n *Node) indexGroup(rn ring.Node, oids []api.OID, idx []int, rev int64) (i
 		return n.localIndex(group)
 	}
 	var out indexReply
-	c := peerCall{addr: rn.Addr, path: api.PathReplicaHas, rev: rev, timeout: n.cfg.PeerTimeout}
-	c.read = func(body []byte) error {
+	c := peer.Call{Addr: rn.Addr, Path: api.PathReplicaHas, Rev: rev, Timeout: n.cfg.PeerTimeout}
+	c.Read = func(body []byte) error {
 		if err := json.Unmarshal(body, &out); err != nil || len(out.Present) != len(idx) {
 			return fmt.Errorf("peer %s: bad has reply: %v", rn.ID, err)
 		}
@@ -204,16 +205,16 @@ func uniqueNodes(a, b []ring.Node) []ring.Node {
 	return out
 }
 
-// postOIDs posts the OIDs oids[idx] to a peer's batch endpoint (c.path,
-// under c.rev) as c's body, and hands the reply body to c.read before the
+// postOIDs posts the OIDs oids[idx] to a peer's batch endpoint (c.Path,
+// under c.Rev) as c's body, and hands the reply body to c.Read before the
 // response is released.
-func (n *Node) postOIDs(c peerCall, oids []api.OID, idx []int) error {
+func (n *Node) postOIDs(c peer.Call, oids []api.OID, idx []int) error {
 	list := api.OIDList{OIDs: make([]string, len(idx))}
 	for j, i := range idx {
 		list.OIDs[j] = oids[i].String()
 	}
-	c.method, c.body = fasthttp.MethodPost, list
-	return n.callPeer(n.life, c)
+	c.Method, c.Body = fasthttp.MethodPost, list
+	return n.peers.Call(n.life, c)
 }
 
 // batchGet streams the objects as frames, in request order. It learns
@@ -338,8 +339,8 @@ func (n *Node) fetchGroup(rn ring.Node, oids []api.OID, idx []int, rev int64, bo
 		return
 	}
 	timeout := n.cfg.peerTimeout(int64(len(idx)) * n.cfg.Store.LargeThreshold)
-	c := peerCall{addr: rn.Addr, path: api.PathReplicaGet, rev: rev, timeout: timeout}
-	c.read = func(body []byte) error {
+	c := peer.Call{Addr: rn.Addr, Path: api.PathReplicaGet, Rev: rev, Timeout: timeout}
+	c.Read = func(body []byte) error {
 		r := bufio.NewReader(bytes.NewReader(body))
 		for _, i := range idx {
 			oid, data, code, err := api.ReadFrame(r, n.cfg.Store.LargeThreshold)

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/stratum-store/stratum/api"
-	"github.com/stratum-store/stratum/datanode/breaker"
+	"github.com/stratum-store/stratum/datanode/peer"
 	"github.com/stratum-store/stratum/datanode/requestid"
 	"github.com/stratum-store/stratum/internal/planted"
 	"github.com/stratum-store/stratum/ring"
@@ -329,10 +329,7 @@ func (n *Node) readPlacement(oid api.OID, level api.Consistency) (readPlan, erro
 
 func sameID(a ring.Node) func(ring.Node) bool { return func(b ring.Node) bool { return a.ID == b.ID } }
 
-func (n *Node) breakerOpen(addr string) bool {
-	_, b := n.peers.get(addr)
-	return b.Snapshot().State == breaker.Open
-}
+func (n *Node) breakerOpen(addr string) bool { return n.peers.Open(addr) }
 
 // Get reads an object at the given consistency and returns the first copy
 // that verifies, once `need` replicas answered definitively. It asks `need`
@@ -457,7 +454,7 @@ func (o *readOutcome) verdict(oid api.OID, level api.Consistency, need, asked in
 		}
 		// lacking: the copies the tombstone should replace.
 		err := fmt.Errorf("%w: %s was deleted (%d of %d replicas answered)", api.ErrNotFound, oid, o.answers, asked)
-		return replicaResult{lacking: o.holders}, &stampedError{err: err, stamp: o.tomb}
+		return replicaResult{lacking: o.holders}, &peer.StampedError{Err: err, Stamp: o.tomb}
 	case o.answers >= need && o.found != nil:
 		r := *o.found
 		r.lacking, r.stamp = append(o.missing, o.deleted...), o.live

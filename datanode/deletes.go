@@ -12,6 +12,7 @@ import (
 
 	"github.com/stratum-store/stratum/api"
 	"github.com/stratum-store/stratum/datanode/httpbody"
+	"github.com/stratum-store/stratum/datanode/peer"
 	"github.com/stratum-store/stratum/datanode/requestid"
 	"github.com/stratum-store/stratum/internal/planted"
 	"github.com/stratum-store/stratum/ring"
@@ -123,12 +124,12 @@ func (n *Node) deleteReplica(ctx context.Context, rn ring.Node, oid api.OID, sta
 		res.err = storeError(res.err)
 		return res
 	}
-	req := n.newReplicaRequest(ctx, fasthttp.MethodDelete, rn.Addr, oid, rev)
+	req := n.peers.NewReplicaRequest(ctx, fasthttp.MethodDelete, rn.Addr, oid, rev)
 	defer fasthttp.ReleaseRequest(req)
 	req.Header.Set(api.HeaderStamp, stamp.String())
 	resp := fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseResponse(resp)
-	res.err = withPeerStamp(n.do(rn.Addr, req, resp, n.cfg.PeerTimeout, true), resp)
+	res.err = peer.WithStamp(n.peers.Do(rn.Addr, req, resp, n.cfg.PeerTimeout, true), resp)
 	res.created = string(resp.Header.Peek(api.HeaderCreated)) == "true"
 	return res
 }
@@ -208,8 +209,8 @@ func (n *Node) sendTombstones(ctx context.Context, rn ring.Node, entries []api.A
 	if rn.ID == n.cfg.ID {
 		res, err = n.applyTombstones(ctx, entries)
 	} else {
-		err = n.callPeer(ctx, peerCall{addr: rn.Addr, method: fasthttp.MethodPost, path: api.PathReplicaDelete, rev: rev,
-			body: api.ReplicaDeleteRequest{Entries: entries}, timeout: n.cfg.PeerTimeout, read: func(b []byte) error {
+		err = n.peers.Call(ctx, peer.Call{Addr: rn.Addr, Method: fasthttp.MethodPost, Path: api.PathReplicaDelete, Rev: rev,
+			Body: api.ReplicaDeleteRequest{Entries: entries}, Timeout: n.cfg.PeerTimeout, Read: func(b []byte) error {
 				return json.Unmarshal(b, &res)
 			}})
 	}

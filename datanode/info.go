@@ -95,7 +95,7 @@ func (n *Node) Status() api.StatusDoc {
 // etcd cannot be reached, as this node's cached view has it.
 func (n *Node) Cluster(ctx context.Context) api.ClusterDoc {
 	v := n.view.Load()
-	doc := api.ClusterDoc{Version: 1, Coordinator: n.cfg.ID, ControlPlane: "ok", Breakers: n.peers.states()}
+	doc := api.ClusterDoc{Version: 1, Coordinator: n.cfg.ID, ControlPlane: "ok", Breakers: n.peers.States()}
 	if v.ring != nil {
 		doc.RingRevision, doc.ReplicationFactor = v.ring.Revision(), v.ring.ReplicationFactor()
 	}
@@ -153,12 +153,12 @@ func (n *Node) peerStatus(ns api.NodeStatus) (api.StatusDoc, bool) {
 	if ns.Addr == "" {
 		return api.StatusDoc{}, false
 	}
-	client, _ := n.peers.get(ns.Addr)
+	client, _ := n.peers.Get(ns.Addr)
 	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseRequest(req)
 	defer fasthttp.ReleaseResponse(resp)
-	req.SetRequestURI(n.peerURL(ns.Addr, api.PathStatus))
-	n.addNodeCredential(req)
+	req.SetRequestURI(n.peers.URL(ns.Addr, api.PathStatus))
+	n.peers.AddCredential(req)
 	var st api.StatusDoc
 	if err := client.DoTimeout(req, resp, time.Second); err != nil || resp.StatusCode() != fasthttp.StatusOK ||
 		json.Unmarshal(resp.Body(), &st) != nil {

@@ -175,7 +175,7 @@ func (c breakerCollector) Collect(ch chan<- prometheus.Metric) {
 	if c.n.peers == nil {
 		return
 	}
-	for _, b := range c.n.peers.states() {
+	for _, b := range c.n.peers.States() {
 		v := map[string]float64{breaker.Closed: 0, breaker.HalfOpen: 1, breaker.Open: 2}[b.State]
 		ch <- prometheus.MustNewConstMetric(breakerDesc, prometheus.GaugeValue, v, b.Peer)
 	}

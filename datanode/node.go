@@ -20,6 +20,7 @@ import (
 	"github.com/stratum-store/stratum/datanode/budget"
 	"github.com/stratum-store/stratum/datanode/connlimit"
 	"github.com/stratum-store/stratum/datanode/hints"
+	"github.com/stratum-store/stratum/datanode/peer"
 	"github.com/stratum-store/stratum/datanode/series"
 	"github.com/stratum-store/stratum/datanode/stampclock"
 	"github.com/stratum-store/stratum/datanode/store"
@@ -39,7 +40,7 @@ type Node struct {
 	hints    *hints.Queue      // hinted handoffs this node coordinated (handoff.go)
 	refs     *refs
 	spoolDir string
-	peers    *peers
+	peers    *peer.Client
 	coalesce *coalescer
 	metrics  *metrics
 	errors   errorLog        // recent server-side errors, for the status page
@@ -134,10 +135,6 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	if err := n.listen(); err != nil {
 		return err
 	}
-	n.peers = newPeers(n.cfg)
-	n.coalesce = newCoalescer(n)
-	n.metrics = newMetrics(n)
-	n.server = n.newServer()
 	// Without TLS a node proves itself to its peers with the cluster
 	// secret; it presents it even with auth off, so peers that have auth
 	// on accept its calls and auth can be turned on one node at a time.
@@ -146,6 +143,10 @@ func (n *Node) Start(ctx context.Context) (err error) {
 			return fmt.Errorf("datanode: cluster secret: %w", err)
 		}
 	}
+	n.peers = n.newPeers()
+	n.coalesce = newCoalescer(n)
+	n.metrics = newMetrics(n)
+	n.server = n.newServer()
 	if n.cfg.Auth {
 		n.goLoop(func() { n.watchTokens(lctx) })
 	}
@@ -175,6 +176,19 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	}
 	n.logger.Info("data node started", "addr", n.self.Addr, "ring_revision", n.Ring().Revision())
 	return nil
+}
+
+// newPeers builds the client of the other nodes from the configuration.
+func (n *Node) newPeers() *peer.Client {
+	return peer.New(peer.Options{
+		ID: n.cfg.ID, Generation: n.generation, TLS: n.cfg.PeerTLS, Secret: n.secret,
+		IdleTimeout: n.cfg.IdleTimeout, BreakerThreshold: n.cfg.BreakerThreshold, BreakerCooldown: n.cfg.BreakerCooldown,
+		Retries: n.cfg.PeerRetries, RetryBackoff: n.cfg.RetryBackoff,
+		Fence: n.fence,
+		Observe: func(addr, outcome string, took time.Duration) {
+			n.metrics.replicaLatency.WithLabelValues(addr, outcome).Observe(took.Seconds())
+		},
+	})
 }
 
 func (n *Node) openStore() error {

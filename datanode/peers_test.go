@@ -14,7 +14,8 @@ import (
 func TestPeerClientsFollowTheRing(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.ID = "a"
-	n := &Node{cfg: cfg, logger: slog.New(slog.DiscardHandler), peers: newPeers(cfg)}
+	n := &Node{cfg: cfg, logger: slog.New(slog.DiscardHandler)}
+	n.peers = n.newPeers()
 	n.view.Store(&view{})
 	mustRing := func(rev int64, addrs ...string) *ring.Ring {
 		t.Helper()
@@ -30,7 +31,7 @@ func TestPeerClientsFollowTheRing(t *testing.T) {
 	}
 	addrs := func() []string {
 		var out []string
-		for _, s := range n.peers.states() {
+		for _, s := range n.peers.States() {
 			out = append(out, s.Peer)
 		}
 		return out
@@ -38,7 +39,7 @@ func TestPeerClientsFollowTheRing(t *testing.T) {
 	f := func(r *ring.Ring, seen []string, want []string) {
 		t.Helper()
 		for _, a := range seen {
-			n.peers.get(a)
+			n.peers.Get(a)
 		}
 		n.publishRing(r)
 		if got := addrs(); !slices.Equal(got, want) {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/stratum-store/stratum/api"
 	"github.com/stratum-store/stratum/datanode/httpbody"
+	"github.com/stratum-store/stratum/datanode/peer"
 )
 
 // This file is the replica's side of docs/refs.md: the four internal
@@ -91,7 +92,7 @@ func (n *Node) refCall(ctx context.Context, node, method, path string, body, out
 	if !ok {
 		return fmt.Errorf("%w: %s is not in the ring", api.ErrUnknownNode, node)
 	}
-	return n.callPeer(ctx, peerCall{addr: rn.Addr, method: method, path: path, rev: n.view.Load().ring.Revision(), body: body, timeout: n.cfg.RefTimeout, read: func(b []byte) error {
+	return n.peers.Call(ctx, peer.Call{Addr: rn.Addr, Method: method, Path: path, Rev: n.view.Load().ring.Revision(), Body: body, Timeout: n.cfg.RefTimeout, Read: func(b []byte) error {
 		if out == nil {
 			return nil
 		}

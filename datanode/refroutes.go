@@ -12,6 +12,7 @@ import (
 
 	"github.com/stratum-store/stratum/api"
 	"github.com/stratum-store/stratum/datanode/httpbody"
+	"github.com/stratum-store/stratum/datanode/peer"
 	"github.com/stratum-store/stratum/datanode/requestid"
 )
 
@@ -137,7 +138,7 @@ func (n *Node) serveTxn(ctx *fasthttp.RequestCtx, repo string, body []byte) erro
 // the refs that did not match.
 func (n *Node) writeConflict(ctx *fasthttp.RequestCtx, err error, res api.RefTxnResult) error {
 	_, code := api.StatusOf(err)
-	ctx.Response.Header.Set(HeaderErrorCode, code)
+	ctx.Response.Header.Set(peer.HeaderErrorCode, code)
 	return httpbody.WriteJSON(ctx, fasthttp.StatusConflict, api.RefConflict{
 		Error: api.ErrorDetail{Code: code, Message: err.Error()}, RefTxnResult: res})
 }
@@ -153,9 +154,9 @@ func (n *Node) forwardRefs(ctx *fasthttp.RequestCtx, primary string, body []byte
 	req := fasthttp.AcquireRequest()
 	defer fasthttp.ReleaseRequest(req)
 	req.Header.SetMethodBytes(ctx.Method())
-	req.SetRequestURI(n.peerURL(rn.Addr, string(ctx.Request.Header.RequestURI())))
+	req.SetRequestURI(n.peers.URL(rn.Addr, string(ctx.Request.Header.RequestURI())))
 	req.Header.Set(api.HeaderForwarded, n.cfg.ID)
-	n.addNodeCredential(req) // the primary trusts this node's check of the client
+	n.peers.AddCredential(req) // the primary trusts this node's check of the client
 	req.Header.Set(requestid.Header, requestid.From(n.requestContext(ctx)))
 	if body != nil {
 		req.Header.SetContentType("application/json")
@@ -163,7 +164,7 @@ func (n *Node) forwardRefs(ctx *fasthttp.RequestCtx, primary string, body []byte
 	}
 	resp := fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseResponse(resp)
-	client, _ := n.peers.get(rn.Addr)
+	client, _ := n.peers.Get(rn.Addr)
 	if err := client.DoTimeout(req, resp, n.cfg.RefTimeout+n.cfg.RefRetryWindow); err != nil {
 		// Nothing is known of a POST that got no answer: it may have run.
 		if ctx.IsPost() {
@@ -171,12 +172,12 @@ func (n *Node) forwardRefs(ctx *fasthttp.RequestCtx, primary string, body []byte
 		}
 		return fmt.Errorf("%w: forwarding to primary %s: %v", api.ErrNotPrimary, primary, err)
 	}
-	if string(resp.Header.Peek(HeaderErrorCode)) == "not_primary" {
+	if string(resp.Header.Peek(peer.HeaderErrorCode)) == "not_primary" {
 		return fmt.Errorf("%w: %s refused: %s", api.ErrNotPrimary, primary, resp.Body())
 	}
 	ctx.SetStatusCode(resp.StatusCode())
 	ctx.SetContentTypeBytes(resp.Header.ContentType())
-	for _, h := range []string{HeaderErrorCode, api.HeaderNode} {
+	for _, h := range []string{peer.HeaderErrorCode, api.HeaderNode} {
 		if v := resp.Header.Peek(h); len(v) > 0 {
 			ctx.Response.Header.SetBytesV(h, v)
 		}

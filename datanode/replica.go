@@ -12,6 +12,7 @@ import (
 
 	"github.com/stratum-store/stratum/api"
 	"github.com/stratum-store/stratum/datanode/httpbody"
+	"github.com/stratum-store/stratum/datanode/peer"
 	"github.com/stratum-store/stratum/datanode/requestid"
 	"github.com/stratum-store/stratum/datanode/store"
 	"github.com/stratum-store/stratum/internal/planted"
@@ -40,7 +41,7 @@ func (n *Node) putReplica(ctx context.Context, rn ring.Node, oid api.OID, p *pay
 	if p.file == nil {
 		return n.coalesce.put(ctx, rn, rev, oid, p.data, stamp)
 	}
-	req := n.newReplicaRequest(ctx, fasthttp.MethodPut, rn.Addr, oid, rev)
+	req := n.peers.NewReplicaRequest(ctx, fasthttp.MethodPut, rn.Addr, oid, rev)
 	req.Header.Set(api.HeaderStamp, stamp.String())
 	defer fasthttp.ReleaseRequest(req)
 	resp := fasthttp.AcquireResponse()
@@ -50,7 +51,7 @@ func (n *Node) putReplica(ctx context.Context, rn ring.Node, oid api.OID, p *pay
 	} else {
 		req.SetBodyRaw(p.data)
 	}
-	res.err = withPeerStamp(n.do(rn.Addr, req, resp, n.cfg.peerTimeout(p.size), p.file == nil), resp)
+	res.err = peer.WithStamp(n.peers.Do(rn.Addr, req, resp, n.cfg.peerTimeout(p.size), p.file == nil), resp)
 	res.created = string(resp.Header.Peek(api.HeaderCreated)) == "true"
 	return res
 }
@@ -128,14 +129,14 @@ func (n *Node) fetchRemote(ctx context.Context, rn ring.Node, oid api.OID, rev i
 // fetchRemoteOnce asks for the copy if it is at most max bytes. It returns a
 // nil payload and the size when the copy is larger.
 func (n *Node) fetchRemoteOnce(ctx context.Context, rn ring.Node, oid api.OID, rev, max int64) (*payload, int64, error) {
-	req := n.newReplicaRequest(ctx, fasthttp.MethodGet, rn.Addr, oid, rev)
+	req := n.peers.NewReplicaRequest(ctx, fasthttp.MethodGet, rn.Addr, oid, rev)
 	defer fasthttp.ReleaseRequest(req)
 	req.URI().QueryArgs().Set(queryInlineMax, strconv.FormatInt(max, 10))
 	resp := fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseResponse(resp)
 	resp.StreamBody = true
-	if err := n.do(rn.Addr, req, resp, n.cfg.peerTimeout(max), true); err != nil {
-		return nil, 0, withPeerStamp(err, resp)
+	if err := n.peers.Do(rn.Addr, req, resp, n.cfg.peerTimeout(max), true); err != nil {
+		return nil, 0, peer.WithStamp(err, resp)
 	}
 	stamp, _ := api.ParseStamp(string(resp.Header.Peek(api.HeaderStamp)))
 	size, err := strconv.ParseInt(string(resp.Header.Peek(headerSize)), 10, 64)
@@ -176,12 +177,12 @@ func (n *Node) headReplica(ctx context.Context, rn ring.Node, oid api.OID, rev i
 		res.size, res.stamp, res.err = e.Size, e.Stamp, storeError(res.err)
 		return res
 	}
-	req := n.newReplicaRequest(ctx, fasthttp.MethodHead, rn.Addr, oid, rev)
+	req := n.peers.NewReplicaRequest(ctx, fasthttp.MethodHead, rn.Addr, oid, rev)
 	defer fasthttp.ReleaseRequest(req)
 	resp := fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseResponse(resp)
 	resp.SkipBody = true
-	res.err = withPeerStamp(n.do(rn.Addr, req, resp, n.cfg.PeerTimeout, true), resp)
+	res.err = peer.WithStamp(n.peers.Do(rn.Addr, req, resp, n.cfg.PeerTimeout, true), resp)
 	res.stamp, _ = api.ParseStamp(string(resp.Header.Peek(api.HeaderStamp)))
 	if res.err == nil {
 		res.size, res.err = strconv.ParseInt(string(resp.Header.Peek(headerSize)), 10, 64)
@@ -341,33 +342,11 @@ func (n *Node) localStat(ctx *fasthttp.RequestCtx, oid api.OID) (int64, error) {
 	return e.Size, nil
 }
 
-// stampedError is a peer's error reply that named a stamp (deleted,
-// superseded): what the peer holds.
-type stampedError struct {
-	err   error
-	stamp api.Stamp
-}
-
-func (e *stampedError) Error() string { return e.err.Error() + " (stamp " + e.stamp.String() + ")" }
-func (e *stampedError) Unwrap() error { return e.err }
-
-// withPeerStamp attaches the stamp of a peer's error reply to err.
-func withPeerStamp(err error, resp *fasthttp.Response) error {
-	if err == nil {
-		return nil
-	}
-	st, perr := api.ParseStamp(string(resp.Header.Peek(api.HeaderStamp)))
-	if perr != nil || st == 0 {
-		return err
-	}
-	return &stampedError{err: err, stamp: st}
-}
-
 // stampOf returns the stamp an error names (a local store's or a peer's),
 // or 0.
 func stampOf(err error) api.Stamp {
-	if se, ok := errors.AsType[*stampedError](err); ok {
-		return se.stamp
+	if se, ok := errors.AsType[*peer.StampedError](err); ok {
+		return se.Stamp
 	}
 	st, _ := store.StampOf(err)
 	return st

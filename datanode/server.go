@@ -12,12 +12,9 @@ import (
 
 	"github.com/stratum-store/stratum/api"
 	"github.com/stratum-store/stratum/datanode/httpbody"
+	"github.com/stratum-store/stratum/datanode/peer"
 	"github.com/stratum-store/stratum/datanode/requestid"
 )
-
-// HeaderErrorCode repeats an error reply's code in a header, so replies
-// without a body (HEAD) still say what went wrong.
-const HeaderErrorCode = "X-Stratum-Error"
 
 func (n *Node) newServer() *fasthttp.Server {
 	return &fasthttp.Server{
@@ -133,7 +130,7 @@ func (n *Node) writeError(ctx *fasthttp.RequestCtx, err error) {
 		n.logger.Error("request failed", "method", string(ctx.Method()), "path", rawPath(ctx), "err", err)
 	}
 	ctx.Response.Reset()
-	ctx.Response.Header.Set(HeaderErrorCode, code)
+	ctx.Response.Header.Set(peer.HeaderErrorCode, code)
 	if st := stampOf(err); st != 0 {
 		ctx.Response.Header.Set(api.HeaderStamp, st.String())
 	}

@@ -176,7 +176,7 @@ func (n *Node) prunePeers() {
 	for _, rn := range v.ring.Nodes() {
 		keep[rn.Addr] = true
 	}
-	if k := n.peers.retain(keep); k > 0 {
+	if k := n.peers.Retain(keep); k > 0 {
 		n.logger.Debug("dropped clients of addresses no longer in the ring", "count", k)
 	}
 }
