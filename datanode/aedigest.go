@@ -14,6 +14,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/stratum-store/stratum/api"
+	"github.com/stratum-store/stratum/datanode/clusterview"
 	"github.com/stratum-store/stratum/datanode/httpbody"
 	"github.com/stratum-store/stratum/datanode/peer"
 	"github.com/stratum-store/stratum/datanode/store"
@@ -73,17 +74,17 @@ func aeBucket(oid api.OID) int {
 
 // shared reports whether the view places oid on both a and b (on its ring
 // or its write ring, as reads and repairs do).
-func shared(v *view, oid api.OID, a, b string) bool {
+func shared(v *clusterview.View, oid api.OID, a, b string) bool {
 	key := []byte(oid.String())
 	var hasA, hasB bool
-	for _, rn := range uniqueNodes(v.ring.Replicas(key), v.write.Replicas(key)) {
+	for _, rn := range uniqueNodes(v.Ring.Replicas(key), v.Write.Replicas(key)) {
 		hasA, hasB = hasA || rn.ID == a, hasB || rn.ID == b
 	}
 	return hasA && hasB
 }
 
 // localDigests computes the digests of the local OIDs shared with peer.
-func (n *Node) localDigests(ctx context.Context, v *view, peer string) (*aeDigests, error) {
+func (n *Node) localDigests(ctx context.Context, v *clusterview.View, peer string) (*aeDigests, error) {
 	d := &aeDigests{}
 	err := n.store.Range(ctx, func(oid api.OID, _ int64) bool {
 		if shared(v, oid, n.cfg.ID, peer) {
@@ -99,7 +100,7 @@ func (n *Node) localDigests(ctx context.Context, v *view, peer string) (*aeDiges
 // at most limit of them, and whether more may follow. It seeks to each
 // bucket and reads at most limit+1 entries of each kind there, so its
 // memory and reads do not grow with the store.
-func (n *Node) localList(ctx context.Context, v *view, peer string, buckets []int, after string, limit int) ([]api.AEEntry, bool, error) {
+func (n *Node) localList(ctx context.Context, v *clusterview.View, peer string, buckets []int, after string, limit int) ([]api.AEEntry, bool, error) {
 	bs := slices.Clone(buckets)
 	slices.Sort(bs)
 	bs = slices.Compact(bs)
@@ -150,7 +151,7 @@ func (n *Node) handleAEDigest(ctx *fasthttp.RequestCtx) error {
 	if err != nil {
 		return storeError(err)
 	}
-	return httpbody.WriteJSON(ctx, fasthttp.StatusOK, d.reply(v.ring.Revision()))
+	return httpbody.WriteJSON(ctx, fasthttp.StatusOK, d.reply(v.Ring.Revision()))
 }
 
 // handleAEList answers a peer's list request for some buckets.
@@ -178,7 +179,7 @@ func (n *Node) handleAEList(ctx *fasthttp.RequestCtx) error {
 // decodes its body into req and refuses it unless the caller names itself
 // and uses exactly this node's ring revision: both sides must judge
 // "shared" with the same placement.
-func (n *Node) aeRequest(ctx *fasthttp.RequestCtx, req any, peer *string, rev *int64) (*view, error) {
+func (n *Node) aeRequest(ctx *fasthttp.RequestCtx, req any, peer *string, rev *int64) (*clusterview.View, error) {
 	if err := n.checkPeer(ctx); err != nil {
 		return nil, err
 	}
@@ -189,8 +190,8 @@ func (n *Node) aeRequest(ctx *fasthttp.RequestCtx, req any, peer *string, rev *i
 		return nil, fmt.Errorf("%w: peer %q is not the caller", api.ErrBadRequest, *peer)
 	}
 	v := n.view.Load()
-	if v.ring.Revision() != *rev {
-		return nil, fmt.Errorf("%w: request used ring revision %d, this node has %d", api.ErrStaleRing, *rev, v.ring.Revision())
+	if v.Ring.Revision() != *rev {
+		return nil, fmt.Errorf("%w: request used ring revision %d, this node has %d", api.ErrStaleRing, *rev, v.Ring.Revision())
 	}
 	return v, nil
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/stratum-store/stratum/api"
+	"github.com/stratum-store/stratum/datanode/clusterview"
 	"github.com/stratum-store/stratum/datanode/store"
 	"github.com/stratum-store/stratum/ring"
 )
@@ -38,7 +39,7 @@ func TestAEListPagesCoverTheBucketsOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v, _ := buildView(r, nil)
+	v, _ := clusterview.Build(r, nil)
 	n := &Node{cfg: Config{ID: "a"}, store: s}
 	f := func(buckets []int, limit int) {
 		t.Helper()

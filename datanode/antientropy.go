@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/stratum-store/stratum/api"
+	"github.com/stratum-store/stratum/datanode/clusterview"
 	"github.com/stratum-store/stratum/datanode/peer"
 	"github.com/stratum-store/stratum/datanode/store"
 	"github.com/stratum-store/stratum/internal/retry"
@@ -71,15 +72,15 @@ func (n *Node) aeBusy() bool { return n.bodies.Used() > n.bodies.Max()/2 }
 // reports whether the round went through every peer without an error.
 func (n *Node) antiEntropyRound(ctx context.Context) bool {
 	v := n.view.Load()
-	if v.ring == nil || n.fenced.Load() || n.draining.Load() || n.aeBusy() {
+	if v.Ring == nil || n.fenced.Load() || n.draining.Load() || n.aeBusy() {
 		return false
 	}
 	complete := true
 	n.repair.begin()
 	defer n.repair.end()
 	pace := time.Second / time.Duration(n.cfg.AntiEntropyRate)
-	for _, rn := range v.ring.Nodes() {
-		if rn.ID == n.cfg.ID || !v.state(rn.ID).ReadTarget() {
+	for _, rn := range v.Ring.Nodes() {
+		if rn.ID == n.cfg.ID || !v.State(rn.ID).ReadTarget() {
 			continue
 		}
 		if !n.holdWhilePaused(ctx) || n.aeBusy() {
@@ -98,8 +99,8 @@ func (n *Node) antiEntropyRound(ctx context.Context) bool {
 
 // syncPeer compares digests with rn and copies the differences of the
 // buckets that differ, aeListBuckets at a time.
-func (n *Node) syncPeer(ctx context.Context, v *view, rn ring.Node, pace time.Duration) (pushed, pulled int, err error) {
-	rev := v.ring.Revision()
+func (n *Node) syncPeer(ctx context.Context, v *clusterview.View, rn ring.Node, pace time.Duration) (pushed, pulled int, err error) {
+	rev := v.Ring.Revision()
 	mine, err := n.localDigests(ctx, v, rn.ID)
 	if err != nil {
 		return 0, 0, err
@@ -123,8 +124,8 @@ func (n *Node) syncPeer(ctx context.Context, v *view, rn ring.Node, pace time.Du
 
 // syncBuckets lists a group of buckets on both sides a page at a time
 // (bucketDiff) and copies each page's differences.
-func (n *Node) syncBuckets(ctx context.Context, v *view, rn ring.Node, group []int, pace time.Duration) (pushed, pulled int, err error) {
-	rev := v.ring.Revision()
+func (n *Node) syncBuckets(ctx context.Context, v *clusterview.View, rn ring.Node, group []int, pace time.Duration) (pushed, pulled int, err error) {
+	rev := v.Ring.Revision()
 	for after, more := "", true; more && ctx.Err() == nil && !n.aeBusy(); {
 		var d aeDiff
 		d, after, more, err = n.bucketDiff(ctx, v, rn, group, after)
@@ -166,8 +167,8 @@ const aeListPage = api.AEListMaxPage
 // compares them (diffEntries) up to the smaller of the two pages' last
 // OIDs, so each side's page covers the same OIDs. It returns where the
 // next page starts and whether there is one.
-func (n *Node) bucketDiff(ctx context.Context, v *view, rn ring.Node, buckets []int, after string) (d aeDiff, next string, more bool, err error) {
-	theirs, theirMore, err := n.remoteList(rn, v.ring.Revision(), buckets, after, aeListPage)
+func (n *Node) bucketDiff(ctx context.Context, v *clusterview.View, rn ring.Node, buckets []int, after string) (d aeDiff, next string, more bool, err error) {
+	theirs, theirMore, err := n.remoteList(rn, v.Ring.Revision(), buckets, after, aeListPage)
 	if err != nil {
 		return aeDiff{}, "", false, err
 	}
@@ -385,13 +386,13 @@ func (n *Node) countAE(direction string, k int, bytes int64) {
 // their way out, and a copy sent to it would have to be shed again, so a
 // drain would never finish. Tombstones are not filtered: a former owner
 // must still learn of a delete (docs/repair.md, "Deletes during moves").
-func forWriteOwner(v *view, entries []api.AEEntry, id string) []api.AEEntry {
-	if !v.state(id).WriteTarget() {
+func forWriteOwner(v *clusterview.View, entries []api.AEEntry, id string) []api.AEEntry {
+	if !v.State(id).WriteTarget() {
 		return nil
 	}
 	kept := entries[:0:0]
 	for _, e := range entries {
-		if v.write.Owns(id, []byte(e.OID)) {
+		if v.Write.Owns(id, []byte(e.OID)) {
 			kept = append(kept, e)
 		}
 	}

@@ -147,8 +147,8 @@ func (n *Node) groupForWrite(items []store.BatchItem, out []api.BatchPutItem, le
 			out[i].Error = errorDetail(err)
 			continue
 		}
-		for _, rn := range v.write.Replicas([]byte(it.OID.String())) {
-			if v.state(rn.ID).WriteTarget() {
+		for _, rn := range v.Write.Replicas([]byte(it.OID.String())) {
+			if v.State(rn.ID).WriteTarget() {
 				groups[rn] = append(groups[rn], i)
 			} else {
 				n.hint(rn.ID, it.OID) // a DOWN replica: handed off when it is back
@@ -156,8 +156,8 @@ func (n *Node) groupForWrite(items []store.BatchItem, out []api.BatchPutItem, le
 			}
 		}
 	}
-	need = level.Required(v.ring.ReplicationFactor())
-	return groups, need, v.ring.Revision()
+	need = level.Required(v.Ring.ReplicationFactor())
+	return groups, need, v.Ring.Revision()
 }
 
 func errorDetail(err error) *api.ErrorDetail {

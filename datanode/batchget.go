@@ -12,6 +12,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/stratum-store/stratum/api"
+	"github.com/stratum-store/stratum/datanode/clusterview"
 	"github.com/stratum-store/stratum/datanode/httpbody"
 	"github.com/stratum-store/stratum/datanode/peer"
 	"github.com/stratum-store/stratum/datanode/store"
@@ -95,12 +96,12 @@ func (p oidPresence) holders() []ring.Node {
 // presence asks every readable replica of every OID (the current owners,
 // then the former ones, view.readSet) what its index holds, one request
 // per node.
-func (n *Node) presence(oids []api.OID) ([]oidPresence, *view) {
+func (n *Node) presence(oids []api.OID) ([]oidPresence, *clusterview.View) {
 	v := n.view.Load()
 	groups := map[ring.Node][]int{}
 	formerOf := make([][]ring.Node, len(oids))
 	for i, oid := range oids {
-		current, former := v.readSet([]byte(oid.String()))
+		current, former := v.ReadSet([]byte(oid.String()))
 		for _, rn := range append(current, former...) {
 			groups[rn] = append(groups[rn], i)
 		}
@@ -113,7 +114,7 @@ func (n *Node) presence(oids []api.OID) ([]oidPresence, *view) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			rep, err := n.indexGroup(rn, oids, idx, v.ring.Revision())
+			rep, err := n.indexGroup(rn, oids, idx, v.Ring.Revision())
 			if err != nil {
 				n.logger.Warn("batch has failed on a replica", "replica", rn.ID, "err", err)
 				return
@@ -121,7 +122,7 @@ func (n *Node) presence(oids []api.OID) ([]oidPresence, *view) {
 			mu.Lock()
 			defer mu.Unlock()
 			for j, i := range idx {
-				out[i].add(rn, rep, j, slices.ContainsFunc(formerOf[i], sameID(rn)))
+				out[i].add(rn, rep, j, slices.ContainsFunc(formerOf[i], clusterview.SameID(rn)))
 			}
 		}()
 	}
@@ -159,7 +160,7 @@ func (n *Node) batchHas(ctx *fasthttp.RequestCtx, level api.Consistency) error {
 		return err
 	}
 	pres, v := n.presence(oids)
-	need := level.Required(v.ring.ReplicationFactor())
+	need := level.Required(v.Ring.ReplicationFactor())
 	reply := api.HasReply{Present: []string{}, Missing: []string{}}
 	for i, oid := range oids {
 		switch {
@@ -198,7 +199,7 @@ func (n *Node) indexGroup(rn ring.Node, oids []api.OID, idx []int, rev int64) (i
 func uniqueNodes(a, b []ring.Node) []ring.Node {
 	out := append([]ring.Node{}, a...)
 	for _, rn := range b {
-		if !slices.ContainsFunc(out, sameID(rn)) {
+		if !slices.ContainsFunc(out, clusterview.SameID(rn)) {
 			out = append(out, rn)
 		}
 	}
@@ -402,8 +403,8 @@ func (n *Node) gatherBodies(oids []api.OID, level api.Consistency) ([][]byte, []
 		sub[j] = oids[i]
 	}
 	subPres, v := n.presence(sub)
-	need := level.Required(v.ring.ReplicationFactor())
-	subBodies := n.fetchBodies(sub, subPres, need, v.ring.Revision())
+	need := level.Required(v.Ring.ReplicationFactor())
+	subBodies := n.fetchBodies(sub, subPres, need, v.Ring.Revision())
 	for j, i := range rest {
 		pres[i], bodies[i] = subPres[j], subBodies[j]
 	}
@@ -425,7 +426,7 @@ func (n *Node) localOne(oids []api.OID, level api.Consistency) ([][]byte, []oidP
 	v := n.view.Load()
 	self := ring.Node{ID: n.cfg.ID, Addr: n.Addr()}
 	for i, oid := range oids {
-		if level != api.One || !slices.ContainsFunc(v.ring.Replicas([]byte(oid.String())), sameID(self)) {
+		if level != api.One || !slices.ContainsFunc(v.Ring.Replicas([]byte(oid.String())), clusterview.SameID(self)) {
 			rest = append(rest, i)
 			continue
 		}

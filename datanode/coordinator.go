@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/stratum-store/stratum/api"
+	"github.com/stratum-store/stratum/datanode/clusterview"
 	"github.com/stratum-store/stratum/datanode/peer"
 	"github.com/stratum-store/stratum/datanode/requestid"
 	"github.com/stratum-store/stratum/internal/planted"
@@ -115,27 +116,27 @@ func (n *Node) launch(results chan<- replicaResult, rn ring.Node, call func(ring
 // writePlan is where one write of an object goes, decided before any call
 // is made: the decision is kept apart from the write.
 type writePlan struct {
-	view    *view       // the view placed under; its ring's revision fences every replica call
-	targets []ring.Node // the replicas the write is sent to
-	down    []string    // owners left out (DOWN or draining): hinted, and counted as failed
-	need    int         // acknowledgements the level needs
+	view    *clusterview.View // the view placed under; its ring's revision fences every replica call
+	targets []ring.Node       // the replicas the write is sent to
+	down    []string          // owners left out (DOWN or draining): hinted, and counted as failed
+	need    int               // acknowledgements the level needs
 }
 
 // writePlacement returns the plan of a write of oid at level: the replicas
 // it goes to (DOWN ones left out) and how many acknowledgements it needs.
 func (n *Node) writePlacement(oid api.OID, level api.Consistency) (writePlan, error) {
 	v := n.view.Load()
-	if v.ring == nil {
+	if v.Ring == nil {
 		return writePlan{}, fmt.Errorf("%w: no ring yet", api.ErrNotReady)
 	}
-	need := level.Required(v.ring.ReplicationFactor())
+	need := level.Required(v.Ring.ReplicationFactor())
 	if planted.EarlyAck { // a negative control only (internal/planted)
 		need = 1
 	}
 	var targets []ring.Node
 	var down []string
-	for _, rn := range v.write.Replicas([]byte(oid.String())) {
-		if v.state(rn.ID).WriteTarget() {
+	for _, rn := range v.Write.Replicas([]byte(oid.String())) {
+		if v.State(rn.ID).WriteTarget() {
 			targets = append(targets, rn)
 		} else {
 			down = append(down, rn.ID)
@@ -144,7 +145,7 @@ func (n *Node) writePlacement(oid api.OID, level api.Consistency) (writePlan, er
 	if len(targets) < need {
 		err := fmt.Errorf("%w: consistency %s needs %d replicas, %d are eligible (down or draining: %v)",
 			api.ErrQuorumNotReached, level, need, len(targets), down)
-		return writePlan{}, staleIfSmall(v.ring, need, err)
+		return writePlan{}, staleIfSmall(v.Ring, need, err)
 	}
 	return writePlan{view: v, targets: targets, down: down, need: need}, nil
 }
@@ -244,7 +245,7 @@ func (n *Node) putOnce(ctx context.Context, oid api.OID, p *payload, level api.C
 	p.hold(len(targets)) // one per call; a call refused at shutdown releases its own
 	results := n.fanOutHeld(targets, p.release, func(rn ring.Node) replicaResult {
 		defer p.release()
-		res := n.putReplica(ctx, rn, oid, p, v.ring.Revision(), stamp)
+		res := n.putReplica(ctx, rn, oid, p, v.Ring.Revision(), stamp)
 		if hintable(res.err) {
 			n.hint(rn.ID, oid) // also when the reply has already gone out
 		}
@@ -259,9 +260,9 @@ func (n *Node) putOnce(ctx context.Context, oid api.OID, p *payload, level api.C
 	}
 	pending := pendingOf(targets, t.acked, t.failed)
 	return api.Receipt{
-		OID: oid.String(), Size: p.size, Consistency: level, Required: need, RingRevision: v.ring.Revision(),
+		OID: oid.String(), Size: p.size, Consistency: level, Required: need, RingRevision: v.Ring.Revision(),
 		Created: t.created, Acked: t.acked, Failed: t.failed, Pending: pending,
-		Degraded: degraded(len(t.acked), len(pending), len(t.failed), v.ring.ReplicationFactor()),
+		Degraded: degraded(len(t.acked), len(pending), len(t.failed), v.Ring.ReplicationFactor()),
 	}, nil
 }
 
@@ -303,11 +304,11 @@ type readPlan struct {
 // (shed.go).
 func (n *Node) readPlacement(oid api.OID, level api.Consistency) (readPlan, error) {
 	v := n.view.Load()
-	if v.ring == nil {
+	if v.Ring == nil {
 		return readPlan{}, fmt.Errorf("%w: no ring yet", api.ErrNotReady)
 	}
-	need := level.Required(v.ring.ReplicationFactor())
-	current, former := v.readSet([]byte(oid.String()))
+	need := level.Required(v.Ring.ReplicationFactor())
+	current, former := v.ReadSet([]byte(oid.String()))
 	var order, last []ring.Node
 	for _, rn := range current {
 		switch {
@@ -321,13 +322,11 @@ func (n *Node) readPlacement(oid api.OID, level api.Consistency) (readPlan, erro
 	}
 	order = append(append(order, last...), former...)
 	if len(current) < need {
-		return readPlan{}, staleIfSmall(v.ring, need, fmt.Errorf("%w: consistency %s needs %d replicas, %d are readable",
+		return readPlan{}, staleIfSmall(v.Ring, need, fmt.Errorf("%w: consistency %s needs %d replicas, %d are readable",
 			api.ErrQuorumNotReached, level, need, len(current)))
 	}
-	return readPlan{rev: v.ring.Revision(), order: order, former: former, need: need}, nil
+	return readPlan{rev: v.Ring.Revision(), order: order, former: former, need: need}, nil
 }
-
-func sameID(a ring.Node) func(ring.Node) bool { return func(b ring.Node) bool { return a.ID == b.ID } }
 
 func (n *Node) breakerOpen(addr string) bool { return n.peers.Open(addr) }
 
@@ -492,7 +491,7 @@ func (o *readOutcome) record(res replicaResult, n *Node) bool {
 		o.failed = append(o.failed, res.node.ID)
 		n.logger.Warn("replica read failed", "replica", res.node.ID, "err", res.err)
 	}
-	if slices.ContainsFunc(o.former, sameID(res.node)) && res.err != nil {
+	if slices.ContainsFunc(o.former, clusterview.SameID(res.node)) && res.err != nil {
 		return false // a former owner that shed its copy (or never had it) settles nothing
 	}
 	if errors.Is(res.err, api.ErrNotFound) {
@@ -534,11 +533,11 @@ func (n *Node) readRepair(oid api.OID, p *payload, lacking []ring.Node, stamp ap
 		return
 	}
 	v := n.view.Load()
-	r := v.ring
+	r := v.Ring
 	for _, rn := range lacking {
 		// Only a node that takes writes for oid gets a copy: a draining
 		// node's copies are on their way out (forWriteOwner).
-		if !v.write.Owns(rn.ID, []byte(oid.String())) || !v.state(rn.ID).WriteTarget() || !n.track() {
+		if !v.Write.Owns(rn.ID, []byte(oid.String())) || !v.State(rn.ID).WriteTarget() || !n.track() {
 			continue // placement moved on, the node drains, or this node is closing
 		}
 		p.hold(1)

@@ -11,6 +11,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/stratum-store/stratum/api"
+	"github.com/stratum-store/stratum/datanode/clusterview"
 	"github.com/stratum-store/stratum/datanode/httpbody"
 	"github.com/stratum-store/stratum/datanode/peer"
 	"github.com/stratum-store/stratum/datanode/requestid"
@@ -47,7 +48,7 @@ func (n *Node) deleteOnce(ctx context.Context, oid api.OID, level api.Consistenc
 	}
 	v, targets, down, need := pl.view, pl.targets, pl.down, pl.need
 	results := n.fanOut(targets, func(rn ring.Node) replicaResult {
-		res := n.deleteReplica(ctx, rn, oid, stamp, v.ring.Revision())
+		res := n.deleteReplica(ctx, rn, oid, stamp, v.Ring.Revision())
 		if hintable(res.err) {
 			n.hint(rn.ID, oid) // delivered as a tombstone (handoff.go)
 		}
@@ -63,7 +64,7 @@ func (n *Node) deleteOnce(ctx context.Context, oid api.OID, level api.Consistenc
 	}
 	return api.DeleteReceipt{
 		OID: oid.String(), Deleted: true, Existed: t.created, Consistency: level, Required: need,
-		Acked: t.acked, Failed: t.failed, RingRevision: v.ring.Revision(),
+		Acked: t.acked, Failed: t.failed, RingRevision: v.Ring.Revision(),
 	}, nil
 }
 
@@ -74,7 +75,7 @@ func (n *Node) deleteOnce(ctx context.Context, oid api.OID, level api.Consistenc
 // (view.former) that are still in the ring. A failure is logged only: such
 // a node settles its copy itself when its drain or shedding pushes it and
 // an owner answers with the tombstone (shed.go, drain.go).
-func (n *Node) buryElsewhere(v *view, oid api.OID, stamp api.Stamp, targets []ring.Node, down []string) {
+func (n *Node) buryElsewhere(v *clusterview.View, oid api.OID, stamp api.Stamp, targets []ring.Node, down []string) {
 	if planted.OldOwnerDeletes { // a negative control only (internal/planted)
 		return
 	}
@@ -84,7 +85,7 @@ func (n *Node) buryElsewhere(v *view, oid api.OID, stamp api.Stamp, targets []ri
 		}
 		go func() {
 			defer n.inflight.Done()
-			res := n.deleteReplica(requestid.With(n.life, "delete-former-owner"), rn, oid, stamp, v.ring.Revision())
+			res := n.deleteReplica(requestid.With(n.life, "delete-former-owner"), rn, oid, stamp, v.Ring.Revision())
 			if res.err != nil && !errors.Is(res.err, api.ErrSuperseded) {
 				n.logger.Info("tombstone not delivered to a former owner; its drain or shedding settles it", "oid", oid, "node", rn.ID, "err", res.err)
 			}
@@ -95,19 +96,19 @@ func (n *Node) buryElsewhere(v *view, oid api.OID, stamp api.Stamp, targets []ri
 // formerPlaces lists the readable ring nodes that the ring or an earlier
 // ring of the view places key on, other than the write targets and the
 // DOWN ones, with their current addresses.
-func formerPlaces(v *view, key []byte, targets []ring.Node, down []string) []ring.Node {
+func formerPlaces(v *clusterview.View, key []byte, targets []ring.Node, down []string) []ring.Node {
 	var out []ring.Node
 	add := func(rn ring.Node) {
-		now, member := v.ring.Node(rn.ID)
-		if member && v.state(rn.ID).ReadTarget() && !slices.Contains(down, rn.ID) &&
-			!slices.ContainsFunc(targets, sameID(rn)) && !slices.ContainsFunc(out, sameID(rn)) {
+		now, member := v.Ring.Node(rn.ID)
+		if member && v.State(rn.ID).ReadTarget() && !slices.Contains(down, rn.ID) &&
+			!slices.ContainsFunc(targets, clusterview.SameID(rn)) && !slices.ContainsFunc(out, clusterview.SameID(rn)) {
 			out = append(out, now)
 		}
 	}
-	for _, rn := range v.ring.Replicas(key) {
+	for _, rn := range v.Ring.Replicas(key) {
 		add(rn)
 	}
-	for _, r := range v.former {
+	for _, r := range v.Former {
 		for _, rn := range r.Replicas(key) {
 			add(rn)
 		}

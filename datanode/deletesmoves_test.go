@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/stratum-store/stratum/api"
+	"github.com/stratum-store/stratum/datanode/clusterview"
 	"github.com/stratum-store/stratum/datanode/store"
 	"github.com/stratum-store/stratum/ring"
 )
@@ -28,12 +29,12 @@ func TestFormerPlacesOfADelete(t *testing.T) {
 	}
 	f := func(members map[string]api.Member, former []*ring.Ring, key string, want func(targets []ring.Node) []string) {
 		t.Helper()
-		v, err := buildView(cur, members)
+		v, err := clusterview.Build(cur, members)
 		if err != nil {
 			t.Fatal(err)
 		}
-		v.former = former
-		targets := v.write.Replicas([]byte(key))
+		v.Former = former
+		targets := v.Write.Replicas([]byte(key))
 		var got []string
 		for _, rn := range formerPlaces(v, []byte(key), targets, nil) {
 			got = append(got, rn.ID+"@"+rn.Addr)
@@ -60,7 +61,7 @@ func TestFormerPlacesOfADelete(t *testing.T) {
 		f(nil, []*ring.Ring{old}, key, func(targets []ring.Node) []string {
 			var out []string
 			for _, rn := range old.Replicas([]byte(key)) {
-				if rn.ID != "gone" && !slices.ContainsFunc(targets, sameID(rn)) {
+				if rn.ID != "gone" && !slices.ContainsFunc(targets, clusterview.SameID(rn)) {
 					now, _ := cur.Node(rn.ID)
 					out = append(out, rn.ID+"@"+now.Addr)
 				}

@@ -66,14 +66,14 @@ func (n *Node) drainPass(ctx context.Context) (copied, short int, err error) {
 
 func (n *Node) drainObject(ctx context.Context, oid api.OID) (copied int, ok bool) {
 	v := n.view.Load()
-	targets := v.write.Replicas([]byte(oid.String()))
-	ok = len(targets) >= v.ring.ReplicationFactor()
+	targets := v.Write.Replicas([]byte(oid.String()))
+	ok = len(targets) >= v.Ring.ReplicationFactor()
 	for _, t := range targets {
 		if t.ID == n.cfg.ID {
 			ok = false
 			continue
 		}
-		err := n.copyTo(ctx, t, oid, v.ring.Revision())
+		err := n.copyTo(ctx, t, oid, v.Ring.Revision())
 		switch {
 		case errors.Is(err, errBuried):
 			return copied, true // deleted: nothing is left to hand over

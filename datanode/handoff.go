@@ -98,8 +98,8 @@ func (n *Node) handoffLoop(ctx context.Context) {
 // whose object cannot be read now is skipped, so it cannot hold up the rest.
 func (n *Node) deliverHints(ctx context.Context, peer string, pace time.Duration) {
 	v := n.view.Load()
-	rn, ok := ringNode(v.ring, peer)
-	if !ok || !v.state(peer).WriteTarget() {
+	rn, ok := ringNode(v.Ring, peer)
+	if !ok || !v.State(peer).WriteTarget() {
 		return // not in the ring (hints expire) or DOWN / DRAINING
 	}
 	for _, h := range n.hints.List(peer, hintBatch) {

@@ -11,6 +11,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/stratum-store/stratum/api"
+	"github.com/stratum-store/stratum/datanode/clusterview"
 	"github.com/stratum-store/stratum/datanode/httpbody"
 	"github.com/stratum-store/stratum/datanode/store"
 )
@@ -96,8 +97,8 @@ func (n *Node) Status() api.StatusDoc {
 func (n *Node) Cluster(ctx context.Context) api.ClusterDoc {
 	v := n.view.Load()
 	doc := api.ClusterDoc{Version: 1, Coordinator: n.cfg.ID, ControlPlane: "ok", Breakers: n.peers.States()}
-	if v.ring != nil {
-		doc.RingRevision, doc.ReplicationFactor = v.ring.Revision(), v.ring.ReplicationFactor()
+	if v.Ring != nil {
+		doc.RingRevision, doc.ReplicationFactor = v.Ring.Revision(), v.Ring.ReplicationFactor()
 	}
 	doc.Partitions = n.refs.summary()
 	cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
@@ -167,13 +168,13 @@ func (n *Node) peerStatus(ns api.NodeStatus) (api.StatusDoc, bool) {
 	return st, true
 }
 
-func cachedNodes(v *view) []api.NodeStatus {
+func cachedNodes(v *clusterview.View) []api.NodeStatus {
 	var out []api.NodeStatus
-	if v.ring != nil {
-		for _, rn := range v.ring.Nodes() {
-			m := v.members[rn.ID]
+	if v.Ring != nil {
+		for _, rn := range v.Ring.Nodes() {
+			m := v.Members[rn.ID]
 			out = append(out, api.NodeStatus{ID: rn.ID, Addr: rn.Addr, Zone: rn.Zone, InRing: true,
-				State: v.state(rn.ID), Generation: m.Generation, Drained: m.Drained})
+				State: v.State(rn.ID), Generation: m.Generation, Drained: m.Drained})
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })

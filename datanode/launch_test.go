@@ -9,6 +9,7 @@ import (
 
 	"github.com/stratum-store/stratum/api"
 	"github.com/stratum-store/stratum/datanode/budget"
+	"github.com/stratum-store/stratum/datanode/clusterview"
 	"github.com/stratum-store/stratum/ring"
 )
 
@@ -21,7 +22,7 @@ func TestRefusedLaunchReleasesThePayload(t *testing.T) {
 		t.Fatal(err)
 	}
 	n := &Node{cfg: Config{ID: "a"}, logger: slog.New(slog.DiscardHandler), bodies: budget.New(1<<20, api.ErrBusy)}
-	n.view.Store(&view{ring: r, write: r})
+	n.view.Store(&clusterview.View{Ring: r, Write: r})
 	n.waitInflight() // Close has begun: no new replica call starts
 	f := func(large bool) {
 		t.Helper()

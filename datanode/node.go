@@ -18,6 +18,7 @@ import (
 
 	"github.com/stratum-store/stratum/api"
 	"github.com/stratum-store/stratum/datanode/budget"
+	"github.com/stratum-store/stratum/datanode/clusterview"
 	"github.com/stratum-store/stratum/datanode/connlimit"
 	"github.com/stratum-store/stratum/datanode/hints"
 	"github.com/stratum-store/stratum/datanode/peer"
@@ -49,7 +50,7 @@ type Node struct {
 	server   *fasthttp.Server
 	ln       net.Listener
 
-	view   atomic.Pointer[view]
+	view   atomic.Pointer[clusterview.View]
 	viewMu sync.Mutex // serialises view writers; never held with another lock
 	// reg is the current registration: its lease and its sequence number,
 	// swapped as one so that no reader pairs a new lease with the old
@@ -109,7 +110,7 @@ func New(cfg Config) (*Node, error) {
 		refresh:    make(chan struct{}, 1),
 		samples:    series.NewSampler(),
 	}
-	n.view.Store(&view{})
+	n.view.Store(&clusterview.View{})
 	return n, nil
 }
 
@@ -360,7 +361,7 @@ func (n *Node) ID() string { return n.cfg.ID }
 func (n *Node) Generation() string { return n.generation }
 
 // Ring is the ring the node currently uses (nil before Start).
-func (n *Node) Ring() *ring.Ring { return n.view.Load().ring }
+func (n *Node) Ring() *ring.Ring { return n.view.Load().Ring }
 
 // Ready reports whether the node can coordinate writes: it has a ring, is
 // not fenced and not closing. Losing etcd does not make it unready.

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/stratum-store/stratum/datanode/clusterview"
 	"github.com/stratum-store/stratum/ring"
 )
 
@@ -16,7 +17,7 @@ func TestPeerClientsFollowTheRing(t *testing.T) {
 	cfg.ID = "a"
 	n := &Node{cfg: cfg, logger: slog.New(slog.DiscardHandler)}
 	n.peers = n.newPeers()
-	n.view.Store(&view{})
+	n.view.Store(&clusterview.View{})
 	mustRing := func(rev int64, addrs ...string) *ring.Ring {
 		t.Helper()
 		var nodes []ring.Node

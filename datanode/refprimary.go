@@ -332,7 +332,7 @@ func (r *refs) catchUp(ctx context.Context, id int) error {
 	rec := *ps.rec.Load()
 	v := r.n.view.Load()
 	for _, node := range rec.Replicas {
-		if rec.IsInSync(node) || !v.state(node).ReadTarget() || v.state(node) == api.StateSuspect {
+		if rec.IsInSync(node) || !v.State(node).ReadTarget() || v.State(node) == api.StateSuspect {
 			continue
 		}
 		snap, err := r.store.Snapshot(id)

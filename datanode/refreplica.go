@@ -88,11 +88,11 @@ func (r *refs) noteFence(id int, epoch int64) {
 // answer into out (when out is not nil). Every message is idempotent, so
 // transport failures are retried within the deadline.
 func (n *Node) refCall(ctx context.Context, node, method, path string, body, out any) error {
-	rn, ok := n.view.Load().ring.Node(node)
+	rn, ok := n.view.Load().Ring.Node(node)
 	if !ok {
 		return fmt.Errorf("%w: %s is not in the ring", api.ErrUnknownNode, node)
 	}
-	return n.peers.Call(ctx, peer.Call{Addr: rn.Addr, Method: method, Path: path, Rev: n.view.Load().ring.Revision(), Body: body, Timeout: n.cfg.RefTimeout, Read: func(b []byte) error {
+	return n.peers.Call(ctx, peer.Call{Addr: rn.Addr, Method: method, Path: path, Rev: n.view.Load().Ring.Revision(), Body: body, Timeout: n.cfg.RefTimeout, Read: func(b []byte) error {
 		if out == nil {
 			return nil
 		}

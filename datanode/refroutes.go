@@ -147,7 +147,7 @@ func (n *Node) writeConflict(ctx *fasthttp.RequestCtx, err error, res api.RefTxn
 // A not_primary answer comes back as api.ErrNotPrimary so the caller can
 // retry; anything else is the primary's answer, verbatim.
 func (n *Node) forwardRefs(ctx *fasthttp.RequestCtx, primary string, body []byte) error {
-	rn, ok := n.view.Load().ring.Node(primary)
+	rn, ok := n.view.Load().Ring.Node(primary)
 	if !ok {
 		return fmt.Errorf("%w: primary %s is not in the ring", api.ErrNotPrimary, primary)
 	}
@@ -230,7 +230,7 @@ func (n *Node) checkObjects(t api.RefTxn) error {
 		return nil
 	}
 	pres, v := n.presence(oids)
-	need := api.Quorum.Required(v.ring.ReplicationFactor())
+	need := api.Quorum.Required(v.Ring.ReplicationFactor())
 	for i, oid := range oids {
 		switch p := pres[i]; {
 		case p.answers < need:

@@ -65,11 +65,11 @@ func (n *Node) replaceDamaged(ctx context.Context, oid api.OID) error {
 	}
 	v := n.view.Load()
 	key := []byte(oid.String())
-	for _, rn := range uniqueNodes(v.ring.Replicas(key), v.write.Replicas(key)) {
-		if rn.ID == n.cfg.ID || !v.state(rn.ID).ReadTarget() {
+	for _, rn := range uniqueNodes(v.Ring.Replicas(key), v.Write.Replicas(key)) {
+		if rn.ID == n.cfg.ID || !v.State(rn.ID).ReadTarget() {
 			continue
 		}
-		p, err := n.fetchRemote(ctx, rn, oid, v.ring.Revision()) // verified against the OID
+		p, err := n.fetchRemote(ctx, rn, oid, v.Ring.Revision()) // verified against the OID
 		if err != nil {
 			continue
 		}

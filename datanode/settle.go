@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/stratum-store/stratum/api"
+	"github.com/stratum-store/stratum/datanode/clusterview"
 )
 
 // Settling: when reads may stop asking the owners under earlier rings.
@@ -31,14 +32,14 @@ import (
 func (n *Node) settleLoop(ctx context.Context) {
 	every(ctx, n.settleInterval(), func() {
 		v := n.view.Load()
-		if v.ring == nil {
+		if v.Ring == nil {
 			return
 		}
 		n.settleSelf(ctx, v)
 		// Peers are asked only once this node itself is settled: until
 		// then the answer cannot be yes.
-		if (len(v.former) > 0 || v.partial) && n.settled.Load() >= v.ring.Revision() && n.allSettled(v.ring.Revision()) {
-			n.settle(v.ring.Revision())
+		if (len(v.Former) > 0 || v.Partial) && n.settled.Load() >= v.Ring.Revision() && n.allSettled(v.Ring.Revision()) {
+			n.settle(v.Ring.Revision())
 		}
 	})
 }
@@ -47,17 +48,17 @@ func (n *Node) settleLoop(ctx context.Context) {
 // local copy on this node (a draining node's copies count as placed: reads
 // ask the ring's owners and the write ring's both). Once settled under the
 // current revision it reads nothing until the ring changes.
-func (n *Node) settleSelf(ctx context.Context, v *view) {
-	rev := v.ring.Revision()
+func (n *Node) settleSelf(ctx context.Context, v *clusterview.View) {
+	rev := v.Ring.Revision()
 	if n.settled.Load() >= rev {
 		return
 	}
 	misplaced := false
 	err := n.store.Range(ctx, func(oid api.OID, _ int64) bool {
-		misplaced = !placedOn(v.ring, oid, n.cfg.ID)
+		misplaced = !placedOn(v.Ring, oid, n.cfg.ID)
 		return !misplaced
 	})
-	if err == nil && !misplaced && n.view.Load().ring.Revision() == rev {
+	if err == nil && !misplaced && n.view.Load().Ring.Revision() == rev {
 		n.settled.Store(rev)
 	}
 }
@@ -76,7 +77,7 @@ func (n *Node) settleInterval() time.Duration {
 // settled revision of at least rev.
 func (n *Node) allSettled(rev int64) bool {
 	v := n.view.Load()
-	for _, rn := range v.ring.Nodes() {
+	for _, rn := range v.Ring.Nodes() {
 		st, ok := n.peerStatus(api.NodeStatus{ID: rn.ID, Addr: rn.Addr})
 		if !ok || st.SettledRevision < rev {
 			return false
@@ -90,5 +91,5 @@ func (n *Node) allSettled(rev int64) bool {
 // history is incomplete: for tests and diagnostics.
 func (n *Node) ReadHistory() (former int, partial bool) {
 	v := n.view.Load()
-	return len(v.former), v.partial
+	return len(v.Former), v.Partial
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/stratum-store/stratum/api"
+	"github.com/stratum-store/stratum/datanode/clusterview"
 	"github.com/stratum-store/stratum/datanode/store"
 	"github.com/stratum-store/stratum/internal/planted"
 	"github.com/stratum-store/stratum/internal/retry"
@@ -41,11 +42,11 @@ import (
 // (waiting for an owner's confirmation).
 func (n *Node) shedRound(ctx context.Context) (removed, kept int, err error) {
 	v := n.view.Load()
-	if v.ring == nil || n.fenced.Load() {
+	if v.Ring == nil || n.fenced.Load() {
 		return 0, 0, nil
 	}
 	s := &shedder{n: n, v: v, pace: time.Second / time.Duration(n.cfg.AntiEntropyRate)}
-	misplaced := func(oid api.OID) bool { return !placedOn(v.write, oid, n.cfg.ID) }
+	misplaced := func(oid api.OID) bool { return !placedOn(v.Write, oid, n.cfg.ID) }
 	err = n.rangePages(ctx, misplaced, func(page []api.OID) bool {
 		for _, oid := range page {
 			if !n.holdWhilePaused(ctx) {
@@ -111,7 +112,7 @@ func placedOn(r *ring.Ring, oid api.OID, id string) bool {
 // counts.
 type shedder struct {
 	n     *Node
-	v     *view
+	v     *clusterview.View
 	pace  time.Duration
 	items []store.BatchItem
 	size  int
@@ -143,8 +144,8 @@ func (s *shedder) add(ctx context.Context, oid api.OID) {
 // owners lists the write placement of oid that takes writes now.
 func (s *shedder) owners(oid api.OID) []ring.Node {
 	var out []ring.Node
-	for _, rn := range s.v.write.Replicas([]byte(oid.String())) {
-		if s.v.state(rn.ID).WriteTarget() {
+	for _, rn := range s.v.Write.Replicas([]byte(oid.String())) {
+		if s.v.State(rn.ID).WriteTarget() {
 			out = append(out, rn)
 		}
 	}
@@ -170,7 +171,7 @@ func (s *shedder) flush(ctx context.Context) {
 		if !s.n.holdWhilePaused(ctx) {
 			break
 		}
-		res, err := s.n.putGroup(ctx, rn, items, idx, s.v.ring.Revision())
+		res, err := s.n.putGroup(ctx, rn, items, idx, s.v.Ring.Revision())
 		for j, i := range idx {
 			if err == nil {
 				verdicts[i].answer(res[j].Code, res[j].Stamp)
@@ -188,7 +189,7 @@ func (s *shedder) flush(ctx context.Context) {
 func (s *shedder) settleLarge(ctx context.Context, oid api.OID) {
 	var vd shedVerdict
 	for _, rn := range s.owners(oid) {
-		err := s.n.copyTo(ctx, rn, oid, s.v.ring.Revision())
+		err := s.n.copyTo(ctx, rn, oid, s.v.Ring.Revision())
 		if errors.Is(err, errBuried) {
 			s.buried++
 			return
@@ -210,7 +211,7 @@ func (s *shedder) settle(ctx context.Context, oid api.OID, vd shedVerdict) {
 			s.buried++
 			return
 		}
-	case vd.confirmed >= s.v.ring.ReplicationFactor():
+	case vd.confirmed >= s.v.Ring.ReplicationFactor():
 		if s.n.store.Remove(ctx, oid) == nil {
 			s.removed++
 			return

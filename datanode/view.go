@@ -3,100 +3,14 @@ package datanode
 import (
 	"context"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/valyala/fasthttp"
 
 	"github.com/stratum-store/stratum/api"
+	"github.com/stratum-store/stratum/datanode/clusterview"
 	"github.com/stratum-store/stratum/ring"
 )
-
-// view is a node's immutable picture of the cluster, swapped whole through
-// an atomic pointer: the ring, the ring without DRAINING nodes (where new
-// writes go), the earlier rings whose moves may be unfinished, and the
-// member records.
-type view struct {
-	ring  *ring.Ring
-	write *ring.Ring
-	// former are the rings before ring, newest first, at most
-	// maxFormerRings of them: their owners may still hold copies the
-	// current owners lack (moves are not known to be finished), so reads
-	// ask them last. settleLoop empties it once every node reports its
-	// moves done under the current ring.
-	former []*ring.Ring
-	// partial means rings older than former may hold copies too: the
-	// history went past maxFormerRings, or this process started without
-	// it. A read then asks every other ring node last as well.
-	partial bool
-	members map[string]api.Member
-}
-
-// maxFormerRings bounds the earlier rings a view keeps as read sources.
-// Past it the oldest is dropped and the view becomes partial (reads ask
-// every node of the ring last), until the moves are known finished.
-const maxFormerRings = 8
-
-// readSet is where a read of key looks: current are the replicas under the
-// ring and the write ring (both placements during a drain), readable ones
-// only; former are the other readable ring nodes that may still hold a
-// copy from an earlier ring (a copy there counts, an absence does not).
-func (v *view) readSet(key []byte) (current, former []ring.Node) {
-	for _, rn := range append(v.ring.Replicas(key), v.write.Replicas(key)...) {
-		if v.state(rn.ID).ReadTarget() && !slices.ContainsFunc(current, sameID(rn)) {
-			current = append(current, rn)
-		}
-	}
-	add := func(rn ring.Node) {
-		now, member := v.ring.Node(rn.ID) // the address the current ring gives it
-		if member && v.state(rn.ID).ReadTarget() && !slices.ContainsFunc(current, sameID(rn)) && !slices.ContainsFunc(former, sameID(rn)) {
-			former = append(former, now)
-		}
-	}
-	for _, r := range v.former {
-		for _, rn := range r.Replicas(key) {
-			add(rn)
-		}
-	}
-	if v.partial {
-		for _, rn := range v.ring.Nodes() {
-			add(rn)
-		}
-	}
-	return current, former
-}
-
-// state is a member's state; a ring node without a member record (the
-// control plane briefly behind) counts as ACTIVE.
-func (v *view) state(id string) api.MemberState {
-	if m, ok := v.members[id]; ok {
-		return m.State
-	}
-	return api.StateActive
-}
-
-// buildView derives the write ring from r and members. It is pure.
-func buildView(r *ring.Ring, members map[string]api.Member) (*view, error) {
-	v := &view{ring: r, write: r, members: members}
-	if r == nil {
-		return v, nil
-	}
-	var keep []ring.Node
-	for _, n := range r.Nodes() {
-		if members[n.ID].State != api.StateDraining {
-			keep = append(keep, n)
-		}
-	}
-	if len(keep) == r.Len() {
-		return v, nil
-	}
-	w, err := ring.New(r.Revision(), keep, r.Config())
-	if err != nil {
-		return nil, err
-	}
-	v.write = w
-	return v, nil
-}
 
 // swapView rebuilds the view with a newer ring or new members. viewMu
 // serialises writers only (it is never held with another lock); readers
@@ -105,25 +19,25 @@ func (n *Node) swapView(r *ring.Ring, members map[string]api.Member) {
 	n.viewMu.Lock()
 	defer n.viewMu.Unlock()
 	cur := n.view.Load()
-	if r == nil || (cur.ring != nil && cur.ring.Revision() >= r.Revision()) {
-		r = cur.ring
+	if r == nil || (cur.Ring != nil && cur.Ring.Revision() >= r.Revision()) {
+		r = cur.Ring
 	}
 	if members == nil {
-		members = cur.members
+		members = cur.Members
 	}
-	v, err := buildView(r, members)
+	v, err := clusterview.Build(r, members)
 	if err != nil {
 		n.logger.Error("view rebuild failed; keeping the previous one", "err", err)
 		return
 	}
-	v.former, v.partial = cur.former, cur.partial
+	v.Former, v.Partial = cur.Former, cur.Partial
 	switch {
-	case cur.ring == nil:
-		v.partial = true // a new process: which rings came before is unknown
-	case r != cur.ring:
-		v.former = append([]*ring.Ring{cur.ring}, cur.former...)
-		if len(v.former) > maxFormerRings {
-			v.former, v.partial = v.former[:maxFormerRings], true
+	case cur.Ring == nil:
+		v.Partial = true // a new process: which rings came before is unknown
+	case r != cur.Ring:
+		v.Former = append([]*ring.Ring{cur.Ring}, cur.Former...)
+		if len(v.Former) > clusterview.MaxFormerRings {
+			v.Former, v.Partial = v.Former[:clusterview.MaxFormerRings], true
 		}
 	}
 	n.view.Store(v)
@@ -136,18 +50,18 @@ func (n *Node) settle(rev int64) {
 	n.viewMu.Lock()
 	defer n.viewMu.Unlock()
 	cur := n.view.Load()
-	if cur.ring == nil || cur.ring.Revision() != rev || (len(cur.former) == 0 && !cur.partial) {
+	if cur.Ring == nil || cur.Ring.Revision() != rev || (len(cur.Former) == 0 && !cur.Partial) {
 		return
 	}
 	v := *cur
-	v.former, v.partial = nil, false
+	v.Former, v.Partial = nil, false
 	n.view.Store(&v)
 	n.logger.Info("moves finished on every node; reads ask the current owners only", "revision", rev)
 }
 
 // publishRing swaps in r if it is newer than the ring in use.
 func (n *Node) publishRing(r *ring.Ring) {
-	if cur := n.view.Load().ring; cur != nil && cur.Revision() >= r.Revision() {
+	if cur := n.view.Load().Ring; cur != nil && cur.Revision() >= r.Revision() {
 		return
 	}
 	n.swapView(r, nil)
@@ -155,8 +69,8 @@ func (n *Node) publishRing(r *ring.Ring) {
 	n.logger.Debug("ring published", "revision", r.Revision(), "nodes", r.Len())
 	// A removal deletes the member record, then the ring entry; whichever
 	// arrives last must still fence this node.
-	if v := n.view.Load(); v.members != nil {
-		if _, member := v.members[n.cfg.ID]; !member {
+	if v := n.view.Load(); v.Members != nil {
+		if _, member := v.Members[n.cfg.ID]; !member {
 			if _, inRing := r.Node(n.cfg.ID); !inRing {
 				n.fence("removed from the cluster")
 			}
@@ -169,11 +83,11 @@ func (n *Node) publishRing(r *ring.Ring) {
 // owners under earlier rings at their current addresses (view.readSet).
 func (n *Node) prunePeers() {
 	v := n.view.Load()
-	if n.peers == nil || v.ring == nil {
+	if n.peers == nil || v.Ring == nil {
 		return
 	}
 	keep := map[string]bool{}
-	for _, rn := range v.ring.Nodes() {
+	for _, rn := range v.Ring.Nodes() {
 		keep[rn.Addr] = true
 	}
 	if k := n.peers.Retain(keep); k > 0 {
@@ -228,7 +142,7 @@ func (n *Node) checkGeneration(ctx *fasthttp.RequestCtx) error {
 	if id == "" || gen == "" {
 		return fmt.Errorf("%w: replica calls must carry %s and %s", api.ErrBadRequest, api.HeaderNode, api.HeaderGeneration)
 	}
-	if m, ok := n.view.Load().members[id]; ok && m.Generation == gen && m.State != api.StateDown {
+	if m, ok := n.view.Load().Members[id]; ok && m.Generation == gen && m.State != api.StateDown {
 		return nil
 	}
 	cctx, cancel := context.WithTimeout(n.life, time.Second)
@@ -238,7 +152,7 @@ func (n *Node) checkGeneration(ctx *fasthttp.RequestCtx) error {
 	case err != nil:
 		// Unconfirmed: refuse without the fencing code, so a legitimate new
 		// generation is never fenced on a stale cached view.
-		if m, ok := n.view.Load().members[id]; ok && (m.Generation != gen || m.State == api.StateDown) {
+		if m, ok := n.view.Load().Members[id]; ok && (m.Generation != gen || m.State == api.StateDown) {
 			return fmt.Errorf("%w: cannot confirm %s generation %s with the control plane", api.ErrNotReady, id, gen)
 		}
 		return nil

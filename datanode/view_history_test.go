@@ -6,6 +6,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/stratum-store/stratum/datanode/clusterview"
 	"github.com/stratum-store/stratum/ring"
 )
 
@@ -24,13 +25,13 @@ func TestViewKeepsEarlierRingsAsReadSources(t *testing.T) {
 		return r
 	}
 	n := &Node{logger: slog.New(slog.DiscardHandler)}
-	n.view.Store(&view{})
+	n.view.Store(&clusterview.View{})
 	n.swapView(mustRing(1, nodes), nil)
-	if v := n.view.Load(); !v.partial || len(v.former) != 0 {
-		t.Fatalf("first ring of a new process: partial %v, %d former; want partial, none", v.partial, len(v.former))
+	if v := n.view.Load(); !v.Partial || len(v.Former) != 0 {
+		t.Fatalf("first ring of a new process: partial %v, %d former; want partial, none", v.Partial, len(v.Former))
 	}
 	n.settle(1)
-	if v := n.view.Load(); v.partial {
+	if v := n.view.Load(); v.Partial {
 		t.Fatal("settle at the current revision left the view partial")
 	}
 	// Three joins, then an address change that moves nothing.
@@ -44,10 +45,10 @@ func TestViewKeepsEarlierRingsAsReadSources(t *testing.T) {
 	n.swapView(mustRing(5, moved), nil)
 	n.settle(4) // not the current revision: nothing dropped
 	v := n.view.Load()
-	if len(v.former) != 4 || v.partial {
-		t.Fatalf("after 4 ring changes: %d former rings, partial %v; want 4, false", len(v.former), v.partial)
+	if len(v.Former) != 4 || v.Partial {
+		t.Fatalf("after 4 ring changes: %d former rings, partial %v; want 4, false", len(v.Former), v.Partial)
 	}
-	current, former := v.readSet(key)
+	current, former := v.ReadSet(key)
 	asked := map[string]string{}
 	for _, rn := range append(current, former...) {
 		asked[rn.ID] = rn.Addr
@@ -61,19 +62,19 @@ func TestViewKeepsEarlierRingsAsReadSources(t *testing.T) {
 		t.Fatalf("d is asked at %s; want its current address d:2", addr)
 	}
 	// Past the bound: the oldest ring goes and reads ask every node.
-	for i := range maxFormerRings {
+	for i := range clusterview.MaxFormerRings {
 		n.swapView(mustRing(int64(6+i), append(slices.Clone(moved), ring.Node{ID: fmt.Sprintf("x%d", i), Addr: "x:1"})), nil)
 	}
 	v = n.view.Load()
-	if len(v.former) != maxFormerRings || !v.partial {
-		t.Fatalf("after %d more ring changes: %d former rings, partial %v; want %d, true", maxFormerRings, len(v.former), v.partial, maxFormerRings)
+	if len(v.Former) != clusterview.MaxFormerRings || !v.Partial {
+		t.Fatalf("after %d more ring changes: %d former rings, partial %v; want %d, true", clusterview.MaxFormerRings, len(v.Former), v.Partial, clusterview.MaxFormerRings)
 	}
-	current, former = v.readSet(key)
-	if got, want := len(current)+len(former), v.ring.Len(); got != want {
+	current, former = v.ReadSet(key)
+	if got, want := len(current)+len(former), v.Ring.Len(); got != want {
 		t.Fatalf("a partial view's read set has %d nodes; want every ring node (%d)", got, want)
 	}
-	n.settle(v.ring.Revision())
-	if v := n.view.Load(); len(v.former) != 0 || v.partial {
-		t.Fatalf("after settle: %d former, partial %v; want none", len(v.former), v.partial)
+	n.settle(v.Ring.Revision())
+	if v := n.view.Load(); len(v.Former) != 0 || v.Partial {
+		t.Fatalf("after settle: %d former, partial %v; want none", len(v.Former), v.Partial)
 	}
 }
