@@ -444,3 +444,24 @@ func (n *Node) localOne(oids []api.OID, level api.Consistency) ([][]byte, []oidP
 	}
 	return bodies, pres, rest
 }
+
+// storedAtQuorum checks that every one of oids is stored at quorum, for a
+// ref transaction (refs.Deps.Stored): 422 missing_object when enough
+// replicas answered and fewer than a quorum hold a copy newer than every
+// tombstone seen (a deleted object is missing), 503 quorum_not_reached
+// when too few answered to say.
+func (n *Node) storedAtQuorum(oids []api.OID) error {
+	pres, v := n.presence(oids)
+	need := api.Quorum.Required(v.Ring.ReplicationFactor())
+	for i, oid := range oids {
+		switch p := pres[i]; {
+		case p.answers < need:
+			return fmt.Errorf("%w: cannot tell whether %s is stored (%d of %d replicas answered)", api.ErrQuorumNotReached, oid, p.answers, need)
+		case p.deleted():
+			return fmt.Errorf("%w: %s was deleted", api.ErrMissingObject, oid)
+		case len(p.holders()) < need:
+			return fmt.Errorf("%w: %s is on %d replicas, quorum is %d", api.ErrMissingObject, oid, len(p.holders()), need)
+		}
+	}
+	return nil
+}

@@ -28,7 +28,7 @@ func (n *Node) serveReadyz(ctx *fasthttp.RequestCtx) error {
 
 // Readiness is nil when the node is ready (docs/operations.md, Readiness):
 // it has a ring, is not fenced, and the ref partitions do not hold it back
-// (refs.ready). Otherwise it says why, wrapping api.ErrNotReady.
+// (refs.Server.Ready). Otherwise it says why, wrapping api.ErrNotReady.
 func (n *Node) Readiness() error {
 	switch {
 	case n.Fenced():
@@ -36,7 +36,7 @@ func (n *Node) Readiness() error {
 	case !n.Ready():
 		return fmt.Errorf("%w: node %s has no ring yet", api.ErrNotReady, n.cfg.ID)
 	}
-	if err := n.refs.ready(); err != nil {
+	if err := n.refs.Ready(); err != nil {
 		return fmt.Errorf("%w: node %s: %v", api.ErrNotReady, n.cfg.ID, err)
 	}
 	return nil
@@ -100,7 +100,7 @@ func (n *Node) Cluster(ctx context.Context) api.ClusterDoc {
 	if v.Ring != nil {
 		doc.RingRevision, doc.ReplicationFactor = v.Ring.Revision(), v.Ring.ReplicationFactor()
 	}
-	doc.Partitions = n.refs.summary()
+	doc.Partitions = n.refs.Summary()
 	cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	nodes, err := n.cfg.Control.NodeList(cctx)

@@ -96,15 +96,15 @@ func newMetrics(n *Node) *metrics {
 	gauge("stratum_store_bytes", "Logical bytes in this node's store.", func() float64 { return float64(n.store.Stats().Bytes) })
 	gauge("stratum_body_memory_bytes", "Request bodies held in memory.", func() float64 { return float64(n.bodies.Used()) })
 	gauge("stratum_etcd_session_up", "1 while the node's registration lease is alive.", func() float64 { return b2f(n.ControlPlaneOK()) })
-	gauge("stratum_partitions_led", "Partitions whose record names this node primary.", func() float64 { return float64(len(n.refs.led())) })
-	gauge("stratum_partitions_serving", "Partitions this node serves as primary now.", func() float64 { return float64(n.refs.servingCount()) })
+	gauge("stratum_partitions_led", "Partitions whose record names this node primary.", func() float64 { return float64(len(n.refs.Led())) })
+	gauge("stratum_partitions_serving", "Partitions this node serves as primary now.", func() float64 { return float64(n.refs.ServingCount()) })
 	gauge("stratum_hints_pending", "Hinted handoffs queued on this node.", func() float64 { return float64(n.hints.Pending()) })
 	gauge("stratum_fenced", "1 once this generation is fenced.", func() float64 { return b2f(n.Fenced()) })
 	gauge("stratum_under_replicated_objects", "Objects the current or last anti-entropy round of this node found missing on it or a peer and has not copied yet.",
 		func() float64 { return float64(n.repair.progress().Remaining) })
 	gauge("stratum_repair_paused", "1 while repair and rebalancing are paused cluster-wide.", func() float64 { return b2f(n.repair.paused.Load()) })
 	gauge("stratum_partitions", "Ref partitions in the cluster (0 before the planner wrote the configuration).", func() float64 {
-		if cfg := n.refs.cfg.Load(); cfg != nil {
+		if cfg := n.refs.Layout(); cfg != nil {
 			return float64(cfg.Count)
 		}
 		return 0

@@ -22,6 +22,7 @@ import (
 	"github.com/stratum-store/stratum/datanode/connlimit"
 	"github.com/stratum-store/stratum/datanode/hints"
 	"github.com/stratum-store/stratum/datanode/peer"
+	"github.com/stratum-store/stratum/datanode/refs"
 	"github.com/stratum-store/stratum/datanode/series"
 	"github.com/stratum-store/stratum/datanode/stampclock"
 	"github.com/stratum-store/stratum/datanode/store"
@@ -39,7 +40,7 @@ type Node struct {
 	store    *store.Store
 	clock    *stampclock.Clock // stamps of writes and deletes; running time
 	hints    *hints.Queue      // hinted handoffs this node coordinated (handoff.go)
-	refs     *refs
+	refs     *refs.Server
 	spoolDir string
 	peers    *peer.Client
 	coalesce *coalescer
@@ -130,9 +131,6 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	if err := n.openHints(); err != nil {
 		return err
 	}
-	if n.refs, err = openRefs(n); err != nil {
-		return fmt.Errorf("datanode: open ref store: %w", err)
-	}
 	if err := n.listen(); err != nil {
 		return err
 	}
@@ -145,6 +143,9 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		}
 	}
 	n.peers = n.newPeers()
+	if n.refs, err = n.openRefs(); err != nil {
+		return fmt.Errorf("datanode: open ref store: %w", err)
+	}
 	n.coalesce = newCoalescer(n)
 	n.metrics = newMetrics(n)
 	n.server = n.newServer()
@@ -169,8 +170,8 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	n.goLoop(func() { n.antiEntropyLoop(lctx) })
 	n.goLoop(func() { n.settleLoop(lctx) })
 	n.goLoop(func() { n.recoveryLoop(lctx) })
-	n.goLoop(func() { n.refs.watch(lctx) })
-	n.goLoop(func() { n.refs.primaryLoop(lctx) })
+	n.goLoop(func() { n.refs.Watch(lctx) })
+	n.goLoop(func() { n.refs.PrimaryLoop(lctx) })
 	n.goLoop(func() { n.sampleLoop(lctx) })
 	if err := n.cfg.Control.MarkActive(ctx, n.cfg.ID, n.generation); err != nil {
 		return fmt.Errorf("datanode: mark active: %w", err)
@@ -190,6 +191,44 @@ func (n *Node) newPeers() *peer.Client {
 			n.metrics.replicaLatency.WithLabelValues(addr, outcome).Observe(took.Seconds())
 		},
 	})
+}
+
+// openRefs opens this node's part of the ref protocol (package refs),
+// wired to the rest of the node through refs.Deps.
+func (n *Node) openRefs() (*refs.Server, error) {
+	cfg := refs.Config{ID: n.cfg.ID, Dir: filepath.Join(n.cfg.Store.Dir, "refs"), NoSync: n.cfg.Store.NoSync,
+		Timeout: n.cfg.RefTimeout, RetryWindow: n.cfg.RefRetryWindow, CheckInterval: n.cfg.RefCheckInterval,
+		ReadyWaitsForPartitions: n.cfg.ReadyWaitsForPartitions, Logger: n.logger}
+	return refs.Open(cfg, refs.Deps{
+		Control:      n.cfg.Control,
+		Peers:        n.peers,
+		View:         n.view.Load,
+		Registration: n.registration,
+		Fenced:       n.fenced.Load,
+		Closing:      n.closing.Load,
+		Stored:       n.storedAtQuorum,
+		CheckCaller:  n.checkGeneration,
+		Context:      n.requestContext,
+		Bodies:       n.bodies,
+		CountTxn:     func(outcome string) { n.metrics.refTxns.WithLabelValues(outcome).Inc() },
+	})
+}
+
+// registration is the current registration's sequence number and whether
+// its lease surely has not expired in etcd, from one load.
+func (n *Node) registration() (seq uint64, valid bool) {
+	reg := n.reg.Load()
+	if reg == nil {
+		return 0, false
+	}
+	return reg.seq, reg.alive() && time.Now().Before(reg.lease.ValidUntil())
+}
+
+// leaseValid reports whether the current registration's lease surely has
+// not expired in etcd.
+func (n *Node) leaseValid() bool {
+	_, valid := n.registration()
+	return valid
 }
 
 func (n *Node) openStore() error {
@@ -342,7 +381,7 @@ func (n *Node) Close(ctx context.Context) error {
 		errs = append(errs, n.store.Close())
 	}
 	if n.refs != nil {
-		errs = append(errs, n.refs.store.Close())
+		errs = append(errs, n.refs.Close())
 	}
 	if n.hints != nil {
 		errs = append(errs, n.hints.Close())

@@ -50,7 +50,7 @@ func (n *Node) recoveryLoop(ctx context.Context) {
 	t := time.NewTicker(n.cfg.HealthyMarkInterval)
 	defer t.Stop()
 	for {
-		if n.Ready() && n.leaseValid(n.reg.Load()) {
+		if n.Ready() && n.leaseValid() {
 			if err := mark.Write(time.Now()); err != nil {
 				n.logger.Warn("could not record health", "err", err)
 			}

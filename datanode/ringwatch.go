@@ -79,6 +79,6 @@ func (n *Node) reregister(ctx context.Context) error {
 		return err
 	}
 	n.setLease(l) // a new registration: every partition must be taken over again
-	n.refs.wake()
+	n.refs.Wake()
 	return nil
 }

@@ -79,10 +79,10 @@ var routes = []route{
 	{path: api.PathReplicas, match: prefix, serve: oidRoute(api.PathReplicas, (*Node).handleReplica), scope: scopeNode},
 	{path: smarthttp.PathPrefix, match: prefix, serve: (*Node).serveGit, scopeFor: gitNeeds, // gitroutes.go
 		basic: []string{fasthttp.MethodGet, fasthttp.MethodHead, fasthttp.MethodPost}, refused: gitText, labelFor: gitRouteLabel},
-	{path: api.PathRepos, match: prefix, serve: (*Node).handleRepos, json: true},
-	{path: "/internal/v1/refs/", match: prefix, serve: (*Node).handleRefInternal, scope: scopeNode},
+	{path: api.PathRepos, match: prefix, serve: func(n *Node, ctx *fasthttp.RequestCtx, path string) error { return n.refs.HandleRepos(ctx, path) }, json: true},
+	{path: "/internal/v1/refs/", match: prefix, serve: func(n *Node, ctx *fasthttp.RequestCtx, path string) error { return n.refs.HandleInternal(ctx, path) }, scope: scopeNode},
 	{path: api.PathPartitions, methods: get, serve: servePartitions},
-	{path: api.PathPartitionPlan, methods: get, serve: noPath((*Node).servePlan)},
+	{path: api.PathPartitionPlan, methods: get, serve: noPath(func(n *Node, ctx *fasthttp.RequestCtx) error { return n.refs.ServePlan(ctx) })},
 	{path: "/ui/", serve: noPath((*Node).serveUI), basic: getHead, refused: basicChallenge},
 	{path: "/ui", serve: noPath((*Node).serveUI), basic: getHead, refused: basicChallenge, label: "/ui/"},
 	{path: "/metrics", serve: serveMetrics, uncounted: true},
@@ -224,7 +224,7 @@ func serveCluster(n *Node, ctx *fasthttp.RequestCtx, _ string) error {
 }
 
 func servePartitions(n *Node, ctx *fasthttp.RequestCtx, _ string) error {
-	return httpbody.WriteJSON(ctx, fasthttp.StatusOK, n.refs.report())
+	return httpbody.WriteJSON(ctx, fasthttp.StatusOK, n.refs.Report())
 }
 
 func serveMetrics(n *Node, ctx *fasthttp.RequestCtx, _ string) error {

@@ -46,6 +46,11 @@ func forbiddenImport(from, to string) bool {
 		return under(to, "controlplane") || under(to, "datanode") || under(to, "cli")
 	case under(from, "controlplane"):
 		return under(to, "datanode") || under(to, "cli") || under(to, "api/client")
+	case mechanism(from) >= 0:
+		if m := mechanism(to); m >= 0 && m != mechanism(from) {
+			return m > mechanism(from)
+		}
+		return to == "datanode" || under(to, "controlplane") || under(to, "cli") || under(to, "api/client")
 	case leaf(from):
 		return to == "datanode" || under(to, "controlplane") || under(to, "cli") || under(to, "api/client")
 	case under(from, "datanode"):
@@ -62,6 +67,22 @@ var leaves = []string{"datanode/breaker", "datanode/budget", "datanode/connlimit
 	"datanode/requestid", "datanode/series", "datanode/stampclock", "internal/retry"}
 
 var leafHTTP = map[string]bool{"datanode/requestid": true, "datanode/httpbody": true, "datanode/peer": true}
+
+// mechanisms are the packages that each hold one protocol of the data
+// node (issue 16.1), in import order: each may import leaves and the
+// mechanisms before it, never one after it nor the datanode root, which
+// wires them together.
+var mechanisms = []string{"datanode/refs"}
+
+// mechanism is pkg's place in mechanisms, or -1.
+func mechanism(pkg string) int {
+	for i, m := range mechanisms {
+		if under(pkg, m) {
+			return i
+		}
+	}
+	return -1
+}
 
 func leaf(pkg string) bool {
 	for _, l := range leaves {
@@ -112,6 +133,10 @@ func TestForbiddenImportRules(t *testing.T) {
 	f("api/refdata", "api/objid", true)
 	f("api", "api/refdata", false)
 	f("datanode/refs", "api/client", true)
+	f("datanode/refs", "datanode", true)
+	f("datanode/refs", "datanode/peer", false)
+	f("datanode/refs", "datanode/refstore", false)
+	f("datanode", "datanode/refs", false)
 	f("datanode/breaker", "datanode", true)
 	f("datanode/stampclock", "datanode/downtime", false)
 	f("internal/retry", "datanode", true)

@@ -1,4 +1,4 @@
-package datanode
+package refs
 
 import (
 	"context"
@@ -20,11 +20,11 @@ import (
 // handleRefInternal serves begin, apply, snapshot and install. Only a
 // current member of the cluster may call them (checkGeneration); the epoch
 // inside each message is the fence.
-func (n *Node) handleRefInternal(ctx *fasthttp.RequestCtx, path string) error {
-	if err := n.checkGeneration(ctx); err != nil {
+func (r *Server) HandleInternal(ctx *fasthttp.RequestCtx, path string) error {
+	if err := r.d.CheckCaller(ctx); err != nil {
 		return err
 	}
-	st := n.refs.store
+	st := r.store
 	switch {
 	case path == api.PathRefBegin && ctx.IsPost():
 		var req api.RefBeginRequest
@@ -35,7 +35,7 @@ func (n *Node) handleRefInternal(ctx *fasthttp.RequestCtx, path string) error {
 		if err != nil {
 			return err
 		}
-		n.refs.noteFence(req.Partition, req.Epoch)
+		r.noteFence(req.Partition, req.Epoch)
 		return httpbody.WriteJSON(ctx, fasthttp.StatusOK, api.RefReplicaState{Version: v, Store: st.ID()})
 	case path == api.PathRefApply && ctx.IsPost():
 		var req api.RefApplyRequest
@@ -45,7 +45,7 @@ func (n *Node) handleRefInternal(ctx *fasthttp.RequestCtx, path string) error {
 		if err := st.Apply(req.Partition, req.Epoch, req.Seq, req.Changes); err != nil {
 			return err
 		}
-		n.refs.noteFence(req.Partition, req.Epoch)
+		r.noteFence(req.Partition, req.Epoch)
 		return httpbody.WriteJSON(ctx, fasthttp.StatusOK, st.Version(req.Partition))
 	case path == api.PathRefSnapshot && ctx.IsGet():
 		id, err1 := strconv.Atoi(string(ctx.QueryArgs().Peek("partition")))
@@ -69,7 +69,7 @@ func (n *Node) handleRefInternal(ctx *fasthttp.RequestCtx, path string) error {
 		if err := st.Install(req.Snapshot.Partition, req.Epoch, req.Snapshot); err != nil {
 			return err
 		}
-		n.refs.noteFence(req.Snapshot.Partition, req.Epoch)
+		r.noteFence(req.Snapshot.Partition, req.Epoch)
 		return httpbody.WriteJSON(ctx, fasthttp.StatusOK, api.RefReplicaState{Version: st.Version(req.Snapshot.Partition), Store: st.ID()})
 	}
 	return api.ErrRouteNotFound
@@ -77,22 +77,22 @@ func (n *Node) handleRefInternal(ctx *fasthttp.RequestCtx, path string) error {
 
 // noteFence steps down when a message shows a newer epoch than the one this
 // node serves partition id at: someone else began, or the record moved on.
-func (r *refs) noteFence(id int, epoch int64) {
+func (r *Server) noteFence(id int, epoch int64) {
 	ps := r.part(id)
-	if a := ps.active.Load(); a != 0 && epoch > a && ps.rec.Load().Primary == r.n.cfg.ID {
+	if a := ps.active.Load(); a != 0 && epoch > a && ps.rec.Load().Primary == r.cfg.ID {
 		r.stepDown(id, "a newer epoch reached this replica", fmt.Errorf("epoch %d > %d", epoch, a))
 	}
 }
 
-// refCall sends one ref protocol message to node and decodes its JSON
+// call sends one ref protocol message to node and decodes its JSON
 // answer into out (when out is not nil). Every message is idempotent, so
 // transport failures are retried within the deadline.
-func (n *Node) refCall(ctx context.Context, node, method, path string, body, out any) error {
-	rn, ok := n.view.Load().Ring.Node(node)
+func (r *Server) call(ctx context.Context, node, method, path string, body, out any) error {
+	rn, ok := r.d.View().Ring.Node(node)
 	if !ok {
 		return fmt.Errorf("%w: %s is not in the ring", api.ErrUnknownNode, node)
 	}
-	return n.peers.Call(ctx, peer.Call{Addr: rn.Addr, Method: method, Path: path, Rev: n.view.Load().Ring.Revision(), Body: body, Timeout: n.cfg.RefTimeout, Read: func(b []byte) error {
+	return r.d.Peers.Call(ctx, peer.Call{Addr: rn.Addr, Method: method, Path: path, Rev: r.d.View().Ring.Revision(), Body: body, Timeout: r.cfg.Timeout, Read: func(b []byte) error {
 		if out == nil {
 			return nil
 		}

@@ -1,4 +1,4 @@
-package datanode
+package refs
 
 import (
 	"context"
@@ -17,13 +17,13 @@ import (
 
 // txn runs one ref transaction as primary. On a conflict it returns the
 // current values of the refs that did not match with api.ErrRefConflict.
-func (r *refs) txn(ctx context.Context, repo string, t api.RefTxn, requireObjects bool) (api.RefTxnResult, error) {
+func (r *Server) txn(ctx context.Context, repo string, t api.RefTxn, requireObjects bool) (api.RefTxnResult, error) {
 	id, err := r.partitionOf(repo)
 	if err != nil {
 		return api.RefTxnResult{}, err
 	}
 	if requireObjects {
-		if err := r.n.checkObjects(t); err != nil {
+		if err := r.checkObjects(t); err != nil {
 			return api.RefTxnResult{}, err
 		}
 	}
@@ -51,7 +51,7 @@ func (r *refs) txn(ctx context.Context, repo string, t api.RefTxn, requireObject
 		r.stepDown(id, "local apply failed", err)
 		return res, fmt.Errorf("%w: %v", api.ErrOutcomeUnknown, err)
 	}
-	r.n.metrics.refTxns.WithLabelValues("ok").Inc()
+	r.d.CountTxn("ok")
 	for _, c := range changes {
 		oid := c.OID
 		if oid == "" {
@@ -64,7 +64,7 @@ func (r *refs) txn(ctx context.Context, repo string, t api.RefTxn, requireObject
 }
 
 // compare checks every update's old value against the local state.
-func (r *refs) compare(id int, repo string, t api.RefTxn) (changes []api.RefChange, conflicts []api.Ref, err error) {
+func (r *Server) compare(id int, repo string, t api.RefTxn) (changes []api.RefChange, conflicts []api.Ref, err error) {
 	for _, u := range t.Updates {
 		cur, ok, err := r.store.Get(id, repo, u.Name)
 		if err != nil {
@@ -88,9 +88,9 @@ func (r *refs) compare(id int, repo string, t api.RefTxn) (changes []api.RefChan
 // replicate sends req to every other in-sync member and waits for all.
 // Members that fail are removed from in_sync (fenced by the epoch); if that
 // is impossible the outcome is unknown and this node steps down.
-func (r *refs) replicate(ctx context.Context, id int, rec api.Partition, req api.RefApplyRequest) error {
-	failed := r.fanOut(api.WithoutID(rec.InSync, r.n.cfg.ID), func(node string) error {
-		return r.n.refCall(ctx, node, "POST", api.PathRefApply, req, nil)
+func (r *Server) replicate(ctx context.Context, id int, rec api.Partition, req api.RefApplyRequest) error {
+	failed := r.fanOut(api.WithoutID(rec.InSync, r.cfg.ID), func(node string) error {
+		return r.call(ctx, node, "POST", api.PathRefApply, req, nil)
 	})
 	if len(failed) == 0 {
 		return nil
@@ -100,21 +100,21 @@ func (r *refs) replicate(ctx context.Context, id int, rec api.Partition, req api
 		next.InSync = api.WithoutID(next.InSync, node)
 	}
 	next.PruneStores()
-	epoch, err := r.n.cfg.Control.UpdatePartition(ctx, rec.Epoch, next)
+	epoch, err := r.d.Control.UpdatePartition(ctx, rec.Epoch, next)
 	if err != nil {
 		r.stepDown(id, "could not drop failed replicas from in_sync", err)
-		r.n.metrics.refTxns.WithLabelValues("unknown").Inc()
+		r.d.CountTxn("unknown")
 		return fmt.Errorf("%w: replicas %v failed (%v) and in_sync could not shrink: %v", api.ErrOutcomeUnknown, keys(failed), firstErr(failed), err)
 	}
 	next.Epoch = epoch
 	r.part(id).adopt(next)
 	r.part(id).active.Store(epoch)
-	r.n.logger.Warn("refs: dropped failed replicas from in_sync", "partition", id, "nodes", keys(failed), "epoch", epoch, "err", firstErr(failed))
+	r.cfg.Logger.Warn("refs: dropped failed replicas from in_sync", "partition", id, "nodes", keys(failed), "epoch", epoch, "err", firstErr(failed))
 	return nil
 }
 
 // fanOut runs call for every node in parallel and returns the failures.
-func (r *refs) fanOut(nodes []string, call func(string) error) map[string]error {
+func (r *Server) fanOut(nodes []string, call func(string) error) map[string]error {
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	failed := map[string]error{}
@@ -139,22 +139,21 @@ func (r *refs) fanOut(nodes []string, call func(string) error) map[string]error 
 // the registration it started with, and only at an epoch it wrote itself
 // during this takeover, so the record it serves from is confirmed in etcd
 // rather than taken from a cache the watch may not have updated yet.
-func (r *refs) takeover(ctx context.Context, id int) error {
+func (r *Server) takeover(ctx context.Context, id int) error {
 	ps := r.part(id)
 	ps.lock.Lock()
 	defer ps.lock.Unlock()
-	reg := r.n.reg.Load()
-	lease := reg.seq
-	if !r.n.leaseValid(reg) {
+	lease, valid := r.d.Registration()
+	if !valid {
 		return fmt.Errorf("refs: partition %d: no valid lease to serve under", id)
 	}
 	confirmed := false // the record's epoch was written by this takeover
 	for attempt := 0; attempt < 5; attempt++ {
 		rec := *ps.rec.Load()
-		if rec.Primary != r.n.cfg.ID || r.takenOver(ps, &rec) {
+		if rec.Primary != r.cfg.ID || r.takenOver(ps, &rec) {
 			return nil
 		}
-		if !rec.IsInSync(r.n.cfg.ID) {
+		if !rec.IsInSync(r.cfg.ID) {
 			return fmt.Errorf("refs: partition %d names this node primary but not in sync", id)
 		}
 		if !confirmed {
@@ -188,7 +187,7 @@ func (r *refs) takeover(ctx context.Context, id int) error {
 		}
 		ps.leaseSeq.Store(lease)
 		ps.active.Store(final)
-		r.n.logger.Debug("refs: serving as primary", "partition", id, "epoch", final)
+		r.cfg.Logger.Debug("refs: serving as primary", "partition", id, "epoch", final)
 		return nil
 	}
 	return fmt.Errorf("refs: partition %d: takeover did not settle", id)
@@ -196,9 +195,9 @@ func (r *refs) takeover(ctx context.Context, id int) error {
 
 // commit writes next over rec (conditioned on rec's epoch) and adopts it,
 // returning the new epoch.
-func (r *refs) commit(ctx context.Context, id int, rec, next api.Partition) (int64, error) {
+func (r *Server) commit(ctx context.Context, id int, rec, next api.Partition) (int64, error) {
 	next.PruneStores()
-	epoch, err := r.n.cfg.Control.UpdatePartition(ctx, rec.Epoch, next)
+	epoch, err := r.d.Control.UpdatePartition(ctx, rec.Epoch, next)
 	if err != nil {
 		return 0, err
 	}
@@ -210,18 +209,18 @@ func (r *refs) commit(ctx context.Context, id int, rec, next api.Partition) (int
 // beginAll sends begin(epoch) to every in-sync member, itself included,
 // and returns their answers and the members that did not answer. A
 // stale_epoch answer means a newer record exists: the takeover stops.
-func (r *refs) beginAll(ctx context.Context, id int, rec api.Partition) (map[string]api.RefReplicaState, map[string]error, error) {
+func (r *Server) beginAll(ctx context.Context, id int, rec api.Partition) (map[string]api.RefReplicaState, map[string]error, error) {
 	var mu sync.Mutex
 	answers := map[string]api.RefReplicaState{}
 	req := api.RefBeginRequest{Partition: id, Epoch: rec.Epoch}
 	failed := r.fanOut(rec.InSync, func(node string) error {
 		var a api.RefReplicaState
 		var err error
-		if node == r.n.cfg.ID {
+		if node == r.cfg.ID {
 			a.Version, err = r.store.Begin(id, rec.Epoch)
 			a.Store = r.store.ID()
 		} else {
-			err = r.n.refCall(ctx, node, "POST", api.PathRefBegin, req, &a)
+			err = r.call(ctx, node, "POST", api.PathRefBegin, req, &a)
 		}
 		if err == nil {
 			mu.Lock()
@@ -231,7 +230,7 @@ func (r *refs) beginAll(ctx context.Context, id int, rec api.Partition) (map[str
 		return err
 	})
 	for node, err := range failed {
-		if errors.Is(err, api.ErrStaleEpoch) || node == r.n.cfg.ID {
+		if errors.Is(err, api.ErrStaleEpoch) || node == r.cfg.ID {
 			return nil, nil, fmt.Errorf("refs: partition %d: begin at %s: %w", id, node, err)
 		}
 	}
@@ -240,18 +239,18 @@ func (r *refs) beginAll(ctx context.Context, id int, rec api.Partition) (map[str
 
 // dropDown removes members that did not answer begin from in_sync, but
 // only those the control plane confirms DOWN with no live lease.
-func (r *refs) dropDown(ctx context.Context, id int, rec api.Partition, failed map[string]error) error {
+func (r *Server) dropDown(ctx context.Context, id int, rec api.Partition, failed map[string]error) error {
 	for node, cause := range failed {
 		next := rec
 		next.InSync = api.WithoutID(rec.InSync, node)
 		next.PruneStores()
-		epoch, err := r.n.cfg.Control.DropDownFromInSync(ctx, rec.Epoch, next, node)
+		epoch, err := r.d.Control.DropDownFromInSync(ctx, rec.Epoch, next, node)
 		if err != nil {
 			return fmt.Errorf("refs: partition %d: member %s did not answer begin (%v) and cannot be dropped: %w", id, node, cause, err)
 		}
 		next.Epoch = epoch
 		r.part(id).adopt(next)
-		r.n.logger.Warn("refs: dropped a DOWN member from in_sync", "partition", id, "node", node, "epoch", epoch)
+		r.cfg.Logger.Warn("refs: dropped a DOWN member from in_sync", "partition", id, "node", node, "epoch", epoch)
 		return nil // one at a time: the record moved on
 	}
 	return nil
@@ -262,49 +261,49 @@ func (r *refs) dropDown(ctx context.Context, id int, rec api.Partition, failed m
 // with a new store ID and is no source), installs it on every member that
 // differs or lost its disk, and records the members' store IDs. It returns
 // the epoch the partition is at afterwards.
-func (r *refs) converge(ctx context.Context, id int, rec api.Partition, answers map[string]api.RefReplicaState) (int64, error) {
+func (r *Server) converge(ctx context.Context, id int, rec api.Partition, answers map[string]api.RefReplicaState) (int64, error) {
 	wiped := func(m string) bool { want := rec.Stores[m]; return want != "" && want != answers[m].Store }
 	best := ""
 	for m, a := range answers {
 		if wiped(m) {
-			r.n.logger.Warn("refs: in-sync member lost its store; it is no source and will be reinstalled", "partition", id, "node", m)
+			r.cfg.Logger.Warn("refs: in-sync member lost its store; it is no source and will be reinstalled", "partition", id, "node", m)
 			continue
 		}
-		if best == "" || answers[best].Version.Less(a.Version) || (a.Version == answers[best].Version && m == r.n.cfg.ID) {
+		if best == "" || answers[best].Version.Less(a.Version) || (a.Version == answers[best].Version && m == r.cfg.ID) {
 			best = m
 		}
 	}
 	if best == "" {
 		return 0, fmt.Errorf("refs: partition %d: every in-sync member lost its store; refusing to serve an empty partition", id)
 	}
-	if best != r.n.cfg.ID {
+	if best != r.cfg.ID {
 		var snap api.RefSnapshot
 		q := fmt.Sprintf("%s?partition=%d&epoch=%d", api.PathRefSnapshot, id, rec.Epoch)
-		if err := r.n.refCall(ctx, best, "GET", q, nil, &snap); err != nil {
+		if err := r.call(ctx, best, "GET", q, nil, &snap); err != nil {
 			return 0, fmt.Errorf("refs: partition %d: fetch the most advanced state from %s: %w", id, best, err)
 		}
 		if err := r.store.Install(id, rec.Epoch, snap); err != nil {
 			return 0, err
 		}
-		r.n.logger.Info("refs: adopted a more advanced state", "partition", id, "from", best, "version", snap.Version)
+		r.cfg.Logger.Info("refs: adopted a more advanced state", "partition", id, "from", best, "version", snap.Version)
 	}
 	next := rec
 	next.Stores = map[string]string{}
 	var stale []string
 	for m, a := range answers {
 		next.Stores[m] = a.Store
-		if m != r.n.cfg.ID && (a.Version != answers[best].Version || wiped(m)) {
+		if m != r.cfg.ID && (a.Version != answers[best].Version || wiped(m)) {
 			stale = append(stale, m)
 		}
 	}
-	next.Stores[r.n.cfg.ID] = r.store.ID()
+	next.Stores[r.cfg.ID] = r.store.ID()
 	if len(stale) > 0 {
 		snap, err := r.store.Snapshot(id)
 		if err != nil {
 			return 0, err
 		}
 		failed := r.fanOut(stale, func(node string) error {
-			return r.n.refCall(ctx, node, "POST", api.PathRefInstall, api.RefInstallRequest{Epoch: rec.Epoch, Snapshot: snap}, nil)
+			return r.call(ctx, node, "POST", api.PathRefInstall, api.RefInstallRequest{Epoch: rec.Epoch, Snapshot: snap}, nil)
 		})
 		for node := range failed {
 			next.InSync = api.WithoutID(next.InSync, node) // it answered begin: it can serve nothing older
@@ -322,7 +321,7 @@ func (r *refs) converge(ctx context.Context, id int, rec api.Partition, answers 
 
 // catchUp brings members that are not in sync up to date and adds them to
 // in_sync, holding the partition lock so no transaction runs meanwhile.
-func (r *refs) catchUp(ctx context.Context, id int) error {
+func (r *Server) catchUp(ctx context.Context, id int) error {
 	ps := r.part(id)
 	ps.lock.Lock()
 	defer ps.lock.Unlock()
@@ -330,7 +329,7 @@ func (r *refs) catchUp(ctx context.Context, id int) error {
 		return nil
 	}
 	rec := *ps.rec.Load()
-	v := r.n.view.Load()
+	v := r.d.View()
 	for _, node := range rec.Replicas {
 		if rec.IsInSync(node) || !v.State(node).ReadTarget() || v.State(node) == api.StateSuspect {
 			continue
@@ -340,8 +339,8 @@ func (r *refs) catchUp(ctx context.Context, id int) error {
 			return err
 		}
 		var state api.RefReplicaState
-		if err := r.n.refCall(ctx, node, "POST", api.PathRefInstall, api.RefInstallRequest{Epoch: rec.Epoch, Snapshot: snap}, &state); err != nil {
-			r.n.logger.Debug("refs: catch-up failed", "partition", id, "node", node, "err", err)
+		if err := r.call(ctx, node, "POST", api.PathRefInstall, api.RefInstallRequest{Epoch: rec.Epoch, Snapshot: snap}, &state); err != nil {
+			r.cfg.Logger.Debug("refs: catch-up failed", "partition", id, "node", node, "err", err)
 			continue
 		}
 		next := rec
@@ -360,7 +359,7 @@ func (r *refs) catchUp(ctx context.Context, id int) error {
 			return fmt.Errorf("refs: partition %d: add %s to in_sync: %w", id, node, err)
 		}
 		ps.active.Store(epoch)
-		r.n.logger.Debug("refs: member caught up", "partition", id, "node", node, "epoch", epoch)
+		r.cfg.Logger.Debug("refs: member caught up", "partition", id, "node", node, "epoch", epoch)
 		rec = next
 	}
 	return nil
@@ -368,8 +367,8 @@ func (r *refs) catchUp(ctx context.Context, id int) error {
 
 // primaryLoop runs takeovers and catch-ups for the partitions this node
 // leads, on a kick or every RefCheckInterval, until ctx is done.
-func (r *refs) primaryLoop(ctx context.Context) {
-	t := time.NewTicker(r.n.cfg.RefCheckInterval)
+func (r *Server) PrimaryLoop(ctx context.Context) {
+	t := time.NewTicker(r.cfg.CheckInterval)
 	defer t.Stop()
 	var sum takeoverSummary
 	for {
@@ -379,7 +378,7 @@ func (r *refs) primaryLoop(ctx context.Context) {
 		case <-r.kick:
 		case <-t.C:
 		}
-		before := r.servingCount()
+		before := r.ServingCount()
 		r.tend(ctx)
 		sum.pass(ctx, r, before)
 	}
@@ -400,21 +399,21 @@ type takeoverSummary struct {
 	last  time.Time
 }
 
-func (s *takeoverSummary) pass(ctx context.Context, r *refs, before int) {
-	after, led := r.servingCount(), len(r.led())
+func (s *takeoverSummary) pass(ctx context.Context, r *Server, before int) {
+	after, led := r.ServingCount(), len(r.Led())
 	if after > before {
 		s.taken += after - before
 		s.last = time.Now()
-		r.n.logger.Debug("refs: took over partitions", "taken_over", after-before, "serving", after, "led", led)
+		r.cfg.Logger.Debug("refs: took over partitions", "taken_over", after-before, "serving", after, "led", led)
 	}
 	if s.taken > 0 && after == led && time.Since(s.last) >= takeoverQuiet && r.recordsKnown() {
-		r.n.logger.Log(ctx, slog.LevelInfo, "refs: serving ref partitions as primary", "partitions", after, "takeovers", s.taken, "led", led)
+		r.cfg.Logger.Log(ctx, slog.LevelInfo, "refs: serving ref partitions as primary", "partitions", after, "takeovers", s.taken, "led", led)
 		s.taken = 0
 	}
 }
 
 // tend runs one pass over the led partitions with a few workers.
-func (r *refs) tend(ctx context.Context) {
+func (r *Server) tend(ctx context.Context) {
 	work := make(chan int)
 	var wg sync.WaitGroup
 	for w := 0; w < 8; w++ {
@@ -430,12 +429,12 @@ func (r *refs) tend(ctx context.Context) {
 					err = r.catchUp(ctx, id)
 				}
 				if err != nil && ctx.Err() == nil {
-					r.n.logger.Warn("refs: partition not settled", "partition", id, "err", err)
+					r.cfg.Logger.Warn("refs: partition not settled", "partition", id, "err", err)
 				}
 			}
 		}()
 	}
-	for _, id := range r.led() {
+	for _, id := range r.Led() {
 		select {
 		case work <- id:
 		case <-ctx.Done():
@@ -446,8 +445,8 @@ func (r *refs) tend(ctx context.Context) {
 }
 
 // recordsKnown reports whether this node knows every partition's record.
-func (r *refs) recordsKnown() bool {
-	cfg := r.cfg.Load()
+func (r *Server) recordsKnown() bool {
+	cfg := r.layout.Load()
 	if cfg == nil {
 		return false
 	}

@@ -1,29 +1,82 @@
-package datanode
+package refs
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
+	"log/slog"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/valyala/fasthttp"
+
 	"github.com/stratum-store/stratum/api"
+	"github.com/stratum-store/stratum/datanode/budget"
+	"github.com/stratum-store/stratum/datanode/clusterview"
+	"github.com/stratum-store/stratum/datanode/peer"
 	"github.com/stratum-store/stratum/datanode/refstore"
 	"github.com/stratum-store/stratum/internal/planted"
 	"github.com/stratum-store/stratum/internal/retry"
 )
 
-// refs is a node's part in the ref protocol of docs/refs.md: the newest
+// Config is what a Server needs to know; the data node fills it from its
+// own Config (the Ref* fields).
+type Config struct {
+	ID            string        // this node's ID
+	Dir           string        // the ref store's directory
+	NoSync        bool          // skip fsync (tests and benchmarks only)
+	Timeout       time.Duration // one ref message to a replica, retries included (RefTimeout)
+	RetryWindow   time.Duration // how long a request waits for a partition's primary (RefRetryWindow)
+	CheckInterval time.Duration // how often the primary loop runs without a kick (RefCheckInterval)
+	// ReadyWaitsForPartitions: readiness waits for a partition
+	// configuration even when etcd has none (a planner will write one).
+	ReadyWaitsForPartitions bool
+	Logger                  *slog.Logger
+}
+
+// Control is what a Server needs from the control plane: the partition
+// records and conditional writes to them. datanode.ControlPlane has it.
+type Control interface {
+	PartitionConfig(ctx context.Context) (cfg api.PartitionConfig, ok bool, err error)
+	WatchPartitions(ctx context.Context, publish func(map[int]api.Partition)) error
+	UpdatePartition(ctx context.Context, epoch int64, next api.Partition) (int64, error)
+	DropDownFromInSync(ctx context.Context, epoch int64, next api.Partition, node string) (int64, error)
+	PlanPartitions(ctx context.Context) ([]api.PartitionAction, error)
+}
+
+// Deps are the parts of the data node a Server uses. Each is a function or
+// a small interface, so that the ref protocol reaches no other mechanism's
+// state.
+type Deps struct {
+	Control Control
+	Peers   *peer.Client
+	View    func() *clusterview.View // the node's current view (replica addresses, the ring revision)
+	// Registration is the node's current registration in one load: its
+	// sequence number and whether its lease surely has not expired in
+	// etcd (docs/refs.md, check 4).
+	Registration func() (seq uint64, valid bool)
+	Fenced       func() bool // another generation replaced this process
+	Closing      func() bool // the node is shutting down
+	// Stored checks that oids are stored at quorum: api.ErrMissingObject
+	// or api.ErrQuorumNotReached when not.
+	Stored      func(oids []api.OID) error
+	CheckCaller func(ctx *fasthttp.RequestCtx) error           // a replica message comes from a current member
+	Context     func(ctx *fasthttp.RequestCtx) context.Context // the context a request's work runs under
+	Bodies      *budget.Budget                                 // holds transaction bodies
+	CountTxn    func(outcome string)                           // counts a transaction's outcome
+}
+
+// Server is a node's part in the ref protocol of docs/refs.md: the newest
 // partition records it knows, the epochs it has taken over as primary, and
 // its ref store.
-type refs struct {
-	n     *Node
-	store *refstore.Store
-	cfg   atomic.Pointer[api.PartitionConfig]
-	kick  chan struct{} // wakes the primary loop
+type Server struct {
+	cfg    Config
+	d      Deps
+	store  *refstore.Store
+	layout atomic.Pointer[api.PartitionConfig]
+	kick   chan struct{} // wakes the primary loop
 
 	mu    sync.Mutex // guards parts (the map only; never held during I/O)
 	parts map[int]*partState
@@ -52,15 +105,23 @@ type partState struct {
 	leaseSeq atomic.Uint64
 }
 
-func openRefs(n *Node) (*refs, error) {
-	st, err := refstore.Open(filepath.Join(n.cfg.Store.Dir, "refs"), refstore.Options{NoSync: n.cfg.Store.NoSync})
+// Open opens the ref store in cfg.Dir. Run Watch and PrimaryLoop, and
+// Close the Server after both returned.
+func Open(cfg Config, d Deps) (*Server, error) {
+	st, err := refstore.Open(cfg.Dir, refstore.Options{NoSync: cfg.NoSync})
 	if err != nil {
 		return nil, err
 	}
-	return &refs{n: n, store: st, kick: make(chan struct{}, 1), parts: map[int]*partState{}}, nil
+	return &Server{cfg: cfg, d: d, store: st, kick: make(chan struct{}, 1), parts: map[int]*partState{}}, nil
 }
 
-func (r *refs) part(id int) *partState {
+// Layout is the partition configuration, nil until it is known.
+func (r *Server) Layout() *api.PartitionConfig { return r.layout.Load() }
+
+// Close closes the ref store.
+func (r *Server) Close() error { return r.store.Close() }
+
+func (r *Server) part(id int) *partState {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	ps := r.parts[id]
@@ -72,7 +133,7 @@ func (r *refs) part(id int) *partState {
 }
 
 // record returns the newest known record of partition id.
-func (r *refs) record(id int) (api.Partition, bool) {
+func (r *Server) record(id int) (api.Partition, bool) {
 	p := r.part(id).rec.Load()
 	if p == nil {
 		return api.Partition{}, false
@@ -96,20 +157,20 @@ func (ps *partState) adopt(rec api.Partition) bool {
 
 // publish takes the records from the watch and wakes the primary loop when
 // one names this node primary at an epoch it has not taken over.
-func (r *refs) publish(parts map[int]api.Partition) {
+func (r *Server) publish(parts map[int]api.Partition) {
 	wake := false
 	for id, rec := range parts {
 		ps := r.part(id)
 		ps.adopt(rec)
 		cur := ps.rec.Load()
-		wake = wake || (cur.Primary == r.n.cfg.ID && !r.takenOver(ps, cur))
+		wake = wake || (cur.Primary == r.cfg.ID && !r.takenOver(ps, cur))
 	}
 	if wake {
-		r.wake()
+		r.Wake()
 	}
 }
 
-func (r *refs) wake() {
+func (r *Server) Wake() {
 	select {
 	case r.kick <- struct{}{}:
 	default:
@@ -118,41 +179,36 @@ func (r *refs) wake() {
 
 // takenOver reports whether this node completed a takeover for rec's epoch
 // under its current registration.
-func (r *refs) takenOver(ps *partState, rec *api.Partition) bool {
-	return ps.active.Load() == rec.Epoch && ps.leaseSeq.Load() == r.n.reg.Load().seq
+func (r *Server) takenOver(ps *partState, rec *api.Partition) bool {
+	seq, _ := r.d.Registration()
+	return ps.active.Load() == rec.Epoch && ps.leaseSeq.Load() == seq
 }
 
 // serving reports whether this node may answer for partition id as its
 // primary now: checks 1-4 of docs/refs.md.
-func (r *refs) serving(id int) bool {
+func (r *Server) serving(id int) bool {
 	ps := r.part(id)
 	rec := ps.rec.Load()
 	active := ps.active.Load()
-	reg := r.n.reg.Load() // one load: the number and the lease of the same registration
-	leased := ps.leaseSeq.Load() == reg.seq && r.n.leaseValid(reg)
-	return rec != nil && rec.Primary == r.n.cfg.ID && active != 0 && active == rec.Epoch &&
-		r.store.Floor(id) <= active && (leased || planted.NoLease) && !r.n.fenced.Load()
+	seq, valid := r.d.Registration() // one load: the number and the lease of the same registration
+	leased := ps.leaseSeq.Load() == seq && valid
+	return rec != nil && rec.Primary == r.cfg.ID && active != 0 && active == rec.Epoch &&
+		r.store.Floor(id) <= active && (leased || planted.NoLease) && !r.d.Fenced()
 }
 
 // stepDown stops serving partition id until a new takeover.
-func (r *refs) stepDown(id int, why string, err error) {
+func (r *Server) stepDown(id int, why string, err error) {
 	ps := r.part(id)
 	if ps.active.Swap(0) != 0 {
-		r.n.logger.Warn("refs: stepping down as primary", "partition", id, "why", why, "err", err)
+		r.cfg.Logger.Warn("refs: stepping down as primary", "partition", id, "why", why, "err", err)
 	}
-	r.wake()
-}
-
-// leaseValid reports whether reg's lease surely has not expired in etcd
-// (docs/refs.md, check 4).
-func (n *Node) leaseValid(reg *registration) bool {
-	return reg.alive() && time.Now().Before(reg.lease.ValidUntil())
+	r.Wake()
 }
 
 // partitionOf maps repo to its partition, or fails before the cluster has
 // a partition configuration.
-func (r *refs) partitionOf(repo string) (int, error) {
-	cfg := r.cfg.Load()
+func (r *Server) partitionOf(repo string) (int, error) {
+	cfg := r.layout.Load()
 	if cfg == nil {
 		return 0, api.ErrNoPartitions
 	}
@@ -160,11 +216,11 @@ func (r *refs) partitionOf(repo string) (int, error) {
 }
 
 // watch follows the partition configuration and records until ctx is done.
-func (r *refs) watch(ctx context.Context) {
-	for r.cfg.Load() == nil && ctx.Err() == nil {
-		cfg, ok, err := r.n.cfg.Control.PartitionConfig(ctx)
+func (r *Server) Watch(ctx context.Context) {
+	for r.layout.Load() == nil && ctx.Err() == nil {
+		cfg, ok, err := r.d.Control.PartitionConfig(ctx)
 		if err == nil && ok {
-			r.cfg.Store(&cfg)
+			r.layout.Store(&cfg)
 			break
 		}
 		if err == nil {
@@ -172,7 +228,7 @@ func (r *refs) watch(ctx context.Context) {
 		}
 		retry.Sleep(ctx, 500*time.Millisecond)
 	}
-	r.n.cfg.Control.WatchPartitions(ctx, r.publish)
+	r.d.Control.WatchPartitions(ctx, r.publish)
 }
 
 // ready returns nil when the ref partitions do not hold this node's
@@ -182,13 +238,13 @@ func (r *refs) watch(ctx context.Context) {
 // Config.ReadyWaitsForPartitions (no planner runs), a configuration found
 // absent in etcd also does. Once it held, it latches: losing etcd later
 // must not take the cluster out of a load balancer.
-func (r *refs) ready() error {
+func (r *Server) Ready() error {
 	if r.wasReady.Load() {
 		return nil
 	}
-	cfg := r.cfg.Load()
+	cfg := r.layout.Load()
 	switch {
-	case cfg == nil && !r.n.cfg.ReadyWaitsForPartitions && r.noConfig.Load():
+	case cfg == nil && !r.cfg.ReadyWaitsForPartitions && r.noConfig.Load():
 		return nil
 	case cfg == nil:
 		return errors.New("the partition configuration is not known yet (the planner writes it)")
@@ -199,7 +255,7 @@ func (r *refs) ready() error {
 		switch {
 		case !ok:
 			missing++
-		case rec.Primary == r.n.cfg.ID:
+		case rec.Primary == r.cfg.ID:
 			led++
 			if !r.serving(id) {
 				unserved++
@@ -217,7 +273,7 @@ func (r *refs) ready() error {
 }
 
 // primaryOf returns the ID of the node the newest record names primary.
-func (r *refs) primaryOf(id int) (string, bool) {
+func (r *Server) primaryOf(id int) (string, bool) {
 	rec, ok := r.record(id)
 	if !ok || rec.Primary == "" {
 		return "", false
@@ -226,12 +282,12 @@ func (r *refs) primaryOf(id int) (string, bool) {
 }
 
 // led lists the partitions whose newest record names this node primary.
-func (r *refs) led() []int {
+func (r *Server) Led() []int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var out []int
 	for id, ps := range r.parts {
-		if rec := ps.rec.Load(); rec != nil && rec.Primary == r.n.cfg.ID {
+		if rec := ps.rec.Load(); rec != nil && rec.Primary == r.cfg.ID {
 			out = append(out, id)
 		}
 	}
@@ -239,8 +295,8 @@ func (r *refs) led() []int {
 	return out
 }
 
-func (r *refs) report() api.PartitionReport {
-	rep := api.PartitionReport{Node: r.n.cfg.ID, Config: r.cfg.Load(), Partitions: []api.PartitionStatus{}}
+func (r *Server) Report() api.PartitionReport {
+	rep := api.PartitionReport{Node: r.cfg.ID, Config: r.layout.Load(), Partitions: []api.PartitionStatus{}}
 	r.mu.Lock()
 	ids := make([]int, 0, len(r.parts))
 	for id := range r.parts {
@@ -259,10 +315,10 @@ func (r *refs) report() api.PartitionReport {
 	return rep
 }
 
-// servingCount counts the partitions this node serves as primary now.
-func (r *refs) servingCount() int {
+// ServingCount counts the partitions this node serves as primary now.
+func (r *Server) ServingCount() int {
 	n := 0
-	for _, id := range r.led() {
+	for _, id := range r.Led() {
 		if r.serving(id) {
 			n++
 		}
@@ -271,8 +327,8 @@ func (r *refs) servingCount() int {
 }
 
 // summary counts the partitions for /v1/cluster and the status page.
-func (r *refs) summary() *api.PartitionSummary {
-	cfg := r.cfg.Load()
+func (r *Server) Summary() *api.PartitionSummary {
+	cfg := r.layout.Load()
 	if cfg == nil {
 		return nil
 	}
@@ -288,6 +344,6 @@ func (r *refs) summary() *api.PartitionSummary {
 			s.UnderReplicated++
 		}
 	}
-	s.Led, s.Serving = len(r.led()), r.servingCount()
+	s.Led, s.Serving = len(r.Led()), r.ServingCount()
 	return s
 }

@@ -1,4 +1,4 @@
-package datanode
+package refs
 
 import (
 	"errors"
@@ -24,7 +24,7 @@ const maxRefBody = 64 << 20
 // partition's primary answers; any other node forwards the request to it,
 // and retries within RefRetryWindow while the partition has no serving
 // primary (a failover), since a not_primary refusal applied nothing.
-func (n *Node) handleRepos(ctx *fasthttp.RequestCtx, path string) error {
+func (r *Server) HandleRepos(ctx *fasthttp.RequestCtx, path string) error {
 	decoded, err := url.PathUnescape(strings.TrimPrefix(path, api.PathRepos))
 	if err != nil {
 		return fmt.Errorf("%w: %v", api.ErrInvalidRepo, err)
@@ -38,24 +38,24 @@ func (n *Node) handleRepos(ctx *fasthttp.RequestCtx, path string) error {
 	default:
 		return fmt.Errorf("%w: %s on %s", api.ErrMethodNotAllowed, ctx.Method(), path)
 	}
-	id, err := n.refs.partitionOf(repo)
+	id, err := r.partitionOf(repo)
 	if err != nil {
 		return err
 	}
 	var body []byte
 	if ctx.IsPost() {
 		var release func()
-		if body, release, err = httpbody.RefTxn(ctx, n.bodies); err != nil { // at most httpbody.MaxJSON and MaxRefUpdates, held against the body budget
+		if body, release, err = httpbody.RefTxn(ctx, r.d.Bodies); err != nil { // at most httpbody.MaxJSON and MaxRefUpdates, held against the body budget
 			return err
 		}
 		defer release()
 	}
 	forwarded := len(ctx.Request.Header.Peek(api.HeaderForwarded)) > 0
-	deadline := time.Now().Add(n.cfg.RefRetryWindow)
+	deadline := time.Now().Add(r.cfg.RetryWindow)
 	for {
-		err = n.routeRefs(ctx, id, repo, ref, body, forwarded)
+		err = r.routeRefs(ctx, id, repo, ref, body, forwarded)
 		retry := errors.Is(err, api.ErrNotPrimary) || errors.Is(err, api.ErrNoPartitions)
-		if !retry || forwarded || time.Now().After(deadline) || n.closing.Load() {
+		if !retry || forwarded || time.Now().After(deadline) || r.d.Closing() {
 			return err
 		}
 		time.Sleep(50 * time.Millisecond)
@@ -64,27 +64,27 @@ func (n *Node) handleRepos(ctx *fasthttp.RequestCtx, path string) error {
 
 // routeRefs serves the request here if this node is the named primary, or
 // forwards it once.
-func (n *Node) routeRefs(ctx *fasthttp.RequestCtx, id int, repo, ref string, body []byte, forwarded bool) error {
-	primary, ok := n.refs.primaryOf(id)
+func (r *Server) routeRefs(ctx *fasthttp.RequestCtx, id int, repo, ref string, body []byte, forwarded bool) error {
+	primary, ok := r.primaryOf(id)
 	switch {
 	case !ok:
 		return fmt.Errorf("%w: partition %d has no record yet", api.ErrNoPartitions, id)
-	case primary == n.cfg.ID:
-		return n.serveRefs(ctx, id, repo, ref, body)
+	case primary == r.cfg.ID:
+		return r.serveRefs(ctx, id, repo, ref, body)
 	case forwarded:
 		return fmt.Errorf("%w: partition %d: this node is not its primary (%s is)", api.ErrNotPrimary, id, primary)
 	}
-	return n.forwardRefs(ctx, primary, body)
+	return r.forwardRefs(ctx, primary, body)
 }
 
 // serveRefs answers as the partition's primary.
-func (n *Node) serveRefs(ctx *fasthttp.RequestCtx, id int, repo, ref string, body []byte) error {
-	ctx.Response.Header.Set(api.HeaderNode, n.cfg.ID)
+func (r *Server) serveRefs(ctx *fasthttp.RequestCtx, id int, repo, ref string, body []byte) error {
+	ctx.Response.Header.Set(api.HeaderNode, r.cfg.ID)
 	switch {
 	case ctx.IsPost():
-		return n.serveTxn(ctx, repo, body)
+		return r.serveTxn(ctx, repo, body)
 	case ref != "":
-		oid, found, err := n.refs.get(id, repo, ref)
+		oid, found, err := r.get(id, repo, ref)
 		if err != nil {
 			return err
 		}
@@ -102,14 +102,14 @@ func (n *Node) serveRefs(ctx *fasthttp.RequestCtx, id int, repo, ref string, bod
 		}
 		limit = v
 	}
-	list, err := n.refs.list(id, repo, string(args.Peek("prefix")), string(args.Peek("after")), limit)
+	list, err := r.list(id, repo, string(args.Peek("prefix")), string(args.Peek("after")), limit)
 	if err != nil {
 		return err
 	}
 	return httpbody.WriteJSON(ctx, fasthttp.StatusOK, list)
 }
 
-func (n *Node) serveTxn(ctx *fasthttp.RequestCtx, repo string, body []byte) error {
+func (r *Server) serveTxn(ctx *fasthttp.RequestCtx, repo string, body []byte) error {
 	t, err := httpbody.DecodeRefTxn(body) // stops at MaxRefUpdates
 	if err != nil {
 		return err
@@ -118,15 +118,15 @@ func (n *Node) serveTxn(ctx *fasthttp.RequestCtx, repo string, body []byte) erro
 		return err
 	}
 	require := string(ctx.QueryArgs().Peek("require_objects")) != "false"
-	res, err := n.refs.txn(n.requestContext(ctx), repo, t, require)
+	res, err := r.txn(r.d.Context(ctx), repo, t, require)
 	switch {
 	case errors.Is(err, api.ErrRefConflict):
-		n.metrics.refTxns.WithLabelValues("conflict").Inc()
-		return n.writeConflict(ctx, err, res)
+		r.d.CountTxn("conflict")
+		return r.writeConflict(ctx, err, res)
 	case errors.Is(err, api.ErrMissingObject):
-		n.metrics.refTxns.WithLabelValues("missing_object").Inc()
+		r.d.CountTxn("missing_object")
 	case errors.Is(err, api.ErrNotPrimary):
-		n.metrics.refTxns.WithLabelValues("refused").Inc()
+		r.d.CountTxn("refused")
 	}
 	if err != nil {
 		return err
@@ -136,7 +136,7 @@ func (n *Node) serveTxn(ctx *fasthttp.RequestCtx, repo string, body []byte) erro
 
 // writeConflict answers 409 with the JSON error and the current values of
 // the refs that did not match.
-func (n *Node) writeConflict(ctx *fasthttp.RequestCtx, err error, res api.RefTxnResult) error {
+func (r *Server) writeConflict(ctx *fasthttp.RequestCtx, err error, res api.RefTxnResult) error {
 	_, code := api.StatusOf(err)
 	ctx.Response.Header.Set(peer.HeaderErrorCode, code)
 	return httpbody.WriteJSON(ctx, fasthttp.StatusConflict, api.RefConflict{
@@ -146,26 +146,26 @@ func (n *Node) writeConflict(ctx *fasthttp.RequestCtx, err error, res api.RefTxn
 // forwardRefs sends the request to the primary and copies its answer back.
 // A not_primary answer comes back as api.ErrNotPrimary so the caller can
 // retry; anything else is the primary's answer, verbatim.
-func (n *Node) forwardRefs(ctx *fasthttp.RequestCtx, primary string, body []byte) error {
-	rn, ok := n.view.Load().Ring.Node(primary)
+func (r *Server) forwardRefs(ctx *fasthttp.RequestCtx, primary string, body []byte) error {
+	rn, ok := r.d.View().Ring.Node(primary)
 	if !ok {
 		return fmt.Errorf("%w: primary %s is not in the ring", api.ErrNotPrimary, primary)
 	}
 	req := fasthttp.AcquireRequest()
 	defer fasthttp.ReleaseRequest(req)
 	req.Header.SetMethodBytes(ctx.Method())
-	req.SetRequestURI(n.peers.URL(rn.Addr, string(ctx.Request.Header.RequestURI())))
-	req.Header.Set(api.HeaderForwarded, n.cfg.ID)
-	n.peers.AddCredential(req) // the primary trusts this node's check of the client
-	req.Header.Set(requestid.Header, requestid.From(n.requestContext(ctx)))
+	req.SetRequestURI(r.d.Peers.URL(rn.Addr, string(ctx.Request.Header.RequestURI())))
+	req.Header.Set(api.HeaderForwarded, r.cfg.ID)
+	r.d.Peers.AddCredential(req) // the primary trusts this node's check of the client
+	req.Header.Set(requestid.Header, requestid.From(r.d.Context(ctx)))
 	if body != nil {
 		req.Header.SetContentType("application/json")
 		req.SetBody(body)
 	}
 	resp := fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseResponse(resp)
-	client, _ := n.peers.Get(rn.Addr)
-	if err := client.DoTimeout(req, resp, n.cfg.RefTimeout+n.cfg.RefRetryWindow); err != nil {
+	client, _ := r.d.Peers.Get(rn.Addr)
+	if err := client.DoTimeout(req, resp, r.cfg.Timeout+r.cfg.RetryWindow); err != nil {
 		// Nothing is known of a POST that got no answer: it may have run.
 		if ctx.IsPost() {
 			return fmt.Errorf("%w: forwarding to primary %s: %v", api.ErrOutcomeUnknown, primary, err)
@@ -188,7 +188,7 @@ func (n *Node) forwardRefs(ctx *fasthttp.RequestCtx, primary string, body []byte
 
 // get reads one ref as primary: read, then check again that this node is
 // still the serving primary (docs/refs.md, Reads).
-func (r *refs) get(id int, repo, name string) (string, bool, error) {
+func (r *Server) get(id int, repo, name string) (string, bool, error) {
 	if !r.serving(id) {
 		return "", false, fmt.Errorf("%w: partition %d", api.ErrNotPrimary, id)
 	}
@@ -199,7 +199,7 @@ func (r *refs) get(id int, repo, name string) (string, bool, error) {
 	return oid, ok, err
 }
 
-func (r *refs) list(id int, repo, prefix, after string, limit int) (api.RefList, error) {
+func (r *Server) list(id int, repo, prefix, after string, limit int) (api.RefList, error) {
 	if !r.serving(id) {
 		return api.RefList{}, fmt.Errorf("%w: partition %d", api.ErrNotPrimary, id)
 	}
@@ -210,11 +210,10 @@ func (r *refs) list(id int, repo, prefix, after string, limit int) (api.RefList,
 	return api.RefList{Repo: repo, Refs: refs, Next: next}, err
 }
 
-// checkObjects refuses a transaction whose new OIDs are not all stored at
-// quorum: 422 missing_object when enough replicas answered and fewer than
-// a quorum hold a copy newer than every tombstone seen (a deleted object
-// is missing), 503 quorum_not_reached when too few answered to say.
-func (n *Node) checkObjects(t api.RefTxn) error {
+// checkObjects refuses a transaction whose new OIDs are not all stored
+// at quorum (Deps.Stored says which error: missing_object or
+// quorum_not_reached).
+func (r *Server) checkObjects(t api.RefTxn) error {
 	var oids []api.OID
 	for _, u := range t.Updates {
 		if api.IsZeroOID(u.New) {
@@ -229,25 +228,13 @@ func (n *Node) checkObjects(t api.RefTxn) error {
 	if len(oids) == 0 {
 		return nil
 	}
-	pres, v := n.presence(oids)
-	need := api.Quorum.Required(v.Ring.ReplicationFactor())
-	for i, oid := range oids {
-		switch p := pres[i]; {
-		case p.answers < need:
-			return fmt.Errorf("%w: cannot tell whether %s is stored (%d of %d replicas answered)", api.ErrQuorumNotReached, oid, p.answers, need)
-		case p.deleted():
-			return fmt.Errorf("%w: %s was deleted", api.ErrMissingObject, oid)
-		case len(p.holders()) < need:
-			return fmt.Errorf("%w: %s is on %d replicas, quorum is %d", api.ErrMissingObject, oid, len(p.holders()), need)
-		}
-	}
-	return nil
+	return r.d.Stored(oids)
 }
 
 // servePlan answers GET /v1/partitions/plan with the planner round that
 // would run now.
-func (n *Node) servePlan(ctx *fasthttp.RequestCtx) error {
-	actions, err := n.cfg.Control.PlanPartitions(n.requestContext(ctx))
+func (r *Server) ServePlan(ctx *fasthttp.RequestCtx) error {
+	actions, err := r.d.Control.PlanPartitions(r.d.Context(ctx))
 	if err != nil {
 		return err
 	}
