@@ -92,7 +92,7 @@ func (n *Node) antiEntropyRound(ctx context.Context) bool {
 			n.logger.Info("anti-entropy", "peer", rn.ID, "pushed", pushed, "pulled", pulled, "err", err)
 		}
 	}
-	n.metrics.aeRounds.Inc()
+	n.metrics.AERounds.Inc()
 	n.aeLastRound.Store(time.Now().UnixNano())
 	return complete
 }
@@ -370,8 +370,8 @@ func (n *Node) countAE(direction string, k int, bytes int64) {
 	if k <= 0 {
 		return
 	}
-	n.metrics.aeObjects.WithLabelValues(direction).Add(float64(k))
-	n.metrics.aeBytes.WithLabelValues(direction).Add(float64(bytes))
+	n.metrics.AEObjects.WithLabelValues(direction).Add(float64(k))
+	n.metrics.AEBytes.WithLabelValues(direction).Add(float64(bytes))
 	n.repair.copied.Add(int64(k))
 	if direction == "push" {
 		n.aePushed.Add(int64(k))

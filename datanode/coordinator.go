@@ -545,7 +545,7 @@ func (n *Node) readRepair(oid api.OID, p *payload, lacking []ring.Node, stamp ap
 			defer n.inflight.Done()
 			defer p.release()
 			res := n.putReplica(requestid.With(n.life, "read-repair"), rn, oid, p, r.Revision(), stamp)
-			n.metrics.readRepairs.WithLabelValues(outcomeWord(res.err)).Inc()
+			n.metrics.ReadRepairs.WithLabelValues(outcomeWord(res.err)).Inc()
 			if res.err != nil {
 				n.logger.Warn("read repair failed", "oid", oid, "replica", rn.ID, "err", res.err)
 			}

@@ -37,7 +37,7 @@ func (n *Node) Delete(ctx context.Context, oid api.OID, level api.Consistency) (
 	rec, err := retrySuperseded(ctx, n, func(stamp api.Stamp) (api.DeleteReceipt, error) {
 		return n.deleteOnce(ctx, oid, level, stamp)
 	})
-	n.metrics.deletes.WithLabelValues(map[bool]string{true: "acked", false: "failed"}[err == nil]).Inc()
+	n.metrics.Deletes.WithLabelValues(map[bool]string{true: "acked", false: "failed"}[err == nil]).Inc()
 	return rec, err
 }
 
@@ -246,7 +246,7 @@ func (n *Node) repairTombstone(oid api.OID, stamp api.Stamp, holders []ring.Node
 			if res.err != nil && !errors.Is(res.err, api.ErrSuperseded) {
 				n.logger.Warn("tombstone repair failed", "oid", oid, "replica", rn.ID, "err", res.err)
 			}
-			n.metrics.readRepairs.WithLabelValues(outcomeWord(res.err)).Inc()
+			n.metrics.ReadRepairs.WithLabelValues(outcomeWord(res.err)).Inc()
 		}()
 	}
 }

@@ -150,7 +150,7 @@ func (n *Node) deliverHint(ctx context.Context, rn ring.Node, oid api.OID) error
 	if res.err != nil && !errors.Is(res.err, api.ErrSuperseded) {
 		return res.err
 	}
-	n.metrics.hintsDelivered.Inc()
+	n.metrics.HintsDelivered.Inc()
 	return n.hints.Remove(rn.ID, oid)
 }
 

@@ -3,9 +3,7 @@ package datanode
 import (
 	"errors"
 	"slices"
-	"strconv"
 	"syscall"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -14,77 +12,25 @@ import (
 
 	"github.com/stratum-store/stratum/api"
 	"github.com/stratum-store/stratum/datanode/breaker"
+	"github.com/stratum-store/stratum/datanode/nodemetrics"
 )
 
-// metrics are one node's Prometheus metrics, in a registry of its own (no
-// global registry: several nodes can share a process). GET /metrics serves
-// them.
+// metrics are the node's counters (package nodemetrics) and the handler
+// that serves them with the gauges newMetrics adds.
 type metrics struct {
-	reg               *prometheus.Registry
-	requests          *prometheus.CounterVec
-	latency           *prometheus.HistogramVec
-	quorumFailures    *prometheus.CounterVec
-	replicaLatency    *prometheus.HistogramVec
-	readRepairs       *prometheus.CounterVec
-	scrubbed          prometheus.Counter
-	scrubbedBytes     prometheus.Counter
-	scrubDamaged      prometheus.Counter
-	scrubRepaired     prometheus.Counter
-	refTxns           *prometheus.CounterVec
-	hintsDelivered    prometheus.Counter
-	aeObjects         *prometheus.CounterVec
-	aeRounds          prometheus.Counter
-	deletes           *prometheus.CounterVec
-	tombstonesExpired prometheus.Counter
-	valueLogFreed     prometheus.Counter
-	aeBytes           *prometheus.CounterVec
-	handler           fasthttp.RequestHandler
+	*nodemetrics.Metrics
+	handler fasthttp.RequestHandler
 }
 
 func newMetrics(n *Node) *metrics {
-	m := &metrics{reg: prometheus.NewRegistry()}
-	m.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "stratum_requests_total", Help: "HTTP requests served, by route and status.",
-	}, []string{"route", "method", "status"})
-	m.latency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Name: "stratum_request_seconds", Help: "HTTP request latency, by route.",
-		Buckets: prometheus.ExponentialBuckets(0.0002, 2, 16),
-	}, []string{"route", "method"})
-	m.quorumFailures = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "stratum_quorum_failures_total", Help: "Coordinated requests answered 503 quorum_not_reached, by operation.",
-	}, []string{"op"})
-	m.replicaLatency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Name: "stratum_replica_call_seconds", Help: "Latency of calls to peer replicas, by peer and outcome.",
-		Buckets: prometheus.ExponentialBuckets(0.0002, 2, 16),
-	}, []string{"peer", "outcome"})
-	m.readRepairs = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "stratum_read_repairs_total", Help: "Copies a read sent to replicas that lacked them, by outcome.",
-	}, []string{"outcome"})
-	m.scrubbed = prometheus.NewCounter(prometheus.CounterOpts{Name: "stratum_scrub_checked_total", Help: "Local copies re-verified by the scrubber."})
-	m.scrubbedBytes = prometheus.NewCounter(prometheus.CounterOpts{Name: "stratum_scrub_checked_bytes_total", Help: "Bytes of the local copies the scrubber re-verified."})
-	m.scrubDamaged = prometheus.NewCounter(prometheus.CounterOpts{Name: "stratum_scrub_damaged_total", Help: "Damaged local copies the scrubber found and quarantined."})
-	m.scrubRepaired = prometheus.NewCounter(prometheus.CounterOpts{Name: "stratum_scrub_repaired_total", Help: "Damaged copies replaced from a verified replica."})
-	m.refTxns = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "stratum_ref_transactions_total", Help: "Ref transactions this node ran as primary, by outcome (ok, conflict, missing_object, unknown, refused).",
-	}, []string{"outcome"})
-	m.hintsDelivered = prometheus.NewCounter(prometheus.CounterOpts{Name: "stratum_hints_delivered_total", Help: "Hinted handoffs delivered to a replica that had missed a write."})
-	m.aeObjects = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "stratum_antientropy_objects_total", Help: "Objects anti-entropy copied to (push) or from (pull) a peer.",
-	}, []string{"direction"})
-	m.deletes = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "stratum_deletes_total", Help: "Object deletes coordinated by this node, by outcome (acked, failed)."}, []string{"outcome"})
-	m.tombstonesExpired = prometheus.NewCounter(prometheus.CounterOpts{Name: "stratum_tombstones_expired_total", Help: "Tombstones removed after TombstoneGrace."})
-	m.valueLogFreed = prometheus.NewCounter(prometheus.CounterOpts{Name: "stratum_value_log_freed_bytes_total", Help: "Bytes of value log segments deleted by the collector."})
-	m.aeRounds = prometheus.NewCounter(prometheus.CounterOpts{Name: "stratum_antientropy_rounds_total", Help: "Anti-entropy rounds completed."})
-	m.aeBytes = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "stratum_antientropy_bytes_total", Help: "Bytes of the objects anti-entropy (and so rebalancing and downtime recovery) copied, by direction.",
-	}, []string{"direction"})
-	m.reg.MustRegister(
+	m := &metrics{Metrics: nodemetrics.New()}
+	m.Reg.MustRegister(
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "stratum_hints_expired_total", Help: "Hints dropped undelivered because they reached their maximum age."},
 			func() float64 { return float64(n.hints.Expired()) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "stratum_hints_dropped_total", Help: "Hints not recorded because their peer had the maximum number queued."},
 			func() float64 { return float64(n.hints.Dropped()) }))
 	gauge := func(name, help string, f func() float64) {
-		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f))
+		m.Reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f))
 	}
 	gauge("stratum_ring_revision", "Revision of the ring this node uses.", func() float64 {
 		if r := n.Ring(); r != nil {
@@ -111,22 +57,11 @@ func newMetrics(n *Node) *metrics {
 	})
 	gauge("stratum_disk_free_bytes", "Bytes free to this process on the data directory's filesystem.", func() float64 { return float64(diskSpace(n.cfg.Store.Dir).free) })
 	gauge("stratum_disk_size_bytes", "Size of the data directory's filesystem.", func() float64 { return float64(diskSpace(n.cfg.Store.Dir).size) })
-	// Series that alerts and the dashboard use exist from the start, at 0.
-	for _, op := range []string{"put", "get", "delete"} {
-		m.quorumFailures.WithLabelValues(op)
-	}
-	for _, outcome := range []string{"ok", "conflict", "missing_object", "unknown", "refused"} {
-		m.refTxns.WithLabelValues(outcome)
-	}
-	for _, dir := range []string{"push", "pull"} {
-		m.aeObjects.WithLabelValues(dir)
-		m.aeBytes.WithLabelValues(dir)
-	}
-	m.reg.MustRegister(m.requests, m.latency, m.quorumFailures, m.replicaLatency, m.readRepairs, m.scrubbed, m.scrubDamaged, m.scrubRepaired, m.refTxns, m.hintsDelivered, m.aeObjects, m.aeRounds, m.deletes, m.tombstonesExpired, m.valueLogFreed, m.aeBytes, m.scrubbedBytes, breakerCollector{n})
+	m.Reg.MustRegister(breakerCollector{n})
 	if src, ok := n.cfg.Control.(BadRecordSource); ok {
-		m.reg.MustRegister(badRecordCollector{src})
+		m.Reg.MustRegister(badRecordCollector{src})
 	}
-	m.handler = fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}))
+	m.handler = fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(m.Reg, promhttp.HandlerOpts{}))
 	return m
 }
 
@@ -140,27 +75,8 @@ func b2f(b bool) float64 {
 // countQuorumFailure counts a coordinated request that missed its level.
 func (n *Node) countQuorumFailure(op string, err error) {
 	if errors.Is(err, api.ErrQuorumNotReached) {
-		n.metrics.quorumFailures.WithLabelValues(op).Inc()
+		n.metrics.QuorumFailures.WithLabelValues(op).Inc()
 	}
-}
-
-// observe records one served request. The method label is bounded like
-// the route: a method this server has no route for is "other".
-func (m *metrics) observe(route, method string, status int, took time.Duration) {
-	method = methodLabel(method)
-	m.requests.WithLabelValues(route, method, strconv.Itoa(status)).Inc()
-	m.latency.WithLabelValues(route, method).Observe(took.Seconds())
-}
-
-// methodLabel names a request method for metric labels: one of the
-// methods routes serve, or "other" (anyone may send /healthz a made-up
-// method, and each would otherwise be a new series).
-func methodLabel(method string) string {
-	switch method {
-	case fasthttp.MethodGet, fasthttp.MethodHead, fasthttp.MethodPut, fasthttp.MethodPost, fasthttp.MethodDelete, fasthttp.MethodOptions:
-		return method
-	}
-	return "other"
 }
 
 // breakerCollector exports each peer's circuit-breaker state

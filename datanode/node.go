@@ -188,7 +188,7 @@ func (n *Node) newPeers() *peer.Client {
 		Retries: n.cfg.PeerRetries, RetryBackoff: n.cfg.RetryBackoff,
 		Fence: n.fence,
 		Observe: func(addr, outcome string, took time.Duration) {
-			n.metrics.replicaLatency.WithLabelValues(addr, outcome).Observe(took.Seconds())
+			n.metrics.ReplicaLatency.WithLabelValues(addr, outcome).Observe(took.Seconds())
 		},
 	})
 }
@@ -210,7 +210,7 @@ func (n *Node) openRefs() (*refs.Server, error) {
 		CheckCaller:  n.checkGeneration,
 		Context:      n.requestContext,
 		Bodies:       n.bodies,
-		CountTxn:     func(outcome string) { n.metrics.refTxns.WithLabelValues(outcome).Inc() },
+		CountTxn:     func(outcome string) { n.metrics.RefTxns.WithLabelValues(outcome).Inc() },
 	})
 }
 

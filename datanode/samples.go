@@ -26,7 +26,7 @@ func (n *Node) sampleLoop(ctx context.Context) {
 // histograms, and the 5xx count, from the node's registry.
 func (n *Node) requestTotals() series.Totals {
 	t := series.NewTotals(time.Now())
-	families, err := n.metrics.reg.Gather()
+	families, err := n.metrics.Reg.Gather()
 	if err != nil {
 		return t
 	}

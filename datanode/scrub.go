@@ -35,8 +35,8 @@ func (n *Node) scrubPass(ctx context.Context) (checked, repaired int, err error)
 	pace := time.Second / time.Duration(n.cfg.ScrubRate)
 	err = n.store.Range(ctx, func(oid api.OID, size int64) bool {
 		checked++
-		n.metrics.scrubbed.Inc()
-		n.metrics.scrubbedBytes.Add(float64(size))
+		n.metrics.Scrubbed.Inc()
+		n.metrics.ScrubbedBytes.Add(float64(size))
 		obj, gerr := n.store.Get(ctx, oid)
 		switch {
 		case gerr == nil:
@@ -59,7 +59,7 @@ func (n *Node) scrubPass(ctx context.Context) (checked, repaired int, err error)
 // replaceDamaged quarantines the local copy of oid and stores a verified
 // copy fetched from another replica.
 func (n *Node) replaceDamaged(ctx context.Context, oid api.OID) error {
-	n.metrics.scrubDamaged.Inc()
+	n.metrics.ScrubDamaged.Inc()
 	if err := n.store.Quarantine(ctx, oid); err != nil {
 		return err
 	}
@@ -77,7 +77,7 @@ func (n *Node) replaceDamaged(ctx context.Context, oid api.OID) error {
 		_, err = n.storePut(ctx, oid, p, p.stamp)
 		p.release()
 		if err == nil {
-			n.metrics.scrubRepaired.Inc()
+			n.metrics.ScrubRepaired.Inc()
 			return nil
 		}
 	}

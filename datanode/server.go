@@ -64,7 +64,7 @@ func (n *Node) handle(ctx *fasthttp.RequestCtx) {
 	if counted(path) {
 		if n.active.Add(1) > int64(n.cfg.MaxInflight) {
 			n.active.Add(-1)
-			n.metrics.observe(routeOf(path), string(ctx.Method()), fasthttp.StatusTooManyRequests, time.Since(start))
+			n.metrics.Observe(routeOf(path), string(ctx.Method()), fasthttp.StatusTooManyRequests, time.Since(start))
 			n.writeError(ctx, fmt.Errorf("%w: %d requests in flight, the limit is %d; retry later", api.ErrBusy, n.cfg.MaxInflight, n.cfg.MaxInflight))
 			ctx.Response.Header.Set(requestid.Header, id)
 			ctx.SetConnectionClose()
@@ -75,7 +75,7 @@ func (n *Node) handle(ctx *fasthttp.RequestCtx) {
 	defer func() {
 		status := ctx.Response.StatusCode()
 		ctx.Response.Header.Set(requestid.Header, id)
-		n.metrics.observe(routeOf(path), string(ctx.Method()), status, time.Since(start))
+		n.metrics.Observe(routeOf(path), string(ctx.Method()), status, time.Since(start))
 		n.logger.Debug("request", "method", string(ctx.Method()), "path", path, "status", status,
 			"request_id", id, "took", time.Since(start))
 	}()

@@ -22,7 +22,7 @@ func (n *Node) tombstoneLoop(ctx context.Context) {
 		if k > 0 || err != nil {
 			n.logger.Info("tombstones expired", "count", k, "err", err)
 		}
-		n.metrics.tombstonesExpired.Add(float64(k))
+		n.metrics.TombstonesExpired.Add(float64(k))
 	})
 }
 
@@ -36,6 +36,6 @@ func (n *Node) valueLogLoop(ctx context.Context) {
 		if freed > 0 || (err != nil && ctx.Err() == nil) {
 			n.logger.Info("value log collected", "freed_bytes", freed, "err", err)
 		}
-		n.metrics.valueLogFreed.Add(float64(freed))
+		n.metrics.ValueLogFreed.Add(float64(freed))
 	})
 }
