@@ -318,12 +318,12 @@ func (n *Node) pullChunk(ctx context.Context, rn ring.Node, chunk []api.OID, rev
 		if err != nil {
 			continue
 		}
-		p.hold(1)
-		created, err := n.storePut(ctx, oid, p, p.stamp)
-		p.release()
+		p.Hold(1)
+		created, err := n.storePut(ctx, oid, p, p.Stamp)
+		p.Release()
 		if err == nil && created {
 			k++
-			bytes += p.size
+			bytes += p.Size
 		}
 	}
 	n.countAE("pull", k, bytes)

@@ -282,12 +282,12 @@ func (n *Node) readAlone(oid api.OID, level api.Consistency) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	p.hold(1)
-	defer p.release()
-	if p.file != nil {
-		return nil, fmt.Errorf("%w: %s is %d bytes; GET it alone", api.ErrTooLarge, oid, p.size)
+	p.Hold(1)
+	defer p.Release()
+	if p.File != nil {
+		return nil, fmt.Errorf("%w: %s is %d bytes; GET it alone", api.ErrTooLarge, oid, p.Size)
 	}
-	return p.data, nil
+	return p.Data, nil
 }
 
 // fetchBodies returns the verified bytes of every object that enough

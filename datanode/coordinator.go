@@ -9,6 +9,7 @@ import (
 
 	"github.com/stratum-store/stratum/api"
 	"github.com/stratum-store/stratum/datanode/clusterview"
+	"github.com/stratum-store/stratum/datanode/payload"
 	"github.com/stratum-store/stratum/datanode/peer"
 	"github.com/stratum-store/stratum/datanode/requestid"
 	"github.com/stratum-store/stratum/internal/planted"
@@ -18,12 +19,12 @@ import (
 // replicaResult is one replica's answer to a fanned-out call.
 type replicaResult struct {
 	node    ring.Node
-	err     error       // nil: acknowledged (PUT) or found (GET/HEAD)
-	created bool        // PUT: this replica stored a new copy
-	size    int64       // GET/HEAD: the object's size
-	stamp   api.Stamp   // GET/HEAD: the copy's or tombstone's stamp; PUT: a superseding stamp
-	obj     *payload    // GET: the verified copy
-	lacking []ring.Node // a read's verdict: replicas that answered "no copy" (read repair targets)
+	err     error            // nil: acknowledged (PUT) or found (GET/HEAD)
+	created bool             // PUT: this replica stored a new copy
+	size    int64            // GET/HEAD: the object's size
+	stamp   api.Stamp        // GET/HEAD: the copy's or tombstone's stamp; PUT: a superseding stamp
+	obj     *payload.Payload // GET: the verified copy
+	lacking []ring.Node      // a read's verdict: replicas that answered "no copy" (read repair targets)
 }
 
 // definitive reports whether r settles the question for its replica: a copy
@@ -34,8 +35,8 @@ func (r replicaResult) definitive() bool {
 
 func (r replicaResult) discard() {
 	if r.obj != nil {
-		r.obj.hold(1)
-		r.obj.release()
+		r.obj.Hold(1)
+		r.obj.Release()
 	}
 }
 
@@ -156,7 +157,7 @@ func (n *Node) writePlacement(oid api.OID, level api.Consistency) (writePlan, er
 // tombstone (a delete this node had not seen, or a clock ahead of ours),
 // the write goes out once more with a stamp above it: a PUT that follows a
 // DELETE stores the object again.
-func (n *Node) Put(ctx context.Context, oid api.OID, p *payload, level api.Consistency) (api.Receipt, error) {
+func (n *Node) Put(ctx context.Context, oid api.OID, p *payload.Payload, level api.Consistency) (api.Receipt, error) {
 	if n.fenced.Load() {
 		return api.Receipt{}, fmt.Errorf("%w: this node's generation is fenced; it coordinates no writes", api.ErrNotReady)
 	}
@@ -236,15 +237,15 @@ func (t writeTally) err(level api.Consistency, need, replicas int) error {
 	return err
 }
 
-func (n *Node) putOnce(ctx context.Context, oid api.OID, p *payload, level api.Consistency, stamp api.Stamp) (api.Receipt, error) {
+func (n *Node) putOnce(ctx context.Context, oid api.OID, p *payload.Payload, level api.Consistency, stamp api.Stamp) (api.Receipt, error) {
 	pl, err := n.writePlacement(oid, level)
 	if err != nil {
 		return api.Receipt{}, err
 	}
 	v, targets, down, need := pl.view, pl.targets, pl.down, pl.need
-	p.hold(len(targets)) // one per call; a call refused at shutdown releases its own
-	results := n.fanOutHeld(targets, p.release, func(rn ring.Node) replicaResult {
-		defer p.release()
+	p.Hold(len(targets)) // one per call; a call refused at shutdown releases its own
+	results := n.fanOutHeld(targets, p.Release, func(rn ring.Node) replicaResult {
+		defer p.Release()
 		res := n.putReplica(ctx, rn, oid, p, v.Ring.Revision(), stamp)
 		if hintable(res.err) {
 			n.hint(rn.ID, oid) // also when the reply has already gone out
@@ -260,7 +261,7 @@ func (n *Node) putOnce(ctx context.Context, oid api.OID, p *payload, level api.C
 	}
 	pending := pendingOf(targets, t.acked, t.failed)
 	return api.Receipt{
-		OID: oid.String(), Size: p.size, Consistency: level, Required: need, RingRevision: v.Ring.Revision(),
+		OID: oid.String(), Size: p.Size, Consistency: level, Required: need, RingRevision: v.Ring.Revision(),
 		Created: t.created, Acked: t.acked, Failed: t.failed, Pending: pending,
 		Degraded: degraded(len(t.acked), len(pending), len(t.failed), v.Ring.ReplicationFactor()),
 	}, nil
@@ -341,7 +342,7 @@ func (n *Node) breakerOpen(addr string) bool { return n.peers.Open(addr) }
 // (a HEAD), so a quorum read moves the bytes once. If the verdict is "found"
 // but no body arrived, the body is fetched from a replica that has it, and
 // if that copy fails verification, every replica is asked for its copy.
-func (n *Node) Get(ctx context.Context, oid api.OID, level api.Consistency) (*payload, error) {
+func (n *Node) Get(ctx context.Context, oid api.OID, level api.Consistency) (*payload.Payload, error) {
 	res, err := retryStale(ctx, n, func() (replicaResult, error) {
 		return n.read(oid, level, func(rn ring.Node, rev int64, first bool) replicaResult {
 			if first { // the first in order: this node when it holds a replica
@@ -528,8 +529,8 @@ func (n *Node) drain(results <-chan replicaResult, left int) {
 // counted in n.inflight, so Close waits for them. Only small objects are
 // repaired this way: a large one lives in a spool file whose lifetime is the
 // reader's, and is left to background repair.
-func (n *Node) readRepair(oid api.OID, p *payload, lacking []ring.Node, stamp api.Stamp) {
-	if p.file != nil {
+func (n *Node) readRepair(oid api.OID, p *payload.Payload, lacking []ring.Node, stamp api.Stamp) {
+	if p.File != nil {
 		return
 	}
 	v := n.view.Load()
@@ -540,10 +541,10 @@ func (n *Node) readRepair(oid api.OID, p *payload, lacking []ring.Node, stamp ap
 		if !v.Write.Owns(rn.ID, []byte(oid.String())) || !v.State(rn.ID).WriteTarget() || !n.track() {
 			continue // placement moved on, the node drains, or this node is closing
 		}
-		p.hold(1)
+		p.Hold(1)
 		go func() {
 			defer n.inflight.Done()
-			defer p.release()
+			defer p.Release()
 			res := n.putReplica(requestid.With(n.life, "read-repair"), rn, oid, p, r.Revision(), stamp)
 			n.metrics.ReadRepairs.WithLabelValues(outcomeWord(res.err)).Inc()
 			if res.err != nil {

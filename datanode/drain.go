@@ -104,9 +104,9 @@ func (n *Node) copyTo(ctx context.Context, t ring.Node, oid api.OID, rev int64) 
 	if err != nil {
 		return err
 	}
-	p.hold(1)
-	defer p.release()
-	res := n.putReplica(ctx, t, oid, p, rev, p.stamp)
+	p.Hold(1)
+	defer p.Release()
+	res := n.putReplica(ctx, t, oid, p, rev, p.Stamp)
 	if !errors.Is(res.err, api.ErrSuperseded) {
 		return res.err
 	}

@@ -143,9 +143,9 @@ func (n *Node) deliverHint(ctx context.Context, rn ring.Node, oid api.OID) error
 		n.logger.Warn("hinted object not readable now; hint kept", "peer", rn.ID, "oid", oid, "err", err)
 		return nil
 	default:
-		p.hold(1)
-		res = n.putReplica(ctx, rn, oid, p, r.Revision(), p.stamp)
-		p.release()
+		p.Hold(1)
+		res = n.putReplica(ctx, rn, oid, p, r.Revision(), p.Stamp)
+		p.Release()
 	}
 	if res.err != nil && !errors.Is(res.err, api.ErrSuperseded) {
 		return res.err

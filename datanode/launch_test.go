@@ -10,6 +10,7 @@ import (
 	"github.com/stratum-store/stratum/api"
 	"github.com/stratum-store/stratum/datanode/budget"
 	"github.com/stratum-store/stratum/datanode/clusterview"
+	"github.com/stratum-store/stratum/datanode/payload"
 	"github.com/stratum-store/stratum/ring"
 )
 
@@ -32,27 +33,27 @@ func TestRefusedLaunchReleasesThePayload(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		p := &payload{data: data, size: int64(len(data))}
+		p := &payload.Payload{Data: data, Size: int64(len(data))}
 		if large {
-			if p.file, err = os.CreateTemp(t.TempDir(), "body-*"); err != nil {
+			if p.File, err = os.CreateTemp(t.TempDir(), "body-*"); err != nil {
 				t.Fatal(err)
 			}
 		}
-		p.free = func() { n.bodies.Release(held) }
-		p.hold(1) // the handler's
+		p.Free = func() { n.bodies.Release(held) }
+		p.Hold(1) // the handler's
 		_, err = n.putOnce(context.Background(), oid, p, api.Quorum, 1)
 		if !errors.Is(err, api.ErrNotReady) && !errors.Is(err, api.ErrQuorumNotReached) {
 			t.Fatalf("put while closing: %v; want not ready or quorum not reached", err)
 		}
-		p.release()
+		p.Release()
 		if got := n.bodies.Used(); got != 0 {
 			t.Fatalf("body budget in use after the refused put (large=%v): %d bytes; want 0", large, got)
 		}
-		if got := p.refs.Load(); got != 0 {
+		if got := p.Holds(); got != 0 {
 			t.Fatalf("payload holds after the refused put (large=%v): %d; want 0", large, got)
 		}
 		if large {
-			if _, err := p.file.Stat(); !errors.Is(err, os.ErrClosed) {
+			if _, err := p.File.Stat(); !errors.Is(err, os.ErrClosed) {
 				t.Fatalf("spool file after the refused put: Stat says %v; want closed", err)
 			}
 		}

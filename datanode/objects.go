@@ -10,6 +10,7 @@ import (
 
 	"github.com/stratum-store/stratum/api"
 	"github.com/stratum-store/stratum/datanode/httpbody"
+	"github.com/stratum-store/stratum/datanode/payload"
 	"github.com/stratum-store/stratum/datanode/requestid"
 )
 
@@ -57,14 +58,14 @@ func (n *Node) handlePut(ctx *fasthttp.RequestCtx, rctx context.Context, oid api
 	if err != nil {
 		return err
 	}
-	p, err := readPayload(httpbody.Reader(ctx), oid, size, n.cfg.Store.MaxObjectSize, n.cfg.Store.LargeThreshold, n.spoolDir)
+	p, err := payload.Read(httpbody.Reader(ctx), oid, size, n.cfg.Store.MaxObjectSize, n.cfg.Store.LargeThreshold, n.spoolDir)
 	if err != nil {
 		n.bodies.Release(held)
 		return err
 	}
-	p.free = func() { n.bodies.Release(held) } // after the last background replica write
-	p.hold(1)
-	defer p.release()
+	p.Free = func() { n.bodies.Release(held) } // after the last background replica write
+	p.Hold(1)
+	defer p.Release()
 	rec, err := n.Put(rctx, oid, p, level)
 	if err != nil {
 		n.countQuorumFailure("put", err)
@@ -83,13 +84,13 @@ func (n *Node) handleGet(ctx *fasthttp.RequestCtx, rctx context.Context, oid api
 		n.countQuorumFailure("get", err)
 		return err
 	}
-	n.objectHeaders(ctx, oid, p.size)
-	if p.file != nil {
-		p.hold(1)
-		ctx.SetBodyStream(&releasingReader{Reader: p.reader(), p: p}, int(p.size))
+	n.objectHeaders(ctx, oid, p.Size)
+	if p.File != nil {
+		p.Hold(1)
+		ctx.SetBodyStream(&releasingReader{Reader: p.Reader(), p: p}, int(p.Size))
 		return nil
 	}
-	ctx.SetBody(p.data)
+	ctx.SetBody(p.Data)
 	return nil
 }
 
@@ -110,11 +111,11 @@ func (n *Node) requestContext(ctx *fasthttp.RequestCtx) context.Context {
 // stream after sending it.
 type releasingReader struct {
 	io.Reader
-	p *payload
+	p *payload.Payload
 }
 
 // Close releases the payload.
 func (r *releasingReader) Close() error {
-	r.p.release()
+	r.p.Release()
 	return nil
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/stratum-store/stratum/api"
 	"github.com/stratum-store/stratum/datanode/httpbody"
+	"github.com/stratum-store/stratum/datanode/payload"
 	"github.com/stratum-store/stratum/datanode/peer"
 	"github.com/stratum-store/stratum/datanode/requestid"
 	"github.com/stratum-store/stratum/datanode/store"
@@ -31,36 +32,36 @@ const (
 // api.PathReplicas.
 
 // putReplica writes the copy p to rn with the write's stamp.
-func (n *Node) putReplica(ctx context.Context, rn ring.Node, oid api.OID, p *payload, rev int64, stamp api.Stamp) replicaResult {
+func (n *Node) putReplica(ctx context.Context, rn ring.Node, oid api.OID, p *payload.Payload, rev int64, stamp api.Stamp) replicaResult {
 	res := replicaResult{node: rn}
 	if rn.ID == n.cfg.ID {
 		res.created, res.err = n.storePut(ctx, oid, p, stamp)
 		res.err = storeError(res.err)
 		return res
 	}
-	if p.file == nil {
-		return n.coalesce.put(ctx, rn, rev, oid, p.data, stamp)
+	if p.File == nil {
+		return n.coalesce.put(ctx, rn, rev, oid, p.Data, stamp)
 	}
 	req := n.peers.NewReplicaRequest(ctx, fasthttp.MethodPut, rn.Addr, oid, rev)
 	req.Header.Set(api.HeaderStamp, stamp.String())
 	defer fasthttp.ReleaseRequest(req)
 	resp := fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseResponse(resp)
-	if p.file != nil {
-		req.SetBodyStream(p.reader(), int(p.size))
+	if p.File != nil {
+		req.SetBodyStream(p.Reader(), int(p.Size))
 	} else {
-		req.SetBodyRaw(p.data)
+		req.SetBodyRaw(p.Data)
 	}
-	res.err = peer.WithStamp(n.peers.Do(rn.Addr, req, resp, n.cfg.peerTimeout(p.size), p.file == nil), resp)
+	res.err = peer.WithStamp(n.peers.Do(rn.Addr, req, resp, n.cfg.peerTimeout(p.Size), p.File == nil), resp)
 	res.created = string(resp.Header.Peek(api.HeaderCreated)) == "true"
 	return res
 }
 
-func (n *Node) storePut(ctx context.Context, oid api.OID, p *payload, stamp api.Stamp) (bool, error) {
-	if p.file != nil {
-		return n.store.PutReaderStamped(ctx, oid, p.reader(), p.size, stamp)
+func (n *Node) storePut(ctx context.Context, oid api.OID, p *payload.Payload, stamp api.Stamp) (bool, error) {
+	if p.File != nil {
+		return n.store.PutReaderStamped(ctx, oid, p.Reader(), p.Size, stamp)
 	}
-	return n.store.PutStamped(ctx, oid, p.data, stamp)
+	return n.store.PutStamped(ctx, oid, p.Data, stamp)
 }
 
 func (n *Node) getReplica(ctx context.Context, rn ring.Node, oid api.OID, rev int64) replicaResult {
@@ -71,7 +72,7 @@ func (n *Node) getReplica(ctx context.Context, rn ring.Node, oid api.OID, rev in
 		res.obj, res.err = n.fetchRemote(ctx, rn, oid, rev)
 	}
 	if res.obj != nil {
-		res.size, res.stamp = res.obj.size, res.obj.stamp
+		res.size, res.stamp = res.obj.Size, res.obj.Stamp
 	} else {
 		res.stamp = stampOf(res.err)
 	}
@@ -81,18 +82,18 @@ func (n *Node) getReplica(ctx context.Context, rn ring.Node, oid api.OID, rev in
 // storeGet reads the local copy into a payload. Large copies are re-verified
 // while they are spooled, so a copy damaged between the store's check and
 // the read is never served.
-func (n *Node) storeGet(ctx context.Context, oid api.OID) (*payload, error) {
+func (n *Node) storeGet(ctx context.Context, oid api.OID) (*payload.Payload, error) {
 	obj, stamp, err := n.localCopy(ctx, oid)
 	if err != nil {
 		return nil, err
 	}
 	if obj.Body == nil {
-		return &payload{data: obj.Data, size: obj.Size, stamp: stamp}, nil
+		return &payload.Payload{Data: obj.Data, Size: obj.Size, Stamp: stamp}, nil
 	}
 	defer obj.Body.Close()
-	p, err := readPayload(obj.Body, oid, obj.Size, obj.Size, 0, n.spoolDir)
+	p, err := payload.Read(obj.Body, oid, obj.Size, obj.Size, 0, n.spoolDir)
 	if p != nil {
-		p.stamp = stamp
+		p.Stamp = stamp
 	}
 	return p, err
 }
@@ -118,7 +119,7 @@ func (n *Node) localCopy(ctx context.Context, oid api.OID) (store.Object, api.St
 const inlineMax = 1 << 20
 
 // fetchRemote GETs a peer's copy, streaming it, and verifies it against oid.
-func (n *Node) fetchRemote(ctx context.Context, rn ring.Node, oid api.OID, rev int64) (*payload, error) {
+func (n *Node) fetchRemote(ctx context.Context, rn ring.Node, oid api.OID, rev int64) (*payload.Payload, error) {
 	p, size, err := n.fetchRemoteOnce(ctx, rn, oid, rev, inlineMax)
 	if err == nil && p == nil {
 		p, _, err = n.fetchRemoteOnce(ctx, rn, oid, rev, size)
@@ -128,7 +129,7 @@ func (n *Node) fetchRemote(ctx context.Context, rn ring.Node, oid api.OID, rev i
 
 // fetchRemoteOnce asks for the copy if it is at most max bytes. It returns a
 // nil payload and the size when the copy is larger.
-func (n *Node) fetchRemoteOnce(ctx context.Context, rn ring.Node, oid api.OID, rev, max int64) (*payload, int64, error) {
+func (n *Node) fetchRemoteOnce(ctx context.Context, rn ring.Node, oid api.OID, rev, max int64) (*payload.Payload, int64, error) {
 	req := n.peers.NewReplicaRequest(ctx, fasthttp.MethodGet, rn.Addr, oid, rev)
 	defer fasthttp.ReleaseRequest(req)
 	req.URI().QueryArgs().Set(queryInlineMax, strconv.FormatInt(max, 10))
@@ -148,17 +149,17 @@ func (n *Node) fetchRemoteOnce(ctx context.Context, rn ring.Node, oid api.OID, r
 	}
 	p, err := n.readRemoteBody(resp, rn, oid, size)
 	if p != nil {
-		p.stamp = stamp
+		p.Stamp = stamp
 	}
 	return p, size, err
 }
 
-func (n *Node) readRemoteBody(resp *fasthttp.Response, rn ring.Node, oid api.OID, size int64) (*payload, error) {
+func (n *Node) readRemoteBody(resp *fasthttp.Response, rn ring.Node, oid api.OID, size int64) (*payload.Payload, error) {
 	body := resp.BodyStream()
 	if body == nil {
 		body = bytes.NewReader(resp.Body())
 	}
-	p, err := readPayload(body, oid, size, size, n.cfg.Store.LargeThreshold, n.spoolDir)
+	p, err := payload.Read(body, oid, size, size, n.cfg.Store.LargeThreshold, n.spoolDir)
 	if errors.Is(err, api.ErrDigestMismatch) {
 		n.logger.Error("peer served a copy that fails verification", "oid", oid, "peer", rn.ID)
 		return nil, fmt.Errorf("%w: copy on %s fails verification", api.ErrNotFound, rn.ID)

@@ -73,9 +73,9 @@ func (n *Node) replaceDamaged(ctx context.Context, oid api.OID) error {
 		if err != nil {
 			continue
 		}
-		p.hold(1)
-		_, err = n.storePut(ctx, oid, p, p.stamp)
-		p.release()
+		p.Hold(1)
+		_, err = n.storePut(ctx, oid, p, p.Stamp)
+		p.Release()
 		if err == nil {
 			n.metrics.ScrubRepaired.Inc()
 			return nil
