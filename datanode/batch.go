@@ -172,7 +172,7 @@ func (n *Node) sendGroups(ctx context.Context, groups map[ring.Node][]int, items
 	var wg sync.WaitGroup
 	for rn, idx := range groups {
 		wg.Add(1)
-		tracked := n.track()
+		tracked := n.inflight.Add()
 		go func() {
 			defer wg.Done()
 			var res []api.ReplicaBatchResult

@@ -237,7 +237,7 @@ func (n *Node) batchGet(ctx *fasthttp.RequestCtx, level api.Consistency) error {
 		// fasthttp runs this after the handler returned, in a goroutine of
 		// its own: it is counted in n.inflight and stops at the first
 		// write error (the client left) or when the node closes.
-		if !n.track() {
+		if !n.inflight.Add() {
 			return
 		}
 		defer n.inflight.Done()

@@ -101,7 +101,7 @@ func (n *Node) fanOutHeld(replicas []ring.Node, refused func(), call func(ring.N
 // Close has begun it sends a shutting-down result instead and runs refused
 // (if set), which stands in for what call would have released.
 func (n *Node) launch(results chan<- replicaResult, rn ring.Node, call func(ring.Node) replicaResult, refused func()) {
-	if !n.track() {
+	if !n.inflight.Add() {
 		if refused != nil {
 			refused()
 		}
@@ -511,7 +511,7 @@ func (n *Node) drain(results <-chan replicaResult, left int) {
 	if left == 0 {
 		return
 	}
-	tracked := n.track() // untracked during Close is harmless: it only releases payloads
+	tracked := n.inflight.Add() // untracked during Close is harmless: it only releases payloads
 	go func() {
 		if tracked {
 			defer n.inflight.Done()
@@ -538,7 +538,7 @@ func (n *Node) readRepair(oid api.OID, p *payload.Payload, lacking []ring.Node, 
 	for _, rn := range lacking {
 		// Only a node that takes writes for oid gets a copy: a draining
 		// node's copies are on their way out (forWriteOwner).
-		if !v.Write.Owns(rn.ID, []byte(oid.String())) || !v.State(rn.ID).WriteTarget() || !n.track() {
+		if !v.Write.Owns(rn.ID, []byte(oid.String())) || !v.State(rn.ID).WriteTarget() || !n.inflight.Add() {
 			continue // placement moved on, the node drains, or this node is closing
 		}
 		p.Hold(1)

@@ -80,7 +80,7 @@ func (n *Node) buryElsewhere(v *clusterview.View, oid api.OID, stamp api.Stamp, 
 		return
 	}
 	for _, rn := range formerPlaces(v, []byte(oid.String()), targets, down) {
-		if !n.track() {
+		if !n.inflight.Add() {
 			return
 		}
 		go func() {
@@ -237,7 +237,7 @@ func (n *Node) repairTombstone(oid api.OID, stamp api.Stamp, holders []ring.Node
 		if planted.OldOwnerDeletes { // a negative control only: owners alone
 			member = r.Owns(rn.ID, []byte(oid.String()))
 		}
-		if !member || !n.track() {
+		if !member || !n.inflight.Add() {
 			continue
 		}
 		go func() {

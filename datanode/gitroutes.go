@@ -134,7 +134,7 @@ func (n *Node) gitServe(ctx *fasthttp.RequestCtx, req smarthttp.Request) error {
 		// its own, and lets it read the request body: it is counted in
 		// n.inflight and bounded by RequestTimeout and the node's life.
 		defer done()
-		if !n.track() {
+		if !n.inflight.Add() {
 			return
 		}
 		defer n.inflight.Done()

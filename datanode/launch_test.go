@@ -24,7 +24,7 @@ func TestRefusedLaunchReleasesThePayload(t *testing.T) {
 	}
 	n := &Node{cfg: Config{ID: "a"}, logger: slog.New(slog.DiscardHandler), bodies: budget.New(1<<20, api.ErrBusy)}
 	n.view.Store(&clusterview.View{Ring: r, Write: r})
-	n.waitInflight() // Close has begun: no new replica call starts
+	n.inflight.Stop() // Close has begun: no new replica call starts
 	f := func(large bool) {
 		t.Helper()
 		data := []byte("a body that was read, then the node began to close")

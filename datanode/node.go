@@ -21,6 +21,7 @@ import (
 	"github.com/stratum-store/stratum/datanode/clusterview"
 	"github.com/stratum-store/stratum/datanode/connlimit"
 	"github.com/stratum-store/stratum/datanode/hints"
+	"github.com/stratum-store/stratum/datanode/inflight"
 	"github.com/stratum-store/stratum/datanode/peer"
 	"github.com/stratum-store/stratum/datanode/refs"
 	"github.com/stratum-store/stratum/datanode/series"
@@ -85,9 +86,7 @@ type Node struct {
 	life     context.Context
 	cancel   context.CancelFunc
 	loops    sync.WaitGroup // ring watcher, lease keeper, server
-	inflight sync.WaitGroup // replica calls still running after a reply
-	trackMu  sync.Mutex     // guards stopped; held only around inflight.Add
-	stopped  bool           // Close has begun waiting for inflight: no new calls
+	inflight inflight.Group // replica calls still running after a reply
 }
 
 // New validates cfg and builds a node; nothing is opened until Start.
@@ -325,27 +324,6 @@ func (n *Node) goLoop(f func()) {
 	}()
 }
 
-// track counts one more background call in n.inflight, or reports false
-// once Close has begun waiting for them (so no Add can race the Wait).
-func (n *Node) track() bool {
-	n.trackMu.Lock()
-	defer n.trackMu.Unlock()
-	if n.stopped {
-		return false
-	}
-	n.inflight.Add(1)
-	return true
-}
-
-// waitInflight stops new background calls and waits for the running ones,
-// each bounded by its own deadline.
-func (n *Node) waitInflight() {
-	n.trackMu.Lock()
-	n.stopped = true
-	n.trackMu.Unlock()
-	n.inflight.Wait()
-}
-
 // Close stops serving, waits for replica calls still in flight, releases the
 // registration and closes the store. It is safe to call more than once.
 func (n *Node) Close(ctx context.Context) error {
@@ -368,7 +346,7 @@ func (n *Node) Close(ctx context.Context) error {
 	}
 	// 2. Replica calls still running after their replies: each ends by its
 	// deadline; the node's context stays live until they are done.
-	n.waitInflight()
+	n.inflight.Stop()
 	// 3. Then the loops, the registration and the store.
 	if n.cancel != nil {
 		n.cancel()

@@ -63,7 +63,7 @@ func forbiddenImport(from, to string) bool {
 // 16.1): each holds one mechanism and imports no datanode root, so the
 // root can use them and they can be tested alone. leafHTTP lists those of
 // them that are about HTTP; the others import no HTTP package themselves.
-var leaves = []string{"datanode/breaker", "datanode/budget", "datanode/connlimit", "datanode/clusterview", "datanode/httpbody", "datanode/nodemetrics", "datanode/payload", "datanode/peer",
+var leaves = []string{"datanode/breaker", "datanode/budget", "datanode/connlimit", "datanode/clusterview", "datanode/httpbody", "datanode/inflight", "datanode/nodemetrics", "datanode/payload", "datanode/peer",
 	"datanode/requestid", "datanode/series", "datanode/stampclock", "internal/retry"}
 
 var leafHTTP = map[string]bool{"datanode/requestid": true, "datanode/httpbody": true, "datanode/peer": true}
