@@ -77,7 +77,7 @@ func aeBucket(oid api.OID) int {
 func shared(v *clusterview.View, oid api.OID, a, b string) bool {
 	key := []byte(oid.String())
 	var hasA, hasB bool
-	for _, rn := range uniqueNodes(v.Ring.Replicas(key), v.Write.Replicas(key)) {
+	for _, rn := range UniqueNodes(v.Ring.Replicas(key), v.Write.Replicas(key)) {
 		hasA, hasB = hasA || rn.ID == a, hasB || rn.ID == b
 	}
 	return hasA && hasB
@@ -149,7 +149,7 @@ func (n *Node) handleAEDigest(ctx *fasthttp.RequestCtx) error {
 	}
 	d, err := n.localDigests(n.life, v, req.Peer)
 	if err != nil {
-		return storeError(err)
+		return StoreError(err)
 	}
 	return httpbody.WriteJSON(ctx, fasthttp.StatusOK, d.reply(v.Ring.Revision()))
 }
@@ -170,7 +170,7 @@ func (n *Node) handleAEList(ctx *fasthttp.RequestCtx) error {
 	}
 	entries, more, err := n.localList(n.life, v, req.Peer, req.Buckets, req.After, limit)
 	if err != nil {
-		return storeError(err)
+		return StoreError(err)
 	}
 	return httpbody.WriteJSON(ctx, fasthttp.StatusOK, api.AEListReply{Entries: entries, More: more})
 }
@@ -180,7 +180,7 @@ func (n *Node) handleAEList(ctx *fasthttp.RequestCtx) error {
 // and uses exactly this node's ring revision: both sides must judge
 // "shared" with the same placement.
 func (n *Node) aeRequest(ctx *fasthttp.RequestCtx, req any, peer *string, rev *int64) (*clusterview.View, error) {
-	if err := n.checkPeer(ctx); err != nil {
+	if err := n.CheckPeer(ctx); err != nil {
 		return nil, err
 	}
 	if err := json.NewDecoder(io.LimitReader(httpbody.Reader(ctx), 1<<20)).Decode(req); err != nil {

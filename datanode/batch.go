@@ -112,7 +112,7 @@ func (n *Node) batchPut(ctx *fasthttp.RequestCtx, level api.Consistency) error {
 	defer release()
 	reply := api.BatchPutReply{Items: make([]api.BatchPutItem, len(items))}
 	groups, need, rev := n.groupForWrite(items, reply.Items, level)
-	n.sendGroups(n.requestContext(ctx), groups, items, rev, reply.Items)
+	n.sendGroups(n.RequestContext(ctx), groups, items, rev, reply.Items)
 	replicas := n.Ring().ReplicationFactor()
 	for i := range reply.Items {
 		it := &reply.Items[i]
@@ -151,7 +151,7 @@ func (n *Node) groupForWrite(items []store.BatchItem, out []api.BatchPutItem, le
 			if v.State(rn.ID).WriteTarget() {
 				groups[rn] = append(groups[rn], i)
 			} else {
-				n.hint(rn.ID, it.OID) // a DOWN replica: handed off when it is back
+				n.Hint(rn.ID, it.OID) // a DOWN replica: handed off when it is back
 				out[i].Failed = append(out[i].Failed, rn.ID)
 			}
 		}
@@ -179,7 +179,7 @@ func (n *Node) sendGroups(ctx context.Context, groups map[ring.Node][]int, items
 			var err error
 			if tracked {
 				defer n.inflight.Done()
-				res, err = n.putGroup(ctx, rn, items, idx, rev)
+				res, err = n.PutGroup(ctx, rn, items, idx, rev)
 			} else {
 				err = fmt.Errorf("%w: node is shutting down", api.ErrNotReady)
 			}
@@ -202,7 +202,7 @@ func (n *Node) sendGroups(ctx context.Context, groups map[ring.Node][]int, items
 	wg.Wait()
 }
 
-func (n *Node) putGroup(ctx context.Context, rn ring.Node, items []store.BatchItem, idx []int, rev int64) ([]api.ReplicaBatchResult, error) {
+func (n *Node) PutGroup(ctx context.Context, rn ring.Node, items []store.BatchItem, idx []int, rev int64) ([]api.ReplicaBatchResult, error) {
 	group := make([]store.BatchItem, len(idx))
 	size := 0
 	for j, i := range idx {
@@ -210,7 +210,7 @@ func (n *Node) putGroup(ctx context.Context, rn ring.Node, items []store.BatchIt
 		size += len(items[i].Data)
 	}
 	if rn.ID == n.cfg.ID {
-		return n.storeBatch(group)
+		return n.StoreBatch(group)
 	}
 	var body bytes.Buffer
 	for _, it := range group {
@@ -231,7 +231,7 @@ func (n *Node) putGroup(ctx context.Context, rn ring.Node, items []store.BatchIt
 	return res, nil
 }
 
-func (n *Node) storeBatch(group []store.BatchItem) ([]api.ReplicaBatchResult, error) {
+func (n *Node) StoreBatch(group []store.BatchItem) ([]api.ReplicaBatchResult, error) {
 	res, err := n.store.PutBatch(n.life, group)
 	if err != nil {
 		return nil, err
@@ -240,7 +240,7 @@ func (n *Node) storeBatch(group []store.BatchItem) ([]api.ReplicaBatchResult, er
 	for i, r := range res {
 		out[i].Created = r.Created
 		if r.Err != nil {
-			_, out[i].Code = api.StatusOf(storeError(r.Err))
+			_, out[i].Code = api.StatusOf(StoreError(r.Err))
 			out[i].Stamp, _ = store.StampOf(r.Err)
 		}
 	}
@@ -249,7 +249,7 @@ func (n *Node) storeBatch(group []store.BatchItem) ([]api.ReplicaBatchResult, er
 
 // handleReplicaBatch stores a group of objects sent by a coordinator.
 func (n *Node) handleReplicaBatch(ctx *fasthttp.RequestCtx) error {
-	if err := n.checkPeer(ctx); err != nil {
+	if err := n.CheckPeer(ctx); err != nil {
 		return err
 	}
 	items, release, err := n.readBatchBody(ctx)
@@ -260,9 +260,9 @@ func (n *Node) handleReplicaBatch(ctx *fasthttp.RequestCtx) error {
 	for _, it := range items {
 		n.clock.Observe(it.Stamp)
 	}
-	res, err := n.storeBatch(items)
+	res, err := n.StoreBatch(items)
 	if err != nil {
-		return storeError(err)
+		return StoreError(err)
 	}
 	return httpbody.WriteJSON(ctx, fasthttp.StatusOK, res)
 }

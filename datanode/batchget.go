@@ -34,7 +34,7 @@ type indexReply struct {
 // handleReplicaHas answers what this node's index holds for the listed
 // OIDs: a copy, a tombstone or nothing, with stamps.
 func (n *Node) handleReplicaHas(ctx *fasthttp.RequestCtx) error {
-	if err := n.checkPeer(ctx); err != nil {
+	if err := n.CheckPeer(ctx); err != nil {
 		return err
 	}
 	oids, err := n.readOIDList(ctx)
@@ -43,7 +43,7 @@ func (n *Node) handleReplicaHas(ctx *fasthttp.RequestCtx) error {
 	}
 	rep, err := n.localIndex(oids)
 	if err != nil {
-		return storeError(err)
+		return StoreError(err)
 	}
 	return httpbody.WriteJSON(ctx, fasthttp.StatusOK, rep)
 }
@@ -192,11 +192,11 @@ func (n *Node) indexGroup(rn ring.Node, oids []api.OID, idx []int, rev int64) (i
 		}
 		return nil
 	}
-	err := n.postOIDs(c, oids, idx)
+	err := n.PostOIDs(c, oids, idx)
 	return out, err
 }
 
-func uniqueNodes(a, b []ring.Node) []ring.Node {
+func UniqueNodes(a, b []ring.Node) []ring.Node {
 	out := append([]ring.Node{}, a...)
 	for _, rn := range b {
 		if !slices.ContainsFunc(out, clusterview.SameID(rn)) {
@@ -206,10 +206,10 @@ func uniqueNodes(a, b []ring.Node) []ring.Node {
 	return out
 }
 
-// postOIDs posts the OIDs oids[idx] to a peer's batch endpoint (c.Path,
+// PostOIDs posts the OIDs oids[idx] to a peer's batch endpoint (c.Path,
 // under c.Rev) as c's body, and hands the reply body to c.Read before the
 // response is released.
-func (n *Node) postOIDs(c peer.Call, oids []api.OID, idx []int) error {
+func (n *Node) PostOIDs(c peer.Call, oids []api.OID, idx []int) error {
 	list := api.OIDList{OIDs: make([]string, len(idx))}
 	for j, i := range idx {
 		list.OIDs[j] = oids[i].String()
@@ -354,7 +354,7 @@ func (n *Node) fetchGroup(rn ring.Node, oids []api.OID, idx []int, rev int64, bo
 		}
 		return nil
 	}
-	err := n.postOIDs(c, oids, idx)
+	err := n.PostOIDs(c, oids, idx)
 	if err != nil {
 		n.logger.Warn("batch fetch failed", "replica", rn.ID, "err", err)
 	}
@@ -364,7 +364,7 @@ func (n *Node) fetchGroup(rn ring.Node, oids []api.OID, idx []int, rev int64, bo
 // objects as frames with their stamps; large, missing or deleted ones get a
 // missing frame.
 func (n *Node) handleReplicaGet(ctx *fasthttp.RequestCtx) error {
-	if err := n.checkPeer(ctx); err != nil {
+	if err := n.CheckPeer(ctx); err != nil {
 		return err
 	}
 	oids, err := n.readOIDList(ctx)
@@ -373,7 +373,7 @@ func (n *Node) handleReplicaGet(ctx *fasthttp.RequestCtx) error {
 	}
 	var buf bytes.Buffer
 	for _, oid := range oids {
-		obj, stamp, err := n.localCopy(n.life, oid)
+		obj, stamp, err := n.LocalCopy(n.life, oid)
 		switch {
 		case err != nil:
 			_, code := api.StatusOf(err)
@@ -445,12 +445,12 @@ func (n *Node) localOne(oids []api.OID, level api.Consistency) ([][]byte, []oidP
 	return bodies, pres, rest
 }
 
-// storedAtQuorum checks that every one of oids is stored at quorum, for a
+// StoredAtQuorum checks that every one of oids is stored at quorum, for a
 // ref transaction (refs.Deps.Stored): 422 missing_object when enough
 // replicas answered and fewer than a quorum hold a copy newer than every
 // tombstone seen (a deleted object is missing), 503 quorum_not_reached
 // when too few answered to say.
-func (n *Node) storedAtQuorum(oids []api.OID) error {
+func (n *Node) StoredAtQuorum(oids []api.OID) error {
 	pres, v := n.presence(oids)
 	need := api.Quorum.Required(v.Ring.ReplicationFactor())
 	for i, oid := range oids {

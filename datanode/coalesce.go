@@ -43,7 +43,7 @@ type peerQueue struct {
 type pendingWrite struct {
 	id   string // request ID
 	item store.BatchItem
-	done chan replicaResult // buffered: the sender never blocks
+	done chan Result // buffered: the sender never blocks
 }
 
 func newCoalescer(n *Node) *coalescer {
@@ -52,8 +52,8 @@ func newCoalescer(n *Node) *coalescer {
 
 // put writes one small object to rn through the coalescer and waits for its
 // own outcome. Each request it rides in is bounded by the peer deadline.
-func (c *coalescer) put(ctx context.Context, rn ring.Node, rev int64, oid api.OID, data []byte, stamp api.Stamp) replicaResult {
-	pw := &pendingWrite{id: requestid.From(ctx), item: store.BatchItem{OID: oid, Data: data, Stamp: stamp}, done: make(chan replicaResult, 1)}
+func (c *coalescer) put(ctx context.Context, rn ring.Node, rev int64, oid api.OID, data []byte, stamp api.Stamp) Result {
+	pw := &pendingWrite{id: requestid.From(ctx), item: store.BatchItem{OID: oid, Data: data, Stamp: stamp}, done: make(chan Result, 1)}
 	key := coalesceKey{rn, rev}
 	c.mu.Lock()
 	q := c.queues[key]
@@ -106,13 +106,13 @@ func (c *coalescer) deliver(key coalesceKey, batch []*pendingWrite) {
 	// The batch request carries the first writer's request ID; the others
 	// are logged here, so each request ID leads to the batch it rode in.
 	c.n.logger.Debug("coalesced replica batch", "replica", key.node.ID, "request_id", ids[0], "request_ids", ids)
-	res, err := c.n.putGroup(requestid.With(c.n.life, ids[0]), key.node, items, idx, key.rev)
+	res, err := c.n.PutGroup(requestid.With(c.n.life, ids[0]), key.node, items, idx, key.rev)
 	for i, pw := range batch {
-		r := replicaResult{node: key.node, err: err}
+		r := Result{node: key.node, Err: err}
 		if err == nil {
 			r.created = res[i].Created
 			if res[i].Code != "" {
-				r.err = fmt.Errorf("%w: replica %s", api.ErrorForCode(res[i].Code), key.node.ID)
+				r.Err = fmt.Errorf("%w: replica %s", api.ErrorForCode(res[i].Code), key.node.ID)
 				r.stamp = res[i].Stamp
 			}
 		}

@@ -16,10 +16,10 @@ import (
 	"github.com/stratum-store/stratum/ring"
 )
 
-// replicaResult is one replica's answer to a fanned-out call.
-type replicaResult struct {
+// Result is one replica's answer to a fanned-out call.
+type Result struct {
 	node    ring.Node
-	err     error            // nil: acknowledged (PUT) or found (GET/HEAD)
+	Err     error            // nil: acknowledged (PUT) or found (GET/HEAD)
 	created bool             // PUT: this replica stored a new copy
 	size    int64            // GET/HEAD: the object's size
 	stamp   api.Stamp        // GET/HEAD: the copy's or tombstone's stamp; PUT: a superseding stamp
@@ -29,11 +29,11 @@ type replicaResult struct {
 
 // definitive reports whether r settles the question for its replica: a copy
 // or a clear "not here" (a corrupt copy counts as not here).
-func (r replicaResult) definitive() bool {
-	return r.err == nil || errors.Is(r.err, api.ErrNotFound) || errors.Is(r.err, api.ErrDeleted)
+func (r Result) definitive() bool {
+	return r.Err == nil || errors.Is(r.Err, api.ErrNotFound) || errors.Is(r.Err, api.ErrDeleted)
 }
 
-func (r replicaResult) discard() {
+func (r Result) discard() {
 	if r.obj != nil {
 		r.obj.Hold(1)
 		r.obj.Release()
@@ -82,15 +82,15 @@ func retryStale[T any](ctx context.Context, n *Node, f func() (T, error)) (T, er
 // that receives exactly len(replicas) results. The calls are tracked by
 // n.inflight, so Close waits for those still running after a reply; each is
 // bounded by its own deadline.
-func (n *Node) fanOut(replicas []ring.Node, call func(ring.Node) replicaResult) <-chan replicaResult {
+func (n *Node) fanOut(replicas []ring.Node, call func(ring.Node) Result) <-chan Result {
 	return n.fanOutHeld(replicas, nil, call)
 }
 
 // fanOutHeld is fanOut for calls that each own one hold on something (a
 // payload): refused runs, instead of call, for every call not started
 // because the node is closing, so the hold is given back.
-func (n *Node) fanOutHeld(replicas []ring.Node, refused func(), call func(ring.Node) replicaResult) <-chan replicaResult {
-	results := make(chan replicaResult, len(replicas))
+func (n *Node) fanOutHeld(replicas []ring.Node, refused func(), call func(ring.Node) Result) <-chan Result {
+	results := make(chan Result, len(replicas))
 	for _, rn := range replicas {
 		n.launch(results, rn, call, refused)
 	}
@@ -100,12 +100,12 @@ func (n *Node) fanOutHeld(replicas []ring.Node, refused func(), call func(ring.N
 // launch starts call on rn in the background, tracked by n.inflight; once
 // Close has begun it sends a shutting-down result instead and runs refused
 // (if set), which stands in for what call would have released.
-func (n *Node) launch(results chan<- replicaResult, rn ring.Node, call func(ring.Node) replicaResult, refused func()) {
+func (n *Node) launch(results chan<- Result, rn ring.Node, call func(ring.Node) Result, refused func()) {
 	if !n.inflight.Add() {
 		if refused != nil {
 			refused()
 		}
-		results <- replicaResult{node: rn, err: fmt.Errorf("%w: node is shutting down", api.ErrNotReady)}
+		results <- Result{node: rn, Err: fmt.Errorf("%w: node is shutting down", api.ErrNotReady)}
 		return
 	}
 	go func() {
@@ -198,17 +198,17 @@ type writeTally struct {
 	superseded    api.Stamp // the highest stamp a replica refused the write with
 }
 
-func (n *Node) tally(oid api.OID, what string, results <-chan replicaResult, targets int, down []string, need int) writeTally {
+func (n *Node) tally(oid api.OID, what string, results <-chan Result, targets int, down []string, need int) writeTally {
 	t := writeTally{failed: slices.Clone(down)}
 	for got := 0; got < targets; got++ {
 		res := <-results
-		if res.err != nil {
-			t.stale = t.stale || errors.Is(res.err, api.ErrStaleRing)
-			if errors.Is(res.err, api.ErrSuperseded) {
-				t.superseded = max(t.superseded, res.stamp, stampOf(res.err))
+		if res.Err != nil {
+			t.stale = t.stale || errors.Is(res.Err, api.ErrStaleRing)
+			if errors.Is(res.Err, api.ErrSuperseded) {
+				t.superseded = max(t.superseded, res.stamp, StampOf(res.Err))
 			}
 			t.failed = append(t.failed, res.node.ID)
-			n.logger.Warn("replica "+what+" failed", "oid", oid, "replica", res.node.ID, "err", res.err)
+			n.logger.Warn("replica "+what+" failed", "oid", oid, "replica", res.node.ID, "err", res.Err)
 		} else {
 			t.acked = append(t.acked, res.node.ID)
 			t.created = t.created || res.created
@@ -244,16 +244,16 @@ func (n *Node) putOnce(ctx context.Context, oid api.OID, p *payload.Payload, lev
 	}
 	v, targets, down, need := pl.view, pl.targets, pl.down, pl.need
 	p.Hold(len(targets)) // one per call; a call refused at shutdown releases its own
-	results := n.fanOutHeld(targets, p.Release, func(rn ring.Node) replicaResult {
+	results := n.fanOutHeld(targets, p.Release, func(rn ring.Node) Result {
 		defer p.Release()
-		res := n.putReplica(ctx, rn, oid, p, v.Ring.Revision(), stamp)
-		if hintable(res.err) {
-			n.hint(rn.ID, oid) // also when the reply has already gone out
+		res := n.PutReplica(ctx, rn, oid, p, v.Ring.Revision(), stamp)
+		if hintable(res.Err) {
+			n.Hint(rn.ID, oid) // also when the reply has already gone out
 		}
 		return res
 	})
 	for _, id := range down {
-		n.hint(id, oid)
+		n.Hint(id, oid)
 	}
 	t := n.tally(oid, "write", results, len(targets), down, need)
 	if err := t.err(level, need, len(targets)+len(down)); err != nil {
@@ -343,8 +343,8 @@ func (n *Node) breakerOpen(addr string) bool { return n.peers.Open(addr) }
 // but no body arrived, the body is fetched from a replica that has it, and
 // if that copy fails verification, every replica is asked for its copy.
 func (n *Node) Get(ctx context.Context, oid api.OID, level api.Consistency) (*payload.Payload, error) {
-	res, err := retryStale(ctx, n, func() (replicaResult, error) {
-		return n.read(oid, level, func(rn ring.Node, rev int64, first bool) replicaResult {
+	res, err := retryStale(ctx, n, func() (Result, error) {
+		return n.read(oid, level, func(rn ring.Node, rev int64, first bool) Result {
 			if first { // the first in order: this node when it holds a replica
 				return n.getReplica(ctx, rn, oid, rev)
 			}
@@ -352,7 +352,7 @@ func (n *Node) Get(ctx context.Context, oid api.OID, level api.Consistency) (*pa
 		})
 	})
 	if err != nil {
-		if st := stampOf(err); st != 0 && errors.Is(err, api.ErrNotFound) {
+		if st := StampOf(err); st != 0 && errors.Is(err, api.ErrNotFound) {
 			n.repairTombstone(oid, st, res.lacking)
 		}
 		return nil, err
@@ -361,12 +361,12 @@ func (n *Node) Get(ctx context.Context, oid api.OID, level api.Consistency) (*pa
 		n.readRepair(oid, res.obj, res.lacking, res.stamp)
 		return res.obj, nil
 	}
-	if body := n.getReplica(ctx, res.node, oid, n.Ring().Revision()); body.err == nil {
+	if body := n.getReplica(ctx, res.node, oid, n.Ring().Revision()); body.Err == nil {
 		n.readRepair(oid, body.obj, res.lacking, res.stamp)
 		return body.obj, nil
 	}
-	res, err = retryStale(ctx, n, func() (replicaResult, error) {
-		return n.read(oid, level, func(rn ring.Node, rev int64, _ bool) replicaResult { return n.getReplica(ctx, rn, oid, rev) })
+	res, err = retryStale(ctx, n, func() (Result, error) {
+		return n.read(oid, level, func(rn ring.Node, rev int64, _ bool) Result { return n.getReplica(ctx, rn, oid, rev) })
 	})
 	return res.obj, err
 }
@@ -374,8 +374,8 @@ func (n *Node) Get(ctx context.Context, oid api.OID, level api.Consistency) (*pa
 // Head is Get without the body: it returns the object's size. Replicas
 // report presence without re-reading their copy.
 func (n *Node) Head(ctx context.Context, oid api.OID, level api.Consistency) (int64, error) {
-	res, err := retryStale(ctx, n, func() (replicaResult, error) {
-		return n.read(oid, level, func(rn ring.Node, rev int64, _ bool) replicaResult {
+	res, err := retryStale(ctx, n, func() (Result, error) {
+		return n.read(oid, level, func(rn ring.Node, rev int64, _ bool) Result {
 			return n.headReplica(ctx, rn, oid, rev)
 		})
 	})
@@ -386,7 +386,7 @@ func (n *Node) Head(ctx context.Context, oid api.OID, level api.Consistency) (in
 // both count as answers; the verdict goes to the higher stamp, a tie to
 // the tombstone (store/tombstone.go).
 type readOutcome struct {
-	found     *replicaResult
+	found     *Result
 	missing   []ring.Node // replicas that said they have no (intact) copy
 	holders   []ring.Node // replicas that have a copy
 	deleted   []ring.Node // replicas that have a tombstone
@@ -400,18 +400,18 @@ type readOutcome struct {
 
 // read asks the replicas of oid in placement order (this node first when
 // it holds one); call's first is true for the first replica asked only.
-func (n *Node) read(oid api.OID, level api.Consistency, call func(rn ring.Node, rev int64, first bool) replicaResult) (replicaResult, error) {
+func (n *Node) read(oid api.OID, level api.Consistency, call func(rn ring.Node, rev int64, first bool) Result) (Result, error) {
 	pl, err := n.readPlacement(oid, level)
 	if err != nil {
-		return replicaResult{}, err
+		return Result{}, err
 	}
 	rev, order, former, need := pl.rev, pl.order, pl.former, pl.need
-	results := make(chan replicaResult, len(order))
+	results := make(chan Result, len(order))
 	launched, returned := 0, 0
 	next := func() {
 		if launched < len(order) {
 			first := launched == 0
-			n.launch(results, order[launched], func(rn ring.Node) replicaResult { return call(rn, rev, first) }, nil)
+			n.launch(results, order[launched], func(rn ring.Node) Result { return call(rn, rev, first) }, nil)
 			launched++
 		}
 	}
@@ -446,7 +446,7 @@ func (n *Node) read(oid api.OID, level api.Consistency, call func(rn ring.Node, 
 	return out.verdict(oid, level, need, len(order)-len(former))
 }
 
-func (o *readOutcome) verdict(oid api.OID, level api.Consistency, need, asked int) (replicaResult, error) {
+func (o *readOutcome) verdict(oid api.OID, level api.Consistency, need, asked int) (Result, error) {
 	switch {
 	case o.answers >= need && len(o.deleted) > 0 && o.tomb >= o.live:
 		if o.found != nil {
@@ -454,13 +454,13 @@ func (o *readOutcome) verdict(oid api.OID, level api.Consistency, need, asked in
 		}
 		// lacking: the copies the tombstone should replace.
 		err := fmt.Errorf("%w: %s was deleted (%d of %d replicas answered)", api.ErrNotFound, oid, o.answers, asked)
-		return replicaResult{lacking: o.holders}, &peer.StampedError{Err: err, Stamp: o.tomb}
+		return Result{lacking: o.holders}, &peer.StampedError{Err: err, Stamp: o.tomb}
 	case o.answers >= need && o.found != nil:
 		r := *o.found
 		r.lacking, r.stamp = append(o.missing, o.deleted...), o.live
 		return r, nil
 	case o.answers >= need:
-		return replicaResult{}, fmt.Errorf("%w: %s (%d of %d replicas answered)", api.ErrNotFound, oid, o.answers, asked)
+		return Result{}, fmt.Errorf("%w: %s (%d of %d replicas answered)", api.ErrNotFound, oid, o.answers, asked)
 	}
 	if o.found != nil {
 		o.found.discard()
@@ -468,34 +468,34 @@ func (o *readOutcome) verdict(oid api.OID, level api.Consistency, need, asked in
 	err := fmt.Errorf("%w: %d of %d replicas answered, consistency %s needs %d (failed: %v)",
 		api.ErrQuorumNotReached, o.answers, asked, level, need, o.failed)
 	if o.staleSeen {
-		return replicaResult{}, staleRingError{err}
+		return Result{}, staleRingError{err}
 	}
-	return replicaResult{}, err
+	return Result{}, err
 }
 
 // record adds one replica's answer and reports whether it counts toward
 // the level.
-func (o *readOutcome) record(res replicaResult, n *Node) bool {
+func (o *readOutcome) record(res Result, n *Node) bool {
 	switch {
-	case res.err == nil:
+	case res.Err == nil:
 		o.holders, o.live = append(o.holders, res.node), max(o.live, res.stamp)
-	case errors.Is(res.err, api.ErrDeleted):
+	case errors.Is(res.Err, api.ErrDeleted):
 		o.deleted, o.tomb = append(o.deleted, res.node), max(o.tomb, res.stamp)
 	}
 	switch {
-	case res.err == nil && (o.found == nil || o.found.obj == nil && res.obj != nil):
+	case res.Err == nil && (o.found == nil || o.found.obj == nil && res.obj != nil):
 		o.found = &res // prefer an answer that carries the bytes
-	case res.err == nil:
+	case res.Err == nil:
 		res.discard()
 	case !res.definitive():
-		o.staleSeen = o.staleSeen || errors.Is(res.err, api.ErrStaleRing)
+		o.staleSeen = o.staleSeen || errors.Is(res.Err, api.ErrStaleRing)
 		o.failed = append(o.failed, res.node.ID)
-		n.logger.Warn("replica read failed", "replica", res.node.ID, "err", res.err)
+		n.logger.Warn("replica read failed", "replica", res.node.ID, "err", res.Err)
 	}
-	if slices.ContainsFunc(o.former, clusterview.SameID(res.node)) && res.err != nil {
+	if slices.ContainsFunc(o.former, clusterview.SameID(res.node)) && res.Err != nil {
 		return false // a former owner that shed its copy (or never had it) settles nothing
 	}
-	if errors.Is(res.err, api.ErrNotFound) {
+	if errors.Is(res.Err, api.ErrNotFound) {
 		o.missing = append(o.missing, res.node)
 	}
 	if res.definitive() {
@@ -507,7 +507,7 @@ func (o *readOutcome) record(res replicaResult, n *Node) bool {
 
 // drain releases, in the background, the copies of replicas that answer
 // after the verdict.
-func (n *Node) drain(results <-chan replicaResult, left int) {
+func (n *Node) drain(results <-chan Result, left int) {
 	if left == 0 {
 		return
 	}
@@ -545,10 +545,10 @@ func (n *Node) readRepair(oid api.OID, p *payload.Payload, lacking []ring.Node, 
 		go func() {
 			defer n.inflight.Done()
 			defer p.Release()
-			res := n.putReplica(requestid.With(n.life, "read-repair"), rn, oid, p, r.Revision(), stamp)
-			n.metrics.ReadRepairs.WithLabelValues(outcomeWord(res.err)).Inc()
-			if res.err != nil {
-				n.logger.Warn("read repair failed", "oid", oid, "replica", rn.ID, "err", res.err)
+			res := n.PutReplica(requestid.With(n.life, "read-repair"), rn, oid, p, r.Revision(), stamp)
+			n.metrics.ReadRepairs.WithLabelValues(outcomeWord(res.Err)).Inc()
+			if res.Err != nil {
+				n.logger.Warn("read repair failed", "oid", oid, "replica", rn.ID, "err", res.Err)
 			}
 		}()
 	}

@@ -47,15 +47,15 @@ func (n *Node) deleteOnce(ctx context.Context, oid api.OID, level api.Consistenc
 		return api.DeleteReceipt{}, err
 	}
 	v, targets, down, need := pl.view, pl.targets, pl.down, pl.need
-	results := n.fanOut(targets, func(rn ring.Node) replicaResult {
-		res := n.deleteReplica(ctx, rn, oid, stamp, v.Ring.Revision())
-		if hintable(res.err) {
-			n.hint(rn.ID, oid) // delivered as a tombstone (handoff.go)
+	results := n.fanOut(targets, func(rn ring.Node) Result {
+		res := n.DeleteReplica(ctx, rn, oid, stamp, v.Ring.Revision())
+		if hintable(res.Err) {
+			n.Hint(rn.ID, oid) // delivered as a tombstone (handoff.go)
 		}
 		return res
 	})
 	for _, id := range down {
-		n.hint(id, oid)
+		n.Hint(id, oid)
 	}
 	n.buryElsewhere(v, oid, stamp, targets, down)
 	t := n.tally(oid, "delete", results, len(targets), down, need)
@@ -85,9 +85,9 @@ func (n *Node) buryElsewhere(v *clusterview.View, oid api.OID, stamp api.Stamp, 
 		}
 		go func() {
 			defer n.inflight.Done()
-			res := n.deleteReplica(requestid.With(n.life, "delete-former-owner"), rn, oid, stamp, v.Ring.Revision())
-			if res.err != nil && !errors.Is(res.err, api.ErrSuperseded) {
-				n.logger.Info("tombstone not delivered to a former owner; its drain or shedding settles it", "oid", oid, "node", rn.ID, "err", res.err)
+			res := n.DeleteReplica(requestid.With(n.life, "delete-former-owner"), rn, oid, stamp, v.Ring.Revision())
+			if res.Err != nil && !errors.Is(res.Err, api.ErrSuperseded) {
+				n.logger.Info("tombstone not delivered to a former owner; its drain or shedding settles it", "oid", oid, "node", rn.ID, "err", res.Err)
 			}
 		}()
 	}
@@ -116,13 +116,13 @@ func formerPlaces(v *clusterview.View, key []byte, targets []ring.Node, down []s
 	return out
 }
 
-// deleteReplica writes oid's tombstone with stamp on rn. created reports
+// DeleteReplica writes oid's tombstone with stamp on rn. created reports
 // that rn removed a copy.
-func (n *Node) deleteReplica(ctx context.Context, rn ring.Node, oid api.OID, stamp api.Stamp, rev int64) replicaResult {
-	res := replicaResult{node: rn}
+func (n *Node) DeleteReplica(ctx context.Context, rn ring.Node, oid api.OID, stamp api.Stamp, rev int64) Result {
+	res := Result{node: rn}
 	if rn.ID == n.cfg.ID {
-		res.created, res.err = n.store.Delete(ctx, oid, stamp, n.clock.Running())
-		res.err = storeError(res.err)
+		res.created, res.Err = n.store.Delete(ctx, oid, stamp, n.clock.Running())
+		res.Err = StoreError(res.Err)
 		return res
 	}
 	req := n.peers.NewReplicaRequest(ctx, fasthttp.MethodDelete, rn.Addr, oid, rev)
@@ -130,7 +130,7 @@ func (n *Node) deleteReplica(ctx context.Context, rn ring.Node, oid api.OID, sta
 	req.Header.Set(api.HeaderStamp, stamp.String())
 	resp := fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseResponse(resp)
-	res.err = peer.WithStamp(n.peers.Do(rn.Addr, req, resp, n.cfg.PeerTimeout, true), resp)
+	res.Err = peer.WithStamp(n.peers.Do(rn.Addr, req, resp, n.cfg.PeerTimeout, true), resp)
 	res.created = string(resp.Header.Peek(api.HeaderCreated)) == "true"
 	return res
 }
@@ -145,9 +145,9 @@ func (n *Node) replicaDelete(ctx *fasthttp.RequestCtx, oid api.OID) error {
 		return fmt.Errorf("%w: a replica delete needs %s", api.ErrBadRequest, api.HeaderStamp)
 	}
 	n.clock.Observe(stamp)
-	existed, err := n.store.Delete(n.requestContext(ctx), oid, stamp, n.clock.Running())
+	existed, err := n.store.Delete(n.RequestContext(ctx), oid, stamp, n.clock.Running())
 	if err != nil {
-		return storeError(err)
+		return StoreError(err)
 	}
 	ctx.Response.Header.Set(api.HeaderCreated, strconv.FormatBool(existed))
 	return nil
@@ -169,8 +169,8 @@ func (n *Node) applyTombstones(ctx context.Context, entries []api.AEEntry) ([]ap
 		existed, err := n.store.Delete(ctx, oid, e.Stamp, n.clock.Running())
 		out[i].Created = existed
 		if err != nil {
-			_, out[i].Code = api.StatusOf(storeError(err))
-			out[i].Stamp = stampOf(err)
+			_, out[i].Code = api.StatusOf(StoreError(err))
+			out[i].Stamp = StampOf(err)
 		}
 	}
 	return out, nil
@@ -178,7 +178,7 @@ func (n *Node) applyTombstones(ctx context.Context, entries []api.AEEntry) ([]ap
 
 // handleReplicaDelete serves POST /internal/v1/replica-delete.
 func (n *Node) handleReplicaDelete(ctx *fasthttp.RequestCtx) error {
-	if err := n.checkPeer(ctx); err != nil {
+	if err := n.CheckPeer(ctx); err != nil {
 		return err
 	}
 	var req api.ReplicaDeleteRequest
@@ -199,9 +199,9 @@ func (n *Node) handleReplicaDelete(ctx *fasthttp.RequestCtx) error {
 	return httpbody.WriteJSON(ctx, fasthttp.StatusOK, res)
 }
 
-// sendTombstones applies entries on rn and returns how many it holds now
+// SendTombstones applies entries on rn and returns how many it holds now
 // (applied, or superseded by something newer there).
-func (n *Node) sendTombstones(ctx context.Context, rn ring.Node, entries []api.AEEntry, rev int64) (int, error) {
+func (n *Node) SendTombstones(ctx context.Context, rn ring.Node, entries []api.AEEntry, rev int64) (int, error) {
 	if len(entries) == 0 {
 		return 0, nil
 	}
@@ -242,11 +242,11 @@ func (n *Node) repairTombstone(oid api.OID, stamp api.Stamp, holders []ring.Node
 		}
 		go func() {
 			defer n.inflight.Done()
-			res := n.deleteReplica(requestid.With(n.life, "read-repair"), rn, oid, stamp, r.Revision())
-			if res.err != nil && !errors.Is(res.err, api.ErrSuperseded) {
-				n.logger.Warn("tombstone repair failed", "oid", oid, "replica", rn.ID, "err", res.err)
+			res := n.DeleteReplica(requestid.With(n.life, "read-repair"), rn, oid, stamp, r.Revision())
+			if res.Err != nil && !errors.Is(res.Err, api.ErrSuperseded) {
+				n.logger.Warn("tombstone repair failed", "oid", oid, "replica", rn.ID, "err", res.Err)
 			}
-			n.metrics.ReadRepairs.WithLabelValues(outcomeWord(res.err)).Inc()
+			n.metrics.ReadRepairs.WithLabelValues(outcomeWord(res.Err)).Inc()
 		}()
 	}
 }

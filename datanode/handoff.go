@@ -34,9 +34,9 @@ func (n *Node) openHints() error {
 	return nil
 }
 
-// hint queues a handoff of oid to peer; failing to queue it is logged, not
+// Hint queues a handoff of oid to peer; failing to queue it is logged, not
 // returned: the write's outcome does not depend on it.
-func (n *Node) hint(peer string, oid api.OID) {
+func (n *Node) Hint(peer string, oid api.OID) {
 	if peer == n.cfg.ID || n.hints == nil {
 		return
 	}
@@ -52,7 +52,7 @@ func (n *Node) hintAll(peer string, items []store.BatchItem, idx []int, err erro
 		return
 	}
 	for _, i := range idx {
-		n.hint(peer, items[i].OID)
+		n.Hint(peer, items[i].OID)
 	}
 }
 
@@ -128,14 +128,14 @@ func (n *Node) deliverHint(ctx context.Context, rn ring.Node, oid api.OID) error
 	if !r.Owns(rn.ID, []byte(oid.String())) {
 		return n.hints.Remove(rn.ID, oid)
 	}
-	p, err := n.storeGet(ctx, oid)
+	p, err := n.StoreGet(ctx, oid)
 	if err != nil && !errors.Is(err, api.ErrDeleted) {
 		p, err = n.Get(ctx, oid, api.Quorum)
 	}
-	var res replicaResult
-	switch tomb := stampOf(err); {
+	var res Result
+	switch tomb := StampOf(err); {
 	case tomb != 0 && (errors.Is(err, api.ErrDeleted) || errors.Is(err, api.ErrNotFound)):
-		res = n.deleteReplica(ctx, rn, oid, tomb, r.Revision())
+		res = n.DeleteReplica(ctx, rn, oid, tomb, r.Revision())
 	case errors.Is(err, api.ErrNotFound):
 		n.logger.Warn("hinted object found nowhere; hint dropped", "peer", rn.ID, "oid", oid)
 		return n.hints.Remove(rn.ID, oid)
@@ -144,11 +144,11 @@ func (n *Node) deliverHint(ctx context.Context, rn ring.Node, oid api.OID) error
 		return nil
 	default:
 		p.Hold(1)
-		res = n.putReplica(ctx, rn, oid, p, r.Revision(), p.Stamp)
+		res = n.PutReplica(ctx, rn, oid, p, r.Revision(), p.Stamp)
 		p.Release()
 	}
-	if res.err != nil && !errors.Is(res.err, api.ErrSuperseded) {
-		return res.err
+	if res.Err != nil && !errors.Is(res.Err, api.ErrSuperseded) {
+		return res.Err
 	}
 	n.metrics.HintsDelivered.Inc()
 	return n.hints.Remove(rn.ID, oid)

@@ -205,9 +205,9 @@ func (n *Node) openRefs() (*refs.Server, error) {
 		Registration: n.registration,
 		Fenced:       n.fenced.Load,
 		Closing:      n.closing.Load,
-		Stored:       n.storedAtQuorum,
+		Stored:       n.StoredAtQuorum,
 		CheckCaller:  n.checkGeneration,
-		Context:      n.requestContext,
+		Context:      n.RequestContext,
 		Bodies:       n.bodies,
 		CountTxn:     func(outcome string) { n.metrics.RefTxns.WithLabelValues(outcome).Inc() },
 	})

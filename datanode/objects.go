@@ -17,7 +17,7 @@ import (
 // handleObject serves the public object API: PUT, GET, HEAD and DELETE of
 // /v1/objects/{oid}, coordinated across the object's replicas.
 func (n *Node) handleObject(ctx *fasthttp.RequestCtx, oid api.OID) error {
-	rctx := n.requestContext(ctx)
+	rctx := n.RequestContext(ctx)
 	level, err := api.ParseConsistency(string(ctx.QueryArgs().Peek(api.QueryConsistency)))
 	if err != nil {
 		return err
@@ -100,10 +100,10 @@ func (n *Node) objectHeaders(ctx *fasthttp.RequestCtx, oid api.OID, size int64) 
 	ctx.SetContentType("application/octet-stream")
 }
 
-// requestContext is the context coordinated work runs under: the node's
+// RequestContext is the context coordinated work runs under: the node's
 // lifetime (not the RequestCtx, which fasthttp recycles while replica calls
 // may still run) plus the request's ID.
-func (n *Node) requestContext(ctx *fasthttp.RequestCtx) context.Context {
+func (n *Node) RequestContext(ctx *fasthttp.RequestCtx) context.Context {
 	return requestid.With(n.life, requestid.Of(ctx))
 }
 

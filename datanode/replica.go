@@ -31,12 +31,12 @@ const (
 // when the replica is this node, and the handlers a peer serves under
 // api.PathReplicas.
 
-// putReplica writes the copy p to rn with the write's stamp.
-func (n *Node) putReplica(ctx context.Context, rn ring.Node, oid api.OID, p *payload.Payload, rev int64, stamp api.Stamp) replicaResult {
-	res := replicaResult{node: rn}
+// PutReplica writes the copy p to rn with the write's stamp.
+func (n *Node) PutReplica(ctx context.Context, rn ring.Node, oid api.OID, p *payload.Payload, rev int64, stamp api.Stamp) Result {
+	res := Result{node: rn}
 	if rn.ID == n.cfg.ID {
-		res.created, res.err = n.storePut(ctx, oid, p, stamp)
-		res.err = storeError(res.err)
+		res.created, res.Err = n.StorePut(ctx, oid, p, stamp)
+		res.Err = StoreError(res.Err)
 		return res
 	}
 	if p.File == nil {
@@ -52,38 +52,38 @@ func (n *Node) putReplica(ctx context.Context, rn ring.Node, oid api.OID, p *pay
 	} else {
 		req.SetBodyRaw(p.Data)
 	}
-	res.err = peer.WithStamp(n.peers.Do(rn.Addr, req, resp, n.cfg.peerTimeout(p.Size), p.File == nil), resp)
+	res.Err = peer.WithStamp(n.peers.Do(rn.Addr, req, resp, n.cfg.peerTimeout(p.Size), p.File == nil), resp)
 	res.created = string(resp.Header.Peek(api.HeaderCreated)) == "true"
 	return res
 }
 
-func (n *Node) storePut(ctx context.Context, oid api.OID, p *payload.Payload, stamp api.Stamp) (bool, error) {
+func (n *Node) StorePut(ctx context.Context, oid api.OID, p *payload.Payload, stamp api.Stamp) (bool, error) {
 	if p.File != nil {
 		return n.store.PutReaderStamped(ctx, oid, p.Reader(), p.Size, stamp)
 	}
 	return n.store.PutStamped(ctx, oid, p.Data, stamp)
 }
 
-func (n *Node) getReplica(ctx context.Context, rn ring.Node, oid api.OID, rev int64) replicaResult {
-	res := replicaResult{node: rn}
+func (n *Node) getReplica(ctx context.Context, rn ring.Node, oid api.OID, rev int64) Result {
+	res := Result{node: rn}
 	if rn.ID == n.cfg.ID {
-		res.obj, res.err = n.storeGet(ctx, oid)
+		res.obj, res.Err = n.StoreGet(ctx, oid)
 	} else {
-		res.obj, res.err = n.fetchRemote(ctx, rn, oid, rev)
+		res.obj, res.Err = n.FetchRemote(ctx, rn, oid, rev)
 	}
 	if res.obj != nil {
 		res.size, res.stamp = res.obj.Size, res.obj.Stamp
 	} else {
-		res.stamp = stampOf(res.err)
+		res.stamp = StampOf(res.Err)
 	}
 	return res
 }
 
-// storeGet reads the local copy into a payload. Large copies are re-verified
+// StoreGet reads the local copy into a payload. Large copies are re-verified
 // while they are spooled, so a copy damaged between the store's check and
 // the read is never served.
-func (n *Node) storeGet(ctx context.Context, oid api.OID) (*payload.Payload, error) {
-	obj, stamp, err := n.localCopy(ctx, oid)
+func (n *Node) StoreGet(ctx context.Context, oid api.OID) (*payload.Payload, error) {
+	obj, stamp, err := n.LocalCopy(ctx, oid)
 	if err != nil {
 		return nil, err
 	}
@@ -98,19 +98,19 @@ func (n *Node) storeGet(ctx context.Context, oid api.OID) (*payload.Payload, err
 	return p, err
 }
 
-// localCopy returns the verified local copy of oid and its stamp, or an
+// LocalCopy returns the verified local copy of oid and its stamp, or an
 // error in the wire contract's terms (api.ErrDeleted with the tombstone's
 // stamp, api.ErrNotFound, ...).
-func (n *Node) localCopy(ctx context.Context, oid api.OID) (store.Object, api.Stamp, error) {
+func (n *Node) LocalCopy(ctx context.Context, oid api.OID) (store.Object, api.Stamp, error) {
 	e, err := n.store.Meta(ctx, oid)
 	if err == nil && e.Deleted {
 		err = &store.StampError{Kind: store.ErrDeleted, Stamp: e.Stamp, Deleted: true}
 	}
 	if err != nil {
-		return store.Object{}, 0, storeError(err)
+		return store.Object{}, 0, StoreError(err)
 	}
 	obj, err := n.store.Get(ctx, oid)
-	return obj, e.Stamp, storeError(err)
+	return obj, e.Stamp, StoreError(err)
 }
 
 // inlineMax is the largest copy a replica sends in answer to the first GET;
@@ -118,8 +118,8 @@ func (n *Node) localCopy(ctx context.Context, oid api.OID) (store.Object, api.St
 // again with a deadline that fits that size.
 const inlineMax = 1 << 20
 
-// fetchRemote GETs a peer's copy, streaming it, and verifies it against oid.
-func (n *Node) fetchRemote(ctx context.Context, rn ring.Node, oid api.OID, rev int64) (*payload.Payload, error) {
+// FetchRemote GETs a peer's copy, streaming it, and verifies it against oid.
+func (n *Node) FetchRemote(ctx context.Context, rn ring.Node, oid api.OID, rev int64) (*payload.Payload, error) {
 	p, size, err := n.fetchRemoteOnce(ctx, rn, oid, rev, inlineMax)
 	if err == nil && p == nil {
 		p, _, err = n.fetchRemoteOnce(ctx, rn, oid, rev, size)
@@ -167,15 +167,15 @@ func (n *Node) readRemoteBody(resp *fasthttp.Response, rn ring.Node, oid api.OID
 	return p, err
 }
 
-func (n *Node) headReplica(ctx context.Context, rn ring.Node, oid api.OID, rev int64) replicaResult {
-	res := replicaResult{node: rn}
+func (n *Node) headReplica(ctx context.Context, rn ring.Node, oid api.OID, rev int64) Result {
+	res := Result{node: rn}
 	if rn.ID == n.cfg.ID {
 		var e store.Entry
-		e, res.err = n.store.Meta(ctx, oid)
-		if res.err == nil && e.Deleted {
-			res.err = &store.StampError{Kind: store.ErrDeleted, Stamp: e.Stamp, Deleted: true}
+		e, res.Err = n.store.Meta(ctx, oid)
+		if res.Err == nil && e.Deleted {
+			res.Err = &store.StampError{Kind: store.ErrDeleted, Stamp: e.Stamp, Deleted: true}
 		}
-		res.size, res.stamp, res.err = e.Size, e.Stamp, storeError(res.err)
+		res.size, res.stamp, res.Err = e.Size, e.Stamp, StoreError(res.Err)
 		return res
 	}
 	req := n.peers.NewReplicaRequest(ctx, fasthttp.MethodHead, rn.Addr, oid, rev)
@@ -183,17 +183,17 @@ func (n *Node) headReplica(ctx context.Context, rn ring.Node, oid api.OID, rev i
 	resp := fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseResponse(resp)
 	resp.SkipBody = true
-	res.err = peer.WithStamp(n.peers.Do(rn.Addr, req, resp, n.cfg.PeerTimeout, true), resp)
+	res.Err = peer.WithStamp(n.peers.Do(rn.Addr, req, resp, n.cfg.PeerTimeout, true), resp)
 	res.stamp, _ = api.ParseStamp(string(resp.Header.Peek(api.HeaderStamp)))
-	if res.err == nil {
-		res.size, res.err = strconv.ParseInt(string(resp.Header.Peek(headerSize)), 10, 64)
+	if res.Err == nil {
+		res.size, res.Err = strconv.ParseInt(string(resp.Header.Peek(headerSize)), 10, 64)
 	}
 	return res
 }
 
-// storeError translates the store's sentinels into the wire contract's.
+// StoreError translates the store's sentinels into the wire contract's.
 // A corrupt copy counts as missing: it is logged by the store, never served.
-func storeError(err error) error {
+func StoreError(err error) error {
 	switch {
 	case err == nil:
 		return nil
@@ -213,8 +213,8 @@ func storeError(err error) error {
 	return err
 }
 
-// checkPeer admits a node-to-node call: current ring, current generation.
-func (n *Node) checkPeer(ctx *fasthttp.RequestCtx) error {
+// CheckPeer admits a node-to-node call: current ring, current generation.
+func (n *Node) CheckPeer(ctx *fasthttp.RequestCtx) error {
 	if n.fenced.Load() {
 		return fmt.Errorf("%w: this replica's generation is fenced; it takes no writes", api.ErrNotReady)
 	}
@@ -245,7 +245,7 @@ func (n *Node) checkFence(ctx *fasthttp.RequestCtx) error {
 
 // handleReplica serves PUT, GET and HEAD of this node's own copy.
 func (n *Node) handleReplica(ctx *fasthttp.RequestCtx, oid api.OID) error {
-	if err := n.checkPeer(ctx); err != nil {
+	if err := n.CheckPeer(ctx); err != nil {
 		return err
 	}
 	switch string(ctx.Method()) {
@@ -285,9 +285,9 @@ func (n *Node) replicaPut(ctx *fasthttp.RequestCtx, oid api.OID) error {
 		return err
 	}
 	n.clock.Observe(stamp)
-	created, err := n.store.PutReaderStamped(n.requestContext(ctx), oid, httpbody.Reader(ctx), size, stamp)
+	created, err := n.store.PutReaderStamped(n.RequestContext(ctx), oid, httpbody.Reader(ctx), size, stamp)
 	if err != nil {
-		return storeError(err)
+		return StoreError(err)
 	}
 	n.logger.Debug("replica write", "request_id", requestid.Of(ctx), "oid", oid, "created", created)
 	ctx.Response.Header.Set(api.HeaderCreated, strconv.FormatBool(created))
@@ -316,7 +316,7 @@ func (n *Node) serveLocal(ctx *fasthttp.RequestCtx, oid api.OID) error {
 	}
 	obj, err := n.store.Get(n.life, oid)
 	if err != nil {
-		return storeError(err)
+		return StoreError(err)
 	}
 	if obj.Body != nil {
 		ctx.SetBodyStream(obj.Body, int(obj.Size))
@@ -335,7 +335,7 @@ func (n *Node) localStat(ctx *fasthttp.RequestCtx, oid api.OID) (int64, error) {
 		err = &store.StampError{Kind: store.ErrDeleted, Stamp: e.Stamp, Deleted: true}
 	}
 	if err != nil {
-		return 0, storeError(err)
+		return 0, StoreError(err)
 	}
 	if e.Stamp != 0 {
 		ctx.Response.Header.Set(api.HeaderStamp, e.Stamp.String())
@@ -343,9 +343,9 @@ func (n *Node) localStat(ctx *fasthttp.RequestCtx, oid api.OID) (int64, error) {
 	return e.Size, nil
 }
 
-// stampOf returns the stamp an error names (a local store's or a peer's),
+// StampOf returns the stamp an error names (a local store's or a peer's),
 // or 0.
-func stampOf(err error) api.Stamp {
+func StampOf(err error) api.Stamp {
 	if se, ok := errors.AsType[*peer.StampedError](err); ok {
 		return se.Stamp
 	}

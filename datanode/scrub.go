@@ -65,16 +65,16 @@ func (n *Node) replaceDamaged(ctx context.Context, oid api.OID) error {
 	}
 	v := n.view.Load()
 	key := []byte(oid.String())
-	for _, rn := range uniqueNodes(v.Ring.Replicas(key), v.Write.Replicas(key)) {
+	for _, rn := range UniqueNodes(v.Ring.Replicas(key), v.Write.Replicas(key)) {
 		if rn.ID == n.cfg.ID || !v.State(rn.ID).ReadTarget() {
 			continue
 		}
-		p, err := n.fetchRemote(ctx, rn, oid, v.Ring.Revision()) // verified against the OID
+		p, err := n.FetchRemote(ctx, rn, oid, v.Ring.Revision()) // verified against the OID
 		if err != nil {
 			continue
 		}
 		p.Hold(1)
-		_, err = n.storePut(ctx, oid, p, p.Stamp)
+		_, err = n.StorePut(ctx, oid, p, p.Stamp)
 		p.Release()
 		if err == nil {
 			n.metrics.ScrubRepaired.Inc()

@@ -131,7 +131,7 @@ func (n *Node) writeError(ctx *fasthttp.RequestCtx, err error) {
 	}
 	ctx.Response.Reset()
 	ctx.Response.Header.Set(peer.HeaderErrorCode, code)
-	if st := stampOf(err); st != 0 {
+	if st := StampOf(err); st != 0 {
 		ctx.Response.Header.Set(api.HeaderStamp, st.String())
 	}
 	n.logger.Debug("request failed", "request_id", requestid.Of(ctx), "code", code, "err", err)
