@@ -16,6 +16,7 @@ import (
 	"github.com/stratum-store/stratum/api"
 	"github.com/stratum-store/stratum/datanode/clusterview"
 	"github.com/stratum-store/stratum/datanode/httpbody"
+	"github.com/stratum-store/stratum/datanode/objects"
 	"github.com/stratum-store/stratum/datanode/peer"
 	"github.com/stratum-store/stratum/datanode/store"
 	"github.com/stratum-store/stratum/ring"
@@ -77,7 +78,7 @@ func aeBucket(oid api.OID) int {
 func shared(v *clusterview.View, oid api.OID, a, b string) bool {
 	key := []byte(oid.String())
 	var hasA, hasB bool
-	for _, rn := range UniqueNodes(v.Ring.Replicas(key), v.Write.Replicas(key)) {
+	for _, rn := range objects.UniqueNodes(v.Ring.Replicas(key), v.Write.Replicas(key)) {
 		hasA, hasB = hasA || rn.ID == a, hasB || rn.ID == b
 	}
 	return hasA && hasB
@@ -149,7 +150,7 @@ func (n *Node) handleAEDigest(ctx *fasthttp.RequestCtx) error {
 	}
 	d, err := n.localDigests(n.life, v, req.Peer)
 	if err != nil {
-		return StoreError(err)
+		return objects.StoreError(err)
 	}
 	return httpbody.WriteJSON(ctx, fasthttp.StatusOK, d.reply(v.Ring.Revision()))
 }
@@ -170,7 +171,7 @@ func (n *Node) handleAEList(ctx *fasthttp.RequestCtx) error {
 	}
 	entries, more, err := n.localList(n.life, v, req.Peer, req.Buckets, req.After, limit)
 	if err != nil {
-		return StoreError(err)
+		return objects.StoreError(err)
 	}
 	return httpbody.WriteJSON(ctx, fasthttp.StatusOK, api.AEListReply{Entries: entries, More: more})
 }
@@ -180,7 +181,7 @@ func (n *Node) handleAEList(ctx *fasthttp.RequestCtx) error {
 // and uses exactly this node's ring revision: both sides must judge
 // "shared" with the same placement.
 func (n *Node) aeRequest(ctx *fasthttp.RequestCtx, req any, peer *string, rev *int64) (*clusterview.View, error) {
-	if err := n.CheckPeer(ctx); err != nil {
+	if err := n.obj.CheckPeer(ctx); err != nil {
 		return nil, err
 	}
 	if err := json.NewDecoder(io.LimitReader(httpbody.Reader(ctx), 1<<20)).Decode(req); err != nil {

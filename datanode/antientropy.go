@@ -138,7 +138,7 @@ func (n *Node) syncBuckets(ctx context.Context, v *clusterview.View, rn ring.Nod
 		k, err := n.aePush(ctx, rn, d.push, rev, pace)
 		pushed += k
 		if err == nil {
-			k, err = n.SendTombstones(ctx, rn, d.bury, rev)
+			k, err = n.obj.SendTombstones(ctx, rn, d.bury, rev)
 			pushed += k
 			n.countAE("push", k, 0)
 		}
@@ -148,7 +148,7 @@ func (n *Node) syncBuckets(ctx context.Context, v *clusterview.View, rn ring.Nod
 		k, err = n.aePull(ctx, rn, d.pull, rev, pace)
 		pulled += k
 		if err == nil {
-			k, err = n.SendTombstones(ctx, n.self, d.buryHere, rev)
+			k, err = n.obj.SendTombstones(ctx, n.self, d.buryHere, rev)
 			pulled += k
 			n.countAE("pull", k, 0)
 		}
@@ -227,7 +227,7 @@ func (n *Node) aePush(ctx context.Context, rn ring.Node, entries []api.AEEntry, 
 			return sent, ctx.Err()
 		}
 		oid, _ := api.ParseOID(e.OID)
-		obj, stamp, err := n.LocalCopy(ctx, oid)
+		obj, stamp, err := n.obj.LocalCopy(ctx, oid)
 		switch {
 		case err != nil:
 			continue
@@ -258,7 +258,7 @@ func (n *Node) pushBatch(ctx context.Context, rn ring.Node, items []store.BatchI
 	for i := range idx {
 		idx[i] = i
 	}
-	res, err := n.PutGroup(ctx, rn, items, idx, rev)
+	res, err := n.obj.PutGroup(ctx, rn, items, idx, rev)
 	if err != nil {
 		return 0, err
 	}
@@ -302,7 +302,7 @@ func (n *Node) pullChunk(ctx context.Context, rn ring.Node, chunk []api.OID, rev
 	}
 	k, bytes := 0, int64(0)
 	if len(items) > 0 {
-		res, err := n.StoreBatch(items)
+		res, err := n.obj.StoreBatch(items)
 		if err != nil {
 			return 0, err
 		}
@@ -314,12 +314,12 @@ func (n *Node) pullChunk(ctx context.Context, rn ring.Node, chunk []api.OID, rev
 		}
 	}
 	for _, oid := range large {
-		p, err := n.FetchRemote(ctx, rn, oid, rev) // verified against the OID
+		p, err := n.obj.FetchRemote(ctx, rn, oid, rev) // verified against the OID
 		if err != nil {
 			continue
 		}
 		p.Hold(1)
-		created, err := n.StorePut(ctx, oid, p, p.Stamp)
+		created, err := n.obj.StorePut(ctx, oid, p, p.Stamp)
 		p.Release()
 		if err == nil && created {
 			k++
@@ -361,7 +361,7 @@ func (n *Node) fetchVerified(rn ring.Node, chunk []api.OID, rev int64) (items []
 		}
 		return nil
 	}
-	err = n.PostOIDs(c, chunk, idx)
+	err = n.obj.PostOIDs(c, chunk, idx)
 	return items, large, err
 }
 

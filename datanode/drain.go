@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/stratum-store/stratum/api"
+	"github.com/stratum-store/stratum/datanode/objects"
 	"github.com/stratum-store/stratum/internal/planted"
 	"github.com/stratum-store/stratum/internal/retry"
 	"github.com/stratum-store/stratum/ring"
@@ -97,7 +98,7 @@ var errBuried = errors.New("the object is deleted: its local copy became a tombs
 // here instead (buryHere) and errBuried returned, so this node stops
 // holding, and later pushing, a deleted object's copy.
 func (n *Node) copyTo(ctx context.Context, t ring.Node, oid api.OID, rev int64) error {
-	p, err := n.StoreGet(ctx, oid)
+	p, err := n.obj.StoreGet(ctx, oid)
 	if errors.Is(err, api.ErrDeleted) {
 		return errBuried
 	}
@@ -106,14 +107,14 @@ func (n *Node) copyTo(ctx context.Context, t ring.Node, oid api.OID, rev int64) 
 	}
 	p.Hold(1)
 	defer p.Release()
-	res := n.PutReplica(ctx, t, oid, p, rev, p.Stamp)
+	res := n.obj.PutReplica(ctx, t, oid, p, rev, p.Stamp)
 	if !errors.Is(res.Err, api.ErrSuperseded) {
 		return res.Err
 	}
 	if planted.OldOwnerDeletes { // a negative control only (internal/planted)
 		return nil
 	}
-	return n.buryHere(ctx, oid, max(res.stamp, StampOf(res.Err)))
+	return n.buryHere(ctx, oid, max(res.Stamp, objects.StampOf(res.Err)))
 }
 
 // buryHere applies to the local copy of oid a tombstone with stamp that a
@@ -125,7 +126,7 @@ func (n *Node) buryHere(ctx context.Context, oid api.OID, stamp api.Stamp) error
 	}
 	n.clock.Observe(stamp)
 	if _, err := n.store.Delete(ctx, oid, stamp, n.clock.Running()); err != nil {
-		return StoreError(err)
+		return objects.StoreError(err)
 	}
 	return errBuried
 }

@@ -8,8 +8,9 @@ import (
 	"time"
 
 	"github.com/stratum-store/stratum/api"
+	"github.com/stratum-store/stratum/datanode/clusterview"
 	"github.com/stratum-store/stratum/datanode/hints"
-	"github.com/stratum-store/stratum/datanode/store"
+	"github.com/stratum-store/stratum/datanode/objects"
 	"github.com/stratum-store/stratum/internal/retry"
 	"github.com/stratum-store/stratum/ring"
 )
@@ -32,47 +33,6 @@ func (n *Node) openHints() error {
 	}
 	n.hints = q
 	return nil
-}
-
-// Hint queues a handoff of oid to peer; failing to queue it is logged, not
-// returned: the write's outcome does not depend on it.
-func (n *Node) Hint(peer string, oid api.OID) {
-	if peer == n.cfg.ID || n.hints == nil {
-		return
-	}
-	if err := n.hints.Add(peer, oid); err != nil {
-		n.logger.Error("hint not recorded", "peer", peer, "oid", oid, "err", err)
-	}
-}
-
-// hintAll queues a handoff to peer of each batch item in idx, if err is
-// one a handoff can complete.
-func (n *Node) hintAll(peer string, items []store.BatchItem, idx []int, err error) {
-	if !hintable(err) {
-		return
-	}
-	for _, i := range idx {
-		n.Hint(peer, items[i].OID)
-	}
-}
-
-// hintable reports whether a failed replica write is one a later handoff
-// can complete: the replica was unreachable, timed out, behind an open
-// breaker or failed on its side (5xx). A refusal (stale ring or generation,
-// a bad request) is not: the placement or the caller is what was wrong.
-func hintable(err error) bool {
-	if err == nil {
-		return false
-	}
-	if re, ok := errors.AsType[*api.RemoteError](err); ok {
-		return re.Status >= 500
-	}
-	for _, refused := range []error{api.ErrStaleRing, api.ErrStaleGeneration, api.ErrBadRequest, api.ErrDigestMismatch, api.ErrTooLarge, api.ErrNotReady, api.ErrSuperseded} {
-		if errors.Is(err, refused) {
-			return false
-		}
-	}
-	return true
 }
 
 // handoffLoop delivers hints every HintInterval until ctx is done, and
@@ -98,7 +58,7 @@ func (n *Node) handoffLoop(ctx context.Context) {
 // whose object cannot be read now is skipped, so it cannot hold up the rest.
 func (n *Node) deliverHints(ctx context.Context, peer string, pace time.Duration) {
 	v := n.view.Load()
-	rn, ok := ringNode(v.Ring, peer)
+	rn, ok := clusterview.RingNode(v.Ring, peer)
 	if !ok || !v.State(peer).WriteTarget() {
 		return // not in the ring (hints expire) or DOWN / DRAINING
 	}
@@ -128,14 +88,14 @@ func (n *Node) deliverHint(ctx context.Context, rn ring.Node, oid api.OID) error
 	if !r.Owns(rn.ID, []byte(oid.String())) {
 		return n.hints.Remove(rn.ID, oid)
 	}
-	p, err := n.StoreGet(ctx, oid)
+	p, err := n.obj.StoreGet(ctx, oid)
 	if err != nil && !errors.Is(err, api.ErrDeleted) {
-		p, err = n.Get(ctx, oid, api.Quorum)
+		p, err = n.obj.Get(ctx, oid, api.Quorum)
 	}
-	var res Result
-	switch tomb := StampOf(err); {
+	var res objects.Result
+	switch tomb := objects.StampOf(err); {
 	case tomb != 0 && (errors.Is(err, api.ErrDeleted) || errors.Is(err, api.ErrNotFound)):
-		res = n.DeleteReplica(ctx, rn, oid, tomb, r.Revision())
+		res = n.obj.DeleteReplica(ctx, rn, oid, tomb, r.Revision())
 	case errors.Is(err, api.ErrNotFound):
 		n.logger.Warn("hinted object found nowhere; hint dropped", "peer", rn.ID, "oid", oid)
 		return n.hints.Remove(rn.ID, oid)
@@ -144,7 +104,7 @@ func (n *Node) deliverHint(ctx context.Context, rn ring.Node, oid api.OID) error
 		return nil
 	default:
 		p.Hold(1)
-		res = n.PutReplica(ctx, rn, oid, p, r.Revision(), p.Stamp)
+		res = n.obj.PutReplica(ctx, rn, oid, p, r.Revision(), p.Stamp)
 		p.Release()
 	}
 	if res.Err != nil && !errors.Is(res.Err, api.ErrSuperseded) {
@@ -152,16 +112,4 @@ func (n *Node) deliverHint(ctx context.Context, rn ring.Node, oid api.OID) error
 	}
 	n.metrics.HintsDelivered.Inc()
 	return n.hints.Remove(rn.ID, oid)
-}
-
-func ringNode(r *ring.Ring, id string) (ring.Node, bool) {
-	if r == nil {
-		return ring.Node{}, false
-	}
-	for _, rn := range r.Nodes() {
-		if rn.ID == id {
-			return rn, true
-		}
-	}
-	return ring.Node{}, false
 }

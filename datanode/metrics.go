@@ -1,7 +1,6 @@
 package datanode
 
 import (
-	"errors"
 	"slices"
 	"syscall"
 
@@ -10,7 +9,6 @@ import (
 	"github.com/valyala/fasthttp"
 	"github.com/valyala/fasthttp/fasthttpadaptor"
 
-	"github.com/stratum-store/stratum/api"
 	"github.com/stratum-store/stratum/datanode/breaker"
 	"github.com/stratum-store/stratum/datanode/nodemetrics"
 )
@@ -70,13 +68,6 @@ func b2f(b bool) float64 {
 		return 1
 	}
 	return 0
-}
-
-// countQuorumFailure counts a coordinated request that missed its level.
-func (n *Node) countQuorumFailure(op string, err error) {
-	if errors.Is(err, api.ErrQuorumNotReached) {
-		n.metrics.QuorumFailures.WithLabelValues(op).Inc()
-	}
 }
 
 // breakerCollector exports each peer's circuit-breaker state

@@ -22,6 +22,7 @@ import (
 	"github.com/stratum-store/stratum/datanode/connlimit"
 	"github.com/stratum-store/stratum/datanode/hints"
 	"github.com/stratum-store/stratum/datanode/inflight"
+	"github.com/stratum-store/stratum/datanode/objects"
 	"github.com/stratum-store/stratum/datanode/peer"
 	"github.com/stratum-store/stratum/datanode/refs"
 	"github.com/stratum-store/stratum/datanode/series"
@@ -44,7 +45,7 @@ type Node struct {
 	refs     *refs.Server
 	spoolDir string
 	peers    *peer.Client
-	coalesce *coalescer
+	obj      *objects.Server // the object protocol: coordinator and replica sides
 	metrics  *metrics
 	errors   errorLog        // recent server-side errors, for the status page
 	samples  *series.Sampler // the status page's charts (samples.go)
@@ -141,12 +142,12 @@ func (n *Node) Start(ctx context.Context) (err error) {
 			return fmt.Errorf("datanode: cluster secret: %w", err)
 		}
 	}
+	n.metrics = newMetrics(n)
 	n.peers = n.newPeers()
+	n.obj = n.newObjects()
 	if n.refs, err = n.openRefs(); err != nil {
 		return fmt.Errorf("datanode: open ref store: %w", err)
 	}
-	n.coalesce = newCoalescer(n)
-	n.metrics = newMetrics(n)
 	n.server = n.newServer()
 	if n.cfg.Auth {
 		n.goLoop(func() { n.watchTokens(lctx) })
@@ -205,11 +206,24 @@ func (n *Node) openRefs() (*refs.Server, error) {
 		Registration: n.registration,
 		Fenced:       n.fenced.Load,
 		Closing:      n.closing.Load,
-		Stored:       n.StoredAtQuorum,
+		Stored:       n.obj.StoredAtQuorum,
 		CheckCaller:  n.checkGeneration,
-		Context:      n.RequestContext,
+		Context:      n.obj.RequestContext,
 		Bodies:       n.bodies,
 		CountTxn:     func(outcome string) { n.metrics.RefTxns.WithLabelValues(outcome).Inc() },
+	})
+}
+
+// newObjects builds this node's part in the object protocol (package
+// objects), wired to the rest of the node through objects.Deps.
+func (n *Node) newObjects() *objects.Server {
+	cfg := objects.Config{ID: n.cfg.ID, Addr: n.self.Addr, PeerTimeout: n.cfg.PeerTimeout, PeerMinRate: n.cfg.PeerMinRate,
+		StaleRetries: n.cfg.StaleRetries, HedgeDelay: n.cfg.HedgeDelay, Store: n.cfg.Store}
+	return objects.New(cfg, objects.Deps{
+		Logger: n.logger, Life: n.life, Store: n.store, Clock: n.clock, Hints: n.hints, SpoolDir: n.spoolDir,
+		Peers: n.peers, Metrics: n.metrics.Metrics, Bodies: n.bodies, View: &n.view, Fenced: &n.fenced,
+		Inflight: &n.inflight, Ready: n.Ready, CheckCaller: n.checkGeneration, Refresh: n.requestRefresh,
+		ReloadRing: n.reloadRing,
 	})
 }
 

@@ -132,7 +132,7 @@ func (n *Node) handleRebalance(ctx *fasthttp.RequestCtx, path string) error {
 			return fmt.Errorf("%w: use POST for %s", api.ErrMethodNotAllowed, path)
 		}
 		paused := path == api.PathAdminRebalance+"/pause"
-		if err := n.cfg.Control.SetRepairPaused(n.RequestContext(ctx), paused); errors.Is(err, api.ErrForbidden) {
+		if err := n.cfg.Control.SetRepairPaused(n.obj.RequestContext(ctx), paused); errors.Is(err, api.ErrForbidden) {
 			return err // this node's etcd credentials may not (docs/security.md)
 		} else if err != nil {
 			return fmt.Errorf("%w: control plane: %v", api.ErrNotReady, err)

@@ -12,6 +12,8 @@ import (
 	"github.com/stratum-store/stratum/api"
 	"github.com/stratum-store/stratum/datanode/git/smarthttp"
 	"github.com/stratum-store/stratum/datanode/httpbody"
+	"github.com/stratum-store/stratum/datanode/objects"
+	"github.com/stratum-store/stratum/datanode/refs"
 )
 
 // The route table: every path the node serves is one entry of routes,
@@ -66,23 +68,23 @@ var (
 // whose path matches and whose methods include the request's serves it;
 // a path no entry matches is 404.
 var routes = []route{
-	{path: api.PathObjects, match: prefix, serve: oidRoute(api.PathObjects, (*Node).handleObject)},
-	{path: api.PathBatchPut, serve: (*Node).handleBatch, scope: api.ScopeWrite},
-	{path: api.PathBatchGet, serve: (*Node).handleBatch, scope: api.ScopeRead, json: true},
-	{path: api.PathBatchHas, serve: (*Node).handleBatch, scope: api.ScopeRead, json: true},
-	{path: api.PathReplicaBatch, methods: post, serve: noPath((*Node).handleReplicaBatch), scope: scopeNode},
-	{path: api.PathReplicaHas, methods: post, serve: noPath((*Node).handleReplicaHas), scope: scopeNode},
-	{path: api.PathReplicaDelete, methods: post, serve: noPath((*Node).handleReplicaDelete), scope: scopeNode},
-	{path: api.PathReplicaGet, methods: post, serve: noPath((*Node).handleReplicaGet), scope: scopeNode},
+	{path: api.PathObjects, match: prefix, serve: oidRoute(api.PathObjects, partOID(objs, (*objects.Server).HandleObject))},
+	{path: api.PathBatchPut, serve: part(objs, (*objects.Server).HandleBatch), scope: api.ScopeWrite},
+	{path: api.PathBatchGet, serve: part(objs, (*objects.Server).HandleBatch), scope: api.ScopeRead, json: true},
+	{path: api.PathBatchHas, serve: part(objs, (*objects.Server).HandleBatch), scope: api.ScopeRead, json: true},
+	{path: api.PathReplicaBatch, methods: post, serve: noPath(partNoPath(objs, (*objects.Server).HandleReplicaBatch)), scope: scopeNode},
+	{path: api.PathReplicaHas, methods: post, serve: noPath(partNoPath(objs, (*objects.Server).HandleReplicaHas)), scope: scopeNode},
+	{path: api.PathReplicaDelete, methods: post, serve: noPath(partNoPath(objs, (*objects.Server).HandleReplicaDelete)), scope: scopeNode},
+	{path: api.PathReplicaGet, methods: post, serve: noPath(partNoPath(objs, (*objects.Server).HandleReplicaGet)), scope: scopeNode},
 	{path: api.PathAEDigest, methods: post, serve: noPath((*Node).handleAEDigest), scope: scopeNode},
 	{path: api.PathAEList, methods: post, serve: noPath((*Node).handleAEList), scope: scopeNode},
-	{path: api.PathReplicas, match: prefix, serve: oidRoute(api.PathReplicas, (*Node).handleReplica), scope: scopeNode},
+	{path: api.PathReplicas, match: prefix, serve: oidRoute(api.PathReplicas, partOID(objs, (*objects.Server).HandleReplica)), scope: scopeNode},
 	{path: smarthttp.PathPrefix, match: prefix, serve: (*Node).serveGit, scopeFor: gitNeeds, // gitroutes.go
 		basic: []string{fasthttp.MethodGet, fasthttp.MethodHead, fasthttp.MethodPost}, refused: gitText, labelFor: gitRouteLabel},
-	{path: api.PathRepos, match: prefix, serve: func(n *Node, ctx *fasthttp.RequestCtx, path string) error { return n.refs.HandleRepos(ctx, path) }, json: true},
-	{path: "/internal/v1/refs/", match: prefix, serve: func(n *Node, ctx *fasthttp.RequestCtx, path string) error { return n.refs.HandleInternal(ctx, path) }, scope: scopeNode},
+	{path: api.PathRepos, match: prefix, serve: part(refServer, (*refs.Server).HandleRepos), json: true},
+	{path: "/internal/v1/refs/", match: prefix, serve: part(refServer, (*refs.Server).HandleInternal), scope: scopeNode},
 	{path: api.PathPartitions, methods: get, serve: servePartitions},
-	{path: api.PathPartitionPlan, methods: get, serve: noPath(func(n *Node, ctx *fasthttp.RequestCtx) error { return n.refs.ServePlan(ctx) })},
+	{path: api.PathPartitionPlan, methods: get, serve: noPath(partNoPath(refServer, (*refs.Server).ServePlan))},
 	{path: "/ui/", serve: noPath((*Node).serveUI), basic: getHead, refused: basicChallenge},
 	{path: "/ui", serve: noPath((*Node).serveUI), basic: getHead, refused: basicChallenge, label: "/ui/"},
 	{path: "/metrics", serve: serveMetrics, uncounted: true},
@@ -168,7 +170,24 @@ func routeOf(path string) string {
 	return r.path
 }
 
-// Adapters from the handlers' own signatures to the table's.
+// Adapters from the handlers' own signatures to the table's. A handler
+// of one of the node's parts (package objects, refs) is adapted with
+// part, partNoPath or partOID and the selector of that part.
+
+func objs(n *Node) *objects.Server   { return n.obj }
+func refServer(n *Node) *refs.Server { return n.refs }
+
+func part[P any](sel func(*Node) P, h func(P, *fasthttp.RequestCtx, string) error) func(*Node, *fasthttp.RequestCtx, string) error {
+	return func(n *Node, ctx *fasthttp.RequestCtx, path string) error { return h(sel(n), ctx, path) }
+}
+
+func partNoPath[P any](sel func(*Node) P, h func(P, *fasthttp.RequestCtx) error) func(*Node, *fasthttp.RequestCtx) error {
+	return func(n *Node, ctx *fasthttp.RequestCtx) error { return h(sel(n), ctx) }
+}
+
+func partOID[P any](sel func(*Node) P, h func(P, *fasthttp.RequestCtx, api.OID) error) func(*Node, *fasthttp.RequestCtx, api.OID) error {
+	return func(n *Node, ctx *fasthttp.RequestCtx, oid api.OID) error { return h(sel(n), ctx, oid) }
+}
 
 func noPath(h func(*Node, *fasthttp.RequestCtx) error) func(*Node, *fasthttp.RequestCtx, string) error {
 	return func(n *Node, ctx *fasthttp.RequestCtx, _ string) error { return h(n, ctx) }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/stratum-store/stratum/api"
+	"github.com/stratum-store/stratum/datanode/objects"
 	"github.com/stratum-store/stratum/datanode/store"
 	"github.com/stratum-store/stratum/internal/retry"
 )
@@ -65,16 +66,16 @@ func (n *Node) replaceDamaged(ctx context.Context, oid api.OID) error {
 	}
 	v := n.view.Load()
 	key := []byte(oid.String())
-	for _, rn := range UniqueNodes(v.Ring.Replicas(key), v.Write.Replicas(key)) {
+	for _, rn := range objects.UniqueNodes(v.Ring.Replicas(key), v.Write.Replicas(key)) {
 		if rn.ID == n.cfg.ID || !v.State(rn.ID).ReadTarget() {
 			continue
 		}
-		p, err := n.FetchRemote(ctx, rn, oid, v.Ring.Revision()) // verified against the OID
+		p, err := n.obj.FetchRemote(ctx, rn, oid, v.Ring.Revision()) // verified against the OID
 		if err != nil {
 			continue
 		}
 		p.Hold(1)
-		_, err = n.StorePut(ctx, oid, p, p.Stamp)
+		_, err = n.obj.StorePut(ctx, oid, p, p.Stamp)
 		p.Release()
 		if err == nil {
 			n.metrics.ScrubRepaired.Inc()

@@ -12,6 +12,7 @@ import (
 
 	"github.com/stratum-store/stratum/api"
 	"github.com/stratum-store/stratum/datanode/httpbody"
+	"github.com/stratum-store/stratum/datanode/objects"
 	"github.com/stratum-store/stratum/datanode/peer"
 	"github.com/stratum-store/stratum/datanode/requestid"
 )
@@ -131,7 +132,7 @@ func (n *Node) writeError(ctx *fasthttp.RequestCtx, err error) {
 	}
 	ctx.Response.Reset()
 	ctx.Response.Header.Set(peer.HeaderErrorCode, code)
-	if st := StampOf(err); st != 0 {
+	if st := objects.StampOf(err); st != 0 {
 		ctx.Response.Header.Set(api.HeaderStamp, st.String())
 	}
 	n.logger.Debug("request failed", "request_id", requestid.Of(ctx), "code", code, "err", err)

@@ -123,7 +123,7 @@ type shedder struct {
 // add reads the local copy of oid and settles it: a large one alone, a
 // small one with its group.
 func (s *shedder) add(ctx context.Context, oid api.OID) {
-	obj, stamp, err := s.n.LocalCopy(ctx, oid)
+	obj, stamp, err := s.n.obj.LocalCopy(ctx, oid)
 	switch {
 	case errors.Is(err, api.ErrDeleted):
 		return // deleted meanwhile: nothing to shed
@@ -171,7 +171,7 @@ func (s *shedder) flush(ctx context.Context) {
 		if !s.n.holdWhilePaused(ctx) {
 			break
 		}
-		res, err := s.n.PutGroup(ctx, rn, items, idx, s.v.Ring.Revision())
+		res, err := s.n.obj.PutGroup(ctx, rn, items, idx, s.v.Ring.Revision())
 		for j, i := range idx {
 			if err == nil {
 				verdicts[i].answer(res[j].Code, res[j].Stamp)

@@ -72,7 +72,7 @@ var leafHTTP = map[string]bool{"datanode/requestid": true, "datanode/httpbody": 
 // node (issue 16.1), in import order: each may import leaves and the
 // mechanisms before it, never one after it nor the datanode root, which
 // wires them together.
-var mechanisms = []string{"datanode/refs"}
+var mechanisms = []string{"datanode/objects", "datanode/refs"}
 
 // mechanism is pkg's place in mechanisms, or -1.
 func mechanism(pkg string) int {
@@ -137,6 +137,10 @@ func TestForbiddenImportRules(t *testing.T) {
 	f("datanode/refs", "datanode/peer", false)
 	f("datanode/refs", "datanode/refstore", false)
 	f("datanode", "datanode/refs", false)
+	f("datanode/objects", "datanode/refs", true) // a mechanism imports only the ones before it
+	f("datanode/refs", "datanode/objects", false)
+	f("datanode/objects", "datanode", true)
+	f("datanode/objects", "datanode/hints", false)
 	f("datanode/breaker", "datanode", true)
 	f("datanode/stampclock", "datanode/downtime", false)
 	f("internal/retry", "datanode", true)

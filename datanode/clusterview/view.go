@@ -106,3 +106,16 @@ func Build(r *ring.Ring, members map[string]api.Member) (*View, error) {
 
 // SameID matches ring nodes of a's ID (at whatever address).
 func SameID(a ring.Node) func(ring.Node) bool { return func(b ring.Node) bool { return a.ID == b.ID } }
+
+// RingNode finds the node of ID id in r (nil: none).
+func RingNode(r *ring.Ring, id string) (ring.Node, bool) {
+	if r == nil {
+		return ring.Node{}, false
+	}
+	for _, rn := range r.Nodes() {
+		if rn.ID == id {
+			return rn, true
+		}
+	}
+	return ring.Node{}, false
+}

@@ -1,4 +1,4 @@
-package datanode
+package objects
 
 import (
 	"bufio"
@@ -31,9 +31,9 @@ type indexReply struct {
 	Stamps  []api.Stamp `json:"stamps,omitempty"`
 }
 
-// handleReplicaHas answers what this node's index holds for the listed
+// HandleReplicaHas answers what this node's index holds for the listed
 // OIDs: a copy, a tombstone or nothing, with stamps.
-func (n *Node) handleReplicaHas(ctx *fasthttp.RequestCtx) error {
+func (n *Server) HandleReplicaHas(ctx *fasthttp.RequestCtx) error {
 	if err := n.CheckPeer(ctx); err != nil {
 		return err
 	}
@@ -50,7 +50,7 @@ func (n *Node) handleReplicaHas(ctx *fasthttp.RequestCtx) error {
 
 // localIndex reads this node's index entry of each OID (without reading
 // or verifying the bytes).
-func (n *Node) localIndex(oids []api.OID) (indexReply, error) {
+func (n *Server) localIndex(oids []api.OID) (indexReply, error) {
 	rep := indexReply{Present: make([]bool, len(oids)), Deleted: make([]bool, len(oids)), Stamps: make([]api.Stamp, len(oids))}
 	for i, oid := range oids {
 		e, err := n.store.Meta(n.life, oid)
@@ -96,7 +96,7 @@ func (p oidPresence) holders() []ring.Node {
 // presence asks every readable replica of every OID (the current owners,
 // then the former ones, view.readSet) what its index holds, one request
 // per node.
-func (n *Node) presence(oids []api.OID) ([]oidPresence, *clusterview.View) {
+func (n *Server) presence(oids []api.OID) ([]oidPresence, *clusterview.View) {
 	v := n.view.Load()
 	groups := map[ring.Node][]int{}
 	formerOf := make([][]ring.Node, len(oids))
@@ -154,7 +154,7 @@ func (p *oidPresence) add(rn ring.Node, rep indexReply, j int, former bool) {
 // batchHas classifies each OID like a single read would: present once a
 // copy wins over every tombstone and enough answered, missing once enough
 // answered without one (or a tombstone wins), unknown otherwise.
-func (n *Node) batchHas(ctx *fasthttp.RequestCtx, level api.Consistency) error {
+func (n *Server) batchHas(ctx *fasthttp.RequestCtx, level api.Consistency) error {
 	oids, err := n.readOIDList(ctx)
 	if err != nil {
 		return err
@@ -176,7 +176,7 @@ func (n *Node) batchHas(ctx *fasthttp.RequestCtx, level api.Consistency) error {
 }
 
 // indexGroup asks rn (or this node's own index) what it holds for oids[idx].
-func (n *Node) indexGroup(rn ring.Node, oids []api.OID, idx []int, rev int64) (indexReply, error) {
+func (n *Server) indexGroup(rn ring.Node, oids []api.OID, idx []int, rev int64) (indexReply, error) {
 	if rn.ID == n.cfg.ID {
 		group := make([]api.OID, len(idx))
 		for j, i := range idx {
@@ -209,7 +209,7 @@ func UniqueNodes(a, b []ring.Node) []ring.Node {
 // PostOIDs posts the OIDs oids[idx] to a peer's batch endpoint (c.Path,
 // under c.Rev) as c's body, and hands the reply body to c.Read before the
 // response is released.
-func (n *Node) PostOIDs(c peer.Call, oids []api.OID, idx []int) error {
+func (n *Server) PostOIDs(c peer.Call, oids []api.OID, idx []int) error {
 	list := api.OIDList{OIDs: make([]string, len(idx))}
 	for j, i := range idx {
 		list.OIDs[j] = oids[i].String()
@@ -226,7 +226,7 @@ func (n *Node) PostOIDs(c peer.Call, oids []api.OID, idx []int) error {
 // its error code, decided as a single read would decide it. At `one`, the
 // objects this node owns and holds as small copies skip the presence
 // round (localOne).
-func (n *Node) batchGet(ctx *fasthttp.RequestCtx, level api.Consistency) error {
+func (n *Server) batchGet(ctx *fasthttp.RequestCtx, level api.Consistency) error {
 	oids, err := n.readOIDList(ctx)
 	if err != nil {
 		return err
@@ -249,7 +249,7 @@ func (n *Node) batchGet(ctx *fasthttp.RequestCtx, level api.Consistency) error {
 // writeFrames writes one frame per OID in request order. An object whose
 // batched copy was missing or bad is read alone; an object too large for a
 // batch gets a too_large frame; one whose tombstone wins is not found.
-func (n *Node) writeFrames(w *bufio.Writer, oids []api.OID, bodies [][]byte, pres []oidPresence, need int, level api.Consistency) {
+func (n *Server) writeFrames(w *bufio.Writer, oids []api.OID, bodies [][]byte, pres []oidPresence, need int, level api.Consistency) {
 	for i, oid := range oids {
 		if n.life.Err() != nil {
 			return
@@ -277,7 +277,7 @@ func (n *Node) writeFrames(w *bufio.Writer, oids []api.OID, bodies [][]byte, pre
 }
 
 // readAlone reads one object of a batch GET with a single quorum read.
-func (n *Node) readAlone(oid api.OID, level api.Consistency) ([]byte, error) {
+func (n *Server) readAlone(oid api.OID, level api.Consistency) ([]byte, error) {
 	p, err := n.Get(n.life, oid, level)
 	if err != nil {
 		return nil, err
@@ -294,7 +294,7 @@ func (n *Node) readAlone(oid api.OID, level api.Consistency) ([]byte, error) {
 // replicas answered for and some replica holds a copy of newer than every
 // tombstone seen: local copies from the store, the others batched per
 // holding node. Entries it could not get verified stay nil.
-func (n *Node) fetchBodies(oids []api.OID, pres []oidPresence, need int, rev int64) [][]byte {
+func (n *Server) fetchBodies(oids []api.OID, pres []oidPresence, need int, rev int64) [][]byte {
 	bodies := make([][]byte, len(oids))
 	groups := map[ring.Node][]int{}
 	for i := range oids {
@@ -324,7 +324,7 @@ func (n *Node) fetchBodies(oids []api.OID, pres []oidPresence, need int, rev int
 
 // fetchGroup fills bodies[i] for the objects idx held by rn. Each index is
 // written by exactly one group, so no lock is needed.
-func (n *Node) fetchGroup(rn ring.Node, oids []api.OID, idx []int, rev int64, bodies [][]byte) {
+func (n *Server) fetchGroup(rn ring.Node, oids []api.OID, idx []int, rev int64, bodies [][]byte) {
 	if rn.ID == n.cfg.ID {
 		for _, i := range idx {
 			obj, err := n.store.Get(n.life, oids[i])
@@ -360,10 +360,10 @@ func (n *Node) fetchGroup(rn ring.Node, oids []api.OID, idx []int, rev int64, bo
 	}
 }
 
-// handleReplicaGet sends this node's verified copies of the listed small
+// HandleReplicaGet sends this node's verified copies of the listed small
 // objects as frames with their stamps; large, missing or deleted ones get a
 // missing frame.
-func (n *Node) handleReplicaGet(ctx *fasthttp.RequestCtx) error {
+func (n *Server) HandleReplicaGet(ctx *fasthttp.RequestCtx) error {
 	if err := n.CheckPeer(ctx); err != nil {
 		return err
 	}
@@ -393,7 +393,7 @@ func (n *Node) handleReplicaGet(ctx *fasthttp.RequestCtx) error {
 // gatherBodies returns, per OID, the verified bytes a batch GET can send
 // (nil where it cannot), what the replicas said, and how many answers the
 // level needs.
-func (n *Node) gatherBodies(oids []api.OID, level api.Consistency) ([][]byte, []oidPresence, int) {
+func (n *Server) gatherBodies(oids []api.OID, level api.Consistency) ([][]byte, []oidPresence, int) {
 	bodies, pres, rest := n.localOne(oids, level)
 	if len(rest) == 0 {
 		return bodies, pres, 1
@@ -420,11 +420,11 @@ func (n *Node) gatherBodies(oids []api.OID, level api.Consistency) ([][]byte, []
 // returns the bodies, the presence of the answered ones (this node's
 // copy), and the indexes of the OIDs left to the presence round: all of
 // them at any other level.
-func (n *Node) localOne(oids []api.OID, level api.Consistency) ([][]byte, []oidPresence, []int) {
+func (n *Server) localOne(oids []api.OID, level api.Consistency) ([][]byte, []oidPresence, []int) {
 	bodies, pres := make([][]byte, len(oids)), make([]oidPresence, len(oids))
 	rest := make([]int, 0, len(oids))
 	v := n.view.Load()
-	self := ring.Node{ID: n.cfg.ID, Addr: n.Addr()}
+	self := ring.Node{ID: n.cfg.ID, Addr: n.cfg.Addr}
 	for i, oid := range oids {
 		if level != api.One || !slices.ContainsFunc(v.Ring.Replicas([]byte(oid.String())), clusterview.SameID(self)) {
 			rest = append(rest, i)
@@ -450,7 +450,7 @@ func (n *Node) localOne(oids []api.OID, level api.Consistency) ([][]byte, []oidP
 // replicas answered and fewer than a quorum hold a copy newer than every
 // tombstone seen (a deleted object is missing), 503 quorum_not_reached
 // when too few answered to say.
-func (n *Node) StoredAtQuorum(oids []api.OID) error {
+func (n *Server) StoredAtQuorum(oids []api.OID) error {
 	pres, v := n.presence(oids)
 	need := api.Quorum.Required(v.Ring.ReplicationFactor())
 	for i, oid := range oids {

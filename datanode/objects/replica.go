@@ -1,4 +1,4 @@
-package datanode
+package objects
 
 import (
 	"bytes"
@@ -32,7 +32,7 @@ const (
 // api.PathReplicas.
 
 // PutReplica writes the copy p to rn with the write's stamp.
-func (n *Node) PutReplica(ctx context.Context, rn ring.Node, oid api.OID, p *payload.Payload, rev int64, stamp api.Stamp) Result {
+func (n *Server) PutReplica(ctx context.Context, rn ring.Node, oid api.OID, p *payload.Payload, rev int64, stamp api.Stamp) Result {
 	res := Result{node: rn}
 	if rn.ID == n.cfg.ID {
 		res.created, res.Err = n.StorePut(ctx, oid, p, stamp)
@@ -57,14 +57,14 @@ func (n *Node) PutReplica(ctx context.Context, rn ring.Node, oid api.OID, p *pay
 	return res
 }
 
-func (n *Node) StorePut(ctx context.Context, oid api.OID, p *payload.Payload, stamp api.Stamp) (bool, error) {
+func (n *Server) StorePut(ctx context.Context, oid api.OID, p *payload.Payload, stamp api.Stamp) (bool, error) {
 	if p.File != nil {
 		return n.store.PutReaderStamped(ctx, oid, p.Reader(), p.Size, stamp)
 	}
 	return n.store.PutStamped(ctx, oid, p.Data, stamp)
 }
 
-func (n *Node) getReplica(ctx context.Context, rn ring.Node, oid api.OID, rev int64) Result {
+func (n *Server) getReplica(ctx context.Context, rn ring.Node, oid api.OID, rev int64) Result {
 	res := Result{node: rn}
 	if rn.ID == n.cfg.ID {
 		res.obj, res.Err = n.StoreGet(ctx, oid)
@@ -72,9 +72,9 @@ func (n *Node) getReplica(ctx context.Context, rn ring.Node, oid api.OID, rev in
 		res.obj, res.Err = n.FetchRemote(ctx, rn, oid, rev)
 	}
 	if res.obj != nil {
-		res.size, res.stamp = res.obj.Size, res.obj.Stamp
+		res.size, res.Stamp = res.obj.Size, res.obj.Stamp
 	} else {
-		res.stamp = StampOf(res.Err)
+		res.Stamp = StampOf(res.Err)
 	}
 	return res
 }
@@ -82,7 +82,7 @@ func (n *Node) getReplica(ctx context.Context, rn ring.Node, oid api.OID, rev in
 // StoreGet reads the local copy into a payload. Large copies are re-verified
 // while they are spooled, so a copy damaged between the store's check and
 // the read is never served.
-func (n *Node) StoreGet(ctx context.Context, oid api.OID) (*payload.Payload, error) {
+func (n *Server) StoreGet(ctx context.Context, oid api.OID) (*payload.Payload, error) {
 	obj, stamp, err := n.LocalCopy(ctx, oid)
 	if err != nil {
 		return nil, err
@@ -101,7 +101,7 @@ func (n *Node) StoreGet(ctx context.Context, oid api.OID) (*payload.Payload, err
 // LocalCopy returns the verified local copy of oid and its stamp, or an
 // error in the wire contract's terms (api.ErrDeleted with the tombstone's
 // stamp, api.ErrNotFound, ...).
-func (n *Node) LocalCopy(ctx context.Context, oid api.OID) (store.Object, api.Stamp, error) {
+func (n *Server) LocalCopy(ctx context.Context, oid api.OID) (store.Object, api.Stamp, error) {
 	e, err := n.store.Meta(ctx, oid)
 	if err == nil && e.Deleted {
 		err = &store.StampError{Kind: store.ErrDeleted, Stamp: e.Stamp, Deleted: true}
@@ -119,7 +119,7 @@ func (n *Node) LocalCopy(ctx context.Context, oid api.OID) (store.Object, api.St
 const inlineMax = 1 << 20
 
 // FetchRemote GETs a peer's copy, streaming it, and verifies it against oid.
-func (n *Node) FetchRemote(ctx context.Context, rn ring.Node, oid api.OID, rev int64) (*payload.Payload, error) {
+func (n *Server) FetchRemote(ctx context.Context, rn ring.Node, oid api.OID, rev int64) (*payload.Payload, error) {
 	p, size, err := n.fetchRemoteOnce(ctx, rn, oid, rev, inlineMax)
 	if err == nil && p == nil {
 		p, _, err = n.fetchRemoteOnce(ctx, rn, oid, rev, size)
@@ -129,7 +129,7 @@ func (n *Node) FetchRemote(ctx context.Context, rn ring.Node, oid api.OID, rev i
 
 // fetchRemoteOnce asks for the copy if it is at most max bytes. It returns a
 // nil payload and the size when the copy is larger.
-func (n *Node) fetchRemoteOnce(ctx context.Context, rn ring.Node, oid api.OID, rev, max int64) (*payload.Payload, int64, error) {
+func (n *Server) fetchRemoteOnce(ctx context.Context, rn ring.Node, oid api.OID, rev, max int64) (*payload.Payload, int64, error) {
 	req := n.peers.NewReplicaRequest(ctx, fasthttp.MethodGet, rn.Addr, oid, rev)
 	defer fasthttp.ReleaseRequest(req)
 	req.URI().QueryArgs().Set(queryInlineMax, strconv.FormatInt(max, 10))
@@ -154,7 +154,7 @@ func (n *Node) fetchRemoteOnce(ctx context.Context, rn ring.Node, oid api.OID, r
 	return p, size, err
 }
 
-func (n *Node) readRemoteBody(resp *fasthttp.Response, rn ring.Node, oid api.OID, size int64) (*payload.Payload, error) {
+func (n *Server) readRemoteBody(resp *fasthttp.Response, rn ring.Node, oid api.OID, size int64) (*payload.Payload, error) {
 	body := resp.BodyStream()
 	if body == nil {
 		body = bytes.NewReader(resp.Body())
@@ -167,7 +167,7 @@ func (n *Node) readRemoteBody(resp *fasthttp.Response, rn ring.Node, oid api.OID
 	return p, err
 }
 
-func (n *Node) headReplica(ctx context.Context, rn ring.Node, oid api.OID, rev int64) Result {
+func (n *Server) headReplica(ctx context.Context, rn ring.Node, oid api.OID, rev int64) Result {
 	res := Result{node: rn}
 	if rn.ID == n.cfg.ID {
 		var e store.Entry
@@ -175,7 +175,7 @@ func (n *Node) headReplica(ctx context.Context, rn ring.Node, oid api.OID, rev i
 		if res.Err == nil && e.Deleted {
 			res.Err = &store.StampError{Kind: store.ErrDeleted, Stamp: e.Stamp, Deleted: true}
 		}
-		res.size, res.stamp, res.Err = e.Size, e.Stamp, StoreError(res.Err)
+		res.size, res.Stamp, res.Err = e.Size, e.Stamp, StoreError(res.Err)
 		return res
 	}
 	req := n.peers.NewReplicaRequest(ctx, fasthttp.MethodHead, rn.Addr, oid, rev)
@@ -184,7 +184,7 @@ func (n *Node) headReplica(ctx context.Context, rn ring.Node, oid api.OID, rev i
 	defer fasthttp.ReleaseResponse(resp)
 	resp.SkipBody = true
 	res.Err = peer.WithStamp(n.peers.Do(rn.Addr, req, resp, n.cfg.PeerTimeout, true), resp)
-	res.stamp, _ = api.ParseStamp(string(resp.Header.Peek(api.HeaderStamp)))
+	res.Stamp, _ = api.ParseStamp(string(resp.Header.Peek(api.HeaderStamp)))
 	if res.Err == nil {
 		res.size, res.Err = strconv.ParseInt(string(resp.Header.Peek(headerSize)), 10, 64)
 	}
@@ -214,19 +214,19 @@ func StoreError(err error) error {
 }
 
 // CheckPeer admits a node-to-node call: current ring, current generation.
-func (n *Node) CheckPeer(ctx *fasthttp.RequestCtx) error {
+func (n *Server) CheckPeer(ctx *fasthttp.RequestCtx) error {
 	if n.fenced.Load() {
 		return fmt.Errorf("%w: this replica's generation is fenced; it takes no writes", api.ErrNotReady)
 	}
 	if err := n.checkFence(ctx); err != nil {
 		return err
 	}
-	return n.checkGeneration(ctx)
+	return n.d.CheckCaller(ctx)
 }
 
 // checkFence refuses a replica call made with an older ring than ours, and
 // asks for a reload when the caller's ring is newer.
-func (n *Node) checkFence(ctx *fasthttp.RequestCtx) error {
+func (n *Server) checkFence(ctx *fasthttp.RequestCtx) error {
 	rev, err := strconv.ParseInt(string(ctx.Request.Header.Peek(api.HeaderRingRevision)), 10, 64)
 	if err != nil {
 		return fmt.Errorf("%w: missing or bad %s header", api.ErrBadRequest, api.HeaderRingRevision)
@@ -238,13 +238,13 @@ func (n *Node) checkFence(ctx *fasthttp.RequestCtx) error {
 	case rev < cur.Revision() && !planted.NoRingFence:
 		return fmt.Errorf("%w: request used ring revision %d, this node has %d", api.ErrStaleRing, rev, cur.Revision())
 	case rev > cur.Revision():
-		n.requestRefresh()
+		n.d.Refresh()
 	}
 	return nil
 }
 
-// handleReplica serves PUT, GET and HEAD of this node's own copy.
-func (n *Node) handleReplica(ctx *fasthttp.RequestCtx, oid api.OID) error {
+// HandleReplica serves PUT, GET and HEAD of this node's own copy.
+func (n *Server) HandleReplica(ctx *fasthttp.RequestCtx, oid api.OID) error {
 	if err := n.CheckPeer(ctx); err != nil {
 		return err
 	}
@@ -270,7 +270,7 @@ func (n *Node) handleReplica(ctx *fasthttp.RequestCtx, oid api.OID) error {
 	return api.ErrMethodNotAllowed
 }
 
-func (n *Node) replicaPut(ctx *fasthttp.RequestCtx, oid api.OID) error {
+func (n *Server) replicaPut(ctx *fasthttp.RequestCtx, oid api.OID) error {
 	size := int64(ctx.Request.Header.ContentLength())
 	if size < 0 {
 		return fmt.Errorf("%w: replica PUT needs a Content-Length", api.ErrBadRequest)
@@ -301,7 +301,7 @@ func (n *Node) replicaPut(ctx *fasthttp.RequestCtx, oid api.OID) error {
 // serveLocal sends this node's verified copy, with its size in headerSize;
 // a corrupt copy is a 404. A copy larger than the caller's inline_max is
 // answered with its size alone.
-func (n *Node) serveLocal(ctx *fasthttp.RequestCtx, oid api.OID) error {
+func (n *Server) serveLocal(ctx *fasthttp.RequestCtx, oid api.OID) error {
 	max, err := strconv.ParseInt(string(ctx.QueryArgs().Peek(queryInlineMax)), 10, 64)
 	if err != nil {
 		return fmt.Errorf("%w: bad %s", api.ErrBadRequest, queryInlineMax)
@@ -329,7 +329,7 @@ func (n *Node) serveLocal(ctx *fasthttp.RequestCtx, oid api.OID) error {
 // localStat answers a peer's HEAD or GET with this node's entry: the size
 // (and the stamp, in api.HeaderStamp) of its copy, or 404 deleted with the
 // tombstone's stamp, or 404 not_found.
-func (n *Node) localStat(ctx *fasthttp.RequestCtx, oid api.OID) (int64, error) {
+func (n *Server) localStat(ctx *fasthttp.RequestCtx, oid api.OID) (int64, error) {
 	e, err := n.store.Meta(n.life, oid)
 	if err == nil && e.Deleted {
 		err = &store.StampError{Kind: store.ErrDeleted, Stamp: e.Stamp, Deleted: true}

@@ -1,15 +1,17 @@
-package datanode
+package objects
 
 import (
 	"context"
 	"errors"
 	"log/slog"
 	"os"
+	"sync/atomic"
 	"testing"
 
 	"github.com/stratum-store/stratum/api"
 	"github.com/stratum-store/stratum/datanode/budget"
 	"github.com/stratum-store/stratum/datanode/clusterview"
+	"github.com/stratum-store/stratum/datanode/inflight"
 	"github.com/stratum-store/stratum/datanode/payload"
 	"github.com/stratum-store/stratum/ring"
 )
@@ -22,9 +24,12 @@ func TestRefusedLaunchReleasesThePayload(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := &Node{cfg: Config{ID: "a"}, logger: slog.New(slog.DiscardHandler), bodies: budget.New(1<<20, api.ErrBusy)}
-	n.view.Store(&clusterview.View{Ring: r, Write: r})
-	n.inflight.Stop() // Close has begun: no new replica call starts
+	var view atomic.Pointer[clusterview.View]
+	view.Store(&clusterview.View{Ring: r, Write: r})
+	var group inflight.Group
+	group.Stop() // Close has begun: no new replica call starts
+	n := New(Config{ID: "a"}, Deps{Logger: slog.New(slog.DiscardHandler), Bodies: budget.New(1<<20, api.ErrBusy),
+		View: &view, Fenced: new(atomic.Bool), Inflight: &group, Ready: func() bool { return true }})
 	f := func(large bool) {
 		t.Helper()
 		data := []byte("a body that was read, then the node began to close")

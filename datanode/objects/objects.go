@@ -1,7 +1,8 @@
-package datanode
+package objects
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -14,15 +15,15 @@ import (
 	"github.com/stratum-store/stratum/datanode/requestid"
 )
 
-// handleObject serves the public object API: PUT, GET, HEAD and DELETE of
+// HandleObject serves the public object API: PUT, GET, HEAD and DELETE of
 // /v1/objects/{oid}, coordinated across the object's replicas.
-func (n *Node) handleObject(ctx *fasthttp.RequestCtx, oid api.OID) error {
+func (n *Server) HandleObject(ctx *fasthttp.RequestCtx, oid api.OID) error {
 	rctx := n.RequestContext(ctx)
 	level, err := api.ParseConsistency(string(ctx.QueryArgs().Peek(api.QueryConsistency)))
 	if err != nil {
 		return err
 	}
-	if !n.Ready() {
+	if !n.d.Ready() {
 		return fmt.Errorf("%w: node %s has no ring or no live registration", api.ErrNotReady, n.cfg.ID)
 	}
 	switch string(ctx.Method()) {
@@ -52,7 +53,7 @@ func (n *Node) handleObject(ctx *fasthttp.RequestCtx, oid api.OID) error {
 	return fmt.Errorf("%w: %s on an object; use PUT, GET, HEAD or DELETE", api.ErrMethodNotAllowed, ctx.Method())
 }
 
-func (n *Node) handlePut(ctx *fasthttp.RequestCtx, rctx context.Context, oid api.OID, level api.Consistency) error {
+func (n *Server) handlePut(ctx *fasthttp.RequestCtx, rctx context.Context, oid api.OID, level api.Consistency) error {
 	size := int64(ctx.Request.Header.ContentLength())
 	held, err := n.bodies.ReserveBody(size, n.cfg.Store.LargeThreshold)
 	if err != nil {
@@ -78,7 +79,7 @@ func (n *Node) handlePut(ctx *fasthttp.RequestCtx, rctx context.Context, oid api
 	return httpbody.WriteJSON(ctx, status, rec)
 }
 
-func (n *Node) handleGet(ctx *fasthttp.RequestCtx, rctx context.Context, oid api.OID, level api.Consistency) error {
+func (n *Server) handleGet(ctx *fasthttp.RequestCtx, rctx context.Context, oid api.OID, level api.Consistency) error {
 	p, err := n.Get(rctx, oid, level)
 	if err != nil {
 		n.countQuorumFailure("get", err)
@@ -94,7 +95,7 @@ func (n *Node) handleGet(ctx *fasthttp.RequestCtx, rctx context.Context, oid api
 	return nil
 }
 
-func (n *Node) objectHeaders(ctx *fasthttp.RequestCtx, oid api.OID, size int64) {
+func (n *Server) objectHeaders(ctx *fasthttp.RequestCtx, oid api.OID, size int64) {
 	ctx.Response.Header.Set("ETag", `"`+oid.String()+`"`)
 	ctx.Response.Header.Set(headerSize, strconv.FormatInt(size, 10))
 	ctx.SetContentType("application/octet-stream")
@@ -103,7 +104,7 @@ func (n *Node) objectHeaders(ctx *fasthttp.RequestCtx, oid api.OID, size int64) 
 // RequestContext is the context coordinated work runs under: the node's
 // lifetime (not the RequestCtx, which fasthttp recycles while replica calls
 // may still run) plus the request's ID.
-func (n *Node) RequestContext(ctx *fasthttp.RequestCtx) context.Context {
+func (n *Server) RequestContext(ctx *fasthttp.RequestCtx) context.Context {
 	return requestid.With(n.life, requestid.Of(ctx))
 }
 
@@ -118,4 +119,11 @@ type releasingReader struct {
 func (r *releasingReader) Close() error {
 	r.p.Release()
 	return nil
+}
+
+// countQuorumFailure counts a coordinated request that missed its level.
+func (n *Server) countQuorumFailure(op string, err error) {
+	if errors.Is(err, api.ErrQuorumNotReached) {
+		n.metrics.QuorumFailures.WithLabelValues(op).Inc()
+	}
 }

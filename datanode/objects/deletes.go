@@ -1,4 +1,4 @@
-package datanode
+package objects
 
 import (
 	"context"
@@ -30,7 +30,7 @@ import (
 // consistency. A replica holding a copy with a newer stamp (a write this
 // node had not seen) makes it go out once more above that stamp: a DELETE
 // that follows a PUT removes the object.
-func (n *Node) Delete(ctx context.Context, oid api.OID, level api.Consistency) (api.DeleteReceipt, error) {
+func (n *Server) Delete(ctx context.Context, oid api.OID, level api.Consistency) (api.DeleteReceipt, error) {
 	if n.fenced.Load() {
 		return api.DeleteReceipt{}, fmt.Errorf("%w: this node's generation is fenced; it coordinates no writes", api.ErrNotReady)
 	}
@@ -41,7 +41,7 @@ func (n *Node) Delete(ctx context.Context, oid api.OID, level api.Consistency) (
 	return rec, err
 }
 
-func (n *Node) deleteOnce(ctx context.Context, oid api.OID, level api.Consistency, stamp api.Stamp) (api.DeleteReceipt, error) {
+func (n *Server) deleteOnce(ctx context.Context, oid api.OID, level api.Consistency, stamp api.Stamp) (api.DeleteReceipt, error) {
 	pl, err := n.writePlacement(oid, level)
 	if err != nil {
 		return api.DeleteReceipt{}, err
@@ -75,7 +75,7 @@ func (n *Node) deleteOnce(ctx context.Context, oid api.OID, level api.Consistenc
 // (view.former) that are still in the ring. A failure is logged only: such
 // a node settles its copy itself when its drain or shedding pushes it and
 // an owner answers with the tombstone (shed.go, drain.go).
-func (n *Node) buryElsewhere(v *clusterview.View, oid api.OID, stamp api.Stamp, targets []ring.Node, down []string) {
+func (n *Server) buryElsewhere(v *clusterview.View, oid api.OID, stamp api.Stamp, targets []ring.Node, down []string) {
 	if planted.OldOwnerDeletes { // a negative control only (internal/planted)
 		return
 	}
@@ -118,7 +118,7 @@ func formerPlaces(v *clusterview.View, key []byte, targets []ring.Node, down []s
 
 // DeleteReplica writes oid's tombstone with stamp on rn. created reports
 // that rn removed a copy.
-func (n *Node) DeleteReplica(ctx context.Context, rn ring.Node, oid api.OID, stamp api.Stamp, rev int64) Result {
+func (n *Server) DeleteReplica(ctx context.Context, rn ring.Node, oid api.OID, stamp api.Stamp, rev int64) Result {
 	res := Result{node: rn}
 	if rn.ID == n.cfg.ID {
 		res.created, res.Err = n.store.Delete(ctx, oid, stamp, n.clock.Running())
@@ -136,7 +136,7 @@ func (n *Node) DeleteReplica(ctx context.Context, rn ring.Node, oid api.OID, sta
 }
 
 // replicaDelete serves a coordinator's DELETE of this node's copy.
-func (n *Node) replicaDelete(ctx *fasthttp.RequestCtx, oid api.OID) error {
+func (n *Server) replicaDelete(ctx *fasthttp.RequestCtx, oid api.OID) error {
 	stamp, err := api.ParseStamp(string(ctx.Request.Header.Peek(api.HeaderStamp)))
 	if err != nil {
 		return err
@@ -155,7 +155,7 @@ func (n *Node) replicaDelete(ctx *fasthttp.RequestCtx, oid api.OID) error {
 
 // applyTombstones applies tombstones sent by a peer (anti-entropy), each
 // only over an older stamp.
-func (n *Node) applyTombstones(ctx context.Context, entries []api.AEEntry) ([]api.ReplicaBatchResult, error) {
+func (n *Server) applyTombstones(ctx context.Context, entries []api.AEEntry) ([]api.ReplicaBatchResult, error) {
 	out := make([]api.ReplicaBatchResult, len(entries))
 	for i, e := range entries {
 		oid, err := api.ParseOID(e.OID)
@@ -176,8 +176,8 @@ func (n *Node) applyTombstones(ctx context.Context, entries []api.AEEntry) ([]ap
 	return out, nil
 }
 
-// handleReplicaDelete serves POST /internal/v1/replica-delete.
-func (n *Node) handleReplicaDelete(ctx *fasthttp.RequestCtx) error {
+// HandleReplicaDelete serves POST /internal/v1/replica-delete.
+func (n *Server) HandleReplicaDelete(ctx *fasthttp.RequestCtx) error {
 	if err := n.CheckPeer(ctx); err != nil {
 		return err
 	}
@@ -201,7 +201,7 @@ func (n *Node) handleReplicaDelete(ctx *fasthttp.RequestCtx) error {
 
 // SendTombstones applies entries on rn and returns how many it holds now
 // (applied, or superseded by something newer there).
-func (n *Node) SendTombstones(ctx context.Context, rn ring.Node, entries []api.AEEntry, rev int64) (int, error) {
+func (n *Server) SendTombstones(ctx context.Context, rn ring.Node, entries []api.AEEntry, rev int64) (int, error) {
 	if len(entries) == 0 {
 		return 0, nil
 	}
@@ -230,10 +230,10 @@ func (n *Node) SendTombstones(ctx context.Context, rn ring.Node, entries []api.A
 // repairTombstone sends, in the background, the tombstone a read found to
 // the nodes it found still holding an older copy: owners, and former
 // owners (a read also asks those) that are still in the ring.
-func (n *Node) repairTombstone(oid api.OID, stamp api.Stamp, holders []ring.Node) {
+func (n *Server) repairTombstone(oid api.OID, stamp api.Stamp, holders []ring.Node) {
 	r := n.Ring()
 	for _, rn := range holders {
-		_, member := ringNode(r, rn.ID)
+		_, member := clusterview.RingNode(r, rn.ID)
 		if planted.OldOwnerDeletes { // a negative control only: owners alone
 			member = r.Owns(rn.ID, []byte(oid.String()))
 		}

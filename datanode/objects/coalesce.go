@@ -1,4 +1,4 @@
-package datanode
+package objects
 
 import (
 	"context"
@@ -25,7 +25,7 @@ const (
 // that arrive meanwhile ride in the next request. Its mutex guards only the
 // queues and is never held during I/O or with another lock.
 type coalescer struct {
-	n      *Node
+	n      *Server
 	mu     sync.Mutex
 	queues map[coalesceKey]*peerQueue
 }
@@ -46,7 +46,7 @@ type pendingWrite struct {
 	done chan Result // buffered: the sender never blocks
 }
 
-func newCoalescer(n *Node) *coalescer {
+func newCoalescer(n *Server) *coalescer {
 	return &coalescer{n: n, queues: map[coalesceKey]*peerQueue{}}
 }
 
@@ -113,7 +113,7 @@ func (c *coalescer) deliver(key coalesceKey, batch []*pendingWrite) {
 			r.created = res[i].Created
 			if res[i].Code != "" {
 				r.Err = fmt.Errorf("%w: replica %s", api.ErrorForCode(res[i].Code), key.node.ID)
-				r.stamp = res[i].Stamp
+				r.Stamp = res[i].Stamp
 			}
 		}
 		pw.done <- r

@@ -1,4 +1,4 @@
-package datanode
+package objects
 
 import (
 	"context"
@@ -22,7 +22,7 @@ type Result struct {
 	Err     error            // nil: acknowledged (PUT) or found (GET/HEAD)
 	created bool             // PUT: this replica stored a new copy
 	size    int64            // GET/HEAD: the object's size
-	stamp   api.Stamp        // GET/HEAD: the copy's or tombstone's stamp; PUT: a superseding stamp
+	Stamp   api.Stamp        // GET/HEAD: the copy's or tombstone's stamp; PUT: a superseding stamp
 	obj     *payload.Payload // GET: the verified copy
 	lacking []ring.Node      // a read's verdict: replicas that answered "no copy" (read repair targets)
 }
@@ -62,14 +62,14 @@ func staleIfSmall(r *ring.Ring, need int, err error) error {
 // retryStale runs f, and again after reloading the ring while f fails with
 // a stale ring, at most StaleRetries more times; it stops early when the
 // reload brought no newer ring.
-func retryStale[T any](ctx context.Context, n *Node, f func() (T, error)) (T, error) {
+func retryStale[T any](ctx context.Context, n *Server, f func() (T, error)) (T, error) {
 	v, err := f()
 	for i := 0; i < n.cfg.StaleRetries; i++ {
 		if _, stale := errors.AsType[staleRingError](err); !stale {
 			break
 		}
 		before := n.Ring().Revision()
-		n.reloadRing(ctx)
+		n.d.ReloadRing(ctx)
 		if n.Ring().Revision() == before && i > 0 {
 			break
 		}
@@ -82,14 +82,14 @@ func retryStale[T any](ctx context.Context, n *Node, f func() (T, error)) (T, er
 // that receives exactly len(replicas) results. The calls are tracked by
 // n.inflight, so Close waits for those still running after a reply; each is
 // bounded by its own deadline.
-func (n *Node) fanOut(replicas []ring.Node, call func(ring.Node) Result) <-chan Result {
+func (n *Server) fanOut(replicas []ring.Node, call func(ring.Node) Result) <-chan Result {
 	return n.fanOutHeld(replicas, nil, call)
 }
 
 // fanOutHeld is fanOut for calls that each own one hold on something (a
 // payload): refused runs, instead of call, for every call not started
 // because the node is closing, so the hold is given back.
-func (n *Node) fanOutHeld(replicas []ring.Node, refused func(), call func(ring.Node) Result) <-chan Result {
+func (n *Server) fanOutHeld(replicas []ring.Node, refused func(), call func(ring.Node) Result) <-chan Result {
 	results := make(chan Result, len(replicas))
 	for _, rn := range replicas {
 		n.launch(results, rn, call, refused)
@@ -100,7 +100,7 @@ func (n *Node) fanOutHeld(replicas []ring.Node, refused func(), call func(ring.N
 // launch starts call on rn in the background, tracked by n.inflight; once
 // Close has begun it sends a shutting-down result instead and runs refused
 // (if set), which stands in for what call would have released.
-func (n *Node) launch(results chan<- Result, rn ring.Node, call func(ring.Node) Result, refused func()) {
+func (n *Server) launch(results chan<- Result, rn ring.Node, call func(ring.Node) Result, refused func()) {
 	if !n.inflight.Add() {
 		if refused != nil {
 			refused()
@@ -125,7 +125,7 @@ type writePlan struct {
 
 // writePlacement returns the plan of a write of oid at level: the replicas
 // it goes to (DOWN ones left out) and how many acknowledgements it needs.
-func (n *Node) writePlacement(oid api.OID, level api.Consistency) (writePlan, error) {
+func (n *Server) writePlacement(oid api.OID, level api.Consistency) (writePlan, error) {
 	v := n.view.Load()
 	if v.Ring == nil {
 		return writePlan{}, fmt.Errorf("%w: no ring yet", api.ErrNotReady)
@@ -157,7 +157,7 @@ func (n *Node) writePlacement(oid api.OID, level api.Consistency) (writePlan, er
 // tombstone (a delete this node had not seen, or a clock ahead of ours),
 // the write goes out once more with a stamp above it: a PUT that follows a
 // DELETE stores the object again.
-func (n *Node) Put(ctx context.Context, oid api.OID, p *payload.Payload, level api.Consistency) (api.Receipt, error) {
+func (n *Server) Put(ctx context.Context, oid api.OID, p *payload.Payload, level api.Consistency) (api.Receipt, error) {
 	if n.fenced.Load() {
 		return api.Receipt{}, fmt.Errorf("%w: this node's generation is fenced; it coordinates no writes", api.ErrNotReady)
 	}
@@ -169,7 +169,7 @@ func (n *Node) Put(ctx context.Context, oid api.OID, p *payload.Payload, level a
 // retrySuperseded runs a stamped write (a put or a delete) with a new
 // stamp, and once more above the stamp a replica answered "superseded"
 // with; each try is retried on a stale ring.
-func retrySuperseded[T any](ctx context.Context, n *Node, f func(api.Stamp) (T, error)) (T, error) {
+func retrySuperseded[T any](ctx context.Context, n *Server, f func(api.Stamp) (T, error)) (T, error) {
 	stamp := n.clock.Now()
 	v, err := retryStale(ctx, n, func() (T, error) { return f(stamp) })
 	if st, ok := errors.AsType[supersededError](err); ok {
@@ -198,14 +198,14 @@ type writeTally struct {
 	superseded    api.Stamp // the highest stamp a replica refused the write with
 }
 
-func (n *Node) tally(oid api.OID, what string, results <-chan Result, targets int, down []string, need int) writeTally {
+func (n *Server) tally(oid api.OID, what string, results <-chan Result, targets int, down []string, need int) writeTally {
 	t := writeTally{failed: slices.Clone(down)}
 	for got := 0; got < targets; got++ {
 		res := <-results
 		if res.Err != nil {
 			t.stale = t.stale || errors.Is(res.Err, api.ErrStaleRing)
 			if errors.Is(res.Err, api.ErrSuperseded) {
-				t.superseded = max(t.superseded, res.stamp, StampOf(res.Err))
+				t.superseded = max(t.superseded, res.Stamp, StampOf(res.Err))
 			}
 			t.failed = append(t.failed, res.node.ID)
 			n.logger.Warn("replica "+what+" failed", "oid", oid, "replica", res.node.ID, "err", res.Err)
@@ -237,7 +237,7 @@ func (t writeTally) err(level api.Consistency, need, replicas int) error {
 	return err
 }
 
-func (n *Node) putOnce(ctx context.Context, oid api.OID, p *payload.Payload, level api.Consistency, stamp api.Stamp) (api.Receipt, error) {
+func (n *Server) putOnce(ctx context.Context, oid api.OID, p *payload.Payload, level api.Consistency, stamp api.Stamp) (api.Receipt, error) {
 	pl, err := n.writePlacement(oid, level)
 	if err != nil {
 		return api.Receipt{}, err
@@ -303,7 +303,7 @@ type readPlan struct {
 // whose moves may be unfinished (view.readSet) come after the current
 // ones: they keep their copies until the new owners confirm theirs
 // (shed.go).
-func (n *Node) readPlacement(oid api.OID, level api.Consistency) (readPlan, error) {
+func (n *Server) readPlacement(oid api.OID, level api.Consistency) (readPlan, error) {
 	v := n.view.Load()
 	if v.Ring == nil {
 		return readPlan{}, fmt.Errorf("%w: no ring yet", api.ErrNotReady)
@@ -329,7 +329,7 @@ func (n *Node) readPlacement(oid api.OID, level api.Consistency) (readPlan, erro
 	return readPlan{rev: v.Ring.Revision(), order: order, former: former, need: need}, nil
 }
 
-func (n *Node) breakerOpen(addr string) bool { return n.peers.Open(addr) }
+func (n *Server) breakerOpen(addr string) bool { return n.peers.Open(addr) }
 
 // Get reads an object at the given consistency and returns the first copy
 // that verifies, once `need` replicas answered definitively. It asks `need`
@@ -342,7 +342,7 @@ func (n *Node) breakerOpen(addr string) bool { return n.peers.Open(addr) }
 // (a HEAD), so a quorum read moves the bytes once. If the verdict is "found"
 // but no body arrived, the body is fetched from a replica that has it, and
 // if that copy fails verification, every replica is asked for its copy.
-func (n *Node) Get(ctx context.Context, oid api.OID, level api.Consistency) (*payload.Payload, error) {
+func (n *Server) Get(ctx context.Context, oid api.OID, level api.Consistency) (*payload.Payload, error) {
 	res, err := retryStale(ctx, n, func() (Result, error) {
 		return n.read(oid, level, func(rn ring.Node, rev int64, first bool) Result {
 			if first { // the first in order: this node when it holds a replica
@@ -358,11 +358,11 @@ func (n *Node) Get(ctx context.Context, oid api.OID, level api.Consistency) (*pa
 		return nil, err
 	}
 	if res.obj != nil {
-		n.readRepair(oid, res.obj, res.lacking, res.stamp)
+		n.readRepair(oid, res.obj, res.lacking, res.Stamp)
 		return res.obj, nil
 	}
 	if body := n.getReplica(ctx, res.node, oid, n.Ring().Revision()); body.Err == nil {
-		n.readRepair(oid, body.obj, res.lacking, res.stamp)
+		n.readRepair(oid, body.obj, res.lacking, res.Stamp)
 		return body.obj, nil
 	}
 	res, err = retryStale(ctx, n, func() (Result, error) {
@@ -373,7 +373,7 @@ func (n *Node) Get(ctx context.Context, oid api.OID, level api.Consistency) (*pa
 
 // Head is Get without the body: it returns the object's size. Replicas
 // report presence without re-reading their copy.
-func (n *Node) Head(ctx context.Context, oid api.OID, level api.Consistency) (int64, error) {
+func (n *Server) Head(ctx context.Context, oid api.OID, level api.Consistency) (int64, error) {
 	res, err := retryStale(ctx, n, func() (Result, error) {
 		return n.read(oid, level, func(rn ring.Node, rev int64, _ bool) Result {
 			return n.headReplica(ctx, rn, oid, rev)
@@ -400,7 +400,7 @@ type readOutcome struct {
 
 // read asks the replicas of oid in placement order (this node first when
 // it holds one); call's first is true for the first replica asked only.
-func (n *Node) read(oid api.OID, level api.Consistency, call func(rn ring.Node, rev int64, first bool) Result) (Result, error) {
+func (n *Server) read(oid api.OID, level api.Consistency, call func(rn ring.Node, rev int64, first bool) Result) (Result, error) {
 	pl, err := n.readPlacement(oid, level)
 	if err != nil {
 		return Result{}, err
@@ -457,7 +457,7 @@ func (o *readOutcome) verdict(oid api.OID, level api.Consistency, need, asked in
 		return Result{lacking: o.holders}, &peer.StampedError{Err: err, Stamp: o.tomb}
 	case o.answers >= need && o.found != nil:
 		r := *o.found
-		r.lacking, r.stamp = append(o.missing, o.deleted...), o.live
+		r.lacking, r.Stamp = append(o.missing, o.deleted...), o.live
 		return r, nil
 	case o.answers >= need:
 		return Result{}, fmt.Errorf("%w: %s (%d of %d replicas answered)", api.ErrNotFound, oid, o.answers, asked)
@@ -475,12 +475,12 @@ func (o *readOutcome) verdict(oid api.OID, level api.Consistency, need, asked in
 
 // record adds one replica's answer and reports whether it counts toward
 // the level.
-func (o *readOutcome) record(res Result, n *Node) bool {
+func (o *readOutcome) record(res Result, n *Server) bool {
 	switch {
 	case res.Err == nil:
-		o.holders, o.live = append(o.holders, res.node), max(o.live, res.stamp)
+		o.holders, o.live = append(o.holders, res.node), max(o.live, res.Stamp)
 	case errors.Is(res.Err, api.ErrDeleted):
-		o.deleted, o.tomb = append(o.deleted, res.node), max(o.tomb, res.stamp)
+		o.deleted, o.tomb = append(o.deleted, res.node), max(o.tomb, res.Stamp)
 	}
 	switch {
 	case res.Err == nil && (o.found == nil || o.found.obj == nil && res.obj != nil):
@@ -507,7 +507,7 @@ func (o *readOutcome) record(res Result, n *Node) bool {
 
 // drain releases, in the background, the copies of replicas that answer
 // after the verdict.
-func (n *Node) drain(results <-chan Result, left int) {
+func (n *Server) drain(results <-chan Result, left int) {
 	if left == 0 {
 		return
 	}
@@ -529,7 +529,7 @@ func (n *Node) drain(results <-chan Result, left int) {
 // counted in n.inflight, so Close waits for them. Only small objects are
 // repaired this way: a large one lives in a spool file whose lifetime is the
 // reader's, and is left to background repair.
-func (n *Node) readRepair(oid api.OID, p *payload.Payload, lacking []ring.Node, stamp api.Stamp) {
+func (n *Server) readRepair(oid api.OID, p *payload.Payload, lacking []ring.Node, stamp api.Stamp) {
 	if p.File != nil {
 		return
 	}

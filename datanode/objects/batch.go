@@ -1,4 +1,4 @@
-package datanode
+package objects
 
 import (
 	"bufio"
@@ -17,8 +17,8 @@ import (
 	"github.com/stratum-store/stratum/ring"
 )
 
-// handleBatch serves the batch endpoints: POST /v1/objects:has, :get, :put.
-func (n *Node) handleBatch(ctx *fasthttp.RequestCtx, path string) error {
+// HandleBatch serves the batch endpoints: POST /v1/objects:has, :get, :put.
+func (n *Server) HandleBatch(ctx *fasthttp.RequestCtx, path string) error {
 	if !ctx.IsPost() {
 		return fmt.Errorf("%w: use POST for %s", api.ErrMethodNotAllowed, path)
 	}
@@ -43,7 +43,7 @@ func (n *Node) handleBatch(ctx *fasthttp.RequestCtx, path string) error {
 // readBatchBody reserves memory for a batch body (its declared length, or
 // the batch maximum when the length is unknown) and reads its frames. The
 // caller calls release once it no longer holds the items.
-func (n *Node) readBatchBody(ctx *fasthttp.RequestCtx) (items []store.BatchItem, release func(), err error) {
+func (n *Server) readBatchBody(ctx *fasthttp.RequestCtx) (items []store.BatchItem, release func(), err error) {
 	size := int64(ctx.Request.Header.ContentLength())
 	if size < 0 || size > api.MaxBatchBytes {
 		size = api.MaxBatchBytes
@@ -61,7 +61,7 @@ func (n *Node) readBatchBody(ctx *fasthttp.RequestCtx) (items []store.BatchItem,
 }
 
 // readFrames reads up to MaxBatchObjects small objects.
-func (n *Node) readFrames(r io.Reader) ([]store.BatchItem, error) {
+func (n *Server) readFrames(r io.Reader) ([]store.BatchItem, error) {
 	br := bufio.NewReaderSize(io.LimitReader(r, api.MaxBatchBytes+1), 64<<10)
 	var items []store.BatchItem
 	for {
@@ -82,7 +82,7 @@ func (n *Node) readFrames(r io.Reader) ([]store.BatchItem, error) {
 	}
 }
 
-func (n *Node) readOIDList(ctx *fasthttp.RequestCtx) ([]api.OID, error) {
+func (n *Server) readOIDList(ctx *fasthttp.RequestCtx) ([]api.OID, error) {
 	list, err := httpbody.OIDList(ctx, n.bodies) // held against the body budget, stops at MaxBatchObjects
 	if err != nil {
 		return nil, err
@@ -101,8 +101,8 @@ func (n *Node) readOIDList(ctx *fasthttp.RequestCtx) ([]api.OID, error) {
 // batchPut verifies every object, groups the objects by replica, sends each
 // replica its whole group in one request (one synced write there), and
 // reports each object as stored once enough replicas acknowledged it.
-func (n *Node) batchPut(ctx *fasthttp.RequestCtx, level api.Consistency) error {
-	if !n.Ready() {
+func (n *Server) batchPut(ctx *fasthttp.RequestCtx, level api.Consistency) error {
+	if !n.d.Ready() {
 		return fmt.Errorf("%w: this node coordinates no writes (no ring, or fenced)", api.ErrNotReady)
 	}
 	items, release, err := n.readBatchBody(ctx)
@@ -135,7 +135,7 @@ func (n *Node) batchPut(ctx *fasthttp.RequestCtx, level api.Consistency) error {
 
 // groupForWrite verifies each item and assigns it to its eligible write
 // replicas: node ID -> item indexes.
-func (n *Node) groupForWrite(items []store.BatchItem, out []api.BatchPutItem, level api.Consistency) (map[ring.Node][]int, int, int64) {
+func (n *Server) groupForWrite(items []store.BatchItem, out []api.BatchPutItem, level api.Consistency) (map[ring.Node][]int, int, int64) {
 	v := n.view.Load()
 	need := 0
 	groups := map[ring.Node][]int{}
@@ -167,7 +167,7 @@ func errorDetail(err error) *api.ErrorDetail {
 
 // sendGroups writes each group to its replica in parallel and records the
 // acknowledgements per item.
-func (n *Node) sendGroups(ctx context.Context, groups map[ring.Node][]int, items []store.BatchItem, rev int64, out []api.BatchPutItem) {
+func (n *Server) sendGroups(ctx context.Context, groups map[ring.Node][]int, items []store.BatchItem, rev int64, out []api.BatchPutItem) {
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	for rn, idx := range groups {
@@ -202,7 +202,7 @@ func (n *Node) sendGroups(ctx context.Context, groups map[ring.Node][]int, items
 	wg.Wait()
 }
 
-func (n *Node) PutGroup(ctx context.Context, rn ring.Node, items []store.BatchItem, idx []int, rev int64) ([]api.ReplicaBatchResult, error) {
+func (n *Server) PutGroup(ctx context.Context, rn ring.Node, items []store.BatchItem, idx []int, rev int64) ([]api.ReplicaBatchResult, error) {
 	group := make([]store.BatchItem, len(idx))
 	size := 0
 	for j, i := range idx {
@@ -231,7 +231,7 @@ func (n *Node) PutGroup(ctx context.Context, rn ring.Node, items []store.BatchIt
 	return res, nil
 }
 
-func (n *Node) StoreBatch(group []store.BatchItem) ([]api.ReplicaBatchResult, error) {
+func (n *Server) StoreBatch(group []store.BatchItem) ([]api.ReplicaBatchResult, error) {
 	res, err := n.store.PutBatch(n.life, group)
 	if err != nil {
 		return nil, err
@@ -247,8 +247,8 @@ func (n *Node) StoreBatch(group []store.BatchItem) ([]api.ReplicaBatchResult, er
 	return out, nil
 }
 
-// handleReplicaBatch stores a group of objects sent by a coordinator.
-func (n *Node) handleReplicaBatch(ctx *fasthttp.RequestCtx) error {
+// HandleReplicaBatch stores a group of objects sent by a coordinator.
+func (n *Server) HandleReplicaBatch(ctx *fasthttp.RequestCtx) error {
 	if err := n.CheckPeer(ctx); err != nil {
 		return err
 	}
