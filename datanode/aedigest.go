@@ -141,8 +141,8 @@ func (n *Node) localList(ctx context.Context, v *clusterview.View, peer string, 
 	return out, false, nil
 }
 
-// handleAEDigest answers a peer's digest request over this node's copies.
-func (n *Node) handleAEDigest(ctx *fasthttp.RequestCtx) error {
+// HandleAEDigest answers a peer's digest request over this node's copies.
+func (n *Node) HandleAEDigest(ctx *fasthttp.RequestCtx) error {
 	var req api.AEDigestRequest
 	v, err := n.aeRequest(ctx, &req, &req.Peer, &req.RingRevision)
 	if err != nil {
@@ -155,8 +155,8 @@ func (n *Node) handleAEDigest(ctx *fasthttp.RequestCtx) error {
 	return httpbody.WriteJSON(ctx, fasthttp.StatusOK, d.reply(v.Ring.Revision()))
 }
 
-// handleAEList answers a peer's list request for some buckets.
-func (n *Node) handleAEList(ctx *fasthttp.RequestCtx) error {
+// HandleAEList answers a peer's list request for some buckets.
+func (n *Node) HandleAEList(ctx *fasthttp.RequestCtx) error {
 	var req api.AEListRequest
 	v, err := n.aeRequest(ctx, &req, &req.Peer, &req.RingRevision)
 	if err != nil {

@@ -33,7 +33,7 @@ const (
 	aeChunkBytes = 8 << 20
 )
 
-// antiEntropyLoop runs a round every AntiEntropyInterval until ctx is
+// AntiEntropyLoop runs a round every AntiEntropyInterval until ctx is
 // done, each complete round followed by a shed round (shed.go). A round
 // that could not sync with some peer (one unreachable but not DOWN) is
 // followed by a shed round too, but only every shedAfterIncomplete such
@@ -42,12 +42,12 @@ const (
 // only the copies it owns instead of every move in the cluster; the
 // spacing keeps a cluster with a flapping peer from offering every
 // misplaced copy again after each short round.
-func (n *Node) antiEntropyLoop(ctx context.Context) {
+func (n *Node) AntiEntropyLoop(ctx context.Context) {
 	if n.cfg.AntiEntropyInterval <= 0 {
 		return
 	}
 	incomplete := 0
-	every(ctx, n.cfg.AntiEntropyInterval, func() {
+	retry.Every(ctx, n.cfg.AntiEntropyInterval, func() {
 		if n.antiEntropyRound(ctx) {
 			incomplete = 0
 			n.shedRound(ctx) // a complete round first: owners have what they should

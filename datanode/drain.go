@@ -13,9 +13,9 @@ import (
 	"github.com/stratum-store/stratum/ring"
 )
 
-// startDrain starts the drain worker once: this node is DRAINING and must
+// StartDrain starts the drain worker once: this node is DRAINING and must
 // hand every object it holds to the nodes that own it without it.
-func (n *Node) startDrain() {
+func (n *Node) StartDrain() {
 	if n.draining.Swap(true) {
 		return
 	}

@@ -35,11 +35,11 @@ func (n *Node) openHints() error {
 	return nil
 }
 
-// handoffLoop delivers hints every HintInterval until ctx is done, and
+// HandoffLoop delivers hints every HintInterval until ctx is done, and
 // expires the old ones.
-func (n *Node) handoffLoop(ctx context.Context) {
+func (n *Node) HandoffLoop(ctx context.Context) {
 	pace := time.Second / time.Duration(n.cfg.HintRate)
-	every(ctx, n.cfg.HintInterval, func() {
+	retry.Every(ctx, n.cfg.HintInterval, func() {
 		if k := n.hints.Expire(time.Now()); k > 0 {
 			n.logger.Warn("hints expired; anti-entropy must cover them", "count", k)
 		}

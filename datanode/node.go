@@ -160,16 +160,16 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		return err
 	}
 	n.goLoop(func() { n.watchRing(lctx) })
-	n.startRepairWatch(lctx) // before anything that moves objects (drain, repair)
+	n.StartRepairWatch(lctx) // before anything that moves objects (drain, repair)
 	n.goLoop(func() { n.watchMembers(lctx) })
 	n.goLoop(func() { n.keepRegistered(lctx) })
-	n.goLoop(func() { n.scrubLoop(lctx) })
-	n.goLoop(func() { n.tombstoneLoop(lctx) })
-	n.goLoop(func() { n.valueLogLoop(lctx) })
-	n.goLoop(func() { n.handoffLoop(lctx) })
-	n.goLoop(func() { n.antiEntropyLoop(lctx) })
-	n.goLoop(func() { n.settleLoop(lctx) })
-	n.goLoop(func() { n.recoveryLoop(lctx) })
+	n.goLoop(func() { n.ScrubLoop(lctx) })
+	n.goLoop(func() { n.TombstoneLoop(lctx) })
+	n.goLoop(func() { n.ValueLogLoop(lctx) })
+	n.goLoop(func() { n.HandoffLoop(lctx) })
+	n.goLoop(func() { n.AntiEntropyLoop(lctx) })
+	n.goLoop(func() { n.SettleLoop(lctx) })
+	n.goLoop(func() { n.RecoveryLoop(lctx) })
 	n.goLoop(func() { n.refs.Watch(lctx) })
 	n.goLoop(func() { n.refs.PrimaryLoop(lctx) })
 	n.goLoop(func() { n.sampleLoop(lctx) })
@@ -407,19 +407,4 @@ func (n *Node) Fenced() bool { return n.fenced.Load() }
 // i.e. it reaches etcd.
 func (n *Node) ControlPlaneOK() bool {
 	return n.reg.Load().alive()
-}
-
-// every calls fn each d (the first time after d) until ctx is done; a
-// background loop owned by the node runs in it.
-func every(ctx context.Context, d time.Duration, fn func()) {
-	t := time.NewTicker(d)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		fn()
-	}
 }

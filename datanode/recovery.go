@@ -22,9 +22,9 @@ func (n *Node) healthyMark() downtime.Mark {
 	return downtime.Mark{Path: filepath.Join(n.cfg.Store.Dir, "healthy")}
 }
 
-// recoveryLoop measures the downtime, runs the priority repair round when
+// RecoveryLoop measures the downtime, runs the priority repair round when
 // there was one, then keeps the healthy record fresh until ctx is done.
-func (n *Node) recoveryLoop(ctx context.Context) {
+func (n *Node) RecoveryLoop(ctx context.Context) {
 	mark := n.healthyMark()
 	away, err := mark.Away(time.Now())
 	if err != nil {

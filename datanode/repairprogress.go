@@ -49,9 +49,9 @@ func (n *Node) watchRepairPause(ctx context.Context, known chan<- struct{}) {
 	})
 }
 
-// startRepairWatch starts the pause watch and waits, at most 5 s (etcd may
+// StartRepairWatch starts the pause watch and waits, at most 5 s (etcd may
 // be unreachable: then repair runs), for the pause state to be known.
-func (n *Node) startRepairWatch(ctx context.Context) {
+func (n *Node) StartRepairWatch(ctx context.Context) {
 	known := make(chan struct{})
 	n.goLoop(func() { n.watchRepairPause(ctx, known) })
 	select {
@@ -121,9 +121,9 @@ func (r *repairState) progress() api.RepairProgress {
 	return p
 }
 
-// handleRebalance serves GET /v1/admin/rebalance (this node's progress) and
+// HandleRebalance serves GET /v1/admin/rebalance (this node's progress) and
 // POST /v1/admin/rebalance/pause|resume (cluster-wide).
-func (n *Node) handleRebalance(ctx *fasthttp.RequestCtx, path string) error {
+func (n *Node) HandleRebalance(ctx *fasthttp.RequestCtx, path string) error {
 	switch {
 	case path == api.PathAdminRebalance && ctx.IsGet():
 		return httpbody.WriteJSON(ctx, fasthttp.StatusOK, n.repair.progress())

@@ -9,6 +9,7 @@ import (
 
 	"github.com/stratum-store/stratum/api"
 	"github.com/stratum-store/stratum/datanode/series"
+	"github.com/stratum-store/stratum/internal/retry"
 )
 
 // sampleLoop samples until ctx is done: a goroutine owned by the node
@@ -16,7 +17,7 @@ import (
 // /v1/status (bytes stored), asked with a one-second deadline.
 func (n *Node) sampleLoop(ctx context.Context) {
 	n.samples.Take(n.requestTotals(), nil, 0, 0)
-	every(ctx, series.Every, func() {
+	retry.Every(ctx, series.Every, func() {
 		p := n.repair.progress()
 		n.samples.Take(n.requestTotals(), n.bytesPerNode(), p.Remaining, p.Copied)
 	})

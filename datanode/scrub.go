@@ -12,15 +12,15 @@ import (
 	"github.com/stratum-store/stratum/internal/retry"
 )
 
-// scrubLoop re-verifies every local copy once per ScrubInterval, at most
+// ScrubLoop re-verifies every local copy once per ScrubInterval, at most
 // ScrubRate objects a second so it yields to foreground traffic. A copy
 // that fails verification is quarantined (never served again) and replaced
 // from a replica whose copy verifies.
-func (n *Node) scrubLoop(ctx context.Context) {
+func (n *Node) ScrubLoop(ctx context.Context) {
 	if n.cfg.ScrubInterval <= 0 {
 		return
 	}
-	every(ctx, n.cfg.ScrubInterval, func() {
+	retry.Every(ctx, n.cfg.ScrubInterval, func() {
 		checked, repaired, err := n.scrubPass(ctx)
 		if err == nil {
 			n.lastScrub.Store(time.Now().UnixNano())

@@ -6,6 +6,7 @@ import (
 
 	"github.com/stratum-store/stratum/api"
 	"github.com/stratum-store/stratum/datanode/clusterview"
+	"github.com/stratum-store/stratum/internal/retry"
 )
 
 // Settling: when reads may stop asking the owners under earlier rings.
@@ -26,11 +27,11 @@ import (
 // completing) only delays the drop: shedding and moves go on without it,
 // and the history stays bounded.
 
-// settleLoop, every settleInterval, records whether this node holds
+// SettleLoop, every settleInterval, records whether this node holds
 // anything misplaced under the current ring, and, while the view keeps
 // earlier rings, whether every node has settled under the current ring.
-func (n *Node) settleLoop(ctx context.Context) {
-	every(ctx, n.settleInterval(), func() {
+func (n *Node) SettleLoop(ctx context.Context) {
+	retry.Every(ctx, n.settleInterval(), func() {
 		v := n.view.Load()
 		if v.Ring == nil {
 			return

@@ -5,12 +5,16 @@ package datanode
 // (stampclock), not the wall clock, and the value log is collected on a
 // fixed interval.
 
-import "context"
+import (
+	"context"
 
-// tombstoneLoop records the running time and expires the tombstones older
+	"github.com/stratum-store/stratum/internal/retry"
+)
+
+// TombstoneLoop records the running time and expires the tombstones older
 // than TombstoneGrace, every HealthyMarkInterval.
-func (n *Node) tombstoneLoop(ctx context.Context) {
-	every(ctx, n.cfg.HealthyMarkInterval, func() {
+func (n *Node) TombstoneLoop(ctx context.Context) {
+	retry.Every(ctx, n.cfg.HealthyMarkInterval, func() {
 		if err := n.clock.Save(); err != nil {
 			n.logger.Warn("could not record running time", "err", err)
 		}
@@ -26,12 +30,12 @@ func (n *Node) tombstoneLoop(ctx context.Context) {
 	})
 }
 
-// valueLogLoop collects the store's value log every ValueLogGCInterval.
-func (n *Node) valueLogLoop(ctx context.Context) {
+// ValueLogLoop collects the store's value log every ValueLogGCInterval.
+func (n *Node) ValueLogLoop(ctx context.Context) {
 	if n.cfg.ValueLogGCInterval == 0 {
 		return
 	}
-	every(ctx, n.cfg.ValueLogGCInterval, func() {
+	retry.Every(ctx, n.cfg.ValueLogGCInterval, func() {
 		freed, err := n.store.CollectValueLog(ctx)
 		if freed > 0 || (err != nil && ctx.Err() == nil) {
 			n.logger.Info("value log collected", "freed_bytes", freed, "err", err)

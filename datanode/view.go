@@ -115,7 +115,7 @@ func (n *Node) publishMembers(members map[string]api.Member) {
 		return
 	}
 	if self.State == api.StateDraining && !self.Drained {
-		n.startDrain()
+		n.StartDrain()
 	}
 }
 

@@ -40,3 +40,18 @@ func Backoff(base time.Duration, attempt int) time.Duration {
 	max := base << (attempt - 1)
 	return time.Duration(rand.Int64N(int64(max) + 1))
 }
+
+// Every calls fn each d (the first time after d) until ctx is done; a
+// call that runs long delays the next one (ticks do not pile up).
+func Every(ctx context.Context, d time.Duration, fn func()) {
+	t := time.NewTicker(d)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		fn()
+	}
+}
