@@ -273,11 +273,3 @@ func (c Config) Validate() error {
 	}
 	return c.Store.Validate()
 }
-
-// peerTimeout is the deadline for one replica call moving size bytes.
-func (c Config) peerTimeout(size int64) time.Duration {
-	if size <= 1<<20 {
-		return c.PeerTimeout
-	}
-	return c.PeerTimeout + time.Duration(size/c.PeerMinRate+1)*time.Second
-}

@@ -66,26 +66,11 @@ func (n *Node) Status() api.StatusDoc {
 	st := n.store.Stats()
 	doc := api.StatusDoc{Version: 1, ID: n.cfg.ID, Addr: n.self.Addr, Zone: n.cfg.Zone, Generation: n.generation,
 		Ready: n.Ready(), Fenced: n.Fenced(), ControlPlane: n.controlPlaneWord(), Objects: st.Objects, Bytes: st.Bytes,
-		BodyMemory: n.bodies.Used(), HintsPending: n.hints.Pending(), HintsDropped: n.hints.Dropped(), HintsExpired: n.hints.Expired(),
-		AEPushed: n.aePushed.Load(), AEPulled: n.aePulled.Load(), Misplaced: n.shedKept.Load(),
-		SettledRevision: n.settled.Load()}
-	if ns := n.aeLastRound.Load(); ns != 0 {
-		t := time.Unix(0, ns).UTC()
-		doc.AELastRound = &t
-	}
+		BodyMemory: n.bodies.Used(), HintsPending: n.hints.Pending(), HintsDropped: n.hints.Dropped(), HintsExpired: n.hints.Expired()}
 	if ls, err := n.store.ValueLogStats(); err == nil {
 		doc.ValueLogBytes, doc.ValueLogLiveBytes = ls.Bytes, ls.LiveBytes
 	}
-	doc.DowntimeSeconds = time.Duration(n.downtime.Load()).Seconds()
-	doc.Repair = n.repair.progress()
-	if ns := n.lastScrub.Load(); ns != 0 {
-		t := time.Unix(0, ns).UTC()
-		doc.LastScrub = &t
-	}
-	if ns := n.recoveredAt.Load(); ns != 0 {
-		t := time.Unix(0, ns).UTC()
-		doc.RecoveredAt = &t
-	}
+	n.rep.FillStatus(&doc)
 	if r := n.Ring(); r != nil {
 		doc.RingRevision = r.Revision()
 	}
@@ -118,7 +103,7 @@ func (n *Node) Cluster(ctx context.Context) api.ClusterDoc {
 // deadline, and fills in the repair progress and the data at risk.
 func (n *Node) addRisk(doc *api.ClusterDoc) {
 	doc.Repair = map[string]api.RepairProgress{}
-	doc.AtRisk = api.AtRisk{NodesNotLive: []string{}, RepairPaused: n.repair.paused.Load()}
+	doc.AtRisk = api.AtRisk{NodesNotLive: []string{}, RepairPaused: n.rep.Paused()}
 	if p := doc.Partitions; p != nil {
 		doc.AtRisk.UnderReplicatedPartitions = p.UnderReplicated
 	}

@@ -45,8 +45,8 @@ func newMetrics(n *Node) *metrics {
 	gauge("stratum_hints_pending", "Hinted handoffs queued on this node.", func() float64 { return float64(n.hints.Pending()) })
 	gauge("stratum_fenced", "1 once this generation is fenced.", func() float64 { return b2f(n.Fenced()) })
 	gauge("stratum_under_replicated_objects", "Objects the current or last anti-entropy round of this node found missing on it or a peer and has not copied yet.",
-		func() float64 { return float64(n.repair.progress().Remaining) })
-	gauge("stratum_repair_paused", "1 while repair and rebalancing are paused cluster-wide.", func() float64 { return b2f(n.repair.paused.Load()) })
+		func() float64 { return float64(n.rep.Progress().Remaining) })
+	gauge("stratum_repair_paused", "1 while repair and rebalancing are paused cluster-wide.", func() float64 { return b2f(n.rep.Paused()) })
 	gauge("stratum_partitions", "Ref partitions in the cluster (0 before the planner wrote the configuration).", func() float64 {
 		if cfg := n.refs.Layout(); cfg != nil {
 			return float64(cfg.Count)

@@ -25,6 +25,7 @@ import (
 	"github.com/stratum-store/stratum/datanode/objects"
 	"github.com/stratum-store/stratum/datanode/peer"
 	"github.com/stratum-store/stratum/datanode/refs"
+	"github.com/stratum-store/stratum/datanode/repair"
 	"github.com/stratum-store/stratum/datanode/series"
 	"github.com/stratum-store/stratum/datanode/stampclock"
 	"github.com/stratum-store/stratum/datanode/store"
@@ -46,6 +47,7 @@ type Node struct {
 	spoolDir string
 	peers    *peer.Client
 	obj      *objects.Server // the object protocol: coordinator and replica sides
+	rep      *repair.Server  // anti-entropy, scrub, shed, drain, handoff
 	metrics  *metrics
 	errors   errorLog        // recent server-side errors, for the status page
 	samples  *series.Sampler // the status page's charts (samples.go)
@@ -68,19 +70,8 @@ type Node struct {
 	tokens   atomic.Pointer[map[string]api.Token]
 	secret   string
 	draining atomic.Bool
-	// Anti-entropy totals (antientropy.go): objects pushed to and pulled
-	// from peers, and when the last round ended (unix ns, 0 = never).
-	aePushed    atomic.Int64
-	aePulled    atomic.Int64
-	aeLastRound atomic.Int64
-	shedKept    atomic.Int64 // copies placed elsewhere still held after the last shed round (shed.go)
-	settled     atomic.Int64 // ring revision of the last shed round that left nothing misplaced (settle.go)
-	repair      repairState
-	lastScrub   atomic.Int64  // unix nanoseconds the last complete scrub pass ended
-	downtime    atomic.Int64  // nanoseconds away before this start (recovery.go)
-	recoveredAt atomic.Int64  // unix nanoseconds the recovery round finished
-	refresh     chan struct{} // asks the ring loop to reload the ring now
-	closing     atomic.Bool
+	refresh  chan struct{} // asks the ring loop to reload the ring now
+	closing  atomic.Bool
 	// life is the node's lifetime context, cancelled by Close. Coordinated
 	// requests run under it rather than under the fasthttp RequestCtx, which
 	// is recycled when the handler returns while replica calls may still run.
@@ -145,6 +136,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	n.metrics = newMetrics(n)
 	n.peers = n.newPeers()
 	n.obj = n.newObjects()
+	n.rep = n.newRepair()
 	if n.refs, err = n.openRefs(); err != nil {
 		return fmt.Errorf("datanode: open ref store: %w", err)
 	}
@@ -160,16 +152,16 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		return err
 	}
 	n.goLoop(func() { n.watchRing(lctx) })
-	n.StartRepairWatch(lctx) // before anything that moves objects (drain, repair)
+	n.rep.StartRepairWatch(lctx) // before anything that moves objects (drain, repair)
 	n.goLoop(func() { n.watchMembers(lctx) })
 	n.goLoop(func() { n.keepRegistered(lctx) })
-	n.goLoop(func() { n.ScrubLoop(lctx) })
-	n.goLoop(func() { n.TombstoneLoop(lctx) })
-	n.goLoop(func() { n.ValueLogLoop(lctx) })
-	n.goLoop(func() { n.HandoffLoop(lctx) })
-	n.goLoop(func() { n.AntiEntropyLoop(lctx) })
-	n.goLoop(func() { n.SettleLoop(lctx) })
-	n.goLoop(func() { n.RecoveryLoop(lctx) })
+	n.goLoop(func() { n.rep.ScrubLoop(lctx) })
+	n.goLoop(func() { n.rep.TombstoneLoop(lctx) })
+	n.goLoop(func() { n.rep.ValueLogLoop(lctx) })
+	n.goLoop(func() { n.rep.HandoffLoop(lctx) })
+	n.goLoop(func() { n.rep.AntiEntropyLoop(lctx) })
+	n.goLoop(func() { n.rep.SettleLoop(lctx) })
+	n.goLoop(func() { n.rep.RecoveryLoop(lctx) })
 	n.goLoop(func() { n.refs.Watch(lctx) })
 	n.goLoop(func() { n.refs.PrimaryLoop(lctx) })
 	n.goLoop(func() { n.sampleLoop(lctx) })
@@ -227,6 +219,22 @@ func (n *Node) newObjects() *objects.Server {
 	})
 }
 
+// newRepair builds this node's repair loops (package repair), wired to the
+// rest of the node through repair.Deps.
+func (n *Node) newRepair() *repair.Server {
+	c := n.cfg
+	cfg := repair.Config{ID: c.ID, Store: c.Store, PeerTimeout: c.PeerTimeout, PeerMinRate: c.PeerMinRate,
+		AntiEntropyInterval: c.AntiEntropyInterval, AntiEntropyRate: c.AntiEntropyRate, ScrubInterval: c.ScrubInterval,
+		ScrubRate: c.ScrubRate, HintInterval: c.HintInterval, HintRate: c.HintRate, HintMaxAge: c.HintMaxAge,
+		HealthyMarkInterval: c.HealthyMarkInterval, ValueLogGCInterval: c.ValueLogGCInterval, TombstoneGrace: c.TombstoneGrace}
+	return repair.New(cfg, repair.Deps{
+		Logger: n.logger, Life: n.life, Control: c.Control, Generation: n.generation,
+		Self: func() ring.Node { return n.self }, Store: n.store, Clock: n.clock, Hints: n.hints, Peers: n.peers,
+		Objects: n.obj, Metrics: n.metrics.Metrics, Bodies: n.bodies, View: &n.view, Fenced: &n.fenced,
+		Ready: n.Ready, LeaseValid: n.leaseValid, Go: n.goLoop, Settle: n.settle, PeerStatus: n.peerStatus,
+	})
+}
+
 // registration is the current registration's sequence number and whether
 // its lease surely has not expired in etcd, from one load.
 func (n *Node) registration() (seq uint64, valid bool) {
@@ -242,6 +250,19 @@ func (n *Node) registration() (seq uint64, valid bool) {
 func (n *Node) leaseValid() bool {
 	_, valid := n.registration()
 	return valid
+}
+
+// openHints opens the queue of hinted handoffs (package hints): the
+// object protocol records them, the repair loops deliver them.
+func (n *Node) openHints() error {
+	q, err := hints.Open(filepath.Join(n.cfg.Store.Dir, "hints"), hints.Options{
+		MaxPerPeer: n.cfg.HintMaxPerPeer, MaxAge: n.cfg.HintMaxAge, NoSync: n.cfg.Store.NoSync,
+	})
+	if err != nil {
+		return fmt.Errorf("datanode: open hints: %w", err)
+	}
+	n.hints = q
+	return nil
 }
 
 func (n *Node) openStore() error {

@@ -14,6 +14,7 @@ import (
 	"github.com/stratum-store/stratum/datanode/httpbody"
 	"github.com/stratum-store/stratum/datanode/objects"
 	"github.com/stratum-store/stratum/datanode/refs"
+	"github.com/stratum-store/stratum/datanode/repair"
 )
 
 // The route table: every path the node serves is one entry of routes,
@@ -76,8 +77,8 @@ var routes = []route{
 	{path: api.PathReplicaHas, methods: post, serve: noPath(partNoPath(objs, (*objects.Server).HandleReplicaHas)), scope: scopeNode},
 	{path: api.PathReplicaDelete, methods: post, serve: noPath(partNoPath(objs, (*objects.Server).HandleReplicaDelete)), scope: scopeNode},
 	{path: api.PathReplicaGet, methods: post, serve: noPath(partNoPath(objs, (*objects.Server).HandleReplicaGet)), scope: scopeNode},
-	{path: api.PathAEDigest, methods: post, serve: noPath((*Node).HandleAEDigest), scope: scopeNode},
-	{path: api.PathAEList, methods: post, serve: noPath((*Node).HandleAEList), scope: scopeNode},
+	{path: api.PathAEDigest, methods: post, serve: noPath(partNoPath(rep, (*repair.Server).HandleAEDigest)), scope: scopeNode},
+	{path: api.PathAEList, methods: post, serve: noPath(partNoPath(rep, (*repair.Server).HandleAEList)), scope: scopeNode},
 	{path: api.PathReplicas, match: prefix, serve: oidRoute(api.PathReplicas, partOID(objs, (*objects.Server).HandleReplica)), scope: scopeNode},
 	{path: smarthttp.PathPrefix, match: prefix, serve: (*Node).serveGit, scopeFor: gitNeeds, // gitroutes.go
 		basic: []string{fasthttp.MethodGet, fasthttp.MethodHead, fasthttp.MethodPost}, refused: gitText, labelFor: gitRouteLabel},
@@ -90,7 +91,7 @@ var routes = []route{
 	{path: "/metrics", serve: serveMetrics, uncounted: true},
 	{path: "/debug/pprof/", match: prefix, serve: servePprof},
 	{path: api.PathAdminNodes, match: subtree, serve: (*Node).handleAdmin, scope: api.ScopeAdmin},
-	{path: api.PathAdminRebalance, match: subtree, serve: (*Node).HandleRebalance, scope: api.ScopeAdmin},
+	{path: api.PathAdminRebalance, match: subtree, serve: part(rep, (*repair.Server).HandleRebalance), scope: api.ScopeAdmin},
 	{path: api.PathAdmin, match: prefix, serve: notFound, scope: api.ScopeAdmin, label: "other"},
 	{path: api.PathHealthz, serve: readOnly(serveHealthz), scope: scopePublic, uncounted: true},
 	{path: api.PathReadyz, serve: readOnly(noPath((*Node).serveReadyz)), scope: scopePublic, uncounted: true},
@@ -176,6 +177,7 @@ func routeOf(path string) string {
 
 func objs(n *Node) *objects.Server   { return n.obj }
 func refServer(n *Node) *refs.Server { return n.refs }
+func rep(n *Node) *repair.Server     { return n.rep }
 
 func part[P any](sel func(*Node) P, h func(P, *fasthttp.RequestCtx, string) error) func(*Node, *fasthttp.RequestCtx, string) error {
 	return func(n *Node, ctx *fasthttp.RequestCtx, path string) error { return h(sel(n), ctx, path) }

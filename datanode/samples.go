@@ -18,7 +18,7 @@ import (
 func (n *Node) sampleLoop(ctx context.Context) {
 	n.samples.Take(n.requestTotals(), nil, 0, 0)
 	retry.Every(ctx, series.Every, func() {
-		p := n.repair.progress()
+		p := n.rep.Progress()
 		n.samples.Take(n.requestTotals(), n.bytesPerNode(), p.Remaining, p.Copied)
 	})
 }

@@ -35,7 +35,7 @@ type uiPage struct {
 }
 
 func (n *Node) serveUI(ctx *fasthttp.RequestCtx) error {
-	page := uiPage{Status: n.Status(), Cluster: n.Cluster(ctx), Draining: n.draining.Load(), Errors: n.errors.list(),
+	page := uiPage{Status: n.Status(), Cluster: n.Cluster(ctx), Draining: n.rep.Draining(), Errors: n.errors.list(),
 		Charts: renderCharts(n.samples.Ring().List(), time.Now())}
 	var buf bytes.Buffer
 	if err := uiTemplate.Execute(&buf, page); err != nil {

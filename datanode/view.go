@@ -115,7 +115,7 @@ func (n *Node) publishMembers(members map[string]api.Member) {
 		return
 	}
 	if self.State == api.StateDraining && !self.Drained {
-		n.StartDrain()
+		n.rep.StartDrain()
 	}
 }
 
@@ -162,4 +162,12 @@ func (n *Node) checkGeneration(ctx *fasthttp.RequestCtx) error {
 		return fmt.Errorf("%w: %s generation %s; current is %s (%s)", api.ErrStaleGeneration, id, gen, m.Generation, m.State)
 	}
 	return nil
+}
+
+// ReadHistory reports how many earlier rings this node's reads still ask
+// (their owners last) and whether they ask every ring node because the
+// history is incomplete: for tests and diagnostics.
+func (n *Node) ReadHistory() (former int, partial bool) {
+	v := n.view.Load()
+	return len(v.Former), v.Partial
 }

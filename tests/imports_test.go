@@ -72,7 +72,7 @@ var leafHTTP = map[string]bool{"datanode/requestid": true, "datanode/httpbody": 
 // node (issue 16.1), in import order: each may import leaves and the
 // mechanisms before it, never one after it nor the datanode root, which
 // wires them together.
-var mechanisms = []string{"datanode/objects", "datanode/refs"}
+var mechanisms = []string{"datanode/objects", "datanode/refs", "datanode/repair"}
 
 // mechanism is pkg's place in mechanisms, or -1.
 func mechanism(pkg string) int {
@@ -141,6 +141,8 @@ func TestForbiddenImportRules(t *testing.T) {
 	f("datanode/refs", "datanode/objects", false)
 	f("datanode/objects", "datanode", true)
 	f("datanode/objects", "datanode/hints", false)
+	f("datanode/repair", "datanode/objects", false)
+	f("datanode/objects", "datanode/repair", true)
 	f("datanode/breaker", "datanode", true)
 	f("datanode/stampclock", "datanode/downtime", false)
 	f("internal/retry", "datanode", true)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/stratum-store/stratum/api"
 	"github.com/stratum-store/stratum/datanode/httpbody"
+	"github.com/stratum-store/stratum/datanode/peer"
 	"github.com/stratum-store/stratum/datanode/store"
 	"github.com/stratum-store/stratum/ring"
 )
@@ -221,7 +222,7 @@ func (n *Server) PutGroup(ctx context.Context, rn ring.Node, items []store.Batch
 	req.SetBodyRaw(body.Bytes())
 	resp := fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseResponse(resp)
-	if err := n.peers.Do(rn.Addr, req, resp, n.cfg.peerTimeout(int64(size)), true); err != nil {
+	if err := n.peers.Do(rn.Addr, req, resp, peer.Timeout(n.cfg.PeerTimeout, n.cfg.PeerMinRate, int64(size)), true); err != nil {
 		return nil, err
 	}
 	var res []api.ReplicaBatchResult

@@ -339,7 +339,7 @@ func (n *Server) fetchGroup(rn ring.Node, oids []api.OID, idx []int, rev int64, 
 		}
 		return
 	}
-	timeout := n.cfg.peerTimeout(int64(len(idx)) * n.cfg.Store.LargeThreshold)
+	timeout := peer.Timeout(n.cfg.PeerTimeout, n.cfg.PeerMinRate, int64(len(idx))*n.cfg.Store.LargeThreshold)
 	c := peer.Call{Addr: rn.Addr, Path: api.PathReplicaGet, Rev: rev, Timeout: timeout}
 	c.Read = func(body []byte) error {
 		r := bufio.NewReader(bytes.NewReader(body))

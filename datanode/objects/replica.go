@@ -52,7 +52,7 @@ func (n *Server) PutReplica(ctx context.Context, rn ring.Node, oid api.OID, p *p
 	} else {
 		req.SetBodyRaw(p.Data)
 	}
-	res.Err = peer.WithStamp(n.peers.Do(rn.Addr, req, resp, n.cfg.peerTimeout(p.Size), p.File == nil), resp)
+	res.Err = peer.WithStamp(n.peers.Do(rn.Addr, req, resp, peer.Timeout(n.cfg.PeerTimeout, n.cfg.PeerMinRate, p.Size), p.File == nil), resp)
 	res.created = string(resp.Header.Peek(api.HeaderCreated)) == "true"
 	return res
 }
@@ -136,7 +136,7 @@ func (n *Server) fetchRemoteOnce(ctx context.Context, rn ring.Node, oid api.OID,
 	resp := fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseResponse(resp)
 	resp.StreamBody = true
-	if err := n.peers.Do(rn.Addr, req, resp, n.cfg.peerTimeout(max), true); err != nil {
+	if err := n.peers.Do(rn.Addr, req, resp, peer.Timeout(n.cfg.PeerTimeout, n.cfg.PeerMinRate, max), true); err != nil {
 		return nil, 0, peer.WithStamp(err, resp)
 	}
 	stamp, _ := api.ParseStamp(string(resp.Header.Peek(api.HeaderStamp)))

@@ -36,14 +36,6 @@ type Config struct {
 	Store      store.Config // the object size limits and the large-object threshold
 }
 
-// peerTimeout is the deadline for one replica call moving size bytes.
-func (c Config) peerTimeout(size int64) time.Duration {
-	if size <= 1<<20 {
-		return c.PeerTimeout
-	}
-	return c.PeerTimeout + time.Duration(size/c.PeerMinRate+1)*time.Second
-}
-
 // Deps are the parts of the data node the object protocol uses: its
 // store, clock and peers, the node's view and state it reads but does not
 // own, and the few things it asks the node to do.

@@ -220,6 +220,15 @@ func (c *Client) Do(addr string, req *fasthttp.Request, resp *fasthttp.Response,
 	return c.replyError(addr, resp)
 }
 
+// Timeout is the deadline for one call moving size bytes: base for up to
+// 1 MiB, plus a second for every minRate bytes (Config.PeerMinRate).
+func Timeout(base time.Duration, minRate, size int64) time.Duration {
+	if size <= 1<<20 {
+		return base
+	}
+	return base + time.Duration(size/minRate+1)*time.Second
+}
+
 // Outcome labels a peer call: "ok", "error" (an error reply) or "transport".
 func Outcome(err error, resp *fasthttp.Response) string {
 	switch {

@@ -1,4 +1,4 @@
-package datanode
+package repair
 
 import (
 	"context"
@@ -15,25 +15,25 @@ import (
 
 // StartDrain starts the drain worker once: this node is DRAINING and must
 // hand every object it holds to the nodes that own it without it.
-func (n *Node) StartDrain() {
+func (n *Server) StartDrain() {
 	if n.draining.Swap(true) {
 		return
 	}
-	n.goLoop(func() { n.runDrain(n.life) })
+	n.d.Go(func() { n.runDrain(n.life) })
 }
 
 // runDrain repeats drain passes until one finds every local object with N
 // copies on the write placement, then sheds its copies (each removed once
 // its N owners confirm theirs, shed.go) and, when none is left, records
 // the node as drained, which makes its removal safe.
-func (n *Node) runDrain(ctx context.Context) {
+func (n *Server) runDrain(ctx context.Context) {
 	for n.holdWhilePaused(ctx) {
 		copied, short, err := n.drainPass(ctx)
 		n.logger.Info("drain pass", "copied", copied, "short", short, "err", err)
 		if err == nil && short == 0 {
 			if _, kept, err := n.shedRound(ctx); err != nil || kept > 0 {
 				n.logger.Info("drain: copies not yet confirmed elsewhere", "kept", kept, "err", err)
-			} else if err := n.cfg.Control.MarkDrained(ctx, n.cfg.ID, n.generation); err == nil {
+			} else if err := n.d.Control.MarkDrained(ctx, n.cfg.ID, n.d.Generation); err == nil {
 				n.logger.Info("drained: every object has its copies elsewhere, and none is left here")
 				return
 			}
@@ -47,7 +47,7 @@ func (n *Node) runDrain(ctx context.Context) {
 // that holds an intact copy acknowledges it, one with a damaged or missing
 // copy stores a new one, so a drained node never counts a bad copy as one of
 // the N. short counts objects that still lack copies.
-func (n *Node) drainPass(ctx context.Context) (copied, short int, err error) {
+func (n *Server) drainPass(ctx context.Context) (copied, short int, err error) {
 	all := func(api.OID) bool { return true }
 	err = n.rangePages(ctx, all, func(page []api.OID) bool {
 		for _, oid := range page {
@@ -65,7 +65,7 @@ func (n *Node) drainPass(ctx context.Context) (copied, short int, err error) {
 	return copied, short, err
 }
 
-func (n *Node) drainObject(ctx context.Context, oid api.OID) (copied int, ok bool) {
+func (n *Server) drainObject(ctx context.Context, oid api.OID) (copied int, ok bool) {
 	v := n.view.Load()
 	targets := v.Write.Replicas([]byte(oid.String()))
 	ok = len(targets) >= v.Ring.ReplicationFactor()
@@ -97,7 +97,7 @@ var errBuried = errors.New("the object is deleted: its local copy became a tombs
 // a newer tombstone is never a copy delivered: the tombstone is applied
 // here instead (buryHere) and errBuried returned, so this node stops
 // holding, and later pushing, a deleted object's copy.
-func (n *Node) copyTo(ctx context.Context, t ring.Node, oid api.OID, rev int64) error {
+func (n *Server) copyTo(ctx context.Context, t ring.Node, oid api.OID, rev int64) error {
 	p, err := n.obj.StoreGet(ctx, oid)
 	if errors.Is(err, api.ErrDeleted) {
 		return errBuried
@@ -120,7 +120,7 @@ func (n *Node) copyTo(ctx context.Context, t ring.Node, oid api.OID, rev int64) 
 // buryHere applies to the local copy of oid a tombstone with stamp that a
 // peer holds. It returns errBuried once the copy is gone, or why not (no
 // stamp known; a local copy newer than the tombstone, which stays).
-func (n *Node) buryHere(ctx context.Context, oid api.OID, stamp api.Stamp) error {
+func (n *Server) buryHere(ctx context.Context, oid api.OID, stamp api.Stamp) error {
 	if stamp == 0 {
 		return fmt.Errorf("%w: %s refused without the tombstone's stamp", api.ErrSuperseded, oid)
 	}

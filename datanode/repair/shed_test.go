@@ -1,4 +1,4 @@
-package datanode
+package repair
 
 import (
 	"context"
@@ -47,7 +47,7 @@ func TestRangePagesWalkTheCopiesOnce(t *testing.T) {
 		}
 	}
 	slices.Sort(want)
-	n := &Node{store: s}
+	n := &Server{store: s}
 	keep := func(oid api.OID) bool { return oid.String()[1]%3 == 0 }
 	var got []string
 	pages := 0

@@ -1,4 +1,4 @@
-package datanode
+package repair
 
 import (
 	"context"
@@ -40,7 +40,7 @@ func TestAEListPagesCoverTheBucketsOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	v, _ := clusterview.Build(r, nil)
-	n := &Node{cfg: Config{ID: "a"}, store: s}
+	n := &Server{cfg: Config{ID: "a"}, store: s}
 	f := func(buckets []int, limit int) {
 		t.Helper()
 		all, more, err := n.localList(ctx, v, "b", buckets, "", 1<<20)

@@ -1,4 +1,4 @@
-package datanode
+package repair
 
 // The store's housekeeping loops, each run by Start and stopped with the
 // node's lifetime context: tombstones expire by the node's running time
@@ -13,7 +13,7 @@ import (
 
 // TombstoneLoop records the running time and expires the tombstones older
 // than TombstoneGrace, every HealthyMarkInterval.
-func (n *Node) TombstoneLoop(ctx context.Context) {
+func (n *Server) TombstoneLoop(ctx context.Context) {
 	retry.Every(ctx, n.cfg.HealthyMarkInterval, func() {
 		if err := n.clock.Save(); err != nil {
 			n.logger.Warn("could not record running time", "err", err)
@@ -31,7 +31,7 @@ func (n *Node) TombstoneLoop(ctx context.Context) {
 }
 
 // ValueLogLoop collects the store's value log every ValueLogGCInterval.
-func (n *Node) ValueLogLoop(ctx context.Context) {
+func (n *Server) ValueLogLoop(ctx context.Context) {
 	if n.cfg.ValueLogGCInterval == 0 {
 		return
 	}

@@ -1,4 +1,4 @@
-package datanode
+package repair
 
 import (
 	"context"
@@ -18,13 +18,13 @@ import (
 // ranges it owns. Turning anti-entropy off (AntiEntropyInterval 0) turns
 // this round off too.
 
-func (n *Node) healthyMark() downtime.Mark {
+func (n *Server) healthyMark() downtime.Mark {
 	return downtime.Mark{Path: filepath.Join(n.cfg.Store.Dir, "healthy")}
 }
 
 // RecoveryLoop measures the downtime, runs the priority repair round when
 // there was one, then keeps the healthy record fresh until ctx is done.
-func (n *Node) RecoveryLoop(ctx context.Context) {
+func (n *Server) RecoveryLoop(ctx context.Context) {
 	mark := n.healthyMark()
 	away, err := mark.Away(time.Now())
 	if err != nil {
@@ -50,7 +50,7 @@ func (n *Node) RecoveryLoop(ctx context.Context) {
 	t := time.NewTicker(n.cfg.HealthyMarkInterval)
 	defer t.Stop()
 	for {
-		if n.Ready() && n.leaseValid() {
+		if n.d.Ready() && n.d.LeaseValid() {
 			if err := mark.Write(time.Now()); err != nil {
 				n.logger.Warn("could not record health", "err", err)
 			}

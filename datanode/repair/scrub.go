@@ -1,4 +1,4 @@
-package datanode
+package repair
 
 import (
 	"context"
@@ -16,7 +16,7 @@ import (
 // ScrubRate objects a second so it yields to foreground traffic. A copy
 // that fails verification is quarantined (never served again) and replaced
 // from a replica whose copy verifies.
-func (n *Node) ScrubLoop(ctx context.Context) {
+func (n *Server) ScrubLoop(ctx context.Context) {
 	if n.cfg.ScrubInterval <= 0 {
 		return
 	}
@@ -32,7 +32,7 @@ func (n *Node) ScrubLoop(ctx context.Context) {
 }
 
 // scrubPass verifies each local copy once.
-func (n *Node) scrubPass(ctx context.Context) (checked, repaired int, err error) {
+func (n *Server) scrubPass(ctx context.Context) (checked, repaired int, err error) {
 	pace := time.Second / time.Duration(n.cfg.ScrubRate)
 	err = n.store.Range(ctx, func(oid api.OID, size int64) bool {
 		checked++
@@ -59,7 +59,7 @@ func (n *Node) scrubPass(ctx context.Context) (checked, repaired int, err error)
 
 // replaceDamaged quarantines the local copy of oid and stores a verified
 // copy fetched from another replica.
-func (n *Node) replaceDamaged(ctx context.Context, oid api.OID) error {
+func (n *Server) replaceDamaged(ctx context.Context, oid api.OID) error {
 	n.metrics.ScrubDamaged.Inc()
 	if err := n.store.Quarantine(ctx, oid); err != nil {
 		return err

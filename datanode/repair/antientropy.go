@@ -1,4 +1,4 @@
-package datanode
+package repair
 
 import (
 	"bufio"
@@ -42,7 +42,7 @@ const (
 // only the copies it owns instead of every move in the cluster; the
 // spacing keeps a cluster with a flapping peer from offering every
 // misplaced copy again after each short round.
-func (n *Node) AntiEntropyLoop(ctx context.Context) {
+func (n *Server) AntiEntropyLoop(ctx context.Context) {
 	if n.cfg.AntiEntropyInterval <= 0 {
 		return
 	}
@@ -65,12 +65,12 @@ const shedAfterIncomplete = 5
 
 // aeBusy reports foreground load: more than half the body memory budget
 // in use. A round is skipped (or cut short) then.
-func (n *Node) aeBusy() bool { return n.bodies.Used() > n.bodies.Max()/2 }
+func (n *Server) aeBusy() bool { return n.bodies.Used() > n.bodies.Max()/2 }
 
 // antiEntropyRound syncs with every readable peer of the ring once. A
 // fenced or draining node takes no part (the drain moves its objects). It
 // reports whether the round went through every peer without an error.
-func (n *Node) antiEntropyRound(ctx context.Context) bool {
+func (n *Server) antiEntropyRound(ctx context.Context) bool {
 	v := n.view.Load()
 	if v.Ring == nil || n.fenced.Load() || n.draining.Load() || n.aeBusy() {
 		return false
@@ -99,7 +99,7 @@ func (n *Node) antiEntropyRound(ctx context.Context) bool {
 
 // syncPeer compares digests with rn and copies the differences of the
 // buckets that differ, aeListBuckets at a time.
-func (n *Node) syncPeer(ctx context.Context, v *clusterview.View, rn ring.Node, pace time.Duration) (pushed, pulled int, err error) {
+func (n *Server) syncPeer(ctx context.Context, v *clusterview.View, rn ring.Node, pace time.Duration) (pushed, pulled int, err error) {
 	rev := v.Ring.Revision()
 	mine, err := n.localDigests(ctx, v, rn.ID)
 	if err != nil {
@@ -124,7 +124,7 @@ func (n *Node) syncPeer(ctx context.Context, v *clusterview.View, rn ring.Node, 
 
 // syncBuckets lists a group of buckets on both sides a page at a time
 // (bucketDiff) and copies each page's differences.
-func (n *Node) syncBuckets(ctx context.Context, v *clusterview.View, rn ring.Node, group []int, pace time.Duration) (pushed, pulled int, err error) {
+func (n *Server) syncBuckets(ctx context.Context, v *clusterview.View, rn ring.Node, group []int, pace time.Duration) (pushed, pulled int, err error) {
 	rev := v.Ring.Revision()
 	for after, more := "", true; more && ctx.Err() == nil && !n.aeBusy(); {
 		var d aeDiff
@@ -148,7 +148,7 @@ func (n *Node) syncBuckets(ctx context.Context, v *clusterview.View, rn ring.Nod
 		k, err = n.aePull(ctx, rn, d.pull, rev, pace)
 		pulled += k
 		if err == nil {
-			k, err = n.obj.SendTombstones(ctx, n.self, d.buryHere, rev)
+			k, err = n.obj.SendTombstones(ctx, n.d.Self(), d.buryHere, rev)
 			pulled += k
 			n.countAE("pull", k, 0)
 		}
@@ -167,7 +167,7 @@ const aeListPage = api.AEListMaxPage
 // compares them (diffEntries) up to the smaller of the two pages' last
 // OIDs, so each side's page covers the same OIDs. It returns where the
 // next page starts and whether there is one.
-func (n *Node) bucketDiff(ctx context.Context, v *clusterview.View, rn ring.Node, buckets []int, after string) (d aeDiff, next string, more bool, err error) {
+func (n *Server) bucketDiff(ctx context.Context, v *clusterview.View, rn ring.Node, buckets []int, after string) (d aeDiff, next string, more bool, err error) {
 	theirs, theirMore, err := n.remoteList(rn, v.Ring.Revision(), buckets, after, aeListPage)
 	if err != nil {
 		return aeDiff{}, "", false, err
@@ -208,7 +208,7 @@ func pageBound(mine []api.AEEntry, myMore bool, theirs []api.AEEntry, theirMore 
 // aePush sends rn the local copies of oids, small ones in batches, large
 // ones alone. A copy that does not read back verified here is skipped (the
 // scrubber deals with it). It returns how many rn acknowledged.
-func (n *Node) aePush(ctx context.Context, rn ring.Node, entries []api.AEEntry, rev int64, pace time.Duration) (int, error) {
+func (n *Server) aePush(ctx context.Context, rn ring.Node, entries []api.AEEntry, rev int64, pace time.Duration) (int, error) {
 	sent := 0
 	var items []store.BatchItem
 	size := 0
@@ -253,7 +253,7 @@ func (n *Node) aePush(ctx context.Context, rn ring.Node, entries []api.AEEntry, 
 	return sent, flush()
 }
 
-func (n *Node) pushBatch(ctx context.Context, rn ring.Node, items []store.BatchItem, rev int64) (int, error) {
+func (n *Server) pushBatch(ctx context.Context, rn ring.Node, items []store.BatchItem, rev int64) (int, error) {
 	idx := make([]int, len(items))
 	for i := range idx {
 		idx[i] = i
@@ -276,7 +276,7 @@ func (n *Node) pushBatch(ctx context.Context, rn ring.Node, items []store.BatchI
 // aePull fetches oids from rn aeChunk at a time, verifies each copy
 // against its OID and stores the ones that verify. It returns how many
 // were stored.
-func (n *Node) aePull(ctx context.Context, rn ring.Node, entries []api.AEEntry, rev int64, pace time.Duration) (int, error) {
+func (n *Server) aePull(ctx context.Context, rn ring.Node, entries []api.AEEntry, rev int64, pace time.Duration) (int, error) {
 	oids := make([]api.OID, len(entries))
 	for i, e := range entries {
 		oids[i], _ = api.ParseOID(e.OID)
@@ -295,7 +295,7 @@ func (n *Node) aePull(ctx context.Context, rn ring.Node, entries []api.AEEntry, 
 	return got, ctx.Err()
 }
 
-func (n *Node) pullChunk(ctx context.Context, rn ring.Node, chunk []api.OID, rev int64) (int, error) {
+func (n *Server) pullChunk(ctx context.Context, rn ring.Node, chunk []api.OID, rev int64) (int, error) {
 	items, large, err := n.fetchVerified(rn, chunk, rev)
 	if err != nil {
 		return 0, err
@@ -334,12 +334,12 @@ func (n *Node) pullChunk(ctx context.Context, rn ring.Node, chunk []api.OID, rev
 // small copies that verify against their OID, and the OIDs rn holds as
 // large objects (fetched alone). Copies rn no longer has, or whose bytes
 // do not verify, are left out.
-func (n *Node) fetchVerified(rn ring.Node, chunk []api.OID, rev int64) (items []store.BatchItem, large []api.OID, err error) {
+func (n *Server) fetchVerified(rn ring.Node, chunk []api.OID, rev int64) (items []store.BatchItem, large []api.OID, err error) {
 	idx := make([]int, len(chunk))
 	for i := range idx {
 		idx[i] = i
 	}
-	timeout := n.cfg.peerTimeout(int64(len(chunk)) * n.cfg.Store.LargeThreshold)
+	timeout := peer.Timeout(n.cfg.PeerTimeout, n.cfg.PeerMinRate, int64(len(chunk))*n.cfg.Store.LargeThreshold)
 	c := peer.Call{Addr: rn.Addr, Path: api.PathReplicaGet, Rev: rev, Timeout: timeout}
 	c.Read = func(body []byte) error {
 		r := bufio.NewReader(bytes.NewReader(body))
@@ -366,7 +366,7 @@ func (n *Node) fetchVerified(rn ring.Node, chunk []api.OID, rev int64) (items []
 }
 
 // countAE records k objects moved in direction "push" or "pull".
-func (n *Node) countAE(direction string, k int, bytes int64) {
+func (n *Server) countAE(direction string, k int, bytes int64) {
 	if k <= 0 {
 		return
 	}

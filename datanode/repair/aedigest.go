@@ -1,4 +1,4 @@
-package datanode
+package repair
 
 import (
 	"context"
@@ -85,7 +85,7 @@ func shared(v *clusterview.View, oid api.OID, a, b string) bool {
 }
 
 // localDigests computes the digests of the local OIDs shared with peer.
-func (n *Node) localDigests(ctx context.Context, v *clusterview.View, peer string) (*aeDigests, error) {
+func (n *Server) localDigests(ctx context.Context, v *clusterview.View, peer string) (*aeDigests, error) {
 	d := &aeDigests{}
 	err := n.store.Range(ctx, func(oid api.OID, _ int64) bool {
 		if shared(v, oid, n.cfg.ID, peer) {
@@ -101,7 +101,7 @@ func (n *Node) localDigests(ctx context.Context, v *clusterview.View, peer strin
 // at most limit of them, and whether more may follow. It seeks to each
 // bucket and reads at most limit+1 entries of each kind there, so its
 // memory and reads do not grow with the store.
-func (n *Node) localList(ctx context.Context, v *clusterview.View, peer string, buckets []int, after string, limit int) ([]api.AEEntry, bool, error) {
+func (n *Server) localList(ctx context.Context, v *clusterview.View, peer string, buckets []int, after string, limit int) ([]api.AEEntry, bool, error) {
 	bs := slices.Clone(buckets)
 	slices.Sort(bs)
 	bs = slices.Compact(bs)
@@ -142,7 +142,7 @@ func (n *Node) localList(ctx context.Context, v *clusterview.View, peer string, 
 }
 
 // HandleAEDigest answers a peer's digest request over this node's copies.
-func (n *Node) HandleAEDigest(ctx *fasthttp.RequestCtx) error {
+func (n *Server) HandleAEDigest(ctx *fasthttp.RequestCtx) error {
 	var req api.AEDigestRequest
 	v, err := n.aeRequest(ctx, &req, &req.Peer, &req.RingRevision)
 	if err != nil {
@@ -156,7 +156,7 @@ func (n *Node) HandleAEDigest(ctx *fasthttp.RequestCtx) error {
 }
 
 // HandleAEList answers a peer's list request for some buckets.
-func (n *Node) HandleAEList(ctx *fasthttp.RequestCtx) error {
+func (n *Server) HandleAEList(ctx *fasthttp.RequestCtx) error {
 	var req api.AEListRequest
 	v, err := n.aeRequest(ctx, &req, &req.Peer, &req.RingRevision)
 	if err != nil {
@@ -180,7 +180,7 @@ func (n *Node) HandleAEList(ctx *fasthttp.RequestCtx) error {
 // decodes its body into req and refuses it unless the caller names itself
 // and uses exactly this node's ring revision: both sides must judge
 // "shared" with the same placement.
-func (n *Node) aeRequest(ctx *fasthttp.RequestCtx, req any, peer *string, rev *int64) (*clusterview.View, error) {
+func (n *Server) aeRequest(ctx *fasthttp.RequestCtx, req any, peer *string, rev *int64) (*clusterview.View, error) {
 	if err := n.obj.CheckPeer(ctx); err != nil {
 		return nil, err
 	}
@@ -198,7 +198,7 @@ func (n *Node) aeRequest(ctx *fasthttp.RequestCtx, req any, peer *string, rev *i
 }
 
 // callAE posts an anti-entropy request to rn and decodes the reply.
-func (n *Node) callAE(rn ring.Node, path string, rev int64, body, out any) error {
+func (n *Server) callAE(rn ring.Node, path string, rev int64, body, out any) error {
 	// A digest or list scans the peer's whole store: allow it more time
 	// than one object's call.
 	return n.peers.Call(n.life, peer.Call{Addr: rn.Addr, Method: fasthttp.MethodPost, Path: path, Rev: rev, Body: body, Timeout: 4 * n.cfg.PeerTimeout, Read: func(b []byte) error {
@@ -210,7 +210,7 @@ func (n *Node) callAE(rn ring.Node, path string, rev int64, body, out any) error
 }
 
 // remoteDigests asks rn for its digests of the OIDs shared with this node.
-func (n *Node) remoteDigests(rn ring.Node, rev int64) (api.AEDigestReply, error) {
+func (n *Server) remoteDigests(rn ring.Node, rev int64) (api.AEDigestReply, error) {
 	var out api.AEDigestReply
 	err := n.callAE(rn, api.PathAEDigest, rev, api.AEDigestRequest{Peer: n.cfg.ID, RingRevision: rev}, &out)
 	if err == nil && len(out.Buckets) != api.AEBuckets {
@@ -221,7 +221,7 @@ func (n *Node) remoteDigests(rn ring.Node, rev int64) (api.AEDigestReply, error)
 
 // remoteList asks rn for a page of its shared entries of buckets after
 // after, sorted, and whether more may follow.
-func (n *Node) remoteList(rn ring.Node, rev int64, buckets []int, after string, limit int) ([]api.AEEntry, bool, error) {
+func (n *Server) remoteList(rn ring.Node, rev int64, buckets []int, after string, limit int) ([]api.AEEntry, bool, error) {
 	var out api.AEListReply
 	req := api.AEListRequest{Peer: n.cfg.ID, RingRevision: rev, Buckets: buckets, After: after, Limit: limit}
 	if err := n.callAE(rn, api.PathAEList, rev, req, &out); err != nil {

@@ -1,15 +1,12 @@
-package datanode
+package repair
 
 import (
 	"context"
 	"errors"
-	"fmt"
-	"path/filepath"
 	"time"
 
 	"github.com/stratum-store/stratum/api"
 	"github.com/stratum-store/stratum/datanode/clusterview"
-	"github.com/stratum-store/stratum/datanode/hints"
 	"github.com/stratum-store/stratum/datanode/objects"
 	"github.com/stratum-store/stratum/internal/retry"
 	"github.com/stratum-store/stratum/ring"
@@ -24,20 +21,9 @@ const hintBatch = 256
 // delivers the hints of peers that are write targets again, reading the
 // object from the local store or through a quorum read.
 
-func (n *Node) openHints() error {
-	q, err := hints.Open(filepath.Join(n.cfg.Store.Dir, "hints"), hints.Options{
-		MaxPerPeer: n.cfg.HintMaxPerPeer, MaxAge: n.cfg.HintMaxAge, NoSync: n.cfg.Store.NoSync,
-	})
-	if err != nil {
-		return fmt.Errorf("datanode: open hints: %w", err)
-	}
-	n.hints = q
-	return nil
-}
-
 // HandoffLoop delivers hints every HintInterval until ctx is done, and
 // expires the old ones.
-func (n *Node) HandoffLoop(ctx context.Context) {
+func (n *Server) HandoffLoop(ctx context.Context) {
 	pace := time.Second / time.Duration(n.cfg.HintRate)
 	retry.Every(ctx, n.cfg.HintInterval, func() {
 		if k := n.hints.Expire(time.Now()); k > 0 {
@@ -56,7 +42,7 @@ func (n *Node) HandoffLoop(ctx context.Context) {
 // peer is a write target. It stops at the first failed send: the peer is
 // still unreachable, and its breaker keeps the next round cheap. A hint
 // whose object cannot be read now is skipped, so it cannot hold up the rest.
-func (n *Node) deliverHints(ctx context.Context, peer string, pace time.Duration) {
+func (n *Server) deliverHints(ctx context.Context, peer string, pace time.Duration) {
 	v := n.view.Load()
 	rn, ok := clusterview.RingNode(v.Ring, peer)
 	if !ok || !v.State(peer).WriteTarget() {
@@ -83,7 +69,7 @@ func (n *Node) deliverHints(ctx context.Context, peer string, pace time.Duration
 // whose object cannot be read now is kept, and nil is returned: only a
 // failed send is an error. A peer that holds something newer counts as
 // delivered.
-func (n *Node) deliverHint(ctx context.Context, rn ring.Node, oid api.OID) error {
+func (n *Server) deliverHint(ctx context.Context, rn ring.Node, oid api.OID) error {
 	r := n.Ring()
 	if !r.Owns(rn.ID, []byte(oid.String())) {
 		return n.hints.Remove(rn.ID, oid)

@@ -1,4 +1,4 @@
-package datanode
+package repair
 
 import (
 	"context"
@@ -40,7 +40,7 @@ import (
 // shedRound goes once over the local copies the view does not place here.
 // It returns how many it removed or buried, and how many it still keeps
 // (waiting for an owner's confirmation).
-func (n *Node) shedRound(ctx context.Context) (removed, kept int, err error) {
+func (n *Server) shedRound(ctx context.Context) (removed, kept int, err error) {
 	v := n.view.Load()
 	if v.Ring == nil || n.fenced.Load() {
 		return 0, 0, nil
@@ -75,7 +75,7 @@ const rangePage = 256
 // store's iterator is held only while a page is read, never while fn
 // works, so a long walk (a throttled shed round, a drain pass) neither
 // grows with the store nor pins old index files.
-func (n *Node) rangePages(ctx context.Context, keep func(api.OID) bool, fn func([]api.OID) bool) error {
+func (n *Server) rangePages(ctx context.Context, keep func(api.OID) bool, fn func([]api.OID) bool) error {
 	from := ""
 	for {
 		var page []api.OID
@@ -111,7 +111,7 @@ func placedOn(r *ring.Ring, oid api.OID, id string) bool {
 // shedder holds one round's group of small copies being settled and its
 // counts.
 type shedder struct {
-	n     *Node
+	n     *Server
 	v     *clusterview.View
 	pace  time.Duration
 	items []store.BatchItem

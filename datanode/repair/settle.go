@@ -1,4 +1,4 @@
-package datanode
+package repair
 
 import (
 	"context"
@@ -30,7 +30,7 @@ import (
 // SettleLoop, every settleInterval, records whether this node holds
 // anything misplaced under the current ring, and, while the view keeps
 // earlier rings, whether every node has settled under the current ring.
-func (n *Node) SettleLoop(ctx context.Context) {
+func (n *Server) SettleLoop(ctx context.Context) {
 	retry.Every(ctx, n.settleInterval(), func() {
 		v := n.view.Load()
 		if v.Ring == nil {
@@ -40,7 +40,7 @@ func (n *Node) SettleLoop(ctx context.Context) {
 		// Peers are asked only once this node itself is settled: until
 		// then the answer cannot be yes.
 		if (len(v.Former) > 0 || v.Partial) && n.settled.Load() >= v.Ring.Revision() && n.allSettled(v.Ring.Revision()) {
-			n.settle(v.Ring.Revision())
+			n.d.Settle(v.Ring.Revision())
 		}
 	})
 }
@@ -49,7 +49,7 @@ func (n *Node) SettleLoop(ctx context.Context) {
 // local copy on this node (a draining node's copies count as placed: reads
 // ask the ring's owners and the write ring's both). Once settled under the
 // current revision it reads nothing until the ring changes.
-func (n *Node) settleSelf(ctx context.Context, v *clusterview.View) {
+func (n *Server) settleSelf(ctx context.Context, v *clusterview.View) {
 	rev := v.Ring.Revision()
 	if n.settled.Load() >= rev {
 		return
@@ -66,7 +66,7 @@ func (n *Node) settleSelf(ctx context.Context, v *clusterview.View) {
 
 // settleInterval follows the anti-entropy interval (shed rounds come no
 // faster), within 1 s and 10 s.
-func (n *Node) settleInterval() time.Duration {
+func (n *Server) settleInterval() time.Duration {
 	d := n.cfg.AntiEntropyInterval
 	if d <= 0 || d > 10*time.Second {
 		return 10 * time.Second
@@ -76,10 +76,10 @@ func (n *Node) settleInterval() time.Duration {
 
 // allSettled reports whether every node of the current ring reports a
 // settled revision of at least rev.
-func (n *Node) allSettled(rev int64) bool {
+func (n *Server) allSettled(rev int64) bool {
 	v := n.view.Load()
 	for _, rn := range v.Ring.Nodes() {
-		st, ok := n.peerStatus(api.NodeStatus{ID: rn.ID, Addr: rn.Addr})
+		st, ok := n.d.PeerStatus(api.NodeStatus{ID: rn.ID, Addr: rn.Addr})
 		if !ok || st.SettledRevision < rev {
 			return false
 		}
@@ -87,10 +87,3 @@ func (n *Node) allSettled(rev int64) bool {
 	return true
 }
 
-// ReadHistory reports how many earlier rings this node's reads still ask
-// (their owners last) and whether they ask every ring node because the
-// history is incomplete: for tests and diagnostics.
-func (n *Node) ReadHistory() (former int, partial bool) {
-	v := n.view.Load()
-	return len(v.Former), v.Partial
-}

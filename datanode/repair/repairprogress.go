@@ -1,4 +1,4 @@
-package datanode
+package repair
 
 import (
 	"context"
@@ -36,9 +36,9 @@ type repairState struct {
 // watchRepairPause follows the cluster-wide pause until ctx is done. The
 // movers wait for its first answer (startRepairWatch), so a node that starts
 // while repair is paused moves nothing.
-func (n *Node) watchRepairPause(ctx context.Context, known chan<- struct{}) {
+func (n *Server) watchRepairPause(ctx context.Context, known chan<- struct{}) {
 	first := true
-	n.cfg.Control.WatchRepairPaused(ctx, func(p bool) {
+	n.d.Control.WatchRepairPaused(ctx, func(p bool) {
 		if n.repair.paused.Swap(p) != p {
 			n.logger.Info("repair and rebalancing", "paused", p)
 		}
@@ -51,9 +51,9 @@ func (n *Node) watchRepairPause(ctx context.Context, known chan<- struct{}) {
 
 // StartRepairWatch starts the pause watch and waits, at most 5 s (etcd may
 // be unreachable: then repair runs), for the pause state to be known.
-func (n *Node) StartRepairWatch(ctx context.Context) {
+func (n *Server) StartRepairWatch(ctx context.Context) {
 	known := make(chan struct{})
-	n.goLoop(func() { n.watchRepairPause(ctx, known) })
+	n.d.Go(func() { n.watchRepairPause(ctx, known) })
 	select {
 	case <-known:
 	case <-time.After(5 * time.Second):
@@ -64,7 +64,7 @@ func (n *Node) StartRepairWatch(ctx context.Context) {
 
 // holdWhilePaused blocks while repair is paused; it reports false when ctx
 // ends first.
-func (n *Node) holdWhilePaused(ctx context.Context) bool {
+func (n *Server) holdWhilePaused(ctx context.Context) bool {
 	for n.repair.paused.Load() {
 		if ctx.Err() != nil {
 			return false
@@ -123,7 +123,7 @@ func (r *repairState) progress() api.RepairProgress {
 
 // HandleRebalance serves GET /v1/admin/rebalance (this node's progress) and
 // POST /v1/admin/rebalance/pause|resume (cluster-wide).
-func (n *Node) HandleRebalance(ctx *fasthttp.RequestCtx, path string) error {
+func (n *Server) HandleRebalance(ctx *fasthttp.RequestCtx, path string) error {
 	switch {
 	case path == api.PathAdminRebalance && ctx.IsGet():
 		return httpbody.WriteJSON(ctx, fasthttp.StatusOK, n.repair.progress())
@@ -132,7 +132,7 @@ func (n *Node) HandleRebalance(ctx *fasthttp.RequestCtx, path string) error {
 			return fmt.Errorf("%w: use POST for %s", api.ErrMethodNotAllowed, path)
 		}
 		paused := path == api.PathAdminRebalance+"/pause"
-		if err := n.cfg.Control.SetRepairPaused(n.obj.RequestContext(ctx), paused); errors.Is(err, api.ErrForbidden) {
+		if err := n.d.Control.SetRepairPaused(n.obj.RequestContext(ctx), paused); errors.Is(err, api.ErrForbidden) {
 			return err // this node's etcd credentials may not (docs/security.md)
 		} else if err != nil {
 			return fmt.Errorf("%w: control plane: %v", api.ErrNotReady, err)
