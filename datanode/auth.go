@@ -118,8 +118,8 @@ func (n *Node) token(ctx *fasthttp.RequestCtx, basic bool) (api.Token, error) {
 	return tok, nil
 }
 
-// watchTokens keeps n.tokens current until ctx is done.
-func (n *Node) watchTokens(ctx context.Context) {
+// WatchTokens keeps n.tokens current until ctx is done.
+func (n *Node) WatchTokens(ctx context.Context) {
 	for ctx.Err() == nil {
 		err := n.cfg.Control.WatchTokens(ctx, func(m map[string]api.Token) { n.tokens.Store(&m) })
 		if ctx.Err() == nil {

@@ -117,7 +117,7 @@ func (n *Node) addRisk(doc *api.ClusterDoc) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			st, ok := n.peerStatus(ns)
+			st, ok := n.PeerStatus(ns)
 			if !ok {
 				return
 			}
@@ -131,8 +131,8 @@ func (n *Node) addRisk(doc *api.ClusterDoc) {
 	wg.Wait()
 }
 
-// peerStatus reads one node's /v1/status (this node's without a call).
-func (n *Node) peerStatus(ns api.NodeStatus) (api.StatusDoc, bool) {
+// PeerStatus reads one node's /v1/status (this node's without a call).
+func (n *Node) PeerStatus(ns api.NodeStatus) (api.StatusDoc, bool) {
 	if ns.ID == n.cfg.ID {
 		return n.Status(), true
 	}

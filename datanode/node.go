@@ -140,9 +140,9 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	if n.refs, err = n.openRefs(); err != nil {
 		return fmt.Errorf("datanode: open ref store: %w", err)
 	}
-	n.server = n.newServer()
+	n.server = n.NewServer()
 	if n.cfg.Auth {
-		n.goLoop(func() { n.watchTokens(lctx) })
+		n.goLoop(func() { n.WatchTokens(lctx) })
 	}
 	n.goLoop(func() { n.serve() })
 	if err := n.register(ctx); err != nil {
@@ -164,7 +164,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	n.goLoop(func() { n.rep.RecoveryLoop(lctx) })
 	n.goLoop(func() { n.refs.Watch(lctx) })
 	n.goLoop(func() { n.refs.PrimaryLoop(lctx) })
-	n.goLoop(func() { n.sampleLoop(lctx) })
+	n.goLoop(func() { n.SampleLoop(lctx) })
 	if err := n.cfg.Control.MarkActive(ctx, n.cfg.ID, n.generation); err != nil {
 		return fmt.Errorf("datanode: mark active: %w", err)
 	}
@@ -231,7 +231,7 @@ func (n *Node) newRepair() *repair.Server {
 		Logger: n.logger, Life: n.life, Control: c.Control, Generation: n.generation,
 		Self: func() ring.Node { return n.self }, Store: n.store, Clock: n.clock, Hints: n.hints, Peers: n.peers,
 		Objects: n.obj, Metrics: n.metrics.Metrics, Bodies: n.bodies, View: &n.view, Fenced: &n.fenced,
-		Ready: n.Ready, LeaseValid: n.leaseValid, Go: n.goLoop, Settle: n.settle, PeerStatus: n.peerStatus,
+		Ready: n.Ready, LeaseValid: n.leaseValid, Go: n.goLoop, Settle: n.settle, PeerStatus: n.PeerStatus,
 	})
 }
 

@@ -12,10 +12,10 @@ import (
 	"github.com/stratum-store/stratum/internal/retry"
 )
 
-// sampleLoop samples until ctx is done: a goroutine owned by the node
+// SampleLoop samples until ctx is done: a goroutine owned by the node
 // (stopped by Close) reads the totals every series.Every, and every node's
 // /v1/status (bytes stored), asked with a one-second deadline.
-func (n *Node) sampleLoop(ctx context.Context) {
+func (n *Node) SampleLoop(ctx context.Context) {
 	n.samples.Take(n.requestTotals(), nil, 0, 0)
 	retry.Every(ctx, series.Every, func() {
 		p := n.rep.Progress()
@@ -73,7 +73,7 @@ func (n *Node) bytesPerNode() map[string]int64 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if st, ok := n.peerStatus(ns); ok {
+			if st, ok := n.PeerStatus(ns); ok {
 				mu.Lock()
 				out[ns.ID] = st.Bytes
 				mu.Unlock()

@@ -17,7 +17,7 @@ import (
 	"github.com/stratum-store/stratum/datanode/requestid"
 )
 
-func (n *Node) newServer() *fasthttp.Server {
+func (n *Node) NewServer() *fasthttp.Server {
 	return &fasthttp.Server{
 		Handler:                      n.handle,
 		ErrorHandler:                 n.handleTransportError,
