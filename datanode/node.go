@@ -21,12 +21,13 @@ import (
 	"github.com/stratum-store/stratum/datanode/clusterview"
 	"github.com/stratum-store/stratum/datanode/connlimit"
 	"github.com/stratum-store/stratum/datanode/hints"
+	"github.com/stratum-store/stratum/datanode/httpapi"
 	"github.com/stratum-store/stratum/datanode/inflight"
+	"github.com/stratum-store/stratum/datanode/nodemetrics"
 	"github.com/stratum-store/stratum/datanode/objects"
 	"github.com/stratum-store/stratum/datanode/peer"
 	"github.com/stratum-store/stratum/datanode/refs"
 	"github.com/stratum-store/stratum/datanode/repair"
-	"github.com/stratum-store/stratum/datanode/series"
 	"github.com/stratum-store/stratum/datanode/stampclock"
 	"github.com/stratum-store/stratum/datanode/store"
 	"github.com/stratum-store/stratum/ring"
@@ -48,9 +49,8 @@ type Node struct {
 	peers    *peer.Client
 	obj      *objects.Server // the object protocol: coordinator and replica sides
 	rep      *repair.Server  // anti-entropy, scrub, shed, drain, handoff
-	metrics  *metrics
-	errors   errorLog        // recent server-side errors, for the status page
-	samples  *series.Sampler // the status page's charts (samples.go)
+	metrics  *nodemetrics.Metrics
+	http     *httpapi.Router // routes, auth, limits, the node's own routes and the Git gateway
 	bodies   *budget.Budget
 	server   *fasthttp.Server
 	ln       net.Listener
@@ -64,11 +64,7 @@ type Node struct {
 	reg      atomic.Pointer[registration]
 	regCount atomic.Uint64
 	fenced   atomic.Bool
-	active   atomic.Int64 // client requests being served (Config.MaxInflight)
-	// tokens are the API token records by id (Config.Auth), swapped whole
-	// on every change; secret is the cluster secret (Auth without TLS).
-	tokens   atomic.Pointer[map[string]api.Token]
-	secret   string
+	secret   string // the cluster secret (Auth without TLS)
 	draining atomic.Bool
 	refresh  chan struct{} // asks the ring loop to reload the ring now
 	closing  atomic.Bool
@@ -100,7 +96,6 @@ func New(cfg Config) (*Node, error) {
 		generation: gen,
 		logger:     logger.With("node", cfg.ID, "generation", gen),
 		refresh:    make(chan struct{}, 1),
-		samples:    series.NewSampler(),
 	}
 	n.view.Store(&clusterview.View{})
 	return n, nil
@@ -133,16 +128,17 @@ func (n *Node) Start(ctx context.Context) (err error) {
 			return fmt.Errorf("datanode: cluster secret: %w", err)
 		}
 	}
-	n.metrics = newMetrics(n)
+	n.metrics = nodemetrics.New()
 	n.peers = n.newPeers()
 	n.obj = n.newObjects()
 	n.rep = n.newRepair()
 	if n.refs, err = n.openRefs(); err != nil {
 		return fmt.Errorf("datanode: open ref store: %w", err)
 	}
-	n.server = n.NewServer()
+	n.http = n.newRouter()
+	n.server = n.http.NewServer()
 	if n.cfg.Auth {
-		n.goLoop(func() { n.WatchTokens(lctx) })
+		n.goLoop(func() { n.http.WatchTokens(lctx) })
 	}
 	n.goLoop(func() { n.serve() })
 	if err := n.register(ctx); err != nil {
@@ -164,7 +160,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	n.goLoop(func() { n.rep.RecoveryLoop(lctx) })
 	n.goLoop(func() { n.refs.Watch(lctx) })
 	n.goLoop(func() { n.refs.PrimaryLoop(lctx) })
-	n.goLoop(func() { n.SampleLoop(lctx) })
+	n.goLoop(func() { n.http.SampleLoop(lctx) })
 	if err := n.cfg.Control.MarkActive(ctx, n.cfg.ID, n.generation); err != nil {
 		return fmt.Errorf("datanode: mark active: %w", err)
 	}
@@ -213,7 +209,7 @@ func (n *Node) newObjects() *objects.Server {
 		StaleRetries: n.cfg.StaleRetries, HedgeDelay: n.cfg.HedgeDelay, Store: n.cfg.Store}
 	return objects.New(cfg, objects.Deps{
 		Logger: n.logger, Life: n.life, Store: n.store, Clock: n.clock, Hints: n.hints, SpoolDir: n.spoolDir,
-		Peers: n.peers, Metrics: n.metrics.Metrics, Bodies: n.bodies, View: &n.view, Fenced: &n.fenced,
+		Peers: n.peers, Metrics: n.metrics, Bodies: n.bodies, View: &n.view, Fenced: &n.fenced,
 		Inflight: &n.inflight, Ready: n.Ready, CheckCaller: n.checkGeneration, Refresh: n.requestRefresh,
 		ReloadRing: n.reloadRing,
 	})
@@ -230,10 +226,47 @@ func (n *Node) newRepair() *repair.Server {
 	return repair.New(cfg, repair.Deps{
 		Logger: n.logger, Life: n.life, Control: c.Control, Generation: n.generation,
 		Self: func() ring.Node { return n.self }, Store: n.store, Clock: n.clock, Hints: n.hints, Peers: n.peers,
-		Objects: n.obj, Metrics: n.metrics.Metrics, Bodies: n.bodies, View: &n.view, Fenced: &n.fenced,
-		Ready: n.Ready, LeaseValid: n.leaseValid, Go: n.goLoop, Settle: n.settle, PeerStatus: n.PeerStatus,
+		Objects: n.obj, Metrics: n.metrics, Bodies: n.bodies, View: &n.view, Fenced: &n.fenced,
+		Ready: n.Ready, LeaseValid: n.leaseValid, Go: n.goLoop, Settle: n.settle, PeerStatus: func(ns api.NodeStatus) (api.StatusDoc, bool) { return n.http.PeerStatus(ns) },
 	})
 }
+
+// newRouter builds this node's HTTP side (package httpapi), wired to the
+// rest of the node through httpapi.Deps.
+func (n *Node) newRouter() *httpapi.Router {
+	c := n.cfg
+	cfg := httpapi.Config{ID: c.ID, Zone: c.Zone, Auth: c.Auth, Pprof: c.Pprof, TLS: c.TLS, PeerTLS: c.PeerTLS,
+		HeaderTimeout: c.HeaderTimeout, RequestTimeout: c.RequestTimeout, IdleTimeout: c.IdleTimeout,
+		MinBodyRate: c.MinBodyRate, MaxHeaderBytes: c.MaxHeaderBytes, MaxInflight: c.MaxInflight, Store: c.Store}
+	return httpapi.New(cfg, httpapi.Deps{
+		Logger: n.logger, Life: n.life, Control: c.Control, Generation: n.generation, Self: n.self, Secret: n.secret,
+		Store: n.store, Hints: n.hints, Peers: n.peers, Objects: n.obj, Refs: n.refs, Repair: n.rep,
+		Metrics: n.metrics, Bodies: n.bodies, View: &n.view, Inflight: &n.inflight, SpoolDir: n.spoolDir,
+		Ready: n.Ready, Fenced: n.Fenced, ControlPlaneOK: n.ControlPlaneOK,
+	})
+}
+
+// Status describes this node.
+func (n *Node) Status() api.StatusDoc { return n.http.Status() }
+
+// Cluster describes every node as the control plane records it (see
+// httpapi.Router.Cluster).
+func (n *Node) Cluster(ctx context.Context) api.ClusterDoc { return n.http.Cluster(ctx) }
+
+// Readiness is nil when the node is ready (docs/operations.md, Readiness),
+// or says why not, wrapping api.ErrNotReady (httpapi.Router.Readiness).
+func (n *Node) Readiness() error { return n.http.Readiness() }
+
+// LocalEntry returns what this node's own store holds for oid (a copy with
+// its stamp, a tombstone, or store.ErrNotFound) without asking any peer:
+// for tests and diagnostics.
+func (n *Node) LocalEntry(ctx context.Context, oid api.OID) (store.Entry, error) {
+	return n.store.Meta(ctx, oid)
+}
+
+// BadRecordSource is what a ControlPlane may also offer: how many records
+// under each key prefix it skipped (see httpapi.BadRecordSource).
+type BadRecordSource = httpapi.BadRecordSource
 
 // registration is the current registration's sequence number and whether
 // its lease surely has not expired in etcd, from one load.

@@ -72,7 +72,7 @@ var leafHTTP = map[string]bool{"datanode/requestid": true, "datanode/httpbody": 
 // node (issue 16.1), in import order: each may import leaves and the
 // mechanisms before it, never one after it nor the datanode root, which
 // wires them together.
-var mechanisms = []string{"datanode/objects", "datanode/refs", "datanode/repair"}
+var mechanisms = []string{"datanode/objects", "datanode/refs", "datanode/repair", "datanode/httpapi"}
 
 // mechanism is pkg's place in mechanisms, or -1.
 func mechanism(pkg string) int {
@@ -143,6 +143,9 @@ func TestForbiddenImportRules(t *testing.T) {
 	f("datanode/objects", "datanode/hints", false)
 	f("datanode/repair", "datanode/objects", false)
 	f("datanode/objects", "datanode/repair", true)
+	f("datanode/httpapi", "datanode/repair", false)
+	f("datanode/repair", "datanode/httpapi", true)
+	f("datanode/httpapi", "datanode", true)
 	f("datanode/breaker", "datanode", true)
 	f("datanode/stampclock", "datanode/downtime", false)
 	f("internal/retry", "datanode", true)

@@ -1,4 +1,4 @@
-package datanode
+package httpapi
 
 import (
 	"errors"
@@ -17,7 +17,7 @@ import (
 	"github.com/stratum-store/stratum/datanode/requestid"
 )
 
-func (n *Node) NewServer() *fasthttp.Server {
+func (n *Router) NewServer() *fasthttp.Server {
 	return &fasthttp.Server{
 		Handler:                      n.handle,
 		ErrorHandler:                 n.handleTransportError,
@@ -39,7 +39,7 @@ func (n *Node) NewServer() *fasthttp.Server {
 // HeaderTimeout plus its length at MinBodyRate, at most RequestTimeout
 // (a chunked body, whose length is unknown, gets RequestTimeout). The
 // server's ReadTimeout (HeaderTimeout) covered the header alone.
-func (n *Node) bodyDeadline(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
+func (n *Router) bodyDeadline(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
 	d := n.cfg.RequestTimeout
 	if l := h.ContentLength(); l >= 0 {
 		d = min(d, n.cfg.HeaderTimeout+time.Duration(float64(l)/float64(n.cfg.MinBodyRate)*float64(time.Second)))
@@ -50,7 +50,7 @@ func (n *Node) bodyDeadline(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
 // handle routes on the raw request path through the route table
 // (routes.go): fasthttp normalises ctx.Path() (decoding %2f and resolving
 // ".."), and an OID must be judged as sent.
-func (n *Node) handle(ctx *fasthttp.RequestCtx) {
+func (n *Router) handle(ctx *fasthttp.RequestCtx) {
 	start := time.Now()
 	path := rawPath(ctx)
 	id := requestid.Incoming(ctx)
@@ -91,7 +91,7 @@ func (n *Node) handle(ctx *fasthttp.RequestCtx) {
 // admit runs the checks a request passes before it is routed: not a
 // cross-site change (browser.go), its credentials (auth.go), and a JSON
 // content type on JSON routes.
-func (n *Node) admit(ctx *fasthttp.RequestCtx, path string) error {
+func (n *Router) admit(ctx *fasthttp.RequestCtx, path string) error {
 	if err := refuseCrossSite(ctx); err != nil {
 		return err
 	}
@@ -114,7 +114,7 @@ func rawPath(ctx *fasthttp.RequestCtx) string {
 	return uri
 }
 
-func (n *Node) withOID(ctx *fasthttp.RequestCtx, s string, h func(*fasthttp.RequestCtx, api.OID) error) error {
+func (n *Router) withOID(ctx *fasthttp.RequestCtx, s string, h func(*fasthttp.RequestCtx, api.OID) error) error {
 	oid, err := api.ParseOID(s)
 	if err != nil {
 		return err
@@ -123,7 +123,7 @@ func (n *Node) withOID(ctx *fasthttp.RequestCtx, s string, h func(*fasthttp.Requ
 	return h(ctx, oid)
 }
 
-func (n *Node) writeError(ctx *fasthttp.RequestCtx, err error) {
+func (n *Router) writeError(ctx *fasthttp.RequestCtx, err error) {
 	status, body := api.EncodeError(err)
 	_, code := api.StatusOf(err)
 	if status >= 500 {
@@ -147,7 +147,7 @@ func (n *Node) writeError(ctx *fasthttp.RequestCtx, err error) {
 
 // handleTransportError answers requests fasthttp rejected before routing,
 // with the JSON error body: an oversized body is 413 too_large, not a bare 400.
-func (n *Node) handleTransportError(ctx *fasthttp.RequestCtx, err error) {
+func (n *Router) handleTransportError(ctx *fasthttp.RequestCtx, err error) {
 	if errors.Is(err, fasthttp.ErrBodyTooLarge) {
 		n.writeError(ctx, errors.Join(api.ErrTooLarge, err))
 		return

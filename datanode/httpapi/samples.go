@@ -1,4 +1,4 @@
-package datanode
+package httpapi
 
 import (
 	"context"
@@ -15,7 +15,7 @@ import (
 // SampleLoop samples until ctx is done: a goroutine owned by the node
 // (stopped by Close) reads the totals every series.Every, and every node's
 // /v1/status (bytes stored), asked with a one-second deadline.
-func (n *Node) SampleLoop(ctx context.Context) {
+func (n *Router) SampleLoop(ctx context.Context) {
 	n.samples.Take(n.requestTotals(), nil, 0, 0)
 	retry.Every(ctx, series.Every, func() {
 		p := n.rep.Progress()
@@ -25,7 +25,7 @@ func (n *Node) SampleLoop(ctx context.Context) {
 
 // requestTotals reads the object routes' request counts and latency
 // histograms, and the 5xx count, from the node's registry.
-func (n *Node) requestTotals() series.Totals {
+func (n *Router) requestTotals() series.Totals {
 	t := series.NewTotals(time.Now())
 	families, err := n.metrics.Reg.Gather()
 	if err != nil {
@@ -65,7 +65,7 @@ func (n *Node) requestTotals() series.Totals {
 }
 
 // bytesPerNode asks every node of the ring for the bytes it stores.
-func (n *Node) bytesPerNode() map[string]int64 {
+func (n *Router) bytesPerNode() map[string]int64 {
 	out := map[string]int64{}
 	var mu sync.Mutex
 	var wg sync.WaitGroup

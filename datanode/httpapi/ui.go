@@ -1,4 +1,4 @@
-package datanode
+package httpapi
 
 import (
 	"bytes"
@@ -34,7 +34,7 @@ type uiPage struct {
 	Charts   []template.HTML
 }
 
-func (n *Node) serveUI(ctx *fasthttp.RequestCtx) error {
+func (n *Router) serveUI(ctx *fasthttp.RequestCtx) error {
 	page := uiPage{Status: n.Status(), Cluster: n.Cluster(ctx), Draining: n.rep.Draining(), Errors: n.errors.list(),
 		Charts: renderCharts(n.samples.Ring().List(), time.Now())}
 	var buf bytes.Buffer

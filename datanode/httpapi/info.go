@@ -1,4 +1,4 @@
-package datanode
+package httpapi
 
 import (
 	"context"
@@ -13,13 +13,12 @@ import (
 	"github.com/stratum-store/stratum/api"
 	"github.com/stratum-store/stratum/datanode/clusterview"
 	"github.com/stratum-store/stratum/datanode/httpbody"
-	"github.com/stratum-store/stratum/datanode/store"
 )
 
 // serveReadyz is 200 while the node serves every advertised API
 // (Readiness). Losing etcd keeps it 200 (a load balancer must not take the
 // whole cluster out) and says so in the body.
-func (n *Node) serveReadyz(ctx *fasthttp.RequestCtx) error {
+func (n *Router) serveReadyz(ctx *fasthttp.RequestCtx) error {
 	if err := n.Readiness(); err != nil {
 		return err
 	}
@@ -29,7 +28,7 @@ func (n *Node) serveReadyz(ctx *fasthttp.RequestCtx) error {
 // Readiness is nil when the node is ready (docs/operations.md, Readiness):
 // it has a ring, is not fenced, and the ref partitions do not hold it back
 // (refs.Server.Ready). Otherwise it says why, wrapping api.ErrNotReady.
-func (n *Node) Readiness() error {
+func (n *Router) Readiness() error {
 	switch {
 	case n.Fenced():
 		return fmt.Errorf("%w: fenced: generation %s was replaced or declared DOWN; restart the process", api.ErrNotReady, n.generation)
@@ -42,14 +41,14 @@ func (n *Node) Readiness() error {
 	return nil
 }
 
-func (n *Node) controlPlaneWord() string {
+func (n *Router) controlPlaneWord() string {
 	if n.ControlPlaneOK() {
 		return "ok"
 	}
 	return "unreachable"
 }
 
-func (n *Node) serveRing(ctx *fasthttp.RequestCtx) error {
+func (n *Router) serveRing(ctx *fasthttp.RequestCtx) error {
 	r := n.Ring()
 	if r == nil {
 		return fmt.Errorf("%w: no ring yet", api.ErrNotReady)
@@ -62,7 +61,7 @@ func (n *Node) serveRing(ctx *fasthttp.RequestCtx) error {
 }
 
 // Status describes this node.
-func (n *Node) Status() api.StatusDoc {
+func (n *Router) Status() api.StatusDoc {
 	st := n.store.Stats()
 	doc := api.StatusDoc{Version: 1, ID: n.cfg.ID, Addr: n.self.Addr, Zone: n.cfg.Zone, Generation: n.generation,
 		Ready: n.Ready(), Fenced: n.Fenced(), ControlPlane: n.controlPlaneWord(), Objects: st.Objects, Bytes: st.Bytes,
@@ -79,7 +78,7 @@ func (n *Node) Status() api.StatusDoc {
 
 // Cluster describes every node as the control plane records it, or, when
 // etcd cannot be reached, as this node's cached view has it.
-func (n *Node) Cluster(ctx context.Context) api.ClusterDoc {
+func (n *Router) Cluster(ctx context.Context) api.ClusterDoc {
 	v := n.view.Load()
 	doc := api.ClusterDoc{Version: 1, Coordinator: n.cfg.ID, ControlPlane: "ok", Breakers: n.peers.States()}
 	if v.Ring != nil {
@@ -88,7 +87,7 @@ func (n *Node) Cluster(ctx context.Context) api.ClusterDoc {
 	doc.Partitions = n.refs.Summary()
 	cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	nodes, err := n.cfg.Control.NodeList(cctx)
+	nodes, err := n.d.Control.NodeList(cctx)
 	if err == nil {
 		doc.Nodes = nodes
 	} else {
@@ -101,7 +100,7 @@ func (n *Node) Cluster(ctx context.Context) api.ClusterDoc {
 
 // addRisk asks every node for its status, in parallel with a one-second
 // deadline, and fills in the repair progress and the data at risk.
-func (n *Node) addRisk(doc *api.ClusterDoc) {
+func (n *Router) addRisk(doc *api.ClusterDoc) {
 	doc.Repair = map[string]api.RepairProgress{}
 	doc.AtRisk = api.AtRisk{NodesNotLive: []string{}, RepairPaused: n.rep.Paused()}
 	if p := doc.Partitions; p != nil {
@@ -132,7 +131,7 @@ func (n *Node) addRisk(doc *api.ClusterDoc) {
 }
 
 // PeerStatus reads one node's /v1/status (this node's without a call).
-func (n *Node) PeerStatus(ns api.NodeStatus) (api.StatusDoc, bool) {
+func (n *Router) PeerStatus(ns api.NodeStatus) (api.StatusDoc, bool) {
 	if ns.ID == n.cfg.ID {
 		return n.Status(), true
 	}
@@ -164,11 +163,4 @@ func cachedNodes(v *clusterview.View) []api.NodeStatus {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out
-}
-
-// LocalEntry returns what this node's own store holds for oid (a copy with
-// its stamp, a tombstone, or store.ErrNotFound) without asking any peer:
-// for tests and diagnostics.
-func (n *Node) LocalEntry(ctx context.Context, oid api.OID) (store.Entry, error) {
-	return n.store.Meta(ctx, oid)
 }

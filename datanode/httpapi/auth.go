@@ -1,4 +1,4 @@
-package datanode
+package httpapi
 
 import (
 	"context"
@@ -26,7 +26,7 @@ import (
 
 // authorize refuses a request its caller may not make: 401 without valid
 // credentials, 403 when a token's scopes fall short.
-func (n *Node) authorize(ctx *fasthttp.RequestCtx, path string) error {
+func (n *Router) authorize(ctx *fasthttp.RequestCtx, path string) error {
 	r := routeAt(path)
 	if n.cfg.TLS != nil && r.scope == scopeNode {
 		if err := checkNodeCertificate(ctx); err != nil {
@@ -75,7 +75,7 @@ func checkNodeCertificate(ctx *fasthttp.RequestCtx) error {
 
 // isNode reports whether the caller proved it is a cluster node: a
 // verified node certificate with TLS, the cluster secret without.
-func (n *Node) isNode(ctx *fasthttp.RequestCtx) bool {
+func (n *Router) isNode(ctx *fasthttp.RequestCtx) bool {
 	if n.cfg.TLS != nil {
 		_, ok := pki.NodeID(ctx.TLSConnectionState())
 		return ok
@@ -89,7 +89,7 @@ func (n *Node) isNode(ctx *fasthttp.RequestCtx) bool {
 // basic auth (what a browser sends after the status page's prompt;
 // curl -u :TOKEN). A browser resends cached basic credentials to any
 // route, even for another site's page, so other routes refuse them.
-func (n *Node) token(ctx *fasthttp.RequestCtx, basic bool) (api.Token, error) {
+func (n *Router) token(ctx *fasthttp.RequestCtx, basic bool) (api.Token, error) {
 	h := string(ctx.Request.Header.Peek(api.HeaderAuthorization))
 	raw, ok := strings.CutPrefix(h, "Bearer ")
 	if cred, isBasic := strings.CutPrefix(h, "Basic "); isBasic {
@@ -119,9 +119,9 @@ func (n *Node) token(ctx *fasthttp.RequestCtx, basic bool) (api.Token, error) {
 }
 
 // WatchTokens keeps n.tokens current until ctx is done.
-func (n *Node) WatchTokens(ctx context.Context) {
+func (n *Router) WatchTokens(ctx context.Context) {
 	for ctx.Err() == nil {
-		err := n.cfg.Control.WatchTokens(ctx, func(m map[string]api.Token) { n.tokens.Store(&m) })
+		err := n.d.Control.WatchTokens(ctx, func(m map[string]api.Token) { n.tokens.Store(&m) })
 		if ctx.Err() == nil {
 			n.logger.Warn("token watch ended; restarting", "err", err)
 			retry.Sleep(ctx, time.Second)

@@ -1,4 +1,4 @@
-package datanode
+package httpapi
 
 import (
 	"bufio"
@@ -64,7 +64,7 @@ func refusedGit(ctx *fasthttp.RequestCtx, path string, err error) {
 
 // writeGitError answers err as git wants it before any Git data: its
 // status, a text/plain message, and a basic-auth challenge on a 401.
-func (n *Node) writeGitError(ctx *fasthttp.RequestCtx, err error) {
+func (n *Router) writeGitError(ctx *fasthttp.RequestCtx, err error) {
 	n.writeError(ctx, err) // logs it and sets the node's headers
 	gitText(ctx, err)
 }
@@ -80,7 +80,7 @@ func gitText(ctx *fasthttp.RequestCtx, err error) {
 }
 
 // serveGit answers a Git route; it answers its own errors.
-func (n *Node) serveGit(ctx *fasthttp.RequestCtx, path string) error {
+func (n *Router) serveGit(ctx *fasthttp.RequestCtx, path string) error {
 	req, err := smarthttp.ParseRoute(string(ctx.Method()), path, string(ctx.QueryArgs().Peek("service")))
 	if err == nil {
 		err = req.CheckHeaders(string(ctx.Request.Header.ContentType()),
@@ -99,7 +99,7 @@ func (n *Node) serveGit(ctx *fasthttp.RequestCtx, path string) error {
 
 // gitAdvertise answers info/refs. The advertisement is one line per ref,
 // built before the status is chosen, so a failure is a plain HTTP error.
-func (n *Node) gitAdvertise(ctx *fasthttp.RequestCtx, req smarthttp.Request) error {
+func (n *Router) gitAdvertise(ctx *fasthttp.RequestCtx, req smarthttp.Request) error {
 	cctx, cancel := context.WithTimeout(n.life, n.cfg.RequestTimeout)
 	defer cancel()
 	b, done, err := n.gitBackend(ctx)
@@ -118,7 +118,7 @@ func (n *Node) gitAdvertise(ctx *fasthttp.RequestCtx, req smarthttp.Request) err
 
 // gitServe answers a POST: the status is 200 from here on, and the
 // service streams its answer (a pack, a report) while it reads the body.
-func (n *Node) gitServe(ctx *fasthttp.RequestCtx, req smarthttp.Request) error {
+func (n *Router) gitServe(ctx *fasthttp.RequestCtx, req smarthttp.Request) error {
 	p := n.gitProtocol()
 	body, err := p.Body(req, httpbody.Reader(ctx))
 	if err != nil {
@@ -159,7 +159,7 @@ func gitHeaders(ctx *fasthttp.RequestCtx, req smarthttp.Request) {
 // gitProtocol plugs the Git services in. A push is bounded by the node's
 // largest request body (Store.MaxObjectSize) and spools its pack in the
 // node's spool directory, on the data disk.
-func (n *Node) gitProtocol() smarthttp.Protocol {
+func (n *Router) gitProtocol() smarthttp.Protocol {
 	limits := receivepack.Limits{MaxPackBytes: n.cfg.Store.MaxObjectSize, MaxObjectSize: n.cfg.Store.MaxObjectSize, TempDir: n.spoolDir}
 	return smarthttp.Protocol{
 		AdvertiseUpload:  uploadpack.Advertise,
@@ -179,7 +179,7 @@ func (n *Node) gitProtocol() smarthttp.Protocol {
 // trusts the cluster's CA but presents no client certificate: a node
 // certificate would make each call a node's, allowed whatever the
 // caller's token says.
-func (n *Node) gitBackend(ctx *fasthttp.RequestCtx) (b *backend.Client, done func(), err error) {
+func (n *Router) gitBackend(ctx *fasthttp.RequestCtx) (b *backend.Client, done func(), err error) {
 	scheme, tc := "http", (*tls.Config)(nil)
 	if n.cfg.TLS != nil {
 		scheme, tc = "https", n.cfg.PeerTLS.Clone()
@@ -196,7 +196,7 @@ func (n *Node) gitBackend(ctx *fasthttp.RequestCtx) (b *backend.Client, done fun
 // callerToken is the token the caller proved itself with (authorize has
 // checked it), as a bearer token or the basic-auth password; "" with auth
 // off.
-func (n *Node) callerToken(ctx *fasthttp.RequestCtx) string {
+func (n *Router) callerToken(ctx *fasthttp.RequestCtx) string {
 	if !n.cfg.Auth {
 		return ""
 	}

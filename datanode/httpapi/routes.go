@@ -1,4 +1,4 @@
-package datanode
+package httpapi
 
 import (
 	"errors"
@@ -46,7 +46,7 @@ type route struct {
 	path    string
 	match   routeMatch
 	methods []string // the methods it serves; nil: any (the handler answers 405). Another method falls through to later entries.
-	serve   func(n *Node, ctx *fasthttp.RequestCtx, path string) error
+	serve   func(n *Router, ctx *fasthttp.RequestCtx, path string) error
 
 	scope    string                                             // what a caller needs: scopeByMethod, scopePublic, scopeNode or an api.Scope*
 	scopeFor func(ctx *fasthttp.RequestCtx, path string) string // when set, the scope depends on the request (Git: fetch or push)
@@ -80,22 +80,22 @@ var routes = []route{
 	{path: api.PathAEDigest, methods: post, serve: noPath(partNoPath(rep, (*repair.Server).HandleAEDigest)), scope: scopeNode},
 	{path: api.PathAEList, methods: post, serve: noPath(partNoPath(rep, (*repair.Server).HandleAEList)), scope: scopeNode},
 	{path: api.PathReplicas, match: prefix, serve: oidRoute(api.PathReplicas, partOID(objs, (*objects.Server).HandleReplica)), scope: scopeNode},
-	{path: smarthttp.PathPrefix, match: prefix, serve: (*Node).serveGit, scopeFor: gitNeeds, // gitroutes.go
+	{path: smarthttp.PathPrefix, match: prefix, serve: (*Router).serveGit, scopeFor: gitNeeds, // gitroutes.go
 		basic: []string{fasthttp.MethodGet, fasthttp.MethodHead, fasthttp.MethodPost}, refused: gitText, labelFor: gitRouteLabel},
 	{path: api.PathRepos, match: prefix, serve: part(refServer, (*refs.Server).HandleRepos), json: true},
 	{path: "/internal/v1/refs/", match: prefix, serve: part(refServer, (*refs.Server).HandleInternal), scope: scopeNode},
 	{path: api.PathPartitions, methods: get, serve: servePartitions},
 	{path: api.PathPartitionPlan, methods: get, serve: noPath(partNoPath(refServer, (*refs.Server).ServePlan))},
-	{path: "/ui/", serve: noPath((*Node).serveUI), basic: getHead, refused: basicChallenge},
-	{path: "/ui", serve: noPath((*Node).serveUI), basic: getHead, refused: basicChallenge, label: "/ui/"},
+	{path: "/ui/", serve: noPath((*Router).serveUI), basic: getHead, refused: basicChallenge},
+	{path: "/ui", serve: noPath((*Router).serveUI), basic: getHead, refused: basicChallenge, label: "/ui/"},
 	{path: "/metrics", serve: serveMetrics, uncounted: true},
 	{path: "/debug/pprof/", match: prefix, serve: servePprof},
-	{path: api.PathAdminNodes, match: subtree, serve: (*Node).handleAdmin, scope: api.ScopeAdmin},
+	{path: api.PathAdminNodes, match: subtree, serve: (*Router).handleAdmin, scope: api.ScopeAdmin},
 	{path: api.PathAdminRebalance, match: subtree, serve: part(rep, (*repair.Server).HandleRebalance), scope: api.ScopeAdmin},
 	{path: api.PathAdmin, match: prefix, serve: notFound, scope: api.ScopeAdmin, label: "other"},
 	{path: api.PathHealthz, serve: readOnly(serveHealthz), scope: scopePublic, uncounted: true},
-	{path: api.PathReadyz, serve: readOnly(noPath((*Node).serveReadyz)), scope: scopePublic, uncounted: true},
-	{path: api.PathRing, serve: readOnly(noPath((*Node).serveRing))},
+	{path: api.PathReadyz, serve: readOnly(noPath((*Router).serveReadyz)), scope: scopePublic, uncounted: true},
+	{path: api.PathRing, serve: readOnly(noPath((*Router).serveRing))},
 	{path: api.PathStatus, serve: readOnly(serveStatus)},
 	{path: api.PathCluster, serve: readOnly(serveCluster)},
 	{path: "/internal/", match: prefix, serve: notFound, scope: scopeNode, label: "other"},
@@ -175,36 +175,36 @@ func routeOf(path string) string {
 // of one of the node's parts (package objects, refs) is adapted with
 // part, partNoPath or partOID and the selector of that part.
 
-func objs(n *Node) *objects.Server   { return n.obj }
-func refServer(n *Node) *refs.Server { return n.refs }
-func rep(n *Node) *repair.Server     { return n.rep }
+func objs(n *Router) *objects.Server   { return n.obj }
+func refServer(n *Router) *refs.Server { return n.refs }
+func rep(n *Router) *repair.Server     { return n.rep }
 
-func part[P any](sel func(*Node) P, h func(P, *fasthttp.RequestCtx, string) error) func(*Node, *fasthttp.RequestCtx, string) error {
-	return func(n *Node, ctx *fasthttp.RequestCtx, path string) error { return h(sel(n), ctx, path) }
+func part[P any](sel func(*Router) P, h func(P, *fasthttp.RequestCtx, string) error) func(*Router, *fasthttp.RequestCtx, string) error {
+	return func(n *Router, ctx *fasthttp.RequestCtx, path string) error { return h(sel(n), ctx, path) }
 }
 
-func partNoPath[P any](sel func(*Node) P, h func(P, *fasthttp.RequestCtx) error) func(*Node, *fasthttp.RequestCtx) error {
-	return func(n *Node, ctx *fasthttp.RequestCtx) error { return h(sel(n), ctx) }
+func partNoPath[P any](sel func(*Router) P, h func(P, *fasthttp.RequestCtx) error) func(*Router, *fasthttp.RequestCtx) error {
+	return func(n *Router, ctx *fasthttp.RequestCtx) error { return h(sel(n), ctx) }
 }
 
-func partOID[P any](sel func(*Node) P, h func(P, *fasthttp.RequestCtx, api.OID) error) func(*Node, *fasthttp.RequestCtx, api.OID) error {
-	return func(n *Node, ctx *fasthttp.RequestCtx, oid api.OID) error { return h(sel(n), ctx, oid) }
+func partOID[P any](sel func(*Router) P, h func(P, *fasthttp.RequestCtx, api.OID) error) func(*Router, *fasthttp.RequestCtx, api.OID) error {
+	return func(n *Router, ctx *fasthttp.RequestCtx, oid api.OID) error { return h(sel(n), ctx, oid) }
 }
 
-func noPath(h func(*Node, *fasthttp.RequestCtx) error) func(*Node, *fasthttp.RequestCtx, string) error {
-	return func(n *Node, ctx *fasthttp.RequestCtx, _ string) error { return h(n, ctx) }
+func noPath(h func(*Router, *fasthttp.RequestCtx) error) func(*Router, *fasthttp.RequestCtx, string) error {
+	return func(n *Router, ctx *fasthttp.RequestCtx, _ string) error { return h(n, ctx) }
 }
 
 // oidRoute serves paths under under that end in an OID, parsed as sent.
-func oidRoute(under string, h func(*Node, *fasthttp.RequestCtx, api.OID) error) func(*Node, *fasthttp.RequestCtx, string) error {
-	return func(n *Node, ctx *fasthttp.RequestCtx, path string) error {
+func oidRoute(under string, h func(*Router, *fasthttp.RequestCtx, api.OID) error) func(*Router, *fasthttp.RequestCtx, string) error {
+	return func(n *Router, ctx *fasthttp.RequestCtx, path string) error {
 		return n.withOID(ctx, strings.TrimPrefix(path, under), func(ctx *fasthttp.RequestCtx, oid api.OID) error { return h(n, ctx, oid) })
 	}
 }
 
 // readOnly answers 405 to any method but GET and HEAD.
-func readOnly(h func(*Node, *fasthttp.RequestCtx, string) error) func(*Node, *fasthttp.RequestCtx, string) error {
-	return func(n *Node, ctx *fasthttp.RequestCtx, path string) error {
+func readOnly(h func(*Router, *fasthttp.RequestCtx, string) error) func(*Router, *fasthttp.RequestCtx, string) error {
+	return func(n *Router, ctx *fasthttp.RequestCtx, path string) error {
 		if !ctx.IsGet() && !ctx.IsHead() {
 			return fmt.Errorf("%w: %s %s", api.ErrMethodNotAllowed, ctx.Method(), path)
 		}
@@ -212,7 +212,7 @@ func readOnly(h func(*Node, *fasthttp.RequestCtx, string) error) func(*Node, *fa
 	}
 }
 
-func notFound(_ *Node, _ *fasthttp.RequestCtx, path string) error {
+func notFound(_ *Router, _ *fasthttp.RequestCtx, path string) error {
 	return fmt.Errorf("%w: %s", api.ErrRouteNotFound, path)
 }
 
@@ -232,30 +232,30 @@ func basicChallenge(ctx *fasthttp.RequestCtx, err error) {
 
 // The small handlers that live in the table alone.
 
-func serveHealthz(n *Node, ctx *fasthttp.RequestCtx, _ string) error {
+func serveHealthz(n *Router, ctx *fasthttp.RequestCtx, _ string) error {
 	return httpbody.WriteJSON(ctx, fasthttp.StatusOK, map[string]string{"status": "ok"})
 }
 
-func serveStatus(n *Node, ctx *fasthttp.RequestCtx, _ string) error {
+func serveStatus(n *Router, ctx *fasthttp.RequestCtx, _ string) error {
 	return httpbody.WriteJSON(ctx, fasthttp.StatusOK, n.Status())
 }
 
-func serveCluster(n *Node, ctx *fasthttp.RequestCtx, _ string) error {
+func serveCluster(n *Router, ctx *fasthttp.RequestCtx, _ string) error {
 	return httpbody.WriteJSON(ctx, fasthttp.StatusOK, n.Cluster(ctx))
 }
 
-func servePartitions(n *Node, ctx *fasthttp.RequestCtx, _ string) error {
+func servePartitions(n *Router, ctx *fasthttp.RequestCtx, _ string) error {
 	return httpbody.WriteJSON(ctx, fasthttp.StatusOK, n.refs.Report())
 }
 
-func serveMetrics(n *Node, ctx *fasthttp.RequestCtx, _ string) error {
+func serveMetrics(n *Router, ctx *fasthttp.RequestCtx, _ string) error {
 	n.metrics.handler(ctx)
 	return nil
 }
 
 // servePprof serves the profiles only with Config.Pprof; without it the
 // path is not found.
-func servePprof(n *Node, ctx *fasthttp.RequestCtx, path string) error {
+func servePprof(n *Router, ctx *fasthttp.RequestCtx, path string) error {
 	if !n.cfg.Pprof {
 		return notFound(n, ctx, path)
 	}

@@ -1,4 +1,4 @@
-package datanode
+package httpapi
 
 import (
 	"slices"
@@ -20,8 +20,8 @@ type metrics struct {
 	handler fasthttp.RequestHandler
 }
 
-func newMetrics(n *Node) *metrics {
-	m := &metrics{Metrics: nodemetrics.New()}
+func newMetrics(n *Router) *metrics {
+	m := &metrics{Metrics: n.d.Metrics}
 	m.Reg.MustRegister(
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "stratum_hints_expired_total", Help: "Hints dropped undelivered because they reached their maximum age."},
 			func() float64 { return float64(n.hints.Expired()) }),
@@ -56,7 +56,7 @@ func newMetrics(n *Node) *metrics {
 	gauge("stratum_disk_free_bytes", "Bytes free to this process on the data directory's filesystem.", func() float64 { return float64(diskSpace(n.cfg.Store.Dir).free) })
 	gauge("stratum_disk_size_bytes", "Size of the data directory's filesystem.", func() float64 { return float64(diskSpace(n.cfg.Store.Dir).size) })
 	m.Reg.MustRegister(breakerCollector{n})
-	if src, ok := n.cfg.Control.(BadRecordSource); ok {
+	if src, ok := n.d.Control.(BadRecordSource); ok {
 		m.Reg.MustRegister(badRecordCollector{src})
 	}
 	m.handler = fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(m.Reg, promhttp.HandlerOpts{}))
@@ -72,7 +72,7 @@ func b2f(b bool) float64 {
 
 // breakerCollector exports each peer's circuit-breaker state
 // (0 closed, 1 half-open, 2 open) at scrape time.
-type breakerCollector struct{ n *Node }
+type breakerCollector struct{ n *Router }
 
 var breakerDesc = prometheus.NewDesc("stratum_peer_breaker_state", "Circuit breaker per peer: 0 closed, 1 half-open, 2 open.", []string{"peer"}, nil)
 

@@ -1,4 +1,4 @@
-package datanode
+package httpapi
 
 import (
 	"fmt"
@@ -12,12 +12,12 @@ import (
 
 // handleAdmin serves GET /v1/admin/nodes and
 // POST /v1/admin/nodes/{id}/drain and /v1/admin/nodes/{id}/remove[?force=true].
-func (n *Node) handleAdmin(ctx *fasthttp.RequestCtx, path string) error {
+func (n *Router) handleAdmin(ctx *fasthttp.RequestCtx, path string) error {
 	if path == api.PathAdminNodes {
 		if !ctx.IsGet() {
 			return fmt.Errorf("%w: %s %s", api.ErrMethodNotAllowed, ctx.Method(), path)
 		}
-		nodes, err := n.cfg.Control.NodeList(ctx)
+		nodes, err := n.d.Control.NodeList(ctx)
 		if err != nil {
 			return fmt.Errorf("%w: control plane: %v", api.ErrNotReady, err)
 		}
@@ -35,9 +35,9 @@ func (n *Node) handleAdmin(ctx *fasthttp.RequestCtx, path string) error {
 	}
 	var err error
 	if action == "drain" {
-		err = n.cfg.Control.Drain(ctx, id)
+		err = n.d.Control.Drain(ctx, id)
 	} else {
-		err = n.cfg.Control.Remove(ctx, id, string(ctx.QueryArgs().Peek("force")) == "true")
+		err = n.d.Control.Remove(ctx, id, string(ctx.QueryArgs().Peek("force")) == "true")
 	}
 	if err != nil {
 		return err
