@@ -86,4 +86,3 @@ func (n *Server) allSettled(rev int64) bool {
 	}
 	return true
 }
-
