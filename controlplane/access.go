@@ -265,8 +265,8 @@ func (d *detector) admit(ctx context.Context, jr joinRequest) error {
 		}
 		return true, nil
 	}
-	_, err = d.c.casRingWith(rctx, d.c.key("ring"), ringRec, ringRev, edit,
-		[]clientv3.Cmp{d.fence, clientv3.Compare(clientv3.ModRevision(d.c.key("members", jr.Node.ID)), "=", memRev)}, nil)
+	_, err = d.c.casRingWith(rctx, d.c.key("ring"), ringRec, ringRev, edit, txnExtra{cmps: []clientv3.Cmp{
+		d.fence, clientv3.Compare(clientv3.ModRevision(d.c.key("members", jr.Node.ID)), "=", memRev)}})
 	if errors.Is(err, errRetry) {
 		if !d.stillLeader(ctx) {
 			return ErrNotLeader // back to campaigning, not admitting in vain

@@ -207,7 +207,7 @@ func (c *Client) removeRecords(ctx context.Context, id string) (*etcdserverpb.Re
 					rec.Nodes = slices.Delete(rec.Nodes, i, i+1)
 				}
 				return i >= 0, nil
-			}, nil, ops)
+			}, txnExtra{ops: ops})
 			if err == nil && resp == nil { // not in the ring: the records alone
 				resp, err = c.etcd.Txn(rctx).Then(ops...).Commit()
 				if err == nil {
@@ -231,7 +231,7 @@ func (c *Client) removeRecords(ctx context.Context, id string) (*etcdserverpb.Re
 // WatchMembers calls publish with the full member map now and after every
 // change, until ctx is done. Each map is a fresh copy the callee may keep.
 func (c *Client) WatchMembers(ctx context.Context, publish func(map[string]api.Member)) error {
-	return watchPrefix(ctx, c, c.key("members")+"/", "members", idKey, decodeMember, publish)
+	return watchPrefix(ctx, prefixWatch[string, api.Member]{c, c.key("members") + "/", "members", idKey, decodeMember}, publish)
 }
 
 // NodeList joins ring entries, member records and lease records into one

@@ -89,7 +89,7 @@ func (c *Client) partitions(ctx context.Context) (map[int]api.Partition, int, er
 // WatchPartitions calls publish with every partition record now and after
 // every change, until ctx is done. Each map is a fresh copy.
 func (c *Client) WatchPartitions(ctx context.Context, publish func(map[int]api.Partition)) error {
-	return watchPrefix(ctx, c, partitionsPrefix(c), "partitions", partitionID, decodePartition, publish)
+	return watchPrefix(ctx, prefixWatch[int, api.Partition]{c, partitionsPrefix(c), "partitions", partitionID, decodePartition}, publish)
 }
 
 // UpdatePartition writes next as partition next.ID's record if the record

@@ -72,8 +72,9 @@ func fuzzKind[K comparable, V any](t *testing.T, c *Client, prefix, suffix strin
 	}
 	// The same record through a watch: no panic, and absent unless valid.
 	cur := map[K]V{}
-	apply(cur, prefix, kvs[1], false, key, decode, c, "fuzz")
-	apply(cur, prefix, kvs[1], true, key, decode, c, "fuzz")
+	w := prefixWatch[K, V]{c, prefix, "fuzz", key, decode}
+	w.apply(cur, kvs[1], false)
+	w.apply(cur, kvs[1], true)
 	if len(cur) != 0 {
 		t.Fatalf("%s: a deleted record is still there: %v", prefix, cur)
 	}

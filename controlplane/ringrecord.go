@@ -132,15 +132,22 @@ func (c *Client) updateRing(ctx context.Context, edit func(rec *RingRecord, exis
 var errRetry = fmt.Errorf("controlplane: retry")
 
 func (c *Client) casRing(ctx context.Context, key string, rec RingRecord, rev int64, edit func(*RingRecord, bool) (bool, error)) error {
-	_, err := c.casRingWith(ctx, key, rec, rev, edit, nil, nil)
+	_, err := c.casRingWith(ctx, key, rec, rev, edit, txnExtra{})
 	return err
 }
 
+// txnExtra are conditions and operations to run in the same transaction
+// as a ring write; the operations' responses follow the ring write's.
+type txnExtra struct {
+	cmps []clientv3.Cmp
+	ops  []clientv3.Op
+}
+
 // casRingWith is casRing with extra conditions and extra operations in the
-// same transaction, whose responses follow the ring write's. A nil
-// response with a nil error means edit changed nothing.
+// same transaction. A nil response with a nil error means edit changed
+// nothing.
 func (c *Client) casRingWith(ctx context.Context, key string, rec RingRecord, rev int64, edit func(*RingRecord, bool) (bool, error),
-	cmps []clientv3.Cmp, ops []clientv3.Op) (*clientv3.TxnResponse, error) {
+	extra txnExtra) (*clientv3.TxnResponse, error) {
 	changed, err := edit(&rec, rev != 0)
 	if err != nil || !changed {
 		return nil, err
@@ -153,8 +160,8 @@ func (c *Client) casRingWith(ctx context.Context, key string, rec RingRecord, re
 		return nil, err
 	}
 	resp, err := c.etcd.Txn(ctx).
-		If(append([]clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(key), "=", rev)}, cmps...)...).
-		Then(append([]clientv3.Op{clientv3.OpPut(key, string(val))}, ops...)...).
+		If(append([]clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(key), "=", rev)}, extra.cmps...)...).
+		Then(append([]clientv3.Op{clientv3.OpPut(key, string(val))}, extra.ops...)...).
 		Commit()
 	if err != nil {
 		if IsPermissionDenied(err) {

@@ -78,7 +78,7 @@ func (c *Client) RevokeToken(ctx context.Context, id string) (bool, error) {
 // WatchTokens calls publish with every token record, keyed by id, now and
 // after every change, until ctx is done.
 func (c *Client) WatchTokens(ctx context.Context, publish func(map[string]api.Token)) error {
-	return watchPrefix(ctx, c, c.key("tokens")+"/", "tokens", idKey, decodeToken, publish)
+	return watchPrefix(ctx, prefixWatch[string, api.Token]{c, c.key("tokens") + "/", "tokens", idKey, decodeToken}, publish)
 }
 
 // ClusterSecret returns the cluster's shared secret, creating it on first
