@@ -29,19 +29,7 @@ func (s *Store) Put(ctx context.Context, oid objid.OID, data []byte) (created bo
 // a *StampError wrapping ErrSuperseded; over an intact copy it raises the
 // copy's stamp.
 func (s *Store) PutStamped(ctx context.Context, oid objid.OID, data []byte, stamp objid.Stamp) (created bool, err error) {
-	end, err := s.begin(ctx, oid)
-	if err != nil {
-		return false, err
-	}
-	defer end()
-	size := int64(len(data))
-	if err := s.checkSize(oid, size); err != nil {
-		return false, err
-	}
-	if size > s.cfg.LargeThreshold {
-		return s.putLarge(ctx, oid, bytes.NewReader(data), size, stamp)
-	}
-	return s.putSmall(oid, data, stamp)
+	return s.put(ctx, oid, putBody{data: data, size: int64(len(data))}, stamp)
 }
 
 // PutReader stores exactly size bytes read from r under oid, like Put.
@@ -54,23 +42,44 @@ func (s *Store) PutReader(ctx context.Context, oid objid.OID, r io.Reader, size 
 
 // PutReaderStamped is PutReader with the write's stamp, as PutStamped.
 func (s *Store) PutReaderStamped(ctx context.Context, oid objid.OID, r io.Reader, size int64, stamp objid.Stamp) (created bool, err error) {
+	return s.put(ctx, oid, putBody{r: r, size: size}, stamp)
+}
+
+// putBody is a put's bytes: in memory (data), or size bytes to read from r.
+type putBody struct {
+	data []byte
+	r    io.Reader
+	size int64
+}
+
+// put runs the steps every Put* shares: the OID's section (begin), the
+// size check, then the large-object path or the small one, reading a
+// small body from its reader first.
+func (s *Store) put(ctx context.Context, oid objid.OID, b putBody, stamp objid.Stamp) (created bool, err error) {
 	end, err := s.begin(ctx, oid)
 	if err != nil {
 		return false, err
 	}
 	defer end()
-	if err := s.checkSize(oid, size); err != nil {
+	if err := s.checkSize(oid, b.size); err != nil {
 		return false, err
 	}
-	if size > s.cfg.LargeThreshold {
-		return s.putLarge(ctx, oid, r, size, stamp)
+	if b.size > s.cfg.LargeThreshold {
+		r := b.r
+		if r == nil {
+			r = bytes.NewReader(b.data)
+		}
+		return s.putLarge(ctx, oid, r, b.size, stamp)
 	}
-	data := make([]byte, size)
-	if err := readFull(r, data); err != nil {
-		return false, fmt.Errorf("store: put %s: %w", oid, err)
-	}
-	if err := expectEOF(r); err != nil {
-		return false, fmt.Errorf("store: put %s: %w", oid, err)
+	data := b.data
+	if b.r != nil {
+		data = make([]byte, b.size)
+		if err := readFull(b.r, data); err != nil {
+			return false, fmt.Errorf("store: put %s: %w", oid, err)
+		}
+		if err := expectEOF(b.r); err != nil {
+			return false, fmt.Errorf("store: put %s: %w", oid, err)
+		}
 	}
 	return s.putSmall(oid, data, stamp)
 }
@@ -234,14 +243,19 @@ func (s *Store) writePlan(b *leveldb.Batch, oid objid.OID, err error) error {
 
 // readFull fills buf from r; a body that ends early is ErrSizeMismatch.
 func readFull(r io.Reader, buf []byte) error {
-	n, err := io.ReadFull(r, buf)
-	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-		return fmt.Errorf("%w: body ended %d bytes short", ErrSizeMismatch, len(buf)-n)
-	}
-	if err != nil {
-		return fmt.Errorf("read body: %w", err)
+	if n, err := io.ReadFull(r, buf); err != nil {
+		return shortRead(err, int64(len(buf)-n))
 	}
 	return nil
+}
+
+// shortRead is a failed body read: ErrSizeMismatch when the body ended
+// short bytes early, else the read's own error.
+func shortRead(err error, short int64) error {
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return fmt.Errorf("%w: body ended %d bytes short", ErrSizeMismatch, short)
+	}
+	return fmt.Errorf("read body: %w", err)
 }
 
 // expectEOF fails with ErrSizeMismatch if r holds more bytes.
@@ -267,12 +281,8 @@ func copyExactly(ctx context.Context, w io.Writer, r io.Reader, n int64) error {
 			return err
 		}
 		chunk := buf[:min(n-done, int64(len(buf)))]
-		k, err := io.ReadFull(r, chunk)
-		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-			return fmt.Errorf("%w: body ended %d bytes short", ErrSizeMismatch, n-done-int64(k))
-		}
-		if err != nil {
-			return fmt.Errorf("read body: %w", err)
+		if k, err := io.ReadFull(r, chunk); err != nil {
+			return shortRead(err, n-done-int64(k))
 		}
 		if _, err := w.Write(chunk); err != nil {
 			return err
