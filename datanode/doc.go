@@ -26,15 +26,30 @@
 //	if err := n.Start(ctx); err != nil { ... }
 //	defer n.Close(context.Background())
 //
+// # Parts
+//
+// The root wires four parts, each in its own package behind one type built
+// from a Config and Deps, and owns every goroutine they run:
+//
+//	objects  the object protocol, coordinator and replica sides
+//	refs     the ref protocol: partitions, primary, replica side
+//	repair   anti-entropy, scrub, shed, drain, hint delivery, the pause
+//	httpapi  the route table and router, auth, the node's own routes, Git
+//
+// and keeps the configuration, the registration and lease, and the view
+// of ring and members (view.go, ringwatch.go) that every part reads.
+//
 // # Locks
 //
-// Every mutex in the node is taken alone, never while holding another and
-// never during I/O: the peer map (peers.go), each circuit breaker
-// (breaker.go), the view writers (view.go; readers use an atomic pointer),
-// the write coalescer's queues (coalesce.go), the in-flight tracker
-// (node.go) and the recent-errors list (ui.go). So there is no lock order to
-// get wrong. The store's one multi-lock path, PutBatch, takes its stripes in
-// ascending order.
+// Every mutex in the node is taken alone, never while holding another:
+// the peer map (peer), each circuit breaker (breaker), the view writers
+// (view.go; readers use an atomic pointer), the write coalescer's queues
+// (objects/coalesce.go), the in-flight tracker (inflight), the recent-errors
+// list (httpapi/ui.go) and the ref partition map (refs). None but one is
+// held during I/O: a ref partition's lock is held for a whole transaction,
+// takeover or catch-up, so that they never interleave (docs/refs.md). So
+// there is no lock order to get wrong. The store's one multi-lock path,
+// PutBatch, takes its stripes in ascending order.
 //
 // # Caveats
 //
