@@ -110,6 +110,7 @@ func datanodeFlags() []ucli.Flag {
 		&ucli.IntFlag{Name: "max-inflight", Value: 4096, Usage: "client requests served at once; beyond it 429 busy"},
 		&ucli.IntFlag{Name: "max-conns", Value: 10000, Usage: "connections open at once, clients' and peers'; beyond it 429 busy and closed"},
 		&ucli.IntFlag{Name: "max-header-bytes", Value: 8 << 10, Usage: "largest request line and header; beyond it 413 too_large"},
+		&ucli.Int64Flag{Name: "git-pack-cache", Value: 1 << 30, Usage: "bytes of full-clone packs kept on this node's disk to serve the next clone of the same tips (0: off)"},
 		&ucli.DurationFlag{Name: "hint-max-age", Value: 3 * time.Hour, Usage: "how long a hint for a replica that missed a write is kept; anti-entropy covers what expires"},
 		&ucli.BoolFlag{Name: "auth", Value: true, Usage: "require API tokens (stratum token create) on every route but /healthz and /readyz; node-to-node calls use the node certificate, or the cluster secret without TLS (--auth=false turns it off)"},
 		&ucli.StringFlag{Name: "tls-cert", Usage: "this node's certificate (stratum certs node); with --tls-key and --tls-ca: serve HTTPS, mutual TLS with peers"},
@@ -182,6 +183,7 @@ func datanodeConfig(c *ucli.Context, cp *controlplane.Client, logger *slog.Logge
 	cfg.AntiEntropyInterval = c.Duration("anti-entropy-interval")
 	cfg.AntiEntropyRate = c.Int("anti-entropy-rate")
 	cfg.HintMaxAge = c.Duration("hint-max-age")
+	cfg.GitPackCache = c.Int64("git-pack-cache")
 	cfg.Auth = c.Bool("auth")
 	warnAuthOff(c, logger)
 	cfg.HeaderTimeout = c.Duration("header-timeout")

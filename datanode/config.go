@@ -107,6 +107,10 @@ type Config struct {
 	// spooled to disk and not counted. Default 256 MiB; at least
 	// api.MaxBatchBytes so one batch always fits.
 	MaxBodyMemory int64
+	// GitPackCache bounds, in bytes, the packs of full clones this node
+	// keeps in <Store.Dir>/packcache to serve the next clone of the same
+	// tips (docs/git.md, Pack cache). Default 1 GiB; 0 turns it off.
+	GitPackCache int64
 	// ScrubInterval is how often every local copy is re-verified; default
 	// 24h, 0 turns scrubbing off. ScrubRate caps it in objects per second;
 	// default 200.
@@ -187,6 +191,7 @@ func DefaultConfig() Config {
 		RetryBackoff:        20 * time.Millisecond,
 		HedgeDelay:          20 * time.Millisecond,
 		MaxBodyMemory:       256 << 20,
+		GitPackCache:        1 << 30,
 		ShutdownGrace:       5 * time.Second,
 		ScrubInterval:       24 * time.Hour,
 		ValueLogGCInterval:  10 * time.Minute,
@@ -235,6 +240,8 @@ func (c Config) Validate() error {
 		return errors.New("datanode: Config.ValueLogGCInterval must be >= 0")
 	case c.ScrubInterval < 0 || c.ScrubRate < 1:
 		return errors.New("datanode: Config.ScrubInterval must be >= 0 and ScrubRate >= 1")
+	case c.GitPackCache < 0:
+		return fmt.Errorf("datanode: Config.GitPackCache must be >= 0 (0: off), got %d", c.GitPackCache)
 	case c.MaxBodyMemory < api.MaxBatchBytes:
 		return fmt.Errorf("datanode: Config.MaxBodyMemory must be >= %d (one batch), got %d", api.MaxBatchBytes, c.MaxBodyMemory)
 	case c.RequestTimeout <= 0:

@@ -20,6 +20,7 @@ import (
 	"github.com/stratum-store/stratum/datanode/budget"
 	"github.com/stratum-store/stratum/datanode/clusterview"
 	"github.com/stratum-store/stratum/datanode/connlimit"
+	"github.com/stratum-store/stratum/datanode/git/packcache"
 	"github.com/stratum-store/stratum/datanode/hints"
 	"github.com/stratum-store/stratum/datanode/httpapi"
 	"github.com/stratum-store/stratum/datanode/inflight"
@@ -50,7 +51,8 @@ type Node struct {
 	obj      *objects.Server // the object protocol: coordinator and replica sides
 	rep      *repair.Server  // anti-entropy, scrub, shed, drain, handoff
 	metrics  *nodemetrics.Metrics
-	http     *httpapi.Router // routes, auth, limits, the node's own routes and the Git gateway
+	http     *httpapi.Router  // routes, auth, limits, the node's own routes and the Git gateway
+	packs    *packcache.Cache // full-clone packs (nil: Config.GitPackCache 0)
 	bodies   *budget.Budget
 	server   *fasthttp.Server
 	ln       net.Listener
@@ -134,6 +136,11 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	n.rep = n.newRepair()
 	if n.refs, err = n.openRefs(); err != nil {
 		return fmt.Errorf("datanode: open ref store: %w", err)
+	}
+	if n.cfg.GitPackCache > 0 {
+		if n.packs, err = packcache.Open(filepath.Join(n.cfg.Store.Dir, "packcache"), n.cfg.GitPackCache); err != nil {
+			return fmt.Errorf("datanode: open pack cache: %w", err)
+		}
 	}
 	n.http = n.newRouter()
 	n.server = n.http.NewServer()
@@ -241,7 +248,7 @@ func (n *Node) newRouter() *httpapi.Router {
 	return httpapi.New(cfg, httpapi.Deps{
 		Logger: n.logger, Life: n.life, Control: c.Control, Generation: n.generation, Self: n.self, Secret: n.secret,
 		Store: n.store, Hints: n.hints, Peers: n.peers, Objects: n.obj, Refs: n.refs, Repair: n.rep,
-		Metrics: n.metrics, Bodies: n.bodies, View: &n.view, Inflight: &n.inflight, SpoolDir: n.spoolDir,
+		Metrics: n.metrics, Bodies: n.bodies, View: &n.view, Inflight: &n.inflight, SpoolDir: n.spoolDir, PackCache: n.packs,
 		Ready: n.Ready, Fenced: n.Fenced, ControlPlaneOK: n.ControlPlaneOK,
 	})
 }

@@ -163,7 +163,7 @@ func (n *Router) gitProtocol() smarthttp.Protocol {
 	limits := receivepack.Limits{MaxPackBytes: n.cfg.Store.MaxObjectSize, MaxObjectSize: n.cfg.Store.MaxObjectSize, TempDir: n.spoolDir}
 	return smarthttp.Protocol{
 		AdvertiseUpload:  uploadpack.Advertise,
-		ServeUpload:      uploadpack.Serve,
+		ServeUpload:      uploadpack.Server{Cache: n.d.PackCache}.Serve,
 		AdvertiseReceive: receivepack.Advertise,
 		ServeReceive: func(ctx context.Context, r io.Reader, w io.Writer, b backend.Backend, repo string) error {
 			res, err := receivepack.Serve(ctx, r, w, b, repo, limits)

@@ -27,6 +27,15 @@ func newMetrics(n *Router) *metrics {
 			func() float64 { return float64(n.hints.Expired()) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "stratum_hints_dropped_total", Help: "Hints not recorded because their peer had the maximum number queued."},
 			func() float64 { return float64(n.hints.Dropped()) }))
+	if pc := n.d.PackCache; pc != nil {
+		stat := func(i int) func() float64 {
+			return func() float64 { h, m, b := pc.Stats(); return float64([3]int64{h, m, b}[i]) }
+		}
+		m.Reg.MustRegister(
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "stratum_git_pack_cache_hits_total", Help: "Full clones served from the pack cache."}, stat(0)),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "stratum_git_pack_cache_misses_total", Help: "Full clones that wrote their pack (and filled the cache)."}, stat(1)),
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "stratum_git_pack_cache_bytes", Help: "Bytes of packs in the pack cache."}, stat(2)))
+	}
 	gauge := func(name, help string, f func() float64) {
 		m.Reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f))
 	}

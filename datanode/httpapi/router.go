@@ -10,6 +10,7 @@ import (
 	"github.com/stratum-store/stratum/api"
 	"github.com/stratum-store/stratum/datanode/budget"
 	"github.com/stratum-store/stratum/datanode/clusterview"
+	"github.com/stratum-store/stratum/datanode/git/packcache"
 	"github.com/stratum-store/stratum/datanode/hints"
 	"github.com/stratum-store/stratum/datanode/inflight"
 	"github.com/stratum-store/stratum/datanode/nodemetrics"
@@ -68,8 +69,9 @@ type Deps struct {
 	View       *atomic.Pointer[clusterview.View]
 	Inflight   *inflight.Group
 	SpoolDir   string
-	Ready      func() bool // the node can coordinate (a ring, not fenced, not closing)
-	Fenced     func() bool // this generation was replaced or declared DOWN
+	PackCache  *packcache.Cache // full-clone packs; nil: none
+	Ready      func() bool      // the node can coordinate (a ring, not fenced, not closing)
+	Fenced     func() bool      // this generation was replaced or declared DOWN
 	// ControlPlaneOK reports whether the node's registration lease is
 	// alive.
 	ControlPlaneOK func() bool

@@ -7,13 +7,14 @@ import (
 	"slices"
 
 	"github.com/stratum-store/stratum/api"
-	"github.com/stratum-store/stratum/datanode/git/backend"
 	"github.com/stratum-store/stratum/datanode/git/object"
 )
 
 // fetch is one fetch request being answered: the repository's refs, the
 // wants checked against them, the haves the store holds, the shallow plan.
 type fetch struct {
+	ctx    context.Context
+	t      target
 	o      *objects
 	rs     *refSet
 	req    *fetchRequest
@@ -26,10 +27,10 @@ type fetch struct {
 // newFetch reads the refs, refuses a want that is not ours, finds which
 // haves are common and plans the shallow boundary. Nothing is written: its
 // errors go back as an ERR packet.
-func newFetch(ctx context.Context, b backend.Backend, repo string, req *fetchRequest) (*fetch, error) {
-	f := &fetch{o: newObjects(ctx, b), req: req}
+func newFetch(ctx context.Context, t target, req *fetchRequest) (*fetch, error) {
+	f := &fetch{ctx: ctx, t: t, o: newObjects(ctx, t.b), req: req}
 	var err error
-	if f.rs, err = loadRefs(f.o, repo, true); err != nil {
+	if f.rs, err = loadRefs(f.o, t.repo, true); err != nil {
 		return nil, err
 	}
 	if err := f.checkWants(); err != nil {

@@ -21,6 +21,7 @@ import (
 	"github.com/stratum-store/stratum/datanode/git/internal/gittest"
 	"github.com/stratum-store/stratum/datanode/git/object"
 	"github.com/stratum-store/stratum/datanode/git/pack"
+	"github.com/stratum-store/stratum/datanode/git/packcache"
 	"github.com/stratum-store/stratum/datanode/git/pktline"
 )
 
@@ -143,6 +144,12 @@ func (r recorder) Write(p []byte) (int, error) {
 // /<repo>/git-upload-pack, protocol v2 when the Git-Protocol header asks.
 func server(t testing.TB, b backend.Backend) *testServer {
 	t.Helper()
+	return cachedServer(t, b, nil)
+}
+
+// cachedServer is server with a pack cache (nil: none).
+func cachedServer(t testing.TB, b backend.Backend, cache *packcache.Cache) *testServer {
+	t.Helper()
 	ts := &testServer{}
 	ts.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		v2 := strings.Contains(r.Header.Get("Git-Protocol"), "version=2")
@@ -168,7 +175,7 @@ func server(t testing.TB, b backend.Backend) *testServer {
 				body = zr
 			}
 			w.Header().Set("Content-Type", "application/x-git-upload-pack-result")
-			if err := Serve(r.Context(), body, recorder{ts, w}, b, repo, v2); err != nil {
+			if err := (Server{Cache: cache}).Serve(r.Context(), body, recorder{ts, w}, b, repo, v2); err != nil {
 				t.Logf("Serve: %v", err)
 			}
 		default:

@@ -2,10 +2,14 @@ package uploadpack
 
 import (
 	"bufio"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io"
+	"slices"
 
 	"github.com/stratum-store/stratum/datanode/git/object"
+	"github.com/stratum-store/stratum/datanode/git/packcache"
 	"github.com/stratum-store/stratum/datanode/git/pktline"
 )
 
@@ -40,15 +44,63 @@ func (o *output) fail(err error) {
 	}
 }
 
-// sendPack decides what to send (see objectWalk) and streams the pack.
+// sendPack decides what to send (see objectWalk) and streams the pack; a
+// full clone's pack comes from the pack cache, or goes into it.
 func (f *fetch) sendPack(out *output) error {
+	var fill *packcache.Writer
+	if key, ok := f.cacheKey(); ok && f.t.cache != nil {
+		cached, w, err := f.t.cache.Lookup(f.ctx, key)
+		if err != nil {
+			return err
+		}
+		if cached != nil {
+			defer cached.Close()
+			out.progressf("Reusing a pack of %d bytes written for the same tips\n", cached.Size)
+			if _, err := io.Copy(out.data, cached); err != nil {
+				return err
+			}
+			return out.data.Flush()
+		}
+		fill = w
+		defer fill.Abort() // a no-op after Commit
+	}
 	ow := newObjectWalk(f.o, func(n int) { out.progressf("Counting objects: %d\r", n) })
 	ow.omitBlobs = f.req.filter == "blob:none"
 	if err := f.walk(ow); err != nil {
 		return err
 	}
 	out.progressf("Counting objects: %d, done.\n", len(ow.send))
-	return f.writePack(out, ow.send)
+	if fill == nil {
+		return f.writePack(out.data, out, ow.send)
+	}
+	if err := f.writePack(io.MultiWriter(out.data, fill), out, ow.send); err != nil {
+		return err
+	}
+	fill.Commit() // a pack the cache could not keep costs the next clone, never this one
+	return nil
+}
+
+// cacheKey names everything a full clone's pack depends on: the
+// repository, the wanted IDs, the capabilities that change the pack, and
+// the refs when tags are included. ok is false for any other fetch (haves
+// in common, a shallow boundary, a filter): those are not cached.
+func (f *fetch) cacheKey() (key string, ok bool) {
+	if len(f.common) > 0 || f.req.deepens() || len(f.req.shallows) > 0 || len(f.plan.grafts) > 0 || f.req.filter != "" {
+		return "", false
+	}
+	h := sha256.New()
+	fmt.Fprintf(h, "stratum upload-pack v1\x00%s\x00ofs=%t\x00tags=%t\x00", f.t.repo, f.req.ofsDelta, f.req.includeTag)
+	wants := slices.Clone(f.req.wants)
+	sortIDs(wants)
+	for _, id := range slices.Compact(wants) {
+		fmt.Fprintf(h, "want %s\x00", id)
+	}
+	if f.req.includeTag {
+		for _, r := range f.rs.refs {
+			fmt.Fprintf(h, "ref %s %s\x00", r.name, r.id)
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil)), true
 }
 
 func (f *fetch) walk(ow *objectWalk) error {

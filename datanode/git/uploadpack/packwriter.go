@@ -3,6 +3,7 @@ package uploadpack
 import (
 	"cmp"
 	"errors"
+	"io"
 	"slices"
 
 	"github.com/stratum-store/stratum/datanode/git/object"
@@ -120,9 +121,9 @@ func (o *objects) readInOrder(ids []sendEntry, fn func(e sendEntry, t object.Typ
 
 // writePack streams the pack: objects read in batches, in packOrder,
 // deltified when the client reads OFS deltas.
-func (f *fetch) writePack(out *output, send []sendEntry) error {
+func (f *fetch) writePack(dst io.Writer, out *output, send []sendEntry) error {
 	packOrder(send)
-	pw, err := pack.NewWriter(out.data, uint32(len(send)))
+	pw, err := pack.NewWriter(dst, uint32(len(send)))
 	if err != nil {
 		return err
 	}

@@ -6,6 +6,7 @@ import (
 	"io"
 
 	"github.com/stratum-store/stratum/datanode/git/backend"
+	"github.com/stratum-store/stratum/datanode/git/packcache"
 	"github.com/stratum-store/stratum/datanode/git/pktline"
 )
 
@@ -16,10 +17,32 @@ import (
 // packet, or band 3 once the pack has started) and returned, wrapping
 // ErrProtocol, ErrNotOurRef or ErrMissingObject when they are one of those.
 func Serve(ctx context.Context, r io.Reader, w io.Writer, b backend.Backend, repo string, v2 bool) error {
+	return Server{}.Serve(ctx, r, w, b, repo, v2)
+}
+
+// Server answers upload-pack requests as Serve does, and serves a full
+// clone (no haves in common, no shallow boundary, no filter) from Cache
+// when it is set: the pack of the same tips written earlier, or, on a
+// miss, the pack it writes, teed into the cache for the next clone.
+type Server struct {
+	Cache *packcache.Cache
+}
+
+// Serve answers one request, as the package's Serve.
+func (s Server) Serve(ctx context.Context, r io.Reader, w io.Writer, b backend.Backend, repo string, v2 bool) error {
+	t := target{b: b, repo: repo, cache: s.Cache}
 	if v2 {
-		return serveV2(ctx, pktline.NewReader(r), w, b, repo)
+		return serveV2(ctx, pktline.NewReader(r), w, t)
 	}
-	return serveV0(ctx, pktline.NewReader(r), w, b, repo)
+	return serveV0(ctx, pktline.NewReader(r), w, t)
+}
+
+// target is what a request is about: the repository, the backend it is
+// read through, and the pack cache (nil: none).
+type target struct {
+	b     backend.Backend
+	repo  string
+	cache *packcache.Cache
 }
 
 // fail sends err as an ERR packet and returns it.

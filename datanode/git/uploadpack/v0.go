@@ -5,7 +5,6 @@ import (
 	"io"
 	"strings"
 
-	"github.com/stratum-store/stratum/datanode/git/backend"
 	"github.com/stratum-store/stratum/datanode/git/object"
 	"github.com/stratum-store/stratum/datanode/git/pktline"
 )
@@ -14,7 +13,7 @@ import (
 // the client's capabilities), shallow and deepen lines, a flush, then
 // "have" lines ending with a flush (another round follows) or "done" (send
 // the pack).
-func serveV0(ctx context.Context, pr *pktline.Reader, w io.Writer, b backend.Backend, repo string) error {
+func serveV0(ctx context.Context, pr *pktline.Reader, w io.Writer, t target) error {
 	req, err := parseV0(pr)
 	if err != nil {
 		return fail(w, err)
@@ -22,7 +21,7 @@ func serveV0(ctx context.Context, pr *pktline.Reader, w io.Writer, b backend.Bac
 	if len(req.wants) == 0 {
 		return nil // nothing wanted: git upload-pack answers nothing too
 	}
-	f, err := newFetch(ctx, b, repo, req)
+	f, err := newFetch(ctx, t, req)
 	if err != nil {
 		return fail(w, err)
 	}

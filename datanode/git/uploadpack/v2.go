@@ -14,7 +14,7 @@ import (
 // arguments, a flush. Over HTTP a request holds one command (as in Git's
 // stateless serve), and nothing after it is read: an HTTP server may stop
 // reading a request body once the response has started.
-func serveV2(ctx context.Context, pr *pktline.Reader, w io.Writer, b backend.Backend, repo string) error {
+func serveV2(ctx context.Context, pr *pktline.Reader, w io.Writer, t target) error {
 	cmd, eof, err := readCommand(pr)
 	if err != nil {
 		return fail(w, err)
@@ -28,9 +28,9 @@ func serveV2(ctx context.Context, pr *pktline.Reader, w io.Writer, b backend.Bac
 	}
 	switch cmd {
 	case "ls-refs":
-		return lsRefs(ctx, w, b, repo, args)
+		return lsRefs(ctx, w, t.b, t.repo, args)
 	case "fetch":
-		return fetchV2(ctx, w, b, repo, args)
+		return fetchV2(ctx, w, t, args)
 	}
 	return fail(w, protocolErr("unknown command %q", cmd))
 }
@@ -189,7 +189,7 @@ func (r *fetchRequest) parseV2Arg(a string) error {
 // section (ACK per common have, or NAK; "ready" when the wants reach what
 // the client has), ending the response unless ready; then the shallow-info
 // section when shallow was involved, and the packfile section.
-func fetchV2(ctx context.Context, w io.Writer, b backend.Backend, repo string, args []string) error {
+func fetchV2(ctx context.Context, w io.Writer, t target, args []string) error {
 	req, err := parseV2Fetch(args)
 	if err != nil {
 		return fail(w, err)
@@ -197,7 +197,7 @@ func fetchV2(ctx context.Context, w io.Writer, b backend.Backend, repo string, a
 	if len(req.wants) == 0 && !req.waitForDone {
 		return nil
 	}
-	f, err := newFetch(ctx, b, repo, req)
+	f, err := newFetch(ctx, t, req)
 	if err != nil {
 		return fail(w, err)
 	}

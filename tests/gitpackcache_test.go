@@ -1,0 +1,68 @@
+package tests
+
+import (
+	"fmt"
+	"sync"
+	"testing"
+)
+
+// Stock git clones through one node, with the pack cache on (the default):
+// the second clone of the same tips is the cached pack (a hit) and is the
+// same repository; four concurrent clones through another node write the
+// pack once and are served it three times; a push makes new tips and so a
+// new pack.
+func TestGitClonesFromThePackCache(t *testing.T) {
+	c := gitCluster(t, nil)
+	src := genRepo(t, 40)
+	const repo = "demo/cached.git"
+	mustGit(t, src, "push", "-q", gitURL(c, 0, repo, ""), "refs/heads/*:refs/heads/*", "refs/tags/*:refs/tags/*")
+	want := gitRefs(t, src, "refs/heads", "refs/tags")
+	count := func(i int, wantHits, wantMisses float64) {
+		t.Helper()
+		hits := metric(t, c, i, "stratum_git_pack_cache_hits_total")
+		misses := metric(t, c, i, "stratum_git_pack_cache_misses_total")
+		if hits != wantHits || misses != wantMisses {
+			t.Fatalf("pack cache of %s: %v hits, %v misses; want %v, %v", c.Nodes[i].ID, hits, misses, wantHits, wantMisses)
+		}
+	}
+	for k := range 2 {
+		m := mustClone(t, gitURL(c, 1, repo, ""), "mirror", "--mirror")
+		if got := gitRefs(t, m, "refs/heads", "refs/tags"); got != want {
+			t.Fatalf("clone %d through n2: refs\n%s\nwant\n%s", k+1, got, want)
+		}
+	}
+	count(1, 1, 1)
+
+	var wg sync.WaitGroup
+	errs := make(chan string, 4)
+	for k := range 4 {
+		dir := gitWorkdir(t, fmt.Sprint("concurrent", k))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, errOut, err := gitRun(t, dir, nil, "clone", "-q", "--mirror", gitURL(c, 2, repo, ""), "."); err != nil {
+				errs <- errOut
+				return
+			}
+			// not gitRefs: a goroutine other than the test's must not stop it
+			got, errOut, err := gitRun(t, dir, nil, "for-each-ref", "--format=%(objectname) %(refname)", "refs/heads", "refs/tags")
+			if err != nil || got != want {
+				errs <- "refs differ:\n" + got + errOut
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Fatalf("a concurrent clone through n3 failed: %s", e)
+	}
+	count(2, 3, 1)
+
+	addCommit(t, src, "later.txt", "a new tip\n")
+	mustGit(t, src, "push", "-q", gitURL(c, 0, repo, ""), "main")
+	m := mustClone(t, gitURL(c, 1, repo, ""), "after-push", "--mirror")
+	if got, want := gitRefs(t, m, "refs/heads"), gitRefs(t, src, "refs/heads"); got != want {
+		t.Fatalf("clone after the push: refs\n%s\nwant\n%s", got, want)
+	}
+	count(1, 1, 2)
+}
