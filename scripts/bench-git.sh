@@ -3,6 +3,8 @@
 # in the same run, and prints the times and the ratios (stratum / git):
 #   push    a full push of every branch and tag (git push --mirror)
 #   clone   a full clone (--bare, so checkout time is not counted)
+#   clone2  the same clone again, through the same node (stratum: from the
+#           node's pack cache)
 #   fetch1  a fetch of one new commit into that clone
 #   clone16 16 concurrent bare clones of the same repository (CI fan-out)
 # stratum: a fresh 3-node `stratum dev` on ports 9301-9303 (replicas 3,
@@ -103,6 +105,7 @@ run() { # name url: times one step against one server
   case $name in
     push) git -C "$src" push -q --mirror "$url" 2>&1 | tail -3 ;;
     clone) git clone -q --bare "$url" "$work/clone-$3" ;;
+    clone2) git clone -q --bare "$url" "$work/clone2-$3" && rm -rf "$work/clone2-$3" ;;
     fetch1) git -C "$work/clone-$3" fetch -q "$url" main:main ;;
     clone16)
       local cl=() i p failed=0
@@ -120,6 +123,8 @@ run clone "$gurl" git
 run clone "$surl2" stratum # through another node than the push
 [ "$(git -C "$work/clone-git" for-each-ref | sort)" = "$(git -C "$work/clone-stratum" for-each-ref | sort)" ] ||
   { echo "bench-git: the two clones' refs differ" >&2; exit 1; }
+run clone2 "$gurl" git
+run clone2 "$surl2" stratum # the same tips again: stratum's pack cache serves it
 echo "new file" > "$work/new.txt"
 blob=$(git -C "$src" hash-object -w "$work/new.txt")
 # one new commit on main: its tree is main's plus one new file
@@ -135,7 +140,7 @@ run clone16 "$surl2" stratum
 hwm=$(awk '/VmHWM/ { print $2 }' "/proc/$dev/status")
 
 printf '\n%-8s %10s %10s %8s\n' step "git s" "stratum s" ratio
-for s in push clone fetch1 clone16; do
+for s in push clone clone2 fetch1 clone16; do
   awk -v s="$s" -v g="${t[$s-git]}" -v x="${t[$s-stratum]}" 'BEGIN { printf "%-8s %10.2f %10.2f %8.2f\n", s, g, x, (g > 0 ? x / g : 0) }'
 done
 echo "stratum dev peak RSS (etcd + 3 nodes): $((hwm / 1024)) MiB for $objects objects"
