@@ -29,6 +29,7 @@
 package packcache
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha1"
@@ -243,13 +244,16 @@ type Writer struct {
 	key  string
 	done chan struct{}
 	f    *os.File
+	buf  *bufio.Writer // a pack comes in many small writes: one syscall per 256 KiB
 	n    int64
 	err  error
 }
 
 func (c *Cache) newWriter(key string, done chan struct{}) *Writer {
 	w := &Writer{c: c, key: key, done: done}
-	w.f, w.err = os.CreateTemp(c.dir, "fill-*")
+	if w.f, w.err = os.CreateTemp(c.dir, "fill-*"); w.err == nil {
+		w.buf = bufio.NewWriterSize(w.f, 256<<10)
+	}
 	return w
 }
 
@@ -259,7 +263,7 @@ func (w *Writer) Write(p []byte) (int, error) {
 		if w.n+int64(len(p)) > w.c.max {
 			w.err = errors.New("packcache: pack larger than the cache")
 		} else {
-			_, w.err = w.f.Write(p)
+			_, w.err = w.buf.Write(p)
 			w.n += int64(len(p))
 		}
 	}
@@ -274,6 +278,9 @@ func (w *Writer) Commit() error {
 		return w.abort(w.err)
 	}
 	tmp := w.f.Name()
+	if err := w.buf.Flush(); err != nil {
+		return w.abort(err)
+	}
 	if err := w.f.Close(); err != nil {
 		return w.abort(err)
 	}
