@@ -67,7 +67,6 @@ type Node struct {
 	regCount atomic.Uint64
 	fenced   atomic.Bool
 	secret   string // the cluster secret (Auth without TLS)
-	draining atomic.Bool
 	refresh  chan struct{} // asks the ring loop to reload the ring now
 	closing  atomic.Bool
 	// life is the node's lifetime context, cancelled by Close. Coordinated
