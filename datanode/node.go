@@ -66,7 +66,7 @@ type Node struct {
 	reg      atomic.Pointer[registration]
 	regCount atomic.Uint64
 	fenced   atomic.Bool
-	secret   string // the cluster secret (Auth without TLS)
+	secret   string        // the cluster secret (Auth without TLS)
 	refresh  chan struct{} // asks the ring loop to reload the ring now
 	closing  atomic.Bool
 	// life is the node's lifetime context, cancelled by Close. Coordinated
@@ -215,7 +215,7 @@ func (n *Node) newObjects() *objects.Server {
 		StaleRetries: n.cfg.StaleRetries, HedgeDelay: n.cfg.HedgeDelay, Store: n.cfg.Store}
 	return objects.New(cfg, objects.Deps{
 		Logger: n.logger, Life: n.life, Store: n.store, Clock: n.clock, Hints: n.hints, SpoolDir: n.spoolDir,
-		Peers: n.peers, Metrics: n.metrics, Bodies: n.bodies, View: &n.view, Fenced: &n.fenced,
+		Peers: n.peers, Metrics: n.metrics, Bodies: n.bodies, View: n.view.Load, Fenced: n.fenced.Load,
 		Inflight: &n.inflight, Ready: n.Ready, CheckCaller: n.checkGeneration, Refresh: n.requestRefresh,
 		ReloadRing: n.reloadRing,
 	})
@@ -232,7 +232,7 @@ func (n *Node) newRepair() *repair.Server {
 	return repair.New(cfg, repair.Deps{
 		Logger: n.logger, Life: n.life, Control: c.Control, Generation: n.generation,
 		Self: func() ring.Node { return n.self }, Store: n.store, Clock: n.clock, Hints: n.hints, Peers: n.peers,
-		Objects: n.obj, Metrics: n.metrics, Bodies: n.bodies, View: &n.view, Fenced: &n.fenced,
+		Objects: n.obj, Metrics: n.metrics, Bodies: n.bodies, View: n.view.Load, Fenced: n.fenced.Load,
 		Ready: n.Ready, LeaseValid: n.leaseValid, Go: n.goLoop, Settle: n.settle, PeerStatus: func(ns api.NodeStatus) (api.StatusDoc, bool) { return n.http.PeerStatus(ns) },
 	})
 }
@@ -247,7 +247,7 @@ func (n *Node) newRouter() *httpapi.Router {
 	return httpapi.New(cfg, httpapi.Deps{
 		Logger: n.logger, Life: n.life, Control: c.Control, Generation: n.generation, Self: n.self, Secret: n.secret,
 		Store: n.store, Hints: n.hints, Peers: n.peers, Objects: n.obj, Refs: n.refs, Repair: n.rep,
-		Metrics: n.metrics, Bodies: n.bodies, View: &n.view, Inflight: &n.inflight, SpoolDir: n.spoolDir, PackCache: n.packs,
+		Metrics: n.metrics, Bodies: n.bodies, View: n.view.Load, Inflight: &n.inflight, SpoolDir: n.spoolDir, PackCache: n.packs,
 		Ready: n.Ready, Fenced: n.Fenced, ControlPlaneOK: n.ControlPlaneOK,
 	})
 }

@@ -79,7 +79,7 @@ func (n *Router) Status() api.StatusDoc {
 // Cluster describes every node as the control plane records it, or, when
 // etcd cannot be reached, as this node's cached view has it.
 func (n *Router) Cluster(ctx context.Context) api.ClusterDoc {
-	v := n.view.Load()
+	v := n.view()
 	doc := api.ClusterDoc{Version: 1, Coordinator: n.cfg.ID, ControlPlane: "ok", Breakers: n.peers.States()}
 	if v.Ring != nil {
 		doc.RingRevision, doc.ReplicationFactor = v.Ring.Revision(), v.Ring.ReplicationFactor()

@@ -66,7 +66,7 @@ type Deps struct {
 	Repair     *repair.Server
 	Metrics    *nodemetrics.Metrics
 	Bodies     *budget.Budget
-	View       *atomic.Pointer[clusterview.View]
+	View       func() *clusterview.View // the node's current view
 	Inflight   *inflight.Group
 	SpoolDir   string
 	PackCache  *packcache.Cache // full-clone packs; nil: none
@@ -99,7 +99,7 @@ type Router struct {
 	rep        *repair.Server
 	metrics    *metrics
 	bodies     *budget.Budget
-	view       *atomic.Pointer[clusterview.View]
+	view       func() *clusterview.View // the node's current view
 	inflight   *inflight.Group
 	spoolDir   string
 
@@ -123,7 +123,7 @@ func New(cfg Config, d Deps) *Router {
 }
 
 // Ring is the ring of the node's current view.
-func (n *Router) Ring() *ring.Ring { return n.view.Load().Ring }
+func (n *Router) Ring() *ring.Ring { return n.view().Ring }
 
 // Ready, Fenced and ControlPlaneOK report the node's state (Deps).
 func (n *Router) Ready() bool          { return n.d.Ready() }

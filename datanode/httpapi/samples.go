@@ -69,7 +69,7 @@ func (n *Router) bytesPerNode() map[string]int64 {
 	out := map[string]int64{}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
-	for _, ns := range cachedNodes(n.view.Load()) {
+	for _, ns := range cachedNodes(n.view()) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

@@ -137,7 +137,7 @@ func (n *Server) batchPut(ctx *fasthttp.RequestCtx, level api.Consistency) error
 // groupForWrite verifies each item and assigns it to its eligible write
 // replicas: node ID -> item indexes.
 func (n *Server) groupForWrite(items []store.BatchItem, out []api.BatchPutItem, level api.Consistency) (map[ring.Node][]int, int, int64) {
-	v := n.view.Load()
+	v := n.view()
 	need := 0
 	groups := map[ring.Node][]int{}
 	stamp := n.clock.Now() // the client's frames carry no stamp that counts

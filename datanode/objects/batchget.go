@@ -97,7 +97,7 @@ func (p oidPresence) holders() []ring.Node {
 // then the former ones, view.readSet) what its index holds, one request
 // per node.
 func (n *Server) presence(oids []api.OID) ([]oidPresence, *clusterview.View) {
-	v := n.view.Load()
+	v := n.view()
 	groups := map[ring.Node][]int{}
 	formerOf := make([][]ring.Node, len(oids))
 	for i, oid := range oids {
@@ -423,7 +423,7 @@ func (n *Server) gatherBodies(oids []api.OID, level api.Consistency) ([][]byte, 
 func (n *Server) localOne(oids []api.OID, level api.Consistency) ([][]byte, []oidPresence, []int) {
 	bodies, pres := make([][]byte, len(oids)), make([]oidPresence, len(oids))
 	rest := make([]int, 0, len(oids))
-	v := n.view.Load()
+	v := n.view()
 	self := ring.Node{ID: n.cfg.ID, Addr: n.cfg.Addr}
 	for i, oid := range oids {
 		if level != api.One || !slices.ContainsFunc(v.Ring.Replicas([]byte(oid.String())), clusterview.SameID(self)) {

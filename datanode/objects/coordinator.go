@@ -126,7 +126,7 @@ type writePlan struct {
 // writePlacement returns the plan of a write of oid at level: the replicas
 // it goes to (DOWN ones left out) and how many acknowledgements it needs.
 func (n *Server) writePlacement(oid api.OID, level api.Consistency) (writePlan, error) {
-	v := n.view.Load()
+	v := n.view()
 	if v.Ring == nil {
 		return writePlan{}, fmt.Errorf("%w: no ring yet", api.ErrNotReady)
 	}
@@ -158,7 +158,7 @@ func (n *Server) writePlacement(oid api.OID, level api.Consistency) (writePlan, 
 // the write goes out once more with a stamp above it: a PUT that follows a
 // DELETE stores the object again.
 func (n *Server) Put(ctx context.Context, oid api.OID, p *payload.Payload, level api.Consistency) (api.Receipt, error) {
-	if n.fenced.Load() {
+	if n.fenced() {
 		return api.Receipt{}, fmt.Errorf("%w: this node's generation is fenced; it coordinates no writes", api.ErrNotReady)
 	}
 	return retrySuperseded(ctx, n, func(stamp api.Stamp) (api.Receipt, error) {
@@ -304,7 +304,7 @@ type readPlan struct {
 // ones: they keep their copies until the new owners confirm theirs
 // (shed.go).
 func (n *Server) readPlacement(oid api.OID, level api.Consistency) (readPlan, error) {
-	v := n.view.Load()
+	v := n.view()
 	if v.Ring == nil {
 		return readPlan{}, fmt.Errorf("%w: no ring yet", api.ErrNotReady)
 	}
@@ -533,7 +533,7 @@ func (n *Server) readRepair(oid api.OID, p *payload.Payload, lacking []ring.Node
 	if p.File != nil {
 		return
 	}
-	v := n.view.Load()
+	v := n.view()
 	r := v.Ring
 	for _, rn := range lacking {
 		// Only a node that takes writes for oid gets a copy: a draining

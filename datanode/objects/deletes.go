@@ -31,7 +31,7 @@ import (
 // node had not seen) makes it go out once more above that stamp: a DELETE
 // that follows a PUT removes the object.
 func (n *Server) Delete(ctx context.Context, oid api.OID, level api.Consistency) (api.DeleteReceipt, error) {
-	if n.fenced.Load() {
+	if n.fenced() {
 		return api.DeleteReceipt{}, fmt.Errorf("%w: this node's generation is fenced; it coordinates no writes", api.ErrNotReady)
 	}
 	rec, err := retrySuperseded(ctx, n, func(stamp api.Stamp) (api.DeleteReceipt, error) {

@@ -29,7 +29,7 @@ func TestRefusedLaunchReleasesThePayload(t *testing.T) {
 	var group inflight.Group
 	group.Stop() // Close has begun: no new replica call starts
 	n := New(Config{ID: "a"}, Deps{Logger: slog.New(slog.DiscardHandler), Bodies: budget.New(1<<20, api.ErrBusy),
-		View: &view, Fenced: new(atomic.Bool), Inflight: &group, Ready: func() bool { return true }})
+		View: view.Load, Fenced: new(atomic.Bool).Load, Inflight: &group, Ready: func() bool { return true }})
 	f := func(large bool) {
 		t.Helper()
 		data := []byte("a body that was read, then the node began to close")

@@ -215,7 +215,7 @@ func StoreError(err error) error {
 
 // CheckPeer admits a node-to-node call: current ring, current generation.
 func (n *Server) CheckPeer(ctx *fasthttp.RequestCtx) error {
-	if n.fenced.Load() {
+	if n.fenced() {
 		return fmt.Errorf("%w: this replica's generation is fenced; it takes no writes", api.ErrNotReady)
 	}
 	if err := n.checkFence(ctx); err != nil {

@@ -3,7 +3,6 @@ package objects
 import (
 	"context"
 	"log/slog"
-	"sync/atomic"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -48,11 +47,11 @@ type Deps struct {
 	SpoolDir string            // where large bodies are spooled
 	Peers    *peer.Client
 	Metrics  *nodemetrics.Metrics
-	Bodies   *budget.Budget // request bodies held in memory
-	View     *atomic.Pointer[clusterview.View]
-	Fenced   *atomic.Bool    // another generation replaced this process
-	Inflight *inflight.Group // calls still running after a reply; Close waits for them
-	Ready    func() bool     // the node can coordinate (a ring, not fenced, not closing)
+	Bodies   *budget.Budget           // request bodies held in memory
+	View     func() *clusterview.View // the node's current view
+	Fenced   func() bool              // another generation replaced this process
+	Inflight *inflight.Group          // calls still running after a reply; Close waits for them
+	Ready    func() bool              // the node can coordinate (a ring, not fenced, not closing)
 	// CheckCaller admits a replica call from a current member
 	// (generation and state).
 	CheckCaller func(ctx *fasthttp.RequestCtx) error
@@ -76,8 +75,8 @@ type Server struct {
 	peers    *peer.Client
 	metrics  *nodemetrics.Metrics
 	bodies   *budget.Budget
-	view     *atomic.Pointer[clusterview.View]
-	fenced   *atomic.Bool
+	view     func() *clusterview.View // the node's current view
+	fenced   func() bool
 	inflight *inflight.Group
 	coalesce *coalescer
 }
@@ -92,4 +91,4 @@ func New(cfg Config, d Deps) *Server {
 }
 
 // Ring is the ring of the node's current view.
-func (n *Server) Ring() *ring.Ring { return n.view.Load().Ring }
+func (n *Server) Ring() *ring.Ring { return n.view().Ring }

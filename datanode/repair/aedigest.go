@@ -190,7 +190,7 @@ func (n *Server) aeRequest(ctx *fasthttp.RequestCtx, req any, peer *string, rev 
 	if *peer != string(ctx.Request.Header.Peek(api.HeaderNode)) {
 		return nil, fmt.Errorf("%w: peer %q is not the caller", api.ErrBadRequest, *peer)
 	}
-	v := n.view.Load()
+	v := n.view()
 	if v.Ring.Revision() != *rev {
 		return nil, fmt.Errorf("%w: request used ring revision %d, this node has %d", api.ErrStaleRing, *rev, v.Ring.Revision())
 	}

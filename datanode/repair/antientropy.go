@@ -71,8 +71,8 @@ func (n *Server) aeBusy() bool { return n.bodies.Used() > n.bodies.Max()/2 }
 // fenced or draining node takes no part (the drain moves its objects). It
 // reports whether the round went through every peer without an error.
 func (n *Server) antiEntropyRound(ctx context.Context) bool {
-	v := n.view.Load()
-	if v.Ring == nil || n.fenced.Load() || n.draining.Load() || n.aeBusy() {
+	v := n.view()
+	if v.Ring == nil || n.fenced() || n.draining.Load() || n.aeBusy() {
 		return false
 	}
 	complete := true

@@ -66,7 +66,7 @@ func (n *Server) drainPass(ctx context.Context) (copied, short int, err error) {
 }
 
 func (n *Server) drainObject(ctx context.Context, oid api.OID) (copied int, ok bool) {
-	v := n.view.Load()
+	v := n.view()
 	targets := v.Write.Replicas([]byte(oid.String()))
 	ok = len(targets) >= v.Ring.ReplicationFactor()
 	for _, t := range targets {

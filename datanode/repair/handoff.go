@@ -43,7 +43,7 @@ func (n *Server) HandoffLoop(ctx context.Context) {
 // still unreachable, and its breaker keeps the next round cheap. A hint
 // whose object cannot be read now is skipped, so it cannot hold up the rest.
 func (n *Server) deliverHints(ctx context.Context, peer string, pace time.Duration) {
-	v := n.view.Load()
+	v := n.view()
 	rn, ok := clusterview.RingNode(v.Ring, peer)
 	if !ok || !v.State(peer).WriteTarget() {
 		return // not in the ring (hints expire) or DOWN / DRAINING

@@ -64,7 +64,7 @@ func (n *Server) replaceDamaged(ctx context.Context, oid api.OID) error {
 	if err := n.store.Quarantine(ctx, oid); err != nil {
 		return err
 	}
-	v := n.view.Load()
+	v := n.view()
 	key := []byte(oid.String())
 	for _, rn := range objects.UniqueNodes(v.Ring.Replicas(key), v.Write.Replicas(key)) {
 		if rn.ID == n.cfg.ID || !v.State(rn.ID).ReadTarget() {

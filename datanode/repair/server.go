@@ -59,12 +59,12 @@ type Deps struct {
 	Objects    *objects.Server // copies, reads and tombstones go through the object protocol
 	Metrics    *nodemetrics.Metrics
 	Bodies     *budget.Budget
-	View       *atomic.Pointer[clusterview.View]
-	Fenced     *atomic.Bool
-	Ready      func() bool     // the node can coordinate
-	LeaseValid func() bool     // the node's lease surely has not expired
-	Go         func(f func())  // runs f as one of the node's loops (Close waits for it)
-	Settle     func(rev int64) // moves up to ring revision rev are finished everywhere
+	View       func() *clusterview.View // the node's current view
+	Fenced     func() bool              // another generation replaced this process
+	Ready      func() bool              // the node can coordinate
+	LeaseValid func() bool              // the node's lease surely has not expired
+	Go         func(f func())           // runs f as one of the node's loops (Close waits for it)
+	Settle     func(rev int64)          // moves up to ring revision rev are finished everywhere
 	PeerStatus func(api.NodeStatus) (api.StatusDoc, bool)
 }
 
@@ -85,8 +85,8 @@ type Server struct {
 	obj     *objects.Server
 	metrics *nodemetrics.Metrics
 	bodies  *budget.Budget
-	view    *atomic.Pointer[clusterview.View]
-	fenced  *atomic.Bool
+	view    func() *clusterview.View // the node's current view
+	fenced  func() bool
 
 	draining atomic.Bool
 	repair   repairState
@@ -109,7 +109,7 @@ func New(cfg Config, d Deps) *Server {
 }
 
 // Ring is the ring of the node's current view.
-func (n *Server) Ring() *ring.Ring { return n.view.Load().Ring }
+func (n *Server) Ring() *ring.Ring { return n.view().Ring }
 
 // Draining reports whether this node is draining its copies away.
 func (n *Server) Draining() bool { return n.draining.Load() }

@@ -32,7 +32,7 @@ import (
 // earlier rings, whether every node has settled under the current ring.
 func (n *Server) SettleLoop(ctx context.Context) {
 	retry.Every(ctx, n.settleInterval(), func() {
-		v := n.view.Load()
+		v := n.view()
 		if v.Ring == nil {
 			return
 		}
@@ -59,7 +59,7 @@ func (n *Server) settleSelf(ctx context.Context, v *clusterview.View) {
 		misplaced = !placedOn(v.Ring, oid, n.cfg.ID)
 		return !misplaced
 	})
-	if err == nil && !misplaced && n.view.Load().Ring.Revision() == rev {
+	if err == nil && !misplaced && n.view().Ring.Revision() == rev {
 		n.settled.Store(rev)
 	}
 }
@@ -77,7 +77,7 @@ func (n *Server) settleInterval() time.Duration {
 // allSettled reports whether every node of the current ring reports a
 // settled revision of at least rev.
 func (n *Server) allSettled(rev int64) bool {
-	v := n.view.Load()
+	v := n.view()
 	for _, rn := range v.Ring.Nodes() {
 		st, ok := n.d.PeerStatus(api.NodeStatus{ID: rn.ID, Addr: rn.Addr})
 		if !ok || st.SettledRevision < rev {

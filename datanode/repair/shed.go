@@ -41,8 +41,8 @@ import (
 // It returns how many it removed or buried, and how many it still keeps
 // (waiting for an owner's confirmation).
 func (n *Server) shedRound(ctx context.Context) (removed, kept int, err error) {
-	v := n.view.Load()
-	if v.Ring == nil || n.fenced.Load() {
+	v := n.view()
+	if v.Ring == nil || n.fenced() {
 		return 0, 0, nil
 	}
 	s := &shedder{n: n, v: v, pace: time.Second / time.Duration(n.cfg.AntiEntropyRate)}
