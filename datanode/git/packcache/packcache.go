@@ -15,8 +15,9 @@
 //	switch {
 //	case err != nil: // ctx ended while another request filled key
 //	case r != nil:   // a cached pack: copy r to the client, then r.Close()
-//	default:         // this request fills it: tee the pack into w, then
+//	case w != nil:   // this request fills it: tee the pack into w, then
 //		w.Commit() // or w.Abort() if the pack failed
+//	default: // another fill took over MaxWait: write the pack, uncached
 //	}
 //
 // # Caveats
@@ -49,6 +50,10 @@ import (
 type Cache struct {
 	dir string
 	max int64
+	// MaxWait bounds how long Lookup waits for another caller's fill
+	// before it gives up on the cache for this request (a slow client
+	// reading the first clone must not hold the others). Open sets 30 s.
+	MaxWait time.Duration
 
 	mu      sync.Mutex
 	entries map[string]*entry        // committed packs
@@ -69,7 +74,7 @@ func Open(dir string, max int64) (*Cache, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("packcache: %w", err)
 	}
-	c := &Cache{dir: dir, max: max, entries: map[string]*entry{}, filling: map[string]chan struct{}{}}
+	c := &Cache{dir: dir, max: max, MaxWait: 30 * time.Second, entries: map[string]*entry{}, filling: map[string]chan struct{}{}}
 	names, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("packcache: %w", err)
@@ -111,7 +116,9 @@ func (c *Cache) Stats() (hits, misses, bytes int64) {
 
 // Lookup returns the cached pack of key, or, when there is none, a Writer
 // with which this caller fills it. While another caller fills key it
-// waits, at most until ctx ends (then it returns ctx's error).
+// waits, at most MaxWait (then it returns neither: the caller writes its
+// pack without the cache) and at most until ctx ends (then it returns
+// ctx's error).
 func (c *Cache) Lookup(ctx context.Context, key string) (*Reader, *Writer, error) {
 	if !validKey(key) {
 		return nil, nil, fmt.Errorf("packcache: bad key %q", key)
@@ -132,12 +139,10 @@ func (c *Cache) Lookup(ctx context.Context, key string) (*Reader, *Writer, error
 		}
 		c.mu.Unlock()
 		if busy {
-			select {
-			case <-wait:
-				continue
-			case <-ctx.Done():
+			if !c.await(ctx, wait) {
 				return nil, nil, ctx.Err()
 			}
+			continue
 		}
 		r, err := c.open(key)
 		if err == nil {
@@ -146,6 +151,21 @@ func (c *Cache) Lookup(ctx context.Context, key string) (*Reader, *Writer, error
 		}
 		c.drop(key) // damaged or gone: fill it again
 	}
+}
+
+// await waits for a fill to end, at most MaxWait: it reports false when
+// it gave up (ctx ended, or MaxWait passed: then ctx.Err() is nil and
+// Lookup returns neither a reader nor a writer).
+func (c *Cache) await(ctx context.Context, fill <-chan struct{}) bool {
+	t := time.NewTimer(c.MaxWait)
+	defer t.Stop()
+	select {
+	case <-fill:
+		return true
+	case <-ctx.Done():
+	case <-t.C:
+	}
+	return false
 }
 
 // drop forgets key and removes its file.

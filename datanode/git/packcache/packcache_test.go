@@ -83,7 +83,8 @@ func TestFillServeAndAbort(t *testing.T) {
 }
 
 // A second caller of a key being filled waits for the fill and is served
-// the pack; one whose context ends first gives up with its error.
+// the pack; one whose context ends first gives up with its error, and one
+// that waited MaxWait gets neither a pack nor a writer.
 func TestConcurrentLookupsWaitForTheFill(t *testing.T) {
 	c := mustOpen(t, t.TempDir(), 1<<20)
 	_, w, _ := c.Lookup(context.Background(), key('c'))
@@ -92,6 +93,11 @@ func TestConcurrentLookupsWaitForTheFill(t *testing.T) {
 	if _, _, err := c.Lookup(ctx, key('c')); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Lookup while filling, deadline passed: %v; want %v", err, context.DeadlineExceeded)
 	}
+	c.MaxWait = 10 * time.Millisecond
+	if r, w, err := c.Lookup(context.Background(), key('c')); r != nil || w != nil || err != nil {
+		t.Fatalf("Lookup past MaxWait: reader %v, writer %v, err %v; want none of them", r, w, err)
+	}
+	c.MaxWait = time.Minute
 	got := make(chan []byte)
 	go func() { got <- read(t, c, key('c')) }()
 	p := fakePack("shared")

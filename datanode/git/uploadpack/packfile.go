@@ -61,8 +61,9 @@ func (f *fetch) sendPack(out *output) error {
 			}
 			return out.data.Flush()
 		}
-		fill = w
-		defer fill.Abort() // a no-op after Commit
+		if fill = w; fill != nil { // nil: another clone has been filling it too long; write ours uncached
+			defer fill.Abort() // a no-op after Commit
+		}
 	}
 	ow := newObjectWalk(f.o, func(n int) { out.progressf("Counting objects: %d\r", n) })
 	ow.omitBlobs = f.req.filter == "blob:none"
