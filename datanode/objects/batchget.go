@@ -254,15 +254,7 @@ func (n *Server) writeFrames(w *bufio.Writer, oids []api.OID, bodies [][]byte, p
 		if n.life.Err() != nil {
 			return
 		}
-		data, err := bodies[i], error(nil)
-		switch {
-		case pres[i].answers < need:
-			err = fmt.Errorf("%w: %d replicas answered", api.ErrQuorumNotReached, pres[i].answers)
-		case len(pres[i].holders()) == 0:
-			err = api.ErrNotFound
-		case data == nil:
-			data, err = n.readAlone(oid, level)
-		}
+		data, err := n.verdict(oid, bodies[i], pres[i], need, level)
 		if err != nil {
 			_, code := api.StatusOf(err)
 			err = api.WriteMissingFrame(w, oid, code)
@@ -274,6 +266,35 @@ func (n *Server) writeFrames(w *bufio.Writer, oids []api.OID, bodies [][]byte, p
 		}
 	}
 	w.Flush()
+}
+
+// verdict is one object's answer in a batch GET: its batched bytes, or,
+// when the batch could not carry them, a read of it alone, or the error
+// its frame carries (quorum not reached, not found, too large).
+func (n *Server) verdict(oid api.OID, data []byte, p oidPresence, need int, level api.Consistency) ([]byte, error) {
+	switch {
+	case p.answers < need:
+		return nil, fmt.Errorf("%w: %d replicas answered", api.ErrQuorumNotReached, p.answers)
+	case len(p.holders()) == 0:
+		return nil, api.ErrNotFound
+	case data == nil:
+		return n.readAlone(oid, level)
+	}
+	return data, nil
+}
+
+// ReadMany is a batch GET in process: it reads oids at level and calls
+// fn for each, in order, with its verified bytes or the error its frame
+// would carry (api.ErrNotFound, ErrQuorumNotReached, ErrTooLarge for an
+// object a batch does not carry). It is for callers inside the node that
+// checked the caller's read scope themselves (the Git gateway's fetches);
+// fn must not keep data past its call.
+func (n *Server) ReadMany(oids []api.OID, level api.Consistency, fn func(oid api.OID, data []byte, err error)) {
+	bodies, pres, need := n.gatherBodies(oids, level)
+	for i, oid := range oids {
+		data, err := n.verdict(oid, bodies[i], pres[i], need, level)
+		fn(oid, data, err)
+	}
 }
 
 // readAlone reads one object of a batch GET with a single quorum read.
