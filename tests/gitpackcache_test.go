@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+
+	"github.com/stratum-store/stratum/datanode"
 )
 
 // Stock git clones through one node, with the pack cache on (the default):
@@ -65,4 +67,37 @@ func TestGitClonesFromThePackCache(t *testing.T) {
 		t.Fatalf("clone after the push: refs\n%s\nwant\n%s", got, want)
 	}
 	count(1, 1, 2)
+}
+
+// A fetch reads objects in process (the node's object protocol) and only
+// what that cannot answer through the API. On five nodes with three
+// replicas each node owns about three fifths of the objects: a clone
+// through a node reads the others from their owners, over both protocols,
+// and one node stopped changes nothing (quorum reads). The pack cache is
+// off, so every clone walks.
+func TestGitFetchReadsThroughTheObjectProtocol(t *testing.T) {
+	c := refsCluster(t, 5, 4, func(cfg *datanode.Config) { cfg.GitPackCache = 0 })
+	src := genRepo(t, 40)
+	const repo = "demo/spread.git"
+	mustGit(t, src, "push", "-q", gitURL(c, 0, repo, ""), "refs/heads/*:refs/heads/*", "refs/tags/*:refs/tags/*")
+	want := gitRefs(t, src, "refs/heads", "refs/tags")
+	clone := func(i int, proto string) {
+		t.Helper()
+		m := mustClone(t, gitURL(c, i, repo, ""), "spread", "--mirror", "-c", "protocol.version="+proto)
+		if got := gitRefs(t, m, "refs/heads", "refs/tags"); got != want {
+			t.Fatalf("clone through %s (v%s): refs\n%s\nwant\n%s", c.Nodes[i].ID, proto, got, want)
+		}
+	}
+	batchGets := func(i int) float64 {
+		return max(0, metric(t, c, i, `stratum_requests_total\{method="POST",route="/v1/objects:get",status="200"\}`))
+	}
+	clone(4, "2")
+	clone(2, "0")
+	for _, i := range []int{4, 2} {
+		if n := batchGets(i); n != 0 {
+			t.Fatalf("%s served %v batch GETs over HTTP during a clone through it; want every read in process", c.Nodes[i].ID, n)
+		}
+	}
+	c.StopNode(1)
+	clone(3, "2")
 }

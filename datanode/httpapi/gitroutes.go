@@ -103,7 +103,7 @@ func (n *Router) serveGit(ctx *fasthttp.RequestCtx, path string) error {
 func (n *Router) gitAdvertise(ctx *fasthttp.RequestCtx, req smarthttp.Request) error {
 	cctx, cancel := context.WithTimeout(n.life, n.cfg.RequestTimeout)
 	defer cancel()
-	b, done, err := n.gitBackend(ctx)
+	b, done, err := n.fetchBackend(ctx, req)
 	if err != nil {
 		return err
 	}
@@ -125,13 +125,9 @@ func (n *Router) gitServe(ctx *fasthttp.RequestCtx, req smarthttp.Request) error
 	if err != nil {
 		return err
 	}
-	client, done, err := n.gitBackend(ctx)
+	b, done, err := n.fetchBackend(ctx, req)
 	if err != nil {
 		return err
-	}
-	var b backend.Backend = client
-	if req.Service == smarthttp.UploadPack {
-		b = localReads{Client: client, obj: n.obj}
 	}
 	gitHeaders(ctx, req)
 	ctx.SetBodyStreamWriter(func(w *bufio.Writer) {
@@ -196,6 +192,16 @@ func (n *Router) gitBackend(ctx *fasthttp.RequestCtx) (b *backend.Client, done f
 		Timeout: n.cfg.RequestTimeout, MaxBatchObject: n.cfg.Store.LargeThreshold,
 	})
 	return b, tr.CloseIdleConnections, err
+}
+
+// fetchBackend is gitBackend, with a fetch's object reads in process
+// (localReads) when req is upload-pack's.
+func (n *Router) fetchBackend(ctx *fasthttp.RequestCtx, req smarthttp.Request) (backend.Backend, func(), error) {
+	client, done, err := n.gitBackend(ctx)
+	if err != nil || req.Service != smarthttp.UploadPack {
+		return client, done, err
+	}
+	return localReads{Client: client, obj: n.obj}, done, nil
 }
 
 // localReads is a fetch's backend: the caller's Client, with object reads
