@@ -91,7 +91,11 @@ func runBench(c *ucli.Context) error {
 		cfg.Batch = 0
 		rep = runRefBench(c.Context, cl, cfg)
 	} else {
-		rep = runBenchPhases(c.Context, cl, cfg)
+		fast, err := benchSingles(c, cfg)
+		if err != nil {
+			return usageError{err}
+		}
+		rep = runBenchPhases(c.Context, benchClients{cl, fast}, cfg)
 	}
 	if c.Bool("json") {
 		return printJSON(c.App.Writer, rep)
@@ -105,9 +109,31 @@ func runBench(c *ucli.Context) error {
 	return nil
 }
 
+// benchClients are the bench's clients: fast, when set, carries the
+// single-object requests through the endpoint; cl everything else.
+type benchClients struct {
+	cl   *client.Client
+	fast *benchHTTP
+}
+
+// benchSingles returns the fasthttp client for single-object requests
+// through the endpoint, or nil when the run uses batches or the
+// ring-aware client.
+func benchSingles(c *ucli.Context, cfg benchConfig) (*benchHTTP, error) {
+	if cfg.RingAware || cfg.Batch > 0 {
+		return nil, nil
+	}
+	t, err := clientTLS(c)
+	if err != nil {
+		return nil, err
+	}
+	return newBenchHTTP(c.String("endpoint"), c.String("token"), t, cfg.Level, cfg.Concurrency)
+}
+
 // runBenchPhases writes cfg.Objects objects, then reads them back in a
 // random order, verifying every byte.
-func runBenchPhases(ctx context.Context, cl *client.Client, cfg benchConfig) benchReport {
+func runBenchPhases(ctx context.Context, cls benchClients, cfg benchConfig) benchReport {
+	cl := cls.cl
 	oids := make([]api.OID, cfg.Objects)
 	for i := range oids {
 		oids[i], _ = api.Digest(api.SHA256, benchObject(cfg, i))
@@ -115,6 +141,10 @@ func runBenchPhases(ctx context.Context, cl *client.Client, cfg benchConfig) ben
 	order := rand.New(rand.NewPCG(cfg.Seed, 2)).Perm(cfg.Objects)
 	unit := max(cfg.Batch, 1)
 	put := runPhase(ctx, "put", cfg, func(first int) (int, int, error) {
+		if cls.fast != nil {
+			data := benchObject(cfg, first)
+			return 1, len(data), cls.fast.put(oids[first], data)
+		}
 		if cfg.Batch == 0 {
 			data := benchObject(cfg, first)
 			_, err := cl.Put(ctx, oids[first], bytes.NewReader(data), int64(len(data)), cfg.Level)
@@ -123,6 +153,10 @@ func runBenchPhases(ctx context.Context, cl *client.Client, cfg benchConfig) ben
 		return benchPutBatch(ctx, cl, cfg, oids, first, unit)
 	})
 	get := runPhase(ctx, "get", cfg, func(k int) (int, int, error) {
+		if cls.fast != nil {
+			n, err := cls.fast.get(oids[order[k]])
+			return 1, n, err
+		}
 		if cfg.Batch == 0 {
 			return benchGetOne(ctx, cl, cfg, oids[order[k]])
 		}
