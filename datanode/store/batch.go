@@ -107,7 +107,7 @@ func (s *Store) PutBatch(ctx context.Context, items []BatchItem) ([]BatchResult,
 	if b.Len() == 0 {
 		return out, nil
 	}
-	if err := s.db.Write(b, s.wo); err != nil {
+	if err := s.writeIndex(b); err != nil {
 		return nil, fmt.Errorf("store: batch of %d: write index: %w", added, err)
 	}
 	for _, v := range written {

@@ -74,3 +74,41 @@ func BenchmarkZstdTrialRandom4K(b *testing.B) {
 		c.enc.EncodeAll(data, []byte{codecZstd})
 	}
 }
+
+// BenchmarkEncodeSmallText compares, on 800-byte text objects (the size of
+// a typical Git blob or tree), the inline encoder (literals left without
+// Huffman coding) with the large objects' encoder (Huffman-coded
+// literals); each reports its output size as a share of the input.
+func BenchmarkEncodeSmallText(b *testing.B) {
+	c, _ := newCodecs()
+	defer c.close()
+	objs := make([][]byte, 256)
+	for i := range objs {
+		objs[i] = textBytes(uint64(i), 800)
+	}
+	for _, e := range []struct {
+		name string
+		enc  func([]byte, []byte) []byte
+	}{{"inline", c.enc.EncodeAll}, {"huffman", c.trial.EncodeAll}} {
+		b.Run(e.name, func(b *testing.B) {
+			in, out := 0, 0
+			for i := 0; b.Loop(); i++ {
+				o := objs[i%len(objs)]
+				in, out = in+len(o), out+len(e.enc(o, nil))
+			}
+			b.ReportMetric(float64(out)/float64(in), "out/in")
+		})
+	}
+}
+
+func TestInlineValuesOfEitherEncoderDecode(t *testing.T) {
+	c, _ := newCodecs()
+	defer c.close()
+	data := textBytes(3, 2000)
+	for _, enc := range []func([]byte, []byte) []byte{c.enc.EncodeAll, c.trial.EncodeAll} {
+		got, err := c.decodeInline(enc(data, []byte{codecZstd}))
+		if err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("decodeInline: err=%v, equal=%t", err, bytes.Equal(got, data))
+		}
+	}
+}

@@ -60,6 +60,9 @@ func openIndex(cfg Config, path string) (*leveldb.DB, error) {
 
 // has reports whether oid is indexed.
 func (s *Store) has(oid objid.OID) (bool, error) {
+	if !s.mayHave(oid) {
+		return false, nil
+	}
 	ok, err := s.db.Has(sizeKey(oid), nil)
 	if err != nil {
 		return false, s.indexError("put", oid, err)

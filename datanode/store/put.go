@@ -178,7 +178,7 @@ func (s *Store) commitWith(oid objid.OID, size int64, stamp objid.Stamp, value f
 	}
 	b.Put(objectKey(oid), v)
 	b.Put(sizeKey(oid), sizeValue(size, stamp))
-	if err := s.db.Write(b, s.wo); err != nil {
+	if err := s.writeIndex(b); err != nil {
 		return false, fmt.Errorf("store: put %s: write index: %w", oid, err)
 	}
 	s.accountEntry(v)
@@ -235,7 +235,7 @@ func (s *Store) writePlan(b *leveldb.Batch, oid objid.OID, err error) error {
 	if err != nil || b.Len() == 0 {
 		return err
 	}
-	if err := s.db.Write(b, s.wo); err != nil {
+	if err := s.writeIndex(b); err != nil {
 		return fmt.Errorf("store: put %s: write index: %w", oid, err)
 	}
 	return nil

@@ -35,7 +35,7 @@ func (s *Store) Quarantine(ctx context.Context, oid objid.OID) error {
 	}
 	b := new(leveldb.Batch)
 	dropped := s.dropEntries(b, oid)
-	if err := s.db.Write(b, s.wo); err != nil {
+	if err := s.writeIndex(b); err != nil {
 		return fmt.Errorf("store: quarantine %s: %w", oid, err)
 	}
 	dropped()

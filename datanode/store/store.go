@@ -27,6 +27,7 @@ type Store struct {
 	db     *leveldb.DB
 	wo     *opt.WriteOptions
 	codecs *codecs
+	seen   seen // OIDs that may have index keys (seen.go)
 
 	// stripes serialise the commit step of puts (existence check, file
 	// rename, index write) per OID shard. A put holds at most one stripe,
@@ -118,7 +119,10 @@ func (s *Store) scan() error {
 	if err := s.countLive(); err != nil {
 		return err
 	}
-	return s.countObjects()
+	if err := s.countObjects(); err != nil {
+		return err
+	}
+	return s.seen.build(s.db)
 }
 
 func (s *Store) abort() {

@@ -106,6 +106,9 @@ func (s *Store) Meta(ctx context.Context, oid objid.OID) (Entry, error) {
 }
 
 func (s *Store) meta(oid objid.OID) (Entry, error) {
+	if !s.mayHave(oid) {
+		return Entry{}, s.indexError("stat", oid, leveldb.ErrNotFound)
+	}
 	v, err := s.db.Get(sizeKey(oid), nil)
 	if err == nil {
 		size, stamp, err := parseSizeEntry(v)
@@ -130,6 +133,9 @@ func (s *Store) meta(oid objid.OID) (Entry, error) {
 
 // tombstone returns the stamp of oid's tombstone, if it has one.
 func (s *Store) tombstone(oid objid.OID) (objid.Stamp, bool, error) {
+	if !s.mayHave(oid) {
+		return 0, false, nil
+	}
 	v, err := s.db.Get(tombKey(oid), nil)
 	if errors.Is(err, leveldb.ErrNotFound) {
 		return 0, false, nil
@@ -168,7 +174,7 @@ func (s *Store) Delete(ctx context.Context, oid objid.OID, stamp objid.Stamp, at
 	b := new(leveldb.Batch)
 	dropped := s.dropEntries(b, oid)
 	b.Put(tombKey(oid), tombValue(stamp, at))
-	if err := s.db.Write(b, s.wo); err != nil {
+	if err := s.writeIndex(b); err != nil {
 		return false, fmt.Errorf("store: delete %s: %w", oid, err)
 	}
 	dropped()
@@ -195,7 +201,7 @@ func (s *Store) Remove(ctx context.Context, oid objid.OID) error {
 	}
 	b := new(leveldb.Batch)
 	dropped := s.dropEntries(b, oid)
-	if werr := s.db.Write(b, s.wo); werr != nil {
+	if werr := s.writeIndex(b); werr != nil {
 		return fmt.Errorf("store: remove %s: %w", oid, werr)
 	}
 	dropped()

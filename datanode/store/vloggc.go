@@ -342,7 +342,7 @@ func (s *Store) moveRecords(chunk []gcRecord) error {
 	for i, oid := range oids {
 		b.Put(objectKey(oid), ptrs[i].entry())
 	}
-	if err := s.db.Write(b, s.wo); err != nil {
+	if err := s.writeIndex(b); err != nil {
 		return fmt.Errorf("store: value log collection: write index: %w", err)
 	}
 	for i := range ptrs {
