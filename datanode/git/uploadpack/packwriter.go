@@ -84,30 +84,37 @@ func common(a, b []byte) int {
 }
 
 // readInOrder is objects.read in the order of ids: each batch's bodies are
-// copied as Get hands them over, then passed on in order. So memory holds
-// one batch of bodies.
+// copied as Get hands them over, then passed on in order. One batch is read
+// ahead by another goroutine while fn works on the one before (a clone
+// reads and compresses at once, on two cores instead of one), so memory
+// holds at most three batches of bodies: the one fn has, the one ready and
+// the one being read.
 func (o *objects) readInOrder(ids []sendEntry, fn func(e sendEntry, t object.Type, body []byte) error) error {
-	type got struct {
-		t    object.Type
-		body []byte
-	}
-	batch := make([]object.ID, 0, batchSize)
-	for start := 0; start < len(ids); start += batchSize {
-		chunk := ids[start:min(start+batchSize, len(ids))]
-		batch = batch[:0]
-		for _, e := range chunk {
-			batch = append(batch, e.id)
+	ready := make(chan readBatch, 1)
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer close(ready)
+		for start := 0; start < len(ids); start += batchSize {
+			b := o.readBatch(ids[start:min(start+batchSize, len(ids))])
+			select {
+			case ready <- b:
+			case <-stop:
+				return
+			}
+			if b.err != nil {
+				return
+			}
 		}
-		bodies := make(map[object.ID]got, len(chunk))
-		err := o.read(batch, func(id object.ID, t object.Type, body []byte) error {
-			bodies[id] = got{t, slices.Clone(body)}
-			return nil
-		})
-		if err != nil {
-			return err
+	}()
+	defer func() { close(stop); <-done }()
+	for b := range ready {
+		if b.err != nil {
+			return b.err
 		}
-		for _, e := range chunk {
-			g, ok := bodies[e.id]
+		for _, e := range b.chunk {
+			g, ok := b.bodies[e.id]
 			if !ok {
 				return missing(e.id, errors.New("the backend did not answer for it"))
 			}
@@ -117,6 +124,32 @@ func (o *objects) readInOrder(ids []sendEntry, fn func(e sendEntry, t object.Typ
 		}
 	}
 	return nil
+}
+
+// readBatch is one batch of readInOrder: its entries and their bodies, or
+// the error that stops the read.
+type readBatch struct {
+	chunk  []sendEntry
+	bodies map[object.ID]typedBody
+	err    error
+}
+
+type typedBody struct {
+	t    object.Type
+	body []byte
+}
+
+func (o *objects) readBatch(chunk []sendEntry) readBatch {
+	ids := make([]object.ID, 0, len(chunk))
+	for _, e := range chunk {
+		ids = append(ids, e.id)
+	}
+	b := readBatch{chunk: chunk, bodies: make(map[object.ID]typedBody, len(chunk))}
+	b.err = o.read(ids, func(id object.ID, t object.Type, body []byte) error {
+		b.bodies[id] = typedBody{t, slices.Clone(body)}
+		return nil
+	})
+	return b
 }
 
 // writePack streams the pack: objects read in batches, in packOrder,
