@@ -61,18 +61,18 @@ func newSeenLayer(oids int64) *seenLayer {
 func oidHashes[T string | []byte](hex T) (uint64, uint64) {
 	var h [2]uint64
 	for i := 0; i < 32; i++ {
-		c := hex[i]
-		var v byte
-		switch {
-		case c >= 'a':
-			v = c - 'a' + 10
-		default:
-			v = c - '0'
-		}
-		h[i/16] = h[i/16]<<4 | uint64(v)
+		h[i/16] = h[i/16]<<4 | uint64(hexValue[hex[i]])
 	}
 	return h[0], h[1] | 1
 }
+
+// hexValue maps a lowercase hex digit to its value (OIDs are validated).
+var hexValue = func() (t [256]byte) {
+	for i, c := range "0123456789abcdef" {
+		t[c] = byte(i)
+	}
+	return t
+}()
 
 // probe returns the block of 8 words (one cache line) that h1 picks and
 // the 7 bits in it that h2 picks, 9 bits of h2 each: a blocked Bloom
