@@ -1,10 +1,13 @@
 package uploadpack
 
 import (
+	"context"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
+	"github.com/stratum-store/stratum/api"
 	"github.com/stratum-store/stratum/datanode/git/backend"
 	"github.com/stratum-store/stratum/datanode/git/internal/gittest"
 )
@@ -82,5 +85,52 @@ func TestPartialClone(t *testing.T) {
 			}
 			mustGit(t, c, "fsck", "--strict")
 		})
+	}
+}
+
+// readCounter is a Memory backend that counts the reads of each object.
+type readCounter struct {
+	*backend.Memory
+	mu    sync.Mutex
+	reads map[api.OID]int
+}
+
+func (r *readCounter) Get(ctx context.Context, oids []api.OID, fn func(api.OID, []byte, error)) error {
+	r.mu.Lock()
+	for _, oid := range oids {
+		r.reads[oid]++
+	}
+	r.mu.Unlock()
+	return r.Memory.Get(ctx, oids, fn)
+}
+
+// A clone reads each object once, except those refs name (each request of
+// the clone reads them to peel or list refs): the commits and trees its
+// walk read are kept for the pack (within keepBytes) instead of being read
+// again.
+func TestCloneReadsEachObjectOnce(t *testing.T) {
+	src := gittest.New(t, true)
+	generate(t, src, "main", "", 0, 30, 10)
+	m := backend.NewMemory()
+	load(t, m, "demo/a.git", src)
+	rc := &readCounter{Memory: m, reads: map[api.OID]int{}}
+	srv := server(t, rc)
+	dir := t.TempDir()
+	mustGit(t, dir, "clone", "-q", "--bare", srv.URL+"/demo/a.git", "c")
+	mustGit(t, filepath.Join(dir, "c"), "fsck", "--strict", "--no-dangling")
+	objs := countObjects(t, src.Dir)
+	named := map[api.OID]bool{}
+	for _, f := range strings.Fields(string(src.Git(nil, "for-each-ref", "--format=%(objectname) %(*objectname)"))) {
+		named[api.MustParseOID(f)] = true
+	}
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	if len(rc.reads) < objs {
+		t.Fatalf("%d objects read; the repository has %d", len(rc.reads), objs)
+	}
+	for oid, n := range rc.reads {
+		if n > 1 && !named[oid] {
+			t.Fatalf("object %s read %d times; want once", oid, n)
+		}
 	}
 }

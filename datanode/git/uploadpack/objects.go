@@ -3,6 +3,7 @@ package uploadpack
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/stratum-store/stratum/api"
 	"github.com/stratum-store/stratum/datanode/git/backend"
@@ -22,16 +23,46 @@ type commitInfo struct {
 	time    int64
 }
 
+// keepBytes bounds the bodies one fetch keeps from its walk for its pack
+// (objects.keep): the commits and trees a walk reads are most of what a
+// clone's pack holds besides blobs, and keeping them saves reading each a
+// second time. 32 MiB holds the commits and trees of a repository of about
+// 100,000 objects (docs/git.md); past it, bodies are read again.
+const keepBytes = 32 << 20
+
 // objects reads a repository's objects through a Backend in batches and
 // caches the commits it has parsed (the walks visit them several times).
+// It also keeps, up to keepBytes, the bodies of the commits and trees the
+// walks read, for the pack writer to take instead of reading them again.
 type objects struct {
-	ctx     context.Context
-	b       backend.Backend
-	commits map[object.ID]*commitInfo
+	ctx      context.Context
+	b        backend.Backend
+	commits  map[object.ID]*commitInfo
+	kept     map[object.ID]typedBody
+	keptSize int64
 }
 
 func newObjects(ctx context.Context, b backend.Backend) *objects {
-	return &objects{ctx: ctx, b: b, commits: map[object.ID]*commitInfo{}}
+	return &objects{ctx: ctx, b: b, commits: map[object.ID]*commitInfo{}, kept: map[object.ID]typedBody{}}
+}
+
+// keep copies a body the walk read, if keepBytes allows.
+func (o *objects) keep(id object.ID, t object.Type, body []byte) {
+	if _, ok := o.kept[id]; ok || o.keptSize+int64(len(body)) > keepBytes {
+		return
+	}
+	o.kept[id] = typedBody{t, slices.Clone(body)}
+	o.keptSize += int64(len(body))
+}
+
+// take returns a kept body and forgets it: each is sent once.
+func (o *objects) take(id object.ID) (typedBody, bool) {
+	b, ok := o.kept[id]
+	if ok {
+		delete(o.kept, id)
+		o.keptSize -= int64(len(b.body))
+	}
+	return b, ok
 }
 
 // read calls fn with the type and body of each of ids, batchSize IDs per
@@ -99,6 +130,7 @@ func (o *objects) loadCommits(ids []object.ID) error {
 		if t != object.Commit {
 			return fmt.Errorf("uploadpack: %s is a %s, expected a commit", id, t)
 		}
+		o.keep(id, t, body)
 		return o.addCommit(id, body)
 	})
 }

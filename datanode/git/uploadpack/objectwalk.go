@@ -128,6 +128,9 @@ func (w *objectWalk) treeLevel(level []pathID, mark uint8) ([]pathID, error) {
 		if err != nil {
 			return fmt.Errorf("uploadpack: tree %s: %w", id, err)
 		}
+		if mark == mSend {
+			w.o.keep(id, t, body)
+		}
 		for _, e := range entries {
 			if e.Mode == object.ModeSubmodule || w.marks[e.ID] != 0 || (w.omitBlobs && !e.IsDir()) {
 				continue

@@ -88,7 +88,8 @@ func common(a, b []byte) int {
 // ahead by another goroutine while fn works on the one before (a clone
 // reads and compresses at once, on two cores instead of one), so memory
 // holds at most three batches of bodies: the one fn has, the one ready and
-// the one being read.
+// the one being read (besides what the walk kept, objects.keep). The walk
+// is over by then, so the reading goroutine is the only user of o.kept.
 func (o *objects) readInOrder(ids []sendEntry, fn func(e sendEntry, t object.Type, body []byte) error) error {
 	ready := make(chan readBatch, 1)
 	stop := make(chan struct{})
@@ -139,12 +140,18 @@ type typedBody struct {
 	body []byte
 }
 
+// readBatch reads one batch of readInOrder: what the walk kept is taken
+// from memory, the rest read through the Backend.
 func (o *objects) readBatch(chunk []sendEntry) readBatch {
+	b := readBatch{chunk: chunk, bodies: make(map[object.ID]typedBody, len(chunk))}
 	ids := make([]object.ID, 0, len(chunk))
 	for _, e := range chunk {
-		ids = append(ids, e.id)
+		if k, ok := o.take(e.id); ok {
+			b.bodies[e.id] = k
+		} else {
+			ids = append(ids, e.id)
+		}
 	}
-	b := readBatch{chunk: chunk, bodies: make(map[object.ID]typedBody, len(chunk))}
 	b.err = o.read(ids, func(id object.ID, t object.Type, body []byte) error {
 		b.bodies[id] = typedBody{t, slices.Clone(body)}
 		return nil
