@@ -191,3 +191,29 @@ func TestConnectivityRule(t *testing.T) {
 		}
 	}
 }
+
+// TestBadPackAfterAFullBatchMovesNoRef: objects are stored a full batch at
+// a time while the pack is read, so a pack that turns out bad after a full
+// batch leaves that batch's verified objects stored (unreferenced, as a
+// push that loses its ref race leaves its objects) and moves no ref; with
+// an invalid command list nothing is stored at all.
+func TestBadPackAfterAFullBatchMovesNoRef(t *testing.T) {
+	blob, tree, commit := smallHistory(t)
+	good := rawPack(t, blob, tree, commit)
+	s := newServer(t)
+	s.limits = Limits{BatchObjects: 1, PutConcurrency: 1}
+	lines := pktLines(t, s.post(t, request0(create(id(t, commit), "report-status"), good[:len(good)-30])), false)
+	if len(lines) != 3 || !strings.Contains(lines[0], "truncated") || lines[1] != "ng refs/heads/x unpacker error" {
+		t.Fatalf("got %q; want unpack <truncated>, ng refs/heads/x unpacker error", lines)
+	}
+	if s.mem.Puts == 0 || s.refs() != "" {
+		t.Fatalf("after a pack cut in its last object: %d Put calls, refs %q; want the first batches stored, no ref", s.mem.Puts, s.refs())
+	}
+	s = newServer(t)
+	s.limits = Limits{BatchObjects: 1, PutConcurrency: 1}
+	bad := api.ZeroOID + " " + id(t, commit) + " refs/heads/x..y\x00report-status"
+	lines = pktLines(t, s.post(t, request0(bad, good)), false)
+	if len(lines) != 3 || lines[0] != "unpack ok" || s.mem.Puts != 0 || s.refs() != "" {
+		t.Fatalf("an invalid ref name: got %q, %d Put calls, refs %q; want unpack ok, a refusal, no Put, no ref", lines, s.mem.Puts, s.refs())
+	}
+}

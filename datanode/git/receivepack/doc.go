@@ -19,14 +19,21 @@
 //     detection, each object checked as `git fsck --strict` would
 //     (object.Check), the pack at most Limits.MaxPackBytes and
 //     Limits.MaxObjects. Any failure gives `unpack <reason>` and every ref
-//     `ng <ref> unpacker error`; nothing is stored.
+//     `ng <ref> unpacker error`; no ref moves. While the pack is read,
+//     each full batch of verified objects (Limits.BatchObjects, BatchBytes)
+//     is stored with Backend.Put, durably at quorum, so that storing runs
+//     beside parsing: a pack that fails after its first full batch leaves
+//     those objects stored, each verified and referenced by no ref, as a
+//     push that loses its ref race leaves its objects. A pack under one
+//     batch, or a push whose commands were refused in step 1, stores
+//     nothing.
 //  3. Connectivity, git's cheap rule: every object a new object names (a
 //     commit's tree and parents, a tree's entries except gitlinks, a tag's
 //     target) is in the pack or already stored (Backend.Has, batched), and
 //     so is every new tip. Otherwise every ref gets `ng <ref> missing
 //     necessary objects`.
-//  4. The pack's objects are stored in canonical form with Backend.Put, in
-//     batches, durably at quorum, before any ref moves.
+//  4. The last, partial batch is stored, and every Put of the push has
+//     returned, before any ref moves.
 //  5. Every ref update is applied in ONE Backend.Update transaction whose
 //     old values are the ones git sent.
 //
@@ -67,9 +74,12 @@
 //   - The response is written only once the whole request is read, since a
 //     Go HTTP/1 server may not interleave reading and writing: progress is a
 //     summary at the end, not a live counter.
-//   - Pack objects wait in a temporary file (Limits.TempDir), in canonical
-//     form, until the pack is verified: disk use is the inflated size of the
-//     pack's objects. Memory is pack.Reader's (about 160 bytes per object
+//   - The pack waits in a temporary file (Limits.TempDir) while it is
+//     read. Objects wait in memory only in batches: at most
+//     Limits.PutConcurrency batches in flight plus the one being filled
+//     (reading stops while every slot is busy), so about
+//     (PutConcurrency + 1) x BatchBytes, one object larger than that
+//     alone. Memory is also pack.Reader's (about 160 bytes per object
 //     plus its cache) plus about 100 bytes per object and per distinct
 //     referenced object for the connectivity check.
 //   - Not supported: shallow pushes (`shallow` lines are refused), push

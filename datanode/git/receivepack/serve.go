@@ -95,8 +95,8 @@ func (p *push) run(ctx context.Context, body io.Reader) {
 	var u *unpacked
 	if p.needsPack() {
 		var err error
-		if u, err = unpack(ctx, body, p.b, p.l); err != nil {
-			p.res.Unpack = err
+		if u, err = unpack(ctx, body, p.b, p.l, valid); err != nil {
+			p.res.Unpack, p.res.Stored = err, u.stored()
 			p.failAll(statusUnpackError)
 			drain(body, p.l.MaxPackBytes)
 			return
@@ -150,13 +150,13 @@ func (p *push) connected(ctx context.Context, u *unpacked) bool {
 	return true
 }
 
-// store puts the pack's objects; a failure is reported as the unpack error,
-// since the pack is then not stored.
+// store puts the pack's last objects and waits for all of them; a failure
+// is reported as the unpack error, since the pack is then not stored.
 func (p *push) store(ctx context.Context, u *unpacked) bool {
 	if u == nil {
 		return true
 	}
-	n, err := u.store(ctx, p.b, p.l)
+	n, err := u.store()
 	p.res.Stored = n
 	if err != nil {
 		p.res.Unpack = err

@@ -1,10 +1,8 @@
 package receivepack
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"io"
 	"sync"
 
 	"github.com/stratum-store/stratum/api"
@@ -55,38 +53,16 @@ func missing(ctx context.Context, b backend.Backend, u *unpacked, tips []string,
 	return n, first, nil
 }
 
-// store puts the spooled objects with Backend.Put in batches of at most
+// store puts the last, partial batch, once the push is known to be
+// connected, and waits for every Put of the push: full batches were put
+// while the pack was read (unpack), in batches of at most
 // Limits.BatchObjects objects and BatchBytes bytes (one object may exceed
 // it alone), up to Limits.PutConcurrency batches at a time: against a
 // cluster each Put waits for a quorum, and overlapping them hides that
-// latency. Every Put has returned when store does. It returns how many
-// objects were stored, and the first error.
-func (u *unpacked) store(ctx context.Context, b backend.Backend, l Limits) (int, error) {
-	if _, err := u.spool.Seek(0, io.SeekStart); err != nil {
-		return 0, fmt.Errorf("temporary file: %w", err)
-	}
-	p := newPutter(ctx, b, l.PutConcurrency)
-	r := bufio.NewReaderSize(u.spool, 256<<10)
-	var batch []backend.Object
-	var size int64
-	for _, s := range u.objs {
-		data := make([]byte, s.size)
-		if _, err := io.ReadFull(r, data); err != nil {
-			p.fail(fmt.Errorf("temporary file: %w", err))
-			break
-		}
-		batch = append(batch, backend.Object{OID: toOID(s.id), Data: data})
-		if size += s.size; len(batch) >= l.BatchObjects || size >= l.BatchBytes {
-			if !p.put(batch) {
-				break
-			}
-			batch, size = nil, 0
-		}
-	}
-	if len(batch) > 0 {
-		p.put(batch)
-	}
-	return p.wait()
+// latency. It returns how many objects were stored, and the first error.
+func (u *unpacked) store() (int, error) {
+	u.flush() // a failure is the putter's first error, which wait returns
+	return u.put.wait()
 }
 
 // putter runs Backend.Put calls, at most n at once, and keeps the first

@@ -1,12 +1,10 @@
 package receivepack
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"slices"
 
 	"github.com/stratum-store/stratum/api"
@@ -15,13 +13,15 @@ import (
 	"github.com/stratum-store/stratum/datanode/git/pack"
 )
 
-// unpacked is a verified pack: its objects wait in a temporary file, in
-// canonical form, until the push is known to be connected; then store puts
-// them.
+// unpacked is a verified pack whose objects are being stored: full
+// batches go to the Backend as the pack is read (storing overlaps parsing,
+// on two cores instead of one); the last, partial batch waits until the
+// push is known to be connected (store).
 type unpacked struct {
-	spool *os.File
-	w     *bufio.Writer
-	objs  []spooled // in spool order
+	put   *putter // nil: verify only, store nothing (the commands are invalid)
+	batch []backend.Object
+	size  int64 // bytes in batch
+	lim   Limits
 	have  map[object.ID]struct{}
 	// links are objects the pack's objects name and the pack does not
 	// (yet) hold: what must already be stored.
@@ -30,46 +30,63 @@ type unpacked struct {
 	res   pack.Result
 }
 
-// spooled is one object of the spool file.
-type spooled struct {
-	id   object.ID
-	size int64 // of its canonical form
-}
-
-// unpack reads the pack from r, verifies every object (ID, fsck checks),
-// and keeps the objects in a temporary file. The returned error is the
-// reason sent as `unpack <reason>`. The caller must call close.
-func unpack(ctx context.Context, r io.Reader, b backend.Backend, l Limits) (*unpacked, error) {
-	f, err := os.CreateTemp(l.TempDir, "stratum-receivepack-*")
-	if err != nil {
-		return nil, fmt.Errorf("temporary file: %w", err)
+// unpack reads the pack from r, verifies every object (ID, fsck checks)
+// and, if store, stores each full batch of verified objects as it fills.
+// The returned error is the reason sent as `unpack <reason>` (with it, u
+// says only how many objects were stored). Without an error, the caller
+// must call close.
+func unpack(ctx context.Context, r io.Reader, b backend.Backend, l Limits, store bool) (*unpacked, error) {
+	u := &unpacked{lim: l, have: map[object.ID]struct{}{}, links: map[object.ID]struct{}{}}
+	if store {
+		u.put = newPutter(ctx, b, l.PutConcurrency)
 	}
-	u := &unpacked{spool: f, w: bufio.NewWriterSize(f, 256<<10),
-		have: map[object.ID]struct{}{}, links: map[object.ID]struct{}{}}
 	cfg := pack.Config{
 		MaxObjectSize: l.MaxObjectSize, MaxObjects: l.MaxObjects, CacheBytes: l.CacheBytes,
 		TempDir: l.TempDir, Base: baseSource(ctx, b),
 	}
 	lr := &limitReader{r: r, max: l.MaxPackBytes}
+	var err error
 	u.res, err = pack.Read(ctx, lr, cfg, u.add)
-	if err == nil {
-		err = u.w.Flush()
-	}
 	if err != nil {
+		if perr := u.putErr(); perr != nil {
+			err = perr // the Put that failed is the cause, not how the read stopped
+		}
 		u.close()
-		return nil, err
+		return u, err
 	}
 	return u, nil
 }
 
-// close removes the temporary file.
+// stored is how many objects the push has stored so far.
+func (u *unpacked) stored() int {
+	if u == nil || u.put == nil {
+		return 0
+	}
+	u.put.mu.Lock()
+	defer u.put.mu.Unlock()
+	return u.put.stored
+}
+
+// putErr is the first failed Put's error, if any.
+func (u *unpacked) putErr() error {
+	if u.put == nil {
+		return nil
+	}
+	u.put.mu.Lock()
+	defer u.put.mu.Unlock()
+	return u.put.err
+}
+
+// close stops the Puts still running (a refused push) and waits for them.
 func (u *unpacked) close() {
-	u.spool.Close()
-	os.Remove(u.spool.Name())
+	if u.put != nil {
+		u.put.cancel()
+		u.put.wait()
+	}
 }
 
 // add checks one object as `git fsck --strict` does, notes what it names,
-// and spools its canonical form.
+// and adds its canonical form to the batch, storing the batch when full.
 func (u *unpacked) add(o pack.Object) error {
 	if err := object.Check(o.Type, o.Body, object.Options{Strict: true}); err != nil {
 		return fmt.Errorf("object %s: %w", o.ID, err)
@@ -79,13 +96,27 @@ func (u *unpacked) add(o pack.Object) error {
 	}
 	u.have[o.ID] = struct{}{}
 	delete(u.links, o.ID)
-	u.hdr = object.AppendHeader(u.hdr[:0], o.Type, int64(len(o.Body)))
-	u.w.Write(u.hdr)
-	if _, err := u.w.Write(o.Body); err != nil {
-		return fmt.Errorf("temporary file: %w", err)
+	if u.put == nil {
+		return nil
 	}
-	u.objs = append(u.objs, spooled{id: o.ID, size: int64(len(u.hdr) + len(o.Body))})
+	u.hdr = object.AppendHeader(u.hdr[:0], o.Type, int64(len(o.Body)))
+	data := make([]byte, 0, len(u.hdr)+len(o.Body))
+	data = append(append(data, u.hdr...), o.Body...)
+	u.batch = append(u.batch, backend.Object{OID: toOID(o.ID), Data: data})
+	if u.size += int64(len(data)); len(u.batch) >= u.lim.BatchObjects || u.size >= u.lim.BatchBytes {
+		return u.flush()
+	}
 	return nil
+}
+
+// flush hands the batch to the putter, waiting for a free slot (so a pack
+// is read no faster than it is stored); it fails once a Put has failed.
+func (u *unpacked) flush() error {
+	if len(u.batch) > 0 {
+		u.put.put(u.batch)
+	}
+	u.batch, u.size = nil, 0
+	return u.putErr()
 }
 
 // addLinks notes the objects o names: a commit's tree and parents, a tree's
