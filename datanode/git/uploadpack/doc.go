@@ -72,22 +72,26 @@
 //
 // Objects are read with Backend.Get in batches of 256 IDs: one call per
 // level of trees, per level of the commit walk, per 256 objects of the
-// pack. Commits and trees are read twice, once to walk and once to write,
-// so that no body is held longer than its batch. A linear history costs
+// pack. The commits and trees the walk reads are kept, up to keepBytes
+// (32 MiB) per fetch, for the pack writer, which reads only the rest (past
+// the bound they are read a second time). A linear history costs
 // one Get per commit in the walk (a parent's ID is known only once its child
 // is read).
 //
 // Memory is bounded by the number of objects involved, not their size:
 // about 100 bytes per commit walked (its tree, parents and time), about 90
 // bytes per object sent or skipped (its ID and mark, and its entry in the
-// list to send), and while writing one batch of object bodies (256 objects,
-// copied so that they can be written in pack order) plus the delta base (one
-// object). The pack is streamed as it is written, in side-band packets of
-// 64 KiB. A batch of 256 objects is at most 256 times the largest object.
-// Measured (BenchmarkClone with UPLOADPACK_BENCH_COMMITS=8000, a clone of
-// 48,000 objects and 8,000 commits): the heap grows by at most 9.7 MB with
-// GOGC=10 (so that uncollected garbage hardly counts), about 200 bytes per
-// object; 27 MB with the default GOGC=100.
+// list to send), the kept commits and trees (at most keepBytes), and while
+// writing up to three batches of object bodies (256 objects each, copied so
+// that they can be written in pack order: the one being written, the one
+// read ahead and the one being read) plus the delta base (one object). The
+// pack is streamed as it is written, in side-band packets of 64 KiB. A
+// batch of 256 objects is at most 256 times the largest object. Measured
+// before the kept bodies and the read-ahead (BenchmarkClone with
+// UPLOADPACK_BENCH_COMMITS=8000, a clone of 48,000 objects and 8,000
+// commits): the heap grew by at most 9.7 MB with GOGC=10 (so that
+// uncollected garbage hardly counts), about 200 bytes per object; 27 MB
+// with the default GOGC=100.
 //
 // # Caveats
 //
