@@ -60,9 +60,6 @@ func (s *Store) get(ctx context.Context, oid objid.OID) (Object, error) {
 }
 
 func (s *Store) getOnce(ctx context.Context, oid objid.OID) (Object, error) {
-	if !s.mayHave(oid) {
-		return Object{}, s.indexError("get", oid, leveldb.ErrNotFound)
-	}
 	v, err := s.db.Get(objectKey(oid), nil)
 	if err != nil {
 		if st, deleted, terr := s.tombstone(oid); terr == nil && deleted {

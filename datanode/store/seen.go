@@ -11,8 +11,9 @@ import (
 )
 
 // seen answers "certainly never indexed here" for an OID from memory, so
-// that a put of a new object (the common case) and a read of an absent one
-// skip the index lookups that would only find nothing: before it, a new
+// that a put of a new object (the common case) skips the index lookups
+// that would only find nothing (reads, which mostly find their object, do
+// not ask it, except for a missing object's tombstone): before it, a new
 // object cost four leveldb reads per replica (the size and tombstone keys,
 // twice), a quarter of a Git push's CPU (docs/performance.md).
 //
