@@ -116,6 +116,14 @@ func (p *putter) fail(err error) {
 	}
 }
 
+// progress is how many objects the finished Puts stored, and the first
+// error, without waiting.
+func (p *putter) progress() (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.stored, p.err
+}
+
 // wait waits for every Put and returns the count stored and the first error.
 func (p *putter) wait() (int, error) {
 	p.wg.Wait()

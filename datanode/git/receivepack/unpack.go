@@ -62,9 +62,8 @@ func (u *unpacked) stored() int {
 	if u == nil || u.put == nil {
 		return 0
 	}
-	u.put.mu.Lock()
-	defer u.put.mu.Unlock()
-	return u.put.stored
+	n, _ := u.put.progress()
+	return n
 }
 
 // putErr is the first failed Put's error, if any.
@@ -72,9 +71,8 @@ func (u *unpacked) putErr() error {
 	if u.put == nil {
 		return nil
 	}
-	u.put.mu.Lock()
-	defer u.put.mu.Unlock()
-	return u.put.err
+	_, err := u.put.progress()
+	return err
 }
 
 // close stops the Puts still running (a refused push) and waits for them.
