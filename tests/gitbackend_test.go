@@ -132,6 +132,12 @@ func TestGitRoutesAccess(t *testing.T) {
 	})
 	_, readTok := mustToken(t, c, "reader", api.ScopeRead)
 	_, pushTok := mustToken(t, c, "pusher", api.ScopeRead, api.ScopeWrite)
+	// Nodes learn tokens from an etcd watch: wait until node 0 knows the
+	// last one created, or a check below may meet "unknown token".
+	Eventually(t, 10*time.Second, "n1 knows the new tokens", func() bool {
+		status, _, _ := gitCall(t, "GET", c.URL(0)+"/git/demo/access.git/info/refs?service=git-upload-pack", "", "git", pushTok)
+		return status != http.StatusUnauthorized
+	})
 	base := c.URL(0) + "/git/demo/access.git"
 	const (
 		upReq   = "application/x-git-upload-pack-request"
