@@ -21,7 +21,15 @@ func TestGitLargeRepositoryRoundTrip(t *testing.T) {
 	}
 	// Replica batches of 1,000 objects (several MiB) are slow under -race on
 	// a loaded machine: the harness's 2 s peer timeout failed a push in CI.
-	c := gitCluster(t, func(cfg *datanode.Config) { cfg.PeerTimeout = 15 * time.Second })
+	// So did its 2 s lease: while the three nodes fsynced the push, etcd let
+	// every node's lease lapse at once (twice in 20 s), and the push's ref
+	// update then could not confirm its tips at quorum (only 1 of the 2
+	// replicas it needed answered). This test is not about failures: it gets
+	// the leases and peer timeout a slow disk needs.
+	c := gitCluster(t, func(cfg *datanode.Config) {
+		cfg.PeerTimeout = 15 * time.Second
+		cfg.LeaseTTL = 10 * time.Second
+	})
 	src := genRepo(t, 2600)
 	addRandomFile(t, src, "big.bin", int(store.DefaultLargeThreshold)*2+5, 11)
 	const emptyTree = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
