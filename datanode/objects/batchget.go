@@ -95,8 +95,26 @@ func (p oidPresence) holders() []ring.Node {
 
 // presence asks every readable replica of every OID (the current owners,
 // then the former ones, view.readSet) what its index holds, one request
-// per node.
+// per node. A replica that refuses this node's ring as stale gives no
+// answer; then, as a single read does (retryStale), the node reloads its
+// ring and asks again under the newer one, at most StaleRetries times.
+// The last round's answers are returned whatever they hold: the caller
+// judges them (too few answers is its quorum error).
 func (n *Server) presence(oids []api.OID) ([]oidPresence, *clusterview.View) {
+	type round struct {
+		pres []oidPresence
+		v    *clusterview.View
+	}
+	r, _ := retryStale(n.life, n, func() (round, error) {
+		pres, v, err := n.presenceOnce(oids)
+		return round{pres, v}, err
+	})
+	return r.pres, r.v
+}
+
+// presenceOnce is one round of presence under the ring this node has; its
+// error is a staleRingError when some replica refused that ring.
+func (n *Server) presenceOnce(oids []api.OID) ([]oidPresence, *clusterview.View, error) {
 	v := n.view()
 	groups := map[ring.Node][]int{}
 	formerOf := make([][]ring.Node, len(oids))
@@ -110,6 +128,7 @@ func (n *Server) presence(oids []api.OID) ([]oidPresence, *clusterview.View) {
 	out := make([]oidPresence, len(oids))
 	var mu sync.Mutex
 	var wg sync.WaitGroup
+	var stale error
 	for rn, idx := range groups {
 		wg.Add(1)
 		go func() {
@@ -117,6 +136,11 @@ func (n *Server) presence(oids []api.OID) ([]oidPresence, *clusterview.View) {
 			rep, err := n.indexGroup(rn, oids, idx, v.Ring.Revision())
 			if err != nil {
 				n.logger.Warn("batch has failed on a replica", "replica", rn.ID, "err", err)
+				if errors.Is(err, api.ErrStaleRing) {
+					mu.Lock()
+					stale = staleRingError{err}
+					mu.Unlock()
+				}
 				return
 			}
 			mu.Lock()
@@ -127,7 +151,7 @@ func (n *Server) presence(oids []api.OID) ([]oidPresence, *clusterview.View) {
 		}()
 	}
 	wg.Wait()
-	return out, v
+	return out, v, stale
 }
 
 // add records replica rn's answer rep[j]; a former owner's absence (or
