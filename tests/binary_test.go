@@ -20,14 +20,40 @@ import (
 // buildBinary builds cmd/stratum once per test binary run.
 func buildBinary(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "stratum")
-	// STRATUM_TEST_TAGS builds a negative control (internal/planted).
-	cmd := exec.Command("go", "build", "-tags", os.Getenv("STRATUM_TEST_TAGS"), "-o", bin, "../cmd/stratum")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build stratum: %v\n%s", err, out)
+	built.once.Do(func() {
+		built.dir, built.err = os.MkdirTemp("", "stratum-bin-")
+		if built.err != nil {
+			return
+		}
+		built.bin = filepath.Join(built.dir, "stratum")
+		// STRATUM_TEST_TAGS builds a negative control (internal/planted).
+		cmd := exec.Command("go", "build", "-tags", os.Getenv("STRATUM_TEST_TAGS"), "-o", built.bin, "../cmd/stratum")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		built.out, built.err = cmd.CombinedOutput()
+	})
+	if built.err != nil {
+		t.Fatalf("build stratum: %v\n%s", built.err, built.out)
 	}
-	return bin
+	return built.bin
+}
+
+// built is the stratum binary of this test process, built once: 17 tests
+// run it, and each later `go build`, a cache hit, still linked for 5-10 s.
+// No test writes to it or beside it. TestMain removes it.
+var built struct {
+	once     sync.Once
+	dir, bin string
+	out      []byte
+	err      error
+}
+
+// TestMain runs the tests, then removes the binary they shared.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if built.dir != "" {
+		os.RemoveAll(built.dir)
+	}
+	os.Exit(code)
 }
 
 // syncBuffer is a bytes.Buffer safe to read while a process writes to it.
