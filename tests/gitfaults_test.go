@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/stratum-store/stratum/api"
+	"github.com/stratum-store/stratum/datanode/git/clonepack"
 	"github.com/stratum-store/stratum/datanode/store"
 )
 
@@ -84,7 +85,12 @@ func assertRefsResolve(t *testing.T, c *Cluster, repo, src string) {
 		t.Fatalf("list the refs of %s: %v", repo, err)
 	}
 	var tips []string
+	var oids []api.OID
 	for _, ref := range list.Refs {
+		if clonepack.Hidden(ref.Name) { // a kept pack's manifest: not a Git object
+			oids = append(oids, api.MustParseOID(ref.OID))
+			continue
+		}
 		tips = append(tips, ref.OID)
 	}
 	t.Logf("%s has %d refs", repo, len(tips))
@@ -92,7 +98,6 @@ func assertRefsResolve(t *testing.T, c *Cluster, repo, src string) {
 		return
 	}
 	out := mustGit(t, src, append([]string{"rev-list", "--objects"}, tips...)...)
-	var oids []api.OID
 	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
 		oids = append(oids, api.MustParseOID(strings.Fields(line)[0]))
 	}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/stratum-store/stratum/datanode"
+	"github.com/stratum-store/stratum/datanode/git/clonepack"
 	"github.com/stratum-store/stratum/datanode/store"
 )
 
@@ -14,7 +15,8 @@ import (
 // binary files, a blob above the large-object threshold, a commit of the
 // empty tree on a branch of its own) pushed to node 1 in one push and
 // cloned back through node 2: the same refs, and git fsck --full --strict
-// finds nothing wrong with what stratum served.
+// finds nothing wrong with what stratum served. The push created the
+// repository, so its pack is kept and the clone is that pack.
 func TestGitLargeRepositoryRoundTrip(t *testing.T) {
 	if testing.Short() {
 		t.Skip("pushes and clones 20,000 objects")
@@ -45,7 +47,16 @@ func TestGitLargeRepositoryRoundTrip(t *testing.T) {
 	if n := strings.Count(want, "\n"); n != 5 {
 		t.Fatalf("the source has %d refs; want main, feature, empty, v1 and light:\n%s", n, want)
 	}
-	mirror := mustClone(t, gitURL(c, 1, repo, ""), "mirror", "--mirror")
+	// The push created the repository with a self-contained pack: it is
+	// kept, and the clone is that pack (datanode/git/clonepack).
+	if id, err := c.Client(2).GetRef(ctxT(t), repo, clonepack.Ref); err != nil || id == "" {
+		t.Fatalf("%s after the first push: %q, %v; want the kept pack's manifest", clonepack.Ref, id, err)
+	}
+	mirror := gitWorkdir(t, "mirror")
+	if _, errOut, err := gitRun(t, mirror, nil, "clone", "--progress", "--mirror", gitURL(c, 1, repo, ""), "."); err != nil ||
+		!strings.Contains(errOut, "Reusing the pushed pack") {
+		t.Fatalf("clone through n2: %v; want the kept pack, stderr:\n%.2000s", err, errOut)
+	}
 	mustGit(t, mirror, "fsck", "--full", "--strict", "--no-progress")
 	if got := gitRefs(t, mirror, "refs/heads", "refs/tags"); got != want {
 		t.Fatalf("refs cloned through n2:\n%s\nwant those pushed:\n%s", got, want)

@@ -18,6 +18,7 @@ package backend
 
 import (
 	"context"
+	"io"
 
 	"github.com/stratum-store/stratum/api"
 )
@@ -62,6 +63,13 @@ type Backend interface {
 	// Put stores objs durably at quorum, or fails. The caller has
 	// verified each object's ID.
 	Put(ctx context.Context, objs []Object) error
+	// PutStream stores one object of any size, read from r (size bytes
+	// whose hash is oid, SHA-1 or SHA-256), durably at quorum, or fails.
+	PutStream(ctx context.Context, oid api.OID, r io.Reader, size int64) error
+	// Open streams one object of any size and returns its size. The
+	// reader fails at the end if the bytes do not hash to oid. An object
+	// not stored fails with an error wrapping ErrNotFound.
+	Open(ctx context.Context, oid api.OID) (io.ReadCloser, int64, error)
 	// Update applies updates to repo's refs in one atomic transaction:
 	// all or none. A mismatched old value fails with an error wrapping
 	// ErrConflict; an update naming an object not stored at quorum fails

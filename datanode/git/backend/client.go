@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"time"
 
@@ -238,6 +239,28 @@ func (c *Client) putAlone(ctx context.Context, o Object) error {
 		return fmt.Errorf("storing %s (%d bytes): %w", o.OID, len(o.Data), err)
 	}
 	return nil
+}
+
+// PutStream implements Backend with one object PUT at quorum.
+func (c *Client) PutStream(ctx context.Context, oid api.OID, r io.Reader, size int64) error {
+	if _, err := c.c.Put(ctx, oid, r, size, api.Quorum); err != nil {
+		return fmt.Errorf("storing %s (%d bytes): %w", oid, size, err)
+	}
+	return nil
+}
+
+// Open implements Backend: a GET at `one` (verified as it streams), and
+// at quorum if that found nothing, as Get does.
+func (c *Client) Open(ctx context.Context, oid api.OID) (io.ReadCloser, int64, error) {
+	r, size, err := c.c.Get(ctx, oid, api.One)
+	if err == nil {
+		return r, size, nil
+	}
+	r, size, err = c.c.Get(ctx, oid, api.Quorum)
+	if err != nil {
+		return nil, 0, fmt.Errorf("reading %s: %w", oid, err)
+	}
+	return r, size, nil
 }
 
 // Update implements Backend with one ref transaction that requires every

@@ -1,9 +1,11 @@
 package backend
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"fmt"
+	"io"
 	"slices"
 	"sync"
 
@@ -81,6 +83,36 @@ func (m *Memory) Put(_ context.Context, objs []Object) error {
 		m.objects[o.OID] = slices.Clone(o.Data)
 	}
 	return nil
+}
+
+// PutStream implements Backend by reading r whole.
+func (m *Memory) PutStream(ctx context.Context, oid api.OID, r io.Reader, size int64) error {
+	data, err := io.ReadAll(io.LimitReader(r, size+1))
+	if err != nil {
+		return err
+	}
+	if int64(len(data)) != size {
+		return fmt.Errorf("%w: %s: %d bytes, said %d", api.ErrBadRequest, oid, len(data), size)
+	}
+	return m.Put(ctx, []Object{{OID: oid, Data: data}})
+}
+
+// Open implements Backend.
+func (m *Memory) Open(_ context.Context, oid api.OID) (io.ReadCloser, int64, error) {
+	m.mu.Lock()
+	data, ok := m.objects[oid]
+	m.mu.Unlock()
+	if !ok {
+		return nil, 0, fmt.Errorf("%w: %s", ErrNotFound, oid)
+	}
+	return io.NopCloser(bytes.NewReader(data)), int64(len(data)), nil
+}
+
+// Delete removes an object, for tests of what a missing object does.
+func (m *Memory) Delete(oid api.OID) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.objects, oid)
 }
 
 // Update implements Backend: all updates or none.

@@ -4,10 +4,12 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/stratum-store/stratum/api"
 	"github.com/stratum-store/stratum/datanode/git/backend"
+	"github.com/stratum-store/stratum/datanode/git/clonepack"
 	"github.com/stratum-store/stratum/datanode/git/pktline"
 )
 
@@ -37,6 +39,7 @@ func Advertise(ctx context.Context, w io.Writer, b backend.Backend, repo string)
 	if err != nil {
 		return fmt.Errorf("receivepack: refs of %s: %w", repo, err)
 	}
+	refs = slices.DeleteFunc(refs, func(r backend.Ref) bool { return clonepack.Hidden(r.Name) })
 	pw := pktline.NewWriter(w)
 	caps := strings.Join(Capabilities, " ")
 	if len(refs) == 0 {

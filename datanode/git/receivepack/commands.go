@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/stratum-store/stratum/api"
+	"github.com/stratum-store/stratum/datanode/git/clonepack"
 	"github.com/stratum-store/stratum/datanode/git/pktline"
 )
 
@@ -144,6 +145,8 @@ func checkCommands(cmds []Command) bool {
 		switch {
 		case api.ValidateRefName(c.Name) != nil:
 			c.Status = "funny refname"
+		case clonepack.Hidden(c.Name):
+			c.Status = "refs/stratum/ is reserved for stratum"
 		case seen[c.Name]:
 			c.Status = "ref named twice in one push"
 		}

@@ -34,6 +34,11 @@ type Limits struct {
 	// CacheBytes bounds the pack reader's cache of delta bases. If zero,
 	// 64 MiB.
 	CacheBytes int64
+	// KeepCloneMinObjects is the fewest objects a self-contained pushed
+	// pack must hold to be kept for serving clones (package clonepack):
+	// smaller packs are generated in milliseconds. If zero, 1000; negative
+	// keeps none.
+	KeepCloneMinObjects int
 	// TempDir holds the pack and its objects while they are verified. If
 	// blank, os.TempDir().
 	TempDir string
@@ -45,6 +50,7 @@ func DefaultLimits() Limits {
 		MaxPackBytes: 512 << 20, MaxObjects: 2_000_000, MaxObjectSize: 512 << 20,
 		MaxCommands: api.MaxRefUpdates, MaxPushOptions: 100,
 		BatchObjects: 1000, BatchBytes: 16 << 20, PutConcurrency: 4, CacheBytes: 64 << 20,
+		KeepCloneMinObjects: 1000,
 	}
 }
 
@@ -92,6 +98,9 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.BatchObjects == 0 {
 		l.BatchObjects = d.BatchObjects
+	}
+	if l.KeepCloneMinObjects == 0 {
+		l.KeepCloneMinObjects = d.KeepCloneMinObjects
 	}
 	if l.PutConcurrency == 0 {
 		l.PutConcurrency = d.PutConcurrency

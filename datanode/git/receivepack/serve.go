@@ -9,6 +9,7 @@ import (
 
 	"github.com/stratum-store/stratum/api"
 	"github.com/stratum-store/stratum/datanode/git/backend"
+	"github.com/stratum-store/stratum/datanode/git/clonepack"
 	"github.com/stratum-store/stratum/datanode/git/pack"
 	"github.com/stratum-store/stratum/datanode/git/pktline"
 )
@@ -93,9 +94,16 @@ func (p *push) cmds() []Command { return p.res.Commands }
 func (p *push) run(ctx context.Context, body io.Reader) {
 	valid := checkCommands(p.cmds())
 	var u *unpacked
+	var k *keeper
 	if p.needsPack() {
+		k = newKeeper(p.l, valid)
+		defer k.close()
+		in := body
+		if k != nil {
+			in = k.spool.Tee(body)
+		}
 		var err error
-		if u, err = unpack(ctx, body, p.b, p.l, valid); err != nil {
+		if u, err = unpack(ctx, in, p.b, p.l, valid); err != nil {
 			p.res.Unpack, p.res.Stored = err, u.stored()
 			p.failAll(statusUnpackError)
 			drain(body, p.l.MaxPackBytes)
@@ -110,10 +118,13 @@ func (p *push) run(ctx context.Context, body io.Reader) {
 		p.failAll(statusAtomicFailure)
 		return
 	}
+	k.start(ctx, p, u)
 	if !p.connected(ctx, u) || !p.store(ctx, u) {
 		return
 	}
-	p.update(ctx)
+	if before, ok := p.update(ctx); ok {
+		k.publish(ctx, p, before[clonepack.Ref])
+	}
 }
 
 // needsPack reports whether a pack follows: git sends one unless every

@@ -11,11 +11,13 @@ import (
 // update applies every command in one Backend.Update transaction. A delete
 // of a ref that does not exist is left out of it and reported ok, as Git
 // does; if the transaction fails it shares the failure (nothing changed).
-func (p *push) update(ctx context.Context) {
+// It returns the refs as read before the transaction, and whether the
+// transaction committed.
+func (p *push) update(ctx context.Context) (map[string]string, bool) {
 	cur, err := p.current(ctx)
 	if err != nil {
 		p.failAll("failed to read refs: " + oneLine(err))
-		return
+		return nil, false
 	}
 	var updates []backend.Update
 	var absent []int
@@ -30,10 +32,11 @@ func (p *push) update(ctx context.Context) {
 	if len(updates) > 0 {
 		if err := p.b.Update(ctx, p.repo, updates); err != nil {
 			p.refused(ctx, err)
-			return
+			return cur, false
 		}
 	}
 	p.failAll(statusOK)
+	return cur, true
 }
 
 // current returns repo's refs by name.

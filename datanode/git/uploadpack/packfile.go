@@ -8,6 +8,7 @@ import (
 	"io"
 	"slices"
 
+	"github.com/stratum-store/stratum/datanode/git/clonepack"
 	"github.com/stratum-store/stratum/datanode/git/object"
 	"github.com/stratum-store/stratum/datanode/git/packcache"
 	"github.com/stratum-store/stratum/datanode/git/pktline"
@@ -45,10 +46,17 @@ func (o *output) fail(err error) {
 }
 
 // sendPack decides what to send (see objectWalk) and streams the pack; a
-// full clone's pack comes from the pack cache, or goes into it.
+// full clone's pack is the pack kept from the push that set the refs
+// (clonepack), or comes from the pack cache, or goes into it.
 func (f *fetch) sendPack(out *output) error {
+	key, full := f.cacheKey()
+	if full {
+		if sent, err := f.sendKept(out); sent {
+			return err
+		}
+	}
 	var fill *packcache.Writer
-	if key, ok := f.cacheKey(); ok && f.t.cache != nil {
+	if full && f.t.cache != nil {
 		cached, w, err := f.t.cache.Lookup(f.ctx, key)
 		if err != nil {
 			return err
@@ -79,6 +87,28 @@ func (f *fetch) sendPack(out *output) error {
 	}
 	fill.Commit() // a pack the cache could not keep costs the next clone, never this one
 	return nil
+}
+
+// sendKept sends the pack kept for these refs (package clonepack) if
+// there is one that answers this clone exactly; sent is false, and nothing
+// written, when there is none: the pack is then generated. Once sent, an
+// error is a failed clone (a damaged pack is caught by its checksum at the
+// end, and git refuses what it received).
+func (f *fetch) sendKept(out *output) (sent bool, err error) {
+	wants := make([]string, len(f.req.wants))
+	for i, id := range f.req.wants {
+		wants[i] = id.String()
+	}
+	r, m, err := clonepack.Open(f.ctx, f.t.b, clonepack.Clone{Refs: f.rs.raw, Wants: wants, OfsDelta: f.req.ofsDelta})
+	if err != nil {
+		return false, nil
+	}
+	defer r.Close()
+	out.progressf("Reusing the pushed pack of %d objects\n", m.Objects)
+	if _, err := io.Copy(out.data, r); err != nil {
+		return true, err
+	}
+	return true, out.data.Flush()
 }
 
 // cacheKey names everything a full clone's pack depends on: the

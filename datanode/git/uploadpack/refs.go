@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/stratum-store/stratum/datanode/git/backend"
+	"github.com/stratum-store/stratum/datanode/git/clonepack"
 	"github.com/stratum-store/stratum/datanode/git/object"
 )
 
@@ -23,6 +25,7 @@ type refSet struct {
 	headName string
 	headID   object.ID
 	tags     map[object.ID]*peeled // peeled refs/tags/* targets, when asked for
+	raw      []backend.Ref         // as read, hidden refs included (clonepack)
 }
 
 // loadRefs reads repo's refs. With peel it also reads the objects refs/tags/*
@@ -33,8 +36,11 @@ func loadRefs(o *objects, repo string, peel bool) (*refSet, error) {
 	if err != nil {
 		return nil, fmt.Errorf("uploadpack: reading refs of %s: %w", repo, err)
 	}
-	rs := &refSet{refs: make([]ref, 0, len(raw))}
+	rs := &refSet{refs: make([]ref, 0, len(raw)), raw: raw}
 	for _, r := range raw {
+		if clonepack.Hidden(r.Name) {
+			continue
+		}
 		id, err := object.ParseID(r.OID)
 		if err != nil {
 			return nil, fmt.Errorf("uploadpack: ref %s of %s points at %q, not a SHA-1 object ID", r.Name, repo, r.OID)
