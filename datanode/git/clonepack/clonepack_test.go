@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -238,12 +239,12 @@ func TestMissingOrDamagedPack(t *testing.T) {
 	git(t, src.Dir, "push", "-q", "--mirror", url)
 	man := manifest(t, m)
 
-	damaged.on = true
+	damaged.on.Store(true)
 	dir := t.TempDir()
 	if _, stderr, err := gitErr(t, dir, "clone", "-q", "--mirror", url, "c"); err == nil {
 		t.Fatalf("a clone of a damaged kept pack succeeded; stderr:\n%s", stderr)
 	}
-	damaged.on = false
+	damaged.on.Store(false)
 
 	m.Delete(api.MustParseOID(man.Pack))
 	if cloner(t, url, src)("2") {
@@ -255,12 +256,12 @@ func TestMissingOrDamagedPack(t *testing.T) {
 // returns while on is set.
 type damaging struct {
 	*backend.Memory
-	on bool
+	on atomic.Bool
 }
 
 func (d *damaging) Open(ctx context.Context, oid api.OID) (io.ReadCloser, int64, error) {
 	r, size, err := d.Memory.Open(ctx, oid)
-	if err != nil || !d.on {
+	if err != nil || !d.on.Load() {
 		return r, size, err
 	}
 	data, _ := io.ReadAll(r)
@@ -345,4 +346,41 @@ func manifest(t *testing.T, m *backend.Memory) clonepack.Manifest {
 		t.Fatal(err)
 	}
 	return man
+}
+
+// TestConcurrentCreatingPushes: two pushes that each create a branch of
+// the same new repository, at once, are both self-contained. Whichever
+// publishes its pack (or both, one after the other), no manifest covers
+// both branches, so clones are generated, and complete.
+func TestConcurrentCreatingPushes(t *testing.T) {
+	for round := range 3 {
+		m := backend.NewMemory()
+		url := serve(t, m)
+		src := gittest.New(t, true)
+		history(t, src, "a", "", 0, 12)
+		history(t, src, "b", "", 300, 12)
+		errs := make(chan string, 2)
+		for _, refs := range [][]string{{"a", "a-v10"}, {"b", "b-v310"}} {
+			branch := refs[0]
+			go func() {
+				_, stderr, err := gitErr(t, src.Dir, append([]string{"push", "-q", url}, refs...)...)
+				if err != nil {
+					errs <- fmt.Sprintf("push %s: %v\n%s", branch, err, stderr)
+					return
+				}
+				errs <- ""
+			}()
+		}
+		for range 2 {
+			if e := <-errs; e != "" {
+				t.Fatal(e)
+			}
+		}
+		if man := manifest(t, m); len(man.Refs) != 2 {
+			t.Fatalf("round %d: manifest refs %v; want one push's branch and tag", round, man.Refs)
+		}
+		if cloner(t, url, src)("2") {
+			t.Fatalf("round %d: a clone of both branches was sent one push's pack", round)
+		}
+	}
 }
