@@ -16,7 +16,8 @@ import (
 // empty tree on a branch of its own) pushed to node 1 in one push and
 // cloned back through node 2: the same refs, and git fsck --full --strict
 // finds nothing wrong with what stratum served. The push created the
-// repository, so its pack is kept and the clone is that pack.
+// repository, so its pack is kept and the clone is that pack; after one
+// more commit, a clone through node 3 is generated, at the same size.
 func TestGitLargeRepositoryRoundTrip(t *testing.T) {
 	if testing.Short() {
 		t.Skip("pushes and clones 20,000 objects")
@@ -66,4 +67,22 @@ func TestGitLargeRepositoryRoundTrip(t *testing.T) {
 		t.Fatalf("the clone reaches %d objects; want the source's %d", got, objects)
 	}
 	t.Logf("pushed and cloned %d objects", objects)
+
+	// One more commit: the refs no longer match the kept pack, so the next
+	// clone walks the whole history and writes its pack, at size.
+	addCommit(t, src, "after.txt", "pushed after the kept pack\n")
+	mustGit(t, src, "push", "-q", gitURL(c, 0, repo, ""), "main")
+	want, objects = gitRefs(t, src, "refs/heads", "refs/tags"), objects+3
+	again := gitWorkdir(t, "generated")
+	if _, errOut, err := gitRun(t, again, nil, "clone", "--progress", "--mirror", gitURL(c, 2, repo, ""), "."); err != nil ||
+		strings.Contains(errOut, "Reusing the pushed pack") {
+		t.Fatalf("clone through n3 after a push: %v; want a generated pack, stderr:\n%.2000s", err, errOut)
+	}
+	mustGit(t, again, "fsck", "--full", "--strict", "--no-progress")
+	if got := gitRefs(t, again, "refs/heads", "refs/tags"); got != want {
+		t.Fatalf("refs cloned through n3:\n%s\nwant those pushed:\n%s", got, want)
+	}
+	if got := strings.Count(mustGit(t, again, "rev-list", "--objects", "--all"), "\n"); got != objects {
+		t.Fatalf("the generated clone reaches %d objects; want the source's %d", got, objects)
+	}
 }

@@ -34,8 +34,9 @@
 //
 // # Caveats
 //
-//   - Only a push whose pack is self-contained is kept: in practice the
-//     first push of a repository (git push --mirror to a new name). An
+//   - Only a push whose commands all create (or delete) refs and whose
+//     pack is self-contained is kept: in practice the first push of a
+//     repository (git push --mirror to a new name). An
 //     incremental push sends only what is new and is not kept; clones after
 //     it are generated (and cached per node by datanode/git/packcache).
 //   - A kept pack is not deleted when Ref moves on: it stays as an object

@@ -3,6 +3,7 @@ package receivepack
 import (
 	"context"
 
+	"github.com/stratum-store/stratum/api"
 	"github.com/stratum-store/stratum/datanode/git/clonepack"
 )
 
@@ -21,10 +22,18 @@ type keeper struct {
 }
 
 // newKeeper returns a keeper spooling the pack, or nil when this push's
-// pack is not to be kept (keeping is off, or no spool could be made).
-func newKeeper(l Limits, valid bool) *keeper {
+// pack is not to be kept: keeping is off, the commands are invalid, a
+// command updates a ref that exists (its pack is incremental, thin in
+// practice: copying it would be a wasted write), or no spool could be
+// made.
+func newKeeper(l Limits, valid bool, cmds []Command) *keeper {
 	if l.KeepCloneMinObjects < 0 || !valid {
 		return nil
+	}
+	for _, c := range cmds {
+		if !c.isDelete() && !api.IsZeroOID(c.Old) {
+			return nil
+		}
 	}
 	s, err := clonepack.NewSpool(l.TempDir)
 	if err != nil {

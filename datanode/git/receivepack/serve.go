@@ -96,7 +96,7 @@ func (p *push) run(ctx context.Context, body io.Reader) {
 	var u *unpacked
 	var k *keeper
 	if p.needsPack() {
-		k = newKeeper(p.l, valid)
+		k = newKeeper(p.l, valid, p.cmds())
 		defer k.close()
 		in := body
 		if k != nil {
