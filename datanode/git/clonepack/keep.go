@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"hash"
 	"io"
 	"os"
 
@@ -13,14 +12,11 @@ import (
 	"github.com/stratum-store/stratum/datanode/git/backend"
 )
 
-// Spool is a copy of a pushed pack on local disk, made while the push is
-// read, with its SHA-256 and size. Its bytes are kept only if the push
-// asks for it (Keep); Close removes the file either way.
+// Spool is the file the pack reader copies a pushed pack into while it
+// verifies it (pack.Config.Spool): the pack's bytes without their
+// trailer. Store completes and keeps it; Close removes it either way.
 type Spool struct {
-	f    *os.File
-	h    hash.Hash
-	size int64
-	err  error // the first write error: the spool is then unusable
+	f *os.File
 }
 
 // NewSpool creates an empty spool in dir ("" for os.TempDir()).
@@ -29,29 +25,11 @@ func NewSpool(dir string) (*Spool, error) {
 	if err != nil {
 		return nil, fmt.Errorf("clonepack: spool: %w", err)
 	}
-	return &Spool{f: f, h: sha256.New()}, nil
+	return &Spool{f: f}, nil
 }
 
-// Tee returns a reader that reads r and copies what it reads to the spool.
-// A spool write error does not fail the read: the pack is then not kept.
-func (s *Spool) Tee(r io.Reader) io.Reader { return teeReader{r: r, s: s} }
-
-type teeReader struct {
-	r io.Reader
-	s *Spool
-}
-
-func (t teeReader) Read(p []byte) (int, error) {
-	k, err := t.r.Read(p)
-	if k > 0 && t.s.err == nil {
-		if _, werr := t.s.f.Write(p[:k]); werr != nil {
-			t.s.err = werr
-		}
-		t.s.h.Write(p[:k])
-		t.s.size += int64(k)
-	}
-	return k, err
-}
+// File is the spool, for pack.Config.Spool.
+func (s *Spool) File() *os.File { return s.f }
 
 // Close removes the spool's file.
 func (s *Spool) Close() error {
@@ -70,33 +48,38 @@ type Pack struct {
 	Checksum [20]byte
 }
 
-// Store puts the spooled pack at quorum, if it is self-contained and the
-// spool holds exactly it, and returns its Manifest for refs (the push's
-// new ref values: name -> ID). It errors, wrapping ErrUnusable, when the
-// pack is not to be kept.
+// Store puts the spooled pack at quorum, if it is self-contained: it
+// appends the trailer (p.Checksum) to the spool, hashes the whole with
+// SHA-256 and stores it under that ID. It returns the pack's Manifest for
+// refs (the push's new ref values: name -> ID), or an error wrapping
+// ErrUnusable when the pack is not to be kept.
 func (s *Spool) Store(ctx context.Context, b backend.Backend, p Pack, refs map[string]string) (Manifest, error) {
 	switch {
-	case s.err != nil:
-		return Manifest{}, fmt.Errorf("%w: spool: %v", ErrUnusable, s.err)
 	case !p.SelfContained:
 		return Manifest{}, fmt.Errorf("%w: the pack needs objects it does not hold", ErrUnusable)
 	case len(refs) == 0:
 		return Manifest{}, fmt.Errorf("%w: the push sets no ref", ErrUnusable)
-	case s.size < 32:
-		return Manifest{}, fmt.Errorf("%w: %d bytes", ErrUnusable, s.size)
 	}
-	var trailer [20]byte
-	if _, err := s.f.ReadAt(trailer[:], s.size-20); err != nil || trailer != p.Checksum {
-		return Manifest{}, fmt.Errorf("%w: the spool does not end with the pack's checksum", ErrUnusable)
+	body, err := s.f.Seek(0, io.SeekEnd)
+	if err != nil || body < 12 {
+		return Manifest{}, fmt.Errorf("%w: spool of %d bytes: %v", ErrUnusable, body, err)
 	}
-	oid, err := api.ParseOID(hex.EncodeToString(s.h.Sum(nil)))
+	if _, err := s.f.WriteAt(p.Checksum[:], body); err != nil {
+		return Manifest{}, fmt.Errorf("%w: spool: %v", ErrUnusable, err)
+	}
+	size := body + int64(len(p.Checksum))
+	h := sha256.New()
+	if _, err := io.Copy(h, io.NewSectionReader(s.f, 0, size)); err != nil {
+		return Manifest{}, fmt.Errorf("%w: spool: %v", ErrUnusable, err)
+	}
+	oid, err := api.ParseOID(hex.EncodeToString(h.Sum(nil)))
 	if err != nil {
 		return Manifest{}, err
 	}
-	if err := b.PutStream(ctx, oid, io.NewSectionReader(s.f, 0, s.size), s.size); err != nil {
+	if err := b.PutStream(ctx, oid, io.NewSectionReader(s.f, 0, size), size); err != nil {
 		return Manifest{}, fmt.Errorf("clonepack: storing the pack: %w", err)
 	}
-	return Manifest{Version: 1, Pack: oid.String(), Size: s.size, Objects: p.Objects, OfsDeltas: p.OfsDeltas, Refs: refs}, nil
+	return Manifest{Version: 1, Pack: oid.String(), Size: size, Objects: p.Objects, OfsDeltas: p.OfsDeltas, Refs: refs}, nil
 }
 
 // Publish stores m and points Ref at it, in a transaction of its own from

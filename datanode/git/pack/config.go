@@ -2,6 +2,7 @@ package pack
 
 import (
 	"fmt"
+	"os"
 
 	"github.com/stratum-store/stratum/datanode/git/object"
 )
@@ -22,6 +23,11 @@ type Config struct {
 	CacheBytes int64
 	// TempDir holds the temporary copy of the pack. If blank, os.TempDir().
 	TempDir string
+	// Spool, if set, is an empty file, open for reading and writing, that
+	// takes the copy instead of a temporary file: every byte of the pack
+	// but its 20-byte trailer (Result.Checksum), from offset 0. It is the
+	// caller's to keep or remove; Read leaves it open.
+	Spool *os.File
 	// Base looks up thin-pack bases that are not in the pack. If nil, a thin
 	// pack is refused with ErrMissingBase.
 	Base BaseSource

@@ -158,3 +158,32 @@ func TestCollisionPairInPack(t *testing.T) {
 		t.Fatalf("got %v %v; want %v", got, err, want)
 	}
 }
+
+// TestCallerSpoolHoldsThePack: with Config.Spool, Read copies the pack into
+// the caller's file (everything but the trailer, which Result.Checksum
+// holds), uses it to re-read delta bases (no cache, so every base is
+// re-read), and leaves it for the caller.
+func TestCallerSpoolHoldsThePack(t *testing.T) {
+	r := gittest.New(t, true)
+	fastImport(t, r, 100)
+	p := r.Git(r.Git(nil, "rev-list", "--objects", "--all"), "pack-objects", "--stdout", "--delta-base-offset")
+	f, err := os.CreateTemp(t.TempDir(), "spool")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	_, res, err := readAll(t, p, Config{Spool: f, CacheBytes: 1})
+	if err != nil {
+		t.Fatalf("Read: %v", err)
+	}
+	if res.Deltas == 0 {
+		t.Fatal("the pack has no deltas: the spool was never re-read")
+	}
+	got, err := os.ReadFile(f.Name())
+	if err != nil {
+		t.Fatalf("the spool after Read: %v", err)
+	}
+	if got = append(got, res.Checksum[:]...); !bytes.Equal(got, p) {
+		t.Fatalf("spool and trailer: %d bytes; want the pack's %d, byte for byte", len(got), len(p))
+	}
+}

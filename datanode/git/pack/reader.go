@@ -83,12 +83,15 @@ func Read(ctx context.Context, r io.Reader, cfg Config, fn func(Object) error) (
 		return Result{}, err
 	}
 	cfg = cfg.withDefaults()
-	spool, err := os.CreateTemp(cfg.TempDir, "stratum-pack-*")
-	if err != nil {
-		return Result{}, fmt.Errorf("pack: temporary file: %w", err)
+	spool := cfg.Spool
+	if spool == nil {
+		var err error
+		if spool, err = os.CreateTemp(cfg.TempDir, "stratum-pack-*"); err != nil {
+			return Result{}, fmt.Errorf("pack: temporary file: %w", err)
+		}
+		defer os.Remove(spool.Name())
+		defer spool.Close()
 	}
-	defer os.Remove(spool.Name())
-	defer spool.Close()
 	rd := &reader{
 		ctx: ctx, cfg: cfg, fn: fn, spool: spool,
 		s:       newScanner(r, sha1cd.New(), spool),

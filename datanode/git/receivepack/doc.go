@@ -37,10 +37,10 @@
 //  5. Every ref update is applied in ONE Backend.Update transaction whose
 //     old values are the ones git sent.
 //  6. A self-contained pack (the push that creates a repository) of at
-//     least Limits.KeepCloneMinObjects objects, copied to a spool while
-//     it was read and stored beside steps 3 and 4, is published for
-//     clones (package clonepack) once step 5 committed. This step never
-//     fails the push.
+//     least Limits.KeepCloneMinObjects objects is stored whole from the
+//     copy the pack reader made of it (pack.Config.Spool), beside steps 3
+//     and 4, and published for clones (package clonepack) once step 5
+//     committed. This step never fails the push.
 //
 // # One transaction, with or without --atomic
 //

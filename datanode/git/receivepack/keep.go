@@ -2,6 +2,7 @@ package receivepack
 
 import (
 	"context"
+	"os"
 
 	"github.com/stratum-store/stratum/api"
 	"github.com/stratum-store/stratum/datanode/git/clonepack"
@@ -21,11 +22,10 @@ type keeper struct {
 	err    error
 }
 
-// newKeeper returns a keeper spooling the pack, or nil when this push's
-// pack is not to be kept: keeping is off, the commands are invalid, a
-// command updates a ref that exists (its pack is incremental, thin in
-// practice: copying it would be a wasted write), or no spool could be
-// made.
+// newKeeper returns a keeper whose spool the pack reader copies the pack
+// into, or nil when this push's pack is not to be kept: keeping is off,
+// the commands are invalid, a command updates a ref that exists (its pack
+// is incremental, thin in practice), or no spool could be made.
 func newKeeper(l Limits, valid bool, cmds []Command) *keeper {
 	if l.KeepCloneMinObjects < 0 || !valid {
 		return nil
@@ -40,6 +40,15 @@ func newKeeper(l Limits, valid bool, cmds []Command) *keeper {
 		return nil
 	}
 	return &keeper{spool: s}
+}
+
+// file is the spool the pack reader is to copy the pack into; nil if the
+// pack is not to be kept.
+func (k *keeper) file() *os.File {
+	if k == nil {
+		return nil
+	}
+	return k.spool.File()
 }
 
 // start stores the spooled pack in the background when u is worth

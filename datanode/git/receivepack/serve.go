@@ -98,12 +98,8 @@ func (p *push) run(ctx context.Context, body io.Reader) {
 	if p.needsPack() {
 		k = newKeeper(p.l, valid, p.cmds())
 		defer k.close()
-		in := body
-		if k != nil {
-			in = k.spool.Tee(body)
-		}
 		var err error
-		if u, err = unpack(ctx, in, p.b, p.l, valid); err != nil {
+		if u, err = unpack(ctx, body, p.b, p.l, valid, k.file()); err != nil {
 			p.res.Unpack, p.res.Stored = err, u.stored()
 			p.failAll(statusUnpackError)
 			drain(body, p.l.MaxPackBytes)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"slices"
 
 	"github.com/stratum-store/stratum/api"
@@ -32,17 +33,18 @@ type unpacked struct {
 
 // unpack reads the pack from r, verifies every object (ID, fsck checks)
 // and, if store, stores each full batch of verified objects as it fills.
-// The returned error is the reason sent as `unpack <reason>` (with it, u
-// says only how many objects were stored). Without an error, the caller
-// must call close.
-func unpack(ctx context.Context, r io.Reader, b backend.Backend, l Limits, store bool) (*unpacked, error) {
+// The pack reader copies the pack into spool (pack.Config.Spool) when it
+// is not nil, else into a temporary file of its own. The returned error
+// is the reason sent as `unpack <reason>` (with it, u says only how many
+// objects were stored). Without an error, the caller must call close.
+func unpack(ctx context.Context, r io.Reader, b backend.Backend, l Limits, store bool, spool *os.File) (*unpacked, error) {
 	u := &unpacked{lim: l, have: map[object.ID]struct{}{}, links: map[object.ID]struct{}{}}
 	if store {
 		u.put = newPutter(ctx, b, l.PutConcurrency)
 	}
 	cfg := pack.Config{
 		MaxObjectSize: l.MaxObjectSize, MaxObjects: l.MaxObjects, CacheBytes: l.CacheBytes,
-		TempDir: l.TempDir, Base: baseSource(ctx, b),
+		TempDir: l.TempDir, Spool: spool, Base: baseSource(ctx, b),
 	}
 	lr := &limitReader{r: r, max: l.MaxPackBytes}
 	var err error
