@@ -164,6 +164,15 @@ func (n *Node) checkGeneration(ctx *fasthttp.RequestCtx) error {
 	return nil
 }
 
+// CachedMember is member id as this node's watched view has it, which
+// replica calls are first checked against (checkGeneration): for tests
+// and diagnostics. The view follows etcd by a watch, so it can lag the
+// control plane by the watch's delivery time.
+func (n *Node) CachedMember(id string) (api.Member, bool) {
+	m, ok := n.view.Load().Members[id]
+	return m, ok
+}
+
 // ReadHistory reports how many earlier rings this node's reads still ask
 // (their owners last) and whether they ask every ring node because the
 // history is incomplete: for tests and diagnostics.

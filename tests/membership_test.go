@@ -125,7 +125,14 @@ func TestZombieGenerationIsFenced(t *testing.T) {
 	if status != 503 || !strings.Contains(string(body), "fenced") {
 		t.Fatalf("zombie /readyz: %d %s; want 503 fenced", status, body)
 	}
-	// Peers refuse its replica writes, confirmed against etcd.
+	// Peers refuse its replica writes once their watched view has the new
+	// generation (a peer whose view still lags by the watch's delivery time
+	// would take them: the zombie fenced itself first here once, 4 ms
+	// before n2's watch delivered the change).
+	Eventually(t, 5*time.Second, "n2 sees n1's new generation", func() bool {
+		m, ok := c.Nodes[1].Node.CachedMember("n1")
+		return ok && m.Generation == "new-generation"
+	})
 	data := []byte("zombie replica write")
 	oid, _ := api.Digest(api.SHA256, data)
 	conn, err := net.Dial("tcp", c.Nodes[1].Addr)
