@@ -74,6 +74,26 @@ func TestFramesRoundTrip(t *testing.T) {
 	}
 }
 
+// TestValueFrames reads a value frame (node to node) back with its stamp
+// and its Value mark, and refuses an unknown fourth field.
+func TestValueFrames(t *testing.T) {
+	var buf strings.Builder
+	a, _ := Digest(SHA256, []byte("alpha"))
+	WriteValueFrame(&buf, a, []byte{1, 2, 3}, 0)
+	WriteValueFrame(&buf, a, []byte{4}, 77)
+	WriteStampedFrame(&buf, a, []byte("alpha"), 78)
+	r := bufio.NewReader(strings.NewReader(buf.String()))
+	for _, want := range []Frame{{OID: a, Data: []byte{1, 2, 3}, Value: true}, {OID: a, Data: []byte{4}, Stamp: 77, Value: true}, {OID: a, Data: []byte("alpha"), Stamp: 78}} {
+		f, err := ReadStampedFrame(r, 100)
+		if err != nil || f.OID != want.OID || string(f.Data) != string(want.Data) || f.Stamp != want.Stamp || f.Value != want.Value {
+			t.Fatalf("ReadStampedFrame = %+v, %v; want %+v", f, err, want)
+		}
+	}
+	if _, err := ReadStampedFrame(bufio.NewReader(strings.NewReader(a.String()+" 1 0 gzip\nx")), 100); !errors.Is(err, ErrBadRequest) {
+		t.Fatalf("a frame with an unknown fourth field: %v; want bad request", err)
+	}
+}
+
 func FuzzReadFrame(f *testing.F) {
 	f.Add([]byte(strings.Repeat("a", 64) + " 3\nabc"))
 	f.Fuzz(func(t *testing.T, in []byte) {

@@ -19,6 +19,14 @@ import (
 // third field, "<oid> <size> <stamp>\n"; a coordinator ignores a stamp in
 // a client's batch PUT and stamps the write itself.
 //
+// A replica batch (node to node) may also carry an object as the
+// sender's encoded store value, "<oid> <size> <stamp> value\n" with size
+// the value's length: the coordinator compresses each object once for all
+// its replicas, and each replica decodes and verifies it before storing
+// it as it came (docs/architecture.md). Nodes that predate this field
+// refuse such a frame: every node of a cluster must run a version that
+// reads it.
+//
 // so `printf '%s %d\n' "$OID" "$SIZE"; cat file` builds one by hand.
 const (
 	PathBatchHas     = "/v1/objects:has"            // POST {"oids":[...]} -> {"present":[...],"missing":[...]}
@@ -98,6 +106,19 @@ func WriteStampedFrame(w io.Writer, oid OID, data []byte, stamp Stamp) error {
 	return err
 }
 
+// WriteValueFrame writes one object frame whose bytes are an encoded
+// store value (node to node).
+func WriteValueFrame(w io.Writer, oid OID, value []byte, stamp Stamp) error {
+	if _, err := fmt.Fprintf(w, "%s %d %d %s\n", oid, len(value), stamp, frameValue); err != nil {
+		return err
+	}
+	_, err := w.Write(value)
+	return err
+}
+
+// frameValue is the fourth header field of a value frame.
+const frameValue = "value"
+
 // WriteMissingFrame writes the frame of an object that could not be returned.
 func WriteMissingFrame(w io.Writer, oid OID, code string) error {
 	_, err := fmt.Fprintf(w, "%s -1 %s\n", oid, code)
@@ -117,6 +138,9 @@ type Frame struct {
 	Data  []byte
 	Code  string // a missing-object frame's code
 	Stamp Stamp  // an object frame's stamp, 0 if it carries none
+	// Value: Data is the sender's encoded store value of the object, not
+	// its bytes (WriteValueFrame).
+	Value bool
 }
 
 // ReadStampedFrame is ReadFrame that also returns an object frame's stamp.
@@ -132,7 +156,7 @@ func ReadStampedFrame(r *bufio.Reader, max int64) (Frame, error) {
 		return Frame{}, fmt.Errorf("%w: frame header too long", ErrBadRequest)
 	}
 	fields := strings.Fields(line)
-	if len(fields) < 2 || len(fields) > 3 {
+	if len(fields) < 2 || len(fields) > 4 {
 		return Frame{}, fmt.Errorf("%w: frame header %q, want \"<oid> <size>\"", ErrBadRequest, line)
 	}
 	var f Frame
@@ -151,10 +175,16 @@ func ReadStampedFrame(r *bufio.Reader, max int64) (Frame, error) {
 	case size > max:
 		return Frame{}, fmt.Errorf("%w: %s is %d bytes, the batch limit per object is %d", ErrTooLarge, f.OID, size, max)
 	}
-	if len(fields) == 3 {
+	if len(fields) >= 3 {
 		if f.Stamp, err = ParseStamp(fields[2]); err != nil {
 			return Frame{}, err
 		}
+	}
+	if len(fields) == 4 {
+		if fields[3] != frameValue {
+			return Frame{}, fmt.Errorf("%w: frame header %q: unknown fourth field", ErrBadRequest, line)
+		}
+		f.Value = true
 	}
 	f.Data = make([]byte, size)
 	if _, err := io.ReadFull(r, f.Data); err != nil {

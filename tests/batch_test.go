@@ -40,6 +40,18 @@ func TestBatchPutHasGet(t *testing.T) {
 			t.Fatalf("item %d: %+v; want created with >= 2 acks", i, it)
 		}
 	}
+	// Every replica's own copy reads back (a read at `one` is answered from
+	// the serving node's copy): the coordinator sent each replica the
+	// object compressed once, as an encoded value, which each replica
+	// decoded, verified and stored as it came.
+	for k := range c.Nodes {
+		for _, o := range objs[:50] {
+			got, err := c.Client(k).GetBytes(ctxT(t), o.OID, api.One)
+			if err != nil || !bytes.Equal(got, o.Data) {
+				t.Fatalf("n%d's copy of a batch-put object: %v", k+1, err)
+			}
+		}
+	}
 	// Every object is there, at all, through another node, one by one too.
 	for _, o := range objs[:20] {
 		got, err := c.Client(2).GetBytes(ctxT(t), o.OID, api.All)
@@ -104,6 +116,8 @@ func TestBatchBadInput(t *testing.T) {
 	}
 	f(api.PathBatchPut, "not a frame\n", 400, "invalid_oid")
 	f(api.PathBatchPut, sha256Hex("x")+" 5\nab", 400, "bad_request")
+	// an encoded store value (node to node) is refused from a client
+	f(api.PathBatchPut, sha256Hex("x")+" 2 0 value\n\x00x", 400, "bad_request")
 	f(api.PathBatchHas, `{"oids":["NOPE"]}`, 400, "invalid_oid")
 	f(api.PathBatchHas, `[1,2`, 400, "bad_request")
 	f(api.PathBatchGet+"?consistency=most", `{"oids":[]}`, 400, "invalid_consistency")

@@ -42,9 +42,10 @@ func (n *Server) HandleBatch(ctx *fasthttp.RequestCtx, path string) error {
 }
 
 // readBatchBody reserves memory for a batch body (its declared length, or
-// the batch maximum when the length is unknown) and reads its frames. The
-// caller calls release once it no longer holds the items.
-func (n *Server) readBatchBody(ctx *fasthttp.RequestCtx) (items []store.BatchItem, release func(), err error) {
+// the batch maximum when the length is unknown) and reads its frames;
+// value frames (api.WriteValueFrame) only if fromPeer. The caller calls
+// release once it no longer holds the items.
+func (n *Server) readBatchBody(ctx *fasthttp.RequestCtx, fromPeer bool) (items []store.BatchItem, release func(), err error) {
 	size := int64(ctx.Request.Header.ContentLength())
 	if size < 0 || size > api.MaxBatchBytes {
 		size = api.MaxBatchBytes
@@ -54,15 +55,16 @@ func (n *Server) readBatchBody(ctx *fasthttp.RequestCtx) (items []store.BatchIte
 		return nil, nil, err
 	}
 	release = func() { n.bodies.Release(held) }
-	if items, err = n.readFrames(httpbody.Reader(ctx)); err != nil {
+	if items, err = n.readFrames(httpbody.Reader(ctx), fromPeer); err != nil {
 		release()
 		return nil, nil, err
 	}
 	return items, release, nil
 }
 
-// readFrames reads up to MaxBatchObjects small objects.
-func (n *Server) readFrames(r io.Reader) ([]store.BatchItem, error) {
+// readFrames reads up to MaxBatchObjects small objects. A value frame
+// becomes an item with Value (and no Data) when values are allowed.
+func (n *Server) readFrames(r io.Reader, values bool) ([]store.BatchItem, error) {
 	br := bufio.NewReaderSize(io.LimitReader(r, api.MaxBatchBytes+1), 64<<10)
 	var items []store.BatchItem
 	for {
@@ -79,7 +81,14 @@ func (n *Server) readFrames(r io.Reader) ([]store.BatchItem, error) {
 		if len(items) == api.MaxBatchObjects {
 			return nil, fmt.Errorf("%w: more than %d objects in one batch", api.ErrTooLarge, api.MaxBatchObjects)
 		}
-		items = append(items, store.BatchItem{OID: f.OID, Data: f.Data, Stamp: f.Stamp})
+		switch {
+		case f.Value && !values:
+			return nil, fmt.Errorf("%w: value frames are for replica batches between nodes", api.ErrBadRequest)
+		case f.Value:
+			items = append(items, store.BatchItem{OID: f.OID, Value: f.Data, Stamp: f.Stamp})
+		default:
+			items = append(items, store.BatchItem{OID: f.OID, Data: f.Data, Stamp: f.Stamp})
+		}
 	}
 }
 
@@ -106,7 +115,7 @@ func (n *Server) batchPut(ctx *fasthttp.RequestCtx, level api.Consistency) error
 	if !n.d.Ready() {
 		return fmt.Errorf("%w: this node coordinates no writes (no ring, or fenced)", api.ErrNotReady)
 	}
-	items, release, err := n.readBatchBody(ctx)
+	items, release, err := n.readBatchBody(ctx, false)
 	if err != nil {
 		return err
 	}
@@ -134,8 +143,10 @@ func (n *Server) batchPut(ctx *fasthttp.RequestCtx, level api.Consistency) error
 	return httpbody.WriteJSON(ctx, fasthttp.StatusOK, reply)
 }
 
-// groupForWrite verifies each item and assigns it to its eligible write
-// replicas: node ID -> item indexes.
+// groupForWrite verifies each item, encodes it once for all its replicas
+// (store.BatchItem.Value: each replica decodes and verifies it, which
+// costs a third of encoding it again), and assigns it to its eligible
+// write replicas: node ID -> item indexes.
 func (n *Server) groupForWrite(items []store.BatchItem, out []api.BatchPutItem, level api.Consistency) (map[ring.Node][]int, int, int64) {
 	v := n.view()
 	need := 0
@@ -148,6 +159,7 @@ func (n *Server) groupForWrite(items []store.BatchItem, out []api.BatchPutItem, 
 			out[i].Error = errorDetail(err)
 			continue
 		}
+		items[i].Value = n.store.Encode(it.Data)
 		for _, rn := range v.Write.Replicas([]byte(it.OID.String())) {
 			if v.State(rn.ID).WriteTarget() {
 				groups[rn] = append(groups[rn], i)
@@ -208,14 +220,18 @@ func (n *Server) PutGroup(ctx context.Context, rn ring.Node, items []store.Batch
 	size := 0
 	for j, i := range idx {
 		group[j] = items[i]
-		size += len(items[i].Data)
+		size += max(len(items[i].Data), len(items[i].Value))
 	}
 	if rn.ID == n.cfg.ID {
 		return n.StoreBatch(group)
 	}
 	var body bytes.Buffer
 	for _, it := range group {
-		api.WriteStampedFrame(&body, it.OID, it.Data, it.Stamp)
+		if it.Value != nil {
+			api.WriteValueFrame(&body, it.OID, it.Value, it.Stamp)
+		} else {
+			api.WriteStampedFrame(&body, it.OID, it.Data, it.Stamp)
+		}
 	}
 	req := n.peers.NewRequest(ctx, fasthttp.MethodPost, rn.Addr, api.PathReplicaBatch, rev)
 	defer fasthttp.ReleaseRequest(req)
@@ -253,7 +269,7 @@ func (n *Server) HandleReplicaBatch(ctx *fasthttp.RequestCtx) error {
 	if err := n.CheckPeer(ctx); err != nil {
 		return err
 	}
-	items, release, err := n.readBatchBody(ctx)
+	items, release, err := n.readBatchBody(ctx, true)
 	if err != nil {
 		return err
 	}

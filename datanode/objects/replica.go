@@ -205,7 +205,7 @@ func StoreError(err error) error {
 		return fmt.Errorf("%w: %v", api.ErrNotFound, err)
 	case errors.Is(err, store.ErrTooLarge):
 		return fmt.Errorf("%w: %v", api.ErrTooLarge, err)
-	case errors.Is(err, store.ErrSizeMismatch):
+	case errors.Is(err, store.ErrSizeMismatch), errors.Is(err, store.ErrBadValue):
 		return fmt.Errorf("%w: %v", api.ErrBadRequest, err)
 	case errors.Is(err, syscall.ENOSPC):
 		return fmt.Errorf("%w: %v", api.ErrNoSpace, err)

@@ -13,8 +13,15 @@ import (
 
 // BatchItem is one small object of a PutBatch.
 type BatchItem struct {
-	OID   objid.OID
-	Data  []byte
+	OID  objid.OID
+	Data []byte
+	// Value, when not nil, is the object as Store.Encode made it (on this
+	// node or on the coordinator): PutBatch stores Value as it came
+	// instead of encoding the object again, so a coordinator compresses
+	// an object once for all its replicas. Given without Data (from a
+	// peer), it is decoded and the bytes verified like any other; given
+	// with Data, it must be Encode(Data), which the caller made itself.
+	Value []byte
 	Stamp objid.Stamp // the write's stamp (tombstone.go); 0 for a plain copy
 }
 
@@ -46,7 +53,13 @@ func (s *Store) PutBatch(ctx context.Context, items []BatchItem) ([]BatchResult,
 	}
 	defer end()
 	for i, it := range items {
-		out[i].Err = s.checkBatchItem(it)
+		if it.Value != nil && it.Data == nil {
+			items[i].Data, out[i].Err = s.decodeItemValue(it)
+			if out[i].Err != nil {
+				continue
+			}
+		}
+		out[i].Err = s.checkBatchItem(items[i])
 	}
 	var pinned pins
 	defer pinned.release(&s.live) // after the index write counted the records live
@@ -87,7 +100,7 @@ func (s *Store) PutBatch(ctx context.Context, items []BatchItem) ([]BatchResult,
 		}
 		v := entries[i]
 		if v == nil {
-			if v, err = s.inlineOrLogged(it.OID, it.Data, &pinned); err != nil {
+			if v, err = s.inlineOrLogged(it.OID, s.itemValue(it), &pinned); err != nil {
 				return nil, err
 			}
 		}
@@ -141,7 +154,7 @@ func (s *Store) logBatch(items []BatchItem, out []BatchResult, p *pins) ([][]byt
 		if e, err := s.meta(it.OID); err == nil && !e.Deleted {
 			continue // probably present: logged only if commit must store it
 		}
-		oids, values, at = append(oids, it.OID), append(values, s.codecs.encodeInline(it.Data)), append(at, i)
+		oids, values, at = append(oids, it.OID), append(values, s.itemValue(it)), append(at, i)
 	}
 	if len(values) == 0 {
 		return entries, nil
@@ -157,14 +170,50 @@ func (s *Store) logBatch(items []BatchItem, out []BatchResult, p *pins) ([][]byt
 	return entries, nil
 }
 
-// inlineOrLogged returns the o/ value of data: a value log entry (the
-// value appended and durable) or, without the value log, the inline value.
-func (s *Store) inlineOrLogged(oid objid.OID, data []byte, p *pins) ([]byte, error) {
-	v := s.codecs.encodeInline(data)
+// inlineOrLogged returns the o/ value of an object whose inline value is
+// v: a value log entry (the value appended and durable) or, without the
+// value log, v itself.
+func (s *Store) inlineOrLogged(oid objid.OID, v []byte, p *pins) ([]byte, error) {
 	if s.cfg.NoValueLog {
 		return v, nil
 	}
 	return s.logValue(oid, v, p)
+}
+
+// Encode returns the inline value PutBatch stores for data (zstd when that
+// is smaller, raw otherwise), for BatchItem.Value. data must be at most
+// LargeThreshold bytes for PutBatch to take it.
+func (s *Store) Encode(data []byte) []byte { return s.codecs.encodeInline(data) }
+
+// itemValue is the inline value of a checked item: the one it came with,
+// or its Data encoded now.
+func (s *Store) itemValue(it BatchItem) []byte {
+	if it.Value != nil {
+		return it.Value
+	}
+	return s.codecs.encodeInline(it.Data)
+}
+
+// decodeItemValue returns the object bytes of an item that came as a
+// Value. A value that declares more than LargeThreshold bytes is refused
+// before it is decoded, so a small frame cannot make a batch allocate
+// without bound.
+func (s *Store) decodeItemValue(it BatchItem) ([]byte, error) {
+	size, err := inlineSize(it.Value)
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("store: put %s: %w: %v", it.OID, ErrBadValue, err)
+	case size > s.cfg.LargeThreshold:
+		return nil, fmt.Errorf("store: put %s: %w: %d bytes is above the batch limit %d; put it alone", it.OID, ErrTooLarge, size, s.cfg.LargeThreshold)
+	}
+	data, err := s.codecs.decodeInline(it.Value)
+	if err != nil {
+		return nil, fmt.Errorf("store: put %s: %w: %v", it.OID, ErrBadValue, err)
+	}
+	if int64(len(data)) != size {
+		return nil, fmt.Errorf("store: put %s: %w: %d bytes decoded, %d declared", it.OID, ErrBadValue, len(data), size)
+	}
+	return data, nil
 }
 
 func (s *Store) checkBatchItem(it BatchItem) error {

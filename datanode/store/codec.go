@@ -70,7 +70,10 @@ type codecs struct {
 }
 
 func newCodecs() (*codecs, error) {
-	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithNoEntropyCompression(true))
+	// Single segment: every frame then names its content size, even
+	// below 256 bytes, so a replica can bound a value before decoding it
+	// (inlineSize).
+	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithNoEntropyCompression(true), zstd.WithSingleSegment(true))
 	if err != nil {
 		return nil, fmt.Errorf("store: zstd encoder: %w", err)
 	}
@@ -122,6 +125,30 @@ func (c *codecs) decodeInline(v []byte) ([]byte, error) {
 		return data, nil
 	}
 	return nil, fmt.Errorf("codec byte %#x is not an inline codec", v[0])
+}
+
+// inlineSize is the object size an inline value declares: the bytes after
+// a raw codec byte, or a zstd frame's content size (which encodeInline
+// always writes: single-segment frames), read from the frame header
+// without decoding. A frame without it is refused.
+func inlineSize(v []byte) (int64, error) {
+	if len(v) == 0 {
+		return 0, errors.New("empty value")
+	}
+	switch v[0] {
+	case codecRaw:
+		return int64(len(v) - 1), nil
+	case codecZstd:
+		var h zstd.Header
+		if err := h.Decode(v[1:]); err != nil {
+			return 0, fmt.Errorf("zstd frame header: %w", err)
+		}
+		if !h.HasFCS || h.FrameContentSize > math.MaxInt64 {
+			return 0, errors.New("zstd frame without its content size")
+		}
+		return int64(h.FrameContentSize), nil
+	}
+	return 0, fmt.Errorf("codec byte %#x is not an inline codec", v[0])
 }
 
 // entropySample is how many bytes looksRandom reads; randomBits is the

@@ -17,6 +17,9 @@ var (
 	// ErrSizeMismatch: PutReader read a body shorter or longer than the size
 	// it was given.
 	ErrSizeMismatch = errors.New("store: body length differs from declared size")
+	// ErrBadValue: a BatchItem's Value is not an inline value that
+	// decodes (a damaged or forged frame from a coordinator).
+	ErrBadValue = errors.New("store: encoded value does not decode")
 	// ErrDeleted: the object has a tombstone here (a *StampError says
 	// its stamp). It also matches ErrNotFound.
 	ErrDeleted = errors.New("store: object deleted")
