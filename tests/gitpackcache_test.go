@@ -69,17 +69,26 @@ func TestGitClonesFromThePackCache(t *testing.T) {
 	count(1, 1, 2)
 }
 
-// A fetch reads objects in process (the node's object protocol) and only
-// what that cannot answer through the API. On five nodes with three
-// replicas each node owns about three fifths of the objects: a clone
-// through a node reads the others from their owners, over both protocols,
-// and one node stopped changes nothing (quorum reads). The pack cache is
-// off, so every clone walks.
-func TestGitFetchReadsThroughTheObjectProtocol(t *testing.T) {
+// A push writes its objects in process (the node's object protocol), and
+// a fetch reads them in process and only what that cannot answer through
+// the API. On five nodes with three replicas each node owns about three
+// fifths of the objects: the push stores the others on their owners, a
+// clone through a node reads the others from their owners, over both
+// protocols, and one node stopped changes nothing (quorum reads). The
+// pack cache is off, so every clone walks.
+func TestGitReadsAndWritesThroughTheObjectProtocol(t *testing.T) {
 	c := refsCluster(t, 5, 4, func(cfg *datanode.Config) { cfg.GitPackCache = 0 })
 	src := genRepo(t, 40)
 	const repo = "demo/spread.git"
 	mustGit(t, src, "push", "-q", gitURL(c, 0, repo, ""), "refs/heads/*:refs/heads/*", "refs/tags/*:refs/tags/*")
+	batchPuts := metric(t, c, 0, `stratum_requests_total\{method="POST",route="/v1/objects:put",status="200"\}`)
+	replicaBatches := 0.0
+	for i := range c.Nodes {
+		replicaBatches += max(0, metric(t, c, i, `stratum_requests_total\{method="POST",route="/internal/v1/replica-batch",status="200"\}`))
+	}
+	if batchPuts > 0 || replicaBatches == 0 {
+		t.Fatalf("the push made %v batch PUTs over HTTP to n1 and its replicas took %v replica batches; want none and some (writes in process, replicated)", batchPuts, replicaBatches)
+	}
 	want := gitRefs(t, src, "refs/heads", "refs/tags")
 	clone := func(i int, proto string) {
 		t.Helper()

@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/base64"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -103,7 +104,7 @@ func (n *Router) serveGit(ctx *fasthttp.RequestCtx, path string) error {
 func (n *Router) gitAdvertise(ctx *fasthttp.RequestCtx, req smarthttp.Request) error {
 	cctx, cancel := context.WithTimeout(n.life, n.cfg.RequestTimeout)
 	defer cancel()
-	b, done, err := n.fetchBackend(ctx, req)
+	b, done, err := n.serviceBackend(ctx, req)
 	if err != nil {
 		return err
 	}
@@ -125,7 +126,7 @@ func (n *Router) gitServe(ctx *fasthttp.RequestCtx, req smarthttp.Request) error
 	if err != nil {
 		return err
 	}
-	b, done, err := n.fetchBackend(ctx, req)
+	b, done, err := n.serviceBackend(ctx, req)
 	if err != nil {
 		return err
 	}
@@ -194,14 +195,59 @@ func (n *Router) gitBackend(ctx *fasthttp.RequestCtx) (b *backend.Client, done f
 	return b, tr.CloseIdleConnections, err
 }
 
-// fetchBackend is gitBackend, with a fetch's object reads in process
-// (localReads) when req is upload-pack's.
-func (n *Router) fetchBackend(ctx *fasthttp.RequestCtx, req smarthttp.Request) (backend.Backend, func(), error) {
+// serviceBackend is gitBackend, with a fetch's object reads in process
+// (localReads) when req is upload-pack's, and a push's object writes in
+// process (localWrites) when it is receive-pack's.
+func (n *Router) serviceBackend(ctx *fasthttp.RequestCtx, req smarthttp.Request) (backend.Backend, func(), error) {
 	client, done, err := n.gitBackend(ctx)
-	if err != nil || req.Service != smarthttp.UploadPack {
+	if err != nil {
 		return client, done, err
 	}
-	return localReads{Client: client, obj: n.obj}, done, nil
+	switch req.Service {
+	case smarthttp.UploadPack:
+		return localReads{Client: client, obj: n.obj}, done, nil
+	case smarthttp.ReceivePack:
+		return localWrites{Client: client, obj: n.obj, max: n.cfg.Store.LargeThreshold}, done, nil
+	}
+	return client, done, nil
+}
+
+// localWrites is a push's backend: the caller's Client, with the pushed
+// objects' batch writes made in process by the object protocol
+// (objects.Server.WriteMany at quorum: the same verification, grouping,
+// replica calls and quorum rule as POST /v1/objects:put) instead of a
+// loopback HTTP batch PUT to this very node, which serialised, parsed and
+// copied every object once more. The route already checked the caller's
+// write scope, and object writes have no finer rule. Objects above the
+// batch limit, refs and everything else go through the Client as before.
+type localWrites struct {
+	*backend.Client
+	obj *objects.Server
+	max int64 // the store's LargeThreshold: larger objects are put alone
+}
+
+// Put stores objs as backend.Client.Put does, the small ones in process.
+func (b localWrites) Put(ctx context.Context, objs []backend.Object) error {
+	var batch []objects.BatchObject
+	var large []backend.Object
+	for _, o := range objs {
+		if int64(len(o.Data)) > b.max {
+			large = append(large, o)
+			continue
+		}
+		batch = append(batch, objects.BatchObject{OID: o.OID, Data: o.Data})
+	}
+	for len(batch) > 0 {
+		k := min(len(batch), api.MaxBatchObjects)
+		if err := b.obj.WriteMany(ctx, batch[:k], api.Quorum); err != nil {
+			return fmt.Errorf("storing %d objects: %w", k, err)
+		}
+		batch = batch[k:]
+	}
+	if len(large) > 0 {
+		return b.Client.Put(ctx, large)
+	}
+	return nil
 }
 
 // localReads is a fetch's backend: the caller's Client, with object reads

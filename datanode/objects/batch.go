@@ -14,6 +14,7 @@ import (
 	"github.com/stratum-store/stratum/api"
 	"github.com/stratum-store/stratum/datanode/httpbody"
 	"github.com/stratum-store/stratum/datanode/peer"
+	"github.com/stratum-store/stratum/datanode/requestid"
 	"github.com/stratum-store/stratum/datanode/store"
 	"github.com/stratum-store/stratum/ring"
 )
@@ -120,9 +121,52 @@ func (n *Server) batchPut(ctx *fasthttp.RequestCtx, level api.Consistency) error
 		return err
 	}
 	defer release()
+	return httpbody.WriteJSON(ctx, fasthttp.StatusOK, n.putItems(n.RequestContext(ctx), items, level))
+}
+
+// WriteMany is a batch PUT in process: it stores objs (each at most the
+// store's LargeThreshold) at level as POST /v1/objects:put would, and
+// returns the first object that failed, with its reason (wrapping the
+// api sentinel of its code), or nil once every object reached level.
+// It is for callers inside the node that checked the caller's write
+// scope themselves (the Git gateway's pushes); ctx carries the request
+// ID, and each replica call is bounded by the peer deadline as a batch
+// PUT's are.
+func (n *Server) WriteMany(ctx context.Context, objs []BatchObject, level api.Consistency) error {
+	if !n.d.Ready() {
+		return fmt.Errorf("%w: this node coordinates no writes (no ring, or fenced)", api.ErrNotReady)
+	}
+	if n.Ring() == nil {
+		return fmt.Errorf("%w: no ring yet", api.ErrNotReady)
+	}
+	items := make([]store.BatchItem, len(objs))
+	for i, o := range objs {
+		if int64(len(o.Data)) > n.cfg.Store.LargeThreshold {
+			return fmt.Errorf("%w: %s is %d bytes, the batch limit per object is %d", api.ErrTooLarge, o.OID, len(o.Data), n.cfg.Store.LargeThreshold)
+		}
+		items[i] = store.BatchItem{OID: o.OID, Data: o.Data}
+	}
+	reply := n.putItems(requestid.With(n.life, requestid.From(ctx)), items, level)
+	for i, it := range reply.Items {
+		if it.Error != nil {
+			return fmt.Errorf("storing %s: %w", objs[i].OID, &api.RemoteError{Code: it.Error.Code, Message: it.Error.Message})
+		}
+	}
+	return nil
+}
+
+// BatchObject is one object of WriteMany.
+type BatchObject struct {
+	OID  api.OID
+	Data []byte
+}
+
+// putItems verifies items, writes each to its replicas and judges each
+// against level: the reply of a batch PUT.
+func (n *Server) putItems(ctx context.Context, items []store.BatchItem, level api.Consistency) api.BatchPutReply {
 	reply := api.BatchPutReply{Items: make([]api.BatchPutItem, len(items))}
 	groups, need, rev := n.groupForWrite(items, reply.Items, level)
-	n.sendGroups(n.RequestContext(ctx), groups, items, rev, reply.Items)
+	n.sendGroups(ctx, groups, items, rev, reply.Items)
 	replicas := n.Ring().ReplicationFactor()
 	for i := range reply.Items {
 		it := &reply.Items[i]
@@ -140,7 +184,7 @@ func (n *Server) batchPut(ctx *fasthttp.RequestCtx, level api.Consistency) error
 			reply.Stored++
 		}
 	}
-	return httpbody.WriteJSON(ctx, fasthttp.StatusOK, reply)
+	return reply
 }
 
 // groupForWrite verifies each item, encodes it once for all its replicas
