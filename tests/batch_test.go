@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"testing"
 	"time"
@@ -39,6 +40,16 @@ func TestBatchPutHasGet(t *testing.T) {
 		if !it.Created || len(it.Acked) < 2 {
 			t.Fatalf("item %d: %+v; want created with >= 2 acks", i, it)
 		}
+	}
+	// An object of exactly the batch limit that does not compress travels
+	// to the replicas as a value one byte longer, and is stored beside a
+	// small one.
+	edge := make([]byte, 1<<20) // the default LargeThreshold
+	rand.NewChaCha8([32]byte{1}).Read(edge)
+	edgeOID, _ := api.Digest(api.SHA256, edge)
+	reply, err = cl.PutBatch(ctxT(t), []client.Object{{OID: edgeOID, Data: edge}, objs[0]}, api.All)
+	if err != nil || reply.Stored != 2 {
+		t.Fatalf("batch put of an object at the limit: %+v, %v; want both stored on every replica", reply, err)
 	}
 	// Every replica's own copy reads back (a read at `one` is answered from
 	// the serving node's copy): the coordinator sent each replica the

@@ -21,6 +21,7 @@ import (
 	"github.com/stratum-store/stratum/datanode/git/uploadpack"
 	"github.com/stratum-store/stratum/datanode/httpbody"
 	"github.com/stratum-store/stratum/datanode/objects"
+	"github.com/stratum-store/stratum/datanode/requestid"
 )
 
 // This file mounts Git's smart HTTP protocol (datanode/git/smarthttp) on
@@ -131,6 +132,7 @@ func (n *Router) gitServe(ctx *fasthttp.RequestCtx, req smarthttp.Request) error
 		return err
 	}
 	gitHeaders(ctx, req)
+	id := requestid.Of(ctx) // the stream writer outlives ctx
 	ctx.SetBodyStreamWriter(func(w *bufio.Writer) {
 		// fasthttp runs this after the handler returned, in a goroutine of
 		// its own, and lets it read the request body: it is counted in
@@ -140,7 +142,7 @@ func (n *Router) gitServe(ctx *fasthttp.RequestCtx, req smarthttp.Request) error
 			return
 		}
 		defer n.inflight.Done()
-		cctx, cancel := context.WithTimeout(n.life, n.cfg.RequestTimeout)
+		cctx, cancel := context.WithTimeout(requestid.With(n.life, id), n.cfg.RequestTimeout)
 		defer cancel()
 		fw := &flushWriter{w: w, last: time.Now()}
 		if err := p.Serve(cctx, body, fw, b, req); err != nil {
@@ -226,23 +228,43 @@ type localWrites struct {
 	max int64 // the store's LargeThreshold: larger objects are put alone
 }
 
-// Put stores objs as backend.Client.Put does, the small ones in process.
+// Put stores objs as backend.Client.Put does, the small ones in process,
+// in batches within MaxBatchObjects and MaxBatchBytes (each replica's
+// share of a batch travels as one request body). It stops at the first
+// failure, or once ctx is done.
 func (b localWrites) Put(ctx context.Context, objs []backend.Object) error {
 	var batch []objects.BatchObject
 	var large []backend.Object
+	size := 0
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := b.obj.WriteMany(ctx, batch, api.Quorum); err != nil {
+			return fmt.Errorf("storing %d objects: %w", len(batch), err)
+		}
+		batch, size = batch[:0], 0
+		return nil
+	}
 	for _, o := range objs {
 		if int64(len(o.Data)) > b.max {
 			large = append(large, o)
 			continue
 		}
-		batch = append(batch, objects.BatchObject{OID: o.OID, Data: o.Data})
-	}
-	for len(batch) > 0 {
-		k := min(len(batch), api.MaxBatchObjects)
-		if err := b.obj.WriteMany(ctx, batch[:k], api.Quorum); err != nil {
-			return fmt.Errorf("storing %d objects: %w", k, err)
+		frame := len(o.Data) + 100 // the frame header: OID, size, stamp
+		if len(batch) == api.MaxBatchObjects || size+frame > api.MaxBatchBytes {
+			if err := flush(); err != nil {
+				return err
+			}
 		}
-		batch = batch[k:]
+		batch = append(batch, objects.BatchObject{OID: o.OID, Data: o.Data})
+		size += frame
+	}
+	if err := flush(); err != nil {
+		return err
 	}
 	if len(large) > 0 {
 		return b.Client.Put(ctx, large)

@@ -67,9 +67,13 @@ func (n *Server) readBatchBody(ctx *fasthttp.RequestCtx, fromPeer bool) (items [
 // becomes an item with Value (and no Data) when values are allowed.
 func (n *Server) readFrames(r io.Reader, values bool) ([]store.BatchItem, error) {
 	br := bufio.NewReaderSize(io.LimitReader(r, api.MaxBatchBytes+1), 64<<10)
+	max := n.cfg.Store.LargeThreshold
+	if values {
+		max++ // an object of LargeThreshold bytes stored raw is a value one byte longer
+	}
 	var items []store.BatchItem
 	for {
-		f, err := api.ReadStampedFrame(br, n.cfg.Store.LargeThreshold)
+		f, err := api.ReadStampedFrame(br, max)
 		if err == io.EOF {
 			return items, nil
 		}
@@ -129,9 +133,11 @@ func (n *Server) batchPut(ctx *fasthttp.RequestCtx, level api.Consistency) error
 // returns the first object that failed, with its reason (wrapping the
 // api sentinel of its code), or nil once every object reached level.
 // It is for callers inside the node that checked the caller's write
-// scope themselves (the Git gateway's pushes); ctx carries the request
-// ID, and each replica call is bounded by the peer deadline as a batch
-// PUT's are.
+// scope themselves (the Git gateway's pushes). The objects' bytes are
+// held against the node's body budget, as a batch PUT's body is (a
+// refusal wraps api.ErrBusy). ctx gives only the request ID: as a batch
+// PUT's, the replica calls outlive the caller, each bounded by the peer
+// deadline, so the caller should not start a batch once it gave up.
 func (n *Server) WriteMany(ctx context.Context, objs []BatchObject, level api.Consistency) error {
 	if !n.d.Ready() {
 		return fmt.Errorf("%w: this node coordinates no writes (no ring, or fenced)", api.ErrNotReady)
@@ -140,12 +146,22 @@ func (n *Server) WriteMany(ctx context.Context, objs []BatchObject, level api.Co
 		return fmt.Errorf("%w: no ring yet", api.ErrNotReady)
 	}
 	items := make([]store.BatchItem, len(objs))
+	var size int64
 	for i, o := range objs {
 		if int64(len(o.Data)) > n.cfg.Store.LargeThreshold {
 			return fmt.Errorf("%w: %s is %d bytes, the batch limit per object is %d", api.ErrTooLarge, o.OID, len(o.Data), n.cfg.Store.LargeThreshold)
 		}
 		items[i] = store.BatchItem{OID: o.OID, Data: o.Data}
+		size += int64(len(o.Data))
 	}
+	// Held against the node's body budget as the batch PUT's body would
+	// be: the encoded values and the replicas' request bodies are built
+	// from it.
+	held, err := n.bodies.ReserveBody(size, api.MaxBatchBytes)
+	if err != nil {
+		return err
+	}
+	defer n.bodies.Release(held)
 	reply := n.putItems(requestid.With(n.life, requestid.From(ctx)), items, level)
 	for i, it := range reply.Items {
 		if it.Error != nil {

@@ -63,10 +63,15 @@ const (
 //
 // trial is the large objects' encoder, with Huffman coding as their
 // streams have, used only to judge a sample (compressible).
+//
+// capped decodes the values a coordinator sends (decodeValue): it never
+// writes past the capacity it is given, so a value cannot decode to more
+// than it declares, whatever frames follow its first.
 type codecs struct {
-	enc   *zstd.Encoder
-	trial *zstd.Encoder
-	dec   *zstd.Decoder
+	enc    *zstd.Encoder
+	trial  *zstd.Encoder
+	dec    *zstd.Decoder
+	capped *zstd.Decoder
 }
 
 func newCodecs() (*codecs, error) {
@@ -85,13 +90,35 @@ func newCodecs() (*codecs, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: zstd decoder: %w", err)
 	}
-	return &codecs{enc: enc, trial: trial, dec: dec}, nil
+	capped, err := zstd.NewReader(nil, zstd.WithDecoderMaxMemory(uint64(MaxLargeThreshold)), zstd.WithDecodeAllCapLimit(true))
+	if err != nil {
+		return nil, fmt.Errorf("store: zstd decoder: %w", err)
+	}
+	return &codecs{enc: enc, trial: trial, dec: dec, capped: capped}, nil
 }
 
 func (c *codecs) close() {
 	c.enc.Close()
 	c.trial.Close()
 	c.dec.Close()
+	c.capped.Close()
+}
+
+// decodeValue returns the object bytes of an inline value that declares
+// size bytes (inlineSize), decoding no more than that: a zstd value whose
+// frames decode to more, or to less, fails.
+func (c *codecs) decodeValue(v []byte, size int64) ([]byte, error) {
+	if v[0] == codecRaw {
+		return v[1:], nil
+	}
+	data, err := c.capped.DecodeAll(v[1:], make([]byte, 0, size))
+	if err != nil {
+		return nil, fmt.Errorf("zstd: %w", err)
+	}
+	if int64(len(data)) != size {
+		return nil, fmt.Errorf("%d bytes decoded, %d declared", len(data), size)
+	}
+	return data, nil
 }
 
 // encodeInline returns the o/ value of a small object: zstd when that is

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"runtime"
 	"testing"
 
 	"github.com/klauspost/compress/zstd"
@@ -14,9 +15,10 @@ import (
 // TestPutBatchOfValues stores objects given as encoded values (what a
 // coordinator sends its replicas) and checks that each is decoded and
 // verified before anything is stored: a value of other bytes, one that
-// does not decode, one without its content size and one that declares
-// more than the batch limit all fail alone, and the good ones read back,
-// also after a reopen.
+// does not decode, one without its content size, one that declares more
+// than the batch limit and one with more frames than it declares all
+// fail alone, and the good ones (an object of exactly the limit among
+// them) read back, also after a reopen.
 func TestPutBatchOfValues(t *testing.T) {
 	dir := t.TempDir()
 	cfg := DefaultConfig(dir)
@@ -30,6 +32,11 @@ func TestPutBatchOfValues(t *testing.T) {
 	plain, _ := zstd.NewWriter(nil, zstd.WithSingleSegment(false))
 	defer plain.Close()
 	noSize := append([]byte{codecZstd}, plain.EncodeAll([]byte("short, so no content size"), nil)...)
+	// a frame that declares 60 bytes followed by one of 4 MiB: DecodeAll
+	// would decode both; the value may decode to no more than it declares
+	head := bytes.Repeat([]byte("ab"), 30)
+	twoFrames := append(s.Encode(head), plain.EncodeAll(make([]byte, 4<<20), nil)...)
+	edge := randomBytes(5, int(cfg.LargeThreshold)) // raw: a value one byte longer than the limit
 	items := []BatchItem{
 		{OID: oid(text), Value: s.Encode(text)},
 		{OID: oid(small), Value: s.Encode(small)},
@@ -38,6 +45,8 @@ func TestPutBatchOfValues(t *testing.T) {
 		{OID: oid([]byte("short, so no content size")), Value: noSize},
 		{OID: oid(big), Value: s.Encode(big)},  // 5: above LargeThreshold
 		{OID: oid(other), Value: []byte{7, 1}}, // 6: not an inline codec
+		{OID: oid(head), Value: twoFrames},     // 7: more frames than it declares
+		{OID: oid(edge), Value: s.Encode(edge)},
 	}
 	if items[0].Value[0] != codecZstd || items[1].Value[0] != codecRaw {
 		t.Fatalf("codecs %d and %d; want zstd then raw", items[0].Value[0], items[1].Value[0])
@@ -49,7 +58,10 @@ func TestPutBatchOfValues(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []error{nil, nil, objid.ErrDigestMismatch, ErrBadValue, ErrBadValue, ErrTooLarge, ErrBadValue}
+	if twoFrames[0] != codecZstd || len(items[8].Value) != int(cfg.LargeThreshold)+1 {
+		t.Fatalf("test values: codec %d, edge value %d bytes", twoFrames[0], len(items[8].Value))
+	}
+	want := []error{nil, nil, objid.ErrDigestMismatch, ErrBadValue, ErrBadValue, ErrTooLarge, ErrBadValue, ErrBadValue, nil}
 	for i, r := range res {
 		if want[i] == nil && (r.Err != nil || !r.Created) {
 			t.Fatalf("item %d: %+v; want created", i, r)
@@ -60,10 +72,10 @@ func TestPutBatchOfValues(t *testing.T) {
 	}
 	check := func(s *Store) {
 		t.Helper()
-		if got := s.Stats().Objects; got != 2 {
-			t.Fatalf("%d objects stored; want 2", got)
+		if got := s.Stats().Objects; got != 3 {
+			t.Fatalf("%d objects stored; want 3", got)
 		}
-		for _, b := range [][]byte{text, small} {
+		for _, b := range [][]byte{text, small, edge} {
 			got, err := s.Get(context.Background(), oid(b))
 			if err != nil || !bytes.Equal(got.Data, b) {
 				t.Fatalf("get %s: %v (%d bytes); want the %d bytes put", oid(b), err, len(got.Data), len(b))
@@ -78,4 +90,27 @@ func TestPutBatchOfValues(t *testing.T) {
 	s = mustOpen(t, cfg)
 	defer s.Close()
 	check(s)
+}
+
+// TestValueDecodesNoMoreThanItDeclares puts a value whose first zstd frame
+// declares 60 bytes and whose second decodes to 32 MiB: it is refused
+// having allocated about what it declared, not the 32 MiB.
+func TestValueDecodesNoMoreThanItDeclares(t *testing.T) {
+	s := mustOpen(t, DefaultConfig(t.TempDir()))
+	defer s.Close()
+	head := bytes.Repeat([]byte("ab"), 30)
+	oid, _ := objid.Digest(objid.SHA256, head)
+	plain, _ := zstd.NewWriter(nil)
+	defer plain.Close()
+	value := append(s.Encode(head), plain.EncodeAll(make([]byte, 32<<20), nil)...)
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	res, err := s.PutBatch(context.Background(), []BatchItem{{OID: oid, Value: value}})
+	runtime.ReadMemStats(&after)
+	if err != nil || !errors.Is(res[0].Err, ErrBadValue) {
+		t.Fatalf("PutBatch: %v, %v; want ErrBadValue", err, res[0].Err)
+	}
+	if n := after.TotalAlloc - before.TotalAlloc; n > 8<<20 {
+		t.Fatalf("refusing the value allocated %d bytes; want well under the 32 MiB its second frame holds", n)
+	}
 }
