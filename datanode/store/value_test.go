@@ -114,3 +114,26 @@ func TestValueDecodesNoMoreThanItDeclares(t *testing.T) {
 		t.Fatalf("refusing the value allocated %d bytes; want well under the 32 MiB its second frame holds", n)
 	}
 }
+
+// BenchmarkDecodeValue compares, on 800-byte text objects, decoding a
+// stored value (decodeInline) with decoding a coordinator's value into a
+// buffer capped at its declared size (decodeValue), which must cost no
+// more.
+func BenchmarkDecodeValue(b *testing.B) {
+	c, _ := newCodecs()
+	defer c.close()
+	vals := make([][]byte, 256)
+	for i := range vals {
+		vals[i] = c.encodeInline(textBytes(uint64(i), 800))
+	}
+	b.Run("stored", func(b *testing.B) {
+		for i := 0; b.Loop(); i++ {
+			c.decodeInline(vals[i%len(vals)])
+		}
+	})
+	b.Run("capped", func(b *testing.B) {
+		for i := 0; b.Loop(); i++ {
+			c.decodeValue(vals[i%len(vals)], 800)
+		}
+	})
+}
