@@ -2,6 +2,7 @@ package tests
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -205,4 +206,44 @@ func TestBodyMemoryIsBounded(t *testing.T) {
 		}
 		return true
 	})
+}
+
+// A replica batch carrying encoded values (what a coordinator sends its
+// replicas) is judged per item over the wire: a value that does not
+// decode is bad_request, one that decodes to other bytes than its OID is
+// digest_mismatch, a good one is stored, and only it.
+func TestReplicaBatchOfValuesOverTheWire(t *testing.T) {
+	c := MustStartCluster(t, 3, nil)
+	from, to := c.Nodes[0].Node, c.Nodes[1]
+	good := bytes.Repeat([]byte("a value sent compressed once "), 40)
+	goodOID, _ := api.Digest(api.SHA256, good)
+	other, _ := api.Digest(api.SHA256, []byte("some other object"))
+	garbage, _ := api.Digest(api.SHA256, []byte("garbage"))
+	var body bytes.Buffer
+	api.WriteValueFrame(&body, goodOID, append([]byte{0}, good...), 1) // codec byte 0: raw
+	api.WriteValueFrame(&body, other, append([]byte{0}, good...), 1)   // decodes to good's bytes
+	api.WriteValueFrame(&body, garbage, []byte{1, 0xff, 0xfe}, 1)      // codec 1 (zstd), not a frame
+	conn, err := net.Dial("tcp", to.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(30 * time.Second))
+	fmt.Fprintf(conn, "POST %s HTTP/1.1\r\nHost: %s\r\n%s: %d\r\n%s: %s\r\n%s: %s\r\nContent-Length: %d\r\nConnection: close\r\n\r\n",
+		api.PathReplicaBatch, to.Addr, api.HeaderRingRevision, to.Node.Ring().Revision(), api.HeaderNode, from.ID(), api.HeaderGeneration, from.Generation(), body.Len())
+	conn.Write(body.Bytes())
+	status, reply := readResponse(t, conn)
+	var res []api.ReplicaBatchResult
+	if err := json.Unmarshal(reply, &res); status != 200 || err != nil || len(res) != 3 {
+		t.Fatalf("replica batch: %d %s; want 200 and three results", status, reply)
+	}
+	if !res[0].Created || res[1].Code != "digest_mismatch" || res[2].Code != "bad_request" {
+		t.Fatalf("results %+v; want created, digest_mismatch, bad_request", res)
+	}
+	if n := to.Node.Status().Objects; n != 1 {
+		t.Fatalf("%s holds %d objects; want only the good one", to.ID, n)
+	}
+	if _, err := to.Node.LocalEntry(ctxT(t), other); err == nil {
+		t.Fatalf("%s stored the value sent under another object's OID", to.ID)
+	}
 }
