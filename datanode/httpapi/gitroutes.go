@@ -228,48 +228,22 @@ type localWrites struct {
 	max int64 // the store's LargeThreshold: larger objects are put alone
 }
 
-// Put stores objs as backend.Client.Put does, the small ones in process,
-// in batches within MaxBatchObjects and MaxBatchBytes (each replica's
-// share of a batch travels as one request body). It stops at the first
-// failure, or once ctx is done.
+// Put stores objs as backend.Client.Put does (backend.Batches), the
+// batches in process. It stops at the first failure, or once ctx is done.
 func (b localWrites) Put(ctx context.Context, objs []backend.Object) error {
-	var batch []objects.BatchObject
-	var large []backend.Object
-	size := 0
-	flush := func() error {
-		if len(batch) == 0 {
-			return nil
-		}
+	return backend.Batches(objs, b.max, func(batch []backend.Object) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if err := b.obj.WriteMany(ctx, batch, api.Quorum); err != nil {
+		in := make([]objects.BatchObject, len(batch))
+		for i, o := range batch {
+			in[i] = objects.BatchObject{OID: o.OID, Data: o.Data}
+		}
+		if err := b.obj.WriteMany(ctx, in, api.Quorum); err != nil {
 			return fmt.Errorf("storing %d objects: %w", len(batch), err)
 		}
-		batch, size = batch[:0], 0
 		return nil
-	}
-	for _, o := range objs {
-		if int64(len(o.Data)) > b.max {
-			large = append(large, o)
-			continue
-		}
-		frame := len(o.Data) + 100 // the frame header: OID, size, stamp
-		if len(batch) == api.MaxBatchObjects || size+frame > api.MaxBatchBytes {
-			if err := flush(); err != nil {
-				return err
-			}
-		}
-		batch = append(batch, objects.BatchObject{OID: o.OID, Data: o.Data})
-		size += frame
-	}
-	if err := flush(); err != nil {
-		return err
-	}
-	if len(large) > 0 {
-		return b.Client.Put(ctx, large)
-	}
-	return nil
+	}, func(o backend.Object) error { return b.Client.PutAlone(ctx, o) })
 }
 
 // localReads is a fetch's backend: the caller's Client, with object reads

@@ -67,13 +67,13 @@ func (n *Server) readBatchBody(ctx *fasthttp.RequestCtx, fromPeer bool) (items [
 // becomes an item with Value (and no Data) when values are allowed.
 func (n *Server) readFrames(r io.Reader, values bool) ([]store.BatchItem, error) {
 	br := bufio.NewReaderSize(io.LimitReader(r, api.MaxBatchBytes+1), 64<<10)
-	max := n.cfg.Store.LargeThreshold
+	limit := n.cfg.Store.LargeThreshold
 	if values {
-		max++ // an object of LargeThreshold bytes stored raw is a value one byte longer
+		limit++ // an object of LargeThreshold bytes stored raw is a value one byte longer
 	}
 	var items []store.BatchItem
 	for {
-		f, err := api.ReadStampedFrame(br, max)
+		f, err := api.ReadStampedFrame(br, limit)
 		if err == io.EOF {
 			return items, nil
 		}
@@ -205,7 +205,7 @@ func (n *Server) putItems(ctx context.Context, items []store.BatchItem, level ap
 
 // groupForWrite verifies each item, encodes it once for all its replicas
 // (store.BatchItem.Value: each replica decodes and verifies it, which
-// costs a third of encoding it again), and assigns it to its eligible
+// costs about a quarter of encoding it again), and assigns it to its eligible
 // write replicas: node ID -> item indexes.
 func (n *Server) groupForWrite(items []store.BatchItem, out []api.BatchPutItem, level api.Consistency) (map[ring.Node][]int, int, int64) {
 	v := n.view()

@@ -188,36 +188,50 @@ func (c *Client) Has(ctx context.Context, oids []api.OID) ([]bool, error) {
 // and MaxBatchBytes; objects above MaxBatchObject go alone. It fails on the
 // first object that did not reach quorum, naming it.
 func (c *Client) Put(ctx context.Context, objs []Object) error {
-	var batch []client.Object
+	return Batches(objs, c.maxBatch, func(batch []Object) error { return c.putBatch(ctx, batch) },
+		func(o Object) error { return c.PutAlone(ctx, o) })
+}
+
+// Batches splits objs as a batch PUT takes them, in order: an object above
+// maxObject bytes goes to alone, the others to batch in batches within
+// api.MaxBatchObjects and api.MaxBatchBytes (counting each frame's
+// header). It stops at the first error either returns. batch must not
+// keep its slice, which is reused.
+func Batches(objs []Object, maxObject int64, batch func([]Object) error, alone func(Object) error) error {
+	var b []Object
 	size := 0
 	flush := func() error {
-		if len(batch) == 0 {
+		if len(b) == 0 {
 			return nil
 		}
-		err := c.putBatch(ctx, batch)
-		batch, size = batch[:0], 0
+		err := batch(b)
+		b, size = b[:0], 0
 		return err
 	}
 	for _, o := range objs {
-		if int64(len(o.Data)) > c.maxBatch {
-			if err := c.putAlone(ctx, o); err != nil {
+		if int64(len(o.Data)) > maxObject {
+			if err := alone(o); err != nil {
 				return err
 			}
 			continue
 		}
-		frame := len(o.Data) + 100 // the frame header: OID, size, newline
-		if len(batch) == api.MaxBatchObjects || size+frame > api.MaxBatchBytes {
+		frame := len(o.Data) + 100 // the frame header: OID, size, stamp, newline
+		if len(b) == api.MaxBatchObjects || size+frame > api.MaxBatchBytes {
 			if err := flush(); err != nil {
 				return err
 			}
 		}
-		batch = append(batch, client.Object{OID: o.OID, Data: o.Data})
+		b = append(b, o)
 		size += frame
 	}
 	return flush()
 }
 
-func (c *Client) putBatch(ctx context.Context, batch []client.Object) error {
+func (c *Client) putBatch(ctx context.Context, objs []Object) error {
+	batch := make([]client.Object, len(objs))
+	for i, o := range objs {
+		batch[i] = client.Object{OID: o.OID, Data: o.Data}
+	}
 	rep, err := c.c.PutBatch(ctx, batch, api.Quorum)
 	if err != nil {
 		return fmt.Errorf("storing %d objects: %w", len(batch), err)
@@ -234,7 +248,9 @@ func (c *Client) putBatch(ctx context.Context, batch []client.Object) error {
 	return nil
 }
 
-func (c *Client) putAlone(ctx context.Context, o Object) error {
+// PutAlone stores one object with a single PUT at quorum, whatever its
+// size (Put's way for objects above the batch limit).
+func (c *Client) PutAlone(ctx context.Context, o Object) error {
 	if _, err := c.c.Put(ctx, o.OID, bytes.NewReader(o.Data), int64(len(o.Data)), api.Quorum); err != nil {
 		return fmt.Errorf("storing %s (%d bytes): %w", o.OID, len(o.Data), err)
 	}
