@@ -32,8 +32,8 @@ type BatchResult struct {
 	Err     error
 }
 
-// PutBatch stores many small objects with one synced index write, so a
-// batch costs one fsync instead of one per object. Each object is verified
+// PutBatch stores many small objects with one value log append and one
+// index write, so a batch costs one fsync instead of one per object. Each object is verified
 // like Put; an object that fails verification, or is larger than
 // LargeThreshold, fails alone and the others are stored. Items are
 // applied in order: an OID listed twice is two puts, one after the other,
@@ -52,6 +52,7 @@ func (s *Store) PutBatch(ctx context.Context, items []BatchItem) ([]BatchResult,
 		return nil, err
 	}
 	defer end()
+	defer s.maybeCheckpoint() // after the stripes and pins are released
 	for i, it := range items {
 		if it.Value != nil && it.Data == nil {
 			items[i].Data, out[i].Err = s.decodeItemValue(it)
@@ -78,6 +79,10 @@ func (s *Store) PutBatch(ctx context.Context, items []BatchItem) ([]BatchResult,
 	// copy (issue 15.4). An item that failed leaves its OID out, so the
 	// next one is planned against the index again.
 	done := map[objid.OID]objid.Stamp{}
+	// replayable: every write in b is a put of a replayable record
+	// (replay.go); a stamp raise or a replaced copy must be synced.
+	replayable := true
+	var stored []objid.OID
 	for i, it := range items {
 		if out[i].Err != nil {
 			continue
@@ -86,9 +91,11 @@ func (s *Store) PutBatch(ctx context.Context, items []BatchItem) ([]BatchResult,
 			if it.Stamp > stamp { // raises the stamp written by or for the earlier item
 				b.Put(sizeKey(it.OID), sizeValue(int64(len(it.Data)), it.Stamp))
 				done[it.OID] = it.Stamp
+				replayable = false
 			}
 			continue
 		}
+		before := b.Len()
 		w, err := s.planWrite(ctx, b, it.OID, it.Stamp)
 		if err != nil {
 			out[i].Err = err
@@ -96,19 +103,27 @@ func (s *Store) PutBatch(ctx context.Context, items []BatchItem) ([]BatchResult,
 		}
 		done[it.OID] = w.stamp
 		if !w.store {
+			if b.Len() != before {
+				replayable = false // planWrite raised a stamp
+			}
 			continue
 		}
 		v := entries[i]
 		if v == nil {
-			if v, err = s.inlineOrLogged(it.OID, s.itemValue(it), &pinned); err != nil {
+			if v, err = s.inlineOrLogged(it.OID, s.itemValue(it), it.Stamp, &pinned); err != nil {
 				return nil, err
 			}
 		}
 		if w.present { // a damaged copy being replaced: its record becomes garbage
+			replayable = false
 			if p, ok := s.indexedPtr(it.OID); ok {
 				replaced = append(replaced, p)
 			}
 		}
+		if v[0] != codecLog {
+			replayable = false
+		}
+		stored = append(stored, it.OID)
 		written = append(written, v)
 		b.Put(objectKey(it.OID), v)
 		b.Put(sizeKey(it.OID), sizeValue(int64(len(it.Data)), it.Stamp))
@@ -120,7 +135,7 @@ func (s *Store) PutBatch(ctx context.Context, items []BatchItem) ([]BatchResult,
 	if b.Len() == 0 {
 		return out, nil
 	}
-	if err := s.writeIndex(b); err != nil {
+	if err := s.writePut(b, stored, replayable); err != nil {
 		return nil, fmt.Errorf("store: batch of %d: write index: %w", added, err)
 	}
 	for _, v := range written {
@@ -146,6 +161,7 @@ func (s *Store) logBatch(items []BatchItem, out []BatchResult, p *pins) ([][]byt
 	}
 	var oids []objid.OID
 	var values [][]byte
+	var stamps []objid.Stamp
 	var at []int
 	for i, it := range items {
 		if out[i].Err != nil {
@@ -155,15 +171,16 @@ func (s *Store) logBatch(items []BatchItem, out []BatchResult, p *pins) ([][]byt
 			continue // probably present: logged only if commit must store it
 		}
 		oids, values, at = append(oids, it.OID), append(values, s.itemValue(it)), append(at, i)
+		stamps = append(stamps, it.Stamp)
 	}
 	if len(values) == 0 {
 		return entries, nil
 	}
-	ptrs, err := s.vlog.append(oids, values)
+	ptrs, err := s.vlog.append(oids, values, stamps)
 	if err != nil {
 		return nil, fmt.Errorf("store: batch of %d: %w", len(values), err)
 	}
-	p.add(ptrs[0].seg)
+	p.add(ptrs[0].pos())
 	for k, i := range at {
 		entries[i] = ptrs[k].entry()
 	}
@@ -173,11 +190,11 @@ func (s *Store) logBatch(items []BatchItem, out []BatchResult, p *pins) ([][]byt
 // inlineOrLogged returns the o/ value of an object whose inline value is
 // v: a value log entry (the value appended and durable) or, without the
 // value log, v itself.
-func (s *Store) inlineOrLogged(oid objid.OID, v []byte, p *pins) ([]byte, error) {
+func (s *Store) inlineOrLogged(oid objid.OID, v []byte, stamp objid.Stamp, p *pins) ([]byte, error) {
 	if s.cfg.NoValueLog {
 		return v, nil
 	}
-	return s.logValue(oid, v, p)
+	return s.logValue(oid, v, stamp, p)
 }
 
 // Encode returns the inline value PutBatch stores for data (zstd when that

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 
@@ -32,6 +34,10 @@ type powerLossStorage struct {
 	files map[storage.FileDesc]*fileState
 	off   bool
 	armed int // writes until the power fails; 0: not armed
+	// vlogSynced is, per value log segment path, the size it had before
+	// its last fsync that returned: what survives the power failing. The
+	// value log writes real files; syncVlog is its fsync (openPowered).
+	vlogSynced map[string]int64
 }
 
 type fileState struct {
@@ -40,7 +46,70 @@ type fileState struct {
 }
 
 func newPowerLossStorage() *powerLossStorage {
-	return &powerLossStorage{Storage: storage.NewMemStorage(), files: map[storage.FileDesc]*fileState{}}
+	return &powerLossStorage{Storage: storage.NewMemStorage(), files: map[storage.FileDesc]*fileState{}, vlogSynced: map[string]int64{}}
+}
+
+// syncVlog is the value log's fsync under the simulation: it fails once
+// the power is off, and otherwise records the segment's size before the
+// fsync (bytes written after it began may not be covered).
+func (p *powerLossStorage) syncVlog(f *os.File) error {
+	p.mu.Lock()
+	off := p.off
+	p.mu.Unlock()
+	if off {
+		return errPowerOff
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		return err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.off {
+		return errPowerOff
+	}
+	p.vlogSynced[f.Name()] = max(p.vlogSynced[f.Name()], fi.Size())
+	return nil
+}
+
+// restoreVlog cuts every value log segment in dir back to its synced size
+// (plus, if torn is set, a random prefix of the rest) and returns how
+// many bytes went.
+func (p *powerLossStorage) restoreVlog(dir string, torn *rand.Rand) (lost int64, err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	paths, err := filepath.Glob(filepath.Join(dir, "*.vlog"))
+	if err != nil {
+		return 0, err
+	}
+	for _, path := range paths {
+		fi, err := os.Stat(path)
+		if err != nil {
+			return 0, err
+		}
+		keep := min(p.vlogSynced[path], fi.Size())
+		if torn != nil {
+			keep += torn.Int64N(fi.Size() - keep + 1)
+		}
+		lost += fi.Size() - keep
+		if err := os.Truncate(path, keep); err != nil {
+			return 0, err
+		}
+	}
+	return lost, nil
+}
+
+// openPowered opens the store over stor with its value log's fsync
+// simulated too.
+func openPowered(t *testing.T, cfg Config, stor *powerLossStorage) *Store {
+	t.Helper()
+	cfg.Storage = stor
+	s := mustOpen(t, cfg)
+	s.vlog.syncFile = stor.syncVlog
+	return s
 }
 
 func (p *powerLossStorage) Create(fd storage.FileDesc) (storage.Writer, error) {
@@ -166,8 +235,12 @@ func crashAndReopen(t *testing.T, s *Store, cfg Config, stor *powerLossStorage, 
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("power loss dropped %d unsynced bytes", lost)
-	return mustOpen(t, cfg)
+	vlost, err := stor.restoreVlog(layout{root: cfg.Dir}.vlogDir(), torn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("power loss dropped %d unsynced index bytes and %d unsynced value log bytes", lost, vlost)
+	return openPowered(t, cfg, stor)
 }
 
 // TestPowerLossKeepsAcknowledgedPuts cuts the power, right after one of
@@ -175,12 +248,21 @@ func crashAndReopen(t *testing.T, s *Store, cfg Config, stor *powerLossStorage, 
 // large objects; after the reboot every put that returned success must be
 // there.
 func TestPowerLossKeepsAcknowledgedPuts(t *testing.T) {
+	replayed := 0
+	t.Cleanup(func() {
+		// Plain puts write their index unsynced (replay.go): a cut that
+		// drops some of those writes must have happened in some seed, or
+		// the replay went untested.
+		if !t.Failed() && replayed == 0 {
+			t.Error("no seed needed the value log replay; the test proves little about it")
+		}
+	})
 	for seed := range uint64(4) {
 		t.Run(fmt.Sprint("seed=", seed), func(t *testing.T) {
 			stor := newPowerLossStorage()
 			cfg, _ := testConfig(t)
-			cfg.Storage, cfg.LargeThreshold = stor, 8<<10
-			s := mustOpen(t, cfg)
+			cfg.LargeThreshold = 8 << 10
+			s := openPowered(t, cfg, stor)
 			stor.cutAfterWrites(50 + int(seed)*40)
 			var mu sync.Mutex
 			acked := map[objid.OID][]byte{}
@@ -212,7 +294,8 @@ func TestPowerLossKeepsAcknowledgedPuts(t *testing.T) {
 			if got := s2.Stats().Objects; got < int64(len(acked)) {
 				t.Fatalf("Stats.Objects = %d after power loss; want >= %d acknowledged", got, len(acked))
 			}
-			t.Logf("%d acknowledged puts, %d objects after reboot", len(acked), s2.Stats().Objects)
+			replayed += s2.replayed
+			t.Logf("%d acknowledged puts, %d objects after reboot, %d indexed again by the replay", len(acked), s2.Stats().Objects, s2.replayed)
 		})
 	}
 }
@@ -222,8 +305,8 @@ func TestPowerLossKeepsAcknowledgedPuts(t *testing.T) {
 func TestPowerLossSimulatorLosesUnsyncedPuts(t *testing.T) {
 	stor := newPowerLossStorage()
 	cfg, _ := testConfig(t)
-	cfg.Storage, cfg.NoSync = stor, true
-	s := mustOpen(t, cfg)
+	cfg.NoSync = true
+	s := openPowered(t, cfg, stor)
 	var oids []objid.OID
 	for i := range 20 {
 		data := textBytes(uint64(i), 500)

@@ -61,6 +61,7 @@ func (s *Store) put(ctx context.Context, oid objid.OID, b putBody, stamp objid.S
 		return false, err
 	}
 	defer end()
+	defer s.maybeCheckpoint()
 	if err := s.checkSize(oid, b.size); err != nil {
 		return false, err
 	}
@@ -107,35 +108,36 @@ func (s *Store) putSmall(oid objid.OID, data []byte, stamp objid.Stamp) (bool, e
 	if e, err := s.meta(oid); err == nil && !e.Deleted {
 		// Most likely a copy is here already: append only if commit finds
 		// it must store, so a repeated put leaves no garbage in the log.
-		return s.commitWith(oid, int64(len(data)), stamp, func() ([]byte, error) { return s.logValue(oid, value, &pinned) }, nil)
+		return s.commitWith(oid, int64(len(data)), stamp, func() ([]byte, error) { return s.logValue(oid, value, stamp, &pinned) }, nil)
 	}
-	entry, err := s.logValue(oid, value, &pinned)
+	entry, err := s.logValue(oid, value, stamp, &pinned)
 	if err != nil {
 		return false, err
 	}
 	return s.commit(oid, int64(len(data)), stamp, entry, nil)
 }
 
-// logValue appends value to the value log and returns its index entry;
-// the record's segment stays pinned (vloggc.go) until p is released.
-func (s *Store) logValue(oid objid.OID, value []byte, p *pins) ([]byte, error) {
-	ptrs, err := s.vlog.append([]objid.OID{oid}, [][]byte{value})
+// logValue appends value to the value log as a replayable record of a
+// put with stamp and returns its index entry; the record stays pinned
+// (vloggc.go) until p is released.
+func (s *Store) logValue(oid objid.OID, value []byte, stamp objid.Stamp, p *pins) ([]byte, error) {
+	ptrs, err := s.vlog.append([]objid.OID{oid}, [][]byte{value}, []objid.Stamp{stamp})
 	if err != nil {
 		return nil, fmt.Errorf("store: put %s: %w", oid, err)
 	}
-	p.add(ptrs[0].seg)
+	p.add(ptrs[0].pos())
 	return ptrs[0].entry(), nil
 }
 
-// pins collects the segments an operation's appends pinned, to release
+// pins collects the positions an operation's appends pinned, to release
 // once its index write is done or abandoned.
-type pins []uint64
+type pins []logPos
 
-func (p *pins) add(seg uint64) { *p = append(*p, seg) }
+func (p *pins) add(pos logPos) { *p = append(*p, pos) }
 
 func (p *pins) release(l *logLive) {
-	for _, seg := range *p {
-		l.unpin(seg)
+	for _, pos := range *p {
+		l.unpin(pos)
 	}
 	*p = nil
 }
@@ -178,7 +180,8 @@ func (s *Store) commitWith(oid objid.OID, size int64, stamp objid.Stamp, value f
 	}
 	b.Put(objectKey(oid), v)
 	b.Put(sizeKey(oid), sizeValue(size, stamp))
-	if err := s.writeIndex(b); err != nil {
+	replayable := v[0] == codecLog && !w.present // logged by this put (putSmall); a replacement stays synced
+	if err := s.writePut(b, []objid.OID{oid}, replayable); err != nil {
 		return false, fmt.Errorf("store: put %s: write index: %w", oid, err)
 	}
 	s.accountEntry(v)

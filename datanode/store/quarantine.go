@@ -35,10 +35,12 @@ func (s *Store) Quarantine(ctx context.Context, oid objid.OID) error {
 	}
 	b := new(leveldb.Batch)
 	dropped := s.dropEntries(b, oid)
+	marked := s.markRemoved(b, oid)
 	if err := s.writeIndex(b); err != nil {
 		return fmt.Errorf("store: quarantine %s: %w", oid, err)
 	}
 	dropped()
+	marked()
 	s.objects.Add(-1)
 	if n, _, err := parseSizeEntry(size); err == nil {
 		s.bytes.Add(-n)

@@ -175,13 +175,13 @@ func (f *seen) build(db *leveldb.DB) error {
 	return nil
 }
 
-// indexedOID returns the OID hex of an o/, s/ or t/ key.
+// indexedOID returns the OID hex of an o/, s/, t/ or x/ key.
 func indexedOID(key []byte) ([]byte, bool) {
 	if len(key) < 2+40 || key[1] != '/' {
 		return nil, false
 	}
 	switch string(key[:2]) {
-	case objectPrefix, sizePrefix, tombPrefix:
+	case objectPrefix, sizePrefix, tombPrefix, markPrefix:
 		return key[2:], true
 	}
 	return nil, false

@@ -53,6 +53,17 @@ type Store struct {
 	vlog *valueLog
 	live logLive
 	gcMu sync.Mutex // one value log collection at a time
+
+	// The log of record (replay.go): whether puts wrote their index
+	// unsynced since the last checkpoint, when it was written (UnixNano),
+	// one checkpoint writer at a time, the removal markers written since,
+	// and how many records the last Open's replay indexed.
+	unsyncedPuts atomic.Bool
+	checkpointAt atomic.Int64
+	checkpointMu sync.Mutex
+	markMu       sync.Mutex
+	markers      []marker
+	replayed     int
 }
 
 // Object is one stored object as Get returns it: Data for an object stored
@@ -98,7 +109,7 @@ func Open(cfg Config) (*Store, error) {
 		return nil, err
 	}
 	// Open even with NoValueLog: what was written there stays readable.
-	s.live.bytes, s.live.pins = map[uint64]int64{}, map[uint64]int{}
+	s.live.bytes, s.live.pins, s.live.pending = map[uint64]int64{}, map[uint64]int{}, map[logPos]int{}
 	if s.vlog, err = openValueLog(s.paths.vlogDir(), !cfg.NoSync, cfg.SegmentSize, &s.live); err != nil {
 		s.abort()
 		return nil, err
@@ -111,8 +122,12 @@ func Open(cfg Config) (*Store, error) {
 	return s, nil
 }
 
-// scan reconciles the object files with the index, then counts objects.
+// scan indexes again the puts a crash dropped from the index (replay.go),
+// reconciles the object files with the index, then counts objects.
 func (s *Store) scan() error {
+	if err := s.replay(); err != nil {
+		return err
+	}
 	if err := s.sweepOrphans(); err != nil {
 		return err
 	}
@@ -142,7 +157,11 @@ func (s *Store) Close() error {
 		return ErrClosed
 	}
 	s.closed = true
-	err := s.db.Close()
+	err := s.settleLog() // the next Open has nothing to replay
+	if err != nil {
+		s.log.Warn("value log checkpoint not written at close; the next Open replays", "err", err)
+	}
+	err = s.db.Close()
 	s.codecs.close()
 	if s.vlog != nil {
 		err = errors.Join(err, s.vlog.close())

@@ -210,10 +210,12 @@ func (s *Store) Remove(ctx context.Context, oid objid.OID) error {
 	}
 	b := new(leveldb.Batch)
 	dropped := s.dropEntries(b, oid)
+	marked := s.markRemoved(b, oid)
 	if werr := s.writeIndex(b); werr != nil {
 		return fmt.Errorf("store: remove %s: %w", oid, werr)
 	}
 	dropped()
+	marked()
 	s.dropCopy(oid, e.Size)
 	return nil
 }
@@ -322,5 +324,12 @@ func (s *Store) expireOne(ctx context.Context, oid objid.OID, before int64) erro
 	if _, at, err := parseTomb(v); err == nil && at >= before {
 		return nil // renewed meanwhile
 	}
-	return s.db.Delete(tombKey(oid), s.wo)
+	b := new(leveldb.Batch)
+	b.Delete(tombKey(oid))
+	marked := s.markRemoved(b, oid) // the tombstone no longer outranks older records
+	if err := s.writeIndex(b); err != nil {
+		return err
+	}
+	marked()
+	return nil
 }

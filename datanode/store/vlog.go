@@ -28,13 +28,49 @@ import (
 //	payload: one byte n, the OID's n hex characters, the encoded value
 //	         (a codecRaw or codecZstd inline value)
 //
+// or, for a put's record (a "replayable" one, whose index write is not
+// synced; see "The log of record" below), n has its top bit set and the
+// OID is followed by the put's stamp as a uvarint, then the value. The
+// collector's moved records and records written before this format are
+// of the first kind.
+//
 // Durability: a put appends its record, fsyncs the segment (concurrent
 // puts share one fsync: whoever fsyncs covers everything written before
-// it), and only then writes its synced index entry. An index entry
-// therefore never points at bytes that are not durable. The first write
-// after each Open starts a new segment, so a record half-written by a
-// crash is never appended to; it is garbage nothing points at. The OID in each record lets the
-// collector (vlogGC) find a record's index entry.
+// it), and only then writes its index entry. The first write after each
+// Open starts a new segment, so a record half-written by a crash is never
+// appended to; it is garbage nothing points at. The OID in each record
+// lets the collector (vlogGC) find a record's index entry.
+//
+// # The log of record
+//
+// A plain put's index write is not synced: the value log is the put's
+// log of record, and one fsync (the segment's) makes the put durable. A
+// power loss can then drop the tail of leveldb's journal, that is, the
+// index writes of the last puts; Open indexes their records again
+// (replay.go). What makes that sound:
+//
+//   - Every write that must not be lost in this way is still synced
+//     (deletes, removals, quarantine, expiry, stamp raises, replacing a
+//     damaged copy, the collector's moves, large objects, NoValueLog), and
+//     leveldb's journal is one sequence: a synced write makes every
+//     earlier write durable too. So what a power loss drops is a suffix
+//     of unsynced put index writes.
+//   - The checkpoint (key v/checkpoint, a log position, written synced)
+//     bounds the replay: every record before it has its index write
+//     durable, or is garbage. It is the oldest record whose index write
+//     has not returned (logLive's pending positions), or the log's end.
+//     A put writes it, synced, at most once a second, and Close and Open
+//     write it at the log's end.
+//   - A replayed record is indexed again only where its put would still
+//     stand: no copy is indexed, no tombstone has a stamp at least the
+//     record's, and no removal marker is later than the record.
+//   - A removal marker (x/<oid>, the log's end when written) is written,
+//     synced, with every operation that drops a copy without leaving a
+//     tombstone that outranks it: Remove, Quarantine, and a tombstone's
+//     expiry. Without it, a removed copy whose record is past the
+//     checkpoint would come back. A put that finds a marker for its OID
+//     deletes it and syncs its write. Markers before a durable checkpoint
+//     are deleted with it.
 //
 // Codec byte: codecLog, then uvarint segment, uvarint offset of the
 // payload, uvarint payload length.
@@ -171,14 +207,16 @@ func (l *valueLog) startSegment(seg uint64) error {
 }
 
 // append writes one record per value (oids[i], values[i]) and returns
-// their pointers once they are durable. The records are in one segment,
-// ptrs[0].seg, which the append has pinned: the caller unpins it
-// (logLive.unpin) once its index write is done or abandoned. On error
-// nothing stays pinned.
-func (l *valueLog) append(oids []objid.OID, values [][]byte) ([]logPtr, error) {
+// their pointers once they are durable. With stamps (one per value) the
+// records are replayable: they carry the put's stamp, for Open to index
+// them again (replay.go); without, they are plain. The records are in one
+// segment, ptrs[0].seg, and the append has pinned the position of the
+// first (logLive.pin): the caller unpins it once its index write is done
+// or abandoned. On error nothing stays pinned.
+func (l *valueLog) append(oids []objid.OID, values [][]byte, stamps []objid.Stamp) ([]logPtr, error) {
 	size := 0
 	for i := range values {
-		size += recordHeader + 1 + len(oids[i].String()) + len(values[i])
+		size += recordHeader + 1 + len(oids[i].String()) + binary.MaxVarintLen64 + len(values[i])
 	}
 	buf := make([]byte, 0, size)
 	ptrs := make([]logPtr, len(values))
@@ -186,8 +224,14 @@ func (l *valueLog) append(oids []objid.OID, values [][]byte) ([]logPtr, error) {
 		start := len(buf)
 		hex := oids[i].String()
 		buf = append(buf, make([]byte, recordHeader)...)
-		buf = append(buf, byte(len(hex)))
-		buf = append(buf, hex...)
+		if stamps != nil {
+			buf = append(buf, byte(len(hex))|replayableFlag)
+			buf = append(buf, hex...)
+			buf = binary.AppendUvarint(buf, uint64(stamps[i]))
+		} else {
+			buf = append(buf, byte(len(hex)))
+			buf = append(buf, hex...)
+		}
 		buf = append(buf, v...)
 		payload := buf[start+recordHeader:]
 		binary.LittleEndian.PutUint32(buf[start:], uint32(len(payload)))
@@ -211,7 +255,7 @@ func (l *valueLog) append(oids []objid.OID, values [][]byte) ([]logPtr, error) {
 	_, err := l.active.WriteAt(buf, base)
 	if err == nil {
 		l.end += int64(len(buf))
-		l.pins.pin(seg)
+		l.pins.pin(logPos{seg, base})
 	} else {
 		l.failed = err
 	}
@@ -224,10 +268,67 @@ func (l *valueLog) append(oids []objid.OID, values [][]byte) ([]logPtr, error) {
 		ptrs[i].seg, ptrs[i].off = seg, ptrs[i].off+base
 	}
 	if err := l.syncTo(seg, end); err != nil {
-		l.pins.unpin(seg)
+		l.pins.unpin(logPos{seg, base})
 		return nil, err
 	}
 	return ptrs, nil
+}
+
+// pos is where the record of p starts (its header), as pinned.
+func (p logPtr) pos() logPos { return logPos{p.seg, p.off - recordHeader} }
+
+// logPos is a position in the value log: a segment and an offset in it.
+type logPos struct {
+	seg uint64
+	off int64
+}
+
+func (a logPos) less(b logPos) bool { return a.seg < b.seg || (a.seg == b.seg && a.off < b.off) }
+
+func (a logPos) value() []byte {
+	return binary.AppendUvarint(binary.AppendUvarint(nil, a.seg), uint64(a.off))
+}
+
+func parseLogPos(v []byte) (logPos, error) {
+	seg, k := binary.Uvarint(v)
+	if k <= 0 {
+		return logPos{}, errors.New("malformed log position")
+	}
+	off, k2 := binary.Uvarint(v[k:])
+	if k2 <= 0 || k+k2 != len(v) || off > 1<<62 {
+		return logPos{}, errors.New("malformed log position")
+	}
+	return logPos{seg, int64(off)}, nil
+}
+
+// endPos returns the position the next append starts at, or after: the
+// active segment's end, or the start of the next segment when no append
+// has started one since Open. Callers hold mu.
+func (l *valueLog) endPos() logPos {
+	if l.active == nil {
+		return logPos{l.seg + 1, 0}
+	}
+	return logPos{l.seg, l.end}
+}
+
+// lowWater returns the checkpoint the log allows now: the oldest pinned
+// (appended, not yet indexed) record, or the log's end. Every record
+// before it has had its index write return, or was abandoned.
+func (l *valueLog) lowWater() logPos {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	end := l.endPos()
+	if p, ok := l.pins.oldest(); ok && p.less(end) {
+		return p
+	}
+	return end
+}
+
+// tail returns the log's end now.
+func (l *valueLog) tail() logPos {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.endPos()
 }
 
 // rotate seals the active segment (durably) and starts the next; callers
@@ -334,13 +435,43 @@ func (l *valueLog) close() error {
 	return errors.Join(errs...)
 }
 
+// replayableFlag marks, in a payload's first byte, a record that carries
+// its put's stamp.
+const replayableFlag = 0x80
+
 // splitPayload splits a record payload into the OID text and the value.
 func splitPayload(payload []byte) (oid string, value []byte, err error) {
-	if len(payload) < 1 || len(payload) < 1+int(payload[0])+1 {
-		return "", nil, errors.New("record payload too short")
+	r, err := parsePayload(payload)
+	return r.hex, r.value, err
+}
+
+// payloadFields are the parts of a record's payload.
+type payloadFields struct {
+	hex        string
+	replayable bool
+	stamp      objid.Stamp
+	value      []byte
+}
+
+func parsePayload(payload []byte) (payloadFields, error) {
+	var r payloadFields
+	if len(payload) < 1 {
+		return r, errors.New("record payload too short")
 	}
-	n := int(payload[0])
-	return string(payload[1 : 1+n]), payload[1+n:], nil
+	n := int(payload[0] &^ replayableFlag)
+	r.replayable = payload[0]&replayableFlag != 0
+	if len(payload) < 1+n+1 {
+		return r, errors.New("record payload too short")
+	}
+	r.hex, r.value = string(payload[1:1+n]), payload[1+n:]
+	if r.replayable {
+		stamp, k := binary.Uvarint(r.value)
+		if k <= 0 || k >= len(r.value) {
+			return r, errors.New("record stamp malformed")
+		}
+		r.stamp, r.value = objid.Stamp(stamp), r.value[k:]
+	}
+	return r, nil
 }
 
 func crcOf(b []byte) uint32 { return crc32.Checksum(b, crcTable) }

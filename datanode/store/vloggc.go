@@ -48,21 +48,44 @@ type logLive struct {
 	mu    sync.Mutex
 	bytes map[uint64]int64
 	pins  map[uint64]int
+	// pending holds the pinned positions themselves (an append's first
+	// record), for the checkpoint (valueLog.lowWater): the oldest is the
+	// oldest record whose index write has not returned.
+	pending map[logPos]int
 }
 
-func (l *logLive) pin(seg uint64) {
+func (l *logLive) pin(p logPos) {
 	l.mu.Lock()
-	l.pins[seg]++
+	l.pins[p.seg]++
+	l.pending[p]++
 	l.mu.Unlock()
 }
 
-// unpin releases one pin of seg, taken by an append.
-func (l *logLive) unpin(seg uint64) {
+// unpin releases one pin taken by an append at p.
+func (l *logLive) unpin(p logPos) {
 	l.mu.Lock()
-	if l.pins[seg]--; l.pins[seg] <= 0 {
-		delete(l.pins, seg)
+	if l.pins[p.seg]--; l.pins[p.seg] <= 0 {
+		delete(l.pins, p.seg)
+	}
+	if l.pending[p]--; l.pending[p] <= 0 {
+		delete(l.pending, p)
 	}
 	l.mu.Unlock()
+}
+
+// oldest returns the oldest pinned position, if any. The pending set is
+// as large as the appends in flight (tens), so a walk is cheap.
+func (l *logLive) oldest() (logPos, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var first logPos
+	found := false
+	for p := range l.pending {
+		if !found || p.less(first) {
+			first, found = p, true
+		}
+	}
+	return first, found
 }
 
 // collectible reports whether sealed segment seg has no live record and
@@ -94,7 +117,7 @@ func (l *logLive) get(seg uint64) int64 {
 
 // countLive fills s.live from the index's value log entries.
 func (s *Store) countLive() error {
-	s.live.bytes, s.live.pins = map[uint64]int64{}, map[uint64]int{}
+	s.live.bytes, s.live.pins, s.live.pending = map[uint64]int64{}, map[uint64]int{}, map[logPos]int{}
 	it := s.db.NewIterator(util.BytesPrefix([]byte(objectPrefix)), nil)
 	defer it.Release()
 	for it.Next() {
@@ -226,9 +249,11 @@ func (s *Store) CollectValueLog(ctx context.Context) (freed int64, err error) {
 const gcChunk = 256
 
 type gcRecord struct {
-	oid   objid.OID
-	ptr   logPtr
-	value []byte
+	oid        objid.OID
+	ptr        logPtr
+	value      []byte
+	replayable bool        // a put's record, carrying its stamp (replay.go)
+	stamp      objid.Stamp // the put's stamp, if replayable
 }
 
 // rewriteSegment moves every live record of segment seg to the active
@@ -305,9 +330,9 @@ func readRecord(r *bufio.Reader, seg uint64, off int64) (gcRecord, int64, error)
 		return gcRecord{}, 0, errors.New("record checksum mismatch")
 	}
 	rec := gcRecord{ptr: logPtr{seg: seg, off: off + recordHeader, n: int(n)}}
-	if hex, value, err := splitPayload(payload); err == nil {
-		if oid, err := objid.Parse(hex); err == nil {
-			rec.oid, rec.value = oid, value
+	if f, err := parsePayload(payload); err == nil {
+		if oid, err := objid.Parse(f.hex); err == nil {
+			rec.oid, rec.value, rec.replayable, rec.stamp = oid, f.value, f.replayable, f.stamp
 		}
 	}
 	return rec, int64(recordHeader + n), nil
@@ -333,11 +358,11 @@ func (s *Store) moveRecords(chunk []gcRecord) error {
 	if len(oids) == 0 {
 		return nil
 	}
-	ptrs, err := s.vlog.append(oids, values)
+	ptrs, err := s.vlog.append(oids, values, nil)
 	if err != nil {
 		return err
 	}
-	defer s.live.unpin(ptrs[0].seg)
+	defer s.live.unpin(ptrs[0].pos())
 	b := new(leveldb.Batch)
 	for i, oid := range oids {
 		b.Put(objectKey(oid), ptrs[i].entry())

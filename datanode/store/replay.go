@@ -1,0 +1,310 @@
+package store
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/syndtr/goleveldb/leveldb"
+	"github.com/syndtr/goleveldb/leveldb/opt"
+	"github.com/syndtr/goleveldb/leveldb/util"
+
+	"github.com/stratum-store/stratum/api/objid"
+)
+
+// One fsync per put: the value log is the log of record of a plain put
+// (vlog.go, "The log of record", states the rules). This file holds the
+// three parts that make it sound: the checkpoint, the removal markers and
+// the replay at Open.
+
+const (
+	// checkpointKey holds a log position (logPos.value): every record
+	// before it has its index write durable, or is garbage.
+	checkpointKey = "v/checkpoint"
+	// markPrefix keys a removal marker: x/<oid> -> the log's end when the
+	// copy was dropped. Records of the OID before it are not replayed.
+	markPrefix = "x/"
+	// checkpointEvery is how often a put may write the checkpoint (synced).
+	// It bounds the log a replay reads to about this much of writes, and
+	// how long removal markers live.
+	checkpointEvery = time.Second
+	// maxMarkersKept bounds the markers remembered for deletion with a
+	// checkpoint; past it the rest wait for Close or the next Open.
+	maxMarkersKept = 1 << 16
+)
+
+func markKey(oid objid.OID) []byte { return []byte(markPrefix + oid.String()) }
+
+// unsynced is how a replayable put writes its index entries.
+var unsynced = &opt.WriteOptions{}
+
+// marker is a removal marker written in this run, to delete once a
+// durable checkpoint is past it.
+type marker struct {
+	oid objid.OID
+	pos logPos
+}
+
+// writePut writes a put's index batch b for oids. replayable says every
+// copy b stores is a replayable value log record of this put, and b
+// raises no stamp and replaces no copy: then the write need not be synced,
+// unless one of oids has a removal marker, which b then deletes, synced.
+// Callers hold the stripes of oids.
+func (s *Store) writePut(b *leveldb.Batch, oids []objid.OID, replayable bool) error {
+	if !replayable || s.cfg.NoSync || s.cfg.NoValueLog {
+		return s.writeIndex(b)
+	}
+	marked := false
+	for _, oid := range oids {
+		if s.dropMarker(b, oid) {
+			marked = true
+		}
+	}
+	if marked {
+		return s.writeIndex(b)
+	}
+	b.Replay(seenMarker{&s.seen})
+	if err := s.db.Write(b, unsynced); err != nil {
+		return err
+	}
+	s.unsyncedPuts.Store(true)
+	return nil
+}
+
+// dropMarker adds the deletion of oid's removal marker to b and reports
+// whether there was one (or whether the index could not say).
+func (s *Store) dropMarker(b *leveldb.Batch, oid objid.OID) bool {
+	if !s.mayHave(oid) {
+		return false
+	}
+	_, err := s.db.Get(markKey(oid), nil)
+	if errors.Is(err, leveldb.ErrNotFound) {
+		return false
+	}
+	b.Delete(markKey(oid))
+	return true
+}
+
+// markRemoved adds a removal marker for oid to b, a synced batch that
+// drops oid's copy or tombstone; callers hold oid's stripe.
+func (s *Store) markRemoved(b *leveldb.Batch, oid objid.OID) (written func()) {
+	if s.vlog == nil {
+		return func() {}
+	}
+	pos := s.vlog.tail()
+	b.Put(markKey(oid), pos.value())
+	return func() {
+		s.markMu.Lock()
+		if len(s.markers) < maxMarkersKept {
+			s.markers = append(s.markers, marker{oid, pos})
+		}
+		s.markMu.Unlock()
+	}
+}
+
+// maybeCheckpoint writes the checkpoint if puts wrote unsynced since the
+// last one and checkpointEvery has passed. Callers hold no stripe.
+func (s *Store) maybeCheckpoint() {
+	if !s.unsyncedPuts.Load() || time.Since(time.Unix(0, s.checkpointAt.Load())) < checkpointEvery {
+		return
+	}
+	if !s.checkpointMu.TryLock() {
+		return // another put is writing it
+	}
+	defer s.checkpointMu.Unlock()
+	if err := s.checkpoint(); err != nil {
+		s.log.Warn("value log checkpoint not written; the next Open replays more", "err", err)
+	}
+}
+
+// checkpoint writes, synced, the checkpoint the log allows now and deletes
+// the markers before it. Callers hold checkpointMu and no stripe.
+func (s *Store) checkpoint() error {
+	s.unsyncedPuts.Store(false)
+	s.checkpointAt.Store(time.Now().UnixNano())
+	pos := s.vlog.lowWater()
+	s.markMu.Lock()
+	var done, kept []marker
+	for _, m := range s.markers {
+		if m.pos.less(pos) {
+			done = append(done, m)
+		} else {
+			kept = append(kept, m)
+		}
+	}
+	s.markers = kept
+	s.markMu.Unlock()
+	oids := make([]objid.OID, len(done))
+	for i, m := range done {
+		oids[i] = m.oid
+	}
+	unlock := s.lockOIDs(oids)
+	defer unlock()
+	b := new(leveldb.Batch)
+	b.Put([]byte(checkpointKey), pos.value())
+	for _, m := range done {
+		// A later removal may have written a newer marker for the OID:
+		// that one stays.
+		if v, err := s.db.Get(markKey(m.oid), nil); err == nil {
+			if at, err := parseLogPos(v); err == nil && at.less(pos) {
+				b.Delete(markKey(m.oid))
+			}
+		}
+	}
+	if err := s.db.Write(b, s.wo); err != nil {
+		s.unsyncedPuts.Store(true)
+		return err
+	}
+	return nil
+}
+
+// settleLog writes the checkpoint at the log's end and deletes every
+// removal marker, synced: nothing before the end is to be replayed. Open
+// calls it after the replay, Close before closing the index; no operation
+// is in flight.
+func (s *Store) settleLog() error {
+	b := new(leveldb.Batch)
+	b.Put([]byte(checkpointKey), s.vlog.tail().value())
+	it := s.db.NewIterator(util.BytesPrefix([]byte(markPrefix)), nil)
+	for it.Next() {
+		b.Delete(append([]byte(nil), it.Key()...))
+	}
+	it.Release()
+	if err := it.Error(); err != nil {
+		return fmt.Errorf("store: value log checkpoint: %w", err)
+	}
+	if err := s.db.Write(b, s.wo); err != nil {
+		return fmt.Errorf("store: value log checkpoint: %w", err)
+	}
+	s.markMu.Lock()
+	s.markers = nil
+	s.markMu.Unlock()
+	return nil
+}
+
+// replay indexes again, at Open, the replayable records past the
+// checkpoint whose puts still stand (vlog.go, "The log of record"), then
+// settles the log. A store written before checkpoints existed synced every
+// index write: it has nothing to replay.
+func (s *Store) replay() error {
+	v, err := s.db.Get([]byte(checkpointKey), nil)
+	if errors.Is(err, leveldb.ErrNotFound) {
+		return s.settleLog()
+	}
+	if err != nil {
+		return fmt.Errorf("store: read the value log checkpoint: %w", err)
+	}
+	from, err := parseLogPos(v)
+	if err != nil {
+		s.log.Error("value log checkpoint malformed; replaying the whole log", "err", err)
+		from = logPos{}
+	}
+	segs, err := listSegments(s.vlog.dir)
+	if err != nil {
+		return err
+	}
+	indexed := 0
+	for _, seg := range segs {
+		if seg < from.seg {
+			continue
+		}
+		start := int64(0)
+		if seg == from.seg {
+			start = from.off
+		}
+		n, err := s.replaySegment(seg, start)
+		indexed += n
+		if err != nil {
+			return err
+		}
+	}
+	if indexed > 0 {
+		s.log.Warn("value log replayed: puts whose index writes a crash dropped are indexed again", "objects", indexed, "from_segment", from.seg, "from_offset", from.off)
+	}
+	s.replayed = indexed
+	return s.settleLog()
+}
+
+// replaySegment replays segment seg from offset start and returns how
+// many records it indexed.
+func (s *Store) replaySegment(seg uint64, start int64) (int, error) {
+	f, err := os.Open(filepath.Join(s.vlog.dir, segmentName(seg)))
+	if err != nil {
+		return 0, fmt.Errorf("store: replay: %w", err)
+	}
+	defer f.Close()
+	if _, err := f.Seek(start, io.SeekStart); err != nil {
+		return 0, fmt.Errorf("store: replay: %w", err)
+	}
+	r := bufio.NewReaderSize(f, 1<<20)
+	indexed := 0
+	for off := start; ; {
+		rec, n, err := readRecord(r, seg, off)
+		if errors.Is(err, io.EOF) {
+			return indexed, nil
+		}
+		if err != nil {
+			// A torn tail: the put it held was never acknowledged.
+			s.log.Info("value log replay: segment ends in a torn record", "segment", seg, "offset", off, "err", err)
+			return indexed, nil
+		}
+		off += n
+		if !rec.replayable || rec.oid.IsZero() {
+			continue
+		}
+		ok, err := s.replayRecord(rec)
+		if err != nil {
+			return indexed, err
+		}
+		if ok {
+			indexed++
+		}
+	}
+}
+
+// replayRecord indexes rec if its put still stands: no removal marker
+// after it, no copy indexed, no tombstone with a stamp at least its own,
+// and its bytes verify.
+func (s *Store) replayRecord(rec gcRecord) (bool, error) {
+	oid := rec.oid
+	if v, err := s.db.Get(markKey(oid), nil); err == nil {
+		if at, err := parseLogPos(v); err != nil || rec.ptr.pos().less(at) {
+			return false, nil // dropped after this record was written
+		}
+	}
+	e, err := s.metaIndexed(oid)
+	tomb := false
+	switch {
+	case err == nil && !e.Deleted:
+		return false, nil // indexed: its index write survived, or a later put's did
+	case err == nil && e.Stamp >= rec.stamp:
+		return false, nil // deleted at least as late
+	case err == nil:
+		tomb = true
+	case !errors.Is(err, ErrNotFound):
+		s.log.Error("value log replay: index entry unreadable; record skipped", "oid", oid.String(), "err", err)
+		return false, nil
+	}
+	data, err := s.codecs.decodeInline(rec.value)
+	if err == nil {
+		err = objid.Verify(oid, data)
+	}
+	if err != nil {
+		s.log.Error("value log replay: record does not verify; skipped", "oid", oid.String(), "err", err)
+		return false, nil
+	}
+	b := new(leveldb.Batch)
+	if tomb {
+		b.Delete(tombKey(oid))
+	}
+	b.Put(objectKey(oid), rec.ptr.entry())
+	b.Put(sizeKey(oid), sizeValue(int64(len(data)), rec.stamp))
+	if err := s.db.Write(b, unsynced); err != nil { // made durable by settleLog's synced write
+		return false, fmt.Errorf("store: replay %s: %w", oid, err)
+	}
+	return true, nil
+}
