@@ -28,10 +28,10 @@ const (
 	// markPrefix keys a removal marker: x/<oid> -> the log's end when the
 	// copy was dropped. Records of the OID before it are not replayed.
 	markPrefix = "x/"
-	// checkpointEvery is how often a put may write the checkpoint (synced).
-	// It bounds the log a replay reads to about this much of writes, and
-	// how long removal markers live.
-	checkpointEvery = time.Second
+	// defaultCheckpointEvery is how often a put may write the checkpoint
+	// (synced). It bounds the log a replay reads to about this much of
+	// writes, and how long removal markers live.
+	defaultCheckpointEvery = time.Second
 	// maxMarkersKept bounds the markers remembered for deletion with a
 	// checkpoint; past it the rest wait for Close or the next Open.
 	maxMarkersKept = 1 << 16
@@ -107,9 +107,9 @@ func (s *Store) markRemoved(b *leveldb.Batch, oid objid.OID) (written func()) {
 }
 
 // maybeCheckpoint writes the checkpoint if puts wrote unsynced since the
-// last one and checkpointEvery has passed. Callers hold no stripe.
+// last one and s.checkpointEvery has passed. Callers hold no stripe.
 func (s *Store) maybeCheckpoint() {
-	if !s.unsyncedPuts.Load() || time.Since(time.Unix(0, s.checkpointAt.Load())) < checkpointEvery {
+	if !s.unsyncedPuts.Load() || time.Since(time.Unix(0, s.checkpointAt.Load())) < s.checkpointEvery {
 		return
 	}
 	if !s.checkpointMu.TryLock() {
@@ -130,7 +130,7 @@ func (s *Store) checkpoint() error {
 	s.markMu.Lock()
 	var done, kept []marker
 	for _, m := range s.markers {
-		if m.pos.less(pos) {
+		if !pos.less(m.pos) { // the checkpoint is at or past the marker
 			done = append(done, m)
 		} else {
 			kept = append(kept, m)
@@ -150,7 +150,7 @@ func (s *Store) checkpoint() error {
 		// A later removal may have written a newer marker for the OID:
 		// that one stays.
 		if v, err := s.db.Get(markKey(m.oid), nil); err == nil {
-			if at, err := parseLogPos(v); err == nil && at.less(pos) {
+			if at, err := parseLogPos(v); err == nil && !pos.less(at) {
 				b.Delete(markKey(m.oid))
 			}
 		}
@@ -180,6 +180,7 @@ func (s *Store) settleLog() error {
 	if err := s.db.Write(b, s.wo); err != nil {
 		return fmt.Errorf("store: value log checkpoint: %w", err)
 	}
+	s.checkpointAt.Store(time.Now().UnixNano())
 	s.markMu.Lock()
 	s.markers = nil
 	s.markMu.Unlock()

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/syndtr/goleveldb/leveldb"
 	lerrors "github.com/syndtr/goleveldb/leveldb/errors"
@@ -54,16 +55,18 @@ type Store struct {
 	live logLive
 	gcMu sync.Mutex // one value log collection at a time
 
-	// The log of record (replay.go): whether puts wrote their index
-	// unsynced since the last checkpoint, when it was written (UnixNano),
+	// The log of record (replay.go): how often a checkpoint is written
+	// (defaultCheckpointEvery; tests change it), whether puts wrote their
+	// index unsynced since the last one, when it was written (UnixNano),
 	// one checkpoint writer at a time, the removal markers written since,
 	// and how many records the last Open's replay indexed.
-	unsyncedPuts atomic.Bool
-	checkpointAt atomic.Int64
-	checkpointMu sync.Mutex
-	markMu       sync.Mutex
-	markers      []marker
-	replayed     int
+	checkpointEvery time.Duration
+	unsyncedPuts    atomic.Bool
+	checkpointAt    atomic.Int64
+	checkpointMu    sync.Mutex
+	markMu          sync.Mutex
+	markers         []marker
+	replayed        int
 }
 
 // Object is one stored object as Get returns it: Data for an object stored
@@ -93,7 +96,7 @@ func Open(cfg Config) (*Store, error) {
 	if planted.NoSync { // a negative control only (internal/planted)
 		cfg.NoSync = true
 	}
-	s := &Store{cfg: cfg, log: cfg.Logger, paths: layout{root: cfg.Dir}, wo: &opt.WriteOptions{Sync: !cfg.NoSync}, expirePage: defaultExpirePage}
+	s := &Store{cfg: cfg, log: cfg.Logger, paths: layout{root: cfg.Dir}, wo: &opt.WriteOptions{Sync: !cfg.NoSync}, expirePage: defaultExpirePage, checkpointEvery: defaultCheckpointEvery}
 	removed, err := s.paths.prepare(!cfg.NoSync)
 	if err != nil {
 		return nil, err

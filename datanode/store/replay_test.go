@@ -1,0 +1,197 @@
+package store
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/syndtr/goleveldb/leveldb"
+
+	"github.com/stratum-store/stratum/api/objid"
+)
+
+// TestReplayAfterPowerLoss walks the log of record's cases one at a time
+// (TestStoreModelPowerLoss mixes them at random): after a power failure
+// that drops every unsynced index write, an acknowledged plain put is
+// back, a removed copy, a copy whose tombstone expired and a copy put
+// again after its removal read as they did before the failure.
+func TestReplayAfterPowerLoss(t *testing.T) {
+	stor := newPowerLossStorage()
+	cfg, _ := testConfig(t)
+	s := openPowered(t, cfg, stor)
+	s.checkpointEvery = 1 << 62 // no checkpoint after Open's: every put below is replayed or not
+	obj := func(i uint64) (objid.OID, []byte) {
+		data := textBytes(100+i, 300+int(i))
+		return mustOID(t, objid.SHA256, data), data
+	}
+	put := func(i uint64, stamp objid.Stamp) objid.OID {
+		oid, data := obj(i)
+		if _, err := s.PutStamped(ctx, oid, data, stamp); err != nil {
+			t.Fatal(err)
+		}
+		return oid
+	}
+	kept := put(1, 0)
+	removed := put(2, 0)
+	if err := s.Remove(ctx, removed); err != nil {
+		t.Fatal(err)
+	}
+	expired := put(3, 5)
+	if _, err := s.Delete(ctx, expired, 6, 10); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.ExpireTombstones(ctx, 11); err != nil || n != 1 {
+		t.Fatalf("ExpireTombstones: %d, %v", n, err)
+	}
+	again := put(4, 0)
+	if err := s.Remove(ctx, again); err != nil {
+		t.Fatal(err)
+	}
+	put(4, 0) // finds the marker: synced, and the marker goes
+	overTomb := put(5, 2)
+	if _, err := s.Delete(ctx, overTomb, 3, 10); err != nil {
+		t.Fatal(err)
+	}
+	put(5, 4) // outranks the tombstone; this put's index write is unsynced
+	last := put(6, 0)
+	if !s.unsyncedPuts.Load() {
+		t.Fatal("the last puts were synced: the test would not exercise the replay")
+	}
+
+	s = crashAndReopen(t, s, cfg, stor, nil)
+	if s.replayed == 0 {
+		t.Fatal("the replay indexed nothing: no index write was lost, the test proves little")
+	}
+	for _, oid := range []objid.OID{kept, again, overTomb, last} {
+		if _, err := s.Stat(ctx, oid); err != nil {
+			t.Errorf("acknowledged put of %s: %v after power loss", oid, err)
+		}
+	}
+	for _, oid := range []objid.OID{removed, expired} {
+		if _, err := s.Stat(ctx, oid); !errors.Is(err, ErrNotFound) || errors.Is(err, ErrDeleted) {
+			t.Errorf("%s was dropped before the power loss; Stat says %v", oid, err)
+		}
+	}
+	if e, err := s.Meta(ctx, overTomb); err != nil || e.Deleted || e.Stamp != 4 {
+		t.Errorf("put with stamp 4 over a tombstone with stamp 3: %+v, %v after power loss", e, err)
+	}
+	if n := countPrefix(t, s, markPrefix); n != 0 {
+		t.Errorf("%d removal markers left after Open's replay; it deletes them all", n)
+	}
+}
+
+// TestCheckpointStaysBeforeAPendingRecord checks the checkpoint against an
+// append whose index write has not happened yet: the checkpoint must not
+// pass it (or a crash would leave the put's record unreplayed), and a
+// removal marker after it must stay until a checkpoint passes the marker,
+// even when an older marker of the same object is due to go.
+func TestCheckpointStaysBeforeAPendingRecord(t *testing.T) {
+	cfg, _ := testConfig(t)
+	s := mustOpen(t, cfg)
+	s.checkpointEvery = 1 << 62
+	data := textBytes(7, 400)
+	oid := mustOID(t, objid.SHA256, data)
+	for range 2 { // the first removal's marker is older than the pending record
+		if _, err := s.Put(ctx, oid, data); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Remove(ctx, oid); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.Put(ctx, oid, data); err != nil {
+		t.Fatal(err)
+	}
+	if n := countPrefix(t, s, markPrefix); n != 0 {
+		t.Fatalf("%d removal markers after a put of the object; the put deletes its marker", n)
+	}
+	// A put in flight: appended and pinned, not indexed.
+	pendingData := textBytes(8, 400)
+	pending := mustOID(t, objid.SHA256, pendingData)
+	ptrs, err := s.vlog.append([]objid.OID{pending}, [][]byte{s.Encode(pendingData)}, []objid.Stamp{0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Remove(ctx, oid); err != nil {
+		t.Fatal(err)
+	}
+	writeCheckpoint(t, s)
+	if got := checkpointAt(t, s); got != ptrs[0].pos() {
+		t.Fatalf("checkpoint %+v with a record pending at %+v; want the pending record's position", got, ptrs[0].pos())
+	}
+	if countPrefix(t, s, markPrefix) != 1 {
+		t.Fatal("the removal marker went with a checkpoint before it")
+	}
+	s.live.unpin(ptrs[0].pos())
+	writeCheckpoint(t, s)
+	if got, tail := checkpointAt(t, s), s.vlog.tail(); got != tail {
+		t.Fatalf("checkpoint %+v with nothing pending; want the log's end %+v", got, tail)
+	}
+	if n := countPrefix(t, s, markPrefix); n != 0 {
+		t.Fatalf("%d removal markers left behind a checkpoint past them", n)
+	}
+}
+
+func writeCheckpoint(t *testing.T, s *Store) {
+	t.Helper()
+	s.checkpointMu.Lock()
+	defer s.checkpointMu.Unlock()
+	if err := s.checkpoint(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func checkpointAt(t *testing.T, s *Store) logPos {
+	t.Helper()
+	v, err := s.db.Get([]byte(checkpointKey), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := parseLogPos(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func countPrefix(t *testing.T, s *Store, prefix string) int {
+	t.Helper()
+	n := 0
+	err := s.scanPrefix(ctx, prefix, func(objid.OID, []byte) (bool, error) { n++; return false, nil })
+	if err != nil && !errors.Is(err, leveldb.ErrNotFound) {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// TestPutRacingARemovalSurvivesPowerLoss: a put appends its record, a
+// Remove of the same object lands (its marker is after the record), then
+// the put indexes the object. The put found the marker, so its index write
+// is synced: after a power failure the object is there, although the
+// replay would skip its record as older than the marker.
+func TestPutRacingARemovalSurvivesPowerLoss(t *testing.T) {
+	stor := newPowerLossStorage()
+	cfg, _ := testConfig(t)
+	s := openPowered(t, cfg, stor)
+	s.checkpointEvery = 1 << 62
+	data := textBytes(9, 500)
+	oid := mustOID(t, objid.SHA256, data)
+	if _, err := s.Put(ctx, oid, data); err != nil {
+		t.Fatal(err)
+	}
+	ptrs, err := s.vlog.append([]objid.OID{oid}, [][]byte{s.Encode(data)}, []objid.Stamp{0}) // the racing put's record
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Remove(ctx, oid); err != nil {
+		t.Fatal(err)
+	}
+	created, err := s.commit(oid, int64(len(data)), 0, ptrs[0].entry(), nil) // the racing put's commit
+	s.live.unpin(ptrs[0].pos())
+	if err != nil || !created {
+		t.Fatalf("the racing put's commit: created %t, %v", created, err)
+	}
+	s = crashAndReopen(t, s, cfg, stor, nil)
+	if _, err := s.Stat(ctx, oid); err != nil {
+		t.Fatalf("a put acknowledged after a removal is gone after power loss: %v", err)
+	}
+}
