@@ -15,6 +15,7 @@ controls=(
   "stratum_bug_gcpending ./datanode/store ^TestStoreModel$ 6"
   "stratum_bug_gcpending ./datanode/store ^TestCollectorKeepsASegmentWithAPendingAppend$"
   "stratum_bug_oldownerdeletes ./tests   ^TestDeleteDuringJoinStaysDeleted$"
+  "stratum_bug_nomarker ./datanode/store ^TestStoreModelPowerLoss$"
 )
 failed=0
 for c in "${controls[@]}"; do

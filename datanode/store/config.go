@@ -32,9 +32,11 @@ type Config struct {
 	// defaults to 256 MiB.
 	MaxObjectSize int64
 	// NoSync turns off every fsync. The default (false) makes each put
-	// durable before it returns: leveldb writes use WriteOptions{Sync: true},
-	// object files are fsync'd, renamed into place and their directory
-	// fsync'd. With NoSync a process crash loses nothing but a machine crash
+	// durable before it returns: a small object's value log record is
+	// fsync'd (its index write is replayed from it after a crash: vlog.go,
+	// "The log of record"), other leveldb writes use WriteOptions{Sync:
+	// true}, object files are fsync'd, renamed into place and their
+	// directory fsync'd. With NoSync a process crash loses nothing but a machine crash
 	// or power loss may lose acknowledged puts. For tests and benchmarks.
 	NoSync bool
 	// NoValueLog keeps new small objects' bytes in leveldb itself, as

@@ -39,7 +39,10 @@
 //	         a file the size as a uvarint (2: raw file, 3: zstd file), or a
 //	         value log pointer (4: segment, offset, length as uvarints, to
 //	         a record holding the OID and a codec 0 or 1 value)
-//	s/<oid>  the object's size as a uvarint
+//	s/<oid>  the object's size as a uvarint, then its stamp if not 0
+//
+// beside a tombstone's t/<oid> (tombstone.go), and the value log's
+// checkpoint v/checkpoint and removal markers x/<oid> (replay.go).
 //
 // Stat and the counting of Stats at Open read only the s/ keys. File names
 // come only from api.OID.String(), which is validated lowercase hex. The
@@ -49,12 +52,18 @@
 // # Durability
 //
 // Unless Config.NoSync is set, a put returns only once its copy would
-// survive a power loss. A small object's record is appended to the value
-// log and the segment fsync'd (concurrent puts share one fsync), then its
-// index entries are one leveldb batch written with WriteOptions{Sync:
-// true} (concurrent synced writes share one journal fsync), so an index
-// entry never points at bytes that are not durable. The value log's
-// collector (vloggc.go) rewrites segments that are mostly garbage.
+// survive a power loss. A small object's record, which carries the OID and
+// the put's stamp, is appended to the value log and the segment fsync'd
+// (concurrent puts share one fsync), then its index entries are written
+// as one leveldb batch, not synced: the record is the put's log of record,
+// and one fsync makes the put durable. A power loss may drop the last
+// unsynced index writes; Open indexes their records again, from a
+// checkpoint on, where the put still stands (vlog.go, "The log of record",
+// has the rules; replay.go the code). Everything else that writes the
+// index (deletes, removals, stamp raises, large objects, the collector)
+// writes it synced, and a synced write makes every earlier one durable.
+// An index entry never points at bytes that are not durable. The value
+// log's collector (vloggc.go) rewrites segments that are mostly garbage.
 // Config.NoValueLog stores new small objects inline in leveldb instead;
 // both kinds stay readable either way. A large object is
 // streamed into a temp file under tmp while it is hashed, verified, fsync'd,
