@@ -51,8 +51,8 @@ func (s *Store) PutBatch(ctx context.Context, items []BatchItem) ([]BatchResult,
 	if err != nil {
 		return nil, err
 	}
+	defer s.maybeCheckpoint() // after end and the stripes and pins are released
 	defer end()
-	defer s.maybeCheckpoint() // after the stripes and pins are released
 	for i, it := range items {
 		if it.Value != nil && it.Data == nil {
 			items[i].Data, out[i].Err = s.decodeItemValue(it)

@@ -53,6 +53,10 @@ type Config struct {
 	// of a file storage under Dir/db. Tests inject a power-loss simulator
 	// here. The Store does not close it.
 	Storage storage.Storage
+
+	// indexWriteBuffer, if not 0, replaces the index's 32 MiB memtable
+	// size: tests lower it to make goleveldb rotate its journal soon.
+	indexWriteBuffer int
 }
 
 // DefaultConfig returns a Config for dir with every default filled in.

@@ -61,7 +61,8 @@
 // checkpoint on, where the put still stands (vlog.go, "The log of record",
 // has the rules; replay.go the code). Everything else that writes the
 // index (deletes, removals, stamp raises, large objects, the collector)
-// writes it synced, and a synced write makes every earlier one durable.
+// writes it synced, and a synced write makes every earlier one durable
+// (across goleveldb's journal rotations too: index.go, syncedJournals).
 // An index entry never points at bytes that are not durable. The value
 // log's collector (vloggc.go) rewrites segments that are mostly garbage.
 // Config.NoValueLog stores new small objects inline in leveldb instead;

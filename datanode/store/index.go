@@ -6,11 +6,13 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sync"
 
 	"github.com/syndtr/goleveldb/leveldb"
 	lerrors "github.com/syndtr/goleveldb/leveldb/errors"
 	"github.com/syndtr/goleveldb/leveldb/filter"
 	"github.com/syndtr/goleveldb/leveldb/opt"
+	"github.com/syndtr/goleveldb/leveldb/storage"
 	"github.com/syndtr/goleveldb/leveldb/util"
 
 	"github.com/stratum-store/stratum/api/objid"
@@ -18,8 +20,11 @@ import (
 
 // openIndex opens the leveldb index with checksums verified on every read.
 // If leveldb reports corruption it rebuilds the manifest from the tables
-// (leveldb.Recover) and says so in the log.
-func openIndex(cfg Config, path string) (*leveldb.DB, error) {
+// (leveldb.Recover) and says so in the log. The index runs on
+// syncedJournals over the storage (cfg.Storage, or the files under path);
+// closer, if not nil, closes the files after the DB (leveldb.OpenFile
+// would do that itself, but it cannot be given a wrapped storage).
+func openIndex(cfg Config, path string) (db *leveldb.DB, j *syncedJournals, closer func() error, err error) {
 	o := &opt.Options{
 		Strict: opt.StrictJournalChecksum | opt.StrictBlockChecksum,
 		// Values are already zstd-compressed where that pays.
@@ -38,24 +43,82 @@ func openIndex(cfg Config, path string) (*leveldb.DB, error) {
 		// instead of a read per level.
 		Filter: filter.NewBloomFilter(10),
 	}
-	open := func() (*leveldb.DB, error) { return leveldb.OpenFile(path, o) }
-	rebuild := func() (*leveldb.DB, error) { return leveldb.RecoverFile(path, o) }
-	if cfg.Storage != nil {
-		open = func() (*leveldb.DB, error) { return leveldb.Open(cfg.Storage, o) }
-		rebuild = func() (*leveldb.DB, error) { return leveldb.Recover(cfg.Storage, o) }
+	if cfg.indexWriteBuffer != 0 {
+		o.WriteBuffer = cfg.indexWriteBuffer
 	}
-	db, err := open()
+	stor := cfg.Storage
+	if stor == nil {
+		fs, err := storage.OpenFile(path, false)
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("store: open index %s: %w", path, err)
+		}
+		stor, closer = fs, fs.Close
+	}
+	j = &syncedJournals{Storage: stor, sync: !cfg.NoSync}
+	db, err = leveldb.Open(j, o)
 	if lerrors.IsCorrupted(err) {
 		cfg.Logger.Warn("index is corrupt; recovering it from its tables", "path", path, "err", err)
-		db, err = rebuild()
+		db, err = leveldb.Recover(j, o)
 		if err == nil {
 			cfg.Logger.Warn("index recovered from its tables and journals", "path", path)
 		}
 	}
 	if err != nil {
-		return nil, fmt.Errorf("store: open index %s: %w", path, err)
+		if closer != nil {
+			closer()
+		}
+		return nil, nil, nil, fmt.Errorf("store: open index %s: %w", path, err)
 	}
-	return db, nil
+	return db, j, closer, nil
+}
+
+// syncedJournals is the index's storage with one change: a journal file is
+// fsync'd when goleveldb closes it. goleveldb v1.0.0 does not sync the
+// journal it rotates away from when a memtable fills (db_state.go newMem:
+// Reset, then Close): the unsynced writes in it become durable only once
+// that memtable's table is written. A synced write in the new journal
+// would then not make the earlier writes durable, which the store's
+// unsynced put index writes rely on (vlog.go, "The log of record"). A
+// failed fsync there is kept in failed, since goleveldb ignores the error
+// of that Close; every later index write fails with it.
+type syncedJournals struct {
+	storage.Storage
+	sync   bool
+	mu     sync.Mutex
+	failed error
+}
+
+func (j *syncedJournals) Create(fd storage.FileDesc) (storage.Writer, error) {
+	w, err := j.Storage.Create(fd)
+	if err != nil || fd.Type != storage.TypeJournal || !j.sync {
+		return w, err
+	}
+	return &syncOnClose{Writer: w, j: j}, nil
+}
+
+// err returns the failed fsync of a rotated journal, if any.
+func (j *syncedJournals) err() error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.failed
+}
+
+type syncOnClose struct {
+	storage.Writer
+	j *syncedJournals
+}
+
+func (w *syncOnClose) Close() error {
+	if err := w.Writer.Sync(); err != nil {
+		w.j.mu.Lock()
+		if w.j.failed == nil {
+			w.j.failed = fmt.Errorf("store: index journal sync: %w", err)
+		}
+		w.j.mu.Unlock()
+		w.Writer.Close()
+		return err
+	}
+	return w.Writer.Close()
 }
 
 // has reports whether oid is indexed.

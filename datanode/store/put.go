@@ -60,8 +60,8 @@ func (s *Store) put(ctx context.Context, oid objid.OID, b putBody, stamp objid.S
 	if err != nil {
 		return false, err
 	}
+	defer s.maybeCheckpoint() // after end: it begins its own
 	defer end()
-	defer s.maybeCheckpoint()
 	if err := s.checkSize(oid, b.size); err != nil {
 		return false, err
 	}

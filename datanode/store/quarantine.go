@@ -22,6 +22,7 @@ func (s *Store) Quarantine(ctx context.Context, oid objid.OID) error {
 	if err != nil {
 		return err
 	}
+	defer s.maybeCheckpoint() // after unlock: a checkpoint past the marker retires it
 	defer unlock()
 	size, err := s.db.Get(sizeKey(oid), nil)
 	if err != nil {

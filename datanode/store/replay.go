@@ -29,9 +29,11 @@ const (
 	// markPrefix keys a removal marker: x/<oid> -> the log's end when the
 	// copy was dropped. Records of the OID before it are not replayed.
 	markPrefix = "x/"
-	// defaultCheckpointEvery is how often a put may write the checkpoint
+	// defaultCheckpointEvery is how often an operation that wrote its
+	// index unsynced, or wrote a removal marker, may write the checkpoint
 	// (synced). It bounds the log a replay reads to about this much of
-	// writes, and how long removal markers live.
+	// writes (or to the oldest put still in flight), and how long removal
+	// markers live.
 	defaultCheckpointEvery = time.Second
 	// maxMarkersKept bounds the markers remembered for deletion with a
 	// checkpoint; past it the rest wait for Close or the next Open.
@@ -53,41 +55,35 @@ type marker struct {
 // writePut writes a put's index batch b for oids. replayable says every
 // copy b stores is a replayable value log record of this put, and b
 // raises no stamp and replaces no copy: then the write need not be synced,
-// unless one of oids has a removal marker, which b then deletes, synced.
-// Callers hold the stripes of oids.
+// unless one of oids has a removal marker. Such a put's record may be
+// older than the marker (appended before the removal, indexed after it),
+// and the replay skips records older than a marker, so its index write
+// must not be lost. The marker stays: it still masks the OID's records
+// from before the removal. Callers hold the stripes of oids.
 func (s *Store) writePut(b *leveldb.Batch, oids []objid.OID, replayable bool) error {
 	if !replayable || s.cfg.NoSync || s.cfg.NoValueLog {
 		return s.writeIndex(b)
 	}
-	marked := false
 	for _, oid := range oids {
-		if s.dropMarker(b, oid) {
-			marked = true
+		if s.hasMarker(oid) {
+			return s.writeIndex(b)
 		}
 	}
-	if marked {
-		return s.writeIndex(b)
-	}
-	b.Replay(seenMarker{&s.seen})
-	if err := s.db.Write(b, unsynced); err != nil {
+	if err := s.writeBatch(b, unsynced); err != nil {
 		return err
 	}
-	s.unsyncedPuts.Store(true)
+	s.checkpointDue.Store(true)
 	return nil
 }
 
-// dropMarker adds the deletion of oid's removal marker to b and reports
-// whether there was one (or whether the index could not say).
-func (s *Store) dropMarker(b *leveldb.Batch, oid objid.OID) bool {
+// hasMarker reports whether oid has a removal marker (or whether the
+// index could not say).
+func (s *Store) hasMarker(oid objid.OID) bool {
 	if !s.mayHave(oid) {
 		return false
 	}
 	_, err := s.db.Get(markKey(oid), nil)
-	if errors.Is(err, leveldb.ErrNotFound) {
-		return false
-	}
-	b.Delete(markKey(oid))
-	return true
+	return !errors.Is(err, leveldb.ErrNotFound)
 }
 
 // markRemoved adds a removal marker for oid to b, a synced batch that
@@ -104,19 +100,27 @@ func (s *Store) markRemoved(b *leveldb.Batch, oid objid.OID) (written func()) {
 			s.markers = append(s.markers, marker{oid, pos})
 		}
 		s.markMu.Unlock()
+		s.checkpointDue.Store(true) // a checkpoint past the marker retires it
 	}
 }
 
-// maybeCheckpoint writes the checkpoint if puts wrote unsynced since the
-// last one and s.checkpointEvery has passed. Callers hold no stripe.
+// maybeCheckpoint writes the checkpoint if puts wrote unsynced, or
+// removals wrote markers, since the last one, and s.checkpointEvery has
+// passed. Callers hold no stripe and have ended their operation (it
+// begins its own: closeMu is not taken twice).
 func (s *Store) maybeCheckpoint() {
-	if !s.unsyncedPuts.Load() || time.Since(time.Unix(0, s.checkpointAt.Load())) < s.checkpointEvery {
+	if !s.checkpointDue.Load() || time.Since(time.Unix(0, s.checkpointAt.Load())) < s.checkpointEvery {
 		return
 	}
 	if !s.checkpointMu.TryLock() {
-		return // another put is writing it
+		return // another operation is writing it
 	}
 	defer s.checkpointMu.Unlock()
+	s.closeMu.RLock()
+	defer s.closeMu.RUnlock()
+	if s.closed {
+		return
+	}
 	if err := s.checkpoint(); err != nil {
 		s.log.Warn("value log checkpoint not written; the next Open replays more", "err", err)
 	}
@@ -125,7 +129,7 @@ func (s *Store) maybeCheckpoint() {
 // checkpoint writes, synced, the checkpoint the log allows now and deletes
 // the markers before it. Callers hold checkpointMu and no stripe.
 func (s *Store) checkpoint() error {
-	s.unsyncedPuts.Store(false)
+	s.checkpointDue.Store(false)
 	s.checkpointAt.Store(time.Now().UnixNano())
 	pos := s.vlog.lowWater()
 	s.markMu.Lock()
@@ -139,6 +143,9 @@ func (s *Store) checkpoint() error {
 	}
 	s.markers = kept
 	s.markMu.Unlock()
+	if len(kept) > 0 {
+		defer s.checkpointDue.Store(true) // a later checkpoint retires them
+	}
 	oids := make([]objid.OID, len(done))
 	for i, m := range done {
 		oids[i] = m.oid
@@ -157,7 +164,7 @@ func (s *Store) checkpoint() error {
 		}
 	}
 	if err := s.db.Write(b, s.wo); err != nil {
-		s.unsyncedPuts.Store(true)
+		s.checkpointDue.Store(true)
 		return err
 	}
 	return nil
@@ -249,6 +256,11 @@ func (s *Store) replaySegment(seg uint64, start int64) (int, error) {
 		if errors.Is(err, io.EOF) {
 			return indexed, nil
 		}
+		if errors.Is(err, errRecordDamaged) { // its length is whole: the next record can be found
+			s.log.Error("value log replay: record fails its checksum; skipped", "segment", seg, "offset", off)
+			off += n
+			continue
+		}
 		if err != nil {
 			// A torn tail: the put it held was never acknowledged.
 			s.log.Info("value log replay: segment ends in a torn record", "segment", seg, "offset", off, "err", err)
@@ -268,9 +280,13 @@ func (s *Store) replaySegment(seg uint64, start int64) (int, error) {
 	}
 }
 
-// replayRecord indexes rec if its put still stands: no removal marker
-// after it, no copy indexed, no tombstone with a stamp at least its own,
-// and its bytes verify.
+// replayRecord applies rec's put again, as the put itself would now:
+// nothing if a removal marker is after the record (the copy was dropped
+// since); over a copy, a raise of its stamp to the record's if that is
+// higher (of two racing puts the one that stored may have logged first);
+// over a tombstone with a lower stamp, or nothing, the copy, if its bytes
+// verify. Records are replayed in log order, which is the order their
+// puts appended in.
 func (s *Store) replayRecord(rec gcRecord) (bool, error) {
 	oid := rec.oid
 	if v, err := s.db.Get(markKey(oid), nil); err == nil {
@@ -281,8 +297,15 @@ func (s *Store) replayRecord(rec gcRecord) (bool, error) {
 	e, err := s.metaIndexed(oid)
 	tomb := false
 	switch {
-	case err == nil && !e.Deleted:
+	case err == nil && !e.Deleted && e.Stamp >= rec.stamp:
 		return false, nil // indexed: its index write survived, or a later put's did
+	case err == nil && !e.Deleted:
+		b := new(leveldb.Batch)
+		b.Put(sizeKey(oid), sizeValue(e.Size, rec.stamp))
+		if err := s.db.Write(b, unsynced); err != nil { // made durable by settleLog's synced write
+			return false, fmt.Errorf("store: replay %s: %w", oid, err)
+		}
+		return true, nil
 	case err == nil && e.Stamp >= rec.stamp:
 		return false, nil // deleted at least as late
 	case err == nil:

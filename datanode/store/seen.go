@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 
 	"github.com/syndtr/goleveldb/leveldb"
+	"github.com/syndtr/goleveldb/leveldb/opt"
 
 	"github.com/stratum-store/stratum/api/objid"
 )
@@ -190,8 +191,17 @@ func indexedOID(key []byte) ([]byte, bool) {
 // writeIndex marks the OID of every key b puts, then writes b: the one
 // way the store writes its index (see seen).
 func (s *Store) writeIndex(b *leveldb.Batch) error {
+	return s.writeBatch(b, s.wo)
+}
+
+// writeBatch is writeIndex with the write's options. A journal whose
+// rotation fsync failed (syncedJournals) fails every write after it.
+func (s *Store) writeBatch(b *leveldb.Batch, wo *opt.WriteOptions) error {
 	b.Replay(seenMarker{&s.seen})
-	return s.db.Write(b, s.wo)
+	if err := s.db.Write(b, wo); err != nil {
+		return err
+	}
+	return s.journals.err()
 }
 
 type seenMarker struct{ f *seen }

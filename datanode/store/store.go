@@ -22,13 +22,17 @@ import (
 // Store is the storage engine of one data node. It is safe for concurrent
 // use; see the package documentation for its layout and guarantees.
 type Store struct {
-	cfg    Config
-	log    *slog.Logger
-	paths  layout
-	db     *leveldb.DB
-	wo     *opt.WriteOptions
-	codecs *codecs
-	seen   seen // OIDs that may have index keys (seen.go)
+	cfg   Config
+	log   *slog.Logger
+	paths layout
+	db    *leveldb.DB
+	wo    *opt.WriteOptions
+	// journals is the index's storage (index.go: it syncs rotated
+	// journals); closeStorage closes its files, when Open opened them.
+	journals     *syncedJournals
+	closeStorage func() error
+	codecs       *codecs
+	seen         seen // OIDs that may have index keys (seen.go)
 
 	// stripes serialise the commit step of puts (existence check, file
 	// rename, index write) per OID shard. A put holds at most one stripe,
@@ -56,12 +60,13 @@ type Store struct {
 	gcMu sync.Mutex // one value log collection at a time
 
 	// The log of record (replay.go): how often a checkpoint is written
-	// (defaultCheckpointEvery; tests change it), whether puts wrote their
-	// index unsynced since the last one, when it was written (UnixNano),
+	// (defaultCheckpointEvery; tests change it), whether one is due (puts
+	// wrote their index unsynced, or removals wrote markers, since the
+	// last), when the last was written (UnixNano),
 	// one checkpoint writer at a time, the removal markers written since,
 	// and how many records the last Open's replay indexed.
 	checkpointEvery time.Duration
-	unsyncedPuts    atomic.Bool
+	checkpointDue   atomic.Bool
 	checkpointAt    atomic.Int64
 	checkpointMu    sync.Mutex
 	markMu          sync.Mutex
@@ -107,7 +112,7 @@ func Open(cfg Config) (*Store, error) {
 	if s.codecs, err = newCodecs(); err != nil {
 		return nil, err
 	}
-	if s.db, err = openIndex(cfg, s.paths.dbDir()); err != nil {
+	if s.db, s.journals, s.closeStorage, err = openIndex(cfg, s.paths.dbDir()); err != nil {
 		s.codecs.close()
 		return nil, err
 	}
@@ -145,6 +150,9 @@ func (s *Store) scan() error {
 
 func (s *Store) abort() {
 	s.db.Close()
+	if s.closeStorage != nil {
+		s.closeStorage()
+	}
 	s.codecs.close()
 	if s.vlog != nil {
 		s.vlog.close()
@@ -165,6 +173,9 @@ func (s *Store) Close() error {
 		s.log.Warn("value log checkpoint not written at close; the next Open replays", "err", err)
 	}
 	err = s.db.Close()
+	if s.closeStorage != nil {
+		err = errors.Join(err, s.closeStorage())
+	}
 	s.codecs.close()
 	if s.vlog != nil {
 		err = errors.Join(err, s.vlog.close())

@@ -203,6 +203,7 @@ func (s *Store) Remove(ctx context.Context, oid objid.OID) error {
 	if err != nil {
 		return err
 	}
+	defer s.maybeCheckpoint() // after unlock: a checkpoint past the marker retires it
 	defer unlock()
 	e, err := s.meta(oid)
 	if errors.Is(err, ErrNotFound) || (err == nil && e.Deleted) {
@@ -262,6 +263,7 @@ func (s *Store) RangeEntries(ctx context.Context, fn func(Entry) bool) error {
 // expirePage tombstones at a time, resuming after the last one, so its
 // memory does not grow with the store (issue 15).
 func (s *Store) ExpireTombstones(ctx context.Context, before int64) (int, error) {
+	defer s.maybeCheckpoint() // a checkpoint past the markers retires them
 	n := 0
 	var after objid.OID
 	for {

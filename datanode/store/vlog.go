@@ -46,32 +46,48 @@ import (
 // A plain put's index write is not synced: the value log is the put's
 // log of record, and one fsync (the segment's) makes the put durable. A
 // power loss can then drop the tail of leveldb's journal, that is, the
-// index writes of the last puts; Open indexes their records again
+// index writes of the last puts; Open applies their records again
 // (replay.go). What makes that sound:
 //
 //   - Every write that must not be lost in this way is still synced
 //     (deletes, removals, quarantine, expiry, stamp raises, replacing a
-//     damaged copy, the collector's moves, large objects, NoValueLog), and
-//     leveldb's journal is one sequence: a synced write makes every
-//     earlier write durable too. So what a power loss drops is a suffix
-//     of unsynced put index writes.
+//     damaged copy, a put of an object with a removal marker, the
+//     collector's moves, large objects, NoValueLog), and a synced write
+//     makes every earlier index write durable too: within one journal
+//     file by leveldb's design, and across a journal rotation because the
+//     index's storage fsyncs a journal when goleveldb closes it
+//     (syncedJournals, index.go; goleveldb itself does not). So what a
+//     power loss drops is a suffix of unsynced put index writes.
 //   - The checkpoint (key v/checkpoint, a log position, written synced)
 //     bounds the replay: every record before it has its index write
 //     durable, or is garbage. It is the oldest record whose index write
 //     has not returned (logLive's pending positions), or the log's end.
-//     A put writes it, synced, at most once a second, and Close and Open
-//     write it at the log's end.
-//   - A replayed record is indexed again only where its put would still
-//     stand: no copy is indexed, no tombstone has a stamp at least the
-//     record's, and no removal marker is later than the record.
+//     An operation that wrote unsynced or wrote a marker writes it, synced,
+//     at most once a second; Close and Open write it at the log's end.
+//   - The replay applies each record's put again, in log order, as the
+//     put would now: nothing if a removal marker is later than the
+//     record; over a copy, a raise of its stamp if the record's is higher
+//     (of two racing puts of one object, the one that stored may have
+//     logged second); over a tombstone with a lower stamp, or over
+//     nothing, the copy.
 //   - A removal marker (x/<oid>, the log's end when written) is written,
 //     synced, with every operation that drops a copy without leaving a
 //     tombstone that outranks it: Remove, Quarantine, and a tombstone's
 //     expiry. Without it, a removed copy whose record is past the
 //     checkpoint would come back. A put that finds a marker for its OID
-//     deletes it and syncs its write. Markers before a durable checkpoint
-//     are deleted with it.
+//     syncs its write (its record may be older than the marker: appended
+//     before the removal, indexed after it) and leaves the marker, which
+//     still masks the records from before the removal. A checkpoint at or
+//     past a marker deletes it.
+//   - A record that fails its checksum is skipped, and the replay goes on
+//     with the next (its length is whole); a torn record ends its
+//     segment. Only records written with a stamp (replayable ones) are
+//     replayed; the collector's moved records and those written before
+//     this format were indexed by synced writes.
 //
+// The replayable record is a format change: a binary from before it
+// reads such records as damaged, so a store cannot go back to one.
+
 // Codec byte: codecLog, then uvarint segment, uvarint offset of the
 // payload, uvarint payload length.
 

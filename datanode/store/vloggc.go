@@ -327,7 +327,7 @@ func readRecord(r *bufio.Reader, seg uint64, off int64) (gcRecord, int64, error)
 		return gcRecord{}, 0, errors.New("torn record")
 	}
 	if crcOf(payload) != binary.LittleEndian.Uint32(h[4:]) {
-		return gcRecord{}, 0, errors.New("record checksum mismatch")
+		return gcRecord{}, int64(recordHeader + n), errRecordDamaged
 	}
 	rec := gcRecord{ptr: logPtr{seg: seg, off: off + recordHeader, n: int(n)}}
 	if f, err := parsePayload(payload); err == nil {
@@ -337,6 +337,10 @@ func readRecord(r *bufio.Reader, seg uint64, off int64) (gcRecord, int64, error)
 	}
 	return rec, int64(recordHeader + n), nil
 }
+
+// errRecordDamaged: a whole record whose payload fails its checksum (a
+// torn tail or damage). readRecord returns its length with it.
+var errRecordDamaged = errors.New("record checksum mismatch")
 
 // moveRecords appends the records of chunk that the index still points
 // at to the active segment and repoints their entries, under their stripe
