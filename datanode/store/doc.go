@@ -119,10 +119,10 @@
 //     loss can lose acknowledged puts. kill -9 cannot show this; the tests
 //     simulate power loss with a goleveldb storage.Storage that drops bytes
 //     written since the last Sync.
-//   - The power-loss simulation covers the leveldb index. The ordering of
-//     large-object files (fsync, rename, directory fsync, then index) relies
-//     on the file system honouring fsync and atomic rename: use a local
-//     file system, not a network one.
+//   - The power-loss simulation covers the leveldb index and the value
+//     log. The ordering of large-object files (fsync, rename, directory
+//     fsync, then index) relies on the file system honouring fsync and
+//     atomic rename: use a local file system, not a network one.
 //   - Stats counts logical bytes, not disk usage, and is exact only for this
 //     process's puts plus the count made at Open.
 //   - Open walks objects/ to find files without an index entry: its time

@@ -80,7 +80,8 @@ func openIndex(cfg Config, path string) (db *leveldb.DB, j *syncedJournals, clos
 // would then not make the earlier writes durable, which the store's
 // unsynced put index writes rely on (vlog.go, "The log of record"). A
 // failed fsync there is kept in failed, since goleveldb ignores the error
-// of that Close; every later index write fails with it.
+// of that Close: every later index write (writeBatch) and checkpoint
+// (moveCheckpoint) is refused with it.
 type syncedJournals struct {
 	storage.Storage
 	sync   bool

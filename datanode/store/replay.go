@@ -132,6 +132,9 @@ func (s *Store) checkpoint() error {
 	s.checkpointDue.Store(false)
 	s.checkpointAt.Store(time.Now().UnixNano())
 	pos := s.vlog.lowWater()
+	if pos != s.vlog.tail() {
+		defer s.checkpointDue.Store(true) // a put in flight holds it back: again later
+	}
 	s.markMu.Lock()
 	var done, kept []marker
 	for _, m := range s.markers {
@@ -152,21 +155,54 @@ func (s *Store) checkpoint() error {
 	}
 	unlock := s.lockOIDs(oids)
 	defer unlock()
-	b := new(leveldb.Batch)
-	b.Put([]byte(checkpointKey), pos.value())
+	retired := map[string][]byte{}
 	for _, m := range done {
 		// A later removal may have written a newer marker for the OID:
 		// that one stays.
 		if v, err := s.db.Get(markKey(m.oid), nil); err == nil {
 			if at, err := parseLogPos(v); err == nil && !pos.less(at) {
-				b.Delete(markKey(m.oid))
+				retired[string(markKey(m.oid))] = v
 			}
 		}
 	}
-	if err := s.db.Write(b, s.wo); err != nil {
+	if err := s.moveCheckpoint(pos, retired); err != nil {
 		s.checkpointDue.Store(true)
 		return err
 	}
+	return nil
+}
+
+// moveCheckpoint writes, synced, the checkpoint pos and the deletion of
+// the markers retired (key to value). The checkpoint may only pass index
+// writes that are durable, so it does not move once a rotated journal
+// failed its fsync (syncedJournals): the writes in that journal may be
+// lost, and the replay must still cover them. When that failure comes
+// during this very write (a rotation it caused), the write is undone: the
+// previous checkpoint and the markers are written back.
+func (s *Store) moveCheckpoint(pos logPos, retired map[string][]byte) error {
+	if err := s.journals.err(); err != nil {
+		return fmt.Errorf("store: value log checkpoint: %w", err)
+	}
+	b := new(leveldb.Batch)
+	b.Put([]byte(checkpointKey), pos.value())
+	for k := range retired {
+		b.Delete([]byte(k))
+	}
+	if err := s.db.Write(b, s.wo); err != nil {
+		return fmt.Errorf("store: value log checkpoint: %w", err)
+	}
+	if err := s.journals.err(); err != nil {
+		back := new(leveldb.Batch)
+		back.Put([]byte(checkpointKey), s.checkpointPos.value())
+		for k, v := range retired {
+			back.Put([]byte(k), v)
+		}
+		if werr := s.db.Write(back, s.wo); werr != nil {
+			s.log.Error("value log checkpoint could not be put back after a failed journal fsync; a power loss now may lose puts", "err", werr)
+		}
+		return fmt.Errorf("store: value log checkpoint: %w", err)
+	}
+	s.checkpointPos = pos
 	return nil
 }
 
@@ -175,18 +211,17 @@ func (s *Store) checkpoint() error {
 // calls it after the replay, Close before closing the index; no operation
 // is in flight.
 func (s *Store) settleLog() error {
-	b := new(leveldb.Batch)
-	b.Put([]byte(checkpointKey), s.vlog.tail().value())
+	retired := map[string][]byte{}
 	it := s.db.NewIterator(util.BytesPrefix([]byte(markPrefix)), nil)
 	for it.Next() {
-		b.Delete(append([]byte(nil), it.Key()...))
+		retired[string(it.Key())] = append([]byte(nil), it.Value()...)
 	}
 	it.Release()
 	if err := it.Error(); err != nil {
 		return fmt.Errorf("store: value log checkpoint: %w", err)
 	}
-	if err := s.db.Write(b, s.wo); err != nil {
-		return fmt.Errorf("store: value log checkpoint: %w", err)
+	if err := s.moveCheckpoint(s.vlog.tail(), retired); err != nil {
+		return err
 	}
 	s.checkpointAt.Store(time.Now().UnixNano())
 	s.markMu.Lock()
@@ -195,23 +230,25 @@ func (s *Store) settleLog() error {
 	return nil
 }
 
-// replay indexes again, at Open, the replayable records past the
-// checkpoint whose puts still stand (vlog.go, "The log of record"), then
-// settles the log. A store written before checkpoints existed synced every
-// index write: it has nothing to replay.
+// replay applies again, at Open, the replayable records past the
+// checkpoint (vlog.go, "The log of record"), then settles the log. Without
+// a checkpoint it reads the whole log: a store written before checkpoints
+// existed has no replayable record there (it synced every index write),
+// and one whose checkpoint leveldb.Recover lost must not skip any.
 func (s *Store) replay() error {
+	var from logPos
 	v, err := s.db.Get([]byte(checkpointKey), nil)
-	if errors.Is(err, leveldb.ErrNotFound) {
-		return s.settleLog()
-	}
-	if err != nil {
+	switch {
+	case errors.Is(err, leveldb.ErrNotFound): // from the start
+	case err != nil:
 		return fmt.Errorf("store: read the value log checkpoint: %w", err)
+	default:
+		if from, err = parseLogPos(v); err != nil {
+			s.log.Error("value log checkpoint malformed; replaying the whole log", "err", err)
+			from = logPos{}
+		}
 	}
-	from, err := parseLogPos(v)
-	if err != nil {
-		s.log.Error("value log checkpoint malformed; replaying the whole log", "err", err)
-		from = logPos{}
-	}
+	s.checkpointPos = from
 	segs, err := listSegments(s.vlog.dir)
 	if err != nil {
 		return err
@@ -256,14 +293,12 @@ func (s *Store) replaySegment(seg uint64, start int64) (int, error) {
 		if errors.Is(err, io.EOF) {
 			return indexed, nil
 		}
-		if errors.Is(err, errRecordDamaged) { // its length is whole: the next record can be found
-			s.log.Error("value log replay: record fails its checksum; skipped", "segment", seg, "offset", off)
-			off += n
-			continue
-		}
 		if err != nil {
-			// A torn tail: the put it held was never acknowledged.
-			s.log.Info("value log replay: segment ends in a torn record", "segment", seg, "offset", off, "err", err)
+			// A torn tail: the put it held was never acknowledged. Or
+			// damage: what follows cannot be trusted as record boundaries
+			// (a length field is not under the checksum, and an object's
+			// bytes may hold what looks like a record), so it is not read.
+			s.log.Info("value log replay: segment ends in a torn or damaged record", "segment", seg, "offset", off, "err", err)
 			return indexed, nil
 		}
 		off += n

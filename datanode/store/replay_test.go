@@ -2,6 +2,7 @@ package store
 
 import (
 	"errors"
+	"path/filepath"
 	"testing"
 
 	"github.com/syndtr/goleveldb/leveldb"
@@ -193,5 +194,95 @@ func TestPutRacingARemovalSurvivesPowerLoss(t *testing.T) {
 	s = crashAndReopen(t, s, cfg, stor, nil)
 	if _, err := s.Stat(ctx, oid); err != nil {
 		t.Fatalf("a put acknowledged after a removal is gone after power loss: %v", err)
+	}
+}
+
+// TestStampRaisesSurvivePowerLoss: a put that only raises a copy's stamp
+// writes no record the replay could raise it from, so its index write is
+// synced: alone (PutStamped), in a batch over a stored copy, and as a
+// batch's second item of an object its first item stores.
+func TestStampRaisesSurvivePowerLoss(t *testing.T) {
+	stor := newPowerLossStorage()
+	cfg, _ := testConfig(t)
+	s := openPowered(t, cfg, stor)
+	s.checkpointEvery = 1 << 62
+	obj := func(i uint64) (objid.OID, []byte) {
+		data := textBytes(200+i, 300)
+		return mustOID(t, objid.SHA256, data), data
+	}
+	alone, aloneData := obj(1)
+	batched, batchedData := obj(2)
+	twice, twiceData := obj(3)
+	for _, o := range []struct {
+		oid  objid.OID
+		data []byte
+	}{{alone, aloneData}, {batched, batchedData}} {
+		if _, err := s.PutStamped(ctx, o.oid, o.data, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.PutStamped(ctx, alone, aloneData, 5); err != nil {
+		t.Fatal(err)
+	}
+	res, err := s.PutBatch(ctx, []BatchItem{
+		{OID: batched, Data: batchedData, Stamp: 6},
+		{OID: twice, Data: twiceData, Stamp: 1},
+		{OID: twice, Data: twiceData, Stamp: 7},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range res {
+		if r.Err != nil {
+			t.Fatalf("item %d: %v", i, r.Err)
+		}
+	}
+	last, lastData := obj(4)
+	if _, err := s.Put(ctx, last, lastData); err != nil { // unsynced: the crash drops something
+		t.Fatal(err)
+	}
+	s = crashAndReopen(t, s, cfg, stor, nil)
+	for oid, want := range map[objid.OID]objid.Stamp{alone: 5, batched: 6, twice: 7} {
+		if e, err := s.Meta(ctx, oid); err != nil || e.Deleted || e.Stamp != want {
+			t.Errorf("%s: %+v, %v after power loss; its stamp was raised to %d", oid, e, err, want)
+		}
+	}
+}
+
+// TestQuarantineLeavesAMarker: an object with two records (the second a
+// racing put's, which found the copy) whose indexed copy is damaged and
+// quarantined must not come back from the other record after a power
+// loss: Quarantine writes a removal marker, as Remove does. (Each record
+// has a segment of its own: a damaged record ends its segment's replay.)
+func TestQuarantineLeavesAMarker(t *testing.T) {
+	stor := newPowerLossStorage()
+	cfg, _ := testConfig(t)
+	cfg.SegmentSize = 1
+	s := openPowered(t, cfg, stor)
+	s.checkpointEvery = 1 << 62
+	data := textBytes(300, 500)
+	oid := mustOID(t, objid.SHA256, data)
+	if _, err := s.Put(ctx, oid, data); err != nil {
+		t.Fatal(err)
+	}
+	ptrs, err := s.vlog.append([]objid.OID{oid}, [][]byte{s.Encode(data)}, []objid.Stamp{0}) // the racing put's record
+	if err != nil {
+		t.Fatal(err)
+	}
+	if created, err := s.commit(oid, int64(len(data)), 0, ptrs[0].entry(), nil); err != nil || created {
+		t.Fatalf("the racing put's commit: created %t, %v; want the copy found", created, err)
+	}
+	s.live.unpin(ptrs[0].pos())
+	p, ok := s.indexedPtr(oid)
+	if !ok || p == ptrs[0] {
+		t.Fatalf("indexed %+v (%t); want the first put's record", p, ok)
+	}
+	flipByte(t, filepath.Join(s.paths.vlogDir(), segmentName(p.seg)), p.off+int64(p.n)-1)
+	if err := s.Quarantine(ctx, oid); err != nil {
+		t.Fatal(err)
+	}
+	s = crashAndReopen(t, s, cfg, stor, nil)
+	if _, err := s.Stat(ctx, oid); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("a quarantined copy: Stat says %v after power loss; want not found", err)
 	}
 }

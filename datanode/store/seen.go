@@ -194,14 +194,15 @@ func (s *Store) writeIndex(b *leveldb.Batch) error {
 	return s.writeBatch(b, s.wo)
 }
 
-// writeBatch is writeIndex with the write's options. A journal whose
-// rotation fsync failed (syncedJournals) fails every write after it.
+// writeBatch is writeIndex with the write's options. Once a rotated
+// journal failed its fsync (syncedJournals) it writes nothing: the error
+// is refused before the write, so a write either happened or failed.
 func (s *Store) writeBatch(b *leveldb.Batch, wo *opt.WriteOptions) error {
-	b.Replay(seenMarker{&s.seen})
-	if err := s.db.Write(b, wo); err != nil {
+	if err := s.journals.err(); err != nil {
 		return err
 	}
-	return s.journals.err()
+	b.Replay(seenMarker{&s.seen})
+	return s.db.Write(b, wo)
 }
 
 type seenMarker struct{ f *seen }

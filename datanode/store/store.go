@@ -66,6 +66,7 @@ type Store struct {
 	// one checkpoint writer at a time, the removal markers written since,
 	// and how many records the last Open's replay indexed.
 	checkpointEvery time.Duration
+	checkpointPos   logPos // the last checkpoint written (under checkpointMu, or alone: Open, Close)
 	checkpointDue   atomic.Bool
 	checkpointAt    atomic.Int64
 	checkpointMu    sync.Mutex

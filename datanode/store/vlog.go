@@ -78,10 +78,12 @@ import (
 //     syncs its write (its record may be older than the marker: appended
 //     before the removal, indexed after it) and leaves the marker, which
 //     still masks the records from before the removal. A checkpoint at or
-//     past a marker deletes it.
-//   - A record that fails its checksum is skipped, and the replay goes on
-//     with the next (its length is whole); a torn record ends its
-//     segment. Only records written with a stamp (replayable ones) are
+//     past a marker deletes it (of the first 65,536 markers since the last
+//     Open or Close; the others stay until the next one).
+//   - A torn or damaged record ends its segment's replay: past it, record
+//     boundaries cannot be trusted (the length is not under the checksum,
+//     and an object's bytes may look like a record). Only records written
+//     with a stamp (replayable ones) are
 //     replayed; the collector's moved records and those written before
 //     this format were indexed by synced writes.
 //
@@ -368,6 +370,15 @@ func (l *valueLog) syncTo(seg uint64, end int64) error {
 	}
 	l.syncMu.Lock()
 	defer l.syncMu.Unlock()
+	l.mu.Lock()
+	failed := l.failed
+	l.mu.Unlock()
+	if failed != nil {
+		// An fsync failed since these bytes were written (the failing one
+		// records it before it lets go of syncMu): a later one that
+		// succeeded, a rotation's say, proves nothing about them.
+		return fmt.Errorf("store: value log failed earlier (reopen the store): %w", failed)
+	}
 	if l.syncedSeg > seg || (l.syncedSeg == seg && l.syncedEnd >= end) {
 		return nil
 	}
@@ -386,7 +397,7 @@ func (l *valueLog) syncTo(seg uint64, end int64) error {
 		return fmt.Errorf("store: value log sync: %w", err)
 	}
 	l.mu.Lock()
-	failed := l.failed
+	failed = l.failed
 	l.mu.Unlock()
 	if failed != nil { // an earlier fsync failed: this one proves nothing
 		return fmt.Errorf("store: value log failed earlier (reopen the store): %w", failed)

@@ -322,12 +322,15 @@ func readRecord(r *bufio.Reader, seg uint64, off int64) (gcRecord, int64, error)
 	if int64(n) > MaxLargeThreshold+200 {
 		return gcRecord{}, 0, fmt.Errorf("record length %d", n)
 	}
+	if n < minPayload { // zeros, say: a torn tail, never a record
+		return gcRecord{}, 0, fmt.Errorf("record length %d is below any record's", n)
+	}
 	payload := make([]byte, n)
 	if _, err := io.ReadFull(r, payload); err != nil {
 		return gcRecord{}, 0, errors.New("torn record")
 	}
 	if crcOf(payload) != binary.LittleEndian.Uint32(h[4:]) {
-		return gcRecord{}, int64(recordHeader + n), errRecordDamaged
+		return gcRecord{}, 0, errors.New("record checksum mismatch")
 	}
 	rec := gcRecord{ptr: logPtr{seg: seg, off: off + recordHeader, n: int(n)}}
 	if f, err := parsePayload(payload); err == nil {
@@ -338,9 +341,9 @@ func readRecord(r *bufio.Reader, seg uint64, off int64) (gcRecord, int64, error)
 	return rec, int64(recordHeader + n), nil
 }
 
-// errRecordDamaged: a whole record whose payload fails its checksum (a
-// torn tail or damage). readRecord returns its length with it.
-var errRecordDamaged = errors.New("record checksum mismatch")
+// minPayload is the shortest record payload: the length byte, a SHA-1's
+// 40 hex digits and a one-byte value (the empty object, raw).
+const minPayload = 1 + 40 + 1
 
 // moveRecords appends the records of chunk that the index still points
 // at to the active segment and repoints their entries, under their stripe
