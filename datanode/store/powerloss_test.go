@@ -191,7 +191,7 @@ func (p *powerLossStorage) restore(torn *rand.Rand) (lost int, err error) {
 		w.Write(st.data)
 		w.Close()
 	}
-	p.off = false
+	p.off, p.armed = false, 0 // a cut armed but beaten by cut() must not strike after the reboot
 	return lost, nil
 }
 
