@@ -36,21 +36,7 @@ import (
 // A seed fixes the operations; a burst's interleaving is up to the
 // scheduler, so a replay runs the same operations, not the same schedule.
 func TestStoreModel(t *testing.T) {
-	seeds := []uint64{1, 2, 3}
-	if v := os.Getenv("STRATUM_STORE_MODEL_SEEDS"); v != "" {
-		seeds = parseSeeds(t, v)
-	}
-	if v := os.Getenv("STRATUM_STORE_MODEL_SEED"); v != "" {
-		seeds = parseSeeds(t, v)
-	}
-	ops := 300
-	if v := os.Getenv("STRATUM_STORE_MODEL_OPS"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n <= 0 {
-			t.Fatalf("STRATUM_STORE_MODEL_OPS=%q: want a positive integer", v)
-		}
-		ops = n
-	}
+	seeds, ops := modelSettings(t, []uint64{1, 2, 3}, 300)
 	for _, seed := range seeds {
 		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
 			r := newModelRun(t, seed, ops)
@@ -72,21 +58,7 @@ func TestStoreModel(t *testing.T) {
 //	STRATUM_STORE_MODEL_SEEDS / _SEED / _OPS  as for TestStoreModel
 //	                                          (default seeds 1 to 8, 600 operations)
 func TestStoreModelPowerLoss(t *testing.T) {
-	seeds := []uint64{1, 2, 3, 4, 5, 6, 7, 8}
-	if v := os.Getenv("STRATUM_STORE_MODEL_SEEDS"); v != "" {
-		seeds = parseSeeds(t, v)
-	}
-	if v := os.Getenv("STRATUM_STORE_MODEL_SEED"); v != "" {
-		seeds = parseSeeds(t, v)
-	}
-	ops := 600
-	if v := os.Getenv("STRATUM_STORE_MODEL_OPS"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n <= 0 {
-			t.Fatalf("STRATUM_STORE_MODEL_OPS=%q: want a positive integer", v)
-		}
-		ops = n
-	}
+	seeds, ops := modelSettings(t, []uint64{1, 2, 3, 4, 5, 6, 7, 8}, 600)
 	crashes, replayed := 0, 0
 	for _, seed := range seeds {
 		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
@@ -100,6 +72,25 @@ func TestStoreModelPowerLoss(t *testing.T) {
 	if !t.Failed() && (crashes == 0 || replayed == 0) {
 		t.Errorf("%d power failures and %d replayed records in all: the seeds did not exercise the replay", crashes, replayed)
 	}
+}
+
+// modelSettings returns the seeds and operations per seed of a model
+// test: the defaults, or STRATUM_STORE_MODEL_SEEDS, _SEED and _OPS.
+func modelSettings(t *testing.T, seeds []uint64, ops int) ([]uint64, int) {
+	if v := os.Getenv("STRATUM_STORE_MODEL_SEEDS"); v != "" {
+		seeds = parseSeeds(t, v)
+	}
+	if v := os.Getenv("STRATUM_STORE_MODEL_SEED"); v != "" {
+		seeds = parseSeeds(t, v)
+	}
+	if v := os.Getenv("STRATUM_STORE_MODEL_OPS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 {
+			t.Fatalf("STRATUM_STORE_MODEL_OPS=%q: want a positive integer", v)
+		}
+		ops = n
+	}
+	return seeds, ops
 }
 
 func parseSeeds(t *testing.T, v string) []uint64 {

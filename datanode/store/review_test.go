@@ -84,6 +84,35 @@ func TestRacingPutsKeepTheHigherStampAfterPowerLoss(t *testing.T) {
 	}
 }
 
+// putUntilJournalRotates puts batches of small objects until goleveldb
+// starts a new journal file and returns the OIDs acknowledged, or stops at
+// the first batch that fails and returns its error too.
+func putUntilJournalRotates(t *testing.T, s *Store, bt *blockTables) ([]objid.OID, error) {
+	t.Helper()
+	j0 := bt.journals.Load()
+	var acked []objid.OID
+	for n := 0; bt.journals.Load() == j0; n++ {
+		if n > 200 {
+			t.Fatal("no journal rotation")
+		}
+		items := make([]BatchItem, 512)
+		for i := range items {
+			d := []byte(fmt.Sprintf("object %d %d", n, i))
+			items[i] = BatchItem{OID: mustOID(t, objid.SHA256, d), Data: d}
+		}
+		res, err := s.PutBatch(ctx, items)
+		if err != nil {
+			return acked, fmt.Errorf("batch %d: %w", n, err)
+		}
+		for i, r := range res {
+			if r.Err == nil {
+				acked = append(acked, items[i].OID)
+			}
+		}
+	}
+	return acked, nil
+}
+
 // blockTables holds back goleveldb's table creation (so a memtable
 // compaction cannot finish) once armed, until released, and counts the
 // journals created.
@@ -124,26 +153,9 @@ func TestRotatedJournalIsSynced(t *testing.T) {
 	s.vlog.syncFile = stor.syncVlog
 	s.checkpointEvery = 1 << 62
 	bt.armed.Store(true)
-	j0 := bt.journals.Load()
-	var acked []objid.OID
-	for n := 0; bt.journals.Load() == j0; n++ {
-		if n > 200 {
-			t.Fatal("no journal rotation")
-		}
-		items := make([]BatchItem, 512)
-		for i := range items {
-			d := []byte(fmt.Sprintf("object %d %d", n, i))
-			items[i] = BatchItem{OID: mustOID(t, objid.SHA256, d), Data: d}
-		}
-		res, err := s.PutBatch(ctx, items)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for i, r := range res {
-			if r.Err == nil {
-				acked = append(acked, items[i].OID)
-			}
-		}
+	acked, err := putUntilJournalRotates(t, s, bt)
+	if err != nil {
+		t.Fatal(err)
 	}
 	// A checkpoint (synced) in the new journal, as the next put writes it
 	// once a second.
