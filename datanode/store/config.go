@@ -53,6 +53,11 @@ type Config struct {
 	// of a file storage under Dir/db. Tests inject a power-loss simulator
 	// here. The Store does not close it.
 	Storage storage.Storage
+	// EntryCache is how many index entries (size and stamp, or tombstone)
+	// the store keeps in memory for Meta (entrycache.go): about 130 bytes
+	// each. If 0 it defaults to DefaultEntryCache (131,072, about 17 MiB);
+	// a negative value turns the cache off.
+	EntryCache int
 
 	// indexWriteBuffer, if not 0, replaces the index's 32 MiB memtable
 	// size: tests lower it to make goleveldb rotate its journal soon.
@@ -91,6 +96,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.SegmentSize == 0 {
 		c.SegmentSize = DefaultSegmentSize
+	}
+	if c.EntryCache == 0 {
+		c.EntryCache = DefaultEntryCache
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)

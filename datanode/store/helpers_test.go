@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/syndtr/goleveldb/leveldb"
+
 	"github.com/stratum-store/stratum/api/objid"
 )
 
@@ -152,9 +154,10 @@ func (s *Store) setRawValue(oid objid.OID, v []byte) error {
 
 // forget deletes oid's index entries, as an index rebuilt by leveldb.Recover
 // might have lost them.
+// The entry cache forgets them too: the index it mirrors lost them.
 func (s *Store) forget(oid objid.OID) error {
-	if err := s.db.Delete(objectKey(oid), nil); err != nil {
-		return err
-	}
-	return s.db.Delete(sizeKey(oid), nil)
+	b := new(leveldb.Batch)
+	b.Delete(objectKey(oid))
+	b.Delete(sizeKey(oid))
+	return s.writeBatch(b, s.wo)
 }

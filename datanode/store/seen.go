@@ -202,7 +202,9 @@ func (s *Store) writeBatch(b *leveldb.Batch, wo *opt.WriteOptions) error {
 		return err
 	}
 	b.Replay(seenMarker{&s.seen})
-	return s.db.Write(b, wo)
+	err := s.db.Write(b, wo)
+	s.entries.written(b, err == nil)
+	return err
 }
 
 type seenMarker struct{ f *seen }

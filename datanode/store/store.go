@@ -32,7 +32,8 @@ type Store struct {
 	journals     *syncedJournals
 	closeStorage func() error
 	codecs       *codecs
-	seen         seen // OIDs that may have index keys (seen.go)
+	seen         seen       // OIDs that may have index keys (seen.go)
+	entries      entryCache // recent index entries, for Meta (entrycache.go)
 
 	// stripes serialise the commit step of puts (existence check, file
 	// rename, index write) per OID shard. A put holds at most one stripe,
@@ -127,6 +128,7 @@ func Open(cfg Config) (*Store, error) {
 		s.abort()
 		return nil, err
 	}
+	s.entries.start(cfg.EntryCache) // after replay, which writes the index around writeBatch
 	s.log.Debug("store opened", "dir", cfg.Dir, "objects", s.objects.Load(), "bytes", s.bytes.Load())
 	return s, nil
 }

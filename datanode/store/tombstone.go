@@ -116,8 +116,22 @@ func (s *Store) meta(oid objid.OID) (Entry, error) {
 	return s.metaIndexed(oid)
 }
 
-// metaIndexed reads oid's size entry, or its tombstone, from the index.
+// metaIndexed reads oid's size entry, or its tombstone, from the entry
+// cache or else the index.
 func (s *Store) metaIndexed(oid objid.OID) (Entry, error) {
+	e, ok, gen := s.entries.lookup(oid)
+	if ok {
+		return e, nil
+	}
+	e, err := s.metaRead(oid)
+	if err == nil {
+		s.entries.fill(e, gen)
+	}
+	return e, err
+}
+
+// metaRead reads oid's size entry, or its tombstone, from the index.
+func (s *Store) metaRead(oid objid.OID) (Entry, error) {
 	v, err := s.db.Get(sizeKey(oid), nil)
 	if err == nil {
 		size, stamp, err := parseSizeEntry(v)
