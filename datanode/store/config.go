@@ -53,10 +53,11 @@ type Config struct {
 	// of a file storage under Dir/db. Tests inject a power-loss simulator
 	// here. The Store does not close it.
 	Storage storage.Storage
-	// EntryCache is how many index entries (size and stamp, or tombstone)
-	// the store keeps in memory for Meta (entrycache.go): about 130 bytes
-	// each. If 0 it defaults to DefaultEntryCache (131,072, about 17 MiB);
-	// a negative value turns the cache off.
+	// EntryCache is how many OIDs' index entries (size and stamp, or
+	// tombstone, and value log pointer) the store keeps in memory for Meta
+	// and Get (entrycache.go): about 160 bytes each. If 0 it defaults to
+	// DefaultEntryCache (131,072, about 21 MiB); a negative value turns
+	// the cache off.
 	EntryCache int
 
 	// indexWriteBuffer, if not 0, replaces the index's 32 MiB memtable

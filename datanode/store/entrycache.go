@@ -8,20 +8,22 @@ import (
 	"github.com/stratum-store/stratum/api/objid"
 )
 
-// entryCache answers Meta for recently written or read OIDs from memory:
-// the size and stamp of a copy, or a tombstone's stamp and time. A quorum
-// GET asks for an entry twice (the coordinator's own copy, and the peer's
-// presence check), and in a busy store each ask was a search of leveldb's
-// 32 MiB memtable skiplist: a fifth of a GET's CPU (docs/performance.md,
-// "Entries from memory").
+// entryCache answers index reads for recently written or read OIDs from
+// memory: Meta's entry (the size and stamp of a copy, or a tombstone's
+// stamp and time) and Get's value log pointer (the o/ value of a small
+// copy). A quorum GET read the index three times (the coordinator's entry
+// and pointer, the peer's entry for its presence check), and in a busy
+// store each read was a search of leveldb's 32 MiB memtable skiplist: a
+// fifth of a GET's CPU (docs/performance.md, "Entries from memory").
 //
 // The cache must never answer with an entry the index no longer holds.
 // Two rules make that so:
 //
 //   - Writes. Every index write goes through writeBatch, which, after the
-//     write, looks at the batch's s/ and t/ keys: a put of either is the
-//     OID's new entry, stored in the cache; anything else about the OID
-//     (a delete only, or a failed write) drops it. Every writer of those
+//     write, looks at the batch's o/, s/ and t/ keys: a put of s/ or t/ is
+//     the OID's new entry and a put of an o/ pointer its new pointer, both
+//     stored in the cache; a delete drops what the key held, and a failed
+//     write drops all the cache knew of the OID. Every writer of those
 //     keys holds the OID's stripe lock (lockObject, PutBatch, dropEntries'
 //     callers), so two writes of one OID reach the cache in the order they
 //     reached the index. Replay at Open writes with the cache still off.
@@ -32,8 +34,8 @@ import (
 //     before a write can never put that old entry back after it.
 //
 // Shards follow the stripes (the OID's first byte). A full shard drops an
-// arbitrary entry for each new one. Memory: about 130 bytes per entry
-// (DefaultEntryCache entries: about 17 MiB per store).
+// arbitrary entry for each new one. Memory: about 160 bytes per entry
+// (DefaultEntryCache entries: about 21 MiB per store).
 type entryCache struct {
 	on     bool // set once Open is done; read-only after that
 	per    int  // entries per shard
@@ -50,12 +52,17 @@ type entryShard struct {
 	m   map[string]cachedEntry
 }
 
-// cachedEntry is an Entry without its OID (the map key).
+// cachedEntry is what the cache knows of one OID: its entry (an Entry
+// without its OID, the map key) and, for a copy in the value log, where
+// its record is (the o/ value). Each part is known or not on its own.
 type cachedEntry struct {
 	size    int64
 	stamp   objid.Stamp
 	at      int64
+	ptr     logPtr
 	deleted bool
+	hasMeta bool // size, stamp, at, deleted hold the s/ or t/ entry
+	hasPtr  bool // ptr holds the o/ value
 }
 
 // DefaultEntryCache is the number of index entries a store keeps in memory
@@ -96,10 +103,25 @@ func (c *entryCache) lookup(oid objid.OID) (Entry, bool, uint64) {
 	ce, ok := sh.m[hex]
 	gen := sh.gen
 	sh.mu.Unlock()
-	if !ok {
+	if !ok || !ce.hasMeta {
 		return Entry{}, false, gen
 	}
 	return Entry{OID: oid, Size: ce.size, Stamp: ce.stamp, Deleted: ce.deleted, At: ce.at}, true, gen
+}
+
+// lookupPtr returns where oid's value log record is, or, on a miss, the
+// generation a later fillPtr must present.
+func (c *entryCache) lookupPtr(oid objid.OID) (logPtr, bool, uint64) {
+	if !c.on {
+		return logPtr{}, false, 0
+	}
+	hex := oid.String()
+	sh := c.shard(hex)
+	sh.mu.Lock()
+	ce := sh.m[hex]
+	gen := sh.gen
+	sh.mu.Unlock()
+	return ce.ptr, ce.hasPtr, gen
 }
 
 // fill stores an entry a reader read from the index, unless a write of
@@ -115,13 +137,42 @@ func (c *entryCache) fill(e Entry, gen uint64) {
 	sh := c.shard(hex)
 	sh.mu.Lock()
 	if sh.gen == gen {
-		sh.put(hex, cachedEntry{size: e.Size, stamp: e.Stamp, at: e.At, deleted: e.Deleted}, c.per)
+		ce := sh.m[hex]
+		ce.size, ce.stamp, ce.at, ce.deleted, ce.hasMeta = e.Size, e.Stamp, e.At, e.Deleted, true
+		sh.put(hex, ce, c.per)
 	}
 	sh.mu.Unlock()
 }
 
+// fillPtr stores where oid's record is, read from the index, unless a
+// write of the shard came after the reader's lookupPtr.
+func (c *entryCache) fillPtr(oid objid.OID, p logPtr, gen uint64) {
+	if !c.on {
+		return
+	}
+	if c.beforeFill != nil {
+		c.beforeFill(oid)
+	}
+	hex := oid.String()
+	sh := c.shard(hex)
+	sh.mu.Lock()
+	if sh.gen == gen {
+		ce := sh.m[hex]
+		ce.ptr, ce.hasPtr = p, true
+		sh.put(hex, ce, c.per)
+	}
+	sh.mu.Unlock()
+}
+
+// put stores ce under hex, or drops hex when ce knows nothing; a full
+// shard first drops an arbitrary other entry.
 func (sh *entryShard) put(hex string, ce cachedEntry, per int) {
-	if _, ok := sh.m[hex]; !ok && len(sh.m) >= per {
+	_, present := sh.m[hex]
+	switch {
+	case !ce.hasMeta && !ce.hasPtr:
+		delete(sh.m, hex)
+		return
+	case !present && len(sh.m) >= per:
 		for k := range sh.m {
 			delete(sh.m, k)
 			break
@@ -152,32 +203,35 @@ func (w cacheWriter) Put(key, value []byte) { w.apply(key, value, true) }
 func (w cacheWriter) Delete(key []byte)     { w.apply(key, nil, false) }
 
 func (w cacheWriter) apply(key, value []byte, put bool) {
-	if len(key) < 2 || (string(key[:2]) != sizePrefix && string(key[:2]) != tombPrefix) {
-		return
-	}
 	hex, ok := indexedOID(key)
-	if !ok {
+	prefix := string(key[:min(2, len(key))])
+	if !ok || (prefix != sizePrefix && prefix != tombPrefix && prefix != objectPrefix) {
 		return
 	}
 	sh := w.c.shard(string(hex[:2]))
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	sh.gen++
-	var ce cachedEntry
+	if !w.ok {
+		delete(sh.m, string(hex))
+		return
+	}
+	ce := sh.m[string(hex)]
 	var err error
 	switch {
-	case !w.ok || !put:
-		delete(sh.m, string(hex))
-		return
-	case string(key[:2]) == sizePrefix:
+	case prefix == objectPrefix && put && len(value) > 0 && value[0] == codecLog:
+		ce.ptr, err = parseLogEntry(value)
+		ce.hasPtr = err == nil
+	case prefix == objectPrefix:
+		ce.hasPtr = false // another kind of value, or deleted
+	case !put:
+		ce.hasMeta = false
+	case prefix == sizePrefix:
 		ce.size, ce.stamp, err = parseSizeEntry(value)
+		ce.at, ce.deleted, ce.hasMeta = 0, false, err == nil
 	default:
-		ce.deleted = true
 		ce.stamp, ce.at, err = parseTomb(value)
-	}
-	if err != nil {
-		delete(sh.m, string(hex))
-		return
+		ce.size, ce.deleted, ce.hasMeta = 0, true, err == nil
 	}
 	sh.put(string(hex), ce, w.c.per)
 }

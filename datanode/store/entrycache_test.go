@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -14,7 +15,7 @@ import (
 // The entry cache must mirror the index: after any mix of concurrent puts
 // (single and batched, small and large), deletes, removals, quarantines,
 // expiries, collections and reads of the same few OIDs, every cached entry
-// equals what the index holds. Seeded; each seed runs four writers and
+// and value log pointer equals what the index holds. Seeded; each seed runs four writers and
 // readers at once, then compares, several rounds per seed. Run with a
 // cache large enough for every OID and with one so small that it evicts
 // all the time.
@@ -52,6 +53,13 @@ func TestEntryCacheMirrorsTheIndex(t *testing.T) {
 					wg.Wait()
 					hits := 0
 					for _, oid := range oids {
+						if p, ok, _ := s.entries.lookupPtr(oid); ok {
+							hits++
+							v, err := s.db.Get(objectKey(oid), nil)
+							if err != nil || !bytes.Equal(v, p.entry()) {
+								t.Fatalf("round %d: %s's pointer cached as %+v, index holds %x, %v", round, oid, p, v, err)
+							}
+						}
 						cached, ok, _ := s.entries.lookup(oid)
 						if !ok {
 							continue
@@ -145,5 +153,37 @@ func TestEntryCacheRefusesAFillAfterAWrite(t *testing.T) {
 	e, err := s.Meta(ctx, oid)
 	if err != nil || !e.Deleted || e.Stamp != 9 {
 		t.Fatalf("Meta after the delete: %+v, %v; want the tombstone with stamp 9", e, err)
+	}
+}
+
+// The same for a value log pointer: a Get that read the o/ value before a
+// delete must not cache the pointer after it.
+func TestEntryCacheRefusesAPointerFillAfterAWrite(t *testing.T) {
+	cfg, _ := testConfig(t)
+	s := mustOpen(t, cfg)
+	data := randomBytes(4, 500)
+	oid := mustOID(t, objid.SHA256, data)
+	if _, err := s.PutStamped(ctx, oid, data, 5); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = mustOpen(t, cfg)
+	s.entries.beforeFill = func(objid.OID) {
+		s.entries.beforeFill = nil
+		if _, err := s.Delete(ctx, oid, 9, 1); err != nil {
+			t.Error(err)
+		}
+	}
+	mustGet(t, s, oid) // the copy it found before the delete
+	if s.entries.beforeFill != nil {
+		t.Fatal("the delete never ran between the index read and the fill")
+	}
+	if p, ok, _ := s.entries.lookupPtr(oid); ok {
+		t.Fatalf("the deleted copy's pointer %+v is cached", p)
+	}
+	if _, err := s.Get(ctx, oid); !errors.Is(err, ErrDeleted) {
+		t.Fatalf("Get after the delete: %v; want ErrDeleted", err)
 	}
 }

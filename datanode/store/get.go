@@ -60,7 +60,7 @@ func (s *Store) get(ctx context.Context, oid objid.OID) (Object, error) {
 }
 
 func (s *Store) getOnce(ctx context.Context, oid objid.OID) (Object, error) {
-	v, err := s.db.Get(objectKey(oid), nil)
+	v, err := s.objectValue(oid)
 	if err != nil {
 		if st, deleted, terr := s.tombstone(oid); terr == nil && deleted {
 			return Object{}, &StampError{Kind: ErrDeleted, Stamp: st, Deleted: true}
@@ -88,6 +88,23 @@ func (s *Store) getOnce(ctx context.Context, oid objid.OID) (Object, error) {
 		return Object{}, s.corrupt(oid, err)
 	}
 	return Object{Size: int64(len(data)), Data: data}, nil
+}
+
+// objectValue returns oid's o/ value: from the entry cache when it knows
+// the copy's value log pointer, else from the index (and then the pointer
+// goes into the cache).
+func (s *Store) objectValue(oid objid.OID) ([]byte, error) {
+	p, ok, gen := s.entries.lookupPtr(oid)
+	if ok {
+		return p.entry(), nil
+	}
+	v, err := s.db.Get(objectKey(oid), nil)
+	if err == nil && len(v) > 0 && v[0] == codecLog {
+		if p, perr := parseLogEntry(v); perr == nil {
+			s.entries.fillPtr(oid, p, gen)
+		}
+	}
+	return v, err
 }
 
 // body is the Body of a large object. It hashes what it serves and checks

@@ -148,8 +148,12 @@ func (s *Store) storedValue(oid objid.OID) ([]byte, error) {
 	return s.logged(oid, v)
 }
 
+// setRawValue writes oid's o/ value, through writeBatch so that the entry
+// cache, which mirrors the index, sees it too.
 func (s *Store) setRawValue(oid objid.OID, v []byte) error {
-	return s.db.Put(objectKey(oid), v, nil)
+	b := new(leveldb.Batch)
+	b.Put(objectKey(oid), v)
+	return s.writeBatch(b, s.wo)
 }
 
 // forget deletes oid's index entries, as an index rebuilt by leveldb.Recover
