@@ -55,8 +55,8 @@ type Config struct {
 	Storage storage.Storage
 	// EntryCache is how many OIDs' index entries (size and stamp, or
 	// tombstone, and value log pointer) the store keeps in memory for Meta
-	// and Get (entrycache.go): about 160 bytes each. If 0 it defaults to
-	// DefaultEntryCache (131,072, about 21 MiB); a negative value turns
+	// and Get (entrycache.go): about 200 bytes each. If 0 it defaults to
+	// DefaultEntryCache (131,072, about 25 MiB); a negative value turns
 	// the cache off.
 	EntryCache int
 
