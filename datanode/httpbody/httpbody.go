@@ -12,6 +12,7 @@
 package httpbody
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -113,6 +114,33 @@ func OIDList(ctx *fasthttp.RequestCtx, b *budget.Budget) (api.OIDList, error) {
 		return err
 	})
 	return list, jsonError(err, `{"oids":[...]}`)
+}
+
+// OIDLines decodes ctx's text body of OIDs, one per line (the compact form
+// of an OID list between nodes), held against the body budget like a JSON
+// body and stopping at the api.MaxBatchObjects+1st OID (413).
+func OIDLines(ctx *fasthttp.RequestCtx, b *budget.Budget) ([]api.OID, error) {
+	r, release, err := JSON(ctx, b)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	sc := bufio.NewScanner(r)
+	var oids []api.OID
+	for sc.Scan() {
+		if len(oids) == api.MaxBatchObjects {
+			return nil, fmt.Errorf("%w: more than %d OIDs", api.ErrTooLarge, api.MaxBatchObjects)
+		}
+		oid, err := api.ParseOID(string(sc.Bytes()))
+		if err != nil {
+			return nil, fmt.Errorf("oid %d: %w", len(oids), err)
+		}
+		oids = append(oids, oid)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, jsonError(err, "one OID per line")
+	}
+	return oids, nil
 }
 
 // DecodeRefTxn decodes a ref transaction, stopping at the

@@ -6,28 +6,33 @@ import (
 	"sync"
 
 	"github.com/stratum-store/stratum/api"
+	"github.com/stratum-store/stratum/datanode/peer"
 	"github.com/stratum-store/stratum/datanode/requestid"
 	"github.com/stratum-store/stratum/datanode/store"
 	"github.com/stratum-store/stratum/ring"
 )
 
-// Coalescing limits: at most coalesceInflight batch requests in flight per
-// peer and revision, each of at most coalesceMax objects.
+// Coalescing limits: at most coalesceInflight batch write requests (and
+// presenceInflight :has requests) in flight per peer and revision, each of
+// at most coalesceMax items.
 const (
 	coalesceInflight = 2
+	presenceInflight = 1
 	coalesceMax      = 256
 )
 
-// coalescer merges concurrent small replica writes bound for the same peer
-// under the same ring revision into one replica-batch request, stored there
-// with one synced write. Nothing waits to fill a batch: a write goes out at
-// once when fewer than coalesceInflight requests are in flight, and writes
-// that arrive meanwhile ride in the next request. Its mutex guards only the
-// queues and is never held during I/O or with another lock.
-type coalescer struct {
-	n      *Server
-	mu     sync.Mutex
-	queues map[coalesceKey]*peerQueue
+// batcher merges concurrent calls bound for the same peer under the same
+// ring revision into one batch request. Nothing waits to fill a batch: a
+// call goes out at once when fewer than b.inflight requests are in
+// flight for its key, and calls that arrive meanwhile ride in the next
+// request. Its mutex guards only the queues and is never held during I/O
+// or with another lock. deliver sends one batch and answers each of its
+// items (each item carries its own reply channel).
+type batcher[T any] struct {
+	mu       sync.Mutex
+	queues   map[coalesceKey]*batchQueue[T]
+	inflight int // requests in flight per key, at most
+	deliver  func(key coalesceKey, batch []T)
 }
 
 type coalesceKey struct {
@@ -35,68 +40,76 @@ type coalesceKey struct {
 	rev  int64
 }
 
-type peerQueue struct {
-	waiting  []*pendingWrite
+type batchQueue[T any] struct {
+	waiting  []T
 	inflight int
 }
 
-type pendingWrite struct {
-	id   string // request ID
-	item store.BatchItem
-	done chan Result // buffered: the sender never blocks
+func newBatcher[T any](inflight int, deliver func(coalesceKey, []T)) *batcher[T] {
+	return &batcher[T]{queues: map[coalesceKey]*batchQueue[T]{}, inflight: inflight, deliver: deliver}
 }
 
-func newCoalescer(n *Server) *coalescer {
-	return &coalescer{n: n, queues: map[coalesceKey]*peerQueue{}}
-}
-
-// put writes one small object to rn through the coalescer and waits for its
-// own outcome. Each request it rides in is bounded by the peer deadline.
-func (c *coalescer) put(ctx context.Context, rn ring.Node, rev int64, oid api.OID, data []byte, stamp api.Stamp) Result {
-	pw := &pendingWrite{id: requestid.From(ctx), item: store.BatchItem{OID: oid, Data: data, Stamp: stamp}, done: make(chan Result, 1)}
-	key := coalesceKey{rn, rev}
-	c.mu.Lock()
-	q := c.queues[key]
+// add queues item for key and starts a sender when the key has a free
+// slot. Not counted in n.inflight: every item a sender carries belongs to
+// a caller that is, and that waits for its answer.
+func (b *batcher[T]) add(key coalesceKey, item T) {
+	b.mu.Lock()
+	q := b.queues[key]
 	if q == nil {
-		q = &peerQueue{}
-		c.queues[key] = q
+		q = &batchQueue[T]{}
+		b.queues[key] = q
 	}
-	q.waiting = append(q.waiting, pw)
-	start := q.inflight < coalesceInflight
+	q.waiting = append(q.waiting, item)
+	start := q.inflight < b.inflight
 	if start {
 		q.inflight++
 	}
-	c.mu.Unlock()
+	b.mu.Unlock()
 	if start {
-		// Not counted in n.inflight: every write it sends belongs to a
-		// caller that is, and waits here for it.
-		go c.send(key, q)
+		go b.send(key, q)
 	}
-	return <-pw.done
 }
 
 // send drains q in batches until it is empty.
-func (c *coalescer) send(key coalesceKey, q *peerQueue) {
+func (b *batcher[T]) send(key coalesceKey, q *batchQueue[T]) {
 	for {
-		c.mu.Lock()
+		b.mu.Lock()
 		k := min(len(q.waiting), coalesceMax)
 		batch := q.waiting[:k:k]
 		q.waiting = q.waiting[k:]
 		if k == 0 {
 			q.inflight--
 			if q.inflight == 0 {
-				delete(c.queues, key)
+				delete(b.queues, key)
 			}
 		}
-		c.mu.Unlock()
+		b.mu.Unlock()
 		if k == 0 {
 			return
 		}
-		c.deliver(key, batch)
+		b.deliver(key, batch)
 	}
 }
 
-func (c *coalescer) deliver(key coalesceKey, batch []*pendingWrite) {
+// pendingWrite is one small replica write waiting in the write batcher:
+// the replica-batch request it rides in is stored there with one synced
+// write.
+type pendingWrite struct {
+	id   string // request ID
+	item store.BatchItem
+	done chan Result // buffered: the sender never blocks
+}
+
+// coalescedPut writes one small object to rn through the write batcher and
+// waits for its own outcome. Each request it rides in is bounded by the
+// peer deadline.
+func (n *Server) coalescedPut(ctx context.Context, rn ring.Node, rev int64, oid api.OID, data []byte, stamp api.Stamp) Result {
+	pw := &pendingWrite{id: requestid.From(ctx), item: store.BatchItem{OID: oid, Data: data, Stamp: stamp}, done: make(chan Result, 1)}
+	n.writes.add(coalesceKey{rn, rev}, pw)
+	return <-pw.done
+}
+
+func (n *Server) deliverWrites(key coalesceKey, batch []*pendingWrite) {
 	items := make([]store.BatchItem, len(batch))
 	idx := make([]int, len(batch))
 	ids := make([]string, len(batch))
@@ -105,8 +118,8 @@ func (c *coalescer) deliver(key coalesceKey, batch []*pendingWrite) {
 	}
 	// The batch request carries the first writer's request ID; the others
 	// are logged here, so each request ID leads to the batch it rode in.
-	c.n.logger.Debug("coalesced replica batch", "replica", key.node.ID, "request_id", ids[0], "request_ids", ids)
-	res, err := c.n.PutGroup(requestid.With(c.n.life, ids[0]), key.node, items, idx, key.rev)
+	n.logger.Debug("coalesced replica batch", "replica", key.node.ID, "request_id", ids[0], "request_ids", ids)
+	res, err := n.PutGroup(requestid.With(n.life, ids[0]), key.node, items, idx, key.rev)
 	for i, pw := range batch {
 		r := Result{node: key.node, Err: err}
 		if err == nil {
@@ -118,4 +131,58 @@ func (c *coalescer) deliver(key coalesceKey, batch []*pendingWrite) {
 		}
 		pw.done <- r
 	}
+}
+
+// pendingHas is one presence question waiting in the presence batcher:
+// the :has request it rides in asks the peer's index for every OID of the
+// batch at once.
+type pendingHas struct {
+	id   string // request ID
+	oid  api.OID
+	done chan Result // buffered: the sender never blocks
+}
+
+// coalescedHas asks rn whether it holds oid (a copy with its stamp, a
+// tombstone with its stamp, or nothing) through the presence batcher: a
+// quorum GET's confirmations from one peer share requests. The answer
+// means what a replica HEAD's does (headReplica), without the size.
+func (n *Server) coalescedHas(ctx context.Context, rn ring.Node, oid api.OID, rev int64) Result {
+	ph := &pendingHas{id: requestid.From(ctx), oid: oid, done: make(chan Result, 1)}
+	n.presenceQ.add(coalesceKey{rn, rev}, ph)
+	return <-ph.done
+}
+
+func (n *Server) deliverHas(key coalesceKey, batch []*pendingHas) {
+	oids := make([]api.OID, len(batch))
+	idx := make([]int, len(batch))
+	ids := make([]string, len(batch))
+	for i, ph := range batch {
+		oids[i], idx[i], ids[i] = ph.oid, i, ph.id
+	}
+	n.logger.Debug("coalesced presence batch", "replica", key.node.ID, "request_id", ids[0], "request_ids", ids)
+	rep, err := n.indexGroup(requestid.With(n.life, ids[0]), key.node, oids, idx, key.rev)
+	for i, ph := range batch {
+		ph.done <- hasResult(key.node, rep, i, err)
+	}
+}
+
+// hasResult turns answer j of a :has reply into a replica read's Result:
+// a copy is found, a tombstone is api.ErrDeleted with its stamp, anything
+// else is api.ErrNotFound; a failed request fails every answer.
+func hasResult(rn ring.Node, rep indexReply, j int, err error) Result {
+	res := Result{node: rn, Err: err}
+	if err != nil {
+		return res
+	}
+	if j < len(rep.Stamps) {
+		res.Stamp = rep.Stamps[j]
+	}
+	switch {
+	case rep.Present[j]:
+	case j < len(rep.Deleted) && rep.Deleted[j]:
+		res.Err = &peer.StampedError{Err: fmt.Errorf("%w: replica %s holds a tombstone", api.ErrDeleted, rn.ID), Stamp: res.Stamp}
+	default:
+		res.Err = fmt.Errorf("%w: replica %s", api.ErrNotFound, rn.ID)
+	}
+	return res
 }

@@ -339,16 +339,21 @@ func (n *Server) breakerOpen(addr string) bool { return n.peers.Open(addr) }
 // ErrQuorumNotReached, never a guess. The caller releases the payload.
 //
 // Only the first replica asked sends the object; the others report presence
-// (a HEAD), so a quorum read moves the bytes once. If the verdict is "found"
+// (their index entry, asked through the presence batcher, so concurrent
+// reads share one :has request per peer), and a quorum read moves the
+// bytes once. If the verdict is "found"
 // but no body arrived, the body is fetched from a replica that has it, and
 // if that copy fails verification, every replica is asked for its copy.
 func (n *Server) Get(ctx context.Context, oid api.OID, level api.Consistency) (*payload.Payload, error) {
 	res, err := retryStale(ctx, n, func() (Result, error) {
 		return n.read(oid, level, func(rn ring.Node, rev int64, first bool) Result {
-			if first { // the first in order: this node when it holds a replica
+			switch {
+			case first: // the first in order: this node when it holds a replica
 				return n.getReplica(ctx, rn, oid, rev)
+			case rn.ID == n.cfg.ID:
+				return n.headReplica(ctx, rn, oid, rev)
 			}
-			return n.headReplica(ctx, rn, oid, rev)
+			return n.coalescedHas(ctx, rn, oid, rev)
 		})
 	})
 	if err != nil {

@@ -14,7 +14,7 @@
 //	batch.go        batch PUT, both sides
 //	batchget.go     batch GET and presence (HAS), both sides
 //	replica.go      one replica's copy: the calls and their handlers
-//	coalesce.go     small replica writes to one peer merged into batches
+//	coalesce.go     small replica writes and presence questions to one peer merged into batches
 //	hints.go        hints queued for replicas a write missed
 //	objects.go      the /v1/objects handler
 //

@@ -40,7 +40,7 @@ func (n *Server) PutReplica(ctx context.Context, rn ring.Node, oid api.OID, p *p
 		return res
 	}
 	if p.File == nil {
-		return n.coalesce.put(ctx, rn, rev, oid, p.Data, stamp)
+		return n.coalescedPut(ctx, rn, rev, oid, p.Data, stamp)
 	}
 	req := n.peers.NewReplicaRequest(ctx, fasthttp.MethodPut, rn.Addr, oid, rev)
 	req.Header.Set(api.HeaderStamp, stamp.String())

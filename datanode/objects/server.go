@@ -64,21 +64,22 @@ type Deps struct {
 // consistency level, stamps, read repair, hints) and as a replica of
 // other coordinators' calls (fenced by ring revision and generation).
 type Server struct {
-	cfg      Config
-	d        Deps
-	logger   *slog.Logger
-	life     context.Context
-	store    *store.Store
-	clock    *stampclock.Clock
-	hints    *hints.Queue
-	spoolDir string
-	peers    *peer.Client
-	metrics  *nodemetrics.Metrics
-	bodies   *budget.Budget
-	view     func() *clusterview.View // the node's current view
-	fenced   func() bool
-	inflight *inflight.Group
-	coalesce *coalescer
+	cfg       Config
+	d         Deps
+	logger    *slog.Logger
+	life      context.Context
+	store     *store.Store
+	clock     *stampclock.Clock
+	hints     *hints.Queue
+	spoolDir  string
+	peers     *peer.Client
+	metrics   *nodemetrics.Metrics
+	bodies    *budget.Budget
+	view      func() *clusterview.View // the node's current view
+	fenced    func() bool
+	inflight  *inflight.Group
+	writes    *batcher[*pendingWrite] // small replica writes, per peer
+	presenceQ *batcher[*pendingHas]   // a quorum GET's presence questions, per peer
 }
 
 // New builds the object protocol's side of a node; it starts nothing.
@@ -86,7 +87,8 @@ func New(cfg Config, d Deps) *Server {
 	n := &Server{cfg: cfg, d: d, logger: d.Logger, life: d.Life, store: d.Store, clock: d.Clock, hints: d.Hints,
 		spoolDir: d.SpoolDir, peers: d.Peers, metrics: d.Metrics, bodies: d.Bodies, view: d.View, fenced: d.Fenced,
 		inflight: d.Inflight}
-	n.coalesce = newCoalescer(n)
+	n.writes = newBatcher(coalesceInflight, n.deliverWrites)
+	n.presenceQ = newBatcher(presenceInflight, n.deliverHas)
 	return n
 }
 

@@ -264,13 +264,17 @@ func (c *Client) replyError(addr string, resp *fasthttp.Response) error {
 // whom. Every such call is idempotent, so transport failures are retried
 // within Timeout.
 type Call struct {
-	Addr    string             // the peer's address
-	Method  string             // fasthttp.MethodPost, ...
-	Path    string             // an api.Path*, with any query
-	Rev     int64              // the ring revision: the fencing token the peer checks
-	Body    any                // encoded as JSON; no body when nil
-	Timeout time.Duration      // for the whole call, retries included
-	Read    func([]byte) error // gets the reply body, which it must not keep past the call
+	Addr   string // the peer's address
+	Method string // fasthttp.MethodPost, ...
+	Path   string // an api.Path*, with any query
+	Rev    int64  // the ring revision: the fencing token the peer checks
+	Body   any    // encoded as JSON; no body when nil
+	// Raw, when not nil, is sent as the body instead of Body, with
+	// ContentType.
+	Raw         []byte
+	ContentType string
+	Timeout     time.Duration      // for the whole call, retries included
+	Read        func([]byte) error // gets the reply body, which it must not keep past the call
 }
 
 // Call sends c through the peer's breaker and retries, and hands the
@@ -278,7 +282,11 @@ type Call struct {
 func (c *Client) Call(ctx context.Context, call Call) error {
 	req := c.NewRequest(ctx, call.Method, call.Addr, call.Path, call.Rev)
 	defer fasthttp.ReleaseRequest(req)
-	if call.Body != nil {
+	switch {
+	case call.Raw != nil:
+		req.Header.SetContentType(call.ContentType)
+		req.SetBodyRaw(call.Raw)
+	case call.Body != nil:
 		b, err := json.Marshal(call.Body)
 		if err != nil {
 			return err

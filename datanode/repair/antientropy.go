@@ -296,7 +296,7 @@ func (n *Server) aePull(ctx context.Context, rn ring.Node, entries []api.AEEntry
 }
 
 func (n *Server) pullChunk(ctx context.Context, rn ring.Node, chunk []api.OID, rev int64) (int, error) {
-	items, large, err := n.fetchVerified(rn, chunk, rev)
+	items, large, err := n.fetchVerified(ctx, rn, chunk, rev)
 	if err != nil {
 		return 0, err
 	}
@@ -334,7 +334,7 @@ func (n *Server) pullChunk(ctx context.Context, rn ring.Node, chunk []api.OID, r
 // small copies that verify against their OID, and the OIDs rn holds as
 // large objects (fetched alone). Copies rn no longer has, or whose bytes
 // do not verify, are left out.
-func (n *Server) fetchVerified(rn ring.Node, chunk []api.OID, rev int64) (items []store.BatchItem, large []api.OID, err error) {
+func (n *Server) fetchVerified(ctx context.Context, rn ring.Node, chunk []api.OID, rev int64) (items []store.BatchItem, large []api.OID, err error) {
 	idx := make([]int, len(chunk))
 	for i := range idx {
 		idx[i] = i
@@ -361,7 +361,7 @@ func (n *Server) fetchVerified(rn ring.Node, chunk []api.OID, rev int64) (items 
 		}
 		return nil
 	}
-	err = n.obj.PostOIDs(c, chunk, idx)
+	err = n.obj.PostOIDs(ctx, c, chunk, idx)
 	return items, large, err
 }
 
