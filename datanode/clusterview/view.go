@@ -48,7 +48,12 @@ const MaxFormerRings = 8
 // only; former are the other readable ring nodes that may still hold a
 // copy from an earlier ring (a copy there counts, an absence does not).
 func (v *View) ReadSet(key []byte) (current, former []ring.Node) {
-	for _, rn := range append(v.Ring.Replicas(key), v.Write.Replicas(key)...) {
+	owners := v.Ring.Replicas(key)
+	if v.Write != v.Ring { // a drain: the write ring places some keys elsewhere
+		owners = append(owners, v.Write.Replicas(key)...)
+	}
+	current = make([]ring.Node, 0, len(owners))
+	for _, rn := range owners {
 		if v.State(rn.ID).ReadTarget() && !slices.ContainsFunc(current, SameID(rn)) {
 			current = append(current, rn)
 		}
