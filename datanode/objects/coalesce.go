@@ -50,8 +50,9 @@ func newBatcher[T any](inflight int, deliver func(coalesceKey, []T)) *batcher[T]
 }
 
 // add queues item for key and starts a sender when the key has a free
-// slot. Not counted in n.inflight: every item a sender carries belongs to
-// a caller that is, and that waits for its answer.
+// slot. The sender is not counted in n.inflight: every item it carries is
+// (a write's caller is, and waits for its answer; a presence question is
+// counted itself until its answer is sent), so Close waits for it.
 func (b *batcher[T]) add(key coalesceKey, item T) {
 	b.mu.Lock()
 	q := b.queues[key]
@@ -137,19 +138,19 @@ func (n *Server) deliverWrites(key coalesceKey, batch []*pendingWrite) {
 // the :has request it rides in asks the peer's index for every OID of the
 // batch at once.
 type pendingHas struct {
-	id   string // request ID
-	oid  api.OID
-	done chan Result // buffered: the sender never blocks
+	id      string // request ID
+	oid     api.OID
+	results chan<- Result // the read's: buffered for every replica it asks, so the sender never blocks
 }
 
-// coalescedHas asks rn whether it holds oid (a copy with its stamp, a
-// tombstone with its stamp, or nothing) through the presence batcher: a
-// quorum GET's confirmations from one peer share requests. The answer
-// means what a replica HEAD's does (headReplica), without the size.
-func (n *Server) coalescedHas(ctx context.Context, rn ring.Node, oid api.OID, rev int64) Result {
-	ph := &pendingHas{id: requestid.From(ctx), oid: oid, done: make(chan Result, 1)}
-	n.presenceQ.add(coalesceKey{rn, rev}, ph)
-	return <-ph.done
+// askHas asks rn whether it holds oid (a copy with its stamp, a tombstone
+// with its stamp, or nothing) through the presence batcher, so a quorum
+// GET's confirmations from one peer share requests, and returns at once:
+// the answer, which means what a replica HEAD's does (headReplica) without
+// the size, is sent to results. The caller has counted the question in
+// n.inflight; it is done once the answer is sent.
+func (n *Server) askHas(ctx context.Context, results chan<- Result, rn ring.Node, oid api.OID, rev int64) {
+	n.presenceQ.add(coalesceKey{rn, rev}, &pendingHas{id: requestid.From(ctx), oid: oid, results: results})
 }
 
 func (n *Server) deliverHas(key coalesceKey, batch []*pendingHas) {
@@ -162,7 +163,8 @@ func (n *Server) deliverHas(key coalesceKey, batch []*pendingHas) {
 	n.logger.Debug("coalesced presence batch", "replica", key.node.ID, "request_id", ids[0], "request_ids", ids)
 	rep, err := n.indexGroup(requestid.With(n.life, ids[0]), key.node, oids, idx, key.rev)
 	for i, ph := range batch {
-		ph.done <- hasResult(key.node, rep, i, err)
+		ph.results <- hasResult(key.node, rep, i, err)
+		n.inflight.Done()
 	}
 }
 

@@ -358,14 +358,13 @@ func (n *Server) breakerOpen(addr string) bool { return n.peers.Open(addr) }
 // if that copy fails verification, every replica is asked for its copy.
 func (n *Server) Get(ctx context.Context, oid api.OID, level api.Consistency) (*payload.Payload, error) {
 	res, err := retryStale(ctx, n, func() (Result, error) {
-		return n.read(oid, level, func(rn ring.Node, rev int64, first bool) Result {
-			switch {
-			case first: // the first in order: this node when it holds a replica
+		return n.readAsking(oid, level, func(rn ring.Node, rev int64, first bool) Result {
+			if first { // the first in order: this node when it holds a replica
 				return n.getReplica(ctx, rn, oid, rev)
-			case rn.ID == n.cfg.ID:
-				return n.headReplica(ctx, rn, oid, rev)
 			}
-			return n.coalescedHas(ctx, rn, oid, rev)
+			return n.headReplica(ctx, rn, oid, rev)
+		}, func(results chan<- Result, rn ring.Node, rev int64) {
+			n.askHas(ctx, results, rn, oid, rev)
 		})
 	})
 	if err != nil {
@@ -418,6 +417,14 @@ type readOutcome struct {
 // read asks the replicas of oid in placement order (this node first when
 // it holds one); call's first is true for the first replica asked only.
 func (n *Server) read(oid api.OID, level api.Consistency, call func(rn ring.Node, rev int64, first bool) Result) (Result, error) {
+	return n.readAsking(oid, level, call, nil)
+}
+
+// readAsking is read with the peers after the first asked through ask,
+// when it is not nil: ask queues the question and returns, and its answer
+// reaches results later (askHas), with no goroutine waiting for it.
+func (n *Server) readAsking(oid api.OID, level api.Consistency, call func(rn ring.Node, rev int64, first bool) Result,
+	ask func(results chan<- Result, rn ring.Node, rev int64)) (Result, error) {
 	pl, err := n.readPlacement(oid, level)
 	if err != nil {
 		return Result{}, err
@@ -432,9 +439,16 @@ func (n *Server) read(oid api.OID, level api.Consistency, call func(rn ring.Node
 	next := func() {
 		if launched < len(order) {
 			first, rn := launched == 0, order[launched]
-			if first && rn.ID == n.cfg.ID {
+			switch {
+			case first && rn.ID == n.cfg.ID:
 				local = rn
-			} else {
+			case !first && ask != nil && rn.ID != n.cfg.ID:
+				if !n.inflight.Add() { // Done once the answer is sent
+					results <- Result{node: rn, Err: fmt.Errorf("%w: node is shutting down", api.ErrNotReady)}
+					break
+				}
+				ask(results, rn, rev)
+			default:
 				n.launch(results, rn, func(rn ring.Node) Result { return call(rn, rev, first) }, nil)
 			}
 			launched++
