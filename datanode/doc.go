@@ -43,8 +43,9 @@
 //
 // Every mutex in the node is taken alone, never while holding another:
 // the peer map (peer), each circuit breaker (breaker), the view writers
-// (view.go; readers use an atomic pointer), the write coalescer's queues
-// (objects/coalesce.go), the in-flight tracker (inflight), the recent-errors
+// (view.go; readers use an atomic pointer), the batchers' queues of
+// replica writes and presence questions (objects/coalesce.go), the
+// in-flight tracker (inflight), the recent-errors
 // list (httpapi/ui.go) and the ref partition map (refs). None but one is
 // held during I/O: a ref partition's lock is held for a whole transaction,
 // takeover or catch-up, so that they never interleave (docs/refs.md). So
