@@ -239,17 +239,24 @@ func (n *Server) presenceOnce(oids []api.OID) ([]oidPresence, *clusterview.View,
 	return out, v, stale
 }
 
-// add records replica rn's answer rep[j]; a former owner's absence (or
-// tombstone) is no answer, but its tombstone's stamp still counts.
-func (p *oidPresence) add(rn ring.Node, rep indexReply, j int, former bool) {
-	var stamp api.Stamp
+// answer is what rep says of its j-th OID: a copy, a tombstone, and the
+// entry's stamp (absent fields, from a peer that predates them, read as
+// no tombstone and stamp 0).
+func (rep indexReply) answer(j int) (present, deleted bool, stamp api.Stamp) {
 	if j < len(rep.Stamps) {
 		stamp = rep.Stamps[j]
 	}
+	return rep.Present[j], j < len(rep.Deleted) && rep.Deleted[j], stamp
+}
+
+// add records replica rn's answer rep[j]; a former owner's absence (or
+// tombstone) is no answer, but its tombstone's stamp still counts.
+func (p *oidPresence) add(rn ring.Node, rep indexReply, j int, former bool) {
+	present, deleted, stamp := rep.answer(j)
 	switch {
-	case rep.Present[j]:
+	case present:
 		p.copies, p.stamps = append(p.copies, rn), append(p.stamps, stamp)
-	case j < len(rep.Deleted) && rep.Deleted[j]:
+	case deleted:
 		p.tombs, p.tomb = p.tombs+1, max(p.tomb, stamp)
 		if former {
 			return

@@ -176,12 +176,11 @@ func hasResult(rn ring.Node, rep indexReply, j int, err error) Result {
 	if err != nil {
 		return res
 	}
-	if j < len(rep.Stamps) {
-		res.Stamp = rep.Stamps[j]
-	}
+	present, deleted, stamp := rep.answer(j)
+	res.Stamp = stamp
 	switch {
-	case rep.Present[j]:
-	case j < len(rep.Deleted) && rep.Deleted[j]:
+	case present:
+	case deleted:
 		res.Err = &peer.StampedError{Err: fmt.Errorf("%w: replica %s holds a tombstone", api.ErrDeleted, rn.ID), Stamp: res.Stamp}
 	default:
 		res.Err = fmt.Errorf("%w: replica %s", api.ErrNotFound, rn.ID)

@@ -105,7 +105,7 @@ func (n *Server) launch(results chan<- Result, rn ring.Node, call func(ring.Node
 		if refused != nil {
 			refused()
 		}
-		results <- Result{node: rn, Err: fmt.Errorf("%w: node is shutting down", api.ErrNotReady)}
+		results <- closing(rn)
 		return
 	}
 	go func() {
@@ -114,12 +114,18 @@ func (n *Server) launch(results chan<- Result, rn ring.Node, call func(ring.Node
 	}()
 }
 
+// closing is the answer of a replica call not made because Close has
+// begun.
+func closing(rn ring.Node) Result {
+	return Result{node: rn, Err: fmt.Errorf("%w: node is shutting down", api.ErrNotReady)}
+}
+
 // runHere is launch on the calling goroutine: call runs now, tracked by
 // n.inflight like a launched call (Close closes the store only after it),
 // or is refused once Close has begun.
 func (n *Server) runHere(results chan<- Result, rn ring.Node, call func(ring.Node) Result) {
 	if !n.inflight.Add() {
-		results <- Result{node: rn, Err: fmt.Errorf("%w: node is shutting down", api.ErrNotReady)}
+		results <- closing(rn)
 		return
 	}
 	defer n.inflight.Done()
@@ -444,7 +450,7 @@ func (n *Server) readAsking(oid api.OID, level api.Consistency, call func(rn rin
 				local = rn
 			case !first && ask != nil && rn.ID != n.cfg.ID:
 				if !n.inflight.Add() { // Done once the answer is sent
-					results <- Result{node: rn, Err: fmt.Errorf("%w: node is shutting down", api.ErrNotReady)}
+					results <- closing(rn)
 					break
 				}
 				ask(results, rn, rev)

@@ -7,12 +7,14 @@ import (
 	"os"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stratum-store/stratum/api"
 	"github.com/stratum-store/stratum/datanode/budget"
 	"github.com/stratum-store/stratum/datanode/clusterview"
 	"github.com/stratum-store/stratum/datanode/inflight"
 	"github.com/stratum-store/stratum/datanode/payload"
+	"github.com/stratum-store/stratum/datanode/peer"
 	"github.com/stratum-store/stratum/ring"
 )
 
@@ -65,4 +67,33 @@ func TestRefusedLaunchReleasesThePayload(t *testing.T) {
 	}
 	f(false)
 	f(true)
+}
+
+// A quorum GET that starts once Close has begun makes no replica call: its
+// own copy is not read (the store may be closing; this node has none) and
+// no presence question is queued for a peer. Each call answers "shutting
+// down" at once, so the read ends with a quorum error instead of waiting.
+func TestReadRefusedWhileClosing(t *testing.T) {
+	r, err := ring.New(1, []ring.Node{{ID: "a", Addr: "127.0.0.1:1"}, {ID: "b", Addr: "127.0.0.1:2"}, {ID: "c", Addr: "127.0.0.1:3"}}, ring.Config{Replicas: 3, VNodes: 16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var view atomic.Pointer[clusterview.View]
+	view.Store(&clusterview.View{Ring: r, Write: r})
+	var group inflight.Group
+	group.Stop()
+	n := New(Config{ID: "a", PeerTimeout: time.Second, HedgeDelay: time.Millisecond}, Deps{Logger: slog.New(slog.DiscardHandler),
+		Life: context.Background(), Peers: peer.New(peer.Options{ID: "a", Generation: "g1", BreakerThreshold: 100, BreakerCooldown: time.Second}),
+		View: view.Load, Fenced: new(atomic.Bool).Load, Inflight: &group, Ready: func() bool { return true }})
+	oid, _ := api.Digest(api.SHA256, []byte("read while the node closes"))
+	_, err = n.Get(context.Background(), oid, api.Quorum)
+	if !errors.Is(err, api.ErrQuorumNotReached) {
+		t.Fatalf("GET while closing: %v; want quorum not reached", err)
+	}
+	n.presenceQ.mu.Lock()
+	queued := len(n.presenceQ.queues)
+	n.presenceQ.mu.Unlock()
+	if queued != 0 {
+		t.Fatalf("GET while closing left presence questions queued for %d peers; want none", queued)
+	}
 }
