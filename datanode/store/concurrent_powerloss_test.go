@@ -424,7 +424,7 @@ func TestNoAckAfterAFailedLogFsync(t *testing.T) {
 	l := s.vlog
 	cWritten, bRotated := make(chan struct{}), make(chan struct{})
 	var calls atomic.Int32
-	l.syncFile = func(f *os.File) error {
+	l.syncFile = func(f *os.File, _ int64) error {
 		switch calls.Add(1) {
 		case 1: // A's fsync: it covers C's write, and fails
 			<-cWritten

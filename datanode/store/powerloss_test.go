@@ -50,18 +50,15 @@ func newPowerLossStorage() *powerLossStorage {
 }
 
 // syncVlog is the value log's fsync under the simulation: it fails once
-// the power is off, and otherwise records the segment's size before the
-// fsync (bytes written after it began may not be covered).
-func (p *powerLossStorage) syncVlog(f *os.File) error {
+// the power is off, and otherwise records the log's end that the caller
+// asked to cover (bytes written after the call began may not be covered,
+// nor the zeros written ahead of the end).
+func (p *powerLossStorage) syncVlog(f *os.File, end int64) error {
 	p.mu.Lock()
 	off := p.off
 	p.mu.Unlock()
 	if off {
 		return errPowerOff
-	}
-	fi, err := f.Stat()
-	if err != nil {
-		return err
 	}
 	if err := f.Sync(); err != nil {
 		return err
@@ -71,13 +68,15 @@ func (p *powerLossStorage) syncVlog(f *os.File) error {
 	if p.off {
 		return errPowerOff
 	}
-	p.vlogSynced[f.Name()] = max(p.vlogSynced[f.Name()], fi.Size())
+	p.vlogSynced[f.Name()] = max(p.vlogSynced[f.Name()], end)
 	return nil
 }
 
-// restoreVlog cuts every value log segment in dir back to its synced size
-// (plus, if torn is set, a random prefix of the rest) and returns how
-// many bytes went.
+// restoreVlog cuts every value log segment in dir back to its synced end
+// (plus, if torn is set, a random prefix of the rest, as a torn write) and
+// returns how many bytes went. With torn set the file keeps its size and
+// what went reads as zeros, as on blocks the log had written zeros to
+// ahead of its end (vlog.go); without, the file is cut short.
 func (p *powerLossStorage) restoreVlog(dir string, torn *rand.Rand) (lost int64, err error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -91,15 +90,33 @@ func (p *powerLossStorage) restoreVlog(dir string, torn *rand.Rand) (lost int64,
 			return 0, err
 		}
 		keep := min(p.vlogSynced[path], fi.Size())
-		if torn != nil {
-			keep += torn.Int64N(fi.Size() - keep + 1)
+		if torn == nil {
+			lost += fi.Size() - keep
+			if err := os.Truncate(path, keep); err != nil {
+				return 0, err
+			}
+			continue
 		}
+		keep += torn.Int64N(fi.Size() - keep + 1)
 		lost += fi.Size() - keep
-		if err := os.Truncate(path, keep); err != nil {
+		if err := zeroFrom(path, keep, fi.Size()); err != nil {
 			return 0, err
 		}
 	}
 	return lost, nil
+}
+
+// zeroFrom writes zeros over bytes [from, to) of the file at path.
+func zeroFrom(path string, from, to int64) error {
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	if _, err := f.WriteAt(make([]byte, to-from), from); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // openPowered opens the store over stor with its value log's fsync

@@ -125,7 +125,7 @@ func TestCollectorKeepsASegmentWithAPendingAppend(t *testing.T) {
 			held := segmentName(active + 1) // where the pending record goes
 			synced, release := make(chan struct{}), make(chan struct{})
 			var once bool
-			s.vlog.syncFile = func(f *os.File) error {
+			s.vlog.syncFile = func(f *os.File, _ int64) error {
 				err := f.Sync()
 				if filepath.Base(f.Name()) == held && !once {
 					once = true

@@ -1,8 +1,10 @@
 package store
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"sync"
@@ -313,7 +315,7 @@ func TestValueLogSyncFailureAcknowledgesNothing(t *testing.T) {
 	s := mustOpen(t, cfg)
 	a, b := randomBytes(11, 4096), randomBytes(12, 4096)
 	oa, ob := mustOID(t, objid.SHA256, a), mustOID(t, objid.SHA256, b)
-	s.vlog.syncFile = func(*os.File) error { return errors.New("injected EIO") }
+	s.vlog.syncFile = func(*os.File, int64) error { return errors.New("injected EIO") }
 	if _, err := s.Put(ctx, oa, a); err == nil {
 		t.Fatal("put acknowledged though its fsync failed")
 	}
@@ -323,7 +325,7 @@ func TestValueLogSyncFailureAcknowledgesNothing(t *testing.T) {
 	if res, err := s.PutBatch(ctx, []BatchItem{{OID: ob, Data: b}}); err == nil && res[0].Err == nil {
 		t.Fatal("batch acknowledged after a failed fsync")
 	}
-	s.vlog.syncFile = (*os.File).Sync
+	s.vlog.syncFile = datasync
 	if _, err := s.Put(ctx, ob, b); err == nil {
 		t.Fatal("put acknowledged after an earlier fsync failed, without a reopen")
 	}
@@ -336,5 +338,98 @@ func TestValueLogSyncFailureAcknowledgesNothing(t *testing.T) {
 		if created, err := s.Put(ctx, oid, data); err != nil || !created {
 			t.Fatalf("put after reopen: %t %v", created, err)
 		}
+	}
+}
+
+// scanSegment reads segment seg's records from the start as the replay
+// and the collector do; it returns how many it read, where the scan
+// stopped and the error that stopped it (io.EOF: the records' end).
+func scanSegment(t *testing.T, s *Store, seg uint64) (records int, end int64, err error) {
+	t.Helper()
+	f, err := os.Open(filepath.Join(s.paths.vlogDir(), segmentName(seg)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	r := bufio.NewReader(f)
+	for {
+		_, n, err := readRecord(r, seg, end)
+		if err != nil {
+			return records, end, err
+		}
+		records++
+		end += n
+	}
+}
+
+// A synced log writes zeros ahead of the active segment's end, so a
+// record's fsync lands on blocks the file already has (vlog.go, "Zeros
+// ahead of the end"): the zeros read as the records' end, not as damage;
+// a sealed segment (rotated, or closed) holds its records and no zeros;
+// and a segment a crash left with its zeros reads back whole on Open.
+func TestValueLogZerosAhead(t *testing.T) {
+	cfg, _ := testConfig(t)
+	cfg.SegmentSize = 64 << 10
+	s := mustOpen(t, cfg)
+	var oids []objid.OID
+	for i := range 60 {
+		data := randomBytes(uint64(1300+i), 3000)
+		oid := mustOID(t, objid.SHA256, data)
+		if _, err := s.Put(ctx, oid, data); err != nil {
+			t.Fatal(err)
+		}
+		oids = append(oids, oid)
+	}
+	segs := segments(t, s)
+	if len(segs) < 3 {
+		t.Fatalf("%d segments; want the puts to rotate a few", len(segs))
+	}
+	size := func(seg uint64) int64 {
+		fi, err := os.Stat(filepath.Join(s.paths.vlogDir(), segmentName(seg)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fi.Size()
+	}
+	for _, seg := range segs[:len(segs)-1] {
+		n, end, err := scanSegment(t, s, seg)
+		if !errors.Is(err, io.EOF) || n == 0 || end != size(seg) {
+			t.Fatalf("sealed segment %d: %d records end at %d (%v); its file is %d bytes", seg, n, end, err, size(seg))
+		}
+	}
+	active := segs[len(segs)-1]
+	n, end, err := scanSegment(t, s, active)
+	if !errors.Is(err, io.EOF) || n == 0 {
+		t.Fatalf("active segment: %d records, stopped at %d by %v; want its records, then the end", n, end, err)
+	}
+	if end != s.vlog.tail().off || size(active) <= end {
+		t.Fatalf("active segment: records end at %d, the log at %d, the file at %d; want zeros after the records", end, s.vlog.tail().off, size(active))
+	}
+
+	// A crash now (a copy of the store's files as they are) leaves the
+	// zeros; the copy opens with every object.
+	crashed := t.TempDir()
+	if err := os.CopyFS(crashed, os.DirFS(cfg.Dir)); err != nil {
+		t.Fatal(err)
+	}
+	ccfg := cfg
+	ccfg.Dir = crashed
+	c := mustOpen(t, ccfg)
+	for _, oid := range oids {
+		mustGet(t, c, oid)
+	}
+	if n2, end2, err := scanSegment(t, c, active); !errors.Is(err, io.EOF) || n2 != n || end2 != end {
+		t.Fatalf("crashed copy's last segment: %d records to %d (%v); want %d to %d", n2, end2, err, n, end)
+	}
+
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := size(active); got != end {
+		t.Fatalf("closed segment is %d bytes; want its records' %d", got, end)
+	}
+	s = mustOpen(t, cfg)
+	for _, oid := range oids {
+		mustGet(t, s, oid)
 	}
 }

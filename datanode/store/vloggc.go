@@ -309,7 +309,8 @@ func (s *Store) rewriteSegment(ctx context.Context, seg uint64, path string) err
 var errSegmentKept = errors.New("store: value log segment kept")
 
 // readRecord reads the record at off; a record whose payload does not
-// parse to an OID comes back with a zero OID (garbage, skipped).
+// parse to an OID comes back with a zero OID (garbage, skipped). io.EOF
+// means the records end: the file does, or zeros written ahead do.
 func readRecord(r *bufio.Reader, seg uint64, off int64) (gcRecord, int64, error) {
 	var h [recordHeader]byte
 	if _, err := io.ReadFull(r, h[:]); err != nil {
@@ -318,11 +319,16 @@ func readRecord(r *bufio.Reader, seg uint64, off int64) (gcRecord, int64, error)
 		}
 		return gcRecord{}, 0, err // io.EOF: the end
 	}
+	if h == [recordHeader]byte{} {
+		// Zeros written ahead of the end (vlog.go, "Zeros ahead of the
+		// end"): the records end here. No record's header is zero.
+		return gcRecord{}, 0, io.EOF
+	}
 	n := binary.LittleEndian.Uint32(h[:])
 	if int64(n) > MaxLargeThreshold+200 {
 		return gcRecord{}, 0, fmt.Errorf("record length %d", n)
 	}
-	if n < minPayload { // zeros, say: a torn tail, never a record
+	if n < minPayload { // a torn tail, never a record
 		return gcRecord{}, 0, fmt.Errorf("record length %d is below any record's", n)
 	}
 	payload := make([]byte, n)
