@@ -100,9 +100,10 @@ import (
 // written with zeros ahead of its end: a record lands on blocks the file
 // already has, and its fsync is an fdatasync that writes the data alone.
 // The zeros cost one extra write of each byte, about one journal commit
-// per zeroChunk of records, and they make no difference to what a record
-// needs to be durable: an fdatasync still flushes the size of a file it
-// grew. A header of zeros is where a segment's records end (readRecord);
+// per half zeroChunk of records, and they make no difference to what a
+// record needs to be durable: an fdatasync still flushes the size of a
+// file it grew, so a record past the zeros (they could not be written: a
+// full disk) is as durable as one on them. A header of zeros is where a segment's records end (readRecord);
 // sealing a segment (rotate, close) cuts the zeros off, and a segment
 // left by a crash keeps them until the collector takes it.
 
@@ -251,23 +252,25 @@ const zeroChunk = 1 << 20
 var zeros = make([]byte, zeroChunk) // never written
 
 // zeroAhead writes zeros after the record just appended, ending at need,
-// when it reached the zeroed part's end: up to zeroChunk more, not past
-// the segment size. Callers hold mu. The next fdatasync writes them out
-// with the records before them.
-func (l *valueLog) zeroAhead(need int64) error {
+// when less than half of zeroChunk is left: up to zeroChunk past need,
+// not past the segment size. Callers hold mu. The next fdatasync writes
+// them out with the records before them.
+//
+// The zeros are only for speed: when they cannot be written (a full
+// disk, say) the records go on as plain appends, which grow the file,
+// and their fdatasync writes the size too. So a failure here fails
+// nothing, and the next try is a chunk later.
+func (l *valueLog) zeroAhead(need int64) {
 	if !l.sync || need <= l.zeroed-zeroChunk/2 {
-		return nil
+		return
 	}
 	from := max(need, l.zeroed)
 	to := min(need+zeroChunk, max(l.segSize, need))
 	if to <= from {
-		return nil
+		return
 	}
-	if _, err := l.active.WriteAt(zeros[:to-from], from); err != nil {
-		return err
-	}
+	l.active.WriteAt(zeros[:to-from], from) // an error: see above
 	l.zeroed = to
-	return nil
 }
 
 // seal cuts the active segment's zeros off; callers hold mu. The caller
@@ -332,7 +335,7 @@ func (l *valueLog) append(oids []objid.OID, values [][]byte, stamps []objid.Stam
 	seg, base := l.seg, l.end
 	_, err := l.active.WriteAt(buf, base)
 	if err == nil {
-		err = l.zeroAhead(base + int64(len(buf)))
+		l.zeroAhead(base + int64(len(buf)))
 	}
 	if err == nil {
 		l.end += int64(len(buf))
