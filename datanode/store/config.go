@@ -4,14 +4,17 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/syndtr/goleveldb/leveldb/storage"
 )
 
 // Defaults applied by Open to zero fields of Config.
 const (
-	DefaultLargeThreshold int64 = 1 << 20   // 1 MiB
-	DefaultMaxObjectSize  int64 = 256 << 20 // 256 MiB
+	DefaultLargeThreshold int64 = 1 << 20 // 1 MiB
+	// DefaultCommitDelay is the value log's commit delay (Config.CommitDelay).
+	DefaultCommitDelay         = 250 * time.Microsecond
+	DefaultMaxObjectSize int64 = 256 << 20 // 256 MiB
 
 	// MaxLargeThreshold bounds LargeThreshold: objects at or below the
 	// threshold are held whole in memory and stored as one leveldb value,
@@ -46,6 +49,12 @@ type Config struct {
 	// SegmentSize is the size at which the value log starts a new segment
 	// file. If 0 it defaults to DefaultSegmentSize (128 MiB).
 	SegmentSize int64
+	// CommitDelay is how long a value log fsync waits first, when the last
+	// one covered more than one put, for the puts arriving meanwhile to
+	// ride in it (vlog.go, syncTo). If 0 it defaults to DefaultCommitDelay
+	// (250 µs); a negative value turns the wait off. A lone writer never
+	// waits.
+	CommitDelay time.Duration
 	// Logger receives corruption reports and recovery notes. If nil, logs
 	// are discarded.
 	Logger *slog.Logger
@@ -100,6 +109,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.EntryCache == 0 {
 		c.EntryCache = DefaultEntryCache
+	}
+	if c.CommitDelay == 0 {
+		c.CommitDelay = DefaultCommitDelay
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)

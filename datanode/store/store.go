@@ -124,6 +124,7 @@ func Open(cfg Config) (*Store, error) {
 		s.abort()
 		return nil, err
 	}
+	s.vlog.commitDelay = cfg.CommitDelay // negative: none
 	if err := s.scan(); err != nil {
 		s.abort()
 		return nil, err

@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/stratum-store/stratum/api/objid"
 )
@@ -173,6 +175,13 @@ type valueLog struct {
 	syncMu    sync.Mutex // one fsync at a time; the writers queued behind it usually find themselves covered
 	syncedSeg uint64
 	syncedEnd int64
+	// Commit delay (syncTo): writers counts the appends under way, from
+	// their write to their fsync's return; under syncMu, syncs and
+	// delayed count fsyncs and the waits before them.
+	commitDelay time.Duration
+	writers     atomic.Int64
+	syncs       uint64
+	delayed     uint64
 
 	filesMu sync.RWMutex
 	files   map[uint64]*os.File // segments open for reading
@@ -319,6 +328,8 @@ func (l *valueLog) append(oids []objid.OID, values [][]byte, stamps []objid.Stam
 		binary.LittleEndian.PutUint32(buf[start+4:], crc32.Checksum(payload, crcTable))
 		ptrs[i] = logPtr{off: int64(start + recordHeader), n: len(payload)}
 	}
+	l.writers.Add(1)
+	defer l.writers.Add(-1)
 	l.mu.Lock()
 	if l.failed != nil {
 		err := l.failed
@@ -433,6 +444,13 @@ func (l *valueLog) rotate() error {
 // was fsync'd by rotate; for the active one, the first writer to get
 // syncMu fsyncs everything written so far, and the writers queued behind
 // it find themselves covered.
+//
+// Commit delay: when other appends are under way, the writer about to
+// fsync first waits commitDelay, so that the appends arriving meanwhile
+// ride in its fsync instead of the next (as PostgreSQL's commit_delay
+// does, with commit_siblings 1). A lone writer never waits.
+// On a disk whose cache flushes queue behind each other, fewer and fuller
+// fsyncs make puts faster (docs/performance.md, "Commit delay").
 func (l *valueLog) syncTo(seg uint64, end int64) error {
 	if !l.sync {
 		return nil
@@ -450,6 +468,10 @@ func (l *valueLog) syncTo(seg uint64, end int64) error {
 	}
 	if l.syncedSeg > seg || (l.syncedSeg == seg && l.syncedEnd >= end) {
 		return nil
+	}
+	if l.commitDelay > 0 && l.writers.Load() > 1 {
+		time.Sleep(l.commitDelay)
+		l.delayed++
 	}
 	l.mu.Lock()
 	f, cur, curEnd := l.active, l.seg, l.end
@@ -472,6 +494,7 @@ func (l *valueLog) syncTo(seg uint64, end int64) error {
 		return fmt.Errorf("store: value log failed earlier (reopen the store): %w", failed)
 	}
 	l.syncedSeg, l.syncedEnd = cur, curEnd
+	l.syncs++
 	return nil
 }
 

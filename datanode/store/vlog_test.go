@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stratum-store/stratum/api/objid"
 )
@@ -432,4 +433,45 @@ func TestValueLogZerosAhead(t *testing.T) {
 	for _, oid := range oids {
 		mustGet(t, s, oid)
 	}
+}
+
+// The commit delay waits only when others are writing: puts one after
+// another never wait before their fsync; concurrent puts do, and share
+// fsyncs (vlog.go, syncTo).
+func TestCommitDelayOnlyUnderConcurrency(t *testing.T) {
+	cfg, _ := testConfig(t)
+	cfg.CommitDelay = time.Millisecond
+	s := mustOpen(t, cfg)
+	put := func(seed uint64) {
+		data := randomBytes(seed, 2000)
+		if _, err := s.Put(ctx, mustOID(t, objid.SHA256, data), data); err != nil {
+			t.Error(err)
+		}
+	}
+	counts := func() (syncs, delayed uint64) {
+		s.vlog.syncMu.Lock()
+		defer s.vlog.syncMu.Unlock()
+		return s.vlog.syncs, s.vlog.delayed
+	}
+	for i := range 50 {
+		put(uint64(2000 + i))
+	}
+	if syncs, delayed := counts(); delayed != 0 || syncs != 50 {
+		t.Fatalf("50 puts one after another: %d fsyncs, %d delayed; want 50 and none", syncs, delayed)
+	}
+	var wg sync.WaitGroup
+	for g := range 16 {
+		wg.Go(func() {
+			for i := range 20 {
+				put(uint64(3000 + g*100 + i))
+			}
+		})
+	}
+	wg.Wait()
+	syncs, delayed := counts()
+	syncs -= 50
+	if delayed == 0 || syncs >= 320 {
+		t.Fatalf("320 puts from 16 goroutines: %d fsyncs, %d delayed; want shared fsyncs, some after a wait", syncs, delayed)
+	}
+	t.Logf("320 concurrent puts: %d fsyncs, %d after a wait", syncs, delayed)
 }
