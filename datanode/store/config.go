@@ -49,9 +49,9 @@ type Config struct {
 	// SegmentSize is the size at which the value log starts a new segment
 	// file. If 0 it defaults to DefaultSegmentSize (128 MiB).
 	SegmentSize int64
-	// CommitDelay is how long a value log fsync waits first, when the last
-	// one covered more than one put, for the puts arriving meanwhile to
-	// ride in it (vlog.go, syncTo). If 0 it defaults to DefaultCommitDelay
+	// CommitDelay is how long a value log fsync waits first, when other
+	// appends are under way, for the puts arriving meanwhile to ride in
+	// it (vlog.go, syncTo). If 0 it defaults to DefaultCommitDelay
 	// (250 µs); a negative value turns the wait off. A lone writer never
 	// waits.
 	CommitDelay time.Duration

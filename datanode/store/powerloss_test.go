@@ -24,7 +24,9 @@ var errPowerOff = errors.New("power is off")
 // that strikes right after a write has landed in the cache, before its
 // Sync. restore models the
 // reboot: each file is cut back to what it held at its last Sync (plus, if
-// torn is set, a random prefix of the unsynced tail, as a torn write).
+// torn is set, a random prefix of the unsynced tail, as a torn write); a
+// value log segment, to the log's end its last fsync covered
+// (restoreVlog).
 // Creates, renames and removes count as durable when they return, which is
 // kinder than a real file system; goleveldb syncs its directory when it
 // syncs a manifest.
@@ -34,9 +36,10 @@ type powerLossStorage struct {
 	files map[storage.FileDesc]*fileState
 	off   bool
 	armed int // writes until the power fails; 0: not armed
-	// vlogSynced is, per value log segment path, the size it had before
-	// its last fsync that returned: what survives the power failing. The
-	// value log writes real files; syncVlog is its fsync (openPowered).
+	// vlogSynced is, per value log segment path, the log's end its last
+	// fsync that returned was asked to cover: what survives the power
+	// failing. The value log writes real files; syncVlog is its fsync
+	// (openPowered).
 	vlogSynced map[string]int64
 }
 
@@ -73,10 +76,12 @@ func (p *powerLossStorage) syncVlog(f *os.File, end int64) error {
 }
 
 // restoreVlog cuts every value log segment in dir back to its synced end
-// (plus, if torn is set, a random prefix of the rest, as a torn write) and
-// returns how many bytes went. With torn set the file keeps its size and
-// what went reads as zeros, as on blocks the log had written zeros to
-// ahead of its end (vlog.go); without, the file is cut short.
+// and returns how many written bytes went. With torn set, a random prefix
+// of the unsynced records survives as a torn write (the tear is drawn
+// over the records, not the zeros the log wrote ahead of them), and half
+// the time what went reads as zeros, the file keeping its size, as on
+// blocks the log had zeroed ahead of its end (vlog.go); otherwise, and
+// without torn, the file is cut short there.
 func (p *powerLossStorage) restoreVlog(dir string, torn *rand.Rand) (lost int64, err error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -85,21 +90,28 @@ func (p *powerLossStorage) restoreVlog(dir string, torn *rand.Rand) (lost int64,
 		return 0, err
 	}
 	for _, path := range paths {
-		fi, err := os.Stat(path)
+		data, err := os.ReadFile(path)
 		if err != nil {
 			return 0, err
 		}
-		keep := min(p.vlogSynced[path], fi.Size())
-		if torn == nil {
-			lost += fi.Size() - keep
-			if err := os.Truncate(path, keep); err != nil {
-				return 0, err
-			}
-			continue
+		size := int64(len(data))
+		keep := min(p.vlogSynced[path], size)
+		// Past the last byte that is not zero, only zeros (or the end of
+		// a synced record whose bytes end in zeros).
+		written := size
+		for written > keep && data[written-1] == 0 {
+			written--
 		}
-		keep += torn.Int64N(fi.Size() - keep + 1)
-		lost += fi.Size() - keep
-		if err := zeroFrom(path, keep, fi.Size()); err != nil {
+		if torn != nil {
+			keep += torn.Int64N(written - keep + 1)
+		}
+		lost += written - keep
+		if torn != nil && torn.IntN(2) == 0 {
+			err = zeroFrom(path, keep, size)
+		} else {
+			err = os.Truncate(path, keep)
+		}
+		if err != nil {
 			return 0, err
 		}
 	}

@@ -105,9 +105,20 @@ import (
 // per half zeroChunk of records, and they make no difference to what a
 // record needs to be durable: an fdatasync still flushes the size of a
 // file it grew, so a record past the zeros (they could not be written: a
-// full disk) is as durable as one on them. A header of zeros is where a segment's records end (readRecord);
-// sealing a segment (rotate, close) cuts the zeros off, and a segment
-// left by a crash keeps them until the collector takes it.
+// full disk) is as durable as one on them. A header of zeros is where a
+// segment's records end (readRecord); sealing a segment cuts the zeros off
+// (rotate, and close unless the log failed; close does not sync the cut,
+// so a crash may leave them), and a segment left by a crash keeps them
+// until the collector takes it.
+//
+// What that costs: up to zeroChunk more disk per active segment, counted
+// in ValueLogStats; a write that fails only later, at its fsync (delayed
+// allocation running out of space on XFS or btrfs, a thin volume), fails
+// the log at the next record's fdatasync, as any failed write does; and a
+// lost sector that reads back as zeros where a record header was now reads
+// as the end of that segment's records instead of as damage: the replay
+// and the collector stop there as they did, without a log line (the
+// collector still keeps a segment the index points past).
 
 // Codec byte: codecLog, then uvarint segment, uvarint offset of the
 // payload, uvarint payload length.
@@ -164,7 +175,8 @@ type valueLog struct {
 	seg    uint64
 	end    int64
 	// zeroed is how far the active segment is written: records up to
-	// end, zeros from there (zeroAhead). Without sync it stays at end.
+	// end, zeros from there (zeroAhead). Without sync no zeros are
+	// written, and it stays 0.
 	zeroed int64
 	// failed is the first write or fsync error: after it every append
 	// fails until the store is reopened, because a later fsync that
@@ -176,8 +188,8 @@ type valueLog struct {
 	syncedSeg uint64
 	syncedEnd int64
 	// Commit delay (syncTo): writers counts the appends under way, from
-	// their write to their fsync's return; under syncMu, syncs and
-	// delayed count fsyncs and the waits before them.
+	// the start of append to its return (its fsync included); under
+	// syncMu, syncs and delayed count fsyncs and the waits before them.
 	commitDelay time.Duration
 	writers     atomic.Int64
 	syncs       uint64

@@ -170,7 +170,7 @@ func (s *Store) accountEntry(v []byte) {
 // LogStats describes the value log.
 type LogStats struct {
 	Segments  int   // segment files
-	Bytes     int64 // their total size
+	Bytes     int64 // their total size (with the zeros ahead of the active segment's end: vlog.go)
 	LiveBytes int64 // bytes of records the index points at
 }
 
