@@ -293,11 +293,25 @@ func (s *Store) replaySegment(seg uint64, start int64) (int, error) {
 		if errors.Is(err, io.EOF) {
 			return indexed, nil
 		}
+		if errors.Is(err, errRecordDamaged) {
+			// The record's bytes do not match its checksum, but its length
+			// read as a record's: skip it by that length and go on, or an
+			// acknowledged put after it whose index write the power loss
+			// dropped would be lost with it. A torn tail ends in the file's
+			// end or in zeros just the same; if the length itself was
+			// damaged, what follows reads as more damage or garbage, which
+			// matches no checksum but by a 2^-32 chance, and a replayed copy
+			// must verify against its OID besides (replayRecord).
+			s.log.Warn("value log replay: skipped a damaged or torn record", "segment", seg, "offset", off, "bytes", n)
+			off += n
+			continue
+		}
 		if err != nil {
-			// A torn tail: the put it held was never acknowledged. Or
-			// damage: what follows cannot be trusted as record boundaries
-			// (a length field is not under the checksum, and an object's
-			// bytes may hold what looks like a record), so it is not read.
+			// A torn header or a length no record has: the put it held was
+			// never acknowledged, or the length is damaged. What follows
+			// cannot be trusted as record boundaries (a length field is not
+			// under the checksum, and an object's bytes may hold what looks
+			// like a record), so it is not read.
 			s.log.Info("value log replay: segment ends in a torn or damaged record", "segment", seg, "offset", off, "err", err)
 			return indexed, nil
 		}

@@ -82,10 +82,13 @@ import (
 //     still masks the records from before the removal. A checkpoint at or
 //     past a marker deletes it (of the first 65,536 markers since the last
 //     Open or Close; the others stay until the next one).
-//   - A torn or damaged record ends its segment's replay: past it, record
-//     boundaries cannot be trusted (the length is not under the checksum,
-//     and an object's bytes may look like a record). Only records written
-//     with a stamp (replayable ones) are
+//   - A record whose bytes fail their checksum (torn, or damaged since it
+//     was written) is skipped by its length, and the replay goes on: an
+//     acknowledged put after it may have only the replay to come back by.
+//     A torn header or a length no record has ends the segment's replay:
+//     past it, record boundaries cannot be trusted (the length is not
+//     under the checksum, and an object's bytes may look like a record).
+//     Only records written with a stamp (replayable ones) are
 //     replayed; the collector's moved records and those written before
 //     this format were indexed by synced writes.
 //

@@ -308,9 +308,13 @@ func (s *Store) rewriteSegment(ctx context.Context, seg uint64, path string) err
 
 var errSegmentKept = errors.New("store: value log segment kept")
 
+var errRecordDamaged = errors.New("record checksum mismatch")
+
 // readRecord reads the record at off; a record whose payload does not
 // parse to an OID comes back with a zero OID (garbage, skipped). io.EOF
 // means the records end: the file does, or zeros written ahead do.
+// errRecordDamaged comes with the record's length as read: its bytes do
+// not match its checksum (a torn write, or damage since).
 func readRecord(r *bufio.Reader, seg uint64, off int64) (gcRecord, int64, error) {
 	var h [recordHeader]byte
 	if _, err := io.ReadFull(r, h[:]); err != nil {
@@ -336,7 +340,7 @@ func readRecord(r *bufio.Reader, seg uint64, off int64) (gcRecord, int64, error)
 		return gcRecord{}, 0, errors.New("torn record")
 	}
 	if crcOf(payload) != binary.LittleEndian.Uint32(h[4:]) {
-		return gcRecord{}, 0, errors.New("record checksum mismatch")
+		return gcRecord{}, int64(recordHeader + n), errRecordDamaged
 	}
 	rec := gcRecord{ptr: logPtr{seg: seg, off: off + recordHeader, n: int(n)}}
 	if f, err := parsePayload(payload); err == nil {
