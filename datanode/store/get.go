@@ -65,7 +65,19 @@ func (s *Store) getOnce(ctx context.Context, oid objid.OID) (Object, error) {
 		if st, deleted, terr := s.tombstone(oid); terr == nil && deleted {
 			return Object{}, &StampError{Kind: ErrDeleted, Stamp: st, Deleted: true}
 		}
-		return Object{}, s.indexError("get", oid, err)
+		if !errors.Is(err, leveldb.ErrNotFound) {
+			return Object{}, s.indexError("get", oid, err)
+		}
+		// Neither, read one after the other: a put over a tombstone may
+		// have come between the two reads. Ask once more, from one view.
+		var tomb []byte
+		if v, tomb, err = s.settled(oid, objectKey(oid)); err != nil {
+			return Object{}, s.indexError("get", oid, err)
+		}
+		if tomb != nil {
+			st, _, _ := parseTomb(tomb)
+			return Object{}, &StampError{Kind: ErrDeleted, Stamp: st, Deleted: true}
+		}
 	}
 	if len(v) == 0 {
 		return Object{}, s.corrupt(oid, errors.New("empty index value"))
@@ -88,6 +100,27 @@ func (s *Store) getOnce(ctx context.Context, oid objid.OID) (Object, error) {
 		return Object{}, s.corrupt(oid, err)
 	}
 	return Object{Size: int64(len(data)), Data: data}, nil
+}
+
+// settled reads oid's key (its o/ or its s/ entry) and, if that is
+// absent, its tombstone, both from one snapshot of the index: it returns
+// the entry's value, or the tombstone's, or leveldb.ErrNotFound. Two plain
+// reads one after the other may straddle a put over a tombstone (or a
+// delete), each one batch that swaps one key for the other, and find
+// neither: a reader that found neither asks again here.
+func (s *Store) settled(oid objid.OID, key []byte) (value, tomb []byte, err error) {
+	snap, err := s.db.GetSnapshot()
+	if err != nil {
+		return nil, nil, err
+	}
+	defer snap.Release()
+	if value, err = snap.Get(key, nil); err == nil || !errors.Is(err, leveldb.ErrNotFound) {
+		return value, nil, err
+	}
+	if tomb, err = snap.Get(tombKey(oid), nil); err != nil {
+		return nil, nil, err
+	}
+	return nil, tomb, nil
 }
 
 // objectValue returns oid's o/ value: from the entry cache when it knows

@@ -144,6 +144,18 @@ func (s *Store) metaRead(oid objid.OID) (Entry, error) {
 		return Entry{}, s.indexError("stat", oid, err)
 	}
 	v, err = s.db.Get(tombKey(oid), nil)
+	if errors.Is(err, leveldb.ErrNotFound) {
+		// Neither, read one after the other: ask once more, from one
+		// view (settled, get.go).
+		var size []byte
+		if size, v, err = s.settled(oid, sizeKey(oid)); err == nil && size != nil {
+			sz, stamp, perr := parseSizeEntry(size)
+			if perr != nil {
+				return Entry{}, s.corrupt(oid, fmt.Errorf("size entry: %w", perr))
+			}
+			return Entry{OID: oid, Size: sz, Stamp: stamp}, nil
+		}
+	}
 	if err != nil {
 		return Entry{}, s.indexError("stat", oid, err)
 	}
