@@ -60,24 +60,12 @@ func (s *Store) get(ctx context.Context, oid objid.OID) (Object, error) {
 }
 
 func (s *Store) getOnce(ctx context.Context, oid objid.OID) (Object, error) {
-	v, err := s.objectValue(oid)
+	v, tomb, err := s.objectValue(oid)
+	if tomb != nil {
+		return Object{}, &StampError{Kind: ErrDeleted, Stamp: s.tombStamp(oid, tomb), Deleted: true}
+	}
 	if err != nil {
-		if st, deleted, terr := s.tombstone(oid); terr == nil && deleted {
-			return Object{}, &StampError{Kind: ErrDeleted, Stamp: st, Deleted: true}
-		}
-		if !errors.Is(err, leveldb.ErrNotFound) {
-			return Object{}, s.indexError("get", oid, err)
-		}
-		// Neither, read one after the other: a put over a tombstone may
-		// have come between the two reads. Ask once more, from one view.
-		var tomb []byte
-		if v, tomb, err = s.settled(oid, objectKey(oid)); err != nil {
-			return Object{}, s.indexError("get", oid, err)
-		}
-		if tomb != nil {
-			st, _, _ := parseTomb(tomb)
-			return Object{}, &StampError{Kind: ErrDeleted, Stamp: st, Deleted: true}
-		}
+		return Object{}, s.indexError("get", oid, err)
 	}
 	if len(v) == 0 {
 		return Object{}, s.corrupt(oid, errors.New("empty index value"))
@@ -105,16 +93,18 @@ func (s *Store) getOnce(ctx context.Context, oid objid.OID) (Object, error) {
 // settled reads oid's key (its o/ or its s/ entry) and, if that is
 // absent, its tombstone, both from one snapshot of the index: it returns
 // the entry's value, or the tombstone's, or leveldb.ErrNotFound. Two plain
-// reads one after the other may straddle a put over a tombstone (or a
+// reads one after the other could straddle a put over a tombstone (or a
 // delete), each one batch that swaps one key for the other, and find
-// neither: a reader that found neither asks again here.
+// neither. (goleveldb's Get takes a snapshot of its own, so one shared by
+// two reads costs no more.) The tombstone is not looked for when oid was
+// never indexed (mayHave).
 func (s *Store) settled(oid objid.OID, key []byte) (value, tomb []byte, err error) {
 	snap, err := s.db.GetSnapshot()
 	if err != nil {
 		return nil, nil, err
 	}
 	defer snap.Release()
-	if value, err = snap.Get(key, nil); err == nil || !errors.Is(err, leveldb.ErrNotFound) {
+	if value, err = snap.Get(key, nil); err == nil || !errors.Is(err, leveldb.ErrNotFound) || !s.mayHave(oid) {
 		return value, nil, err
 	}
 	if tomb, err = snap.Get(tombKey(oid), nil); err != nil {
@@ -123,21 +113,21 @@ func (s *Store) settled(oid objid.OID, key []byte) (value, tomb []byte, err erro
 	return nil, tomb, nil
 }
 
-// objectValue returns oid's o/ value: from the entry cache when it knows
-// the copy's value log pointer, else from the index (and then the pointer
-// goes into the cache).
-func (s *Store) objectValue(oid objid.OID) ([]byte, error) {
+// objectValue returns oid's o/ value, or else its tombstone's: from the
+// entry cache when it knows the copy's value log pointer, else from the
+// index (settled), and then the pointer goes into the cache.
+func (s *Store) objectValue(oid objid.OID) (value, tomb []byte, err error) {
 	p, ok, gen := s.entries.lookupPtr(oid)
 	if ok {
-		return p.entry(), nil
+		return p.entry(), nil, nil
 	}
-	v, err := s.db.Get(objectKey(oid), nil)
+	v, tomb, err := s.settled(oid, objectKey(oid))
 	if err == nil && len(v) > 0 && v[0] == codecLog {
 		if p, perr := parseLogEntry(v); perr == nil {
 			s.entries.fillPtr(oid, p, gen)
 		}
 	}
-	return v, err
+	return v, tomb, err
 }
 
 // body is the Body of a large object. It hashes what it serves and checks

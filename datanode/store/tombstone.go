@@ -130,40 +130,25 @@ func (s *Store) metaIndexed(oid objid.OID) (Entry, error) {
 	return e, err
 }
 
-// metaRead reads oid's size entry, or its tombstone, from the index.
+// metaRead reads oid's size entry, or its tombstone, from the index
+// (both from one snapshot: settled, get.go).
 func (s *Store) metaRead(oid objid.OID) (Entry, error) {
-	v, err := s.db.Get(sizeKey(oid), nil)
-	if err == nil {
-		size, stamp, err := parseSizeEntry(v)
+	v, tomb, err := s.settled(oid, sizeKey(oid))
+	switch {
+	case err != nil:
+		return Entry{}, s.indexError("stat", oid, err)
+	case tomb != nil:
+		stamp, at, err := parseTomb(tomb)
 		if err != nil {
-			return Entry{}, s.corrupt(oid, fmt.Errorf("size entry: %w", err))
+			return Entry{}, s.corrupt(oid, err)
 		}
-		return Entry{OID: oid, Size: size, Stamp: stamp}, nil
+		return Entry{OID: oid, Stamp: stamp, Deleted: true, At: at}, nil
 	}
-	if !errors.Is(err, leveldb.ErrNotFound) {
-		return Entry{}, s.indexError("stat", oid, err)
-	}
-	v, err = s.db.Get(tombKey(oid), nil)
-	if errors.Is(err, leveldb.ErrNotFound) {
-		// Neither, read one after the other: ask once more, from one
-		// view (settled, get.go).
-		var size []byte
-		if size, v, err = s.settled(oid, sizeKey(oid)); err == nil && size != nil {
-			sz, stamp, perr := parseSizeEntry(size)
-			if perr != nil {
-				return Entry{}, s.corrupt(oid, fmt.Errorf("size entry: %w", perr))
-			}
-			return Entry{OID: oid, Size: sz, Stamp: stamp}, nil
-		}
-	}
+	size, stamp, err := parseSizeEntry(v)
 	if err != nil {
-		return Entry{}, s.indexError("stat", oid, err)
+		return Entry{}, s.corrupt(oid, fmt.Errorf("size entry: %w", err))
 	}
-	stamp, at, err := parseTomb(v)
-	if err != nil {
-		return Entry{}, s.corrupt(oid, err)
-	}
-	return Entry{OID: oid, Stamp: stamp, Deleted: true, At: at}, nil
+	return Entry{OID: oid, Size: size, Stamp: stamp}, nil
 }
 
 // tombstone returns the stamp of oid's tombstone, if it has one.
@@ -178,11 +163,17 @@ func (s *Store) tombstone(oid objid.OID) (objid.Stamp, bool, error) {
 	if err != nil {
 		return 0, false, s.indexError("put", oid, err)
 	}
+	return s.tombStamp(oid, v), true, nil
+}
+
+// tombStamp is the stamp of tombstone value v; a malformed one counts as
+// stamp 0 (and is logged).
+func (s *Store) tombStamp(oid objid.OID, v []byte) objid.Stamp {
 	stamp, _, err := parseTomb(v)
 	if err != nil {
 		s.log.Error("malformed tombstone; treated as stamp 0", "oid", oid.String(), "err", err)
 	}
-	return stamp, true, nil
+	return stamp
 }
 
 // Delete replaces the copy of oid with a tombstone carrying stamp and the
