@@ -307,6 +307,87 @@ func TestValueLogCollectTornTail(t *testing.T) {
 	}
 }
 
+// The collector goes on past a record damaged in a sealed segment (bit
+// rot): while the index still points at the damaged copy the segment is
+// kept, and the live records after it are moved all the same; once the
+// copy is replaced by a new put, the segment is collected. Before, the
+// scan stopped at the damage, so the records after it were never moved
+// and the segment was kept for good.
+func TestValueLogCollectPastADamagedRecord(t *testing.T) {
+	cfg, _ := testConfig(t)
+	cfg.SegmentSize = 16 << 10
+	s := mustOpen(t, cfg)
+	objs := map[objid.OID][]byte{}
+	var oids []objid.OID
+	for i := range 40 {
+		data := randomBytes(uint64(1700+i), 1000)
+		oid := mustOID(t, objid.SHA256, data)
+		if _, err := s.Put(ctx, oid, data); err != nil {
+			t.Fatal(err)
+		}
+		oids = append(oids, oid)
+		objs[oid] = data
+	}
+	first := segments(t, s)[0]
+	var in []objid.OID // the first segment's objects, in log order
+	for _, oid := range oids {
+		if p, ok := s.indexedPtr(oid); ok && p.seg == first {
+			in = append(in, oid)
+		}
+	}
+	if len(in) < 4 {
+		t.Fatalf("%d objects in the first segment; want at least 4", len(in))
+	}
+	damaged, last := in[1], in[len(in)-1]
+	p, _ := s.indexedPtr(damaged)
+	path := filepath.Join(s.paths.vlogDir(), segmentName(first))
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := make([]byte, 1)
+	f.ReadAt(b, p.off+500)
+	f.WriteAt([]byte{b[0] ^ 0x40}, p.off+500) // inside the payload: the length still reads
+	f.Close()
+	for _, oid := range in[2 : len(in)-1] { // garbage between the damage and the last record
+		if err := s.Remove(ctx, oid); err != nil {
+			t.Fatal(err)
+		}
+		delete(objs, oid)
+	}
+
+	// The damaged copy is still indexed: the segment stays, but the last
+	// record, after the damage, is moved out of it.
+	if _, err := s.CollectValueLog(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if segs := segments(t, s); segs[0] != first {
+		t.Fatalf("segment %d was collected while the index still points at its damaged record", first)
+	}
+	if q, _ := s.indexedPtr(last); q.seg == first {
+		t.Fatalf("the record after the damaged one was not moved")
+	}
+	if q, _ := s.indexedPtr(damaged); q != p {
+		t.Fatalf("the damaged copy's entry moved to %+v; want it left at %+v", q, p)
+	}
+
+	// A put replaces the damaged copy; now the segment goes.
+	if created, err := s.Put(ctx, damaged, objs[damaged]); err != nil || !created {
+		t.Fatalf("put over the damaged copy: created=%t %v", created, err)
+	}
+	if _, err := s.CollectValueLog(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if segs := segments(t, s); segs[0] == first {
+		t.Fatalf("segment %d not collected after its damaged copy was replaced", first)
+	}
+	for oid, data := range objs {
+		if got := mustGet(t, s, oid); !bytes.Equal(got, data) {
+			t.Fatalf("%s after collection: wrong bytes", oid)
+		}
+	}
+}
+
 // A put is acknowledged only once its value log record is fsync'd: when
 // the fsync fails the put fails and nothing is indexed, and every later
 // put fails too until the store is reopened (a later fsync that succeeds

@@ -31,6 +31,15 @@ import (
 //
 // A Get that read a pointer into a segment the collector has just deleted
 // finds the read failing and the index entry changed: it reads again (get).
+//
+// A record damaged in place (its bytes no longer match its checksum) is
+// skipped by its length, as the replay does (replay.go), and the scan
+// goes on. If the index still points at it, it stays live and keeps its
+// segment until a put or repair replaces the copy; the next collection
+// then deletes the segment. A torn header or a length no record can have
+// ends the scan of a segment: what follows cannot be trusted as record
+// boundaries, so the records after it are not moved and the accounting
+// keeps the segment.
 
 // GarbageRatio is the share of a sealed segment that must be garbage
 // before CollectValueLog rewrites it.
@@ -275,9 +284,23 @@ func (s *Store) rewriteSegment(ctx context.Context, seg uint64, path string) err
 		if errors.Is(err, io.EOF) {
 			break
 		}
+		if errors.Is(err, errRecordDamaged) {
+			// Damage inside a record whose length still reads as one: skip
+			// it by that length and go on, as the replay does, so the live
+			// records after it are moved and the segment can go. A copy
+			// the index still points at here is not moved (it is damaged:
+			// a read reports it, and repair replaces it), so the
+			// accounting below keeps the segment until then. If the
+			// length was damaged too, what follows fails its checksums
+			// (or, by a 2^-32 chance, parses as a record the index does
+			// not point at: moveRecords moves only records it does).
+			s.log.Warn("value log segment: skipped a damaged record", "segment", seg, "offset", off, "bytes", n)
+			off += n
+			continue
+		}
 		if err != nil {
-			// A torn tail (a crash mid-append) or damage: nothing after it
-			// can be trusted as a record boundary. If the index still points
+			// A torn tail (a crash mid-append) or a damaged length: nothing
+			// after it can be trusted as a record boundary. If the index still points
 			// past here, the accounting below keeps the segment.
 			s.log.Info("value log segment: scan stopped", "segment", seg, "offset", off, "err", err)
 			break
