@@ -35,7 +35,8 @@ import (
 //
 // Shards follow the stripes (the OID's first byte). A full shard drops an
 // arbitrary entry for each new one. Memory: about 200 bytes per entry
-// (measured 199 bytes; DefaultEntryCache entries: about 25 MiB per store).
+// (measured 208 bytes with its key; DefaultEntryCache entries: about 26 MiB
+// per store).
 type entryCache struct {
 	on     bool // set once Open is done; read-only after that
 	per    int  // entries per shard
@@ -49,7 +50,27 @@ type entryCache struct {
 type entryShard struct {
 	mu  sync.Mutex
 	gen uint64
-	m   map[string]cachedEntry
+	m   map[cacheKey]cachedEntry
+}
+
+// cacheKey is an OID as bytes (its hex digits decoded, and how many
+// bytes). With neither key nor value holding a pointer, the shard maps
+// are not scanned by the garbage collector: with string keys, three full
+// caches held 393,216 strings it marked on every cycle (7 % of a PUT's
+// CPU at 1,000,000 objects, docs/performance.md, "On a new machine").
+type cacheKey struct {
+	n uint8
+	b [32]byte
+}
+
+// keyOf decodes a validated OID's hex digits (40 or 64 of them).
+func keyOf[T string | []byte](hex T) cacheKey {
+	var k cacheKey
+	k.n = uint8(min(len(hex)/2, len(k.b)))
+	for i := range int(k.n) {
+		k.b[i] = hexValue[hex[2*i]]<<4 | hexValue[hex[2*i+1]]
+	}
+	return k
 }
 
 // cachedEntry is what the cache knows of one OID: its entry (an Entry
@@ -75,7 +96,7 @@ func (c *entryCache) start(entries int) {
 	}
 	c.per = max(1, entries/len(c.shards))
 	for i := range c.shards {
-		c.shards[i].m = make(map[string]cachedEntry)
+		c.shards[i].m = make(map[cacheKey]cachedEntry)
 	}
 	c.on = true
 }
@@ -100,7 +121,7 @@ func (c *entryCache) lookup(oid objid.OID) (Entry, bool, uint64) {
 	hex := oid.String()
 	sh := c.shard(hex)
 	sh.mu.Lock()
-	ce, ok := sh.m[hex]
+	ce, ok := sh.m[keyOf(hex)]
 	gen := sh.gen
 	sh.mu.Unlock()
 	if !ok || !ce.hasMeta {
@@ -118,7 +139,7 @@ func (c *entryCache) lookupPtr(oid objid.OID) (logPtr, bool, uint64) {
 	hex := oid.String()
 	sh := c.shard(hex)
 	sh.mu.Lock()
-	ce := sh.m[hex]
+	ce := sh.m[keyOf(hex)]
 	gen := sh.gen
 	sh.mu.Unlock()
 	return ce.ptr, ce.hasPtr, gen
@@ -137,9 +158,10 @@ func (c *entryCache) fill(e Entry, gen uint64) {
 	sh := c.shard(hex)
 	sh.mu.Lock()
 	if sh.gen == gen {
-		ce := sh.m[hex]
+		k := keyOf(hex)
+		ce := sh.m[k]
 		ce.size, ce.stamp, ce.at, ce.deleted, ce.hasMeta = e.Size, e.Stamp, e.At, e.Deleted, true
-		sh.put(hex, ce, c.per)
+		sh.put(k, ce, c.per)
 	}
 	sh.mu.Unlock()
 }
@@ -157,20 +179,21 @@ func (c *entryCache) fillPtr(oid objid.OID, p logPtr, gen uint64) {
 	sh := c.shard(hex)
 	sh.mu.Lock()
 	if sh.gen == gen {
-		ce := sh.m[hex]
+		k := keyOf(hex)
+		ce := sh.m[k]
 		ce.ptr, ce.hasPtr = p, true
-		sh.put(hex, ce, c.per)
+		sh.put(k, ce, c.per)
 	}
 	sh.mu.Unlock()
 }
 
-// put stores ce under hex, or drops hex when ce knows nothing; a full
+// put stores ce under k, or drops k when ce knows nothing; a full
 // shard first drops an arbitrary other entry.
-func (sh *entryShard) put(hex string, ce cachedEntry, per int) {
-	_, present := sh.m[hex]
+func (sh *entryShard) put(k cacheKey, ce cachedEntry, per int) {
+	_, present := sh.m[k]
 	switch {
 	case !ce.hasMeta && !ce.hasPtr:
-		delete(sh.m, hex)
+		delete(sh.m, k)
 		return
 	case !present && len(sh.m) >= per:
 		for k := range sh.m {
@@ -178,7 +201,7 @@ func (sh *entryShard) put(hex string, ce cachedEntry, per int) {
 			break
 		}
 	}
-	sh.m[hex] = ce
+	sh.m[k] = ce
 }
 
 // written applies an index write (b, and whether it succeeded) to the
@@ -212,11 +235,12 @@ func (w cacheWriter) apply(key, value []byte, put bool) {
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	sh.gen++
+	k := keyOf(hex)
 	if !w.ok {
-		delete(sh.m, string(hex))
+		delete(sh.m, k)
 		return
 	}
-	ce := sh.m[string(hex)]
+	ce := sh.m[k]
 	var err error
 	switch {
 	case prefix == objectPrefix && put && len(value) > 0 && value[0] == codecLog:
@@ -233,5 +257,5 @@ func (w cacheWriter) apply(key, value []byte, put bool) {
 		ce.stamp, ce.at, err = parseTomb(value)
 		ce.size, ce.deleted, ce.hasMeta = 0, true, err == nil
 	}
-	sh.put(string(hex), ce, w.c.per)
+	sh.put(k, ce, w.c.per)
 }

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -30,8 +31,9 @@ import (
 // two 64-bit hashes directly: one picks a 64-byte block, the other 7 bits
 // in it. A layer holds 10 bits per OID (about 1-2 % false positives when
 // full); when one is
-// full a layer of twice the size is added, so the filter grows with the
-// store (1.25 MB per million objects) and never needs a rebuild.
+// full a layer seenGrowth times the size is added, so the filter grows
+// with the store (1.25-5 MB per million objects) and never needs a
+// rebuild.
 type seen struct {
 	mu     sync.Mutex // serialises growth
 	layers atomic.Pointer[[]*seenLayer]
@@ -139,7 +141,15 @@ func (f *seen) mark(hex []byte) {
 	last.mark(oidHashes(hex))
 }
 
-// grow adds a layer twice the size of full, unless another mark did so.
+// seenGrowth is how much larger each new layer is than the last: a
+// new OID probes every layer (one cache line each), so fewer, larger
+// layers cost less per put; by four, a store of 1,000,000 objects has
+// three layers where doubling gave it five (docs/performance.md, "On a
+// new machine").
+const seenGrowth = 4
+
+// grow adds a layer seenGrowth times the size of full, unless another
+// mark did so.
 func (f *seen) grow(full *seenLayer) *seenLayer {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -147,7 +157,7 @@ func (f *seen) grow(full *seenLayer) *seenLayer {
 	if last := layers[len(layers)-1]; last != full {
 		return last
 	}
-	next := append(append([]*seenLayer(nil), layers...), newSeenLayer(2*full.room))
+	next := append(append([]*seenLayer(nil), layers...), newSeenLayer(seenGrowth*full.room))
 	f.layers.Store(&next)
 	return next[len(next)-1]
 }
@@ -201,21 +211,29 @@ func (s *Store) writeBatch(b *leveldb.Batch, wo *opt.WriteOptions) error {
 	if err := s.journals.err(); err != nil {
 		return err
 	}
-	b.Replay(seenMarker{&s.seen})
+	b.Replay(&seenMarker{f: &s.seen})
 	err := s.db.Write(b, wo)
 	s.entries.written(b, err == nil)
 	return err
 }
 
-type seenMarker struct{ f *seen }
+// seenMarker marks the OIDs of a batch's keys. A put writes an OID's o/
+// and s/ keys one after the other: marking the OID once counts it once
+// against its layer's room (twice, each layer filled at half the OIDs it
+// was sized for).
+type seenMarker struct {
+	f    *seen
+	last []byte // the OID marked last
+}
 
-func (m seenMarker) Put(key, _ []byte) {
-	if oid, ok := indexedOID(key); ok {
+func (m *seenMarker) Put(key, _ []byte) {
+	if oid, ok := indexedOID(key); ok && !bytes.Equal(oid, m.last) {
 		m.f.mark(oid)
+		m.last = oid
 	}
 }
 
-func (m seenMarker) Delete([]byte) {}
+func (m *seenMarker) Delete([]byte) {}
 
 // mayHave reports whether oid may have index keys here; false is certain.
 func (s *Store) mayHave(oid objid.OID) bool { return s.seen.mayHave(oid.String()) }
