@@ -291,9 +291,12 @@ func (s *Store) rewriteSegment(ctx context.Context, seg uint64, path string) err
 			// the index still points at here is not moved (it is damaged:
 			// a read reports it, and repair replaces it), so the
 			// accounting below keeps the segment until then. If the
-			// length was damaged too, what follows fails its checksums
-			// (or, by a 2^-32 chance, parses as a record the index does
-			// not point at: moveRecords moves only records it does).
+			// length was damaged too, what follows fails its checksums or
+			// parses as a record the index does not point at (by a 2^-32
+			// chance, or because an object's bytes held a well-formed
+			// record, which a writer can make: the checksum is no secret).
+			// Neither is moved: moveRecords moves only a record the index
+			// points at, by segment, offset and length.
 			s.log.Warn("value log segment: skipped a damaged record", "segment", seg, "offset", off, "bytes", n)
 			off += n
 			continue
