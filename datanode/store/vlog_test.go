@@ -259,22 +259,38 @@ func TestValueLogCollect(t *testing.T) {
 	}
 }
 
+// fillFirstSegment puts n random objects of size bytes (seeds from seed
+// on) and returns the value log's first segment, the objects whose
+// records are in it (in log order), and every object put.
+func fillFirstSegment(t *testing.T, s *Store, n, size int, seed uint64) (first uint64, in []objid.OID, objs map[objid.OID][]byte) {
+	t.Helper()
+	objs = map[objid.OID][]byte{}
+	var oids []objid.OID
+	for i := range n {
+		data := randomBytes(seed+uint64(i), size)
+		oid := mustOID(t, objid.SHA256, data)
+		if _, err := s.Put(ctx, oid, data); err != nil {
+			t.Fatal(err)
+		}
+		oids = append(oids, oid)
+		objs[oid] = data
+	}
+	first = segments(t, s)[0]
+	for _, oid := range oids {
+		if p, ok := s.indexedPtr(oid); ok && p.seg == first {
+			in = append(in, oid)
+		}
+	}
+	return first, in, objs
+}
+
 // A segment whose tail was torn by a crash mid-append is collected: the
 // scan stops at the tear and the live records before it are moved.
 func TestValueLogCollectTornTail(t *testing.T) {
 	cfg, _ := testConfig(t)
 	cfg.SegmentSize = 16 << 10
 	s := mustOpen(t, cfg)
-	var oids []objid.OID
-	for i := range 12 {
-		data := randomBytes(uint64(900+i), 3000)
-		oid := mustOID(t, objid.SHA256, data)
-		if _, err := s.Put(ctx, oid, data); err != nil {
-			t.Fatal(err)
-		}
-		oids = append(oids, oid)
-	}
-	first := segments(t, s)[0]
+	first, inFirst, _ := fillFirstSegment(t, s, 12, 3000, 900)
 	path := filepath.Join(s.paths.vlogDir(), segmentName(first))
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
 	if err != nil {
@@ -282,12 +298,6 @@ func TestValueLogCollectTornTail(t *testing.T) {
 	}
 	f.Write([]byte{200, 0, 0, 0, 1, 2, 3, 4, 5}) // a header promising 200 bytes, then a crash
 	f.Close()
-	var inFirst []objid.OID
-	for _, oid := range oids {
-		if p, ok := s.indexedPtr(oid); ok && p.seg == first {
-			inFirst = append(inFirst, oid)
-		}
-	}
 	if len(inFirst) < 2 {
 		t.Fatalf("%d objects in the first segment; want several", len(inFirst))
 	}
@@ -317,24 +327,7 @@ func TestValueLogCollectPastADamagedRecord(t *testing.T) {
 	cfg, _ := testConfig(t)
 	cfg.SegmentSize = 16 << 10
 	s := mustOpen(t, cfg)
-	objs := map[objid.OID][]byte{}
-	var oids []objid.OID
-	for i := range 40 {
-		data := randomBytes(uint64(1700+i), 1000)
-		oid := mustOID(t, objid.SHA256, data)
-		if _, err := s.Put(ctx, oid, data); err != nil {
-			t.Fatal(err)
-		}
-		oids = append(oids, oid)
-		objs[oid] = data
-	}
-	first := segments(t, s)[0]
-	var in []objid.OID // the first segment's objects, in log order
-	for _, oid := range oids {
-		if p, ok := s.indexedPtr(oid); ok && p.seg == first {
-			in = append(in, oid)
-		}
-	}
+	first, in, objs := fillFirstSegment(t, s, 40, 1000, 1700)
 	if len(in) < 4 {
 		t.Fatalf("%d objects in the first segment; want at least 4", len(in))
 	}
