@@ -56,7 +56,7 @@ type entryShard struct {
 // cacheKey is an OID as bytes (its hex digits decoded, and how many
 // bytes). With neither key nor value holding a pointer, the shard maps
 // are not scanned by the garbage collector: with string keys, three full
-// caches held 393,216 strings it marked on every cycle (7 % of a PUT's
+// caches held 393,216 strings it marked on every cycle (6 % of a PUT's
 // CPU at 1,000,000 objects, docs/performance.md, "On a new machine").
 type cacheKey struct {
 	n uint8

@@ -299,18 +299,14 @@ func (s *Store) replaySegment(seg uint64, start int64) (int, error) {
 			// acknowledged put after it whose index write the power loss
 			// dropped would be lost with it. A torn tail ends in the file's
 			// end or in zeros just the same; if the length itself was
-			// damaged, what follows reads as more damage or garbage, which
-			// matches no checksum but by a 2^-32 chance, and a replayed copy
-			// must verify against its OID besides (replayRecord). Not by
-			// chance, though: an object's own bytes can hold a well-formed
-			// record (the checksum is no secret), so a damaged length that
-			// lands the scan on one replays it. Its copy verifies, so it
-			// stores only bytes that are that object; but its stamp is
-			// whatever the record says, so it could outrank a tombstone and
-			// bring back a deleted object whose bytes the writer knew. That
-			// takes disk damage in a record's length, a crash before the
-			// next checkpoint, and the scan landing on such a record: a
-			// known limit, written down in docs/consistency.md.
+			// damaged, what follows reads as more damage or garbage, and a
+			// replayed copy must verify against its OID besides
+			// (replayRecord). An object's own bytes can hold a well-formed
+			// record, though (the checksum is no secret): if the scan lands
+			// on one, its copy still verifies, but its stamp is whatever the
+			// record says and could outrank a tombstone. A known limit
+			// (docs/consistency.md): it takes disk damage in a length, a
+			// crash before the next checkpoint, and that landing.
 			s.log.Warn("value log replay: skipped a damaged or torn record", "segment", seg, "offset", off, "bytes", n)
 			off += n
 			continue

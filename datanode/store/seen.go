@@ -30,10 +30,9 @@ import (
 // The OID is already a cryptographic hash, so its first 16 bytes give the
 // two 64-bit hashes directly: one picks a 64-byte block, the other 7 bits
 // in it. A layer holds 10 bits per OID (about 1-2 % false positives when
-// full); when one is
-// full a layer seenGrowth times the size is added, so the filter grows
-// with the store (1.25-5 MB per million objects) and never needs a
-// rebuild.
+// full); when one is full a layer seenGrowth times the size is added, so
+// the filter grows with the store (1.25-5 MB per million objects) and
+// never needs a rebuild.
 type seen struct {
 	mu     sync.Mutex // serialises growth
 	layers atomic.Pointer[[]*seenLayer]
