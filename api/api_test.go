@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"strings"
 	"testing"
 )
@@ -88,6 +89,18 @@ func TestValueFrames(t *testing.T) {
 		if err != nil || f.OID != want.OID || string(f.Data) != string(want.Data) || f.Stamp != want.Stamp || f.Value != want.Value {
 			t.Fatalf("ReadStampedFrame = %+v, %v; want %+v", f, err, want)
 		}
+	}
+	// The Append forms write the same bytes, in one buffer, and no header
+	// is longer than MaxFrameHeader (the largest stamp, a SHA-256 OID).
+	var appended []byte
+	appended = AppendValueFrame(appended, a, []byte{1, 2, 3}, 0)
+	appended = AppendValueFrame(appended, a, []byte{4}, 77)
+	appended = AppendFrame(appended, a, []byte("alpha"), 78)
+	if string(appended) != buf.String() {
+		t.Fatalf("Append frames = %q; want %q as the Write forms wrote", appended, buf.String())
+	}
+	if h := AppendValueFrame(nil, a, nil, Stamp(math.MaxUint64)); len(h) > MaxFrameHeader {
+		t.Fatalf("a %d-byte header (%q); MaxFrameHeader is %d", len(h), h, MaxFrameHeader)
 	}
 	if _, err := ReadStampedFrame(bufio.NewReader(strings.NewReader(a.String()+" 1 0 gzip\nx")), 100); !errors.Is(err, ErrBadRequest) {
 		t.Fatalf("a frame with an unknown fourth field: %v; want bad request", err)

@@ -87,33 +87,62 @@ type ReplicaBatchResult struct {
 
 // WriteFrame writes one object frame.
 func WriteFrame(w io.Writer, oid OID, data []byte) error {
-	if _, err := fmt.Fprintf(w, "%s %d\n", oid, len(data)); err != nil {
-		return err
-	}
-	_, err := w.Write(data)
-	return err
+	return writeFrame(w, appendFrameHeader(nil, oid, len(data), 0, false), data)
 }
 
 // WriteStampedFrame writes one object frame with its stamp (node to node).
 func WriteStampedFrame(w io.Writer, oid OID, data []byte, stamp Stamp) error {
-	if stamp == 0 {
-		return WriteFrame(w, oid, data)
-	}
-	if _, err := fmt.Fprintf(w, "%s %d %d\n", oid, len(data), stamp); err != nil {
-		return err
-	}
-	_, err := w.Write(data)
-	return err
+	return writeFrame(w, appendFrameHeader(nil, oid, len(data), stamp, false), data)
 }
 
 // WriteValueFrame writes one object frame whose bytes are an encoded
 // store value (node to node).
 func WriteValueFrame(w io.Writer, oid OID, value []byte, stamp Stamp) error {
-	if _, err := fmt.Fprintf(w, "%s %d %d %s\n", oid, len(value), stamp, frameValue); err != nil {
+	return writeFrame(w, appendFrameHeader(nil, oid, len(value), stamp, true), value)
+}
+
+func writeFrame(w io.Writer, header, data []byte) error {
+	if _, err := w.Write(header); err != nil {
 		return err
 	}
-	_, err := w.Write(value)
+	_, err := w.Write(data)
 	return err
+}
+
+// AppendFrame appends to b the frame WriteStampedFrame writes (a stamp
+// of 0 is left out, as WriteFrame does), header and bytes.
+func AppendFrame(b []byte, oid OID, data []byte, stamp Stamp) []byte {
+	return append(appendFrameHeader(b, oid, len(data), stamp, false), data...)
+}
+
+// AppendValueFrame appends to b the frame WriteValueFrame writes. A
+// coordinator builds a replica's batch body with it in one buffer sized
+// up front (MaxFrameHeader per frame): formatting the headers with fmt
+// and growing a bytes.Buffer cost a git push 4 % of its CPU.
+func AppendValueFrame(b []byte, oid OID, value []byte, stamp Stamp) []byte {
+	return append(appendFrameHeader(b, oid, len(value), stamp, true), value...)
+}
+
+// MaxFrameHeader bounds a frame's header line: the OID's hex, the size,
+// the stamp, "value", three spaces and the newline.
+const MaxFrameHeader = 64 + 20 + 20 + len(frameValue) + 4
+
+// appendFrameHeader appends the header line "<oid> <size>[ <stamp>[ value]]\n":
+// the stamp when it is not 0 or the frame is a value frame, which always
+// names it.
+func appendFrameHeader(b []byte, oid OID, size int, stamp Stamp, value bool) []byte {
+	b = append(b, oid.String()...)
+	b = append(b, ' ')
+	b = strconv.AppendInt(b, int64(size), 10)
+	if stamp != 0 || value {
+		b = append(b, ' ')
+		b = strconv.AppendUint(b, uint64(stamp), 10)
+	}
+	if value {
+		b = append(b, ' ')
+		b = append(b, frameValue...)
+	}
+	return append(b, '\n')
 }
 
 // frameValue is the fourth header field of a value frame.

@@ -2,7 +2,6 @@ package objects
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -285,17 +284,17 @@ func (n *Server) PutGroup(ctx context.Context, rn ring.Node, items []store.Batch
 	if rn.ID == n.cfg.ID {
 		return n.StoreBatch(group)
 	}
-	var body bytes.Buffer
+	body := make([]byte, 0, size+len(group)*api.MaxFrameHeader)
 	for _, it := range group {
 		if it.Value != nil {
-			api.WriteValueFrame(&body, it.OID, it.Value, it.Stamp)
+			body = api.AppendValueFrame(body, it.OID, it.Value, it.Stamp)
 		} else {
-			api.WriteStampedFrame(&body, it.OID, it.Data, it.Stamp)
+			body = api.AppendFrame(body, it.OID, it.Data, it.Stamp)
 		}
 	}
 	req := n.peers.NewRequest(ctx, fasthttp.MethodPost, rn.Addr, api.PathReplicaBatch, rev)
 	defer fasthttp.ReleaseRequest(req)
-	req.SetBodyRaw(body.Bytes())
+	req.SetBodyRaw(body)
 	resp := fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseResponse(resp)
 	if err := n.peers.Do(rn.Addr, req, resp, peer.Timeout(n.cfg.PeerTimeout, n.cfg.PeerMinRate, int64(size)), true); err != nil {

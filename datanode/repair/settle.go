@@ -27,15 +27,26 @@ import (
 // completing) only delays the drop: shedding and moves go on without it,
 // and the history stays bounded.
 
-// SettleLoop, every settleInterval, records whether this node holds
-// anything misplaced under the current ring, and, while the view keeps
-// earlier rings, whether every node has settled under the current ring.
+// SettleLoop records whether this node holds anything misplaced under the
+// current ring, and, while the view keeps earlier rings, whether every
+// node has settled under the current ring. It checks within settlePoll of
+// a new ring revision, then every settleInterval: a node that starts, or
+// sees the ring change, settles as soon as it holds nothing misplaced
+// instead of up to settleInterval later (when its store may have grown,
+// making the scan longer: a fresh cluster's first settle used to land in
+// the middle of its first writes, 4 % of a git push's CPU).
 func (n *Server) SettleLoop(ctx context.Context) {
-	retry.Every(ctx, n.settleInterval(), func() {
+	var checked int64 // ring revision of the last check
+	var at time.Time  // and when it ran
+	retry.Every(ctx, settlePoll, func() {
 		v := n.view()
 		if v.Ring == nil {
 			return
 		}
+		if v.Ring.Revision() == checked && time.Since(at) < n.settleInterval() {
+			return
+		}
+		checked, at = v.Ring.Revision(), time.Now()
 		n.settleSelf(ctx, v)
 		// Peers are asked only once this node itself is settled: until
 		// then the answer cannot be yes.
@@ -44,6 +55,9 @@ func (n *Server) SettleLoop(ctx context.Context) {
 		}
 	})
 }
+
+// settlePoll is how soon SettleLoop notices a new ring revision.
+const settlePoll = time.Second
 
 // settleSelf records v's ring revision as settled if the ring places every
 // local copy on this node (a draining node's copies count as placed: reads

@@ -1,6 +1,10 @@
 package store
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/stratum-store/stratum/api/objid"
+)
 
 // Sentinel errors. Every error the store returns that callers act on wraps
 // one of these (or api.ErrDigestMismatch / api.ErrCollision / api.ErrInvalidOID
@@ -29,3 +33,11 @@ var (
 	// ErrClosed: the store was closed.
 	ErrClosed = errors.New("store: closed")
 )
+
+// notFound is ErrNotFound for one OID. It formats only when printed: a
+// put plans every new object from a miss, and formatting each miss with
+// fmt cost a git push about 1.5 % of its CPU.
+type notFound struct{ oid objid.OID }
+
+func (e notFound) Error() string { return ErrNotFound.Error() + ": " + e.oid.String() }
+func (e notFound) Unwrap() error { return ErrNotFound }

@@ -257,7 +257,7 @@ func (s *Store) corrupt(oid objid.OID, cause error) error {
 func (s *Store) indexError(op string, oid objid.OID, err error) error {
 	switch {
 	case errors.Is(err, leveldb.ErrNotFound):
-		return fmt.Errorf("%w: %s", ErrNotFound, oid)
+		return notFound{oid}
 	case lerrors.IsCorrupted(err):
 		return s.corrupt(oid, err)
 	}
