@@ -118,7 +118,8 @@ func AppendFrame(b []byte, oid OID, data []byte, stamp Stamp) []byte {
 // AppendValueFrame appends to b the frame WriteValueFrame writes. A
 // coordinator builds a replica's batch body with it in one buffer sized
 // up front (MaxFrameHeader per frame): formatting the headers with fmt
-// and growing a bytes.Buffer cost a git push 4 % of its CPU.
+// and growing a bytes.Buffer cost a git push about 3 % of its CPU
+// (docs/performance.md, "Page faults and a settle scan").
 func AppendValueFrame(b []byte, oid OID, value []byte, stamp Stamp) []byte {
 	return append(appendFrameHeader(b, oid, len(value), stamp, true), value...)
 }
