@@ -231,7 +231,11 @@ func (s *Store) decodeItemValue(it BatchItem) ([]byte, error) {
 }
 
 func (s *Store) checkBatchItem(it BatchItem) error {
-	if _, err := objid.Parse(it.OID.String()); err != nil {
+	// Only the zero OID can be invalid: every other was validated when it
+	// was made (objid.Parse, objid.Digest). Parsing each OID again here
+	// was 1 % of a git push's CPU.
+	if it.OID.IsZero() {
+		_, err := objid.Parse(it.OID.String())
 		return fmt.Errorf("store: %w", err)
 	}
 	if int64(len(it.Data)) > s.cfg.LargeThreshold {

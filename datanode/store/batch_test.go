@@ -28,7 +28,8 @@ func TestPutBatch(t *testing.T) {
 	}
 	items := batchItems(50, "batch")
 	items[7].Data = []byte("not what the oid says")
-	items = append(items, items[3]) // a duplicate within the batch
+	items = append(items, items[3])                                 // a duplicate within the batch
+	items = append(items, BatchItem{Data: []byte("no oid at all")}) // the zero OID
 	res, err := s.PutBatch(context.Background(), items)
 	if err != nil {
 		t.Fatal(err)
@@ -39,6 +40,10 @@ func TestPutBatch(t *testing.T) {
 		case i == 7:
 			if !errors.Is(r.Err, objid.ErrDigestMismatch) {
 				t.Fatalf("item 7 (bad bytes): %v; want digest mismatch", r.Err)
+			}
+		case i == len(items)-1:
+			if !errors.Is(r.Err, objid.ErrInvalid) {
+				t.Fatalf("the zero OID: %v; want invalid", r.Err)
 			}
 		case r.Err != nil:
 			t.Fatalf("item %d: %v", i, r.Err)
