@@ -95,7 +95,7 @@ func TestValueFrames(t *testing.T) {
 	var appended []byte
 	appended = AppendValueFrame(appended, a, []byte{1, 2, 3}, 0)
 	appended = AppendValueFrame(appended, a, []byte{4}, 77)
-	appended = AppendFrame(appended, a, []byte("alpha"), 78)
+	appended = AppendStampedFrame(appended, a, []byte("alpha"), 78)
 	if string(appended) != buf.String() {
 		t.Fatalf("Append frames = %q; want %q as the Write forms wrote", appended, buf.String())
 	}

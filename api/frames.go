@@ -109,9 +109,9 @@ func writeFrame(w io.Writer, header, data []byte) error {
 	return err
 }
 
-// AppendFrame appends to b the frame WriteStampedFrame writes (a stamp
+// AppendStampedFrame appends to b the frame WriteStampedFrame writes (a stamp
 // of 0 is left out, as WriteFrame does), header and bytes.
-func AppendFrame(b []byte, oid OID, data []byte, stamp Stamp) []byte {
+func AppendStampedFrame(b []byte, oid OID, data []byte, stamp Stamp) []byte {
 	return append(appendFrameHeader(b, oid, len(data), stamp, false), data...)
 }
 

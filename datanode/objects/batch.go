@@ -289,7 +289,7 @@ func (n *Server) PutGroup(ctx context.Context, rn ring.Node, items []store.Batch
 		if it.Value != nil {
 			body = api.AppendValueFrame(body, it.OID, it.Value, it.Stamp)
 		} else {
-			body = api.AppendFrame(body, it.OID, it.Data, it.Stamp)
+			body = api.AppendStampedFrame(body, it.OID, it.Data, it.Stamp)
 		}
 	}
 	req := n.peers.NewRequest(ctx, fasthttp.MethodPost, rn.Addr, api.PathReplicaBatch, rev)
