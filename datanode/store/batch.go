@@ -75,10 +75,15 @@ func (s *Store) PutBatch(ctx context.Context, items []BatchItem) ([]BatchResult,
 	var written [][]byte // o/ values written, for the value log accounting
 	var replaced []logPtr
 	// done holds the stamp each OID has after the items already planned
-	// that succeeded: a later item of the same OID is a put over that
-	// copy (issue 15.4). An item that failed leaves its OID out, so the
-	// next one is planned against the index again.
-	done := map[objid.OID]objid.Stamp{}
+	// that succeeded, and the entry body b writes for it, if any: a later
+	// item of the same OID is a put over that copy (issue 15.4). An item
+	// that failed leaves its OID out, so the next one is planned against
+	// the index again.
+	type planned struct {
+		stamp objid.Stamp
+		body  []byte // nil: b writes no entry for the OID; the index has it
+	}
+	done := map[objid.OID]planned{}
 	// replayable: every write in b is a put of a replayable record
 	// (replay.go); a stamp raise or a replaced copy must be synced.
 	replayable := true
@@ -87,10 +92,14 @@ func (s *Store) PutBatch(ctx context.Context, items []BatchItem) ([]BatchResult,
 		if out[i].Err != nil {
 			continue
 		}
-		if stamp, ok := done[it.OID]; ok {
-			if it.Stamp > stamp { // raises the stamp written by or for the earlier item
-				b.Put(sizeKey(it.OID), sizeValue(int64(len(it.Data)), it.Stamp))
-				done[it.OID] = it.Stamp
+		if prev, ok := done[it.OID]; ok {
+			if it.Stamp > prev.stamp { // raises the stamp written by or for the earlier item
+				body, err := s.restamp(b, it.OID, prev.body, int64(len(it.Data)), it.Stamp)
+				if err != nil {
+					out[i].Err = err
+					continue
+				}
+				done[it.OID] = planned{stamp: it.Stamp, body: body}
 				replayable = false
 			}
 			continue
@@ -101,7 +110,7 @@ func (s *Store) PutBatch(ctx context.Context, items []BatchItem) ([]BatchResult,
 			out[i].Err = err
 			continue
 		}
-		done[it.OID] = w.stamp
+		done[it.OID] = planned{stamp: w.stamp, body: w.body}
 		if !w.store {
 			if b.Len() != before {
 				replayable = false // planWrite raised a stamp
@@ -125,8 +134,8 @@ func (s *Store) PutBatch(ctx context.Context, items []BatchItem) ([]BatchResult,
 		}
 		stored = append(stored, it.OID)
 		written = append(written, v)
-		b.Put(objectKey(it.OID), v)
-		b.Put(sizeKey(it.OID), sizeValue(int64(len(it.Data)), it.Stamp))
+		done[it.OID] = planned{stamp: w.stamp, body: v}
+		b.Put(objectKey(it.OID), entryValue(v, int64(len(it.Data)), it.Stamp))
 		out[i].Created = true
 		if !w.present { // a damaged copy being replaced was counted already
 			added, bytes = added+1, bytes+int64(len(it.Data))

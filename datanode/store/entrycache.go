@@ -205,7 +205,7 @@ func (sh *entryShard) put(k cacheKey, ce cachedEntry, per int) {
 }
 
 // written applies an index write (b, and whether it succeeded) to the
-// cache; the caller holds the stripe lock of every OID b writes s/ or t/
+// cache; the caller holds the stripe lock of every OID b writes o/ or t/
 // keys of.
 func (c *entryCache) written(b *leveldb.Batch, ok bool) {
 	if !c.on {
@@ -228,7 +228,7 @@ func (w cacheWriter) Delete(key []byte)     { w.apply(key, nil, false) }
 func (w cacheWriter) apply(key, value []byte, put bool) {
 	hex, ok := indexedOID(key)
 	prefix := string(key[:min(2, len(key))])
-	if !ok || (prefix != sizePrefix && prefix != tombPrefix && prefix != objectPrefix) {
+	if !ok || (prefix != tombPrefix && prefix != objectPrefix) {
 		return
 	}
 	sh := w.c.shard(string(hex[:2]))
@@ -243,16 +243,19 @@ func (w cacheWriter) apply(key, value []byte, put bool) {
 	ce := sh.m[k]
 	var err error
 	switch {
-	case prefix == objectPrefix && put && len(value) > 0 && value[0] == codecLog:
-		ce.ptr, err = parseLogEntry(value)
-		ce.hasPtr = err == nil
-	case prefix == objectPrefix:
-		ce.hasPtr = false // another kind of value, or deleted
-	case !put:
-		ce.hasMeta = false
-	case prefix == sizePrefix:
-		ce.size, ce.stamp, err = parseSizeEntry(value)
+	case prefix == objectPrefix && put:
+		var body []byte
+		body, ce.size, ce.stamp, err = splitEntry(value)
 		ce.at, ce.deleted, ce.hasMeta = 0, false, err == nil
+		ce.hasPtr = false // another kind of value
+		if err == nil && body[0] == codecLog {
+			ce.ptr, err = parseLogEntry(body)
+			ce.hasPtr = err == nil
+		}
+	case !put:
+		// A deleted entry or tombstone: what the batch puts after it in
+		// the same batch (a tombstone after the entry) refills it.
+		ce.hasPtr, ce.hasMeta = false, false
 	default:
 		ce.stamp, ce.at, err = parseTomb(value)
 		ce.size, ce.deleted, ce.hasMeta = 0, true, err == nil

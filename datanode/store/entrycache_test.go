@@ -55,7 +55,7 @@ func TestEntryCacheMirrorsTheIndex(t *testing.T) {
 					for _, oid := range oids {
 						if p, ok, _ := s.entries.lookupPtr(oid); ok {
 							hits++
-							v, err := s.db.Get(objectKey(oid), nil)
+							v, err := s.rawValue(oid)
 							if err != nil || !bytes.Equal(v, p.entry()) {
 								t.Fatalf("round %d: %s's pointer cached as %+v, index holds %x, %v", round, oid, p, v, err)
 							}

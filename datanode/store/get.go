@@ -61,10 +61,12 @@ func (s *Store) get(ctx context.Context, oid objid.OID) (Object, error) {
 
 func (s *Store) getOnce(ctx context.Context, oid objid.OID) (Object, error) {
 	v, tomb, err := s.objectValue(oid)
-	if tomb != nil {
+	switch {
+	case tomb != nil:
 		return Object{}, &StampError{Kind: ErrDeleted, Stamp: s.tombStamp(oid, tomb), Deleted: true}
-	}
-	if err != nil {
+	case errors.Is(err, ErrCorrupt):
+		return Object{}, err
+	case err != nil:
 		return Object{}, s.indexError("get", oid, err)
 	}
 	if len(v) == 0 {
@@ -90,7 +92,7 @@ func (s *Store) getOnce(ctx context.Context, oid objid.OID) (Object, error) {
 	return Object{Size: int64(len(data)), Data: data}, nil
 }
 
-// settled reads oid's key (its o/ or its s/ entry) and, if that is
+// settled reads oid's key (its o/ entry) and, if that is
 // absent, its tombstone, both from one snapshot of the index: it returns
 // the entry's value, or the tombstone's, or leveldb.ErrNotFound. Two plain
 // reads one after the other could straddle a put over a tombstone (or a
@@ -113,21 +115,30 @@ func (s *Store) settled(oid objid.OID, key []byte) (value, tomb []byte, err erro
 	return nil, tomb, nil
 }
 
-// objectValue returns oid's o/ value, or else its tombstone's: from the
-// entry cache when it knows the copy's value log pointer, else from the
-// index (settled), and then the pointer goes into the cache.
-func (s *Store) objectValue(oid objid.OID) (value, tomb []byte, err error) {
+// objectValue returns the body of oid's o/ entry (splitEntry), or else its
+// tombstone's value: from the entry cache when it knows the copy's value
+// log pointer, else from the index (settled), and then the pointer, size
+// and stamp go into the cache. A damaged entry is ErrCorrupt.
+func (s *Store) objectValue(oid objid.OID) (body, tomb []byte, err error) {
 	p, ok, gen := s.entries.lookupPtr(oid)
 	if ok {
 		return p.entry(), nil, nil
 	}
 	v, tomb, err := s.settled(oid, objectKey(oid))
-	if err == nil && len(v) > 0 && v[0] == codecLog {
-		if p, perr := parseLogEntry(v); perr == nil {
+	if err != nil || tomb != nil {
+		return nil, tomb, err
+	}
+	body, size, stamp, err := splitEntry(v)
+	if err != nil {
+		return nil, nil, s.corrupt(oid, err)
+	}
+	if body[0] == codecLog {
+		if p, perr := parseLogEntry(body); perr == nil {
 			s.entries.fillPtr(oid, p, gen)
 		}
 	}
-	return v, tomb, err
+	s.entries.fill(Entry{OID: oid, Size: size, Stamp: stamp}, gen)
+	return body, nil, nil
 }
 
 // body is the Body of a large object. It hashes what it serves and checks
@@ -199,11 +210,11 @@ func (s *Store) loggedValue(oid objid.OID, v []byte) ([]byte, error) {
 		if err == nil || attempt == 3 {
 			return value, err
 		}
-		now, gerr := s.db.Get(objectKey(oid), nil)
+		now, gerr := s.indexedBody(oid)
 		switch {
 		case errors.Is(gerr, leveldb.ErrNotFound):
 			return nil, errEntryChanged // deleted or removed, then collected
-		case gerr != nil || bytes.Equal(now, v) || len(now) == 0:
+		case gerr != nil || bytes.Equal(now, v):
 			return nil, err
 		case now[0] != codecLog:
 			return nil, errEntryChanged // replaced: read it as what it is now

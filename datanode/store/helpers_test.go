@@ -136,7 +136,9 @@ func mustGet(t testing.TB, s *Store, oid objid.OID) []byte {
 
 // Test hooks: reach past the store's API into its leveldb index.
 
-func (s *Store) rawValue(oid objid.OID) ([]byte, error) { return s.db.Get(objectKey(oid), nil) }
+// rawValue is the body of oid's o/ entry (splitEntry): its codec byte
+// and payload.
+func (s *Store) rawValue(oid objid.OID) ([]byte, error) { return s.indexedBody(oid) }
 
 // storedValue is oid's o/ value with a value log entry resolved to the
 // inline value it points at.
@@ -148,20 +150,26 @@ func (s *Store) storedValue(oid objid.OID) ([]byte, error) {
 	return s.logged(oid, v)
 }
 
-// setRawValue writes oid's o/ value, through writeBatch so that the entry
-// cache, which mirrors the index, sees it too.
+// setRawValue writes v as the body of oid's o/ entry, keeping the
+// entry's size and stamp (or, without an entry, size 0 and stamp 0).
 func (s *Store) setRawValue(oid objid.OID, v []byte) error {
+	_, size, stamp, _ := s.indexed(oid)
+	return s.setRawEntry(oid, entryValue(v, size, stamp))
+}
+
+// setRawEntry writes v as oid's whole o/ value, trailer and all, through
+// writeBatch so that the entry cache, which mirrors the index, sees it too.
+func (s *Store) setRawEntry(oid objid.OID, v []byte) error {
 	b := new(leveldb.Batch)
 	b.Put(objectKey(oid), v)
 	return s.writeBatch(b, s.wo)
 }
 
-// forget deletes oid's index entries, as an index rebuilt by leveldb.Recover
+// forget deletes oid's index entry, as an index rebuilt by leveldb.Recover
 // might have lost them.
 // The entry cache forgets them too: the index it mirrors lost them.
 func (s *Store) forget(oid objid.OID) error {
 	b := new(leveldb.Batch)
 	b.Delete(objectKey(oid))
-	b.Delete(sizeKey(oid))
 	return s.writeBatch(b, s.wo)
 }

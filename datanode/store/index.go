@@ -127,23 +127,48 @@ func (s *Store) has(oid objid.OID) (bool, error) {
 	if !s.mayHave(oid) {
 		return false, nil
 	}
-	ok, err := s.db.Has(sizeKey(oid), nil)
+	ok, err := s.db.Has(objectKey(oid), nil)
 	if err != nil {
 		return false, s.indexError("put", oid, err)
 	}
 	return ok, nil
 }
 
-// countObjects sets Stats from the s/ entries: one small value per object,
-// so this reads a fraction of the index, never the object bytes.
+// errDamagedEntry: an o/ value that does not split (splitEntry).
+var errDamagedEntry = errors.New("damaged index entry")
+
+// indexed reads oid's o/ entry from the index and splits it: the error is
+// leveldb.ErrNotFound without one, and wraps errDamagedEntry for one that
+// does not split.
+func (s *Store) indexed(oid objid.OID) (body []byte, size int64, stamp objid.Stamp, err error) {
+	v, err := s.db.Get(objectKey(oid), nil)
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	if body, size, stamp, err = splitEntry(v); err != nil {
+		return nil, 0, 0, fmt.Errorf("%w: %v", errDamagedEntry, err)
+	}
+	return body, size, stamp, nil
+}
+
+// indexedBody is the body of oid's o/ entry (indexed).
+func (s *Store) indexedBody(oid objid.OID) ([]byte, error) {
+	body, _, _, err := s.indexed(oid)
+	return body, err
+}
+
+// countObjects sets Stats from the o/ entries' trailers. With the value
+// log an entry is a pointer, so this reads a fraction of the index, never
+// the object bytes (objects stored inline, with NoValueLog, are read with
+// their entries).
 func (s *Store) countObjects() error {
-	it := s.db.NewIterator(util.BytesPrefix([]byte(sizePrefix)), nil)
+	it := s.db.NewIterator(util.BytesPrefix([]byte(objectPrefix)), nil)
 	defer it.Release()
 	var n, bytes int64
 	for it.Next() {
-		size, _, err := parseSizeEntry(it.Value())
+		_, size, _, err := splitEntry(it.Value())
 		if err != nil {
-			s.log.Error("malformed size entry; not counted", "key", string(it.Key()), "err", err)
+			s.log.Error("malformed index entry; not counted", "key", string(it.Key()), "err", err)
 			continue
 		}
 		n++
@@ -197,16 +222,16 @@ func (s *Store) sweepShard(dir string) error {
 }
 
 func (s *Store) sweepFile(oid objid.OID) error {
-	v, err := s.db.Get(objectKey(oid), nil)
+	v, err := s.indexedBody(oid)
 	switch {
-	case err == nil && len(v) > 0 && (v[0] == codecFileRaw || v[0] == codecFileZstd):
+	case err == nil && (v[0] == codecFileRaw || v[0] == codecFileZstd):
 		return nil
 	case err == nil:
 		s.log.Warn("removing object file of an object stored inline", "oid", oid.String())
 		return removeIfPresent(s.paths.objectPath(oid))
 	case errors.Is(err, leveldb.ErrNotFound):
 		return s.adopt(oid)
-	case lerrors.IsCorrupted(err):
+	case lerrors.IsCorrupted(err) || errors.Is(err, errDamagedEntry):
 		s.log.Error("index entry unreadable; object file left alone", "oid", oid.String(), "err", err)
 		return nil
 	}

@@ -94,13 +94,15 @@ func (s *Store) linkCopy(oid objid.OID) (*keptCopy, error) {
 	mu := s.stripe(oid)
 	mu.Lock()
 	defer mu.Unlock()
-	v, err := s.db.Get(objectKey(oid), nil)
+	v, err := s.indexedBody(oid)
 	switch {
 	case errors.Is(err, leveldb.ErrNotFound):
 		return nil, nil
+	case errors.Is(err, errDamagedEntry):
+		return nil, nil // the put stores the body over it
 	case err != nil:
 		return nil, s.indexError("put", oid, err)
-	case len(v) == 0 || (v[0] != codecFileRaw && v[0] != codecFileZstd):
+	case v[0] != codecFileRaw && v[0] != codecFileZstd:
 		return nil, nil
 	}
 	link := filepath.Join(s.paths.tmpDir(), fmt.Sprintf("kept-%s-%d", oid, s.kept.Add(1)))
@@ -250,7 +252,7 @@ func (s *Store) getLarge(ctx context.Context, oid objid.OID, entry []byte) (Obje
 		// A delete or removal writes the index, then removes the file: if
 		// the entry changed meanwhile, read again (get); if not, the file
 		// may be back (a re-put renamed it in before indexing it).
-		if now, gerr := s.db.Get(objectKey(oid), nil); errors.Is(gerr, leveldb.ErrNotFound) || gerr == nil && !bytes.Equal(now, entry) {
+		if now, gerr := s.indexedBody(oid); errors.Is(gerr, leveldb.ErrNotFound) || gerr == nil && !bytes.Equal(now, entry) {
 			return Object{}, errEntryChanged
 		}
 		f, err = os.Open(s.paths.objectPath(oid))

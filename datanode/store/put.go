@@ -178,8 +178,7 @@ func (s *Store) commitWith(oid objid.OID, size int64, stamp objid.Stamp, value f
 	if w.present { // a damaged copy being replaced
 		old, hadOld = s.indexedPtr(oid)
 	}
-	b.Put(objectKey(oid), v)
-	b.Put(sizeKey(oid), sizeValue(size, stamp))
+	b.Put(objectKey(oid), entryValue(v, size, stamp))
 	replayable := v[0] == codecLog && !w.present // logged by this put (putSmall); a replacement stays synced
 	if err := s.writePut(b, []objid.OID{oid}, replayable); err != nil {
 		return false, fmt.Errorf("store: put %s: write index: %w", oid, err)
@@ -200,6 +199,7 @@ type plannedWrite struct {
 	store   bool        // write the bytes (b already drops a tombstone)
 	present bool        // a (damaged) copy is indexed and counted
 	stamp   objid.Stamp // the copy's stamp once b is written
+	body    []byte      // the entry body whose stamp b raises, if it does
 }
 
 // planWrite decides, under oid's stripe lock, what a write with stamp
@@ -223,13 +223,33 @@ func (s *Store) planWrite(ctx context.Context, b *leveldb.Batch, oid objid.OID, 
 		b.Delete(tombKey(oid))
 		return plannedWrite{store: true, stamp: stamp}, nil
 	case s.intact(ctx, oid):
+		w := plannedWrite{present: true, stamp: max(stamp, e.Stamp)}
 		if stamp > e.Stamp {
-			b.Put(sizeKey(oid), sizeValue(e.Size, stamp))
+			if w.body, err = s.restamp(b, oid, nil, e.Size, stamp); err != nil {
+				return plannedWrite{}, err
+			}
 		}
-		return plannedWrite{present: true, stamp: max(stamp, e.Stamp)}, nil
+		return w, nil
 	}
 	s.log.Warn("replacing a damaged copy", "oid", oid)
 	return plannedWrite{store: true, present: true, stamp: stamp}, nil
+}
+
+// restamp adds to b oid's entry with the stamp raised to stamp: body, or
+// when body is nil the body indexed now, which it returns. Callers hold
+// oid's stripe lock.
+func (s *Store) restamp(b *leveldb.Batch, oid objid.OID, body []byte, size int64, stamp objid.Stamp) ([]byte, error) {
+	if body == nil {
+		v, err := s.db.Get(objectKey(oid), nil)
+		if err != nil {
+			return nil, s.indexError("put", oid, err)
+		}
+		if body, _, _, err = splitEntry(v); err != nil {
+			return nil, s.corrupt(oid, err)
+		}
+	}
+	b.Put(objectKey(oid), entryValue(body, size, stamp))
+	return body, nil
 }
 
 // writePlan writes what planWrite put in b when nothing else is stored

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -24,8 +25,8 @@ func (s *Store) Quarantine(ctx context.Context, oid objid.OID) error {
 	}
 	defer s.maybeCheckpoint() // after unlock: a checkpoint past the marker retires it
 	defer unlock()
-	size, err := s.db.Get(sizeKey(oid), nil)
-	if err != nil {
+	_, size, _, err := s.indexed(oid)
+	if err != nil && !errors.Is(err, errDamagedEntry) {
 		return s.indexError("quarantine", oid, err)
 	}
 	if s.intact(ctx, oid) {
@@ -43,9 +44,7 @@ func (s *Store) Quarantine(ctx context.Context, oid objid.OID) error {
 	dropped()
 	marked()
 	s.objects.Add(-1)
-	if n, _, err := parseSizeEntry(size); err == nil {
-		s.bytes.Add(-n)
-	}
+	s.bytes.Add(-size) // 0 for a damaged entry: its size is unknown
 	s.log.Warn("damaged copy quarantined", "oid", oid)
 	return nil
 }

@@ -20,8 +20,8 @@ func (s *Store) RangeEntriesFrom(ctx context.Context, tombstones bool, from, to 
 			return err == nil && !fn(Entry{OID: oid, Stamp: stamp, Deleted: true, At: at}), err
 		})
 	}
-	return s.scanRange(ctx, sizePrefix, from, to, func(oid objid.OID, v []byte) (bool, error) {
-		size, stamp, err := parseSizeEntry(v)
+	return s.scanRange(ctx, objectPrefix, from, to, func(oid objid.OID, v []byte) (bool, error) {
+		_, size, stamp, err := splitEntry(v)
 		return err == nil && !fn(Entry{OID: oid, Size: size, Stamp: stamp}), err
 	})
 }

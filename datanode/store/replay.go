@@ -355,7 +355,10 @@ func (s *Store) replayRecord(rec gcRecord) (bool, error) {
 		return false, nil // indexed: its index write survived, or a later put's did
 	case err == nil && !e.Deleted:
 		b := new(leveldb.Batch)
-		b.Put(sizeKey(oid), sizeValue(e.Size, rec.stamp))
+		if _, err := s.restamp(b, oid, nil, e.Size, rec.stamp); err != nil {
+			s.log.Error("value log replay: index entry unreadable; record skipped", "oid", oid.String(), "err", err)
+			return false, nil
+		}
 		if err := s.db.Write(b, unsynced); err != nil { // made durable by settleLog's synced write
 			return false, fmt.Errorf("store: replay %s: %w", oid, err)
 		}
@@ -380,8 +383,7 @@ func (s *Store) replayRecord(rec gcRecord) (bool, error) {
 	if tomb {
 		b.Delete(tombKey(oid))
 	}
-	b.Put(objectKey(oid), rec.ptr.entry())
-	b.Put(sizeKey(oid), sizeValue(int64(len(data)), rec.stamp))
+	b.Put(objectKey(oid), entryValue(rec.ptr.entry(), int64(len(data)), rec.stamp))
 	if err := s.db.Write(b, unsynced); err != nil { // made durable by settleLog's synced write
 		return false, fmt.Errorf("store: replay %s: %w", oid, err)
 	}

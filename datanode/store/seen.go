@@ -216,10 +216,11 @@ func (s *Store) writeBatch(b *leveldb.Batch, wo *opt.WriteOptions) error {
 	return err
 }
 
-// seenMarker marks the OIDs of a batch's keys. A put writes an OID's o/
-// and s/ keys one after the other: marking the OID once counts it once
-// against its layer's room (twice, each layer filled at half the OIDs it
-// was sized for).
+// seenMarker marks the OIDs of a batch's keys. A batch may write keys of
+// one OID one after the other (an OID listed twice in a PutBatch; every
+// put, in the old format with two keys per object): marking the OID once
+// counts it once against its layer's room (twice, a layer fills at half
+// the OIDs it was sized for).
 type seenMarker struct {
 	f    *seen
 	last []byte // the OID marked last

@@ -55,8 +55,10 @@ func TestSeenNeverForgetsAndRarelyGuesses(t *testing.T) {
 	}
 }
 
-// A batch that writes an OID's o/ and s/ keys (every put) counts the OID
-// once against its layer's room: before, it counted twice, so layers
+// A batch that writes keys of one OID one after the other (in the old
+// format every put wrote o/ and s/; PutBatch still writes an OID listed
+// twice with a higher stamp twice) counts the OID once against its
+// layer's room: before, it counted twice, so layers
 // filled at half their OIDs and a store of 1,000,000 objects probed five
 // layers per new OID instead of three.
 func TestSeenCountsEachOIDOnce(t *testing.T) {
@@ -67,7 +69,7 @@ func TestSeenCountsEachOIDOnce(t *testing.T) {
 	for i := range n {
 		oid := hexOID(i)
 		b.Put(append([]byte(objectPrefix), oid...), []byte{1})
-		b.Put(append([]byte(sizePrefix), oid...), []byte{1})
+		b.Put(append([]byte(markPrefix), oid...), []byte{1})
 	}
 	b.Replay(&seenMarker{f: &f})
 	if got := (*f.layers.Load())[0].count.Load(); got != n {

@@ -134,9 +134,13 @@ func Open(cfg Config) (*Store, error) {
 	return s, nil
 }
 
-// scan indexes again the puts a crash dropped from the index (replay.go),
+// scan converts an index of the old format (migrate.go), indexes again the
+// puts a crash dropped from the index (replay.go),
 // reconciles the object files with the index, then counts objects.
 func (s *Store) scan() error {
+	if _, err := s.migrate(); err != nil {
+		return err
+	}
 	if err := s.replay(); err != nil {
 		return err
 	}
@@ -273,8 +277,8 @@ func (s *Store) Range(ctx context.Context, fn func(oid objid.OID, size int64) bo
 
 // RangeCopies is Range with each copy's whole entry (size and stamp).
 func (s *Store) RangeCopies(ctx context.Context, fn func(Entry) bool) error {
-	return s.scanPrefix(ctx, sizePrefix, func(oid objid.OID, v []byte) (bool, error) {
-		size, stamp, err := parseSizeEntry(v)
+	return s.scanPrefix(ctx, objectPrefix, func(oid objid.OID, v []byte) (bool, error) {
+		_, size, stamp, err := splitEntry(v)
 		return err == nil && !fn(Entry{OID: oid, Size: size, Stamp: stamp}), err
 	})
 }

@@ -116,7 +116,7 @@ func (s *Store) meta(oid objid.OID) (Entry, error) {
 	return s.metaIndexed(oid)
 }
 
-// metaIndexed reads oid's size entry, or its tombstone, from the entry
+// metaIndexed reads oid's entry, or its tombstone, from the entry
 // cache or else the index.
 func (s *Store) metaIndexed(oid objid.OID) (Entry, error) {
 	e, ok, gen := s.entries.lookup(oid)
@@ -130,10 +130,10 @@ func (s *Store) metaIndexed(oid objid.OID) (Entry, error) {
 	return e, err
 }
 
-// metaRead reads oid's size entry, or its tombstone, from the index
-// (both from one snapshot: settled, get.go).
+// metaRead reads oid's entry (its size and stamp: splitEntry), or its
+// tombstone, from the index (both from one snapshot: settled, get.go).
 func (s *Store) metaRead(oid objid.OID) (Entry, error) {
-	v, tomb, err := s.settled(oid, sizeKey(oid))
+	v, tomb, err := s.settled(oid, objectKey(oid))
 	switch {
 	case err != nil:
 		return Entry{}, s.indexError("stat", oid, err)
@@ -144,9 +144,9 @@ func (s *Store) metaRead(oid objid.OID) (Entry, error) {
 		}
 		return Entry{OID: oid, Stamp: stamp, Deleted: true, At: at}, nil
 	}
-	size, stamp, err := parseSizeEntry(v)
+	_, size, stamp, err := splitEntry(v)
 	if err != nil {
-		return Entry{}, s.corrupt(oid, fmt.Errorf("size entry: %w", err))
+		return Entry{}, s.corrupt(oid, err)
 	}
 	return Entry{OID: oid, Size: size, Stamp: stamp}, nil
 }

@@ -130,7 +130,7 @@ func (s *Store) countLive() error {
 	it := s.db.NewIterator(util.BytesPrefix([]byte(objectPrefix)), nil)
 	defer it.Release()
 	for it.Next() {
-		if v := it.Value(); len(v) > 0 && v[0] == codecLog {
+		if v, _, _, err := splitEntry(it.Value()); err == nil && v[0] == codecLog {
 			if p, err := parseLogEntry(v); err == nil {
 				s.live.bytes[p.seg] += recordBytes(p)
 			}
@@ -145,21 +145,26 @@ func (s *Store) countLive() error {
 // indexedPtr returns oid's value log pointer if its index entry is one;
 // callers hold oid's stripe lock.
 func (s *Store) indexedPtr(oid objid.OID) (logPtr, bool) {
-	v, err := s.db.Get(objectKey(oid), nil)
-	if err != nil || len(v) == 0 || v[0] != codecLog {
-		return logPtr{}, false
-	}
-	p, err := parseLogEntry(v)
-	return p, err == nil
+	p, _, _, ok := s.indexedLog(oid)
+	return p, ok
 }
 
-// dropEntries adds the deletion of oid's o/ and s/ entries to b and
+// indexedLog is indexedPtr with the entry's size and stamp.
+func (s *Store) indexedLog(oid objid.OID) (p logPtr, size int64, stamp objid.Stamp, ok bool) {
+	v, size, stamp, err := s.indexed(oid)
+	if err != nil || v[0] != codecLog {
+		return logPtr{}, 0, 0, false
+	}
+	p, err = parseLogEntry(v)
+	return p, size, stamp, err == nil
+}
+
+// dropEntries adds the deletion of oid's o/ entry to b and
 // returns what to call once b is written: it counts a value log record
 // the entry pointed at as garbage. Callers hold oid's stripe lock.
 func (s *Store) dropEntries(b *leveldb.Batch, oid objid.OID) (written func()) {
 	old, logged := s.indexedPtr(oid)
 	b.Delete(objectKey(oid))
-	b.Delete(sizeKey(oid))
 	return func() {
 		if logged {
 			s.live.add(old, -1)
@@ -393,9 +398,12 @@ func (s *Store) moveRecords(chunk []gcRecord) error {
 	var oids []objid.OID
 	var values [][]byte
 	var old []logPtr
+	var sizes []int64
+	var stamps []objid.Stamp
 	for _, r := range chunk {
-		if p, ok := s.indexedPtr(r.oid); ok && p == r.ptr {
+		if p, size, stamp, ok := s.indexedLog(r.oid); ok && p == r.ptr {
 			oids, values, old = append(oids, r.oid), append(values, r.value), append(old, p)
+			sizes, stamps = append(sizes, size), append(stamps, stamp)
 		}
 	}
 	if len(oids) == 0 {
@@ -408,7 +416,7 @@ func (s *Store) moveRecords(chunk []gcRecord) error {
 	defer s.live.unpin(ptrs[0].pos())
 	b := new(leveldb.Batch)
 	for i, oid := range oids {
-		b.Put(objectKey(oid), ptrs[i].entry())
+		b.Put(objectKey(oid), entryValue(ptrs[i].entry(), sizes[i], stamps[i]))
 	}
 	if err := s.writeIndex(b); err != nil {
 		return fmt.Errorf("store: value log collection: write index: %w", err)
