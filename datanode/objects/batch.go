@@ -218,6 +218,7 @@ func (n *Server) groupForWrite(items []store.BatchItem, out []api.BatchPutItem, 
 			out[i].Error = errorDetail(err)
 			continue
 		}
+		items[i].Verified = true // this node's own copy is not hashed again
 		items[i].Value = n.store.Encode(it.Data)
 		for _, rn := range v.Write.Replicas([]byte(it.OID.String())) {
 			if v.State(rn.ID).WriteTarget() {

@@ -23,6 +23,14 @@ type BatchItem struct {
 	// with Data, it must be Encode(Data), which the caller made itself.
 	Value []byte
 	Stamp objid.Stamp // the write's stamp (tombstone.go); 0 for a plain copy
+	// Verified says the caller hashed Data to OID itself, in this
+	// process, and Data has not changed since: PutBatch does not hash it
+	// again. A coordinator sets it on the items it verified before
+	// storing its own copy (objects.Server.putItems), where the second
+	// hash was 2 % of a Git push's CPU. Never set it for bytes that came
+	// from elsewhere; an item that comes as a Value alone is always
+	// verified once decoded.
+	Verified bool
 }
 
 // BatchResult is one item's outcome: Err is nil when the copy is stored
@@ -55,6 +63,7 @@ func (s *Store) PutBatch(ctx context.Context, items []BatchItem) ([]BatchResult,
 	defer end()
 	for i, it := range items {
 		if it.Value != nil && it.Data == nil {
+			items[i].Verified = false // the bytes are decoded here: hashed below
 			items[i].Data, out[i].Err = s.decodeItemValue(it)
 			if out[i].Err != nil {
 				continue
@@ -249,6 +258,9 @@ func (s *Store) checkBatchItem(it BatchItem) error {
 	}
 	if int64(len(it.Data)) > s.cfg.LargeThreshold {
 		return fmt.Errorf("store: put %s: %w: %d bytes is above the batch limit %d; put it alone", it.OID, ErrTooLarge, len(it.Data), s.cfg.LargeThreshold)
+	}
+	if it.Verified {
+		return nil
 	}
 	if err := objid.Verify(it.OID, it.Data); err != nil {
 		return fmt.Errorf("store: put %s: %w", it.OID, err)

@@ -30,6 +30,10 @@ func TestPutBatch(t *testing.T) {
 	items[7].Data = []byte("not what the oid says")
 	items = append(items, items[3])                                 // a duplicate within the batch
 	items = append(items, BatchItem{Data: []byte("no oid at all")}) // the zero OID
+	// A Value alone is decoded here and always hashed, whatever the
+	// sender claims: Verified vouches only for a caller's own Data.
+	liar := BatchItem{OID: items[8].OID, Value: s.Encode([]byte("other bytes")), Verified: true}
+	items = append(items, liar)
 	res, err := s.PutBatch(context.Background(), items)
 	if err != nil {
 		t.Fatal(err)
@@ -42,6 +46,10 @@ func TestPutBatch(t *testing.T) {
 				t.Fatalf("item 7 (bad bytes): %v; want digest mismatch", r.Err)
 			}
 		case i == len(items)-1:
+			if !errors.Is(r.Err, objid.ErrDigestMismatch) {
+				t.Fatalf("a Value alone marked Verified, with other bytes: %v; want digest mismatch", r.Err)
+			}
+		case i == len(items)-2:
 			if !errors.Is(r.Err, objid.ErrInvalid) {
 				t.Fatalf("the zero OID: %v; want invalid", r.Err)
 			}
