@@ -33,21 +33,27 @@
 // appended to the value log (vlog.go) and the index holds a pointer;
 // larger ones are files. Keeping object bytes out of leveldb keeps its
 // compactions small as the store grows (docs/performance.md). Each object
-// has two leveldb keys, written in one batch:
+// has one leveldb key:
 //
 //	o/<oid>  one codec byte, then: the raw bytes (0), a zstd frame (1), for
 //	         a file the size as a uvarint (2: raw file, 3: zstd file), or a
 //	         value log pointer (4: segment, offset, length as uvarints, to
-//	         a record holding the OID and a codec 0 or 1 value)
-//	s/<oid>  the object's size as a uvarint, then its stamp if not 0
+//	         a record holding the OID and a codec 0 or 1 value); then the
+//	         trailer: the object's size and the stamp of its newest write,
+//	         8 bytes each, big-endian
 //
-// beside a tombstone's t/<oid> (tombstone.go), and the value log's
-// checkpoint v/checkpoint and removal markers x/<oid> (replay.go).
+// beside a tombstone's t/<oid> (tombstone.go), the value log's checkpoint
+// v/checkpoint and removal markers x/<oid> (replay.go), and the index
+// format f/format. A store written before 2026-12-07 had a second key per
+// object, s/<oid> with the size and stamp; Open converts it (migrate.go).
 //
-// Stat and the counting of Stats at Open read only the s/ keys. File names
-// come only from api.OID.String(), which is validated lowercase hex. The
-// codec numbers are part of the on-disk format. LargeThreshold may change
-// between runs: it decides where new objects go, and existing ones stay put.
+// Stat and the counting of Stats at Open read the o/ entries' trailers;
+// with the value log an entry is a short pointer, so they never touch the
+// object bytes (with NoValueLog they read the inline bytes along). File
+// names come only from api.OID.String(), which is validated lowercase hex.
+// The codec numbers are part of the on-disk format. LargeThreshold may
+// change between runs: it decides where new objects go, and existing ones
+// stay put.
 //
 // # Durability
 //

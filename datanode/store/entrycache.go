@@ -20,10 +20,11 @@ import (
 // Two rules make that so:
 //
 //   - Writes. Every index write goes through writeBatch, which, after the
-//     write, looks at the batch's o/, s/ and t/ keys: a put of s/ or t/ is
-//     the OID's new entry and a put of an o/ pointer its new pointer, both
-//     stored in the cache; a delete drops what the key held, and a failed
-//     write drops all the cache knew of the OID. Every writer of those
+//     write, looks at the batch's o/ and t/ keys: a put of either is the
+//     OID's new entry (an o/ entry with its size, stamp and, for a value
+//     log pointer, the pointer), stored in the cache; a delete drops what
+//     the key held, and a failed write drops all the cache knew of the
+//     OID. Every writer of those
 //     keys holds the OID's stripe lock (lockObject, PutBatch, dropEntries'
 //     callers), so two writes of one OID reach the cache in the order they
 //     reached the index. Replay at Open writes with the cache still off.
@@ -215,9 +216,9 @@ func (c *entryCache) written(b *leveldb.Batch, ok bool) {
 	b.Replay(cacheWriter{c: c, ok: ok})
 }
 
-// cacheWriter replays a batch into the cache. A batch that writes an OID's
-// entry twice (never done today) would leave the later one, as the index
-// does.
+// cacheWriter replays a batch into the cache. A batch that writes an
+// OID's entry twice (PutBatch with the OID listed twice, the second time
+// with a higher stamp) leaves the later one, as the index does.
 type cacheWriter struct {
 	c  *entryCache
 	ok bool

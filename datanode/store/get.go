@@ -69,9 +69,6 @@ func (s *Store) getOnce(ctx context.Context, oid objid.OID) (Object, error) {
 	case err != nil:
 		return Object{}, s.indexError("get", oid, err)
 	}
-	if len(v) == 0 {
-		return Object{}, s.corrupt(oid, errors.New("empty index value"))
-	}
 	if v[0] == codecFileRaw || v[0] == codecFileZstd {
 		return s.getLarge(ctx, oid, v)
 	}

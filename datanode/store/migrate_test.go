@@ -27,11 +27,26 @@ func toOldFormat(t *testing.T, s *Store, oid objid.OID) {
 	}
 }
 
-// A store of the old format (two index keys per object) opens into the
-// new one: every kind of copy (value log, inline, file), stamps, a
-// tombstone, an object already converted by an Open that crashed midway,
-// a damaged size entry and a size entry without its object all come out
-// as the rules in migrate.go say, and nothing of the old format is left.
+// setRawFormat writes the index format marker, or deletes it ("").
+func setRawFormat(t *testing.T, s *Store, f string) {
+	t.Helper()
+	b := new(leveldb.Batch)
+	if f == "" {
+		b.Delete([]byte(formatKey))
+	} else {
+		b.Put([]byte(formatKey), []byte(f))
+	}
+	if err := s.db.Write(b, s.wo); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A store of the old format (two index keys per object, no format
+// marker) opens into the new one: every kind of copy (value log, inline,
+// file), stamps, a tombstone, a damaged size entry, a size entry without
+// its object, and object entries without their size entry (as
+// leveldb.Recover can leave them) all come out as the rules in migrate.go
+// say, and nothing of the old format is left.
 func TestOpenConvertsTheOldFormat(t *testing.T) {
 	ctx := context.Background()
 	cfg, _ := testConfig(t)
@@ -73,21 +88,31 @@ func TestOpenConvertsTheOldFormat(t *testing.T) {
 	logged := put(textBytes(2, 5000), 9)
 	large := put(randomBytes(3, 200<<10), 11)
 	plain := put(randomBytes(4, 100), 0)
-	converted := put(textBytes(5, 700), 3) // stays in the new format: converted before a crash
 	damaged := put(textBytes(6, 900), 8)
+	// Object entries whose size entries leveldb.Recover lost: they keep
+	// their copies, with stamp 0.
+	lostSize := put(textBytes(8, 1200), 6)
+	lostSizeInline := mustOID(t, objid.SHA256, textBytes(9, 800))
+	// and one whose size cannot be read either: its entry is dropped.
+	unreadable := put(textBytes(10, 600), 2)
 	gone := mustOID(t, objid.SHA256, []byte("deleted"))
 	if _, err := s.Delete(ctx, gone, 20, 1234); err != nil {
 		t.Fatal(err)
 	}
 	for oid := range objs {
-		if oid != converted {
-			toOldFormat(t, s, oid)
-		}
+		toOldFormat(t, s, oid)
 	}
+	setRawFormat(t, s, "")
 	orphan := mustOID(t, objid.SHA256, []byte("no object entry"))
 	b := new(leveldb.Batch)
 	b.Put(sizeKey(damaged), []byte{0xff}) // not a uvarint
 	b.Put(sizeKey(orphan), sizeValue(15, 0))
+	b.Delete(sizeKey(lostSize))
+	b.Put(objectKey(lostSizeInline), append([]byte{codecRaw}, textBytes(9, 800)...))
+	objs[lostSizeInline] = obj{textBytes(9, 800), 0}
+	b.Delete(sizeKey(unreadable))
+	b.Put(objectKey(unreadable), []byte{codecLog, 0xff}) // a pointer that does not parse
+	delete(objs, unreadable)
 	if err := s.db.Write(b, s.wo); err != nil {
 		t.Fatal(err)
 	}
@@ -105,8 +130,8 @@ func TestOpenConvertsTheOldFormat(t *testing.T) {
 			t.Fatalf("%s reads back %d bytes, stored %d", oid, len(got), len(o.data))
 		}
 		want := Entry{OID: oid, Size: int64(len(o.data)), Stamp: o.stamp}
-		if oid == damaged {
-			want.Stamp = 0 // the stamp was in the damaged entry
+		if oid == damaged || oid == lostSize {
+			want.Stamp = 0 // the stamp was in the damaged or lost entry
 		}
 		if e, err := s.Meta(ctx, oid); err != nil || e != want {
 			t.Fatalf("Meta(%s) = %+v, %v; want %+v", oid, e, err, want)
@@ -119,8 +144,13 @@ func TestOpenConvertsTheOldFormat(t *testing.T) {
 	if e, err := s.Meta(ctx, gone); err != nil || !e.Deleted || e.Stamp != 20 || e.At != 1234 {
 		t.Fatalf("the tombstone reads as %+v, %v", e, err)
 	}
-	if _, err := s.Meta(ctx, orphan); !errors.Is(err, ErrNotFound) {
-		t.Fatalf("the size entry without an object entry reads as %v; want not found", err)
+	for _, oid := range []objid.OID{orphan, unreadable} {
+		if _, err := s.Meta(ctx, oid); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("%s reads as %v after the conversion; want not found", oid, err)
+		}
+	}
+	if f, err := s.db.Get([]byte(formatKey), nil); err != nil || string(f) != formatOneKey {
+		t.Fatalf("format marker %q, %v; want %q", f, err, formatOneKey)
 	}
 	seen := 0
 	if err := s.RangeCopies(ctx, func(e Entry) bool {
@@ -148,6 +178,70 @@ func TestOpenConvertsTheOldFormat(t *testing.T) {
 	}
 	if got := mustGet(t, s, plain); !bytes.Equal(got, objs[plain].data) {
 		t.Fatal("an unstamped converted copy reads back wrong")
+	}
+}
+
+// An Open that crashed in the middle of the conversion's second step
+// (the marker says "converting", some entries are converted, the others
+// still have their s/ keys) finishes it on the next Open, in bounded
+// batches, and converts no entry twice.
+func TestConversionResumes(t *testing.T) {
+	ctx := context.Background()
+	defer func(ops int) { migrateOps = ops }(migrateOps)
+	migrateOps = 3 // several synced batches for a handful of objects
+	cfg, _ := testConfig(t)
+	s, err := Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	datas := map[objid.OID][]byte{}
+	for i := range 20 {
+		d := textBytes(uint64(100+i), 300+i*50)
+		oid := mustOID(t, objid.SHA256, d)
+		if _, err := s.PutStamped(ctx, oid, d, objid.Stamp(i+1)); err != nil {
+			t.Fatal(err)
+		}
+		datas[oid] = d
+		if i%2 == 0 {
+			toOldFormat(t, s, oid) // not yet converted when the crash came
+		}
+	}
+	setRawFormat(t, s, formatConverting)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = mustOpen(t, cfg)
+	if n := countPrefix(t, s, sizePrefix); n != 0 {
+		t.Fatalf("%d s/ keys left", n)
+	}
+	for oid, d := range datas {
+		if got := mustGet(t, s, oid); !bytes.Equal(got, d) {
+			t.Fatalf("%s reads back wrong", oid)
+		}
+		if e, err := s.Meta(ctx, oid); err != nil || e.Size != int64(len(d)) || e.Stamp == 0 {
+			t.Fatalf("Meta(%s) = %+v, %v", oid, e, err)
+		}
+	}
+	if st := s.Stats(); st.Objects != int64(len(datas)) {
+		t.Fatalf("Stats %+v; want %d objects", st, len(datas))
+	}
+}
+
+// A store marked with a format this version does not know is refused at
+// Open, not read as something it is not.
+func TestUnknownIndexFormatRefused(t *testing.T) {
+	cfg, _ := testConfig(t)
+	s, err := Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	setRawFormat(t, s, "3")
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if s, err := Open(cfg); err == nil {
+		s.Close()
+		t.Fatal("Open read an index of format 3")
 	}
 }
 

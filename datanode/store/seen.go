@@ -20,7 +20,7 @@ import (
 // twice), a quarter of a Git push's CPU (docs/performance.md).
 //
 // It is a Bloom filter over every OID that has, or ever had since the store
-// opened, an o/, s/ or t/ key: built from the index at Open, and marked by
+// opened, an o/ or t/ key: built from the index at Open, and marked by
 // writeIndex before each index write, so an OID is marked before any reader
 // can see its keys. A reader that finds an OID unmarked therefore runs
 // before the write that will mark it, and "not found" is the true answer at

@@ -13,8 +13,8 @@ import (
 )
 
 // Deletes and stamps. Every write and delete carries an objid.Stamp; for one
-// OID the store keeps either a copy (o/ and s/, the stamp of the newest
-// write in s/) or a tombstone (t/), never both. The rules, applied under
+// OID the store keeps either a copy (o/, the stamp of the newest write in
+// its trailer) or a tombstone (t/), never both. The rules, applied under
 // the OID's stripe lock:
 //
 //   - a write over a tombstone is applied only if its stamp is higher (the
