@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"encoding/binary"
 	"math/rand"
 	"strings"
 	"testing"
@@ -11,11 +12,21 @@ import (
 // source code and repeated bytes are still compressed; short objects are
 // always tried. Every value decodes to its bytes.
 func TestEncodeInlineSkipsRandomBytes(t *testing.T) {
-	c, err := newCodecs()
-	if err != nil {
-		t.Fatal(err)
+	for _, zstdValues := range []bool{false, true} {
+		c, err := newCodecs(zstdValues)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.close()
+		want := codecS2
+		if zstdValues {
+			want = codecZstd
+		}
+		checkEncodeInline(t, c, want)
 	}
-	defer c.close()
+}
+
+func checkEncodeInline(t *testing.T, c *codecs, compressed byte) {
 	random := make([]byte, 4096)
 	rand.New(rand.NewSource(1)).Read(random)
 	source := []byte(strings.Repeat("func (s *Store) Put(ctx context.Context, oid OID, data []byte) error {\n\treturn nil\n}\n", 60))
@@ -28,9 +39,9 @@ func TestEncodeInlineSkipsRandomBytes(t *testing.T) {
 		codec  byte
 	}{
 		{"random", random, true, codecRaw},
-		{"source", source, false, codecZstd},
-		{"zeros", zeros, false, codecZstd},
-		{"short", short, false, codecZstd},
+		{"source", source, false, compressed},
+		{"zeros", zeros, false, compressed},
+		{"short", short, false, compressed},
 	} {
 		if got := looksRandom(tc.data); got != tc.random {
 			t.Errorf("%s: looksRandom = %v; want %v", tc.name, got, tc.random)
@@ -43,11 +54,18 @@ func TestEncodeInlineSkipsRandomBytes(t *testing.T) {
 		if err != nil || !bytes.Equal(back, tc.data) {
 			t.Errorf("%s: decode: %v, equal %v", tc.name, err, bytes.Equal(back, tc.data))
 		}
+		size, err := inlineSize(v)
+		if err != nil || size != int64(len(tc.data)) {
+			t.Errorf("%s: inlineSize %d, %v; want %d", tc.name, size, err, len(tc.data))
+		}
+		if back, err := c.decodeValue(v, size); err != nil || !bytes.Equal(back, tc.data) {
+			t.Errorf("%s: decodeValue: %v, equal %v", tc.name, err, bytes.Equal(back, tc.data))
+		}
 	}
 }
 
 func BenchmarkEncodeInlineRandom4K(b *testing.B) {
-	c, _ := newCodecs()
+	c, _ := newCodecs(true)
 	defer c.close()
 	data := make([]byte, 4096)
 	rand.New(rand.NewSource(1)).Read(data)
@@ -66,7 +84,7 @@ func BenchmarkLooksRandom(b *testing.B) {
 }
 
 func BenchmarkZstdTrialRandom4K(b *testing.B) {
-	c, _ := newCodecs()
+	c, _ := newCodecs(true)
 	defer c.close()
 	data := make([]byte, 4096)
 	rand.New(rand.NewSource(1)).Read(data)
@@ -80,7 +98,7 @@ func BenchmarkZstdTrialRandom4K(b *testing.B) {
 // Huffman coding) with the large objects' encoder (Huffman-coded
 // literals); each reports its output size as a share of the input.
 func BenchmarkEncodeSmallText(b *testing.B) {
-	c, _ := newCodecs()
+	c, _ := newCodecs(true)
 	defer c.close()
 	objs := make([][]byte, 256)
 	for i := range objs {
@@ -101,8 +119,32 @@ func BenchmarkEncodeSmallText(b *testing.B) {
 	}
 }
 
+// An S2 value that declares another size than the caller was told, or
+// more than an inline object can be, or whose block is cut, is refused
+// before or while decoding, never decoded past what it declares.
+func TestS2ValuesAreBounded(t *testing.T) {
+	c, _ := newCodecs(false)
+	defer c.close()
+	data := textBytes(4, 3000)
+	v := c.encodeInline(data)
+	if v[0] != codecS2 {
+		t.Fatalf("codec %d; want S2", v[0])
+	}
+	if _, err := c.decodeValue(v, int64(len(data))-1); err == nil {
+		t.Error("decodeValue took a block declaring one byte more than the caller's size")
+	}
+	if _, err := c.decodeInline(v[:len(v)-5]); err == nil {
+		t.Error("decodeInline took a cut block")
+	}
+	huge := append([]byte{codecS2}, binary.AppendUvarint(nil, uint64(MaxLargeThreshold)+1)...)
+	huge = append(huge, 0, 0, 0)
+	if _, err := c.decodeInline(huge); err == nil {
+		t.Error("decodeInline took a block declaring more than MaxLargeThreshold")
+	}
+}
+
 func TestInlineValuesOfEitherEncoderDecode(t *testing.T) {
-	c, _ := newCodecs()
+	c, _ := newCodecs(true)
 	defer c.close()
 	data := textBytes(3, 2000)
 	for _, enc := range []func([]byte, []byte) []byte{c.enc.EncodeAll, c.trial.EncodeAll} {

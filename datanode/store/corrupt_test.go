@@ -78,17 +78,28 @@ func TestGetDetectsCorruptFile(t *testing.T) {
 }
 
 func TestGetDetectsCorruptIndexValue(t *testing.T) {
+	for _, zstdValues := range []bool{false, true} {
+		testGetDetectsCorruptIndexValue(t, zstdValues)
+	}
+}
+
+func testGetDetectsCorruptIndexValue(t *testing.T, zstdValues bool) {
 	cfg, logged := testConfig(t)
 	cfg.NoValueLog = true // the values themselves in the index (TestValueLogDamage covers the log)
+	cfg.ZstdValues = zstdValues
 	s := mustOpen(t, cfg)
 	good := textBytes(9, 4<<10)
 	oid := mustOID(t, objid.SHA256, good)
 	if _, err := s.Put(ctx, oid, good); err != nil {
 		t.Fatal(err)
 	}
+	want := codecS2
+	if zstdValues {
+		want = codecZstd
+	}
 	zstdValue, err := s.rawValue(oid)
-	if err != nil || zstdValue[0] != codecZstd {
-		t.Fatalf("stored value: codec %v, %v; want zstd", zstdValue[:1], err)
+	if err != nil || zstdValue[0] != want {
+		t.Fatalf("stored value: codec %v, %v; want %d", zstdValue[:1], err, want)
 	}
 	flipped := append([]byte{codecRaw}, good...)
 	flipped[100] ^= 1
@@ -100,8 +111,8 @@ func TestGetDetectsCorruptIndexValue(t *testing.T) {
 	}{
 		{"raw payload with a flipped bit", flipped},
 		{"raw payload one byte short", append([]byte{codecRaw}, good[1:]...)},
-		{"zstd payload damaged", badZstd},
-		{"zstd payload truncated", zstdValue[:len(zstdValue)-3]},
+		{"compressed payload damaged", badZstd},
+		{"compressed payload truncated", zstdValue[:len(zstdValue)-3]},
 		{"unknown codec", append([]byte{0x7f}, good...)},
 		{"file codec with a bad size", []byte{codecFileRaw, 0xff}},
 		{"file codec with no file", fileEntry(codecFileRaw, 10)},

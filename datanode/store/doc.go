@@ -35,10 +35,11 @@
 // compactions small as the store grows (docs/performance.md). Each object
 // has one leveldb key:
 //
-//	o/<oid>  one codec byte, then: the raw bytes (0), a zstd frame (1), for
-//	         a file the size as a uvarint (2: raw file, 3: zstd file), or a
-//	         value log pointer (4: segment, offset, length as uvarints, to
-//	         a record holding the OID and a codec 0 or 1 value); then the
+//	o/<oid>  one codec byte, then: the raw bytes (0), a zstd frame (1), an
+//	         S2 block (5), for a file the size as a uvarint (2: raw file,
+//	         3: zstd file), or a value log pointer (4: segment, offset,
+//	         length as uvarints, to a record holding the OID and a codec 0,
+//	         1 or 5 value); then the
 //	         trailer: the object's size and the stamp of its newest write,
 //	         8 bytes each, big-endian
 //
@@ -86,8 +87,9 @@
 //
 // # Compression
 //
-// Small objects are compressed with zstd (one shared encoder and decoder,
-// EncodeAll/DecodeAll) and stored compressed only if that is smaller. For a
+// Small objects are compressed with S2 (or zstd, with Config.ZstdValues:
+// codec.go weighs the two) and stored compressed only if that is smaller;
+// bytes that look random are stored raw without a trial. For a
 // large object the first 64 KiB are trial-compressed: if they shrink below
 // 90 % the whole object is stream-compressed into its file (4 MiB window),
 // otherwise it is stored raw. The index entry records which. Sizes

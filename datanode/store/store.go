@@ -111,7 +111,7 @@ func Open(cfg Config) (*Store, error) {
 	if removed > 0 {
 		s.log.Info("removed temp files of unfinished puts", "count", removed)
 	}
-	if s.codecs, err = newCodecs(); err != nil {
+	if s.codecs, err = newCodecs(cfg.ZstdValues); err != nil {
 		return nil, err
 	}
 	if s.db, s.journals, s.closeStorage, err = openIndex(cfg, s.paths.dbDir()); err != nil {

@@ -99,7 +99,7 @@ func checkEncoding(t *testing.T, s *Store, oid objid.OID, size int, text bool) {
 	if err != nil {
 		t.Fatalf("stored value: %v", err)
 	}
-	wantCodec := map[[2]bool]byte{{false, false}: codecRaw, {false, true}: codecZstd,
+	wantCodec := map[[2]bool]byte{{false, false}: codecRaw, {false, true}: codecS2,
 		{true, false}: codecFileRaw, {true, true}: codecFileZstd}[[2]bool{int64(size) > s.cfg.LargeThreshold, text && size >= 1<<10}]
 	if v[0] != wantCodec {
 		t.Fatalf("%d bytes text=%t: codec %d; want %d", size, text, v[0], wantCodec)

@@ -23,6 +23,7 @@ func TestPutBatchOfValues(t *testing.T) {
 	dir := t.TempDir()
 	cfg := DefaultConfig(dir)
 	cfg.LargeThreshold = 64 << 10
+	cfg.ZstdValues = true // this test is about zstd frames; TestS2ValuesAreBounded covers S2
 	s := mustOpen(t, cfg)
 	text := textBytes(1, 3000) // compressible: a zstd value
 	small := []byte("tiny")    // a raw value
@@ -48,7 +49,7 @@ func TestPutBatchOfValues(t *testing.T) {
 		{OID: oid(head), Value: twoFrames},     // 7: more frames than it declares
 		{OID: oid(edge), Value: s.Encode(edge)},
 	}
-	if items[0].Value[0] != codecZstd || items[1].Value[0] != codecRaw {
+	if items[0].Value[0] != codecZstd || items[1].Value[0] != codecRaw { // the store runs with ZstdValues
 		t.Fatalf("codecs %d and %d; want zstd then raw", items[0].Value[0], items[1].Value[0])
 	}
 	if n, err := inlineSize(noSize); err == nil {
@@ -120,7 +121,7 @@ func TestValueDecodesNoMoreThanItDeclares(t *testing.T) {
 // buffer capped at its declared size (decodeValue), which must cost no
 // more.
 func BenchmarkDecodeValue(b *testing.B) {
-	c, _ := newCodecs()
+	c, _ := newCodecs(true)
 	defer c.close()
 	vals := make([][]byte, 256)
 	for i := range vals {

@@ -28,7 +28,7 @@ import (
 //
 //	uint32 payload length, uint32 CRC-32C of the payload  (little endian)
 //	payload: one byte n, the OID's n hex characters, the encoded value
-//	         (a codecRaw or codecZstd inline value)
+//	         (a codecRaw, codecZstd or codecS2 inline value)
 //
 // or, for a put's record (a "replayable" one, whose index write is not
 // synced; see "The log of record" below), n has its top bit set and the

@@ -69,6 +69,7 @@ func TestValueLogReopenRotationAndMixedCodecs(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg.NoValueLog = true
+	cfg.ZstdValues = true // and the other codec: S2 values in the log, zstd inline
 	s = mustOpen(t, cfg)
 	if got := segments(t, s); len(got) != len(segs) {
 		t.Fatalf("a reopen without writes made segments %v -> %v", segs, got)
