@@ -215,8 +215,8 @@ func (s *Store) inlineOrLogged(oid objid.OID, v []byte, stamp objid.Stamp, p *pi
 	return s.logValue(oid, v, stamp, p)
 }
 
-// Encode returns the inline value PutBatch stores for data (zstd when that
-// is smaller, raw otherwise), for BatchItem.Value. data must be at most
+// Encode returns the inline value PutBatch stores for data (S2, or zstd
+// with Config.ZstdValues, when that is smaller, raw otherwise), for BatchItem.Value. data must be at most
 // LargeThreshold bytes for PutBatch to take it.
 func (s *Store) Encode(data []byte) []byte { return s.codecs.encodeInline(data) }
 

@@ -159,14 +159,17 @@ func (c *codecs) close() {
 const valueSlack = 64
 
 // decodeValue returns the object bytes of an inline value that declares
-// size bytes (inlineSize), decoding no more than that: a zstd value whose
-// frames decode to more, or to less, fails.
+// size bytes (inlineSize), decoding no more than that: a value whose
+// frames or block decode to more, or to less, fails.
 func (c *codecs) decodeValue(v []byte, size int64) ([]byte, error) {
 	switch v[0] {
 	case codecRaw:
 		return v[1:], nil
 	case codecS2:
 		return decodeS2(v[1:], size)
+	case codecZstd:
+	default:
+		return nil, fmt.Errorf("codec byte %#x is not an inline codec", v[0])
 	}
 	data, err := c.capped.DecodeAll(v[1:], make([]byte, 0, size+valueSlack))
 	if err != nil {
@@ -203,11 +206,12 @@ func decodeS2(block []byte, size int64) ([]byte, error) {
 // stored raw without a trial: compressing them costs a put about 7 % of
 // its CPU and never pays (docs/performance.md).
 func (c *codecs) encodeInline(data []byte) []byte {
-	if len(data) > 0 && !looksRandom(data) && c.zstd {
+	try := len(data) > 0 && !looksRandom(data)
+	if try && c.zstd {
 		if v := c.enc.EncodeAll(data, []byte{codecZstd}); len(v) < 1+len(data) {
 			return v
 		}
-	} else if len(data) > 0 && !looksRandom(data) {
+	} else if try {
 		buf := make([]byte, 1+s2.MaxEncodedLen(len(data)))
 		buf[0] = codecS2
 		if v := buf[:1+len(s2.Encode(buf[1:], data))]; len(v) < 1+len(data) {
@@ -243,9 +247,10 @@ func (c *codecs) decodeInline(v []byte) ([]byte, error) {
 }
 
 // inlineSize is the object size an inline value declares: the bytes after
-// a raw codec byte, or a zstd frame's content size (which encodeInline
-// always writes: single-segment frames), read from the frame header
-// without decoding. A frame without it is refused.
+// a raw codec byte, an S2 block's decoded length (its header), or a zstd
+// frame's content size (which encodeInline always writes: single-segment
+// frames), read from the frame header without decoding. A zstd frame
+// without it is refused, and so is any other codec byte.
 func inlineSize(v []byte) (int64, error) {
 	if len(v) == 0 {
 		return 0, errors.New("empty value")

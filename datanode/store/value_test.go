@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"github.com/klauspost/compress/s2"
 	"runtime"
 	"testing"
 
@@ -94,16 +95,32 @@ func TestPutBatchOfValues(t *testing.T) {
 }
 
 // TestValueDecodesNoMoreThanItDeclares puts a value whose first zstd frame
-// declares 60 bytes and whose second decodes to 32 MiB: it is refused
-// having allocated about what it declared, not the 32 MiB.
+// (or S2 block) declares 60 bytes and whose second decodes to 32 MiB: it
+// is refused having allocated about what it declared, not the 32 MiB.
 func TestValueDecodesNoMoreThanItDeclares(t *testing.T) {
-	s := mustOpen(t, DefaultConfig(t.TempDir()))
+	for _, zstdValues := range []bool{true, false} {
+		testValueDecodesNoMoreThanItDeclares(t, zstdValues)
+	}
+}
+
+func testValueDecodesNoMoreThanItDeclares(t *testing.T, zstdValues bool) {
+	cfg := DefaultConfig(t.TempDir())
+	cfg.ZstdValues = zstdValues
+	s := mustOpen(t, cfg)
 	defer s.Close()
 	head := bytes.Repeat([]byte("ab"), 30)
 	oid, _ := objid.Digest(objid.SHA256, head)
 	plain, _ := zstd.NewWriter(nil)
 	defer plain.Close()
-	value := append(s.Encode(head), plain.EncodeAll(make([]byte, 32<<20), nil)...)
+	first := s.Encode(head)
+	if want := map[bool]byte{true: codecZstd, false: codecS2}[zstdValues]; first[0] != want {
+		t.Fatalf("codec %d; want %d", first[0], want)
+	}
+	second := plain.EncodeAll(make([]byte, 32<<20), nil)
+	if !zstdValues {
+		second = s2.Encode(nil, make([]byte, 32<<20))
+	}
+	value := append(first, second...)
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
 	res, err := s.PutBatch(context.Background(), []BatchItem{{OID: oid, Value: value}})
@@ -137,4 +154,47 @@ func BenchmarkDecodeValue(b *testing.B) {
 			c.decodeValue(vals[i%len(vals)], 800)
 		}
 	})
+}
+
+// A coordinator's S2 values go through PutBatch as zstd values do: the
+// bytes of another object are a digest mismatch, a block that declares
+// more than LargeThreshold is refused before it is decoded, a cut block
+// is a bad value, and a compressible object of exactly the limit is
+// stored and reads back.
+func TestPutBatchOfS2Values(t *testing.T) {
+	cfg := DefaultConfig(t.TempDir())
+	cfg.LargeThreshold = 64 << 10
+	s := mustOpen(t, cfg)
+	defer s.Close()
+	oid := func(b []byte) objid.OID { o, _ := objid.Digest(objid.SHA256, b); return o }
+	text, other := textBytes(1, 3000), textBytes(2, 3000)
+	edge := textBytes(3, int(cfg.LargeThreshold))
+	big := textBytes(4, int(cfg.LargeThreshold)+1)
+	cut := s.Encode(text)
+	items := []BatchItem{
+		{OID: oid(text), Value: s.Encode(text)},
+		{OID: oid(other), Value: s.Encode(text)},  // 1: another object's bytes
+		{OID: oid(big), Value: s.Encode(big)},     // 2: above LargeThreshold
+		{OID: oid(text), Value: cut[:len(cut)-4]}, // 3: cut
+		{OID: oid(edge), Value: s.Encode(edge)},
+	}
+	for i, it := range items {
+		if it.Value[0] != codecS2 {
+			t.Fatalf("item %d: codec %d; want S2", i, it.Value[0])
+		}
+	}
+	res, err := s.PutBatch(context.Background(), items)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []error{nil, objid.ErrDigestMismatch, ErrTooLarge, ErrBadValue, nil} {
+		if (want == nil) != (res[i].Err == nil) || want != nil && !errors.Is(res[i].Err, want) {
+			t.Errorf("item %d: %v; want %v", i, res[i].Err, want)
+		}
+	}
+	for _, d := range [][]byte{text, edge} {
+		if got := mustGet(t, s, oid(d)); !bytes.Equal(got, d) {
+			t.Fatalf("%d bytes read back wrong", len(d))
+		}
+	}
 }
