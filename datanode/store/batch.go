@@ -177,10 +177,10 @@ func (s *Store) logBatch(items []BatchItem, out []BatchResult, p *pins) ([][]byt
 	if s.cfg.NoValueLog {
 		return entries, nil
 	}
-	var oids []objid.OID
-	var values [][]byte
-	var stamps []objid.Stamp
-	var at []int
+	oids := make([]objid.OID, 0, len(items))
+	values := make([][]byte, 0, len(items))
+	stamps := make([]objid.Stamp, 0, len(items))
+	at := make([]int, 0, len(items))
 	for i, it := range items {
 		if out[i].Err != nil {
 			continue

@@ -274,3 +274,43 @@ func FuzzParsers(f *testing.F) {
 		_, _, _ = ParseCanonical(body)
 	})
 }
+
+// WalkTree reports each entry as ParseTree does, and the same errors: a
+// push's connectivity walk reads trees with it.
+func TestWalkTree(t *testing.T) {
+	body := []byte(entry("100644", "a", 1) + entry("160000", "m", 2) + entry("40000", "z", 3))
+	want, err := ParseTree(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []TreeEntry
+	if err := WalkTree(body, func(mode uint32, name []byte, id ID) {
+		got = append(got, TreeEntry{Mode: mode, Name: string(name), ID: id})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 3 || len(got) != len(want) {
+		t.Fatalf("WalkTree gave %d entries, ParseTree %d; want 3", len(got), len(want))
+	}
+	for i := range got {
+		if got[i] != want[i] {
+			t.Fatalf("entry %d: WalkTree %+v, ParseTree %+v", i, got[i], want[i])
+		}
+	}
+	if got[1].Mode != ModeSubmodule || got[1].ID != ID(bytes.Repeat([]byte{2}, 20)) {
+		t.Fatalf("entry 1: %+v", got[1])
+	}
+	for name, bad := range map[string][]byte{
+		"truncated id": body[:len(body)-1],
+		"no mode":      []byte(" a\x00" + strings.Repeat("x", 20)),
+		"mode 9":       []byte(entry("100649", "a", 1)),
+	} {
+		calls := 0
+		if err := WalkTree(bad, func(uint32, []byte, ID) { calls++ }); err == nil {
+			t.Errorf("%s: WalkTree accepted it (%d entries)", name, calls)
+		}
+		if _, err := ParseTree(bad); err == nil {
+			t.Errorf("%s: ParseTree accepted it", name)
+		}
+	}
+}

@@ -29,7 +29,7 @@ func (e TreeEntry) IsDir() bool { return e.Mode == ModeDir }
 
 // rawEntry is a tree entry as written, with its mode text kept for checks.
 type rawEntry struct {
-	mode string
+	mode []byte
 	name []byte
 	id   []byte
 }
@@ -44,7 +44,7 @@ func nextEntry(b []byte) (rawEntry, []byte, error) {
 	if nul < 0 || len(b) < sp+1+nul+1+20 {
 		return rawEntry{}, nil, bad(Tree, "badTree", "truncated entry")
 	}
-	e := rawEntry{mode: string(b[:sp]), name: b[sp+1 : sp+1+nul]}
+	e := rawEntry{mode: b[:sp], name: b[sp+1 : sp+1+nul]}
 	rest := b[sp+1+nul+1:]
 	e.id = rest[:20]
 	return e, rest[20:], nil
@@ -52,8 +52,8 @@ func nextEntry(b []byte) (rawEntry, []byte, error) {
 
 // parseMode parses an octal mode. Git accepts any octal digits here; the
 // value is checked separately.
-func parseMode(s string) (uint32, bool) {
-	if s == "" || len(s) > 7 {
+func parseMode(s []byte) (uint32, bool) {
+	if len(s) == 0 || len(s) > 7 {
 		return 0, false
 	}
 	var m uint32
@@ -69,22 +69,35 @@ func parseMode(s string) (uint32, bool) {
 // ParseTree returns a tree's entries. It refuses only what cannot be parsed
 // (a missing mode, a short entry, a non-octal mode); Check refuses the rest.
 func ParseTree(body []byte) ([]TreeEntry, error) {
-	var out []TreeEntry
+	out := make([]TreeEntry, 0, len(body)/40) // an entry is about 40 bytes or more
+	err := WalkTree(body, func(mode uint32, name []byte, id ID) {
+		out = append(out, TreeEntry{Mode: mode, Name: string(name), ID: id})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// WalkTree calls fn with each entry of a tree's body, in order, copying
+// nothing: name is valid only during the call. It checks what ParseTree
+// checks (the entries are whole, the modes octal), not what Check does.
+// A push's connectivity walk uses it to note the IDs a tree names without
+// making a string of every name.
+func WalkTree(body []byte, fn func(mode uint32, name []byte, id ID)) error {
 	for len(body) > 0 {
 		e, rest, err := nextEntry(body)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		m, ok := parseMode(e.mode)
 		if !ok {
-			return nil, bad(Tree, "badTree", "mode %q is not octal", e.mode)
+			return bad(Tree, "badTree", "mode %q is not octal", e.mode)
 		}
-		te := TreeEntry{Mode: m, Name: string(e.name)}
-		copy(te.ID[:], e.id)
-		out = append(out, te)
+		fn(m, e.name, ID(e.id))
 		body = rest
 	}
-	return out, nil
+	return nil
 }
 
 // WriteTree returns the body of a tree holding entries, sorted in Git's
@@ -161,7 +174,7 @@ func checkTree(body []byte, o Options) error {
 	return nil
 }
 
-func checkMode(s string, o Options) error {
+func checkMode(s []byte, o Options) error {
 	m, ok := parseMode(s)
 	if !ok {
 		return bad(Tree, "badFilemode", "mode %q", s)

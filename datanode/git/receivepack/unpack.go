@@ -133,15 +133,11 @@ func (u *unpacked) addLinks(o pack.Object) error {
 			u.link(p)
 		}
 	case object.Tree:
-		es, err := object.ParseTree(o.Body)
-		if err != nil {
-			return err
-		}
-		for _, e := range es {
-			if e.Mode != object.ModeSubmodule {
-				u.link(e.ID)
+		return object.WalkTree(o.Body, func(mode uint32, _ []byte, id object.ID) {
+			if mode != object.ModeSubmodule {
+				u.link(id)
 			}
-		}
+		})
 	case object.Tag:
 		t, err := object.ParseTag(o.Body)
 		if err != nil {
