@@ -91,7 +91,7 @@
 // codec.go weighs the two) and stored compressed only if that is smaller;
 // bytes that look random are stored raw without a trial. For a
 // large object the first 64 KiB are trial-compressed: if they shrink below
-// 90 % the whole object is stream-compressed into its file (4 MiB window),
+// 75 % the whole object is stream-compressed into its file (4 MiB window),
 // otherwise it is stored raw. The index entry records which. Sizes
 // (Stat, Stats, Object.Size) are always the logical, uncompressed sizes.
 //

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -499,5 +500,54 @@ func TestConfigValidate(t *testing.T) {
 	f(func(c *Config) { c.MaxObjectSize = -5 }, "Config.MaxObjectSize must be >= 0")
 	if _, err := Open(Config{}); err == nil || !strings.Contains(err.Error(), "Config.Dir") {
 		t.Fatalf("Open(Config{}) = %v; want the Validate error", err)
+	}
+}
+
+// A large object is stream-compressed only when a sample of its start
+// shrinks below 75 %: bytes that shrink less, as a Git pack's do (its
+// objects are zlib streams already), are stored raw, and text is still
+// compressed. The middle case is random blocks of 100 bytes, one in five a
+// repeat of an earlier one: the trial shrinks them to between 75 % and 90 %.
+func TestLargeObjectCompressionBar(t *testing.T) {
+	cfg, _ := testConfig(t)
+	s := mustOpen(t, cfg)
+	size := int(s.cfg.LargeThreshold) + 100<<10
+	half := make([]byte, 0, size+100)
+	rng := rand.New(rand.NewPCG(7, 8))
+	for len(half) < size {
+		if len(half) >= 100 && rng.IntN(5) == 0 { // a block seen before
+			at := rng.IntN(len(half)/100) * 100
+			half = append(half, half[at:at+100]...)
+			continue
+		}
+		for range 100 {
+			half = append(half, byte(rng.Uint32()))
+		}
+	}
+	half = half[:size]
+	trial := s.codecs.trial.EncodeAll(half[:sampleSize], nil)
+	if r := float64(len(trial)) / sampleSize; r < 0.75 || r > 0.90 {
+		t.Fatalf("the test's bytes shrink to %.0f %% in the trial; want between 75 and 90", r*100)
+	}
+	text := bytes.Repeat([]byte("a line of a log file, 0123456789\n"), size/33+1)[:size]
+	for _, c := range []struct {
+		name string
+		data []byte
+		want byte
+	}{{"zlib-like", half, codecFileRaw}, {"text", text, codecFileZstd}} {
+		oid := mustOID(t, objid.SHA256, c.data)
+		if _, err := s.PutReader(ctx, oid, bytes.NewReader(c.data), int64(len(c.data))); err != nil {
+			t.Fatal(err)
+		}
+		v, err := s.storedValue(oid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v[0] != c.want {
+			t.Errorf("%s: codec %d; want %d", c.name, v[0], c.want)
+		}
+		if got := mustGet(t, s, oid); !bytes.Equal(got, c.data) {
+			t.Errorf("%s: read back differs", c.name)
+		}
 	}
 }
