@@ -323,7 +323,7 @@ var nLog2n = func() (t [entropySample + 1]float64) {
 // worth it: a Git pack (zlib-compressed objects) has a sample that shrinks
 // to about 82 % and a whole that shrinks to about 94 %, and compressing the
 // kept pack of every push cost 4 % of the push's CPU for 6 % of its bytes
-// (docs/performance.md, "Kept packs stored raw"). Text, logs and most
+// (docs/performance.md, "Tree walks and raw kept packs"). Text, logs and most
 // executables shrink to well under 75 %.
 func (c *codecs) compressible(sample []byte) bool {
 	out := c.trial.EncodeAll(sample, make([]byte, 0, len(sample)))

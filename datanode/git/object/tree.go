@@ -69,7 +69,9 @@ func parseMode(s []byte) (uint32, bool) {
 // ParseTree returns a tree's entries. It refuses only what cannot be parsed
 // (a missing mode, a short entry, a non-octal mode); Check refuses the rest.
 func ParseTree(body []byte) ([]TreeEntry, error) {
-	out := make([]TreeEntry, 0, len(body)/40) // an entry is about 40 bytes or more
+	// An entry is about 40 bytes or more; the guess is capped so that a
+	// large body that fails at its first entry allocates little.
+	out := make([]TreeEntry, 0, min(len(body)/40, 1024))
 	err := WalkTree(body, func(mode uint32, name []byte, id ID) {
 		out = append(out, TreeEntry{Mode: mode, Name: string(name), ID: id})
 	})
