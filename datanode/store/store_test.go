@@ -512,20 +512,20 @@ func TestLargeObjectCompressionBar(t *testing.T) {
 	cfg, _ := testConfig(t)
 	s := mustOpen(t, cfg)
 	size := int(s.cfg.LargeThreshold) + 100<<10
-	half := make([]byte, 0, size+100)
+	packLike := make([]byte, 0, size+100)
 	rng := rand.New(rand.NewPCG(7, 8))
-	for len(half) < size {
-		if len(half) >= 100 && rng.IntN(5) == 0 { // a block seen before
-			at := rng.IntN(len(half)/100) * 100
-			half = append(half, half[at:at+100]...)
+	for len(packLike) < size {
+		if len(packLike) >= 100 && rng.IntN(5) == 0 { // a block seen before
+			at := rng.IntN(len(packLike)/100) * 100
+			packLike = append(packLike, packLike[at:at+100]...)
 			continue
 		}
 		for range 100 {
-			half = append(half, byte(rng.Uint32()))
+			packLike = append(packLike, byte(rng.Uint32()))
 		}
 	}
-	half = half[:size]
-	trial := s.codecs.trial.EncodeAll(half[:sampleSize], nil)
+	packLike = packLike[:size]
+	trial := s.codecs.trial.EncodeAll(packLike[:sampleSize], nil)
 	if r := float64(len(trial)) / sampleSize; r < 0.75 || r > 0.90 {
 		t.Fatalf("the test's bytes shrink to %.0f %% in the trial; want between 75 and 90", r*100)
 	}
@@ -534,7 +534,7 @@ func TestLargeObjectCompressionBar(t *testing.T) {
 		name string
 		data []byte
 		want byte
-	}{{"zlib-like", half, codecFileRaw}, {"text", text, codecFileZstd}} {
+	}{{"zlib-like", packLike, codecFileRaw}, {"text", text, codecFileZstd}} {
 		oid := mustOID(t, objid.SHA256, c.data)
 		if _, err := s.PutReader(ctx, oid, bytes.NewReader(c.data), int64(len(c.data))); err != nil {
 			t.Fatal(err)
