@@ -62,10 +62,23 @@ func (n *Server) readBatchBody(ctx *fasthttp.RequestCtx, fromPeer bool) (items [
 	return items, release, nil
 }
 
+// frameReaders holds the 64 KiB buffered readers of readFrames. Every
+// replica batch (a coalesced group of a few small writes) is read through
+// one; a fresh one per request was a third of the bytes a node allocated
+// under a PUT load, all of them zeroed (docs/performance.md, "Pooled frame
+// readers"). Reuse is safe because api.ReadStampedFrame copies each
+// object's bytes out of the buffer.
+var frameReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 64<<10) }}
+
 // readFrames reads up to MaxBatchObjects small objects. A value frame
 // becomes an item with Value (and no Data) when values are allowed.
 func (n *Server) readFrames(r io.Reader, values bool) ([]store.BatchItem, error) {
-	br := bufio.NewReaderSize(io.LimitReader(r, api.MaxBatchBytes+1), 64<<10)
+	br := frameReaders.Get().(*bufio.Reader)
+	br.Reset(io.LimitReader(r, api.MaxBatchBytes+1))
+	defer func() {
+		br.Reset(nil) // drop the request's reader before the buffer waits in the pool
+		frameReaders.Put(br)
+	}()
 	limit := n.cfg.Store.LargeThreshold
 	if values {
 		limit++ // an object of LargeThreshold bytes stored raw is a value one byte longer
@@ -341,5 +354,5 @@ func (n *Server) HandleReplicaBatch(ctx *fasthttp.RequestCtx) error {
 	if err != nil {
 		return StoreError(err)
 	}
-	return httpbody.WriteJSON(ctx, fasthttp.StatusOK, res)
+	return httpbody.WriteCompactJSON(ctx, fasthttp.StatusOK, res)
 }
