@@ -53,3 +53,58 @@ func BenchmarkGet4KiB(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkReadJustWritten measures what a store that has seen many more
+// objects than its entry cache holds pays to read objects it just wrote
+// (a push, then its clones): 200,000 objects stored first, then per round
+// 2,000 new ones written and each read back with Meta and Get. It reports
+// the share of those reads whose value log pointer was no longer cached
+// (miss-%), which then read leveldb.
+func BenchmarkReadJustWritten(b *testing.B) {
+	cfg := DefaultConfig(b.TempDir())
+	cfg.NoSync = true // only the reads are measured
+	cfg.EntryCache = 16384
+	s := mustOpen(b, cfg)
+	n := 0
+	write := func(count int) []objid.OID {
+		items := make([]BatchItem, count)
+		for i := range items {
+			data := randomBytes(uint64(n), 256)
+			n++
+			items[i] = BatchItem{OID: mustOID(b, objid.SHA256, data), Data: data}
+		}
+		for i := 0; i < len(items); i += 1000 {
+			if _, err := s.PutBatch(ctx, items[i:min(i+1000, len(items))]); err != nil {
+				b.Fatal(err)
+			}
+		}
+		oids := make([]objid.OID, count)
+		for i, it := range items {
+			oids[i] = it.OID
+		}
+		return oids
+	}
+	write(200000)
+	misses, reads := 0, 0
+	b.ResetTimer()
+	for b.Loop() {
+		b.StopTimer()
+		oids := write(2000)
+		for _, oid := range oids {
+			if _, ok, _ := s.entries.lookupPtr(oid); !ok {
+				misses++
+			}
+		}
+		reads += len(oids)
+		b.StartTimer()
+		for _, oid := range oids {
+			if _, err := s.Meta(ctx, oid); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := s.Get(ctx, oid); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.ReportMetric(100*float64(misses)/float64(max(reads, 1)), "miss-%")
+}

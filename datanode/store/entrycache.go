@@ -34,10 +34,16 @@ import (
 //     refused when the generation moved. So a reader that read the index
 //     before a write can never put that old entry back after it.
 //
-// Shards follow the stripes (the OID's first byte). A full shard drops an
-// arbitrary entry for each new one. Memory: about 200 bytes per entry
-// (measured 208 bytes with its key; DefaultEntryCache entries: about 26 MiB
-// per store).
+// Shards follow the stripes (the OID's first byte). A full shard drops
+// its oldest admission for each new one (first in, first out): the objects
+// read most are those just written (a push, then its clones and CI
+// fetches), and a store filled with a million objects used to drop an
+// arbitrary entry, often a recent one, so that 7-20 % of the reads right
+// after a write went to leveldb (docs/performance.md, "oldest out of the
+// entry cache").
+// Memory: about 240 bytes per entry (208 measured for the map's entry
+// with its key, 33 for its place in the admission order;
+// DefaultEntryCache entries: about 30 MiB per store).
 type entryCache struct {
 	on     bool // set once Open is done; read-only after that
 	per    int  // entries per shard
@@ -52,6 +58,15 @@ type entryShard struct {
 	mu  sync.Mutex
 	gen uint64
 	m   map[cacheKey]cachedEntry
+
+	// order holds the keys in the order they were admitted to m, a ring
+	// of up to per keys whose oldest is at next once it is full. Every
+	// key in m sits in the slot of its latest admission, so m never holds
+	// more than per keys. A key dropped and admitted again has two slots;
+	// the older one, when reused, drops it early (a later miss, never a
+	// wrong answer).
+	order []cacheKey
+	next  int
 }
 
 // cacheKey is an OID as bytes (its hex digits decoded, and how many
@@ -188,22 +203,28 @@ func (c *entryCache) fillPtr(oid objid.OID, p logPtr, gen uint64) {
 	sh.mu.Unlock()
 }
 
-// put stores ce under k, or drops k when ce knows nothing; a full
-// shard first drops an arbitrary other entry.
+// put stores ce under k, or drops k when ce knows nothing. A key not in
+// the shard is admitted: once per keys have been, each admission takes
+// the slot of the oldest one and drops that key.
 func (sh *entryShard) put(k cacheKey, ce cachedEntry, per int) {
 	if !ce.hasMeta && !ce.hasPtr {
 		delete(sh.m, k)
 		return
 	}
-	if len(sh.m) >= per {
-		if _, present := sh.m[k]; !present {
-			for k := range sh.m {
-				delete(sh.m, k)
-				break
-			}
-		}
+	n := len(sh.m)
+	sh.m[k] = ce // no probe first: the length says whether k is new
+	if len(sh.m) == n {
+		return
 	}
-	sh.m[k] = ce
+	if len(sh.order) < per {
+		sh.order = append(sh.order, k)
+		return
+	}
+	if old := sh.order[sh.next]; old != k {
+		delete(sh.m, old)
+	}
+	sh.order[sh.next] = k
+	sh.next = (sh.next + 1) % per
 }
 
 // written applies an index write (b, and whether it succeeded) to the
