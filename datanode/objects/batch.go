@@ -66,8 +66,8 @@ func (n *Server) readBatchBody(ctx *fasthttp.RequestCtx, fromPeer bool) (items [
 // replica batch (a coalesced group of a few small writes) is read through
 // one; a fresh one per request was a third of the bytes a node allocated
 // under a PUT load, all of them zeroed (docs/performance.md, "Pooled frame
-// readers"). Reuse is safe because api.ReadStampedFrame copies each
-// object's bytes out of the buffer.
+// readers and a paired scale run"). Reuse is safe because
+// api.ReadStampedFrame copies each object's bytes out of the buffer.
 var frameReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 64<<10) }}
 
 // readFrames reads up to MaxBatchObjects small objects. A value frame
